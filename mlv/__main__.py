@@ -1,0 +1,3 @@
+from mlv.cli import main
+
+main()

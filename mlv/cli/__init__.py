@@ -1,0 +1,116 @@
+"""The command line: click groups, the error boundary and the global flags.
+
+Commands are imported only when invoked, so `mlv --help` and `mlv status` do not pay for
+modules they do not use. Every error a user can cause is an MlvError, printed as one line;
+anything else is a bug, shown with a traceback under -v.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from mlv import __version__
+from mlv.cli import output
+
+# name -> (module, attribute, short help). Order is the order shown in --help.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("mlv.cli.init", "init_cmd", "Create .mlv/ at the root of this git repository."),
+    "add": ("mlv.cli.add", "add_cmd", "Track files or directories: hash, cache, write PATH.mlv."),
+    "status": ("mlv.cli.status", "status_cmd", "Compare tracked data with its pointers."),
+    "commit": ("mlv.cli.commit", "commit_cmd", "Record workspace changes into the pointers."),
+    "checkout": ("mlv.cli.checkout", "checkout_cmd", "Make the workspace match the pointers."),
+    "unprotect": ("mlv.cli.unprotect", "unprotect_cmd", "Make linked files writable copies."),
+    "rm": ("mlv.cli.rm", "rm_cmd", "Stop tracking a path (keeps the data unless --outs)."),
+    "mv": ("mlv.cli.mv", "mv_cmd", "Move tracked data and its pointer together."),
+    "config": ("mlv.cli.config", "config_cmd", "Get or set configuration values."),
+    "cache": ("mlv.cli.cache", "cache_group", "Manage the local cache."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(spec[0])
+        command: click.Command = getattr(module, spec[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, spec[2]) for name, spec in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mlv", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logs and tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR.")
+def cli(verbose: bool, quiet: bool, directory: str | None) -> None:
+    """mlv: version data and models next to your code.
+
+    Data lives in a content-addressed cache (.mlv/cache); git tracks small PATH.mlv
+    pointer files. Run `mlv COMMAND --help` for each command.
+    """
+    output.configure(verbose=verbose, quiet=quiet)
+    if directory:
+        try:
+            os.chdir(directory)
+        except OSError as e:
+            raise click.UsageError(f"cannot change to {directory}: {e.strerror}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map every outcome to an exit code."""
+    from mlv.errors import EXIT_FAILURE, EXIT_USAGE, MlvError
+
+    args = sys.argv[1:] if argv is None else argv
+    verbose = any(a in ("-v", "--verbose") for a in args)
+    code: Any
+    try:
+        code = cli.main(args=args, prog_name="mlv", standalone_mode=False)
+    except MlvError as e:
+        output.error(str(e))
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code if e.exit_code is not None else EXIT_USAGE
+    except click.exceptions.Abort:
+        output.error("aborted")
+        code = EXIT_FAILURE
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        code = 130
+    except BrokenPipeError:
+        code = EXIT_FAILURE
+    except OSError as e:
+        output.error(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        code = EXIT_FAILURE
+    except Exception as e:  # a bug: say so, and show it under -v
+        if verbose:
+            raise
+        output.error(
+            f"internal error: {type(e).__name__}: {e} (run with -v for the traceback "
+            "and please report it)"
+        )
+        code = EXIT_FAILURE
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import click
+
+from mlv.cli import output
+from mlv.core import configure
+from mlv.core.repo import Repo
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """Manage the local cache."""
+
+
+@cache_group.command("dir")
+@click.argument("path", required=False, type=click.Path())
+@click.option("--global", "level", flag_value="global", help="Set it in the user's config.")
+@click.option("--local", "level", flag_value="local", help="Set it for this machine only.")
+def cache_dir_cmd(path: str | None, level: str | None) -> None:
+    """Print the cache folder, or move it to PATH (e.g. a shared disk).
+
+    Objects already cached are not moved; copy them with `cp -a` or pull again.
+    """
+    repo = Repo.open()
+    if path is None:
+        output.info(repo.cache_dir)
+        return
+    absolute = configure.set_cache_dir(repo, path, level or "repo")
+    output.info(f"Cache folder set to {absolute}")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mlv.cli import output
+from mlv.cli.common import json_option, open_repo, wait_for_lock_option
+from mlv.core import checkout as checkout_mod
+
+SHOW = 20
+
+
+@click.command("checkout")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--force",
+    "-f",
+    is_flag=True,
+    help="Also overwrite or delete workspace content that is not in the cache.",
+)
+@click.option("--relink", is_flag=True, help="Re-create every file with the configured link type.")
+@json_option
+@wait_for_lock_option
+def checkout_cmd(
+    paths: tuple[str, ...], force: bool, relink: bool, as_json: bool, wait_for_lock: bool
+) -> None:
+    """Make the workspace match the pointers (all, or PATHS; a subdirectory of a tracked
+    directory works too).
+
+    Restores what is missing and replaces what differs when the workspace version is safe
+    in the cache. Content the cache does not have (edits never added) is listed and left
+    alone, with exit 1, unless --force.
+    """
+    repo = open_repo(wait_for_lock)
+    try:
+        with output.TerminalProgress() as progress:
+            results = checkout_mod.checkout(repo, list(paths), force, relink, progress)
+    finally:
+        repo.close()
+    if as_json:
+        output.emit_json({"ok": all(r.ok for r in results), "targets": [vars(r) for r in results]})
+    else:
+        _render(results)
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+def _render(results: list[checkout_mod.CheckoutResult]) -> None:
+    restored = sum(len(r.restored) for r in results)
+    removed = sum(len(r.removed) for r in results)
+    for r in results:
+        if r.error:
+            output.error(r.error)
+        _list(
+            r.conflicts,
+            "not in the cache, left alone (use --force to overwrite, or `mlv add` to keep it)",
+        )
+        _list(r.missing, "missing from the cache (run `mlv pull`)")
+        _list(r.corrupt, "cache object corrupt, not copied (delete it and `mlv pull`)")
+    if restored or removed:
+        output.info(f"Restored {restored} files, removed {removed}.")
+    elif all(r.ok for r in results):
+        output.info("Workspace already matches the pointers.")
+
+
+def _list(paths: list[str], why: str) -> None:
+    if not paths:
+        return
+    output.error(f"{len(paths)} file(s) {why}:")
+    for p in paths[:SHOW]:
+        sys.stderr.write(f"    {p}\n")
+    if len(paths) > SHOW:
+        sys.stderr.write(f"    ... and {len(paths) - SHOW} more (see --json)\n")

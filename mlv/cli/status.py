@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mlv.cli import output
+from mlv.cli.common import json_option
+from mlv.core import status as status_mod
+from mlv.core.repo import Repo
+
+SHOW_FILES = 20
+_LABEL = {
+    status_mod.CLEAN: "clean",
+    status_mod.MODIFIED: "modified",
+    status_mod.MISSING: "missing",
+    status_mod.NOT_IN_CACHE: "not in cache",
+    status_mod.ERROR: "error",
+}
+
+
+@click.command("status")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--check", is_flag=True, help="Exit 1 when anything is not clean.")
+@json_option
+def status_cmd(paths: tuple[str, ...], check: bool, as_json: bool) -> None:
+    """Compare tracked data with its pointers.
+
+    For each pointer: clean; modified (for directories, which files were added, modified
+    or deleted); missing from the workspace; or not in the cache. Takes no lock.
+    """
+    repo = Repo.open()
+    try:
+        results = status_mod.status(repo, list(paths))
+    finally:
+        repo.close()
+    all_clean = all(r.clean for r in results)
+    if as_json:
+        output.emit_json({"clean": all_clean, "targets": [_as_dict(r) for r in results]})
+    else:
+        _render(results)
+    if any(r.status == status_mod.ERROR for r in results) or (check and not all_clean):
+        sys.exit(1)
+
+
+def _render(results: list[status_mod.TargetStatus]) -> None:
+    if not results:
+        output.info("No tracked data (add some with `mlv add PATH`).")
+        return
+    for r in results:
+        label = _LABEL[r.status]
+        extra = ""
+        if r.status == status_mod.MODIFIED and r.kind == "dir":
+            extra = (
+                f"  ({len(r.added)} added, {len(r.modified)} modified, {len(r.deleted)} deleted)"
+            )
+        elif r.status == status_mod.MISSING:
+            extra = (
+                "  (run `mlv checkout`)" if r.in_cache else "  (not in cache either: `mlv pull`)"
+            )
+        elif r.status == status_mod.NOT_IN_CACHE:
+            extra = "  (workspace is clean; the cache lacks objects: `mlv add` or `mlv pull`)"
+        elif r.status == status_mod.ERROR:
+            extra = f"  ({r.error})"
+        if r.status == status_mod.MODIFIED and not r.in_cache:
+            extra += "  [the recorded version is not in the cache]"
+        output.info(f"{label:<13}{r.path}{extra}")
+        for kind, files in (("added", r.added), ("modified", r.modified), ("deleted", r.deleted)):
+            if r.kind != "dir":
+                continue
+            for f in files[:SHOW_FILES]:
+                output.info(f"    {kind}: {f}")
+            if len(files) > SHOW_FILES:
+                output.info(f"    ... and {len(files) - SHOW_FILES} more {kind} (see --json)")
+
+
+def _as_dict(r: status_mod.TargetStatus) -> dict[str, object]:
+    return {
+        "path": r.path,
+        "pointer": r.pointer,
+        "kind": r.kind,
+        "status": r.status,
+        "in_cache": r.in_cache,
+        "added": r.added,
+        "modified": r.modified,
+        "deleted": r.deleted,
+        "error": r.error,
+    }

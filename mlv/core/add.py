@@ -1,0 +1,135 @@
+"""`mlv add` and `mlv commit`: hash tracked paths into the cache and write their pointers.
+
+Order matters for safety: every object (files, then trees bottom-up) is in the cache before
+the pointer that names it is written, and the pointer is written atomically. A killed add
+leaves at most unreferenced objects and stray temporaries, never a pointer to a missing
+object.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from mlv import git
+from mlv.core import gitignore, targets
+from mlv.core.progress import NullProgress, Progress
+from mlv.core.repo import MLV_DIR, Repo
+from mlv.core.workspace import Scanner
+from mlv.errors import UsageError, WorkspaceError
+from mlv.objects import pointer as pointer_mod
+from mlv.objects.pointer import SUFFIX, Pointer
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What add or commit recorded for one path."""
+
+    path: str  # data path relative to the root
+    pointer: str  # pointer file relative to the root
+    kind: str
+    hash: str
+    size: int
+    files: int | None
+    changed: bool  # the pointer file was written (new or different content)
+
+
+def _validate_new(repo: Repo, raw: str, known: list[targets.Target]) -> str:
+    rel = repo.rel(raw)
+    if rel == "":
+        raise UsageError(f"{raw}: cannot track the repository root", "add a file or folder in it")
+    first = rel.split("/")[0]
+    if first in (MLV_DIR, ".git"):
+        raise UsageError(f"{raw}: inside {first}/, which mlv never tracks")
+    if rel.endswith(SUFFIX) and os.path.isfile(repo.abs(rel)):
+        raise UsageError(f"{raw}: is a pointer file", f"add the data path {rel[: -len(SUFFIX)]}")
+    if not os.path.lexists(repo.abs(rel)):
+        raise UsageError(f"{raw}: no such file or directory")
+    if os.path.islink(repo.abs(rel)) and os.path.isdir(repo.abs(rel)):
+        raise UsageError(f"{raw}: is a symbolic link to a directory", "add the directory itself")
+    for t in known:
+        if rel == t.data_rel:
+            continue
+        if rel.startswith(t.data_rel + "/"):
+            raise UsageError(
+                f"{raw}: inside {t.data_rel}, which {t.pointer_rel} already tracks",
+                f"run `mlv commit {t.data_rel}` to record changes to it",
+            )
+        if t.data_rel.startswith(rel + "/") or t.pointer_rel.startswith(rel + "/"):
+            raise UsageError(
+                f"{raw}: contains {t.data_rel}, which {t.pointer_rel} already tracks",
+                f"run `mlv rm {t.pointer_rel}` first, or add a path that does not contain it",
+            )
+    if repo.scm and git.tracked(repo.root, [rel]):
+        raise UsageError(
+            f"{raw}: is tracked by git",
+            f"run `git rm -r --cached '{rel}'` first to hand it over to mlv",
+        )
+    return rel
+
+
+def add(
+    repo: Repo, paths: list[str], progress: Progress | None = None, desc: str | None = None
+) -> list[Tracked]:
+    """Start tracking paths (or record new content of paths already tracked)."""
+    progress = progress or NullProgress()
+    with repo.lock():
+        known = targets.all_targets(repo)
+        rels = [_validate_new(repo, p, known) for p in paths]
+        by_data = {t.data_rel: t for t in known}
+        results = []
+        for rel in rels:
+            existing = by_data.get(rel)
+            results.append(
+                _track(repo, rel, existing.pointer if existing else None, progress, desc)
+            )
+        return results
+
+
+def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> list[Tracked]:
+    """Record workspace changes of tracked paths into their pointers."""
+    progress = progress or NullProgress()
+    with repo.lock():
+        chosen = targets.resolve(repo, paths)
+        results = []
+        for t in chosen:
+            if t.sub:
+                raise UsageError(
+                    f"{t.rel}: is inside tracked directory {t.data_rel}",
+                    f"commit the whole directory: `mlv commit {t.data_rel}`",
+                )
+            results.append(_track(repo, t.data_rel, t.pointer, progress, None))
+        return results
+
+
+def _track(
+    repo: Repo, rel: str, old: Pointer | None, progress: Progress, desc: str | None
+) -> Tracked:
+    scanner = Scanner(repo, store=True, progress=progress)
+    progress.begin(f"hashing {rel}")
+    try:
+        entry = scanner.scan(rel)
+    finally:
+        progress.end()
+    if entry is None:
+        raise WorkspaceError(
+            f"{rel}: missing from the workspace",
+            "nothing to record; run `mlv checkout` to restore it",
+        )
+    for tree_hash in scanner.stored_trees:
+        repo.state.mark_complete(tree_hash)
+    name = rel.rpartition("/")[2]
+    files = entry.files if entry.is_dir else None
+    if old is not None:
+        ptr = old.with_content(entry.hash, entry.size, files)
+        ptr = Pointer(ptr.path, entry.kind, ptr.hash, ptr.size, files, desc or ptr.desc, ptr.meta)
+    else:
+        ptr = Pointer(name, entry.kind, entry.hash, entry.size, files, desc)
+    pointer_rel = rel + SUFFIX
+    changed = pointer_mod.write(repo.abs(pointer_rel), ptr)
+    to_stage = [pointer_rel]
+    ignore_file = gitignore.add_entry(repo.root, rel)
+    if ignore_file:
+        to_stage.append(ignore_file)
+    repo.stage(to_stage)
+    return Tracked(rel, pointer_rel, entry.kind, entry.hash, entry.size, files, changed)

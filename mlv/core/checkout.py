@@ -1,0 +1,227 @@
+"""`mlv checkout`: make the workspace match the pointers.
+
+What differs is replaced only when the workspace's version is safe in the cache (the usual
+case after `git checkout OLD`). Content the cache lacks (an edit never added) is never
+overwritten or deleted without force: it is reported as a conflict and left alone, while
+everything else is restored. Every file is written under a temporary name and renamed into
+place, and every object copied out is checked against its name first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from mlv.core import gitignore, targets
+from mlv.core.progress import NullProgress, Progress
+from mlv.core.repo import Repo
+from mlv.core.targets import Target
+from mlv.core.workspace import Scanner
+from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, TreeError
+from mlv.objects import treediff
+from mlv.objects.tree import DIR, Entry
+
+
+@dataclass
+class CheckoutResult:
+    path: str
+    restored: list[str] = field(default_factory=list)  # files written
+    removed: list[str] = field(default_factory=list)  # files deleted (safe in the cache)
+    conflicts: list[str] = field(default_factory=list)  # unsaved content left alone
+    missing: list[str] = field(default_factory=list)  # objects not in the cache
+    corrupt: list[str] = field(default_factory=list)  # objects that failed their check
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.conflicts or self.missing or self.corrupt or self.error)
+
+
+def _subtree(scanner: Scanner, root: Entry, sub: str) -> Entry | None:
+    """The entry at path sub below root (a dir entry), None if the pointer has no such path."""
+    entry: Entry | None = root
+    for part in sub.split("/"):
+        if entry is None or not entry.is_dir:
+            return None
+        entry = scanner.load_tree(entry.hash).by_name().get(part)
+    return entry
+
+
+class _Checkout:
+    def __init__(self, repo: Repo, force: bool, relink: bool, progress: Progress) -> None:
+        self.repo = repo
+        self.force = force
+        self.relink = relink
+        self.progress = progress
+        self.cache = repo.cache
+        self.state = repo.state
+        self.scanner = Scanner(repo, store=False)
+
+    def run(self, target: Target) -> CheckoutResult:
+        result = CheckoutResult(target.rel)
+        ptr = target.pointer
+        desired: Entry | None = Entry(
+            ptr.kind, target.data_rel.rpartition("/")[2], ptr.hash, ptr.size, ptr.files or 1
+        )
+        if target.sub:
+            assert desired is not None
+            try:
+                desired = _subtree(self.scanner, desired, target.sub)
+            except (ObjectMissingError, ObjectCorruptError, TreeError) as e:
+                result.error = str(e)
+                return result
+            if desired is None:
+                result.error = f"{target.rel}: not in {target.pointer_rel}"
+                return result
+        try:
+            actual = self.scanner.scan(target.rel)
+            self._apply(target.rel, desired, actual, result)
+        except MlvError as e:
+            result.error = str(e)
+        if not target.sub:
+            ignore_file = gitignore.add_entry(self.repo.root, target.data_rel)
+            if ignore_file:
+                self.repo.stage([ignore_file])
+        return result
+
+    # -- planning and applying ----------------------------------------------------------
+
+    def _safe(self, entry: Entry, path: str, result: CheckoutResult) -> bool:
+        """May the workspace version `entry` at `path` be replaced or deleted?"""
+        if self.force:
+            return True
+        if entry.is_dir:
+            unsafe = [
+                f"{path}/{p}"
+                for p, e in treediff.walk(self.scanner.load_tree, entry.hash)
+                if not e.is_dir and not self.cache.has(e.hash)
+            ]
+            result.conflicts.extend(unsafe)
+            return not unsafe
+        if self.cache.has(entry.hash):
+            return True
+        result.conflicts.append(path)
+        return False
+
+    def _apply(
+        self, rel: str, desired: Entry | None, actual: Entry | None, result: CheckoutResult
+    ) -> None:
+        if desired is None:
+            return
+        if actual is not None and actual.kind != desired.kind:
+            if not self._safe(actual, rel, result):
+                return
+            self._remove(rel, actual, result)
+            actual = None
+        if desired.kind != DIR:
+            if actual is None or actual.hash != desired.hash or self.relink:
+                if (
+                    actual is not None
+                    and actual.hash != desired.hash
+                    and not self._safe(actual, rel, result)
+                ):
+                    return
+                self._write(rel, desired, result)
+            return
+        abs_root = self.repo.abs(rel)
+        if actual is None:
+            os.makedirs(abs_root, exist_ok=True)
+        self.progress.begin(f"checking out {rel}", desired.files)
+        try:
+            self._apply_dir(rel, desired.hash, actual.hash if actual else None, result)
+        finally:
+            self.progress.end()
+
+    def _apply_dir(self, rel: str, want: str, have: str | None, result: CheckoutResult) -> None:
+        load = self.scanner.load_tree
+        if have == want and not self.relink:
+            return
+        changes = treediff.diff(load, have, want)
+        if self.relink and have == want:
+            changes = (treediff.Change(p, e, e) for p, e in treediff.walk(load, want))
+        for change in changes:
+            path = f"{rel}/{change.path}"
+            old, new = change.old, change.new
+            if new is None:
+                if old is None:
+                    continue
+                if old.is_dir:  # its content came first; it is empty unless something stayed
+                    try:
+                        os.rmdir(self.repo.abs(path))
+                    except OSError:
+                        pass
+                elif self._safe(old, path, result):
+                    self._remove(path, old, result)
+                continue
+            if os.path.isdir(self.repo.abs(path)) and not new.is_dir:
+                result.conflicts.append(path)  # a folder that could not be emptied
+                continue
+            if new.is_dir:
+                try:
+                    os.makedirs(self.repo.abs(path), exist_ok=True)
+                except OSError:
+                    result.conflicts.append(path)
+                continue
+            if old is not None and old.hash != new.hash and not self._safe(old, path, result):
+                continue
+            if old is None and os.path.lexists(self.repo.abs(path)):
+                continue  # a file that should have been removed first and was kept
+            self._write(path, new, result)
+
+    def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
+        path = self.repo.abs(rel)
+        try:
+            verified = self._trusted(entry.hash)
+            self.cache.materialize(entry.hash, path, entry.size, verified=verified)
+        except ObjectMissingError:
+            result.missing.append(rel)
+            return
+        except ObjectCorruptError:
+            result.corrupt.append(rel)
+            return
+        rel_dir, _, name = rel.rpartition("/")
+        self.state.record(rel_dir, name, os.stat(path), entry.hash)
+        result.restored.append(rel)
+        self.progress.advance(1, entry.size)
+
+    def _trusted(self, hash_id: str) -> bool:
+        """Objects linked out (hardlink/symlink) are checked once, then remembered."""
+        if self.cache.link_type not in ("hardlink", "symlink"):
+            return False
+        obj = self.cache.object_path(hash_id)
+        try:
+            st = os.stat(obj)
+        except FileNotFoundError:
+            return False
+        if self.state.object_trusted(hash_id, st):
+            return True
+        if not self.cache.verify(hash_id):
+            return False
+        self.state.trust_objects([(hash_id, st)])
+        return True
+
+    def _remove(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
+        path = self.repo.abs(rel)
+        if entry.is_dir and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+        result.removed.append(rel)
+
+
+def checkout(
+    repo: Repo,
+    paths: list[str],
+    force: bool = False,
+    relink: bool = False,
+    progress: Progress | None = None,
+) -> list[CheckoutResult]:
+    progress = progress or NullProgress()
+    with repo.lock():
+        chosen = targets.resolve(repo, paths)
+        runner = _Checkout(repo, force, relink, progress)
+        try:
+            return [runner.run(t) for t in chosen]
+        finally:
+            repo.state.flush()

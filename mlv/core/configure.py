@@ -1,0 +1,82 @@
+"""`mlv config` and `mlv cache dir`: read and write one key of one config file."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mlv import config as config_mod
+from mlv.core.repo import Repo, find_root
+from mlv.errors import ConfigError, UsageError
+
+SECRET_OPTIONS = (
+    "secret",
+    "password",
+    "token",
+    "secret_access_key",
+    "key_secret",
+    "session_token",
+    "sas_token",
+    "account_key",
+    "client_secret",
+    "passphrase",
+)
+
+
+def config_path(level: str, start: str | None = None) -> str:
+    """The file for level: "repo" (committed), "local" (this machine) or "global" (user)."""
+    if level == "global":
+        return config_mod.global_config_path()
+    root = find_root(start or os.getcwd())
+    name = config_mod.LOCAL_CONFIG_FILE if level == "local" else config_mod.CONFIG_FILE
+    return os.path.join(root, ".mlv", name)
+
+
+def get(key: str, level: str | None) -> Any:
+    """The effective value (level None) or the value in one file."""
+    config_mod.check_key(key)
+    if level is None:
+        try:
+            root: str | None = find_root(os.getcwd())
+        except Exception:
+            root = None
+        cfg = config_mod.load(os.path.join(root, ".mlv") if root else None)
+        return cfg.get(key)
+    doc = config_mod.read_file(config_path(level))
+    return config_mod.Config(raw=doc).get(key)
+
+
+def set_(key: str, value: str, level: str) -> Any:
+    config_mod.check_key(key)
+    option = key.rsplit(".", 1)[-1]
+    if level == "repo" and option in SECRET_OPTIONS:
+        raise ConfigError(
+            f"{key}: refusing to write a secret to the committed .mlv/config.yaml",
+            "use --local (kept out of git) or an environment variable",
+        )
+    parsed = config_mod.parse_value(key, value)
+    path = config_path(level)
+    doc = config_mod.read_file(path)
+    config_mod.set_value(doc, key, parsed)
+    config_mod.build([(path, doc)])  # validate the whole file before writing it
+    config_mod.write_file(path, doc)
+    return parsed
+
+
+def unset(key: str, level: str) -> None:
+    config_mod.check_key(key)
+    path = config_path(level)
+    doc = config_mod.read_file(path)
+    if not config_mod.unset_value(doc, key):
+        raise UsageError(f"{key} is not set in {path}")
+    config_mod.write_file(path, doc)
+
+
+def set_cache_dir(repo: Repo, path: str, level: str) -> str:
+    """Store the cache location; relative paths are kept relative to the repo root."""
+    absolute = os.path.abspath(os.path.expanduser(path))
+    value = absolute
+    if level != "global":
+        value = os.path.relpath(absolute, repo.root)
+    set_("cache.dir", value, level)
+    return absolute

@@ -1,0 +1,55 @@
+"""`mlv rm`: stop tracking a path. The pointer and its .gitignore line go; the data stays
+(as plain writable files, so it survives a later gc), or is deleted too with outs=True."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from mlv import git
+from mlv.core import gitignore, targets
+from mlv.core.repo import Repo
+from mlv.core.unprotect import unprotect_path
+from mlv.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Removed:
+    path: str
+    pointer: str
+    data_deleted: bool
+
+
+def remove(repo: Repo, paths: list[str], outs: bool = False) -> list[Removed]:
+    with repo.lock():
+        known = targets.all_targets(repo)
+        chosen = targets.resolve(repo, paths, known)
+        done = []
+        for t in chosen:
+            if t.sub:
+                raise UsageError(
+                    f"{t.rel}: is inside tracked directory {t.data_rel}",
+                    f"remove the whole directory (`mlv rm {t.data_rel}`), or add it to "
+                    ".mlvignore and `mlv commit`",
+                )
+            data = repo.abs(t.data_rel)
+            if outs:
+                if os.path.isdir(data) and not os.path.islink(data):
+                    shutil.rmtree(data)
+                elif os.path.lexists(data):
+                    os.unlink(data)
+            elif os.path.lexists(data):
+                unprotect_path(repo, t.data_rel)
+            os.unlink(repo.abs(t.pointer_rel))
+            repo.state.forget_folder_tree(t.data_rel)
+            ignore_file = gitignore.remove_entry(repo.root, t.data_rel)
+            if repo.scm:
+                git.remove_cached(repo.root, [t.pointer_rel])
+                if ignore_file:
+                    if os.path.exists(repo.abs(ignore_file)):
+                        git.add(repo.root, [ignore_file])
+                    else:
+                        git.remove_cached(repo.root, [ignore_file])
+            done.append(Removed(t.data_rel, t.pointer_rel, outs))
+        return done

@@ -1,0 +1,143 @@
+"""The repository: where it is, its config, cache, state database and lock.
+
+Everything a use case needs is reached through one Repo object, opened once per command.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from mlv import config as config_mod
+from mlv import git
+from mlv.core.lock import RepoLock
+from mlv.errors import NotARepoError, UsageError
+from mlv.objects.state import StateDB
+from mlv.objects.store import Cache
+from mlv.storage import localfs
+
+MLV_DIR = ".mlv"
+GITIGNORE_BODY = "/cache/\n/tmp/\n/config.local.yaml\n"
+
+
+def find_root(start: str) -> str:
+    """The nearest folder at or above start that holds .mlv/."""
+    path = os.path.realpath(start)
+    while True:
+        if os.path.isdir(os.path.join(path, MLV_DIR)):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise NotARepoError(
+                "not inside an mlv repository (no .mlv/ found here or above)",
+                "run `mlv init` at the root of your git repository",
+            )
+        path = parent
+
+
+@dataclass
+class Repo:
+    root: str
+    lock_wait: float | None = 3.0
+    _closing: list[StateDB] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def open(cls, start: str | None = None, lock_wait: float | None = 3.0) -> Repo:
+        return cls(find_root(start or os.getcwd()), lock_wait)
+
+    @property
+    def mlv_dir(self) -> str:
+        return os.path.join(self.root, MLV_DIR)
+
+    @property
+    def tmp_dir(self) -> str:
+        return os.path.join(self.mlv_dir, "tmp")
+
+    @cached_property
+    def config(self) -> config_mod.Config:
+        return config_mod.load(self.mlv_dir)
+
+    @cached_property
+    def scm(self) -> bool:
+        """True when the repository lives in a git work tree."""
+        return os.path.exists(os.path.join(self.root, ".git"))
+
+    @property
+    def cache_dir(self) -> str:
+        configured = self.config.cache_dir
+        if configured is None:
+            return os.path.join(self.mlv_dir, "cache")
+        return os.path.normpath(os.path.join(self.root, os.path.expanduser(configured)))
+
+    @cached_property
+    def cache(self) -> Cache:
+        return Cache(self.cache_dir, self.config.hash, self.config.cache_type)
+
+    @cached_property
+    def state(self) -> StateDB:
+        db = StateDB(os.path.join(self.tmp_dir, "state.db"))
+        self._closing.append(db)
+        return db
+
+    def lock(self) -> RepoLock:
+        """The write lock; `with repo.lock():` around anything that changes the repository."""
+        return RepoLock(os.path.join(self.tmp_dir, "lock"), self.lock_wait)
+
+    def close(self) -> None:
+        for db in self._closing:
+            db.close()
+        self._closing.clear()
+
+    # ---- paths -----------------------------------------------------------------------
+
+    def rel(self, path: str) -> str:
+        """Posix path relative to the root; raises if path is outside the repository."""
+        absolute = os.path.abspath(path)
+        real_parent = os.path.realpath(os.path.dirname(absolute))
+        absolute = os.path.join(real_parent, os.path.basename(absolute))
+        rel = os.path.relpath(absolute, self.root)
+        if rel == os.curdir:
+            return ""
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+            raise UsageError(
+                f"{path}: outside the repository ({self.root})",
+                "only paths inside the repository can be tracked",
+            )
+        return rel.replace(os.sep, "/")
+
+    def abs(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def stage(self, rel_paths: list[str]) -> None:
+        if self.scm and rel_paths:
+            git.add(self.root, rel_paths)
+
+
+def init(path: str, no_scm: bool, force: bool) -> Repo:
+    """Create .mlv/ at the git root (or at path with no_scm); stage it."""
+    from mlv.errors import MlvError
+
+    start = os.path.realpath(path)
+    if no_scm:
+        root = start
+    else:
+        top = git.toplevel(start)
+        if top is None:
+            raise UsageError(
+                f"{start} is not inside a git repository",
+                "run `git init` first, or `mlv init --no-scm` to use mlv without git",
+            )
+        root = top
+    mlv_dir = os.path.join(root, MLV_DIR)
+    if os.path.exists(mlv_dir) and not force:
+        raise MlvError(f"{mlv_dir} already exists", "use --force to initialise it again")
+    os.makedirs(os.path.join(mlv_dir, "tmp"), exist_ok=True)
+    cfg = os.path.join(mlv_dir, config_mod.CONFIG_FILE)
+    if not os.path.exists(cfg):
+        localfs.write_text_atomic(cfg, "")
+    localfs.write_text_atomic(os.path.join(mlv_dir, ".gitignore"), GITIGNORE_BODY)
+    repo = Repo(root)
+    if not no_scm:
+        git.add(root, [f"{MLV_DIR}/{config_mod.CONFIG_FILE}", f"{MLV_DIR}/.gitignore"])
+    return repo

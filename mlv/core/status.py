@@ -1,0 +1,118 @@
+"""`mlv status`: how each tracked path's workspace and cache compare with its pointer.
+
+Read-only and lock-free. An unchanged dataset costs one stat per file: the state database
+supplies hashes, the folder trees are rebuilt in memory, and equal root hashes end the
+comparison without reading a single tree object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlv.core import targets
+from mlv.core.repo import Repo
+from mlv.core.targets import Target
+from mlv.core.workspace import Scanner
+from mlv.errors import MlvError
+from mlv.objects import treediff
+from mlv.objects.store import Cache
+from mlv.objects.tree import Tree
+
+CLEAN = "clean"
+MODIFIED = "modified"
+MISSING = "missing"  # missing from the workspace
+NOT_IN_CACHE = "not_in_cache"
+ERROR = "error"
+
+
+@dataclass
+class TargetStatus:
+    path: str
+    pointer: str
+    kind: str
+    status: str  # clean | modified | missing | not_in_cache | error
+    in_cache: bool  # every object the pointer names is in the cache
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return self.status == CLEAN
+
+
+def tree_complete(repo: Repo, cache: Cache, load: treediff.TreeLoader, tree_hash: str) -> bool:
+    """True when the tree and everything below it are in the cache (remembered once true)."""
+    if not cache.has(tree_hash):
+        return False
+    if repo.state.is_complete(tree_hash):
+        return True
+    try:
+        for _path, entry in treediff.walk(load, tree_hash):
+            if not cache.has(entry.hash):
+                return False
+    except MlvError:
+        return False
+    repo.state.mark_complete(tree_hash)
+    return True
+
+
+def in_cache(repo: Repo, scanner: Scanner, target: Target) -> bool:
+    ptr = target.pointer
+    if ptr.kind == "file":
+        return repo.cache.has(ptr.hash)
+    return tree_complete(repo, repo.cache, scanner.load_tree, ptr.hash)
+
+
+def status_of(repo: Repo, target: Target) -> TargetStatus:
+    scanner = Scanner(repo, store=False)
+    ptr = target.pointer
+    result = TargetStatus(target.data_rel, target.pointer_rel, ptr.kind, CLEAN, True)
+    try:
+        result.in_cache = in_cache(repo, scanner, target)
+        actual = scanner.scan(target.data_rel)
+        if actual is None:
+            result.status = MISSING
+        elif actual.hash != ptr.hash or actual.kind != ptr.kind:
+            result.status = MODIFIED
+            if ptr.kind == "dir" and actual.is_dir:
+                _list_changes(scanner, ptr.hash, actual.hash, result)
+            else:
+                result.modified.append(target.data_rel)
+        elif not result.in_cache:
+            result.status = NOT_IN_CACHE
+    except MlvError as e:
+        result.status = ERROR
+        result.error = str(e)
+    return result
+
+
+def _list_changes(scanner: Scanner, old: str, new: str, result: TargetStatus) -> None:
+    def load(hash_id: str) -> Tree:
+        return scanner.load_tree(hash_id)
+
+    prefix = result.path + "/"
+    try:
+        for change in treediff.diff(load, old, new):
+            entry = change.new or change.old
+            if entry is None or entry.is_dir:
+                continue
+            path = prefix + change.path
+            if change.old is None:
+                result.added.append(path)
+            elif change.new is None:
+                result.deleted.append(path)
+            else:
+                result.modified.append(path)
+    except MlvError:
+        # The recorded tree is not in the cache: we know it differs, not how.
+        result.in_cache = False
+
+
+def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
+    chosen = targets.resolve(repo, paths)
+    try:
+        return [status_of(repo, t) for t in chosen]
+    finally:
+        repo.state.flush()

@@ -1,0 +1,223 @@
+"""Reading tracked paths of the workspace into entries and trees.
+
+One scan serves add and commit (objects are stored in the cache as they are met) and status
+and checkout (trees are kept in memory to compare with the pointer's). Each folder's state
+rows are loaded with one query, so an unchanged file costs one stat and a dictionary look-up;
+a file is read only when the state database has no trusted row for it.
+
+Rules inside tracked directories:
+- `.mlvignore` files (gitignore syntax) at the repository root, in folders above the tracked
+  directory and inside it exclude paths; mlv's own temporaries are always skipped.
+- A symbolic link to a file is followed: its target's content is stored and a checkout
+  writes a regular file. Links to directories, dangling links and special files (fifos,
+  sockets, devices) are errors that name the path; exclude them with .mlvignore.
+- Empty directories are kept (a tree with no entries).
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from collections.abc import Callable
+
+from mlv.core.progress import NullProgress, Progress
+from mlv.core.repo import Repo
+from mlv.errors import WorkspaceError
+from mlv.objects import hashing
+from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
+from mlv.objects.tree import DIR, FILE, Entry, Tree, decode
+from mlv.storage.localfs import TMP_MARK
+
+
+def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
+    """Rules from .mlvignore files at the root and in every folder above rel."""
+    rules = IgnoreRules.empty().with_file(os.path.join(repo.root, IGNORE_FILE), "")
+    parts = rel.split("/")[:-1] if rel else []
+    for depth in range(1, len(parts) + 1):
+        base = "/".join(parts[:depth])
+        rules = rules.with_file(os.path.join(repo.root, base, IGNORE_FILE), base)
+    return rules
+
+
+def _check_name(name: str, path: str) -> None:
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WorkspaceError(
+                f"{os.fsencode(path)!r}: file name is not valid UTF-8",
+                "rename it, or exclude it in .mlvignore",
+            ) from None
+
+
+class Scanner:
+    """Walks tracked paths; with store=True every object goes into the cache."""
+
+    def __init__(self, repo: Repo, store: bool, progress: Progress | None = None) -> None:
+        self.repo = repo
+        self.store = store
+        self.cache = repo.cache
+        self.state = repo.state
+        self.algo = repo.config.hash
+        self.progress = progress or NullProgress()
+        self.trees: dict[str, Tree] = {}
+        self._loaded: dict[str, Tree] = {}
+        self._link = self.cache.link_type if store else "copy"
+        self.stored_trees: list[str] = []
+
+    # ---- trees -------------------------------------------------------------------------
+
+    def load_tree(self, hash_id: str) -> Tree:
+        """A tree built by this scan, or read (and checked) from the cache."""
+        tree = self.trees.get(hash_id) or self._loaded.get(hash_id)
+        if tree is None:
+            tree = decode(self.cache.read_bytes(hash_id), f"tree {hash_id}")
+            self._loaded[hash_id] = tree
+        return tree
+
+    # ---- scanning ----------------------------------------------------------------------
+
+    def scan(self, rel: str, rules: IgnoreRules | None = None) -> Entry | None:
+        """The entry for workspace path rel (relative to the root), None if it is absent."""
+        path = self.repo.abs(rel)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                raise WorkspaceError(
+                    f"{rel}: dangling symbolic link", "remove it or point it at a file"
+                ) from None
+            return None
+        except OSError as e:
+            raise WorkspaceError(f"{rel}: cannot read ({e.strerror})") from None
+        rel_dir, _, name = rel.rpartition("/")
+        if stat_mod.S_ISDIR(st.st_mode):
+            if rules is None:
+                rules = ignore_rules_above(self.repo, rel)
+            entry = self._dir(path, rel, name, rules)
+        elif stat_mod.S_ISREG(st.st_mode):
+            rows = self.state.folder(rel_dir)
+            entry = self._file(path, rel_dir, name, st, rows, os.path.islink(path))
+        else:
+            raise WorkspaceError(f"{rel}: not a regular file or directory")
+        self.state.flush()
+        return entry
+
+    def _file(
+        self,
+        path: str,
+        rel_dir: str,
+        name: str,
+        st: os.stat_result,
+        rows: dict[str, tuple[int, int, int, str]],
+        is_link: bool,
+    ) -> Entry:
+        row = rows.get(name)
+        size = st.st_size
+        if row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == size:
+            hash_id = row[3]
+            if self.store:
+                self._ensure_stored(path, rel_dir, name, st, hash_id, is_link)
+        else:
+            hash_id = self._hash_new(path, rel_dir, name, st, is_link)
+        self.progress.advance(1, size)
+        return Entry(FILE, name, hash_id, size)
+
+    def _ensure_stored(
+        self, path: str, rel_dir: str, name: str, st: os.stat_result, hash_id: str, is_link: bool
+    ) -> None:
+        """State says the content is hash_id: make sure the cache has it, linked as configured."""
+        if not self.cache.has(hash_id):
+            self._hash_new(path, rel_dir, name, st, is_link)
+            return
+        kind = self._link
+        if (kind == "hardlink" and st.st_nlink == 1) or (kind == "symlink" and not is_link):
+            self.cache.link_workspace(hash_id, path, kind)
+            self.state.record(rel_dir, name, os.stat(path), hash_id)
+
+    def _hash_new(
+        self, path: str, rel_dir: str, name: str, st: os.stat_result, is_link: bool
+    ) -> str:
+        try:
+            if self.store:
+                hash_id = self.cache.ingest(path, st.st_size, follow=is_link)
+                if self._link in ("hardlink", "symlink"):
+                    st = os.stat(path)
+            elif st.st_size <= hashing.SMALL_FILE:
+                with open(path, "rb") as fh:
+                    hash_id = hashing.hash_bytes(self.algo, fh.read())
+            else:
+                hash_id = hashing.hash_file(self.algo, path)[0]
+        except PermissionError:
+            raise WorkspaceError(
+                f"{self.repo.rel(path)}: permission denied", "make it readable, or ignore it"
+            ) from None
+        except FileNotFoundError:
+            raise WorkspaceError(
+                f"{self.repo.rel(path)}: disappeared while mlv was reading it", "run again"
+            ) from None
+        self.state.record(rel_dir, name, st, hash_id)
+        return hash_id
+
+    def _dir(self, path: str, rel: str, name: str, rules: IgnoreRules) -> Entry:
+        rules = rules.with_file(os.path.join(path, IGNORE_FILE), rel)
+        try:
+            with os.scandir(path) as it:
+                listing = sorted(it, key=_entry_name)
+        except PermissionError:
+            raise WorkspaceError(f"{rel}: permission denied", "make it readable") from None
+        rows = self.state.folder(rel)
+        entries: list[Entry] = []
+        prefix = f"{rel}/" if rel else ""
+        for item in listing:
+            child = item.name
+            if child.startswith(TMP_MARK):
+                continue
+            child_rel = prefix + child
+            _check_name(child, item.path)
+            if item.is_dir(follow_symlinks=False):
+                if rules and rules.is_ignored(child_rel, True):
+                    continue
+                entries.append(self._dir(item.path, child_rel, child, rules))
+                continue
+            if rules and rules.is_ignored(child_rel, False):
+                continue
+            is_link = item.is_symlink()
+            if is_link:
+                try:
+                    st = os.stat(item.path)
+                except FileNotFoundError:
+                    raise WorkspaceError(
+                        f"{child_rel}: dangling symbolic link inside a tracked directory",
+                        "remove it, or exclude it in .mlvignore",
+                    ) from None
+                if stat_mod.S_ISDIR(st.st_mode):
+                    raise WorkspaceError(
+                        f"{child_rel}: symbolic link to a directory inside a tracked directory",
+                        "mlv follows links to files only; exclude it in .mlvignore",
+                    )
+            else:
+                st = item.stat()
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise WorkspaceError(
+                    f"{child_rel}: not a regular file (fifo, socket or device)",
+                    "exclude it in .mlvignore",
+                )
+            entries.append(self._file(item.path, rel, child, st, rows, is_link))
+        tree = Tree(tuple(entries))
+        data = tree.encode()
+        hash_id = hashing.hash_bytes(self.algo, data)
+        if self.store:
+            self.cache.put_bytes(data, hash_id)
+            self.stored_trees.append(hash_id)
+        else:
+            self.trees[hash_id] = tree
+        return Entry(DIR, name, hash_id, tree.size, tree.files)
+
+
+def _entry_name(item: os.DirEntry[str]) -> str:
+    return item.name
+
+
+def tree_loader(scanner: Scanner) -> Callable[[str], Tree]:
+    return scanner.load_tree

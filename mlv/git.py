@@ -1,0 +1,77 @@
+"""Everything mlv asks of git. The one module allowed to import gitpython.
+
+Simple questions (where is the root, is a path tracked, stage these files) run the git
+command directly: spawning git costs a few milliseconds, importing gitpython tens. History
+walks in later commands may use gitpython, imported lazily here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+
+from mlv.errors import GitError
+
+
+def _run(args: Sequence[str], cwd: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed", "install git, or use `mlv init --no-scm`") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = err[-1] if err else f"exit {proc.returncode}"
+        raise GitError(f"git {args[0]} failed: {detail}")
+    return proc
+
+
+def toplevel(start: str) -> str | None:
+    """The root of the git work tree containing start, or None outside git."""
+    proc = _run(["rev-parse", "--show-toplevel"], start, check=False)
+    if proc.returncode != 0:
+        return None
+    return os.path.realpath(proc.stdout.decode("utf-8", "surrogateescape").strip())
+
+
+def tracked(root: str, paths: Sequence[str]) -> list[str]:
+    """Those of paths (relative to root) that git tracks, or that have tracked files inside."""
+    if not paths:
+        return []
+    proc = _run(["ls-files", "-z", "--cached", "--", *[":(literal)" + p for p in paths]], root)
+    found = [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+    hits = []
+    for p in paths:
+        prefix = p.rstrip("/") + "/"
+        if any(f == p or f.startswith(prefix) for f in found):
+            hits.append(p)
+    return hits
+
+
+def add(root: str, paths: Sequence[str]) -> None:
+    """Stage files (pointers, .gitignore); ignored paths are not an error for git here."""
+    existing = [p for p in paths if os.path.lexists(os.path.join(root, p))]
+    if existing:
+        _run(["add", "--", *[":(literal)" + p for p in existing]], root)
+
+
+def remove_cached(root: str, paths: Sequence[str]) -> None:
+    """Unstage and stop tracking (keeps the working file), quietly skipping untracked paths."""
+    if paths:
+        _run(
+            ["rm", "-q", "--cached", "--ignore-unmatch", "--", *[":(literal)" + p for p in paths]],
+            root,
+        )
+
+
+def list_files(root: str, pattern: str) -> list[str]:
+    """Tracked and untracked-but-not-ignored files matching a pathspec glob."""
+    proc = _run(
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", pattern], root
+    )
+    names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return sorted({n for n in names if n})
+
+
+def init(path: str) -> None:
+    _run(["init", "-q"], path)

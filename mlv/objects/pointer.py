@@ -1,0 +1,155 @@
+"""Pointer files (PATH.mlv): the small YAML file git tracks in place of the data.
+
+    version: 1
+    path: images
+    kind: dir
+    hash: xxh128:1f0c6b7e0a4d3c2b1a09f8e7d6c5b4a3
+    size: 209715200
+    files: 20000
+
+`desc` and `meta` are optional and kept as written. A pointer from a newer format version,
+or with keys this version does not know, is an error: mlv never rewrites what it cannot read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mlv import yamlio
+from mlv.errors import PointerError
+from mlv.objects import hashing
+from mlv.storage import localfs
+
+POINTER_VERSION = 1
+SUFFIX = ".mlv"
+_KEYS = {"version", "path", "kind", "hash", "size", "files", "desc", "meta"}
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What a pointer file says. `path` is relative to the pointer's folder."""
+
+    path: str
+    kind: str  # "file" | "dir"
+    hash: str
+    size: int
+    files: int | None = None
+    desc: str | None = None
+    meta: dict[str, Any] | None = field(default=None, compare=False)
+
+    def with_content(self, hash_id: str, size: int, files: int | None) -> Pointer:
+        return replace(self, hash=hash_id, size=size, files=files)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"version": POINTER_VERSION, "path": self.path, "kind": self.kind}
+        doc["hash"] = self.hash
+        doc["size"] = self.size
+        if self.kind == "dir":
+            doc["files"] = self.files or 0
+        if self.desc is not None:
+            doc["desc"] = self.desc
+        if self.meta is not None:
+            doc["meta"] = self.meta
+        return doc
+
+    def encode(self) -> str:
+        return yamlio.dumps(self.to_dict())
+
+
+def pointer_path_for(data_path: str) -> str:
+    return data_path + SUFFIX
+
+
+def parse(text: str | bytes, where: str) -> Pointer:
+    """Validate a pointer's text; errors name `where` and say what to do."""
+    try:
+        doc = yamlio.loads(text)
+    except yamlio.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise PointerError(
+            f"{where}: not a valid pointer file{line}", "fix it or restore it with `git checkout`"
+        ) from None
+    if not isinstance(doc, dict):
+        raise PointerError(f"{where}: not a valid pointer file", "expected a YAML mapping")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PointerError(f"{where}: missing or invalid 'version'", "expected `version: 1`")
+    if version > POINTER_VERSION:
+        raise PointerError(
+            f"{where}: pointer format version {version} is newer than this mlv understands "
+            f"(version {POINTER_VERSION})",
+            "upgrade mlv",
+        )
+    if version < 1:
+        raise PointerError(f"{where}: invalid pointer version {version}")
+    unknown = sorted(str(k) for k in doc if k not in _KEYS)
+    if unknown:
+        raise PointerError(
+            f"{where}: unknown key(s) {', '.join(unknown)} in a version {version} pointer",
+            "remove them or upgrade mlv",
+        )
+    path = doc.get("path")
+    kind = doc.get("kind")
+    if not isinstance(path, str) or not path:
+        raise PointerError(f"{where}: missing or invalid 'path'")
+    check_relative(path, where)
+    if kind not in ("file", "dir"):
+        raise PointerError(f"{where}: 'kind' must be file or dir, not {kind!r}")
+    hash_id = hashing.check_hash(doc.get("hash"), where)
+    size = doc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise PointerError(f"{where}: missing or invalid 'size'")
+    files = doc.get("files")
+    if kind == "dir" and (not isinstance(files, int) or isinstance(files, bool) or files < 0):
+        raise PointerError(f"{where}: missing or invalid 'files' for a directory")
+    desc = doc.get("desc")
+    if desc is not None and not isinstance(desc, str):
+        raise PointerError(f"{where}: 'desc' must be text")
+    meta = doc.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise PointerError(f"{where}: 'meta' must be a mapping")
+    return Pointer(path, kind, hash_id, size, files if kind == "dir" else None, desc, meta)
+
+
+def check_relative(path: str, where: str) -> None:
+    """Refuse paths that could leave the pointer's folder (absolute, '..', backslashes)."""
+    parts = path.split("/")
+    if (
+        os.path.isabs(path)
+        or path.startswith("\\")
+        or ".." in parts
+        or "\0" in path
+        or any(p in ("",) for p in parts)
+    ):
+        raise PointerError(
+            f"{where}: path {path!r} leaves the pointer's folder",
+            "a pointer's path must be a relative path inside the repository",
+        )
+
+
+def read(pointer_file: str, where: str | None = None) -> Pointer:
+    where = where or pointer_file
+    try:
+        with open(pointer_file, "rb") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise PointerError(f"{where}: no such pointer file") from None
+    except OSError as e:
+        raise PointerError(f"{where}: cannot read pointer file ({e.strerror})") from None
+    return parse(text, where)
+
+
+def write(pointer_file: str, ptr: Pointer) -> bool:
+    """Write the pointer atomically; returns False when the file already says exactly this."""
+    text = ptr.encode()
+    try:
+        with open(pointer_file, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    localfs.write_text_atomic(pointer_file, text)
+    return True

@@ -1,0 +1,141 @@
+"""The state database: (path, inode, mtime_ns, size) -> hash, so unchanged files are never
+hashed twice.
+
+Rows are grouped by folder (relative to the repository root) so that a scan loads one
+folder's rows with one query. A row is trusted only when the file's mtime is older than the
+moment the row was recorded by more than RACY_NS: a file rewritten within the filesystem's
+timestamp granularity after it was hashed would otherwise look unchanged (git's "racy" case).
+Such rows are re-hashed once and then recorded again.
+
+It also remembers cache objects whose content was checked (by inode, mtime and size), so that
+linking them out does not re-read them, and trees whose every object is known to be in the
+cache. It is only a cache: deleting .mlv/tmp/state.db loses speed, not data.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+
+RACY_NS = 1_000_000_000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    dir TEXT NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL, hash TEXT NOT NULL, recorded_ns INTEGER NOT NULL,
+    PRIMARY KEY (dir, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS complete (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+FileRow = tuple[str, int, int, int, str]  # name, ino, mtime_ns, size, hash
+
+
+class StateDB:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, str, int, int, int, str, int]] = []
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                db.executescript(_SCHEMA)
+            except sqlite3.DatabaseError:
+                db.close()
+                # A damaged state db only costs re-hashing: start a new one.
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.unlink(self.path + suffix)
+                    except FileNotFoundError:
+                        pass
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    def folder(self, rel_dir: str) -> dict[str, tuple[int, int, int, str]]:
+        """Trusted rows of one folder: name -> (ino, mtime_ns, size, hash)."""
+        rows = self._conn().execute(
+            "SELECT name, ino, mtime_ns, size, hash, recorded_ns FROM files WHERE dir = ?",
+            (rel_dir,),
+        )
+        return {
+            name: (ino, mtime, size, hash_id)
+            for name, ino, mtime, size, hash_id, recorded in rows
+            if recorded - mtime > RACY_NS
+        }
+
+    def record(self, rel_dir: str, name: str, st: os.stat_result, hash_id: str) -> None:
+        """Queue a row; written by flush() in one transaction."""
+        self._pending.append(
+            (rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id, time.time_ns())
+        )
+        if len(self._pending) >= 50_000:
+            self.flush()
+
+    def forget_folder_tree(self, rel_dir: str) -> None:
+        """Drop rows of rel_dir and everything below it (after rm or mv)."""
+        db = self._conn()
+        db.execute(
+            "DELETE FROM files WHERE dir = ? OR dir LIKE ? ESCAPE '\\'",
+            (rel_dir, _like_prefix(rel_dir)),
+        )
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        db = self._conn()
+        db.execute("BEGIN")
+        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
+        db.execute("COMMIT")
+        self._pending.clear()
+
+    # ---- cache objects ---------------------------------------------------------------
+
+    def object_trusted(self, hash_id: str, st: os.stat_result) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
+            .fetchone()
+        )
+        return row is not None and tuple(row) == (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None:
+        data = [(h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows]
+        if data:
+            db = self._conn()
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)", data)
+            db.execute("COMMIT")
+
+    def is_complete(self, tree_hash: str) -> bool:
+        row = self._conn().execute("SELECT 1 FROM complete WHERE hash = ?", (tree_hash,)).fetchone()
+        return row is not None
+
+    def mark_complete(self, tree_hash: str) -> None:
+        self._conn().execute("INSERT OR IGNORE INTO complete VALUES (?)", (tree_hash,))
+
+    def forget_completeness(self) -> None:
+        """Called when objects are deleted from the cache (gc)."""
+        self._conn().execute("DELETE FROM complete")
+
+    def close(self) -> None:
+        self.flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _like_prefix(rel_dir: str) -> str:
+    escaped = rel_dir.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}/%" if rel_dir else "%"

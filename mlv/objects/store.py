@@ -1,0 +1,279 @@
+"""The content-addressed object store: the local cache.
+
+Object ALGO:HEX lives at <root>/ALGO/HEX[:2]/HEX[2:], read-only, written under a temporary
+name and renamed into place, so an object that exists is complete. The store also puts
+objects into the workspace ("materialise") with the configured link type, and checks every
+object it copies out against its name: a corrupted object is reported, never copied.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import stat as stat_mod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mlv.errors import ConfigError, ObjectCorruptError, ObjectMissingError
+from mlv.objects import hashing
+from mlv.storage import localfs
+
+LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
+DEFAULT_LINK_TYPES = ("reflink", "copy")
+OBJECT_MODE = 0o444
+
+
+def hash_path_mmap(algo: str, path: str) -> str:
+    """Hash a file we own (a fresh temporary) through mmap: the fastest way to read it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < hashing.SMALL_FILE:
+            return hashing.hash_fd(algo, fd)[0]
+        hasher = hashing.new_hasher(algo)
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+            hasher.update(view)  # type: ignore[arg-type]
+        return f"{algo}:{hasher.hexdigest()}"
+    finally:
+        os.close(fd)
+
+
+def check_link_types(value: Sequence[str]) -> tuple[str, ...]:
+    types = tuple(value)
+    if not types or any(t not in LINK_TYPES for t in types):
+        raise ConfigError(
+            f"cache.type: invalid value {list(types)!r}",
+            f"use one of {', '.join(LINK_TYPES)}, or a list of them tried in order",
+        )
+    return types
+
+
+@dataclass
+class Cache:
+    """A local object store rooted at `root`, writing new objects with algorithm `algo`."""
+
+    root: str
+    algo: str
+    link_types: tuple[str, ...] = DEFAULT_LINK_TYPES
+    _dirs: set[str] = field(default_factory=set, repr=False)
+    _broken: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def tmp_dir(self) -> str:
+        return os.path.join(self.root, "tmp")
+
+    def object_path(self, hash_id: str) -> str:
+        algo, hexpart = hashing.split(hash_id)
+        return os.path.join(self.root, algo, hexpart[:2], hexpart[2:])
+
+    def has(self, hash_id: str) -> bool:
+        return os.path.exists(self.object_path(hash_id))
+
+    def _ensure_dir(self, path: str) -> None:
+        folder = os.path.dirname(path)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+
+    def _new_tmp(self) -> str:
+        if self.tmp_dir not in self._dirs:
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            self._dirs.add(self.tmp_dir)
+        return localfs.tmp_name(os.path.join(self.tmp_dir, "obj"))
+
+    @property
+    def link_type(self) -> str:
+        """The first configured link type that has not failed on this filesystem."""
+        for kind in self.link_types:
+            if kind not in self._broken:
+                return kind
+        return "copy"
+
+    # ---- writing objects -------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, hash_id: str | None = None) -> str:
+        """Store data (e.g. a tree object); returns its hash id."""
+        hash_id = hash_id or hashing.hash_bytes(self.algo, data)
+        dst = self.object_path(hash_id)
+        if not os.path.exists(dst):
+            self._ensure_dir(dst)
+            localfs.write_bytes_atomic(dst, data, OBJECT_MODE)
+        return hash_id
+
+    def _commit_tmp(self, tmp: str, hash_id: str) -> str:
+        dst = self.object_path(hash_id)
+        if os.path.exists(dst):
+            os.unlink(tmp)
+        else:
+            self._ensure_dir(dst)
+            os.chmod(tmp, OBJECT_MODE)
+            os.replace(tmp, dst)
+        return dst
+
+    def ingest(self, src: str, size: int, follow: bool = False) -> str:
+        """Store the content of workspace file src; returns its hash id.
+
+        With link type hardlink or symlink, src is then replaced by a link to the object
+        (read-only, so an edit in place cannot corrupt the cache). With copy or reflink,
+        src is left as it is. follow: src is a symbolic link (its target's bytes are stored,
+        never the link itself).
+        """
+        kind = self.link_type
+        if size <= hashing.SMALL_FILE and kind in ("copy", "reflink", "hardlink"):
+            with open(src, "rb") as fh:
+                data = fh.read()
+            hash_id = hashing.hash_bytes(self.algo, data)
+            dst = self.object_path(hash_id)
+            if os.path.exists(dst):
+                if kind == "hardlink":
+                    self.link_workspace(hash_id, src, "hardlink")
+                return hash_id
+            self._ensure_dir(dst)
+            if kind == "hardlink" and not follow:
+                try:
+                    localfs.hardlink(src, dst)
+                    os.chmod(dst, OBJECT_MODE)
+                    return hash_id
+                except localfs.LinkUnsupported:
+                    self._broken.add("hardlink")
+            localfs.write_bytes_atomic(dst, data, OBJECT_MODE)
+            if kind == "hardlink":
+                self.link_workspace(hash_id, src, "hardlink")
+            return hash_id
+        tmp = self._new_tmp()
+        self._fill_tmp(src, tmp, "copy" if follow and kind == "hardlink" else kind)
+        try:
+            hash_id = hash_path_mmap(self.algo, tmp)
+            self._commit_tmp(tmp, hash_id)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        if kind in ("hardlink", "symlink"):
+            self.link_workspace(hash_id, src, kind)
+        return hash_id
+
+    def _fill_tmp(self, src: str, tmp: str, kind: str) -> None:
+        """Get src's bytes into the cache's temporary tmp as cheaply as the filesystem allows."""
+        if kind in ("hardlink", "symlink") and not os.path.islink(src):
+            try:
+                localfs.hardlink(src, tmp)
+                os.chmod(tmp, OBJECT_MODE)
+                return
+            except localfs.LinkUnsupported:
+                if kind == "hardlink":
+                    self._broken.add("hardlink")
+        if kind == "reflink" and "reflink" not in self._broken:
+            try:
+                localfs.copy_to_new(src, tmp, OBJECT_MODE, reflink=True)
+                return
+            except localfs.LinkUnsupported:
+                self._broken.add("reflink")
+        localfs.copy_to_new(src, tmp, OBJECT_MODE, reflink=False)
+
+    def link_workspace(self, hash_id: str, dst: str, kind: str) -> None:
+        """Replace dst by a hard or symbolic link to the object, atomically."""
+        obj = self.object_path(hash_id)
+        try:
+            st = os.lstat(dst)
+            if kind == "hardlink" and st.st_ino == os.stat(obj).st_ino:
+                return
+            if kind == "symlink" and stat_mod.S_ISLNK(st.st_mode) and os.readlink(dst) == obj:
+                return
+        except FileNotFoundError:
+            pass
+        tmp = localfs.tmp_name(dst)
+        try:
+            if kind == "hardlink":
+                localfs.hardlink(obj, tmp)
+            else:
+                localfs.symlink(obj, tmp)
+            os.replace(tmp, dst)
+        except localfs.LinkUnsupported:
+            self._broken.add(kind)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+
+    # ---- reading objects -------------------------------------------------------------
+
+    def read_bytes(self, hash_id: str) -> bytes:
+        """An object's content, checked against its name."""
+        path = self.object_path(hash_id)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise ObjectMissingError(
+                f"object {hash_id} is not in the cache", "run `mlv pull`, or re-add the data"
+            ) from None
+        algo = hashing.algorithm_of(hash_id)
+        if hashing.hash_bytes(algo, data) != hash_id:
+            raise self.corrupt(hash_id)
+        return data
+
+    def corrupt(self, hash_id: str) -> ObjectCorruptError:
+        return ObjectCorruptError(
+            f"cache object {hash_id} is corrupt ({self.object_path(hash_id)})",
+            "delete it and run `mlv pull`, or re-add the data",
+        )
+
+    def verify(self, hash_id: str) -> bool:
+        """True when the object exists and its content matches its name."""
+        path = self.object_path(hash_id)
+        try:
+            return hash_path_mmap(hashing.algorithm_of(hash_id), path) == hash_id
+        except FileNotFoundError:
+            return False
+
+    def materialize(self, hash_id: str, dst: str, size: int, verified: bool = False) -> None:
+        """Make workspace file dst hold the object's content, replacing dst atomically.
+
+        `verified` says the caller already knows the object is intact (link types only:
+        copies are always checked, since the bytes pass through anyway).
+        """
+        obj = self.object_path(hash_id)
+        if not os.path.exists(obj):
+            raise ObjectMissingError(
+                f"object {hash_id} for {dst} is not in the cache", "run `mlv pull`"
+            )
+        kind = self.link_type
+        algo = hashing.algorithm_of(hash_id)
+        if kind in ("hardlink", "symlink"):
+            if not verified and not self.verify(hash_id):
+                raise self.corrupt(hash_id)
+            self.link_workspace(hash_id, dst, kind)
+            if kind not in self._broken:
+                return
+            kind = self.link_type
+        if size <= hashing.SMALL_FILE and kind != "reflink":
+            data = self.read_bytes(hash_id)
+            localfs.write_bytes_atomic(dst, data)
+            return
+        tmp = localfs.tmp_name(dst)
+        try:
+            if kind == "reflink":
+                try:
+                    localfs.copy_to_new(obj, tmp, 0o666, reflink=True)
+                except localfs.LinkUnsupported:
+                    self._broken.add("reflink")
+                    localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
+            else:
+                localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
+            if hash_path_mmap(algo, tmp) != hash_id:
+                raise self.corrupt(hash_id)
+            os.replace(tmp, dst)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+
+    def remove_stale_tmp(self) -> None:
+        localfs.remove_stale_tmp(self.tmp_dir)
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            pass

@@ -1,0 +1,141 @@
+"""Tree objects: one per directory, naming each entry's kind, hash and size.
+
+Like git, a directory's hash is the hash of its tree object, which names its subdirectories
+by their own tree hashes: a change to one file rewrites only the trees on its path, and any
+subdirectory can be checked out (or fetched) alone by starting from its tree.
+
+Canonical form (the bytes that are hashed), UTF-8 JSON without spaces:
+    {"mlv-tree":1,"entries":[["file","a.bin","xxh128:...",12],
+                             ["dir","sub","xxh128:...",4096,3]]}
+Entries are sorted by name (Unicode code point order, which is UTF-8 byte order); dir
+entries carry the total size and file count of their subtree. Mtimes, modes and traversal
+order do not enter the hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mlv.errors import TreeError
+from mlv.objects import hashing
+
+TREE_VERSION = 1
+FILE = "file"
+DIR = "dir"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One name in a directory: a file (files=1) or a subdirectory (its totals)."""
+
+    kind: str
+    name: str
+    hash: str
+    size: int
+    files: int = 1
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == DIR
+
+
+@dataclass(frozen=True)
+class Tree:
+    entries: tuple[Entry, ...]
+
+    @classmethod
+    def build(cls, entries: Iterable[Entry]) -> Tree:
+        return cls(tuple(sorted(entries, key=_name_key)))
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @property
+    def files(self) -> int:
+        return sum(e.files if e.is_dir else 1 for e in self.entries)
+
+    def by_name(self) -> dict[str, Entry]:
+        return {e.name: e for e in self.entries}
+
+    def encode(self) -> bytes:
+        rows: list[list[object]] = []
+        for e in self.entries:
+            if e.is_dir:
+                rows.append([DIR, e.name, e.hash, e.size, e.files])
+            else:
+                rows.append([FILE, e.name, e.hash, e.size])
+        doc = {"mlv-tree": TREE_VERSION, "entries": rows}
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def hash(self, algo: str) -> str:
+        return hashing.hash_bytes(algo, self.encode())
+
+
+def _name_key(entry: Entry) -> str:
+    return entry.name
+
+
+def check_name(name: object, where: str) -> str:
+    """A safe single path component: no separators, no '.', '..', NUL or empty names."""
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+    ):
+        raise TreeError(
+            f"{where}: unsafe entry name {name!r}",
+            "the object may be corrupt or hostile; run `mlv verify --cache`",
+        )
+    return name
+
+
+def decode(data: bytes, where: str) -> Tree:
+    """Parse and validate a tree object; `where` names it in errors."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise TreeError(f"{where}: not a tree object", "the cache object may be corrupt") from None
+    if not isinstance(doc, dict) or "mlv-tree" not in doc:
+        raise TreeError(f"{where}: not a tree object", "the cache object may be corrupt")
+    version = doc["mlv-tree"]
+    if version != TREE_VERSION:
+        raise TreeError(
+            f"{where}: tree format version {version!r} is not supported",
+            "it was written by a newer mlv; upgrade mlv",
+        )
+    rows = doc.get("entries")
+    if not isinstance(rows, list):
+        raise TreeError(f"{where}: malformed tree object", "the cache object may be corrupt")
+    entries: list[Entry] = []
+    previous = None
+    for row in rows:
+        entries.append(_decode_entry(row, where))
+        name = entries[-1].name
+        if previous is not None and name <= previous:
+            raise TreeError(f"{where}: entries not sorted or duplicated at {name!r}")
+        previous = name
+    return Tree(tuple(entries))
+
+
+def _decode_entry(row: object, where: str) -> Entry:
+    if not isinstance(row, list) or len(row) not in (4, 5):
+        raise TreeError(f"{where}: malformed tree entry {row!r}")
+    kind, name, hash_id, size = row[:4]
+    check_name(name, where)
+    if not hashing.is_hash(hash_id):
+        raise TreeError(f"{where}: invalid hash in entry {name!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise TreeError(f"{where}: invalid size in entry {name!r}")
+    if kind == FILE and len(row) == 4:
+        return Entry(FILE, name, hash_id, size)
+    if kind == DIR and len(row) == 5:
+        files = row[4]
+        if not isinstance(files, int) or isinstance(files, bool) or files < 0:
+            raise TreeError(f"{where}: invalid file count in entry {name!r}")
+        return Entry(DIR, name, hash_id, size, files)
+    raise TreeError(f"{where}: malformed tree entry {row!r}")

@@ -1,0 +1,67 @@
+"""Differences between two trees, loading only the subtrees whose hashes differ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from mlv.objects.tree import Entry, Tree
+
+TreeLoader = Callable[[str], Tree]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """path (relative to the compared roots) was `old` and is `new` (None: absent).
+
+    Directories present on one side only are reported themselves too, so that a consumer
+    can create or remove empty ones: an added directory before its content, a deleted one
+    after its content (so it is empty by the time it comes).
+    """
+
+    path: str
+    old: Entry | None
+    new: Entry | None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+def walk(load: TreeLoader, tree_hash: str, prefix: str = "") -> Iterator[tuple[str, Entry]]:
+    """Every entry below a tree, depth first, directories before their content."""
+    for entry in load(tree_hash).entries:
+        path = _join(prefix, entry.name)
+        yield path, entry
+        if entry.is_dir:
+            yield from walk(load, entry.hash, path)
+
+
+def diff(load: TreeLoader, old: str | None, new: str | None, prefix: str = "") -> Iterator[Change]:
+    """Changes turning tree `old` into tree `new` (either may be None: empty)."""
+    if old == new:
+        return
+    old_entries = load(old).by_name() if old else {}
+    new_entries = load(new).by_name() if new else {}
+    for name in sorted(old_entries.keys() | new_entries.keys()):
+        a = old_entries.get(name)
+        b = new_entries.get(name)
+        path = _join(prefix, name)
+        if a is not None and b is not None and a.kind == b.kind:
+            if a.hash == b.hash:
+                continue
+            if a.is_dir:
+                yield from diff(load, a.hash, b.hash, path)
+            else:
+                yield Change(path, a, b)
+            continue
+        if a is not None:
+            if a.is_dir:
+                yield from diff(load, a.hash, None, path)
+            yield Change(path, a, None)
+        if b is not None:
+            if b.is_dir:
+                yield Change(path, None, b)
+                yield from diff(load, None, b.hash, path)
+            else:
+                yield Change(path, None, b)

@@ -1,0 +1,170 @@
+"""Local file operations that never leave a half-written file under a final name.
+
+Every write goes to a temporary name in the destination's folder and is renamed into place,
+so a killed process leaves at most a stray temporary (cleaned up later), never a truncated
+file that looks complete. Copies keep holes of sparse files and use the kernel's
+copy_file_range; reflinks use the FICLONE ioctl where the filesystem has it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import itertools
+import os
+
+TMP_MARK = ".mlvtmp-"
+_FICLONE = 0x40049409
+_counter = itertools.count()
+
+
+class LinkUnsupported(OSError):
+    """The filesystem cannot make this kind of link here; try the next link type."""
+
+
+def tmp_name(dst: str) -> str:
+    """A temporary sibling of dst that no other process or thread will pick."""
+    head, tail = os.path.split(dst)
+    return os.path.join(head, f"{TMP_MARK}{os.getpid()}-{next(_counter)}-{tail[:40]}")
+
+
+def write_bytes_atomic(dst: str, data: bytes, mode: int = 0o666, fsync: bool = False) -> None:
+    """Write data to dst via a temporary file and rename (dst replaced if present)."""
+    tmp = tmp_name(dst)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dst)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def write_text_atomic(dst: str, text: str) -> None:
+    write_bytes_atomic(dst, text.encode("utf-8"))
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _copy_range(src_fd: int, dst_fd: int, offset: int, length: int) -> None:
+    end = offset + length
+    while offset < end:
+        try:
+            n = os.copy_file_range(src_fd, dst_fd, end - offset, offset, offset)
+        except OSError as e:  # pragma: no cover - very old kernels or odd filesystems
+            if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            _copy_range_plain(src_fd, dst_fd, offset, end - offset)
+            return
+        if n == 0:
+            break  # the source shrank while copying; the caller's hash check notices
+        offset += n
+
+
+def _copy_range_plain(src_fd: int, dst_fd: int, offset: int, length: int) -> None:
+    end = offset + length
+    while offset < end:
+        chunk = os.pread(src_fd, min(4 << 20, end - offset), offset)
+        if not chunk:
+            break
+        os.pwrite(dst_fd, chunk, offset)
+        offset += len(chunk)
+
+
+def copy_fd(src_fd: int, dst_fd: int, size: int) -> None:
+    """Copy size bytes, skipping holes so that sparse files stay sparse."""
+    offset = 0
+    try:
+        while offset < size:
+            data = os.lseek(src_fd, offset, os.SEEK_DATA)
+            hole = os.lseek(src_fd, data, os.SEEK_HOLE)
+            _copy_range(src_fd, dst_fd, data, min(hole, size) - data)
+            offset = hole
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # no more data after offset: the rest is a hole
+            pass
+        elif e.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # no SEEK_DATA support
+            _copy_range(src_fd, dst_fd, offset, size - offset)
+        else:
+            raise
+    os.ftruncate(dst_fd, size)
+
+
+def clone_fd(src_fd: int, dst_fd: int) -> None:
+    """Reflink (copy-on-write clone); raises LinkUnsupported where the filesystem lacks it."""
+    try:
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+    except OSError as e:
+        raise LinkUnsupported(e.errno, f"reflink not supported: {e.strerror}") from None
+
+
+def copy_to_new(src: str, dst: str, mode: int, reflink: bool) -> None:
+    """Create dst (which must not exist) as a copy or reflink of src."""
+    src_fd = os.open(src, os.O_RDONLY)
+    try:
+        size = os.fstat(src_fd).st_size
+        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            if reflink:
+                clone_fd(src_fd, dst_fd)
+            else:
+                copy_fd(src_fd, dst_fd, size)
+        except BaseException:
+            os.close(dst_fd)
+            _unlink_quiet(dst)
+            raise
+        os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+
+
+def hardlink(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError as e:
+        if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
+            raise LinkUnsupported(e.errno, f"hardlink not possible: {e.strerror}") from None
+        raise
+
+
+def symlink(src: str, dst: str) -> None:
+    try:
+        os.symlink(src, dst)
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.EOPNOTSUPP):
+            raise LinkUnsupported(e.errno, f"symlink not possible: {e.strerror}") from None
+        raise
+
+
+def remove_stale_tmp(folder: str, older_than_s: float = 3600.0) -> int:
+    """Delete temporaries a killed mlv left behind in folder (not recursive)."""
+    import time
+
+    removed = 0
+    limit = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(TMP_MARK):
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                pass
+    return removed
