@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlv import yamlio
 from mlv.errors import ConfigError
 from mlv.objects import hashing
 from mlv.objects.store import DEFAULT_LINK_TYPES, LINK_TYPES
@@ -91,13 +90,20 @@ def read_file(path: str) -> dict[str, Any]:
     """One config file as a mapping ({} if absent); errors name the file."""
     try:
         with open(path, "rb") as fh:
-            doc = yamlio.loads(fh.read())
+            raw = fh.read()
+        if not raw.strip():
+            return {}  # the usual empty config: no need to load PyYAML for it
+        from mlv import yamlio
+
+        doc = yamlio.loads(raw)
     except FileNotFoundError:
         return {}
-    except yamlio.YAMLError:
-        raise ConfigError(f"{path}: not valid YAML", "fix the file or remove it") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except Exception as e:  # yaml.YAMLError, without importing yaml up front
+        if type(e).__module__.startswith("yaml"):
+            raise ConfigError(f"{path}: not valid YAML", "fix the file or remove it") from None
+        raise
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -106,6 +112,8 @@ def read_file(path: str) -> dict[str, Any]:
 
 
 def write_file(path: str, doc: Mapping[str, Any]) -> None:
+    from mlv import yamlio
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
     localfs.write_text_atomic(path, yamlio.dumps(dict(doc)) if doc else "")
 

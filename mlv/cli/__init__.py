@@ -69,11 +69,26 @@ def cli(verbose: bool, quiet: bool, directory: str | None) -> None:
             raise click.UsageError(f"cannot change to {directory}: {e.strerror}") from None
 
 
+_GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+
+
+def _hoist_global_flags(args: list[str]) -> list[str]:
+    """Accept -v/-q after the command name too (`mlv add -q data`), as users expect."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut:]
+    else:
+        head, tail = args, []
+    flags = [a for a in head if a in _GLOBAL_FLAGS]
+    rest = [a for a in head if a not in _GLOBAL_FLAGS]
+    return flags + rest + tail
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to an exit code."""
     from mlv.errors import EXIT_FAILURE, EXIT_USAGE, MlvError
 
-    args = sys.argv[1:] if argv is None else argv
+    args = _hoist_global_flags(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in args)
     code: Any
     try:

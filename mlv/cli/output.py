@@ -17,6 +17,12 @@ _settings = {"verbose": False, "quiet": False}
 def configure(verbose: bool, quiet: bool) -> None:
     _settings["verbose"] = verbose
     _settings["quiet"] = quiet
+    if verbose:
+        import logging
+
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
+        )
 
 
 def quiet() -> bool:

@@ -17,6 +17,7 @@ from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.workspace import Scanner
 from mlv.errors import UsageError, WorkspaceError
+from mlv.objects import hashing
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
 
@@ -74,6 +75,7 @@ def add(
     """Start tracking paths (or record new content of paths already tracked)."""
     progress = progress or NullProgress()
     with repo.lock():
+        repo.cache.remove_stale_tmp()
         known = targets.all_targets(repo)
         rels = [_validate_new(repo, p, known) for p in paths]
         by_data = {t.data_rel: t for t in known}
@@ -98,14 +100,21 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
                     f"{t.rel}: is inside tracked directory {t.data_rel}",
                     f"commit the whole directory: `mlv commit {t.data_rel}`",
                 )
-            results.append(_track(repo, t.data_rel, t.pointer, progress, None))
+            algo = hashing.algorithm_of(t.pointer.hash)
+            results.append(_track(repo, t.data_rel, t.pointer, progress, None, algo))
         return results
 
 
 def _track(
-    repo: Repo, rel: str, old: Pointer | None, progress: Progress, desc: str | None
+    repo: Repo,
+    rel: str,
+    old: Pointer | None,
+    progress: Progress,
+    desc: str | None,
+    algo: str | None = None,
 ) -> Tracked:
-    scanner = Scanner(repo, store=True, progress=progress)
+    """Scan rel into the cache (with algo, default core.hash) and write its pointer."""
+    scanner = Scanner(repo, store=True, progress=progress, algo=algo, clean_tmp=True)
     progress.begin(f"hashing {rel}")
     try:
         entry = scanner.scan(rel)

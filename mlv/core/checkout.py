@@ -19,7 +19,7 @@ from mlv.core.repo import Repo
 from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
 from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, TreeError
-from mlv.objects import treediff
+from mlv.objects import hashing, treediff
 from mlv.objects.tree import DIR, Entry
 
 
@@ -57,10 +57,15 @@ class _Checkout:
         self.cache = repo.cache
         self.state = repo.state
         self.scanner = Scanner(repo, store=False)
+        self._link = self.cache.link_type in ("hardlink", "symlink")
+        self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
 
     def run(self, target: Target) -> CheckoutResult:
         result = CheckoutResult(target.rel)
         ptr = target.pointer
+        self.scanner = Scanner(
+            self.repo, store=False, algo=hashing.algorithm_of(ptr.hash), clean_tmp=True
+        )
         desired: Entry | None = Entry(
             ptr.kind, target.data_rel.rpartition("/")[2], ptr.hash, ptr.size, ptr.files or 1
         )
@@ -150,12 +155,14 @@ class _Checkout:
                     try:
                         os.rmdir(self.repo.abs(path))
                     except OSError:
-                        pass
+                        self._kept.add(path)
                 elif self._safe(old, path, result):
                     self._remove(path, old, result)
+                else:
+                    self._kept.add(path)
                 continue
-            if os.path.isdir(self.repo.abs(path)) and not new.is_dir:
-                result.conflicts.append(path)  # a folder that could not be emptied
+            if path in self._kept:
+                result.conflicts.append(path)  # could not be removed to make room
                 continue
             if new.is_dir:
                 try:
@@ -165,15 +172,13 @@ class _Checkout:
                 continue
             if old is not None and old.hash != new.hash and not self._safe(old, path, result):
                 continue
-            if old is None and os.path.lexists(self.repo.abs(path)):
-                continue  # a file that should have been removed first and was kept
             self._write(path, new, result)
 
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)
         try:
-            verified = self._trusted(entry.hash)
-            self.cache.materialize(entry.hash, path, entry.size, verified=verified)
+            verified = self._link and self._trusted(entry.hash)
+            st = self.cache.materialize(entry.hash, path, entry.size, verified=verified)
         except ObjectMissingError:
             result.missing.append(rel)
             return
@@ -181,14 +186,12 @@ class _Checkout:
             result.corrupt.append(rel)
             return
         rel_dir, _, name = rel.rpartition("/")
-        self.state.record(rel_dir, name, os.stat(path), entry.hash)
+        self.state.record(rel_dir, name, st, entry.hash)
         result.restored.append(rel)
         self.progress.advance(1, entry.size)
 
     def _trusted(self, hash_id: str) -> bool:
         """Objects linked out (hardlink/symlink) are checked once, then remembered."""
-        if self.cache.link_type not in ("hardlink", "symlink"):
-            return False
         obj = self.cache.object_path(hash_id)
         try:
             st = os.stat(obj)

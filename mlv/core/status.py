@@ -14,7 +14,7 @@ from mlv.core.repo import Repo
 from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
 from mlv.errors import MlvError
-from mlv.objects import treediff
+from mlv.objects import hashing, treediff
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
 
@@ -66,8 +66,8 @@ def in_cache(repo: Repo, scanner: Scanner, target: Target) -> bool:
 
 
 def status_of(repo: Repo, target: Target) -> TargetStatus:
-    scanner = Scanner(repo, store=False)
     ptr = target.pointer
+    scanner = Scanner(repo, store=False, algo=hashing.algorithm_of(ptr.hash))
     result = TargetStatus(target.data_rel, target.pointer_rel, ptr.kind, CLEAN, True)
     try:
         result.in_cache = in_cache(repo, scanner, target)
@@ -110,9 +110,27 @@ def _list_changes(scanner: Scanner, old: str, new: str, result: TargetStatus) ->
         result.in_cache = False
 
 
+def _narrow(result: TargetStatus, target: Target) -> TargetStatus:
+    """The part of a directory's status below target.sub (`mlv status data/cats`)."""
+    prefix = target.rel + "/"
+
+    def keep(paths: list[str]) -> list[str]:
+        return [p for p in paths if p.startswith(prefix)]
+
+    result.path = target.rel
+    result.added, result.modified, result.deleted = (
+        keep(result.added),
+        keep(result.modified),
+        keep(result.deleted),
+    )
+    if result.status == MODIFIED and not (result.added or result.modified or result.deleted):
+        result.status = CLEAN if result.in_cache else NOT_IN_CACHE
+    return result
+
+
 def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
     chosen = targets.resolve(repo, paths)
     try:
-        return [status_of(repo, t) for t in chosen]
+        return [_narrow(status_of(repo, t), t) if t.sub else status_of(repo, t) for t in chosen]
     finally:
         repo.state.flush()

@@ -16,17 +16,27 @@ Rules inside tracked directories:
 
 from __future__ import annotations
 
+import json
+import marshal
+import operator
 import os
 import stat as stat_mod
 from collections.abc import Callable
+from typing import Any
+
+import xxhash
 
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.errors import WorkspaceError
 from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
-from mlv.objects.tree import DIR, FILE, Entry, Tree, decode
+from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, decode
 from mlv.storage.localfs import TMP_MARK
+
+_XXH = xxhash.xxh3_128_digest
+_BY_NAME = operator.attrgetter("name")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
@@ -53,14 +63,26 @@ def _check_name(name: str, path: str) -> None:
 class Scanner:
     """Walks tracked paths; with store=True every object goes into the cache."""
 
-    def __init__(self, repo: Repo, store: bool, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        store: bool,
+        progress: Progress | None = None,
+        algo: str | None = None,
+        clean_tmp: bool = False,
+    ) -> None:
+        """algo: the hash algorithm to compute (a pointer's own, or core.hash by default).
+        clean_tmp: delete temporaries a killed mlv left in the workspace (only under the
+        repository lock, when no other mlv can be writing them)."""
+        self.clean_tmp = clean_tmp
         self.repo = repo
         self.store = store
         self.cache = repo.cache
         self.state = repo.state
-        self.algo = repo.config.hash
+        self.algo = algo or repo.config.hash
         self.progress = progress or NullProgress()
-        self.trees: dict[str, Tree] = {}
+        self._report = progress is not None
+        self.trees: dict[str, bytes] = {}  # trees built by a read-only scan (encoded)
         self._loaded: dict[str, Tree] = {}
         self._link = self.cache.link_type if store else "copy"
         self.stored_trees: list[str] = []
@@ -69,9 +91,12 @@ class Scanner:
 
     def load_tree(self, hash_id: str) -> Tree:
         """A tree built by this scan, or read (and checked) from the cache."""
-        tree = self.trees.get(hash_id) or self._loaded.get(hash_id)
+        tree = self._loaded.get(hash_id)
         if tree is None:
-            tree = decode(self.cache.read_bytes(hash_id), f"tree {hash_id}")
+            data = self.trees.get(hash_id)
+            if data is None:
+                data = self.cache.read_bytes(hash_id)
+            tree = decode(data, f"tree {hash_id}")
             self._loaded[hash_id] = tree
         return tree
 
@@ -97,13 +122,14 @@ class Scanner:
             entry = self._dir(path, rel, name, rules)
         elif stat_mod.S_ISREG(st.st_mode):
             rows = self.state.folder(rel_dir)
-            entry = self._file(path, rel_dir, name, st, rows, os.path.islink(path))
+            hash_id = self._file_hash(path, rel_dir, name, st, rows, os.path.islink(path))
+            entry = Entry(FILE, name, hash_id, st.st_size)
         else:
             raise WorkspaceError(f"{rel}: not a regular file or directory")
         self.state.flush()
         return entry
 
-    def _file(
+    def _file_hash(
         self,
         path: str,
         rel_dir: str,
@@ -111,17 +137,23 @@ class Scanner:
         st: os.stat_result,
         rows: dict[str, tuple[int, int, int, str]],
         is_link: bool,
-    ) -> Entry:
+    ) -> str:
         row = rows.get(name)
-        size = st.st_size
-        if row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == size:
+        if (
+            row is not None
+            and row[0] == st.st_ino
+            and row[1] == st.st_mtime_ns
+            and row[2] == st.st_size
+            and row[3].startswith(self.algo)
+        ):
             hash_id = row[3]
             if self.store:
                 self._ensure_stored(path, rel_dir, name, st, hash_id, is_link)
         else:
             hash_id = self._hash_new(path, rel_dir, name, st, is_link)
-        self.progress.advance(1, size)
-        return Entry(FILE, name, hash_id, size)
+        if self._report:
+            self.progress.advance(1, st.st_size)
+        return hash_id
 
     def _ensure_stored(
         self, path: str, rel_dir: str, name: str, st: os.stat_result, hash_id: str, is_link: bool
@@ -140,7 +172,7 @@ class Scanner:
     ) -> str:
         try:
             if self.store:
-                hash_id = self.cache.ingest(path, st.st_size, follow=is_link)
+                hash_id = self.cache.ingest(path, st.st_size, self.algo, follow=is_link)
                 if self._link in ("hardlink", "symlink"):
                     st = os.stat(path)
             elif st.st_size <= hashing.SMALL_FILE:
@@ -160,63 +192,109 @@ class Scanner:
         return hash_id
 
     def _dir(self, path: str, rel: str, name: str, rules: IgnoreRules) -> Entry:
-        rules = rules.with_file(os.path.join(path, IGNORE_FILE), rel)
+        """Scan one folder (and, recursively, its subfolders) into a tree entry.
+
+        Hot path of status: per file, one stat and a tuple; the folder's file hashes come
+        from its snapshot row when the listing digest matches.
+        """
+        rules = rules.with_file(path + "/" + IGNORE_FILE, rel)
         try:
             with os.scandir(path) as it:
-                listing = sorted(it, key=_entry_name)
+                listing = sorted(it, key=_BY_NAME)
         except PermissionError:
             raise WorkspaceError(f"{rel}: permission denied", "make it readable") from None
-        rows = self.state.folder(rel)
-        entries: list[Entry] = []
-        prefix = f"{rel}/" if rel else ""
+        prefix = rel + "/" if rel else ""
+        has_rules = bool(rules)
+        subdirs: list[Entry] = []
+        files: list[tuple[str, os.stat_result, bool]] = []
         for item in listing:
             child = item.name
             if child.startswith(TMP_MARK):
+                if self.clean_tmp:
+                    try:
+                        os.unlink(item.path)
+                    except OSError:
+                        pass
                 continue
-            child_rel = prefix + child
-            _check_name(child, item.path)
+            if not child.isascii():
+                _check_name(child, item.path)
             if item.is_dir(follow_symlinks=False):
-                if rules and rules.is_ignored(child_rel, True):
+                if has_rules and rules.is_ignored(prefix + child, True):
                     continue
-                entries.append(self._dir(item.path, child_rel, child, rules))
+                subdirs.append(self._dir(item.path, prefix + child, child, rules))
                 continue
-            if rules and rules.is_ignored(child_rel, False):
+            if has_rules and rules.is_ignored(prefix + child, False):
                 continue
-            is_link = item.is_symlink()
-            if is_link:
-                try:
-                    st = os.stat(item.path)
-                except FileNotFoundError:
-                    raise WorkspaceError(
-                        f"{child_rel}: dangling symbolic link inside a tracked directory",
-                        "remove it, or exclude it in .mlvignore",
-                    ) from None
+            try:
+                st = item.stat()
+            except FileNotFoundError:
+                raise WorkspaceError(
+                    f"{prefix + child}: dangling symbolic link inside a tracked directory",
+                    "remove it, or exclude it in .mlvignore",
+                ) from None
+            if not stat_mod.S_ISREG(st.st_mode):
                 if stat_mod.S_ISDIR(st.st_mode):
                     raise WorkspaceError(
-                        f"{child_rel}: symbolic link to a directory inside a tracked directory",
+                        f"{prefix + child}: symbolic link to a directory inside a tracked "
+                        "directory",
                         "mlv follows links to files only; exclude it in .mlvignore",
                     )
-            else:
-                st = item.stat()
-            if not stat_mod.S_ISREG(st.st_mode):
                 raise WorkspaceError(
-                    f"{child_rel}: not a regular file (fifo, socket or device)",
+                    f"{prefix + child}: not a regular file (fifo, socket or device)",
                     "exclude it in .mlvignore",
                 )
-            entries.append(self._file(item.path, rel, child, st, rows, is_link))
-        tree = Tree(tuple(entries))
-        data = tree.encode()
+            files.append((child, st, item.is_symlink() if self.store else False))
+        listing.clear()
+        sig = _XXH(
+            marshal.dumps(
+                (self.algo, [(n, st.st_ino, st.st_mtime_ns, st.st_size) for n, st, _ in files])
+            )
+        )
+        snap = self.state.snapshot(rel)
+        if snap is not None and snap[0] == sig:
+            fragment, size, count = marshal.loads(snap[1])
+            if self.store:
+                rows = json.loads(fragment)
+                for (child, st, is_link), row in zip(files, rows, strict=True):
+                    self._ensure_stored(path + "/" + child, rel, child, st, row[2], is_link)
+                    if self._report:
+                        self.progress.advance(1, st.st_size)
+        else:
+            state_rows = self.state.folder(rel)
+            rows = [
+                [
+                    FILE,
+                    child,
+                    self._file_hash(item_path, rel, child, st, state_rows, is_link),
+                    st.st_size,
+                ]
+                for child, st, is_link in files
+                for item_path in (path + "/" + child,)
+            ]
+            fragment = _ENCODER.encode(rows)
+            size = sum([r[3] for r in rows])
+            count = len(rows)
+            max_mtime = max([st.st_mtime_ns for _, st, _ in files]) if files else 0
+            blob = marshal.dumps((fragment, size, count))
+            self.state.record_snapshot(rel, sig, max_mtime, blob)
+        if subdirs:
+            size += sum([e.size for e in subdirs])
+            count += sum([e.files for e in subdirs])
+            merged: list[Any] = json.loads(fragment) + [list(e) for e in subdirs]
+            merged.sort(key=_row_name)
+            fragment = _ENCODER.encode(merged)
+        data = f'{{"mlv-tree":{TREE_VERSION},"entries":{fragment}}}'.encode()
         hash_id = hashing.hash_bytes(self.algo, data)
         if self.store:
             self.cache.put_bytes(data, hash_id)
             self.stored_trees.append(hash_id)
         else:
-            self.trees[hash_id] = tree
-        return Entry(DIR, name, hash_id, tree.size, tree.files)
+            self.trees[hash_id] = data
+        return Entry(DIR, name, hash_id, size, count)
 
 
-def _entry_name(item: os.DirEntry[str]) -> str:
-    return item.name
+def _row_name(row: list[Any]) -> str:
+    return row[1]  # type: ignore[no-any-return]
 
 
 def tree_loader(scanner: Scanner) -> Callable[[str], Tree]:

@@ -7,7 +7,6 @@ at memory speed and never holds a whole large file in memory.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -37,13 +36,21 @@ def _new_xxh128() -> Hasher:
 
 
 def _new_sha256() -> Hasher:
+    import hashlib  # only users of sha256 pay for importing it
+
     return hashlib.sha256()
+
+
+def _sha256_hex(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 _FACTORIES: dict[str, Callable[[], Hasher]] = {"xxh128": _new_xxh128, "sha256": _new_sha256}
 _ONESHOT: dict[str, Callable[[bytes], str]] = {
     "xxh128": xxhash.xxh3_128_hexdigest,
-    "sha256": lambda data: hashlib.sha256(data).hexdigest(),
+    "sha256": _sha256_hex,
 }
 _local = threading.local()
 

@@ -5,8 +5,10 @@ pattern is translated to a regex that follows git's own matcher (dir.c and wildm
 including its corner cases. Matching works on the UTF-8 bytes of paths because git's does:
 `?` matches one byte, so it does not match `é` (two bytes) while `??` does.
 
-All patterns of an `IgnoreRules` are compiled into one regex per kind of path (file or folder),
-so `is_ignored` costs one regex call however many patterns there are.
+`is_ignored` runs once per file of trees with millions of files, so all patterns of an
+`IgnoreRules` are compiled into one regex per kind of path (file or folder), and a precheck on
+the literal parts of the patterns (such as the ".pyc" of "*.pyc") rejects most paths that no
+pattern matches without running it.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _parse_class(pat: bytes, i: int) -> tuple[frozenset[int], int] | None:
             end = pat.find(b"]", start)
             if end < 0:
                 return None
-            if end - start < 2 or pat[end - 1] != _COLON:
+            if end == start or pat[end - 1] != _COLON:
                 members.add(_LBRACKET)  # not "[:name:]": a literal "[" and go on after it
             else:
                 posix = _POSIX_CLASSES.get(pat[start : end - 1])
@@ -147,7 +149,20 @@ def _class_regex(members: Iterable[int]) -> bytes:
     return b"[" + b"".join(out) + b"]"
 
 
-def _translate(pat: bytes, wild_start: int, pathname: bool) -> bytes | None:
+_MAX_TAILS = 16  # "*.py[co]" has the tails ".pyc" and ".pyo"; more is not worth it
+
+
+@dataclass(frozen=True)
+class _Glob:
+    """A translated glob: its regex, and for the precheck the literal text every match
+    starts with (`head`) and the texts one of which every match ends with (`tails`)."""
+
+    regex: bytes
+    head: bytes
+    tails: tuple[bytes, ...]
+
+
+def _translate(pat: bytes, wild_start: int, pathname: bool) -> _Glob | None:
     """Translate a glob to a regex with git's wildmatch semantics, None if it never matches.
 
     `pathname`: the pattern contains a slash, so git matches it against the whole path with
@@ -157,9 +172,23 @@ def _translate(pat: bytes, wild_start: int, pathname: bool) -> bytes | None:
     what it gets as a real "**": so in git "a**/b" also matches "a/x/b". We do the same.
     """
     out: list[bytes] = []
+    head: bytes | None = None
+    tails: list[bytes] = [b""]
     i, n = 0, len(pat)
     while i < n:
         c = pat[i]
+        if c == _BACKSLASH or c not in _WILDCARDS:
+            if c == _BACKSLASH:
+                if i + 1 == n:
+                    return None  # a trailing backslash matches nothing in git
+                i += 1
+                c = pat[i]
+            out.append(_LITERAL[c])
+            tails = [t + bytes([c]) for t in tails]
+            i += 1
+            continue
+        if head is None:
+            head = tails[0]
         if c == _STAR:
             j = i + 1
             while j < n and pat[j] == _STAR:
@@ -177,39 +206,60 @@ def _translate(pat: bytes, wild_start: int, pathname: bool) -> bytes | None:
                     out.append(_ANY + b"*")
             else:
                 out.append(_IN_NAME + b"*")
+            tails = [b""]
             i = j
         elif c == _QMARK:
             out.append(_IN_NAME)
+            tails = [b""]
             i += 1
-        elif c == _LBRACKET:
+        else:
             parsed = _parse_class(pat, i)
             if parsed is None:
                 return None
             members, i = parsed
-            allowed = members - {0, _SLASH}  # a class never matches "/" (WM_PATHNAME)
+            allowed = sorted(members - {0, _SLASH})  # a class never matches "/" (WM_PATHNAME)
             if not allowed:
                 return None
             out.append(_class_regex(allowed))
-        elif c == _BACKSLASH:
-            if i + 1 == n:
-                return None  # a trailing backslash matches nothing in git
-            out.append(_LITERAL[pat[i + 1]])
-            i += 2
-        else:
-            out.append(_LITERAL[c])
-            i += 1
-    return b"".join(out)
+            if len(tails) * len(allowed) <= _MAX_TAILS and allowed[-1] < 0x80:
+                tails = [t + bytes([m]) for t in tails for m in allowed]
+            else:
+                tails = [b""]
+    return _Glob(b"".join(out), tails[0] if head is None else head, tuple(tails))
+
+
+def _hint(*literals: bytes) -> tuple[str, ...]:
+    """The literals as text for str.startswith/endswith on paths; () (no hint) if one is
+    empty or not valid UTF-8: then a wildcard may match part of a character, and the text
+    test could reject a path that git matches."""
+    try:
+        texts = tuple(literal.decode("utf-8") for literal in literals)
+    except UnicodeDecodeError:
+        return ()
+    return texts if all(texts) else ()
 
 
 @dataclass(frozen=True)
 class IgnorePattern:
-    """One compiled pattern: `regex` is its alternative in the combined matcher."""
+    """One compiled pattern: `regex` is its alternative in the combined matcher.
+
+    For the precheck, every path the pattern matches ends with one of `ends`, or starts with
+    one of `starts`, or its last component starts with one of `name_starts` (at most one of
+    them is set; none when the pattern has no literal part to test).
+    """
 
     pattern: str  # the pattern as git sees it (comment-free, trailing spaces trimmed)
     base: str  # folder of the ignore file it came from, "" for the matching root
     negated: bool
     dir_only: bool
     regex: bytes
+    ends: tuple[str, ...] = ()
+    starts: tuple[str, ...] = ()
+    name_starts: tuple[str, ...] = ()
+
+    @property
+    def hinted(self) -> bool:
+        return bool(self.ends or self.starts or self.name_starts)
 
     @classmethod
     def parse(cls, line: str, base: str) -> IgnorePattern | None:
@@ -227,47 +277,120 @@ class IgnorePattern:
         if dir_only:
             body = body[:-1]
         raw = body.encode("utf-8", "surrogateescape")
-        base_bytes = (base + "/").encode("utf-8", "surrogateescape") if base else b""
+        base_dir = (base + "/").encode("utf-8", "surrogateescape") if base else b""
         if b"/" in raw:
             # Anchored: matched against the path relative to `base`; one leading "/" dropped.
             raw = raw[1:] if raw.startswith(b"/") else raw
-            wild_start = min([raw.find(bytes([c])) % (len(raw) + 1) for c in _WILDCARDS])
+            wild_start = next((k for k, c in enumerate(raw) if c in _WILDCARDS), len(raw))
             glob = _translate(raw, wild_start, pathname=True)
             if glob is None or not raw:
                 return None
-            regex = _ANY + b"*\\x00" + re.escape(base_bytes) + glob + b"\\Z"
-        else:
-            # Unanchored: matched against the last component of any path below `base`.
-            glob = _translate(raw, 0, pathname=False)
-            if glob is None or not raw:
-                return None
-            regex = glob + b"\\x00" + re.escape(base_bytes)
-        return cls(line, base, negated, dir_only, regex)
+            regex = _ANY + b"*\\x00" + re.escape(base_dir) + glob.regex + b"\\Z"
+            starts = _hint(base_dir + glob.head)
+            ends = () if starts else _hint(*glob.tails)
+            return cls(line, base, negated, dir_only, regex, ends=ends, starts=starts)
+        # Unanchored: matched against the last component of any path below `base`.
+        glob = _translate(raw, 0, pathname=False)
+        if glob is None or not raw:
+            return None
+        regex = glob.regex + b"\\x00" + re.escape(base_dir)
+        ends = _hint(*glob.tails)
+        name_starts = () if ends else _hint(glob.head)
+        starts = () if ends or name_starts else _hint(base_dir)
+        return cls(line, base, negated, dir_only, regex, ends, starts, name_starts)
+
+
+def _by_char(texts: Iterable[str], index: int) -> dict[str, tuple[str, ...]]:
+    """Group texts by their first (index 0) or last (-1) character: one dict lookup then
+    rules out most paths before the slower str.startswith/endswith with a tuple."""
+    groups: dict[str, set[str]] = {}
+    for text in texts:
+        groups.setdefault(text[index], set()).add(text)
+    return {char: tuple(sorted(group)) for char, group in groups.items()}
 
 
 @dataclass(frozen=True)
 class _Matcher:
-    """All patterns for one kind of path as a single regex.
+    """All patterns for one kind of path (file or folder) as a single regex, plus a precheck.
 
     The alternatives are in reverse order, so the first that matches is git's winner (the last
     matching pattern); `negated[m.lastindex]` tells whether it re-includes. Without negated
     patterns any match means ignored, so the groups (and the lookup) are left out.
+
+    Most paths match no pattern, and the precheck rejects most of those cheaply: a path can
+    only be ignored if it passes the hint of a pattern that has one (see IgnorePattern) or
+    matches `unhinted`, the regex of the patterns that have none. It is skipped when no
+    pattern has a hint, as it could not rule anything out.
     """
 
     regex: re.Pattern[bytes]
     negated: tuple[bool, ...] | None
+    precheck: bool
+    ends: dict[str, tuple[str, ...]]
+    starts: dict[str, tuple[str, ...]]
+    name_starts: dict[str, tuple[str, ...]]
+    unhinted: re.Pattern[bytes] | None
 
     @classmethod
     def build(cls, patterns: Sequence[IgnorePattern]) -> _Matcher | None:
-        while patterns and patterns[0].negated:
-            patterns = patterns[1:]  # a leading "!" pattern has nothing to re-include
+        first = next((k for k, p in enumerate(patterns) if not p.negated), len(patterns))
+        patterns = patterns[first:]  # a leading "!" pattern has nothing to re-include
         if not patterns:
             return None
+        negated: tuple[bool, ...] | None = None
         if not any(p.negated for p in patterns):
-            return cls(re.compile(b"|".join(b"(?:%s)" % p.regex for p in patterns)), None)
-        ordered = patterns[::-1]
-        regex = re.compile(b"|".join(b"(%s)" % p.regex for p in ordered))
-        return cls(regex, (False, *(p.negated for p in ordered)))
+            regex = re.compile(b"|".join(b"(?:%s)" % p.regex for p in patterns))
+        else:
+            ordered = patterns[::-1]
+            regex = re.compile(b"|".join(b"(%s)" % p.regex for p in ordered))
+            negated = (False, *(p.negated for p in ordered))
+        # Negated patterns cannot make a path ignored, so the precheck leaves them out.
+        positive = [p for p in patterns if not p.negated]
+        unhinted = [p.regex for p in positive if not p.hinted]
+        return cls(
+            regex,
+            negated,
+            precheck=len(unhinted) < len(positive),
+            ends=_by_char((text for p in positive for text in p.ends), -1),
+            starts=_by_char((text for p in positive for text in p.starts), 0),
+            name_starts=_by_char((text for p in positive for text in p.name_starts), 0),
+            unhinted=re.compile(b"|".join(b"(?:%s)" % r for r in unhinted)) if unhinted else None,
+        )
+
+    def matches(self, relpath: str) -> bool:
+        """Whether the last pattern matching `relpath` ignores it."""
+        if not self.precheck:
+            return self._last_match_ignores(_subject(relpath))
+        texts = self.ends.get(relpath[-1:])
+        if texts is not None and relpath.endswith(texts):
+            return self._last_match_ignores(_subject(relpath))
+        texts = self.starts.get(relpath[:1])
+        if texts is not None and relpath.startswith(texts):
+            return self._last_match_ignores(_subject(relpath))
+        if self.name_starts:
+            name = relpath[relpath.rfind("/") + 1 :]
+            texts = self.name_starts.get(name[:1])
+            if texts is not None and name.startswith(texts):
+                return self._last_match_ignores(_subject(relpath))
+        if self.unhinted is None:
+            return False
+        subject = _subject(relpath)
+        if self.unhinted.match(subject) is None:
+            return False
+        return self.negated is None or self._last_match_ignores(subject)
+
+    def _last_match_ignores(self, subject: bytes) -> bool:
+        match = self.regex.match(subject)
+        if match is None:
+            return False
+        return self.negated is None or not self.negated[match.lastindex or 0]
+
+
+def _subject(relpath: str) -> bytes:
+    """`name NUL path` in bytes: unanchored patterns, usually most of them, then fail or match
+    on the first bytes of the name instead of searching for the last "/" of the path."""
+    path = relpath.encode("utf-8", "surrogateescape")
+    return path[path.rfind(b"/") + 1 :] + b"\0" + path
 
 
 def _normalize_base(base: str) -> str:
@@ -334,20 +457,8 @@ class IgnoreRules:
         (a `!` pattern re-includes). Does not look at parent directories: the caller walks
         top-down and does not descend into ignored folders (as git does)."""
         matcher = self._dir_matcher if is_dir else self._file_matcher
-        if matcher is None:
-            return False
-        path = relpath.encode("utf-8", "surrogateescape")
-        match = matcher.regex.match(_subject(path))
-        if match is None:
-            return False
-        return matcher.negated is None or not matcher.negated[match.lastindex or 0]
+        return matcher is not None and matcher.matches(relpath)
 
     def __bool__(self) -> bool:
         """True when there is at least one pattern (that can match anything)."""
         return bool(self.patterns)
-
-
-def _subject(path: bytes) -> bytes:
-    """`name NUL path`: unanchored patterns, usually most of them, then fail or match on the
-    first bytes of the name instead of searching for the last "/" of the path."""
-    return path[path.rfind(b"/") + 1 :] + b"\0" + path

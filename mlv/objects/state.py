@@ -7,6 +7,11 @@ moment the row was recorded by more than RACY_NS: a file rewritten within the fi
 timestamp granularity after it was hashed would otherwise look unchanged (git's "racy" case).
 Such rows are re-hashed once and then recorded again.
 
+Each folder also gets one snapshot row: a digest of its files' (name, inode, mtime, size)
+and their tree rows. When a folder's listing digests the same, its files' hashes come from
+that one row without a per-file look-up; that is what makes `status` of an unchanged
+dataset cost little more than the stat calls.
+
 It also remembers cache objects whose content was checked (by inode, mtime and size), so that
 linking them out does not re-read them, and trees whose every object is known to be in the
 cache. It is only a cache: deleting .mlv/tmp/state.db loses speed, not data.
@@ -29,6 +34,9 @@ CREATE TABLE IF NOT EXISTS objects (
     hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS complete (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS folders (
+    dir TEXT PRIMARY KEY, sig BLOB NOT NULL, max_mtime_ns INTEGER NOT NULL,
+    recorded_ns INTEGER NOT NULL, rows BLOB NOT NULL) WITHOUT ROWID;
 """
 
 FileRow = tuple[str, int, int, int, str]  # name, ino, mtime_ns, size, hash
@@ -39,6 +47,7 @@ class StateDB:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, str, int, int, int, str, int]] = []
+        self._pending_folders: list[tuple[str, bytes, int, int, bytes]] = []
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -83,22 +92,41 @@ class StateDB:
         if len(self._pending) >= 50_000:
             self.flush()
 
+    def snapshot(self, rel_dir: str) -> tuple[bytes, bytes] | None:
+        """(digest, rows blob) of a folder's last scan, if trustworthy (not racy)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT sig, max_mtime_ns, recorded_ns, rows FROM folders WHERE dir = ?", (rel_dir,)
+            )
+            .fetchone()
+        )
+        if row is None or row[2] - row[1] <= RACY_NS:
+            return None
+        return row[0], row[3]
+
+    def record_snapshot(self, rel_dir: str, sig: bytes, max_mtime_ns: int, rows: bytes) -> None:
+        self._pending_folders.append((rel_dir, sig, max_mtime_ns, time.time_ns(), rows))
+
     def forget_folder_tree(self, rel_dir: str) -> None:
         """Drop rows of rel_dir and everything below it (after rm or mv)."""
         db = self._conn()
-        db.execute(
-            "DELETE FROM files WHERE dir = ? OR dir LIKE ? ESCAPE '\\'",
-            (rel_dir, _like_prefix(rel_dir)),
-        )
+        for table in ("files", "folders"):
+            db.execute(
+                f"DELETE FROM {table} WHERE dir = ? OR dir LIKE ? ESCAPE '\\'",
+                (rel_dir, _like_prefix(rel_dir)),
+            )
 
     def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._pending_folders:
             return
         db = self._conn()
         db.execute("BEGIN")
         db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
+        db.executemany("INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders)
         db.execute("COMMIT")
         self._pending.clear()
+        self._pending_folders.clear()
 
     # ---- cache objects ---------------------------------------------------------------
 

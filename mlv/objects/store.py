@@ -15,6 +15,7 @@ import stat as stat_mod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mlv import log
 from mlv.errors import ConfigError, ObjectCorruptError, ObjectMissingError
 from mlv.objects import hashing
 from mlv.storage import localfs
@@ -82,6 +83,11 @@ class Cache:
             self._dirs.add(self.tmp_dir)
         return localfs.tmp_name(os.path.join(self.tmp_dir, "obj"))
 
+    def _give_up(self, kind: str, why: object) -> None:
+        if kind not in self._broken:
+            log.debug(__name__, f"link type {kind} not possible here ({why}); trying the next")
+            self._broken.add(kind)
+
     @property
     def link_type(self) -> str:
         """The first configured link type that has not failed on this filesystem."""
@@ -111,7 +117,7 @@ class Cache:
             os.replace(tmp, dst)
         return dst
 
-    def ingest(self, src: str, size: int, follow: bool = False) -> str:
+    def ingest(self, src: str, size: int, algo: str | None = None, follow: bool = False) -> str:
         """Store the content of workspace file src; returns its hash id.
 
         With link type hardlink or symlink, src is then replaced by a link to the object
@@ -120,10 +126,11 @@ class Cache:
         never the link itself).
         """
         kind = self.link_type
+        algo = algo or self.algo
         if size <= hashing.SMALL_FILE and kind in ("copy", "reflink", "hardlink"):
             with open(src, "rb") as fh:
                 data = fh.read()
-            hash_id = hashing.hash_bytes(self.algo, data)
+            hash_id = hashing.hash_bytes(algo, data)
             dst = self.object_path(hash_id)
             if os.path.exists(dst):
                 if kind == "hardlink":
@@ -136,7 +143,7 @@ class Cache:
                     os.chmod(dst, OBJECT_MODE)
                     return hash_id
                 except localfs.LinkUnsupported:
-                    self._broken.add("hardlink")
+                    self._give_up("hardlink", "unsupported")
             localfs.write_bytes_atomic(dst, data, OBJECT_MODE)
             if kind == "hardlink":
                 self.link_workspace(hash_id, src, "hardlink")
@@ -144,7 +151,7 @@ class Cache:
         tmp = self._new_tmp()
         self._fill_tmp(src, tmp, "copy" if follow and kind == "hardlink" else kind)
         try:
-            hash_id = hash_path_mmap(self.algo, tmp)
+            hash_id = hash_path_mmap(algo, tmp)
             self._commit_tmp(tmp, hash_id)
         except BaseException:
             _unlink_quiet(tmp)
@@ -162,13 +169,13 @@ class Cache:
                 return
             except localfs.LinkUnsupported:
                 if kind == "hardlink":
-                    self._broken.add("hardlink")
+                    self._give_up("hardlink", "unsupported")
         if kind == "reflink" and "reflink" not in self._broken:
             try:
                 localfs.copy_to_new(src, tmp, OBJECT_MODE, reflink=True)
                 return
             except localfs.LinkUnsupported:
-                self._broken.add("reflink")
+                self._give_up("reflink", "unsupported")
         localfs.copy_to_new(src, tmp, OBJECT_MODE, reflink=False)
 
     def link_workspace(self, hash_id: str, dst: str, kind: str) -> None:
@@ -176,21 +183,28 @@ class Cache:
         obj = self.object_path(hash_id)
         try:
             st = os.lstat(dst)
+        except FileNotFoundError:
+            pass
+        else:
             if kind == "hardlink" and st.st_ino == os.stat(obj).st_ino:
                 return
             if kind == "symlink" and stat_mod.S_ISLNK(st.st_mode) and os.readlink(dst) == obj:
                 return
-        except FileNotFoundError:
+        make = localfs.hardlink if kind == "hardlink" else localfs.symlink
+        try:
+            make(obj, dst)  # the usual case in a checkout: nothing there yet
+            return
+        except FileExistsError:
             pass
+        except localfs.LinkUnsupported:
+            self._give_up(kind, "unsupported")
+            return
         tmp = localfs.tmp_name(dst)
         try:
-            if kind == "hardlink":
-                localfs.hardlink(obj, tmp)
-            else:
-                localfs.symlink(obj, tmp)
+            make(obj, tmp)
             os.replace(tmp, dst)
         except localfs.LinkUnsupported:
-            self._broken.add(kind)
+            self._give_up(kind, "unsupported")
         except BaseException:
             _unlink_quiet(tmp)
             raise
@@ -226,46 +240,57 @@ class Cache:
         except FileNotFoundError:
             return False
 
-    def materialize(self, hash_id: str, dst: str, size: int, verified: bool = False) -> None:
-        """Make workspace file dst hold the object's content, replacing dst atomically.
+    def materialize(
+        self, hash_id: str, dst: str, size: int, verified: bool = False
+    ) -> os.stat_result:
+        """Make workspace file dst hold the object's content, replacing dst atomically;
+        returns the new file's stat (for the state database).
 
         `verified` says the caller already knows the object is intact (link types only:
         copies are always checked, since the bytes pass through anyway).
         """
-        obj = self.object_path(hash_id)
-        if not os.path.exists(obj):
-            raise ObjectMissingError(
-                f"object {hash_id} for {dst} is not in the cache", "run `mlv pull`"
-            )
         kind = self.link_type
-        algo = hashing.algorithm_of(hash_id)
         if kind in ("hardlink", "symlink"):
+            if not self.has(hash_id):
+                raise self.missing(hash_id, dst)
             if not verified and not self.verify(hash_id):
                 raise self.corrupt(hash_id)
             self.link_workspace(hash_id, dst, kind)
             if kind not in self._broken:
-                return
+                return os.stat(dst)
             kind = self.link_type
         if size <= hashing.SMALL_FILE and kind != "reflink":
-            data = self.read_bytes(hash_id)
-            localfs.write_bytes_atomic(dst, data)
-            return
+            try:
+                data = self.read_bytes(hash_id)
+            except ObjectMissingError:
+                raise self.missing(hash_id, dst) from None
+            return localfs.write_bytes_atomic(dst, data)
+        obj = self.object_path(hash_id)
+        if not os.path.exists(obj):
+            raise self.missing(hash_id, dst)
         tmp = localfs.tmp_name(dst)
         try:
             if kind == "reflink":
                 try:
                     localfs.copy_to_new(obj, tmp, 0o666, reflink=True)
                 except localfs.LinkUnsupported:
-                    self._broken.add("reflink")
+                    self._give_up("reflink", "unsupported")
                     localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
             else:
                 localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
-            if hash_path_mmap(algo, tmp) != hash_id:
+            if hash_path_mmap(hashing.algorithm_of(hash_id), tmp) != hash_id:
                 raise self.corrupt(hash_id)
+            st = os.stat(tmp)
             os.replace(tmp, dst)
+            return st
         except BaseException:
             _unlink_quiet(tmp)
             raise
+
+    def missing(self, hash_id: str, dst: str) -> ObjectMissingError:
+        return ObjectMissingError(
+            f"object {hash_id} for {dst} is not in the cache", "run `mlv pull`"
+        )
 
     def remove_stale_tmp(self) -> None:
         localfs.remove_stale_tmp(self.tmp_dir)

@@ -22,27 +22,28 @@ class LinkUnsupported(OSError):
     """The filesystem cannot make this kind of link here; try the next link type."""
 
 
-def tmp_name(dst: str) -> str:
-    """A temporary sibling of dst that no other process or thread will pick."""
-    head, tail = os.path.split(dst)
-    return os.path.join(head, f"{TMP_MARK}{os.getpid()}-{next(_counter)}-{tail[:40]}")
-
-
-def write_bytes_atomic(dst: str, data: bytes, mode: int = 0o666, fsync: bool = False) -> None:
-    """Write data to dst via a temporary file and rename (dst replaced if present)."""
+def write_bytes_atomic(
+    dst: str, data: bytes, mode: int = 0o666, fsync: bool = False
+) -> os.stat_result:
+    """Write data to dst via a temporary file and rename (dst replaced if present);
+    returns the file's stat."""
     tmp = tmp_name(dst)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            n = os.write(fd, data)
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
             if fsync:
                 os.fsync(fd)
+            st = os.fstat(fd)
         finally:
             os.close(fd)
         os.replace(tmp, dst)
+        return st
     except BaseException:
         _unlink_quiet(tmp)
         raise
@@ -50,6 +51,12 @@ def write_bytes_atomic(dst: str, data: bytes, mode: int = 0o666, fsync: bool = F
 
 def write_text_atomic(dst: str, text: str) -> None:
     write_bytes_atomic(dst, text.encode("utf-8"))
+
+
+def tmp_name(dst: str) -> str:
+    """A temporary sibling of dst that no other process or thread will pick."""
+    cut = dst.rfind("/") + 1
+    return f"{dst[:cut]}{TMP_MARK}{os.getpid()}-{next(_counter)}-{dst[cut : cut + 40]}"
 
 
 def _unlink_quiet(path: str) -> None:
