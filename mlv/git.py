@@ -49,10 +49,11 @@ def tracked(root: str, paths: Sequence[str]) -> list[str]:
 
 
 def add(root: str, paths: Sequence[str]) -> None:
-    """Stage files (pointers, .gitignore); ignored paths are not an error for git here."""
+    """Stage files mlv wrote (pointers, .gitignore). Forced: a broad pattern in the user's
+    .gitignore (say `data*`) must not keep a pointer out of git."""
     existing = [p for p in paths if os.path.lexists(os.path.join(root, p))]
     if existing:
-        _run(["add", "--", *[":(literal)" + p for p in existing]], root)
+        _run(["add", "-f", "--", *[":(literal)" + p for p in existing]], root)
 
 
 def remove_cached(root: str, paths: Sequence[str]) -> None:

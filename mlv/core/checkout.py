@@ -57,7 +57,6 @@ class _Checkout:
         self.cache = repo.cache
         self.state = repo.state
         self.scanner = Scanner(repo, store=False)
-        self._link = self.cache.link_type in ("hardlink", "symlink")
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
 
     def run(self, target: Target) -> CheckoutResult:
@@ -177,8 +176,7 @@ class _Checkout:
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)
         try:
-            verified = self._link and self._trusted(entry.hash)
-            st = self.cache.materialize(entry.hash, path, entry.size, verified=verified)
+            st = self.cache.materialize(entry.hash, path, entry.size)
         except ObjectMissingError:
             result.missing.append(rel)
             return
@@ -189,20 +187,6 @@ class _Checkout:
         self.state.record(rel_dir, name, st, entry.hash)
         result.restored.append(rel)
         self.progress.advance(1, entry.size)
-
-    def _trusted(self, hash_id: str) -> bool:
-        """Objects linked out (hardlink/symlink) are checked once, then remembered."""
-        obj = self.cache.object_path(hash_id)
-        try:
-            st = os.stat(obj)
-        except FileNotFoundError:
-            return False
-        if self.state.object_trusted(hash_id, st):
-            return True
-        if not self.cache.verify(hash_id):
-            return False
-        self.state.trust_objects([(hash_id, st)])
-        return True
 
     def _remove(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)

@@ -72,7 +72,7 @@ class Repo:
 
     @cached_property
     def cache(self) -> Cache:
-        return Cache(self.cache_dir, self.config.hash, self.config.cache_type)
+        return Cache(self.cache_dir, self.config.hash, self.config.cache_type, trust=self.state)
 
     @cached_property
     def state(self) -> StateDB:

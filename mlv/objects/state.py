@@ -12,9 +12,10 @@ and their tree rows. When a folder's listing digests the same, its files' hashes
 that one row without a per-file look-up; that is what makes `status` of an unchanged
 dataset cost little more than the stat calls.
 
-It also remembers cache objects whose content was checked (by inode, mtime and size), so that
-linking them out does not re-read them, and trees whose every object is known to be in the
-cache. It is only a cache: deleting .mlv/tmp/state.db loses speed, not data.
+It also remembers cache objects whose content was checked (by inode, size and mtime), so
+that linking or copying them out does not re-read them, and trees whose every object is
+known to be in the cache. It is only a cache: deleting .mlv/tmp/state.db loses speed, not
+data; `mlv verify` re-reads everything regardless.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
+from mlv import log
+
 RACY_NS = 1_000_000_000
+SCHEMA_VERSION = 2  # bump on any change below: an older db is dropped (it is only a cache)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dir TEXT NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -48,28 +52,36 @@ class StateDB:
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, str, int, int, int, str, int]] = []
         self._pending_folders: list[tuple[str, bytes, int, int, bytes]] = []
+        self._pending_objects: list[tuple[str, int, int, int]] = []
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] not in (0, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError("state db from another mlv version")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")
-                db.executescript(_SCHEMA)
-            except sqlite3.DatabaseError:
-                db.close()
-                # A damaged state db only costs re-hashing: start a new one.
+                self._db = self._open()
+            except sqlite3.DatabaseError as e:
+                # A damaged or outdated state db only costs re-hashing: start a new one.
+                log.debug(__name__, f"starting a new state db ({e})")
                 for suffix in ("", "-wal", "-shm"):
                     try:
                         os.unlink(self.path + suffix)
                     except FileNotFoundError:
                         pass
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")
-                db.executescript(_SCHEMA)
-            self._db = db
+                self._db = self._open()
         return self._db
 
     def folder(self, rel_dir: str) -> dict[str, tuple[int, int, int, str]]:
@@ -118,19 +130,24 @@ class StateDB:
             )
 
     def flush(self) -> None:
-        if not self._pending and not self._pending_folders:
+        if not (self._pending or self._pending_folders or self._pending_objects):
             return
         db = self._conn()
         db.execute("BEGIN")
         db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
         db.executemany("INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders)
+        db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)", self._pending_objects)
         db.execute("COMMIT")
+        self._pending_objects.clear()
         self._pending.clear()
         self._pending_folders.clear()
 
     # ---- cache objects ---------------------------------------------------------------
 
     def object_trusted(self, hash_id: str, st: os.stat_result) -> bool:
+        """Was this cache object checked, and has its file not changed since? Inode, size
+        and mtime must match (not ctime: every hardlink made in a checkout changes it).
+        Damage that leaves all three alone (bit rot) is for `mlv verify` to find."""
         row = (
             self._conn()
             .execute("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
@@ -139,12 +156,8 @@ class StateDB:
         return row is not None and tuple(row) == (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None:
-        data = [(h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows]
-        if data:
-            db = self._conn()
-            db.execute("BEGIN")
-            db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)", data)
-            db.execute("COMMIT")
+        """Queue trust records; written by flush() with the other rows."""
+        self._pending_objects.extend((h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows)
 
     def is_complete(self, tree_hash: str) -> bool:
         row = self._conn().execute("SELECT 1 FROM complete WHERE hash = ?", (tree_hash,)).fetchone()

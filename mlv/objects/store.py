@@ -12,8 +12,9 @@ import errno
 import mmap
 import os
 import stat as stat_mod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mlv import log
 from mlv.errors import ConfigError, ObjectCorruptError, ObjectMissingError
@@ -50,6 +51,13 @@ def check_link_types(value: Sequence[str]) -> tuple[str, ...]:
     return types
 
 
+class ObjectTrust(Protocol):
+    """Remembers objects whose content was checked (the state database implements it)."""
+
+    def object_trusted(self, hash_id: str, st: os.stat_result) -> bool: ...
+    def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None: ...
+
+
 @dataclass
 class Cache:
     """A local object store rooted at `root`, writing new objects with algorithm `algo`."""
@@ -57,6 +65,7 @@ class Cache:
     root: str
     algo: str
     link_types: tuple[str, ...] = DEFAULT_LINK_TYPES
+    trust: ObjectTrust | None = None
     _dirs: set[str] = field(default_factory=set, repr=False)
     _broken: set[str] = field(default_factory=set, repr=False)
 
@@ -152,10 +161,12 @@ class Cache:
         self._fill_tmp(src, tmp, "copy" if follow and kind == "hardlink" else kind)
         try:
             hash_id = hash_path_mmap(algo, tmp)
-            self._commit_tmp(tmp, hash_id)
+            dst = self._commit_tmp(tmp, hash_id)
         except BaseException:
             _unlink_quiet(tmp)
             raise
+        if self.trust is not None:
+            self.trust.trust_objects([(hash_id, os.stat(dst))])
         if kind in ("hardlink", "symlink"):
             self.link_workspace(hash_id, src, kind)
         return hash_id
@@ -232,6 +243,20 @@ class Cache:
             "delete it and run `mlv pull`, or re-add the data",
         )
 
+    def is_intact(self, hash_id: str) -> bool:
+        """verify(), skipped when the object was checked before and its file is unchanged."""
+        try:
+            st = os.stat(self.object_path(hash_id))
+        except FileNotFoundError:
+            return False
+        if self.trust is not None and self.trust.object_trusted(hash_id, st):
+            return True
+        if not self.verify(hash_id):
+            return False
+        if self.trust is not None:
+            self.trust.trust_objects([(hash_id, st)])
+        return True
+
     def verify(self, hash_id: str) -> bool:
         """True when the object exists and its content matches its name."""
         path = self.object_path(hash_id)
@@ -240,20 +265,19 @@ class Cache:
         except FileNotFoundError:
             return False
 
-    def materialize(
-        self, hash_id: str, dst: str, size: int, verified: bool = False
-    ) -> os.stat_result:
+    def materialize(self, hash_id: str, dst: str, size: int) -> os.stat_result:
         """Make workspace file dst hold the object's content, replacing dst atomically;
         returns the new file's stat (for the state database).
 
-        `verified` says the caller already knows the object is intact (link types only:
-        copies are always checked, since the bytes pass through anyway).
+        Every object is checked against its name before it reaches the workspace: small
+        ones as their bytes pass through, large ones by hashing the new copy, unless the
+        trust record says this very object file was checked before and has not changed.
         """
         kind = self.link_type
         if kind in ("hardlink", "symlink"):
             if not self.has(hash_id):
                 raise self.missing(hash_id, dst)
-            if not verified and not self.verify(hash_id):
+            if not self.is_intact(hash_id):
                 raise self.corrupt(hash_id)
             self.link_workspace(hash_id, dst, kind)
             if kind not in self._broken:
@@ -266,8 +290,11 @@ class Cache:
                 raise self.missing(hash_id, dst) from None
             return localfs.write_bytes_atomic(dst, data)
         obj = self.object_path(hash_id)
-        if not os.path.exists(obj):
-            raise self.missing(hash_id, dst)
+        try:
+            obj_st = os.stat(obj)
+        except FileNotFoundError:
+            raise self.missing(hash_id, dst) from None
+        trusted = self.trust is not None and self.trust.object_trusted(hash_id, obj_st)
         tmp = localfs.tmp_name(dst)
         try:
             if kind == "reflink":
@@ -278,8 +305,11 @@ class Cache:
                     localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
             else:
                 localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
-            if hash_path_mmap(hashing.algorithm_of(hash_id), tmp) != hash_id:
-                raise self.corrupt(hash_id)
+            if not trusted:
+                if hash_path_mmap(hashing.algorithm_of(hash_id), tmp) != hash_id:
+                    raise self.corrupt(hash_id)
+                if self.trust is not None:
+                    self.trust.trust_objects([(hash_id, obj_st)])
             st = os.stat(tmp)
             os.replace(tmp, dst)
             return st
