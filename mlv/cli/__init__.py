@@ -84,6 +84,10 @@ def _hoist_global_flags(args: list[str]) -> list[str]:
     return flags + rest + tail
 
 
+# click >= 8.2 raises this (a UsageError) for a group called without a command.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to an exit code."""
     from mlv.errors import EXIT_FAILURE, EXIT_USAGE, MlvError
@@ -102,6 +106,15 @@ def main(argv: list[str] | None = None) -> None:
         code = e.exit_code
     except click.exceptions.Exit as e:
         code = e.exit_code
+    except _NO_ARGS_IS_HELP as e:  # bare `mlv`: the help itself, as click shows it
+        e.show()
+        code = EXIT_USAGE
+    except click.UsageError as e:  # one line, like every other error
+        message = " ".join(e.format_message().split()).rstrip(".")
+        message = message[:1].lower() + message[1:]
+        where = e.ctx.command_path if e.ctx is not None else "mlv"
+        output.error(f"{message}: see `{where} --help`")
+        code = EXIT_USAGE
     except click.ClickException as e:
         e.show()
         code = e.exit_code if e.exit_code is not None else EXIT_USAGE
