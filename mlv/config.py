@@ -28,7 +28,9 @@ def global_config_path() -> str:
 
 def _as_hash(value: Any, where: str) -> str:
     if value not in hashing.ALGORITHMS:
-        raise ConfigError(f"{where}: core.hash must be one of {', '.join(hashing.ALGORITHMS)}")
+        raise ConfigError(
+            f"{where}: core.hash must be one of {', '.join(hashing.ALGORITHMS)}", f"got {value!r}"
+        )
     return str(value)
 
 
@@ -121,6 +123,8 @@ def write_file(path: str, doc: Mapping[str, Any]) -> None:
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
+        if value is None and isinstance(out.get(key), Mapping):
+            continue  # a bare `core:` section is empty, it does not erase weaker layers
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(dict(out[key]), value)
         else:
@@ -154,6 +158,20 @@ def build(layers: list[tuple[str, Mapping[str, Any]]]) -> Config:
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for source, layer in layers:
+        for section in ("core", "cache", "remote"):
+            if layer.get(section) is not None and not isinstance(layer.get(section), Mapping):
+                raise ConfigError(
+                    f"{source}: '{section}' must be a mapping of options",
+                    f"e.g. `{section}:` followed by indented `option: value` lines",
+                )
+        remotes_layer = layer.get("remote")
+        if isinstance(remotes_layer, Mapping):
+            for name, options in remotes_layer.items():
+                if options is not None and not isinstance(options, Mapping):
+                    raise ConfigError(
+                        f"{source}: remote '{name}' must be a mapping of options",
+                        f"e.g. `remote: {{{name}: {{url: ...}}}}`",
+                    )
         merged = _merge(merged, layer)
         for key in KNOWN:
             section, option = key.split(".")
@@ -228,14 +246,15 @@ def unset_value(doc: dict[str, Any], key: str) -> bool:
 
 def parse_value(key: str, text: str) -> Any:
     """Command-line text -> the value stored for key (validated for known keys)."""
+    where = "command line"  # the messages name the key themselves
     if key == "cache.type":
-        return list(_as_link_types(text, key))
+        return list(_as_link_types(text, where))
     if key in KNOWN:
         value: Any = text
         if KNOWN[key] is _as_bool:
-            value = _as_bool(text, key)
+            value = _as_bool(text, f"{where}: {key}")
         else:
-            KNOWN[key](text, key)
+            KNOWN[key](text, f"{where}: {key}" if KNOWN[key] is _as_text else where)
         return value
     if text.lower() in ("true", "false"):
         return text.lower() == "true"

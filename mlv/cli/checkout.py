@@ -57,18 +57,22 @@ def _render(results: list[checkout_mod.CheckoutResult]) -> None:
             "not in the cache, left alone (use --force to overwrite, or `mlv add` to keep it)",
         )
         _list(r.missing, "missing from the cache (run `mlv pull`)")
-        _list(r.corrupt, "cache object corrupt, not copied (delete it and `mlv pull`)")
+        _list(
+            r.corrupt,
+            "cache object corrupt, not copied (delete the object and `mlv pull`)",
+            {p: f"  (object {obj})" for p, obj in r.corrupt_objects.items()},
+        )
     if restored or removed:
         output.info(f"Restored {restored} files, removed {removed}.")
     elif all(r.ok for r in results):
         output.info("Workspace already matches the pointers.")
 
 
-def _list(paths: list[str], why: str) -> None:
+def _list(paths: list[str], why: str, detail: dict[str, str] | None = None) -> None:
     if not paths:
         return
     output.error(f"{len(paths)} file(s) {why}:")
     for p in paths[:SHOW]:
-        sys.stderr.write(f"    {p}\n")
+        sys.stderr.write(f"    {p}{(detail or {}).get(p, '')}\n")
     if len(paths) > SHOW:
         sys.stderr.write(f"    ... and {len(paths) - SHOW} more (see --json)\n")

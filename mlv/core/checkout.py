@@ -31,6 +31,7 @@ class CheckoutResult:
     conflicts: list[str] = field(default_factory=list)  # unsaved content left alone
     missing: list[str] = field(default_factory=list)  # objects not in the cache
     corrupt: list[str] = field(default_factory=list)  # objects that failed their check
+    corrupt_objects: dict[str, str] = field(default_factory=dict)  # path -> object file
     error: str | None = None
 
     @property
@@ -182,6 +183,7 @@ class _Checkout:
             return
         except ObjectCorruptError:
             result.corrupt.append(rel)
+            result.corrupt_objects[rel] = self.cache.object_path(entry.hash)
             return
         rel_dir, _, name = rel.rpartition("/")
         self.state.record(rel_dir, name, st, entry.hash)

@@ -32,9 +32,17 @@ def config_path(level: str, start: str | None = None) -> str:
     return os.path.join(root, ".mlv", name)
 
 
+def _check_key(key: str) -> None:
+    """A key typed on the command line that mlv does not know is bad usage (exit 2)."""
+    try:
+        config_mod.check_key(key)
+    except ConfigError as e:
+        raise UsageError(e.message, e.hint) from None
+
+
 def get(key: str, level: str | None) -> Any:
     """The effective value (level None) or the value in one file."""
-    config_mod.check_key(key)
+    _check_key(key)
     if level is None:
         try:
             root: str | None = find_root(os.getcwd())
@@ -47,14 +55,17 @@ def get(key: str, level: str | None) -> Any:
 
 
 def set_(key: str, value: str, level: str) -> Any:
-    config_mod.check_key(key)
+    _check_key(key)
     option = key.rsplit(".", 1)[-1]
     if level == "repo" and option in SECRET_OPTIONS:
         raise ConfigError(
             f"{key}: refusing to write a secret to the committed .mlv/config.yaml",
             "use --local (kept out of git) or an environment variable",
         )
-    parsed = config_mod.parse_value(key, value)
+    try:
+        parsed = config_mod.parse_value(key, value)
+    except ConfigError as e:  # a value typed on the command line: bad usage (exit 2)
+        raise UsageError(e.message, e.hint) from None
     path = config_path(level)
     doc = config_mod.read_file(path)
     config_mod.set_value(doc, key, parsed)
@@ -64,7 +75,7 @@ def set_(key: str, value: str, level: str) -> Any:
 
 
 def unset(key: str, level: str) -> None:
-    config_mod.check_key(key)
+    _check_key(key)
     path = config_path(level)
     doc = config_mod.read_file(path)
     if not config_mod.unset_value(doc, key):

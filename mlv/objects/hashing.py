@@ -57,7 +57,7 @@ _local = threading.local()
 
 def is_hash(value: object) -> bool:
     """True for a well-formed "ALGO:HEX" string of a known algorithm."""
-    return isinstance(value, str) and _HASH_RE.match(value) is not None
+    return isinstance(value, str) and _HASH_RE.fullmatch(value) is not None
 
 
 def check_hash(value: object, where: str) -> str:

@@ -71,7 +71,7 @@ _SIMPLE_LINE = re.compile(
     r"(version|size|files): (0|[1-9][0-9]{0,18})"
     r"|(kind): (file|dir)"
     r"|(hash): ([a-z0-9]+:[0-9a-f]+)"
-    r"|(path): ([A-Za-z0-9_][A-Za-z0-9_.+-]*)"
+    r"|(path): ([A-Za-z_][A-Za-z0-9_.+-]*)"
 )
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 

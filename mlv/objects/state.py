@@ -3,9 +3,11 @@ hashed twice.
 
 Rows are grouped by folder (relative to the repository root) so that a scan loads one
 folder's rows with one query. A row is trusted only when the file's mtime is older than the
-moment the row was recorded by more than RACY_NS: a file rewritten within the filesystem's
-timestamp granularity after it was hashed would otherwise look unchanged (git's "racy" case).
-Such rows are re-hashed once and then recorded again.
+moment the row was recorded by more than the filesystem's timestamp granularity: a file
+rewritten within the same clock tick after it was hashed would otherwise look unchanged
+(git's "racy" case). Such rows are re-hashed once and then recorded again. The window is
+RACY_NS (2 s) for whole-second timestamps (ext3, HFS+, FAT, some network filesystems) and
+FINE_RACY_NS (20 ms, twice the coarsest kernel tick) for filesystems with sub-second ones.
 
 Each folder also gets one snapshot row: a digest of its files' (name, inode, mtime, size)
 and their tree rows. When a folder's listing digests the same, its files' hashes come from
@@ -23,11 +25,22 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from mlv import log
 
-RACY_NS = 1_000_000_000
+T = TypeVar("T")
+RACY_NS = 2_000_000_000
+FINE_RACY_NS = 20_000_000
+
+
+def trusted_after(mtime_ns: int, recorded_ns: int) -> bool:
+    """May a hash recorded at recorded_ns be trusted for a file last written at mtime_ns?"""
+    window = RACY_NS if mtime_ns % 1_000_000_000 == 0 else FINE_RACY_NS
+    return recorded_ns - mtime_ns > window
+
+
 SCHEMA_VERSION = 2  # bump on any change below: an older db is dropped (it is only a cache)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -68,33 +81,57 @@ class StateDB:
             raise
         return db
 
+    def _discard(self, why: object) -> None:
+        """A damaged or outdated state db only costs re-hashing: start a new one."""
+        log.debug(__name__, f"starting a new state db ({why})")
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             try:
                 self._db = self._open()
             except sqlite3.DatabaseError as e:
-                # A damaged or outdated state db only costs re-hashing: start a new one.
-                log.debug(__name__, f"starting a new state db ({e})")
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.unlink(self.path + suffix)
-                    except FileNotFoundError:
-                        pass
+                self._discard(e)
                 self._db = self._open()
         return self._db
 
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run work on the connection; damage found in any page (not only at open) drops
+        the db and runs work again on a fresh one. A busy db is not damage."""
+        try:
+            return work(self._conn())
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as e:
+            self._discard(e)
+            return work(self._conn())
+
     def folder(self, rel_dir: str) -> dict[str, tuple[int, int, int, str]]:
         """Trusted rows of one folder: name -> (ino, mtime_ns, size, hash)."""
-        rows = self._conn().execute(
-            "SELECT name, ino, mtime_ns, size, hash, recorded_ns FROM files WHERE dir = ?",
-            (rel_dir,),
-        )
-        return {
-            name: (ino, mtime, size, hash_id)
-            for name, ino, mtime, size, hash_id, recorded in rows
-            if recorded - mtime > RACY_NS
-        }
+
+        def work(db: sqlite3.Connection) -> dict[str, tuple[int, int, int, str]]:
+            rows = db.execute(
+                "SELECT name, ino, mtime_ns, size, hash, recorded_ns FROM files WHERE dir = ?",
+                (rel_dir,),
+            )
+            return {
+                name: (ino, mtime, size, hash_id)
+                for name, ino, mtime, size, hash_id, recorded in rows
+                if trusted_after(mtime, recorded)
+            }
+
+        return self._run(work)
 
     def record(self, rel_dir: str, name: str, st: os.stat_result, hash_id: str) -> None:
         """Queue a row; written by flush() in one transaction."""
@@ -106,14 +143,10 @@ class StateDB:
 
     def snapshot(self, rel_dir: str) -> tuple[bytes, bytes] | None:
         """(digest, rows blob) of a folder's last scan, if trustworthy (not racy)."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT sig, max_mtime_ns, recorded_ns, rows FROM folders WHERE dir = ?", (rel_dir,)
-            )
-            .fetchone()
+        row = self._one(
+            "SELECT sig, max_mtime_ns, recorded_ns, rows FROM folders WHERE dir = ?", (rel_dir,)
         )
-        if row is None or row[2] - row[1] <= RACY_NS:
+        if row is None or not trusted_after(row[1], row[2]):
             return None
         return row[0], row[3]
 
@@ -122,22 +155,32 @@ class StateDB:
 
     def forget_folder_tree(self, rel_dir: str) -> None:
         """Drop rows of rel_dir and everything below it (after rm or mv)."""
-        db = self._conn()
-        for table in ("files", "folders"):
-            db.execute(
-                f"DELETE FROM {table} WHERE dir = ? OR dir LIKE ? ESCAPE '\\'",
-                (rel_dir, _like_prefix(rel_dir)),
-            )
+
+        def work(db: sqlite3.Connection) -> None:
+            for table in ("files", "folders"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE dir = ? OR dir LIKE ? ESCAPE '\\'",
+                    (rel_dir, _like_prefix(rel_dir)),
+                )
+
+        self._run(work)
 
     def flush(self) -> None:
         if not (self._pending or self._pending_folders or self._pending_objects):
             return
-        db = self._conn()
-        db.execute("BEGIN")
-        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
-        db.executemany("INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders)
-        db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)", self._pending_objects)
-        db.execute("COMMIT")
+
+        def work(db: sqlite3.Connection) -> None:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
+            db.executemany(
+                "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders
+            )
+            db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)", self._pending_objects)
+            db.execute("COMMIT")
+
+        self._run(work)
         self._pending_objects.clear()
         self._pending.clear()
         self._pending_folders.clear()
@@ -148,11 +191,7 @@ class StateDB:
         """Was this cache object checked, and has its file not changed since? Inode, size
         and mtime must match (not ctime: every hardlink made in a checkout changes it).
         Damage that leaves all three alone (bit rot) is for `mlv verify` to find."""
-        row = (
-            self._conn()
-            .execute("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
-            .fetchone()
-        )
+        row = self._one("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
         return row is not None and tuple(row) == (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None:
@@ -160,15 +199,17 @@ class StateDB:
         self._pending_objects.extend((h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows)
 
     def is_complete(self, tree_hash: str) -> bool:
-        row = self._conn().execute("SELECT 1 FROM complete WHERE hash = ?", (tree_hash,)).fetchone()
-        return row is not None
+        return self._one("SELECT 1 FROM complete WHERE hash = ?", (tree_hash,)) is not None
 
     def mark_complete(self, tree_hash: str) -> None:
-        self._conn().execute("INSERT OR IGNORE INTO complete VALUES (?)", (tree_hash,))
+        self._run(lambda db: db.execute("INSERT OR IGNORE INTO complete VALUES (?)", (tree_hash,)))
 
     def forget_completeness(self) -> None:
         """Called when objects are deleted from the cache (gc)."""
-        self._conn().execute("DELETE FROM complete")
+        self._run(lambda db: db.execute("DELETE FROM complete"))
+
+    def _one(self, sql: str, args: tuple[object, ...]) -> Any:
+        return self._run(lambda db: db.execute(sql, args).fetchone())
 
     def close(self) -> None:
         self.flush()

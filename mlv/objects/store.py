@@ -118,9 +118,9 @@ class Cache:
 
     def _commit_tmp(self, tmp: str, hash_id: str) -> str:
         dst = self.object_path(hash_id)
-        if os.path.exists(dst):
+        if os.path.exists(dst) and self.is_intact(hash_id):
             os.unlink(tmp)
-        else:
+        else:  # new, or a damaged copy that these good bytes repair
             self._ensure_dir(dst)
             os.chmod(tmp, OBJECT_MODE)
             os.replace(tmp, dst)
@@ -142,9 +142,14 @@ class Cache:
             hash_id = hashing.hash_bytes(algo, data)
             dst = self.object_path(hash_id)
             if os.path.exists(dst):
-                if kind == "hardlink":
-                    self.link_workspace(hash_id, src, "hardlink")
-                return hash_id
+                if self.is_intact(hash_id):
+                    if kind == "hardlink":
+                        self.link_workspace(hash_id, src, "hardlink")
+                    return hash_id
+                # A damaged object under this name: these bytes repair it, and the
+                # workspace file is never linked to the damaged one.
+                log.debug(__name__, f"repairing damaged cache object {hash_id}")
+                os.unlink(dst)
             self._ensure_dir(dst)
             if kind == "hardlink" and not follow:
                 try:
