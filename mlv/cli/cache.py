@@ -17,9 +17,9 @@ def cache_group() -> None:
 @click.option("--global", "level", flag_value="global", help="Set it in the user's config.")
 @click.option("--local", "level", flag_value="local", help="Set it for this machine only.")
 def cache_dir_cmd(path: str | None, level: str | None) -> None:
-    """Print the cache folder, or move it to PATH (e.g. a shared disk).
+    """Print the cache folder, or set it to PATH (a shared disk, say).
 
-    Objects already cached are not moved; copy them with `cp -a` or pull again.
+    Objects already cached are not moved; copy them over with `cp -a`.
     """
     repo = Repo.open()
     if path is None:

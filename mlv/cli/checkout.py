@@ -56,10 +56,10 @@ def _render(results: list[checkout_mod.CheckoutResult]) -> None:
             r.conflicts,
             "not in the cache, left alone (use --force to overwrite, or `mlv add` to keep it)",
         )
-        _list(r.missing, "missing from the cache (run `mlv pull`)")
+        _list(r.missing, "missing from the cache (re-add the data where it exists)")
         _list(
             r.corrupt,
-            "cache object corrupt, not copied (delete the object and `mlv pull`)",
+            "cache object corrupt, not copied (delete the object, then re-add the data)",
             {p: f"  (object {obj})" for p, obj in r.corrupt_objects.items()},
         )
     if restored or removed:

@@ -15,7 +15,7 @@ def rm_cmd(targets: tuple[str, ...], outs: bool, wait_for_lock: bool) -> None:
     """Stop tracking TARGETS (data paths or their .mlv files).
 
     Removes the pointer and the .gitignore entry; the data stays as plain writable files
-    unless --outs. Cached objects stay until `mlv gc`.
+    unless --outs. Cached objects stay in the cache.
     """
     repo = open_repo(wait_for_lock)
     try:

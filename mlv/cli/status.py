@@ -55,11 +55,9 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
                 f"  ({len(r.added)} added, {len(r.modified)} modified, {len(r.deleted)} deleted)"
             )
         elif r.status == status_mod.MISSING:
-            extra = (
-                "  (run `mlv checkout`)" if r.in_cache else "  (not in cache either: `mlv pull`)"
-            )
+            extra = "  (run `mlv checkout`)" if r.in_cache else "  (not in the cache either)"
         elif r.status == status_mod.NOT_IN_CACHE:
-            extra = "  (workspace is clean; the cache lacks objects: `mlv add` or `mlv pull`)"
+            extra = "  (workspace is clean; the cache lacks objects: `mlv commit` stores them)"
         elif r.status == status_mod.ERROR:
             extra = f"  ({r.error})"
         if r.status == status_mod.MODIFIED and not r.in_cache:

@@ -76,7 +76,10 @@ def add(
     progress = progress or NullProgress()
     with repo.lock():
         repo.cache.remove_stale_tmp()
-        known = targets.all_targets(repo)
+        known, broken = targets.readable_targets(repo)  # a broken pointer elsewhere
+        for pointer_rel, error in broken:  # does not block adding something else
+            if any(repo.rel(p) + SUFFIX == pointer_rel for p in paths):
+                raise error
         rels = [_validate_new(repo, p, known) for p in paths]
         by_data = {t.data_rel: t for t in known}
         results = []
@@ -125,8 +128,9 @@ def _track(
             f"{rel}: missing from the workspace",
             "nothing to record; run `mlv checkout` to restore it",
         )
+    generation = repo.cache.generation(scanner.algo)
     for tree_hash in scanner.stored_trees:
-        repo.state.mark_complete(tree_hash)
+        repo.state.mark_complete(tree_hash, generation)
     name = rel.rpartition("/")[2]
     files = entry.files if entry.is_dir else None
     if old is not None:

@@ -173,6 +173,14 @@ class _Checkout:
             if old is not None and old.hash != new.hash and not self._safe(old, path, result):
                 continue
             self._write(path, new, result)
+        if self.relink and have != want:
+            # what the diff did not touch is unchanged content: link it anew as configured
+            done = set(result.restored + result.conflicts + result.missing + result.corrupt)
+            done |= self._kept
+            for sub, entry in treediff.walk(load, want):
+                path = f"{rel}/{sub}"
+                if not entry.is_dir and path not in done:
+                    self._write(path, entry, result)
 
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)

@@ -58,7 +58,7 @@ def set_(key: str, value: str, level: str) -> Any:
     _check_key(key)
     option = key.rsplit(".", 1)[-1]
     if level == "repo" and option in SECRET_OPTIONS:
-        raise ConfigError(
+        raise UsageError(
             f"{key}: refusing to write a secret to the committed .mlv/config.yaml",
             "use --local (kept out of git) or an environment variable",
         )

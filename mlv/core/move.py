@@ -23,13 +23,21 @@ class Moved:
 def move(repo: Repo, src: str, dst: str) -> Moved:
     with repo.lock():
         known = targets.all_targets(repo)
-        (t,) = targets.resolve(repo, [src], known)
+        chosen = targets.resolve(repo, [src], known)
+        if len(chosen) != 1:
+            raise UsageError(
+                f"{src}: holds {len(chosen)} tracked paths",
+                "mv moves one tracked path (or its .mlv file) at a time",
+            )
+        t = chosen[0]
         if t.sub:
             raise UsageError(
                 f"{src}: is inside tracked directory {t.data_rel}",
                 "move the whole tracked directory",
             )
         dst_rel = repo.rel(dst)
+        if dst.endswith("/") and not os.path.isdir(repo.abs(dst_rel)):
+            raise UsageError(f"{dst}: no such folder", "create it first, or drop the final /")
         if os.path.isdir(repo.abs(dst_rel)) and not os.path.islink(repo.abs(dst_rel)):
             name = t.data_rel.rpartition("/")[2]
             dst_rel = f"{dst_rel}/{name}" if dst_rel else name

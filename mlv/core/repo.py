@@ -72,7 +72,8 @@ class Repo:
 
     @cached_property
     def cache(self) -> Cache:
-        return Cache(self.cache_dir, self.config.hash, self.config.cache_type, trust=self.state)
+        cfg = self.config
+        return Cache(self.cache_dir, cfg.hash, cfg.cache_type, trust=self.state, fsync=cfg.fsync)
 
     @cached_property
     def state(self) -> StateDB:

@@ -15,6 +15,7 @@ from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
 from mlv.errors import MlvError
 from mlv.objects import hashing, treediff
+from mlv.objects.pointer import SUFFIX
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
 
@@ -46,7 +47,8 @@ def tree_complete(repo: Repo, cache: Cache, load: treediff.TreeLoader, tree_hash
     """True when the tree and everything below it are in the cache (remembered once true)."""
     if not cache.has(tree_hash):
         return False
-    if repo.state.is_complete(tree_hash):
+    generation = cache.generation(hashing.algorithm_of(tree_hash))
+    if repo.state.is_complete(tree_hash, generation):
         return True
     try:
         for _path, entry in treediff.walk(load, tree_hash):
@@ -54,7 +56,7 @@ def tree_complete(repo: Repo, cache: Cache, load: treediff.TreeLoader, tree_hash
                 return False
     except MlvError:
         return False
-    repo.state.mark_complete(tree_hash)
+    repo.state.mark_complete(tree_hash, generation)
     return True
 
 
@@ -96,9 +98,13 @@ def _list_changes(scanner: Scanner, old: str, new: str, result: TargetStatus) ->
     try:
         for change in treediff.diff(load, old, new):
             entry = change.new or change.old
-            if entry is None or entry.is_dir:
+            if entry is None:
                 continue
             path = prefix + change.path
+            if entry.is_dir:
+                if entry.files or (change.old is not None and change.new is not None):
+                    continue  # its files are listed one by one
+                path += "/"  # an empty folder that came or went
             if change.old is None:
                 result.added.append(path)
             elif change.new is None:
@@ -129,8 +135,19 @@ def _narrow(result: TargetStatus, target: Target) -> TargetStatus:
 
 
 def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
-    chosen = targets.resolve(repo, paths)
+    known, broken = targets.readable_targets(repo)
+    named = {repo.rel(p) for p in paths}
+    results = [
+        TargetStatus(p[: -len(SUFFIX)], p, "?", ERROR, False, error=str(e))
+        for p, e in broken
+        if not paths or p in named or p[: -len(SUFFIX)] in named
+    ]
+    broken_names = {p for p, _ in broken} | {p[: -len(SUFFIX)] for p, _ in broken}
+    rest = [p for p in paths if repo.rel(p) not in broken_names]
+    chosen = [] if paths and not rest else targets.resolve(repo, rest, known)
     try:
-        return [_narrow(status_of(repo, t), t) if t.sub else status_of(repo, t) for t in chosen]
+        return results + [
+            _narrow(status_of(repo, t), t) if t.sub else status_of(repo, t) for t in chosen
+        ]
     finally:
         repo.state.flush()

@@ -65,11 +65,28 @@ def all_targets(repo: Repo) -> list[Target]:
     return [load_target(repo, p) for p in pointer_files(repo)]
 
 
+def readable_targets(repo: Repo) -> tuple[list[Target], list[tuple[str, PointerError]]]:
+    """Every pointer that parses, and (pointer, error) for those that do not: a report
+    such as status shows the broken ones instead of stopping at the first."""
+    good: list[Target] = []
+    bad: list[tuple[str, PointerError]] = []
+    for p in pointer_files(repo):
+        try:
+            good.append(load_target(repo, p))
+        except PointerError as e:
+            bad.append((p, e))
+    return good, bad
+
+
 def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -> list[Target]:
     """Targets for command-line paths: a pointer file, its data path, a path inside a
     tracked directory, or a folder (every pointer below it). No paths: every pointer."""
     if targets is None:
-        targets = all_targets(repo)
+        targets, broken = readable_targets(repo)
+        for pointer_rel, error in broken:
+            named = {repo.rel(p) for p in paths}
+            if not paths or named & {pointer_rel, pointer_rel[: -len(SUFFIX)]}:
+                raise error  # a broken pointer stops only commands that need it
     if not paths:
         return targets
     result: list[Target] = []

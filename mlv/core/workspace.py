@@ -260,13 +260,18 @@ class Scanner:
         Hot path of status: per file, one stat and a tuple; the folder's file hashes come
         from its snapshot row when the listing digest matches.
         """
-        rules = rules.with_file(path + "/" + IGNORE_FILE, rel)
+        denied = WorkspaceError(
+            f"{rel}: permission denied", "make it readable, or exclude it in .mlvignore"
+        )
         try:
             fd = os.open(path, _DIR_FLAGS)
         except PermissionError:
-            raise WorkspaceError(f"{rel}: permission denied", "make it readable") from None
+            raise denied from None
         try:
+            rules = rules.with_file(path + "/" + IGNORE_FILE, rel)
             entries = self._list(fd, path, rel, rules)
+        except PermissionError:
+            raise denied from None
         finally:
             os.close(fd)
         subdirs: list[Entry] = []

@@ -173,14 +173,14 @@ def parse(text: str | bytes, where: str) -> Pointer:
 
 
 def check_relative(path: str, where: str) -> None:
-    """Refuse paths that could leave the pointer's folder (absolute, '..', backslashes)."""
+    """Refuse paths that could leave the pointer's folder (absolute, '..') or name the
+    folder itself ('.', which would track the pointer, .git/ and .mlv/ along with it)."""
     parts = path.split("/")
     if (
         os.path.isabs(path)
         or path.startswith("\\")
-        or ".." in parts
         or "\0" in path
-        or any(p in ("",) for p in parts)
+        or any(p in ("", ".", "..") for p in parts)
     ):
         raise PointerError(
             f"{where}: path {path!r} leaves the pointer's folder",

@@ -41,7 +41,7 @@ def trusted_after(mtime_ns: int, recorded_ns: int) -> bool:
     return recorded_ns - mtime_ns > window
 
 
-SCHEMA_VERSION = 2  # bump on any change below: an older db is dropped (it is only a cache)
+SCHEMA_VERSION = 3  # bump on any change below: an older db is dropped (it is only a cache)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dir TEXT NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS objects (
     hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS complete (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS complete (hash TEXT PRIMARY KEY, gen BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS folders (
     dir TEXT PRIMARY KEY, sig BLOB NOT NULL, max_mtime_ns INTEGER NOT NULL,
     recorded_ns INTEGER NOT NULL, rows BLOB NOT NULL) WITHOUT ROWID;
@@ -198,11 +198,19 @@ class StateDB:
         """Queue trust records; written by flush() with the other rows."""
         self._pending_objects.extend((h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows)
 
-    def is_complete(self, tree_hash: str) -> bool:
-        return self._one("SELECT 1 FROM complete WHERE hash = ?", (tree_hash,)) is not None
+    def is_complete(self, tree_hash: str, generation: bytes) -> bool:
+        """Was every object below tree_hash in the cache when the cache's folders were last
+        in this state (`generation`)? Deleting any object changes its folder's mtime, and
+        with it the generation, so a hand-deleted object is never vouched for."""
+        row = self._one("SELECT gen FROM complete WHERE hash = ?", (tree_hash,))
+        return row is not None and row[0] == generation
 
-    def mark_complete(self, tree_hash: str) -> None:
-        self._run(lambda db: db.execute("INSERT OR IGNORE INTO complete VALUES (?)", (tree_hash,)))
+    def mark_complete(self, tree_hash: str, generation: bytes) -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO complete VALUES (?, ?)", (tree_hash, generation)
+            )
+        )
 
     def forget_completeness(self) -> None:
         """Called when objects are deleted from the cache (gc)."""

@@ -66,6 +66,7 @@ class Cache:
     algo: str
     link_types: tuple[str, ...] = DEFAULT_LINK_TYPES
     trust: ObjectTrust | None = None
+    fsync: bool = False  # core.fsync: flush each object to disk before it gets its name
     _dirs: set[str] = field(default_factory=set, repr=False)
     _broken: set[str] = field(default_factory=set, repr=False)
 
@@ -113,7 +114,7 @@ class Cache:
         dst = self.object_path(hash_id)
         if not os.path.exists(dst):
             self._ensure_dir(dst)
-            localfs.write_bytes_atomic(dst, data, OBJECT_MODE)
+            localfs.write_bytes_atomic(dst, data, OBJECT_MODE, fsync=self.fsync)
         return hash_id
 
     def _commit_tmp(self, tmp: str, hash_id: str) -> str:
@@ -122,6 +123,12 @@ class Cache:
             os.unlink(tmp)
         else:  # new, or a damaged copy that these good bytes repair
             self._ensure_dir(dst)
+            if self.fsync:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             os.chmod(tmp, OBJECT_MODE)
             os.replace(tmp, dst)
         return dst
@@ -158,7 +165,7 @@ class Cache:
                     return hash_id
                 except localfs.LinkUnsupported:
                     self._give_up("hardlink", "unsupported")
-            localfs.write_bytes_atomic(dst, data, OBJECT_MODE)
+            localfs.write_bytes_atomic(dst, data, OBJECT_MODE, fsync=self.fsync)
             if kind == "hardlink":
                 self.link_workspace(hash_id, src, "hardlink")
             return hash_id
@@ -235,7 +242,8 @@ class Cache:
                 data = fh.read()
         except FileNotFoundError:
             raise ObjectMissingError(
-                f"object {hash_id} is not in the cache", "run `mlv pull`, or re-add the data"
+                f"object {hash_id} is not in the cache",
+                "re-add the data with `mlv add`, or copy the object from another cache",
             ) from None
         algo = hashing.algorithm_of(hash_id)
         if hashing.hash_bytes(algo, data) != hash_id:
@@ -245,8 +253,19 @@ class Cache:
     def corrupt(self, hash_id: str) -> ObjectCorruptError:
         return ObjectCorruptError(
             f"cache object {hash_id} is corrupt ({self.object_path(hash_id)})",
-            "delete it and run `mlv pull`, or re-add the data",
+            "delete it and re-add the data with `mlv add` (that repairs it)",
         )
+
+    def generation(self, algo: str) -> bytes:
+        """A digest of the mtimes of the object folders of one algorithm: it changes
+        whenever an object is added or removed, by mlv or by hand. ~256 stat calls."""
+        base = os.path.join(self.root, algo)
+        try:
+            with os.scandir(base) as it:
+                items = sorted((e.name, e.stat(follow_symlinks=False).st_mtime_ns) for e in it)
+        except FileNotFoundError:
+            items = []
+        return hashing.hash_bytes("xxh128", repr(items).encode()).encode()
 
     def is_intact(self, hash_id: str) -> bool:
         """verify(), skipped when the object was checked before and its file is unchanged."""
@@ -324,7 +343,8 @@ class Cache:
 
     def missing(self, hash_id: str, dst: str) -> ObjectMissingError:
         return ObjectMissingError(
-            f"object {hash_id} for {dst} is not in the cache", "run `mlv pull`"
+            f"object {hash_id} for {dst} is not in the cache",
+            "re-add the data where it exists, or copy the object from another cache",
         )
 
     def remove_stale_tmp(self) -> None:

@@ -90,7 +90,7 @@ def check_name(name: object, where: str) -> str:
     ):
         raise TreeError(
             f"{where}: unsafe entry name {name!r}",
-            "the object may be corrupt or hostile; run `mlv verify --cache`",
+            "the object may be corrupt or hostile; delete it and re-add the data",
         )
     return name
 

@@ -263,18 +263,20 @@ def test_object_trust_persists(db_path: str, tmp_path: Path) -> None:
 
 
 def test_completeness_memo(db_path: str) -> None:
+    g1, g2 = b"gen-1", b"gen-2"
     sdb = StateDB(db_path)
-    assert not sdb.is_complete(H1)
-    sdb.mark_complete(H1)
-    sdb.mark_complete(H1)  # idempotent
-    assert sdb.is_complete(H1)
-    assert not sdb.is_complete(H2)
+    assert not sdb.is_complete(H1, g1)
+    sdb.mark_complete(H1, g1)
+    sdb.mark_complete(H1, g1)  # idempotent
+    assert sdb.is_complete(H1, g1)
+    assert not sdb.is_complete(H1, g2)  # the cache changed since: not vouched for
+    assert not sdb.is_complete(H2, g1)
     sdb.close()
     again = StateDB(db_path)
     try:
-        assert again.is_complete(H1)
+        assert again.is_complete(H1, g1)
         again.forget_completeness()
-        assert not again.is_complete(H1)
+        assert not again.is_complete(H1, g1)
     finally:
         again.close()
 

@@ -401,3 +401,19 @@ def test_sparse_file_stays_sparse_through_ingest_and_materialize(
     assert os.stat(dst).st_size == SPARSE_SIZE
     assert os.stat(dst).st_blocks <= src_blocks + 64
     assert hashing.hash_file("xxh128", dst) == (hash_id, SPARSE_SIZE)
+
+
+def test_generation_changes_when_an_object_comes_or_goes(tmp_path: Path) -> None:
+    """status trusts a 'tree complete' memo only while this digest is unchanged."""
+    cache = _cache(tmp_path)
+    empty = cache.generation("xxh128")
+    h = cache.put_bytes(b"first object")
+    after_put = cache.generation("xxh128")
+    assert after_put != empty
+    assert cache.generation("xxh128") == after_put  # stable while nothing changes
+    # a later second on the folder mtime, as a hand deletion some time later would give
+    folder = os.path.dirname(cache.object_path(h))
+    os.unlink(cache.object_path(h))
+    st = os.stat(folder)
+    os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert cache.generation("xxh128") not in (after_put, empty)
