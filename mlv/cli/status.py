@@ -59,7 +59,8 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
         elif r.status == status_mod.NOT_IN_CACHE:
             extra = "  (workspace is clean; the cache lacks objects: `mlv commit` stores them)"
         elif r.status == status_mod.ERROR:
-            extra = f"  ({r.error})"
+            output.error(r.error or f"{r.path}: cannot compare")  # errors go to stderr
+            continue
         if r.status == status_mod.MODIFIED and not r.in_cache:
             extra += "  [the recorded version is not in the cache]"
         output.info(f"{label:<13}{r.path}{extra}")

@@ -243,6 +243,11 @@ class Scanner:
                 f"{rel}: dangling symbolic link inside a tracked directory",
                 "remove it, or exclude it in .mlvignore",
             ) from None
+        except OSError as e:  # ELOOP, EACCES: a link mlv cannot follow
+            raise WorkspaceError(
+                f"{rel}: cannot follow symbolic link ({e.strerror})",
+                "fix or remove it, or exclude it in .mlvignore",
+            ) from None
         if stat_mod.S_ISDIR(st.st_mode):
             raise WorkspaceError(
                 f"{rel}: symbolic link to a directory inside a tracked directory",

@@ -1,0 +1,355 @@
+"""`mlv init` and `mlv add`: what lands in the cache, the pointer, .gitignore and git's index."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from helpers import (
+    assert_cache_sound,
+    assert_error,
+    git,
+    index_files,
+    mlv,
+    object_path,
+    read_pointer,
+    snapshot,
+    staged,
+    write_files,
+    xxh,
+)
+
+# ---- init ---------------------------------------------------------------------------------
+
+
+def test_init_creates_and_stages_mlv_dir(git_repo: Path) -> None:
+    proc = mlv("init", cwd=git_repo)
+    assert proc.stderr == ""
+    assert (git_repo / ".mlv" / "config.yaml").is_file()
+    lines = (git_repo / ".mlv" / ".gitignore").read_text().splitlines()
+    assert {"/cache/", "/tmp/", "/config.local.yaml"} <= set(lines)
+    assert staged(git_repo) == [".mlv/.gitignore", ".mlv/config.yaml"]
+
+
+def test_init_from_subfolder_uses_git_root(git_repo: Path) -> None:
+    sub = git_repo / "a" / "b"
+    sub.mkdir(parents=True)
+    mlv("init", cwd=sub)
+    assert (git_repo / ".mlv" / "config.yaml").is_file()
+    assert not (sub / ".mlv").exists()
+
+
+def test_init_twice_fails_and_force_reinitialises(mlv_repo: Path) -> None:
+    cfg = mlv_repo / ".mlv" / "config.yaml"
+    cfg.write_text("core:\n  hash: sha256\n")
+    proc = mlv("init", cwd=mlv_repo, check=False)
+    assert_error(proc, 1, ".mlv", "--force")
+    mlv("init", "--force", cwd=mlv_repo)
+    assert cfg.read_text() == "core:\n  hash: sha256\n"  # --force keeps the config
+
+
+def test_init_outside_git_is_refused(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    proc = mlv("init", cwd=plain, check=False)
+    assert_error(proc, 2, "git init", "--no-scm")
+    assert not (plain / ".mlv").exists()
+
+
+def test_init_no_scm_then_add_works_without_git(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    write_files(plain, {"data/a.txt": "alpha\n"})
+    mlv("init", "--no-scm", cwd=plain)
+    mlv("add", "data", cwd=plain)
+    assert read_pointer(plain / "data.mlv")["files"] == 1
+    assert (plain / ".gitignore").read_text() == "/data\n"
+    assert not (plain / ".git").exists()
+    assert "clean" in mlv("status", cwd=plain).stdout
+
+
+def test_commands_outside_a_repository_say_run_init(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert_error(mlv("status", cwd=plain, check=False), 1, "mlv init")
+    assert_error(mlv("add", "x", cwd=plain, check=False), 1, "mlv init")
+
+
+# ---- add: files ---------------------------------------------------------------------------
+
+
+def test_add_file_pointer_cache_gitignore_and_index(mlv_repo: Path) -> None:
+    payload = os.urandom(5000) + b"tail"
+    write_files(mlv_repo, {"model.bin": payload})
+    proc = mlv("add", "model.bin", cwd=mlv_repo)
+    assert "model.bin" in proc.stdout
+    assert proc.stderr == ""
+
+    ptr = read_pointer(mlv_repo / "model.bin.mlv")
+    assert ptr == {
+        "version": 1,
+        "path": "model.bin",
+        "kind": "file",
+        "hash": xxh(payload),
+        "size": len(payload),
+    }
+    assert object_path(mlv_repo, xxh(payload)).read_bytes() == payload
+    assert (mlv_repo / "model.bin").read_bytes() == payload  # the data stays
+    assert (mlv_repo / ".gitignore").read_text() == "/model.bin\n"
+    assert git("check-ignore", "-q", "model.bin", cwd=mlv_repo, check=False).returncode == 0
+    assert staged(mlv_repo) == [
+        ".gitignore",
+        ".mlv/.gitignore",
+        ".mlv/config.yaml",
+        "model.bin.mlv",
+    ]
+    assert "model.bin" not in index_files(mlv_repo)
+
+
+def test_file_hash_equals_xxh3_128_of_its_bytes(mlv_repo: Path) -> None:
+    # Below and above the 1 MiB "small file" threshold and a chunk boundary of 4 MiB.
+    sizes = {"a": 1, "b": 1 << 20, "c": (1 << 20) + 1, "d": (4 << 20) + 3}
+    contents = {name: os.urandom(size) for name, size in sizes.items()}
+    write_files(mlv_repo, contents)
+    mlv("add", *contents, cwd=mlv_repo)
+    for name, data in contents.items():
+        ptr = read_pointer(mlv_repo / f"{name}.mlv")
+        assert ptr["hash"] == xxh(data), name
+        assert ptr["size"] == len(data)
+    assert_cache_sound(mlv_repo)
+
+
+def test_add_with_sha256(mlv_repo: Path) -> None:
+    mlv("config", "core.hash", "sha256", cwd=mlv_repo)
+    write_files(mlv_repo, {"f.txt": "hello\n"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    digest = hashlib.sha256(b"hello\n").hexdigest()
+    assert read_pointer(mlv_repo / "f.txt.mlv")["hash"] == f"sha256:{digest}"
+    obj = mlv_repo / ".mlv" / "cache" / "sha256" / digest[:2] / digest[2:]
+    assert obj.read_bytes() == b"hello\n"
+
+
+def test_add_desc_and_json(mlv_repo: Path) -> None:
+    import json
+
+    write_files(mlv_repo, {"f.txt": "x"})
+    proc = mlv("add", "--json", "--desc", "raw export", "f.txt", cwd=mlv_repo)
+    doc = json.loads(proc.stdout)
+    assert doc == [
+        {
+            "path": "f.txt",
+            "pointer": "f.txt.mlv",
+            "kind": "file",
+            "hash": xxh(b"x"),
+            "size": 1,
+            "files": None,
+            "changed": True,
+        }
+    ]
+    assert read_pointer(mlv_repo / "f.txt.mlv")["desc"] == "raw export"
+
+
+def test_add_again_unchanged_then_changed(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"f.txt": "one"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    before = (mlv_repo / "f.txt.mlv").read_bytes()
+    proc = mlv("add", "f.txt", cwd=mlv_repo)
+    assert "Unchanged" in proc.stdout
+    assert (mlv_repo / "f.txt.mlv").read_bytes() == before
+    (mlv_repo / "f.txt").write_text("two")
+    mlv("add", "f.txt", cwd=mlv_repo)
+    assert read_pointer(mlv_repo / "f.txt.mlv")["hash"] == xxh(b"two")
+    # both versions stay in the cache
+    assert object_path(mlv_repo, xxh(b"one")).read_bytes() == b"one"
+    assert object_path(mlv_repo, xxh(b"two")).read_bytes() == b"two"
+    assert (mlv_repo / ".gitignore").read_text() == "/f.txt\n"  # one line, not two
+
+
+def test_add_keeps_existing_gitignore_lines(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {".gitignore": "*.log\n", "f.txt": "x"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    assert (mlv_repo / ".gitignore").read_text() == "*.log\n/f.txt\n"
+
+
+# ---- add: directories ---------------------------------------------------------------------
+
+
+def test_add_directory(mlv_repo: Path) -> None:
+    files = {
+        "data/a.txt": "alpha\n",
+        "data/sub/b.bin": os.urandom(3000),
+        "data/sub/deeper/c.txt": "gamma",
+    }
+    write_files(mlv_repo, files)
+    before = snapshot(mlv_repo / "data")
+    mlv("add", "data", cwd=mlv_repo)
+    ptr = read_pointer(mlv_repo / "data.mlv")
+    assert set(ptr) == {"version", "path", "kind", "hash", "size", "files"}
+    assert ptr["version"] == 1
+    assert ptr["path"] == "data"
+    assert ptr["kind"] == "dir"
+    assert ptr["files"] == 3
+    assert ptr["size"] == 6 + 3000 + 5
+    assert ptr["hash"].startswith("xxh128:")
+    objects = assert_cache_sound(mlv_repo)
+    assert ptr["hash"] in objects  # the tree object
+    for rel, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        assert xxh(data) in objects, rel
+    assert snapshot(mlv_repo / "data") == before
+    assert (mlv_repo / ".gitignore").read_text() == "/data\n"
+    assert "data.mlv" in staged(mlv_repo)
+    assert ".gitignore" in staged(mlv_repo)
+
+
+def test_directory_hash_is_independent_of_creation_order_and_mtimes(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"one/x/1": "1", "one/y": "2", "one/z/e": None})
+    write_files(mlv_repo, {"two/z/e": None, "two/y": "2", "two/x/1": "1"})
+    os.utime(mlv_repo / "two" / "y", (1, 1))
+    mlv("add", "one", "two", cwd=mlv_repo)
+    assert read_pointer(mlv_repo / "one.mlv")["hash"] == read_pointer(mlv_repo / "two.mlv")["hash"]
+
+
+def test_add_from_subfolder(mlv_repo: Path) -> None:
+    write_files(
+        mlv_repo, {"project/raw/images/1.png": b"\x89PNG1", "project/raw/labels.csv": "a,b\n"}
+    )
+    sub = mlv_repo / "project" / "raw"
+    mlv("add", "images", "labels.csv", cwd=sub)
+    assert read_pointer(sub / "images.mlv")["path"] == "images"
+    assert read_pointer(sub / "labels.csv.mlv")["path"] == "labels.csv"
+    assert (sub / ".gitignore").read_text() == "/images\n/labels.csv\n"
+    assert not (mlv_repo / ".gitignore").exists()
+    assert {
+        "project/raw/.gitignore",
+        "project/raw/images.mlv",
+        "project/raw/labels.csv.mlv",
+    } <= set(staged(mlv_repo))
+    # a path given relative to the subfolder with ../ works too
+    write_files(mlv_repo, {"project/other.txt": "o"})
+    mlv("add", "../other.txt", cwd=sub)
+    assert (mlv_repo / "project" / "other.txt.mlv").is_file()
+
+
+def test_names_with_spaces_and_unicode(mlv_repo: Path) -> None:
+    files = {
+        "données brutes/été 2024/photo ünï.txt": "x",
+        "données brutes/日本語 file.csv": "y",
+        "données brutes/ trailing space ": "z",
+    }
+    write_files(mlv_repo, files)
+    write_files(mlv_repo, {"a b.txt": "q", "#hash*star[1].txt": "w"})
+    mlv("add", "données brutes", "a b.txt", "#hash*star[1].txt", cwd=mlv_repo)
+    assert read_pointer(mlv_repo / "données brutes.mlv")["files"] == 3
+    assert read_pointer(mlv_repo / "données brutes.mlv")["path"] == "données brutes"
+    assert read_pointer(mlv_repo / "a b.txt.mlv")["path"] == "a b.txt"
+    # git ignores exactly the data, not the pointers
+    for name in ("données brutes", "a b.txt", "#hash*star[1].txt"):
+        assert git("check-ignore", "-q", name, cwd=mlv_repo, check=False).returncode == 0, name
+        assert name + ".mlv" in staged(mlv_repo)
+    assert "clean" in mlv("status", "--check", cwd=mlv_repo).stdout
+    # and they come back from the cache
+    before = snapshot(mlv_repo / "données brutes")
+    import shutil
+
+    shutil.rmtree(mlv_repo / "données brutes")
+    mlv("checkout", cwd=mlv_repo)
+    assert snapshot(mlv_repo / "données brutes") == before
+
+
+def test_empty_file_and_empty_directories(mlv_repo: Path) -> None:
+    write_files(
+        mlv_repo,
+        {"empty.txt": b"", "data/nothing": b"", "data/hollow": None, "data/x/y/z": None},
+    )
+    (mlv_repo / "void").mkdir()
+    mlv("add", "empty.txt", "data", "void", cwd=mlv_repo)
+    assert read_pointer(mlv_repo / "empty.txt.mlv") == {
+        "version": 1,
+        "path": "empty.txt",
+        "kind": "file",
+        "hash": xxh(b""),
+        "size": 0,
+    }
+    data_ptr = read_pointer(mlv_repo / "data.mlv")
+    assert (data_ptr["files"], data_ptr["size"]) == (1, 0)
+    void_ptr = read_pointer(mlv_repo / "void.mlv")
+    assert (void_ptr["kind"], void_ptr["files"], void_ptr["size"]) == ("dir", 0, 0)
+    before = snapshot(mlv_repo / "data")
+    assert before == {
+        "nothing": b"",
+        "hollow": "<dir>",
+        "x": "<dir>",
+        "x/y": "<dir>",
+        "x/y/z": "<dir>",
+    }
+
+    import shutil
+
+    shutil.rmtree(mlv_repo / "data")
+    shutil.rmtree(mlv_repo / "void")
+    (mlv_repo / "empty.txt").unlink()
+    mlv("checkout", cwd=mlv_repo)
+    assert snapshot(mlv_repo / "data") == before
+    assert (mlv_repo / "void").is_dir() and not any((mlv_repo / "void").iterdir())
+    assert (mlv_repo / "empty.txt").read_bytes() == b""
+    assert "clean" in mlv("status", "--check", cwd=mlv_repo).stdout
+
+
+def test_add_several_paths_and_quiet(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"a": "1", "b/c": "2"})
+    proc = mlv("-q", "add", "a", "b", cwd=mlv_repo)
+    assert (proc.stdout, proc.stderr) == ("", "")
+    assert (mlv_repo / "a.mlv").is_file() and (mlv_repo / "b.mlv").is_file()
+
+
+# ---- large sparse file --------------------------------------------------------------------
+
+FOUR_GIB = 4 << 30
+
+
+@pytest.mark.slow
+def test_file_over_4_gib_sparse(mlv_repo: Path) -> None:
+    big = mlv_repo / "big.bin"
+    size = FOUR_GIB + 4097
+    marks = {0: b"head", FOUR_GIB - 2: b"across", size - 4: b"tail"}
+    with open(big, "wb") as fh:
+        for offset, data in marks.items():
+            fh.seek(offset)
+            fh.write(data)
+    os.truncate(big, size)
+    hasher = __import__("xxhash").xxh3_128()
+    with open(big, "rb") as fh:
+        while chunk := fh.read(64 << 20):
+            hasher.update(chunk)
+    expected = "xxh128:" + hasher.hexdigest()
+
+    mlv("add", "big.bin", cwd=mlv_repo)
+    ptr = read_pointer(mlv_repo / "big.bin.mlv")
+    assert (ptr["size"], ptr["hash"]) == (size, expected)
+    obj = object_path(mlv_repo, expected)
+    assert obj.stat().st_size == size
+    assert obj.stat().st_blocks * 512 < (64 << 20), "the cache copy is not sparse"
+    assert "clean" in mlv("status", "--check", cwd=mlv_repo).stdout
+
+    big.unlink()
+    mlv("checkout", cwd=mlv_repo)
+    st = big.stat()
+    assert st.st_size == size
+    assert st.st_blocks * 512 < (64 << 20), "the restored file is not sparse"
+    with open(big, "rb") as fh:
+        for offset, data in marks.items():
+            fh.seek(offset)
+            assert fh.read(len(data)) == data
+    assert "clean" in mlv("status", "--check", cwd=mlv_repo).stdout
+
+
+def test_add_spellings_of_the_same_path(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"data/a.txt": "a", "sub/m.bin": "m"})
+    mlv("add", "data/", "./sub/../sub/m.bin", cwd=mlv_repo)
+    assert read_pointer(mlv_repo / "data.mlv")["path"] == "data"
+    assert read_pointer(mlv_repo / "sub" / "m.bin.mlv")["path"] == "m.bin"
+    assert not (mlv_repo / "data" / ".mlv").exists()
+    assert (mlv_repo / ".gitignore").read_text() == "/data\n"
+    assert (mlv_repo / "sub" / ".gitignore").read_text() == "/m.bin\n"

@@ -1,0 +1,179 @@
+"""Link types: hardlink and symlink workspaces are read-only links into the cache; `unprotect`
+swaps in writable copies; `checkout --relink` applies a new cache.type."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import (
+    assert_cache_sound,
+    assert_error,
+    mlv,
+    object_path,
+    read_pointer,
+    snapshot,
+    target_status,
+    write_files,
+    xxh,
+)
+
+FILES = {"data/a.txt": "alpha", "data/sub/big.bin": os.urandom((1 << 20) + 100), "m.bin": "m"}
+
+
+def _writable(path: Path) -> bool:
+    return bool(os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _data(rel: str) -> bytes:
+    content = FILES[rel]
+    return content.encode() if isinstance(content, str) else content
+
+
+def test_hardlink_add_links_read_only_and_unprotect(mlv_repo: Path) -> None:
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    write_files(mlv_repo, FILES)
+    before = snapshot(mlv_repo / "data")
+    mlv("add", "data", "m.bin", cwd=mlv_repo)
+    for rel in FILES:
+        work = mlv_repo / rel
+        obj = object_path(mlv_repo, xxh(_data(rel)))
+        assert not work.is_symlink()
+        assert work.stat().st_ino == obj.stat().st_ino, rel
+        assert not _writable(work), rel
+    assert snapshot(mlv_repo / "data") == before
+    assert_cache_sound(mlv_repo)
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+
+    proc = mlv("unprotect", "data", cwd=mlv_repo)
+    assert proc.stdout.strip() == "Unprotected 2 file(s)."
+    for rel in ("data/a.txt", "data/sub/big.bin"):
+        work = mlv_repo / rel
+        obj = object_path(mlv_repo, xxh(_data(rel)))
+        assert work.stat().st_ino != obj.stat().st_ino
+        assert work.stat().st_nlink == 1
+        assert _writable(work)
+        assert work.read_bytes() == _data(rel)
+    # m.bin was not named: still linked
+    assert (mlv_repo / "m.bin").stat().st_ino == object_path(mlv_repo, xxh(b"m")).stat().st_ino
+    # editing the unprotected copy leaves the cache intact
+    (mlv_repo / "data" / "a.txt").write_text("edited")
+    assert object_path(mlv_repo, xxh(b"alpha")).read_bytes() == b"alpha"
+    assert target_status(mlv_repo, "data")["modified"] == ["data/a.txt"]
+    mlv("commit", "data", cwd=mlv_repo)
+    assert (mlv_repo / "data" / "a.txt").stat().st_ino == (
+        object_path(mlv_repo, xxh(b"edited")).stat().st_ino
+    )
+    assert_cache_sound(mlv_repo)
+
+
+def test_hardlink_checkout_links_out(mlv_repo: Path) -> None:
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    write_files(mlv_repo, FILES)
+    mlv("add", "data", cwd=mlv_repo)
+    before = snapshot(mlv_repo / "data")
+    shutil.rmtree(mlv_repo / "data")
+    mlv("checkout", cwd=mlv_repo)
+    assert snapshot(mlv_repo / "data") == before
+    a = mlv_repo / "data" / "a.txt"
+    assert a.stat().st_ino == object_path(mlv_repo, xxh(b"alpha")).stat().st_ino
+    assert not _writable(a)
+
+
+def test_symlink_add_and_unprotect(mlv_repo: Path) -> None:
+    mlv("config", "cache.type", "symlink", cwd=mlv_repo)
+    write_files(mlv_repo, FILES)
+    before = snapshot(mlv_repo / "data")
+    mlv("add", "data", "m.bin", cwd=mlv_repo)
+    for rel in FILES:
+        work = mlv_repo / rel
+        obj = object_path(mlv_repo, xxh(_data(rel)))
+        assert work.is_symlink(), rel
+        assert os.path.samefile(work, obj)
+        assert not _writable(obj)
+        assert work.read_bytes() == _data(rel)
+    assert_cache_sound(mlv_repo)
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+    # and from a fresh checkout
+    shutil.rmtree(mlv_repo / "data")
+    mlv("checkout", cwd=mlv_repo)
+    assert (mlv_repo / "data" / "a.txt").is_symlink()
+    assert {k: v for k, v in snapshot(mlv_repo / "data").items() if v == "<dir>"} == {
+        "sub": "<dir>"
+    }
+
+    mlv("unprotect", "m.bin", "data/a.txt", cwd=mlv_repo)
+    for rel in ("m.bin", "data/a.txt"):
+        work = mlv_repo / rel
+        assert not work.is_symlink()
+        assert _writable(work)
+        assert work.read_bytes() == _data(rel)
+    assert (mlv_repo / "data" / "sub" / "big.bin").is_symlink()
+    assert snapshot(mlv_repo / "data")["sub/big.bin"] != before["sub/big.bin"]  # still a link
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+
+
+def test_copy_is_independent_of_cache(mlv_repo: Path) -> None:
+    mlv("config", "cache.type", "copy", cwd=mlv_repo)
+    write_files(mlv_repo, FILES)
+    mlv("add", "data", cwd=mlv_repo)
+    a = mlv_repo / "data" / "a.txt"
+    obj = object_path(mlv_repo, xxh(b"alpha"))
+    assert a.stat().st_ino != obj.stat().st_ino and _writable(a)
+    assert not _writable(obj)  # objects are read-only whatever the link type
+    assert mlv("unprotect", "data", cwd=mlv_repo).stdout.strip() == "Unprotected 0 file(s)."
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink"])
+def test_relink_after_changing_cache_type(mlv_repo: Path, kind: str) -> None:
+    write_files(mlv_repo, FILES)
+    mlv("add", "data", cwd=mlv_repo)  # default: copies
+    a = mlv_repo / "data" / "a.txt"
+    obj = object_path(mlv_repo, xxh(b"alpha"))
+    before = snapshot(mlv_repo / "data")
+    assert not os.path.samefile(a, obj)
+
+    mlv("config", "cache.type", kind, cwd=mlv_repo)
+    mlv("checkout", cwd=mlv_repo)  # without --relink nothing changes
+    assert not os.path.samefile(a, obj)
+    mlv("checkout", "--relink", cwd=mlv_repo)
+    assert os.path.samefile(a, obj)
+    assert a.is_symlink() == (kind == "symlink")
+    big = mlv_repo / "data" / "sub" / "big.bin"
+    assert os.path.samefile(big, object_path(mlv_repo, xxh(_data("data/sub/big.bin"))))
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+
+    # and back to copies
+    mlv("config", "cache.type", "copy", cwd=mlv_repo)
+    mlv("checkout", "--relink", cwd=mlv_repo)
+    assert not a.is_symlink() and not os.path.samefile(a, obj)
+    assert _writable(a)
+    assert snapshot(mlv_repo / "data") == before
+    assert_cache_sound(mlv_repo)
+
+
+def test_relink_does_not_overwrite_unsaved_edit(mlv_repo: Path) -> None:
+    write_files(mlv_repo, FILES)
+    mlv("add", "data", cwd=mlv_repo)
+    (mlv_repo / "data" / "a.txt").write_text("unsaved")
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    proc = mlv("checkout", "--relink", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert "data/a.txt" in proc.stderr
+    assert (mlv_repo / "data" / "a.txt").read_text() == "unsaved"
+
+
+def test_link_type_list_is_tried_in_order(mlv_repo: Path) -> None:
+    mlv("config", "cache.type", "hardlink,copy", cwd=mlv_repo)
+    assert mlv("config", "cache.type", cwd=mlv_repo).stdout.strip() == "hardlink,copy"
+    write_files(mlv_repo, {"m.bin": "m"})
+    mlv("add", "m.bin", cwd=mlv_repo)
+    assert os.path.samefile(mlv_repo / "m.bin", object_path(mlv_repo, xxh(b"m")))
+    assert read_pointer(mlv_repo / "m.bin.mlv")["hash"] == xxh(b"m")
+
+
+def test_unprotect_untracked_is_usage_error(mlv_repo: Path) -> None:
+    assert_error(mlv("unprotect", "nope", cwd=mlv_repo, check=False), 2, "nope", "not tracked")

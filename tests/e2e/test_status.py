@@ -1,0 +1,246 @@
+"""`mlv status`: clean, modified (with file lists for directories), missing, not in cache;
+the --json shape; --check exit codes; paths and subfolders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from helpers import (
+    assert_error,
+    mlv,
+    object_path,
+    read_pointer,
+    snapshot,
+    status_json,
+    target_status,
+    write_files,
+    xxh,
+)
+
+TARGET_KEYS = {
+    "path",
+    "pointer",
+    "kind",
+    "status",
+    "in_cache",
+    "added",
+    "modified",
+    "deleted",
+    "error",
+}
+
+
+def _tracked(repo: Path) -> None:
+    write_files(
+        repo,
+        {
+            "data/keep.txt": "keep",
+            "data/edit.txt": "before",
+            "data/gone.txt": "gone",
+            "data/sub/deep.txt": "deep",
+            "model.bin": b"\x00model",
+        },
+    )
+    mlv("add", "data", "model.bin", cwd=repo)
+
+
+def test_clean(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    proc = mlv("status", cwd=mlv_repo)
+    assert proc.stdout.splitlines() == ["clean        data", "clean        model.bin"]
+    assert proc.stderr == ""
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+    doc = status_json(mlv_repo)
+    assert doc["clean"] is True
+    assert [t["status"] for t in doc["targets"]] == ["clean", "clean"]
+
+
+def test_json_shape(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    proc = mlv("status", "--json", cwd=mlv_repo)
+    doc = json.loads(proc.stdout)
+    assert set(doc) == {"clean", "targets"}
+    assert doc["targets"][0] == {
+        "path": "data",
+        "pointer": "data.mlv",
+        "kind": "dir",
+        "status": "clean",
+        "in_cache": True,
+        "added": [],
+        "modified": [],
+        "deleted": [],
+        "error": None,
+    }
+    assert doc["targets"][1]["kind"] == "file"
+    assert all(set(t) == TARGET_KEYS for t in doc["targets"])
+
+
+def test_directory_modified_lists_added_modified_deleted(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    pointer_before = (mlv_repo / "data.mlv").read_bytes()
+    (mlv_repo / "data" / "edit.txt").write_text("after")
+    (mlv_repo / "data" / "gone.txt").unlink()
+    write_files(mlv_repo, {"data/new.txt": "new", "data/sub/newer/n.txt": "n"})
+
+    t = target_status(mlv_repo, "data")
+    assert t["status"] == "modified"
+    assert t["in_cache"] is True
+    assert t["added"] == ["data/new.txt", "data/sub/newer/n.txt"]
+    assert t["modified"] == ["data/edit.txt"]
+    assert t["deleted"] == ["data/gone.txt"]
+
+    proc = mlv("status", cwd=mlv_repo)
+    assert proc.returncode == 0  # reporting is not failing
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "modified     data  (2 added, 1 modified, 1 deleted)"
+    assert "    added: data/new.txt" in lines
+    assert "    modified: data/edit.txt" in lines
+    assert "    deleted: data/gone.txt" in lines
+    assert "clean        model.bin" in lines
+
+    check = mlv("status", "--check", cwd=mlv_repo, check=False)
+    assert check.returncode == 1
+    assert "Traceback" not in check.stderr
+    assert json.loads(mlv("status", "--json", cwd=mlv_repo).stdout)["clean"] is False
+    # status writes nothing
+    assert (mlv_repo / "data.mlv").read_bytes() == pointer_before
+    assert (mlv_repo / "data" / "edit.txt").read_text() == "after"
+
+
+def test_file_modified(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    (mlv_repo / "model.bin").write_bytes(b"\x00other")
+    t = target_status(mlv_repo, "model.bin")
+    assert (t["status"], t["modified"], t["in_cache"]) == ("modified", ["model.bin"], True)
+    assert mlv("status", "--check", "model.bin", cwd=mlv_repo, check=False).returncode == 1
+    assert mlv("status", "--check", "data", cwd=mlv_repo).returncode == 0
+
+
+def test_same_size_edit_is_seen(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    mlv("status", cwd=mlv_repo)  # state rows recorded
+    (mlv_repo / "data" / "keep.txt").write_text("KEEP")  # same size, new content
+    assert target_status(mlv_repo, "data")["modified"] == ["data/keep.txt"]
+
+
+def test_missing_from_workspace(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+    (mlv_repo / "model.bin").unlink()
+    proc = mlv("status", cwd=mlv_repo)
+    assert proc.stdout.splitlines() == [
+        "missing      data  (run `mlv checkout`)",
+        "missing      model.bin  (run `mlv checkout`)",
+    ]
+    doc = status_json(mlv_repo)
+    assert [(t["status"], t["in_cache"]) for t in doc["targets"]] == [
+        ("missing", True),
+        ("missing", True),
+    ]
+    assert mlv("status", "--check", cwd=mlv_repo, check=False).returncode == 1
+
+
+def test_file_not_in_cache(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    object_path(mlv_repo, xxh(b"\x00model")).unlink()
+    t = target_status(mlv_repo, "model.bin")
+    assert (t["status"], t["in_cache"]) == ("not_in_cache", False)
+    proc = mlv("status", "--check", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert "not in cache" in proc.stdout
+    # missing from both workspace and cache
+    (mlv_repo / "model.bin").unlink()
+    t = target_status(mlv_repo, "model.bin")
+    assert (t["status"], t["in_cache"]) == ("missing", False)
+    assert mlv("status", "model.bin", cwd=mlv_repo).stdout.splitlines() == [
+        "missing      model.bin  (not in the cache either)"
+    ]
+
+
+def test_directory_tree_object_not_in_cache(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    tree = read_pointer(mlv_repo / "data.mlv")["hash"]
+    object_path(mlv_repo, tree).unlink()
+    t = target_status(mlv_repo, "data")
+    assert (t["status"], t["in_cache"]) == ("not_in_cache", False)
+
+
+def test_directory_file_object_not_in_cache(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    mlv("status", cwd=mlv_repo)  # a status run first, so any remembered answer is in place
+    object_path(mlv_repo, xxh(b"deep")).unlink()
+    t = target_status(mlv_repo, "data")
+    assert (t["status"], t["in_cache"]) == ("not_in_cache", False)
+    assert mlv("status", "--check", cwd=mlv_repo, check=False).returncode == 1
+
+
+def test_status_of_named_paths(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    (mlv_repo / "model.bin").unlink()
+    for arg in ("data", "data.mlv"):
+        doc = status_json(mlv_repo, arg)
+        assert [t["path"] for t in doc["targets"]] == ["data"], arg
+        assert doc["clean"] is True
+    # a folder inside a tracked directory: only what changed below it
+    (mlv_repo / "data" / "edit.txt").write_text("changed")
+    (mlv_repo / "data" / "sub" / "deep.txt").write_text("changed too")
+    doc = status_json(mlv_repo, "data/sub")
+    assert [(t["path"], t["status"]) for t in doc["targets"]] == [("data/sub", "modified")]
+    assert doc["targets"][0]["modified"] == ["data/sub/deep.txt"]
+    (mlv_repo / "data" / "sub" / "deep.txt").write_text("deep")
+    doc = status_json(mlv_repo, "data/sub")
+    assert [(t["path"], t["status"]) for t in doc["targets"]] == [("data/sub", "clean")]
+    doc = status_json(mlv_repo, "model.bin.mlv")
+    assert [t["status"] for t in doc["targets"]] == ["missing"]
+    proc = mlv("status", "nothing-here", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "nothing-here", "not tracked")
+
+
+def test_status_from_subfolder(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"a/b/data/x.txt": "x", "a/other.txt": "o"})
+    mlv("add", "a/b/data", "a/other.txt", cwd=mlv_repo)
+    (mlv_repo / "a" / "b" / "data" / "x.txt").write_text("y")
+    sub = mlv_repo / "a" / "b"
+    proc = mlv("status", cwd=sub)
+    assert "modified     a/b/data" in proc.stdout
+    assert "clean        a/other.txt" in proc.stdout
+    # relative paths resolve against the current folder
+    doc = status_json(mlv_repo, "data", cwd=sub)
+    assert [(t["path"], t["status"]) for t in doc["targets"]] == [("a/b/data", "modified")]
+    assert mlv("status", "--check", "../other.txt", cwd=sub).returncode == 0
+
+
+def test_no_tracked_data(mlv_repo: Path) -> None:
+    proc = mlv("status", cwd=mlv_repo)
+    assert "No tracked data" in proc.stdout
+    assert status_json(mlv_repo) == {"clean": True, "targets": []}
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+
+
+def test_status_writes_nothing_to_workspace_or_pointers(mlv_repo: Path) -> None:
+    _tracked(mlv_repo)
+    (mlv_repo / "data" / "edit.txt").write_text("changed")
+    before = {k: v for k, v in snapshot(mlv_repo).items() if not k.startswith((".git", ".mlv"))}
+    mlv("status", cwd=mlv_repo)
+    mlv("status", "--json", cwd=mlv_repo)
+    after = {k: v for k, v in snapshot(mlv_repo).items() if not k.startswith((".git", ".mlv"))}
+    assert after == before
+
+
+def test_racy_edit_keeping_size_and_mtime_is_seen(mlv_repo: Path) -> None:
+    """An edit in the same timestamp tick as the hashing (simulated by an mtime that is not
+    older than the moment of hashing) must not be trusted to the state database."""
+    import os
+    import time
+
+    f = mlv_repo / "data" / "f.txt"
+    write_files(mlv_repo, {"data/f.txt": "aaaa", "data/g.txt": "g"})
+    future = time.time_ns() + 60 * 10**9
+    os.utime(f, ns=(future, future))
+    mlv("add", "data", cwd=mlv_repo)
+    mlv("status", cwd=mlv_repo)
+    f.write_text("bbbb")  # same size, same inode
+    os.utime(f, ns=(future, future))  # same mtime
+    assert target_status(mlv_repo, "data")["modified"] == ["data/f.txt"]
