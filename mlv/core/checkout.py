@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mlv.core import gitignore, targets
@@ -21,6 +23,8 @@ from mlv.core.workspace import Scanner
 from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, TreeError
 from mlv.objects import hashing, treediff
 from mlv.objects.tree import DIR, Entry
+
+PARALLEL_SIZE = 8 << 20  # files this large are copied two at a time
 
 
 @dataclass
@@ -59,6 +63,8 @@ class _Checkout:
         self.state = repo.state
         self.scanner = Scanner(repo, store=False)
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[str, Entry, CheckoutResult, Future[os.stat_result]]] = []
 
     def run(self, target: Target) -> CheckoutResult:
         result = CheckoutResult(target.rel)
@@ -82,6 +88,7 @@ class _Checkout:
         try:
             actual = self.scanner.scan(target.rel)
             self._apply(target.rel, desired, actual, result)
+            self._drain()
         except MlvError as e:
             result.error = str(e)
         if not target.sub:
@@ -173,6 +180,7 @@ class _Checkout:
             if old is not None and old.hash != new.hash and not self._safe(old, path, result):
                 continue
             self._write(path, new, result)
+        self._drain()
         if self.relink and have != want:
             # what the diff did not touch is unchanged content: link it anew as configured
             done = set(result.restored + result.conflicts + result.missing + result.corrupt)
@@ -184,8 +192,28 @@ class _Checkout:
 
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)
+        if entry.size >= PARALLEL_SIZE:
+            # large files: two copies at once keep both cores (and the disk) busy
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2)
+            job = self._pool.submit(self.cache.materialize, entry.hash, path, entry.size)
+            self._pending.append((rel, entry, result, job))
+            return
+        self._finish(
+            rel, entry, result, lambda: self.cache.materialize(entry.hash, path, entry.size)
+        )
+
+    def _drain(self) -> None:
+        """Book the large files written in the background (in the main thread)."""
+        pending, self._pending = self._pending, []
+        for rel, entry, result, job in pending:
+            self._finish(rel, entry, result, job.result)
+
+    def _finish(
+        self, rel: str, entry: Entry, result: CheckoutResult, write: Callable[[], os.stat_result]
+    ) -> None:
         try:
-            st = self.cache.materialize(entry.hash, path, entry.size)
+            st = write()
         except ObjectMissingError:
             result.missing.append(rel)
             return
@@ -197,6 +225,11 @@ class _Checkout:
         self.state.record(rel_dir, name, st, entry.hash)
         result.restored.append(rel)
         self.progress.advance(1, entry.size)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _remove(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)
@@ -221,4 +254,5 @@ def checkout(
         try:
             return [runner.run(t) for t in chosen]
         finally:
+            runner.close()
             repo.state.flush()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -66,9 +67,11 @@ class StateDB:
         self._pending: list[tuple[str, str, int, int, int, str, int]] = []
         self._pending_folders: list[tuple[str, bytes, int, int, bytes]] = []
         self._pending_objects: list[tuple[str, int, int, int]] = []
+        self._lock = threading.RLock()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # One connection, used under self._lock from any thread (large checkouts copy in two).
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             if db.execute("PRAGMA user_version").fetchone()[0] not in (0, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError("state db from another mlv version")
@@ -109,13 +112,14 @@ class StateDB:
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run work on the connection; damage found in any page (not only at open) drops
         the db and runs work again on a fresh one. A busy db is not damage."""
-        try:
-            return work(self._conn())
-        except sqlite3.OperationalError:
-            raise
-        except sqlite3.DatabaseError as e:
-            self._discard(e)
-            return work(self._conn())
+        with self._lock:
+            try:
+                return work(self._conn())
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as e:
+                self._discard(e)
+                return work(self._conn())
 
     def folder(self, rel_dir: str) -> dict[str, tuple[int, int, int, str]]:
         """Trusted rows of one folder: name -> (ino, mtime_ns, size, hash)."""
