@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 from helpers import git, mlv
+from hypothesis import settings
+
+# Property tests explore the same examples on every run: CI failures are reproducible, and a
+# green run is not luck. (Run with HYPOTHESIS_PROFILE=explore to search afresh.)
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

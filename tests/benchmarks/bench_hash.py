@@ -39,6 +39,7 @@ def main() -> None:
     print("mmap      ", rate(lambda: hash_path_mmap("xxh128", path), size, reps))
     scratch = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)))
     try:
+
         def ingest() -> None:
             shutil.rmtree(os.path.join(scratch, "c"), ignore_errors=True)
             Cache(os.path.join(scratch, "c"), "xxh128", ("copy",)).ingest(path, size)

@@ -58,8 +58,10 @@ def main() -> None:
         ("status (again)", [a.mlv, "status"]),
     ):
         wall, rss = timed(cmd, repo)
-        print(f"{label:16} {wall:8.2f} s  peak RSS {rss / 1024:8.1f} MiB   ({' '.join(cmd)})",
-              flush=True)
+        print(
+            f"{label:16} {wall:8.2f} s  peak RSS {rss / 1024:8.1f} MiB   ({' '.join(cmd)})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,12 +35,13 @@ def _ignored(repo: Path, paths: Iterable[str]) -> set[str]:
     proc = subprocess.run(
         ["git", "check-ignore", "--no-index", "-z", "--stdin"],
         cwd=repo,
-        input=b"".join(p.encode() + b"\0" for p in paths),
+        # "./" keeps git from reading a leading ":" as pathspec magic
+        input=b"".join(b"./" + p.encode() + b"\0" for p in paths),
         capture_output=True,
         env=_git_env(),
     )
     assert proc.returncode in (0, 1), proc.stderr.decode()
-    return {p.decode() for p in proc.stdout.split(b"\0") if p}
+    return {p.decode().removeprefix("./") for p in proc.stdout.split(b"\0") if p}
 
 
 # Names that need care in gitignore syntax, each with look-alikes a wrong line would catch.
