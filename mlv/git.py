@@ -76,3 +76,59 @@ def list_files(root: str, pattern: str) -> list[str]:
 
 def init(path: str) -> None:
     _run(["init", "-q"], path)
+
+
+def rev_parse(root: str, rev: str) -> str:
+    """The full commit id of rev; a clear error when git does not know it."""
+    proc = _run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], root, check=False)
+    if proc.returncode != 0:
+        raise GitError(f"unknown revision '{rev}'", "name a commit, branch or tag that exists")
+    return proc.stdout.decode().strip()
+
+
+def refs(root: str, kind: str) -> list[str]:
+    """Commit ids at the tips of every branch (kind "heads") or tag ("tags")."""
+    proc = _run(["for-each-ref", "--format=%(objectname) %(objecttype)", f"refs/{kind}"], root)
+    ids = []
+    for line in proc.stdout.decode().splitlines():
+        oid, _, objtype = line.partition(" ")
+        ids.append(oid if objtype == "commit" else rev_parse(root, oid))
+    return sorted(set(ids))
+
+
+def all_commits(root: str) -> list[str]:
+    proc = _run(["rev-list", "--all"], root, check=False)
+    return sorted(set(proc.stdout.decode().split()))
+
+
+def files_at(root: str, rev: str, suffix: str) -> list[str]:
+    """Paths of files ending in suffix in the tree of commit rev."""
+    proc = _run(["ls-tree", "-r", "-z", "--name-only", rev], root)
+    names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return [n for n in names if n.endswith(suffix) and len(n) > len(suffix)]
+
+
+def read_blobs(root: str, specs: Sequence[str]) -> dict[str, bytes]:
+    """Contents of "REV:PATH" specs through one `git cat-file --batch` process."""
+    if not specs:
+        return {}
+    payload = "".join(s + "\n" for s in specs).encode("utf-8", "surrogateescape")
+    try:
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"], cwd=root, input=payload, capture_output=True
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    out = proc.stdout
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for spec in specs:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        blobs[spec] = out[pos : pos + size]
+        pos += size + 1
+    return blobs

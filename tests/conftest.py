@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import git, mlv
 from hypothesis import settings
+from servers import (
+    FaultProxy,
+    S3Server,
+    SFTPServer,
+    run_moto,
+    run_sshd,
+    s3_env_vars,
+    sshd_installed,
+    write_ssh_config,
+)
 
 # Property tests explore the same examples on every run: CI failures are reproducible, and a
 # green run is not luck. (Run with HYPOTHESIS_PROFILE=explore to search afresh.)
@@ -52,3 +63,62 @@ def mlv_repo(git_repo: Path) -> Path:
     """git_repo after `mlv init` (.mlv/ staged, not committed)."""
     mlv("init", cwd=git_repo)
     return git_repo
+
+
+# Servers for the remote-storage tests (tests/servers.py): loopback only, free ports.
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server, one for the session (buckets keep tests apart): `.endpoint_url`."""
+    with run_moto() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """The name of a new, empty bucket on s3_server."""
+    return s3_server.create_bucket()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fake AWS credentials and AWS_ENDPOINT_URL=s3_server in the environment, as a user
+    reaching S3 or MinIO sets them (no other AWS_* variable from the caller). Point the
+    endpoint at the fault proxy with monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint_url)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    env = s3_env_vars(s3_server.endpoint_url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def fault_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+    """A fresh request-logging, fault-injecting proxy in front of s3_server."""
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def sftp_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's sshd keeps its config, keys and log (kept for post-mortems)."""
+    return tmp_path_factory.mktemp("sshd")
+
+
+@pytest.fixture(scope="session")
+def sftp_server(sftp_server_dir: Path) -> Iterator[SFTPServer]:
+    """OpenSSH's sshd (sftp) as the current user, on loopback; skips if not installed."""
+    if not sshd_installed():
+        pytest.skip("sshd not installed: apt-get install openssh-server (.ci/run does this)")
+    with run_sshd(sftp_server_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def ssh_home_config(isolated_env: Path, sftp_server: SFTPServer) -> Path:
+    """~/.ssh/config in the test's HOME with `Host mlvtest` -> sftp_server (key, port, user,
+    known_hosts), so ssh://mlvtest/PATH works as with a real host; the config's path."""
+    return write_ssh_config(Path(os.environ["HOME"]), sftp_server)

@@ -27,6 +27,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unprotect": ("mlv.cli.unprotect", "unprotect_cmd", "Make linked files writable copies."),
     "rm": ("mlv.cli.rm", "rm_cmd", "Stop tracking a path (keeps the data unless --outs)."),
     "mv": ("mlv.cli.mv", "mv_cmd", "Move tracked data and its pointer together."),
+    "remote": ("mlv.cli.remote", "remote_group", "Manage remote storage (folder, S3, SSH...)."),
+    "push": ("mlv.cli.transfer", "push_cmd", "Upload tracked data to a remote."),
+    "fetch": (
+        "mlv.cli.transfer",
+        "fetch_cmd",
+        "Download tracked data from a remote into the cache.",
+    ),
+    "pull": ("mlv.cli.transfer", "pull_cmd", "Fetch, then check out."),
     "config": ("mlv.cli.config", "config_cmd", "Get or set configuration values."),
     "cache": ("mlv.cli.cache", "cache_group", "Manage the local cache."),
 }

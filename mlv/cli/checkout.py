@@ -41,12 +41,12 @@ def checkout_cmd(
     if as_json:
         output.emit_json({"ok": all(r.ok for r in results), "targets": [vars(r) for r in results]})
     else:
-        _render(results)
+        render_results(results)
     if not all(r.ok for r in results):
         sys.exit(1)
 
 
-def _render(results: list[checkout_mod.CheckoutResult]) -> None:
+def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
     restored = sum(len(r.restored) for r in results)
     removed = sum(len(r.removed) for r in results)
     for r in results:

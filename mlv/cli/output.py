@@ -58,11 +58,22 @@ def interactive() -> bool:
 
 
 class TerminalProgress:
-    """core.progress.Progress on a terminal: files, bytes, rate; nothing off a terminal."""
+    """core.progress.Progress: a rich bar on a terminal (files; with transfer=True also
+    bytes, rate and ETA). Off a terminal, transfers print a plain line every PLAIN_EVERY
+    seconds so that CI logs show they are alive; other commands print nothing."""
 
-    def __init__(self) -> None:
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, transfer: bool = False) -> None:
         self._progress: Any = None
         self._task: Any = None
+        self._transfer = transfer
+        self._what = ""
+        self._total: int | None = None
+        self._files = 0
+        self._bytes = 0
+        self._started = 0.0
+        self._last_line = 0.0
         self.warnings: list[str] = []
 
     def __enter__(self) -> TerminalProgress:
@@ -73,16 +84,19 @@ class TerminalProgress:
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
+                TimeRemainingColumn,
             )
 
-            self._progress = Progress(
+            columns: list[Any] = [
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("files"),
-                TimeElapsedColumn(),
-                transient=True,
-            )
+            ]
+            if self._transfer:
+                columns += [TextColumn("{task.fields[volume]}"), TimeRemainingColumn()]
+            columns.append(TimeElapsedColumn())
+            self._progress = Progress(*columns, transient=True)
             self._progress.start()
         return self
 
@@ -95,12 +109,35 @@ class TerminalProgress:
             warn(w)
 
     def begin(self, what: str, total: int | None = None) -> None:
+        import time
+
+        self._what, self._total, self._files, self._bytes = what, total, 0, 0
+        self._started = self._last_line = time.monotonic()
         if self._progress is not None:
-            self._task = self._progress.add_task(what, total=total)
+            self._task = self._progress.add_task(what, total=total, volume="")
+
+    def _volume(self, now: float) -> str:
+        rate = self._bytes / max(now - self._started, 1e-3)
+        return f"{human_size(self._bytes)} at {human_size(int(rate))}/s"
 
     def advance(self, files: int = 1, nbytes: int = 0) -> None:
+        import time
+
+        self._files += files
+        self._bytes += nbytes
         if self._task is not None:
-            self._progress.advance(self._task, files)
+            if self._transfer:
+                volume = self._volume(time.monotonic())
+                self._progress.update(self._task, advance=files, volume=volume)
+            else:
+                self._progress.advance(self._task, files)
+        elif self._transfer and not _settings["quiet"]:
+            now = time.monotonic()
+            if now - self._last_line >= self.PLAIN_EVERY:
+                self._last_line = now
+                total = f"/{self._total}" if self._total is not None else ""
+                sys.stderr.write(f"{self._what}: {self._files}{total} files, {self._volume(now)}\n")
+                sys.stderr.flush()
 
     def end(self) -> None:
         if self._task is not None:

@@ -22,13 +22,21 @@ _LABEL = {
 @click.command("status")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--check", is_flag=True, help="Exit 1 when anything is not clean.")
+@click.option(
+    "-r", "--remote", metavar="NAME", help="Instead: what the remote NAME lacks (not pushed)."
+)
 @json_option
-def status_cmd(paths: tuple[str, ...], check: bool, as_json: bool) -> None:
+def status_cmd(paths: tuple[str, ...], check: bool, remote: str | None, as_json: bool) -> None:
     """Compare tracked data with its pointers.
 
     For each pointer: clean; modified (for directories, which files were added, modified
     or deleted); missing from the workspace; or not in the cache. Takes no lock.
+
+    With --remote NAME: for each pointer, whether the remote holds everything it needs.
     """
+    if remote is not None:
+        _remote_status(list(paths), remote, check, as_json)
+        return
     repo = Repo.open()
     try:
         results = status_mod.status(repo, list(paths))
@@ -85,3 +93,45 @@ def _as_dict(r: status_mod.TargetStatus) -> dict[str, object]:
         "deleted": r.deleted,
         "error": r.error,
     }
+
+
+def _remote_status(paths: list[str], remote: str, check: bool, as_json: bool) -> None:
+    from mlv.core import transfer
+
+    repo = Repo.open()
+    try:
+        name, url, results = transfer.run_status(repo, remote, paths)
+    finally:
+        repo.close()
+    pushed = all(r.pushed for r in results)
+    if as_json:
+        output.emit_json(
+            {
+                "remote": name,
+                "url": url,
+                "pushed": pushed,
+                "targets": [
+                    {
+                        "path": r.path,
+                        "pointer": r.pointer,
+                        "pushed": r.pushed,
+                        "not_pushed": r.not_pushed,
+                        "not_in_cache": r.not_in_cache,
+                    }
+                    for r in results
+                ],
+            }
+        )
+    else:
+        if not results:
+            output.info("No tracked data (add some with `mlv add PATH`).")
+        for r in results:
+            if r.pushed:
+                output.info(f"{'pushed':<13}{r.path}")
+                continue
+            extra = f"  ({r.not_pushed} object(s) not on '{name}'"
+            if r.not_in_cache:
+                extra += f", {r.not_in_cache} not in the cache either"
+            output.info(f"{'not pushed':<13}{r.path}{extra})")
+    if check and not pushed:
+        sys.exit(1)

@@ -92,7 +92,7 @@ def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -
     result: list[Target] = []
     for raw in paths:
         rel = repo.rel(raw)
-        matched = _match(rel, targets)
+        matched = match(rel, targets)
         if not matched:
             if os.path.isfile(repo.abs(rel)) and rel.endswith(SUFFIX):
                 matched = [load_target(repo, rel)]
@@ -107,7 +107,8 @@ def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -
     return result
 
 
-def _match(rel: str, targets: list[Target]) -> list[Target]:
+def match(rel: str, targets: list[Target]) -> list[Target]:
+    """The targets a repository-relative path names (see resolve)."""
     hits: list[Target] = []
     for t in targets:
         if rel in (t.pointer_rel, t.data_rel):

@@ -87,6 +87,14 @@ class Cache:
             os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)
 
+    def new_tmp(self) -> str:
+        """A fresh temporary path inside the cache (same filesystem as the objects)."""
+        return self._new_tmp()
+
+    def adopt(self, tmp: str, hash_id: str) -> None:
+        """Give a temporary whose content was checked to be hash_id its final name."""
+        self._commit_tmp(tmp, hash_id)
+
     def _new_tmp(self) -> str:
         if self.tmp_dir not in self._dirs:
             os.makedirs(self.tmp_dir, exist_ok=True)

@@ -18,6 +18,10 @@ COMMANDS = [
     "unprotect",
     "rm",
     "mv",
+    "remote",
+    "push",
+    "fetch",
+    "pull",
     "config",
     "cache",
 ]
@@ -30,6 +34,27 @@ OPTIONS = {
     "rm": ["--outs"],
     "config": ["--global", "--local", "--unset"],
     "add": ["--wait-for-lock"],
+    "push": [
+        "--remote",
+        "--jobs",
+        "--rev",
+        "--all-branches",
+        "--all-tags",
+        "--all-commits",
+        "--json",
+    ],
+    "fetch": [
+        "--remote",
+        "--jobs",
+        "--rev",
+        "--all-branches",
+        "--all-tags",
+        "--all-commits",
+        "--json",
+    ],
+    "pull": ["--remote", "--jobs", "--rev", "--all-commits", "--json", "--force"],
+    "remote add": ["--default", "--local"],
+    "remote modify": ["--local", "--unset"],
 }
 
 
@@ -44,7 +69,18 @@ def test_main_help_lists_every_command(tmp_path: Path) -> None:
     assert proc.stderr == ""
 
 
-@pytest.mark.parametrize("command", [*COMMANDS, "cache dir"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        *COMMANDS,
+        "cache dir",
+        "remote add",
+        "remote modify",
+        "remote list",
+        "remote remove",
+        "remote default",
+    ],
+)
 def test_command_help(tmp_path: Path, command: str) -> None:
     # outside any repository: help never needs one
     proc = mlv(*command.split(), "--help", cwd=tmp_path)

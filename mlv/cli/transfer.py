@@ -1,0 +1,227 @@
+"""`mlv push`, `mlv fetch` and `mlv pull`: one set of options, one summary."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from mlv.cli import output
+from mlv.cli.common import json_option, open_repo, wait_for_lock_option
+from mlv.core import transfer as transfer_mod
+from mlv.core.transfer import Revisions, TransferSummary
+
+F = TypeVar("F", bound=Callable[..., Any])
+SHOW = 20
+
+
+def transfer_options(f: F) -> F:
+    decorators = [
+        click.argument("paths", nargs=-1, type=click.Path()),
+        click.option(
+            "-r", "--remote", metavar="NAME", help="Remote to use (default: core.remote)."
+        ),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            help="Transfers at once (default: per backend).",
+        ),
+        click.option(
+            "--rev",
+            "revs",
+            multiple=True,
+            metavar="REV",
+            help="Also this git revision (repeatable).",
+        ),
+        click.option("--all-branches", "-a", is_flag=True, help="Also the tips of all branches."),
+        click.option("--all-tags", "-T", is_flag=True, help="Also all tags."),
+        click.option("--all-commits", "-A", is_flag=True, help="Also every commit."),
+        json_option,
+        wait_for_lock_option,
+    ]
+    for decorate in reversed(decorators):
+        f = decorate(f)
+    return f
+
+
+def _revisions(revs: tuple[str, ...], branches: bool, tags: bool, commits: bool) -> Revisions:
+    return Revisions(tuple(revs), branches, tags, commits)
+
+
+@click.command("push")
+@transfer_options
+def push_cmd(
+    paths: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revs: tuple[str, ...],
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+) -> None:
+    """Upload the objects that the selected pointers need and the remote lacks.
+
+    Selects the workspace's pointers (all, or PATHS), plus those of --rev REV and the
+    --all-* revisions. A directory's tree object goes up only after everything it names.
+    """
+    repo = open_repo(wait_for_lock)
+    try:
+        with output.TerminalProgress(transfer=True) as progress:
+            summary = transfer_mod.run_push(
+                repo,
+                remote,
+                list(paths),
+                _revisions(revs, all_branches, all_tags, all_commits),
+                jobs,
+                progress,
+            )
+    finally:
+        repo.close()
+    _finish(summary, as_json)
+
+
+@click.command("fetch")
+@transfer_options
+def fetch_cmd(
+    paths: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revs: tuple[str, ...],
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+) -> None:
+    """Download into the cache the objects that the selected pointers need.
+
+    Every object is checked against its hash before it enters the cache. The workspace is
+    not touched (`mlv pull` also checks out).
+    """
+    repo = open_repo(wait_for_lock)
+    try:
+        with output.TerminalProgress(transfer=True) as progress:
+            summary = transfer_mod.run_fetch(
+                repo,
+                remote,
+                list(paths),
+                _revisions(revs, all_branches, all_tags, all_commits),
+                jobs,
+                progress,
+            )
+    finally:
+        repo.close()
+    _finish(summary, as_json)
+
+
+@click.command("pull")
+@transfer_options
+@click.option(
+    "--force", "-f", is_flag=True, help="Checkout may overwrite content not in the cache."
+)
+def pull_cmd(
+    paths: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revs: tuple[str, ...],
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+    force: bool,
+) -> None:
+    """Fetch, then check out: make the workspace match the pointers, from the remote.
+
+    `mlv pull images/cats` fetches and checks out only that subtree of a tracked directory.
+    """
+    from mlv.cli.checkout import render_results
+    from mlv.core import checkout as checkout_mod
+
+    repo = open_repo(wait_for_lock)
+    try:
+        with output.TerminalProgress(transfer=True) as progress:
+            summary = transfer_mod.run_fetch(
+                repo,
+                remote,
+                list(paths),
+                _revisions(revs, all_branches, all_tags, all_commits),
+                jobs,
+                progress,
+            )
+        with output.TerminalProgress() as progress:
+            results = checkout_mod.checkout(repo, list(paths), force, False, progress)
+    finally:
+        repo.close()
+    checked_out = all(r.ok for r in results)
+    if as_json:
+        doc = _as_dict(summary)
+        doc["checkout"] = {"ok": checked_out, "targets": [vars(r) for r in results]}
+        doc["ok"] = summary.ok and checked_out
+        output.emit_json(doc)
+    else:
+        _render(summary)
+        render_results(results)
+    if not (summary.ok and checked_out):
+        sys.exit(1)
+
+
+def _finish(summary: TransferSummary, as_json: bool) -> None:
+    if as_json:
+        output.emit_json(_as_dict(summary))
+    else:
+        _render(summary)
+    if not summary.ok:
+        sys.exit(1)
+
+
+def _render(s: TransferSummary) -> None:
+    verb = {"push": "Pushed", "fetch": "Fetched"}[s.action]
+    where = "to" if s.action == "push" else "from"
+    there = "on the remote" if s.action == "push" else "in the cache"
+    output.info(
+        f"{verb} {s.transferred} objects ({output.human_size(s.bytes)}) {where} "
+        f"'{s.remote}'; {s.skipped} already {there}."
+    )
+    remote = f"'{s.remote}' ({s.url})"
+    if s.missing:
+        if s.action == "push":
+            why = "not in the cache, not pushed (`mlv fetch` or re-add them where they exist)"
+        else:
+            why = f"not on remote {remote} (push them from a cache that has them)"
+        _list(s, s.missing, why)
+    if s.corrupt:
+        _list(s, s.corrupt, f"corrupt on remote {remote}, not used (re-push them from a good copy)")
+    if s.failed:
+        _list(s, list(s.failed), f"failed ({'run again to retry'})", s.failed)
+
+
+def _list(
+    s: TransferSummary, hashes: list[str], why: str, reasons: dict[str, str] | None = None
+) -> None:
+    output.error(f"{len(hashes)} object(s) {why}:")
+    for h in hashes[:SHOW]:
+        path = s.paths.get(h, "?")
+        reason = f": {reasons[h]}" if reasons and h in reasons else ""
+        sys.stderr.write(f"    {h}  {path}{reason}\n")
+    if len(hashes) > SHOW:
+        sys.stderr.write(f"    ... and {len(hashes) - SHOW} more (see --json)\n")
+
+
+def _as_dict(s: TransferSummary) -> dict[str, Any]:
+    return {
+        "action": s.action,
+        "remote": s.remote,
+        "url": s.url,
+        "ok": s.ok,
+        "transferred": {"objects": s.transferred, "bytes": s.bytes},
+        "skipped": {"objects": s.skipped},
+        "failed": [{"hash": h, "path": s.paths.get(h), "reason": r} for h, r in s.failed.items()],
+        "missing": [{"hash": h, "path": s.paths.get(h)} for h in s.missing],
+        "corrupt": [{"hash": h, "path": s.paths.get(h)} for h in s.corrupt],
+    }

@@ -1,0 +1,202 @@
+"""`mlv remote ...`: named remotes in the config files, and opening one for a transfer.
+
+A remote is `remote: {NAME: {url: URL, OPTION: VALUE...}}` in a config file; `core.remote`
+names the default. Options other than mlv's own (url, jobs, retries) go to fsspec as
+storage options. Secrets (secret keys, passwords, tokens, URLs with a password) are refused
+in the committed .mlv/config.yaml: they belong in .mlv/config.local.yaml (--local), the
+user's global config, or the environment (AWS_*, ssh agent...).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlv import config as config_mod
+from mlv.core.configure import SECRET_OPTIONS, config_path
+from mlv.core.repo import Repo
+from mlv.errors import ConfigError, RemoteError, UsageError
+from mlv.objects.remote import RemoteStore
+from mlv.storage import registry
+from mlv.storage.backend import PermanentError
+from mlv.storage.urls import has_credentials, redact
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    name: str
+    url: str  # redacted
+    default: bool
+    options: dict[str, Any]  # secrets masked
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise UsageError(
+            f"invalid remote name {name!r}",
+            "use letters, digits, '-' and '_' (starting with a letter or digit)",
+        )
+
+
+def _refuse_secret(level: str, key: str, value: str) -> None:
+    if level != "repo":
+        return
+    if key in SECRET_OPTIONS:
+        raise UsageError(
+            f"refusing to write the secret '{key}' to the committed .mlv/config.yaml",
+            "use `--local` (kept out of git), the global config, or environment variables",
+        )
+    if key == "url" and has_credentials(value):
+        raise UsageError(
+            f"refusing to write a URL with credentials to .mlv/config.yaml ({redact(value)})",
+            "give the password or token with `mlv remote modify --local NAME KEY VALUE` "
+            "or the environment",
+        )
+
+
+def _store_url(url: str, level: str) -> str:
+    """Folder paths in the global config are made absolute (there is no repo to be relative
+    to); in the repo's files they are kept as written, relative to the repo root."""
+    if level == "global" and registry.is_folder(url) and "://" not in url:
+        return os.path.abspath(os.path.expanduser(url))
+    return url
+
+
+def add(name: str, url: str, default: bool, level: str, force: bool = False) -> None:
+    _check_name(name)
+    _refuse_secret(level, "url", url)
+    path = config_path(level)
+    doc = config_mod.read_file(path)
+    remotes = doc.get("remote") or {}
+    if name in remotes and not force:
+        raise UsageError(
+            f"remote '{name}' already exists in {path}",
+            "use `mlv remote modify` to change it, or --force to replace it",
+        )
+    config_mod.set_value(doc, f"remote.{name}", {"url": _store_url(url, level)})
+    if default:
+        config_mod.set_value(doc, "core.remote", name)
+    config_mod.build([(path, doc)])
+    config_mod.write_file(path, doc)
+
+
+def modify(name: str, key: str, value: str | None, level: str) -> None:
+    """Set (or, with value None, unset) one option of a remote at one level."""
+    _check_name(name)
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        raise UsageError(f"invalid option name {key!r}", "e.g. endpoint_url, region, profile")
+    known = _effective(os.getcwd()).remotes
+    if name not in known:
+        raise UsageError(f"no remote named '{name}'", "see `mlv remote list`")
+    path = config_path(level)
+    doc = config_mod.read_file(path)
+    if value is None:
+        if not config_mod.unset_value(doc, f"remote.{name}.{key}"):
+            raise UsageError(f"remote.{name}.{key} is not set in {path}")
+    else:
+        _refuse_secret(level, key, value)
+        parsed = config_mod.parse_value(f"remote.{name}.{key}", value)
+        if key == "url":
+            parsed = _store_url(value, level)
+        config_mod.set_value(doc, f"remote.{name}.{key}", parsed)
+    config_mod.build([(path, doc)])
+    config_mod.write_file(path, doc)
+
+
+def remove(name: str, level: str) -> None:
+    _check_name(name)
+    path = config_path(level)
+    doc = config_mod.read_file(path)
+    if not config_mod.unset_value(doc, f"remote.{name}"):
+        raise UsageError(f"no remote named '{name}' in {path}", "see `mlv remote list`")
+    if config_mod.Config(raw=doc).get("core.remote") == name:
+        config_mod.unset_value(doc, "core.remote")
+    config_mod.write_file(path, doc)
+
+
+def set_default(name: str | None, level: str) -> None:
+    """Make name the default remote; None unsets the default at this level."""
+    path = config_path(level)
+    doc = config_mod.read_file(path)
+    if name is None:
+        if not config_mod.unset_value(doc, "core.remote"):
+            raise UsageError(f"no default remote is set in {path}")
+    else:
+        _check_name(name)
+        if name not in _effective(os.getcwd()).remotes:
+            raise UsageError(f"no remote named '{name}'", "add it first with `mlv remote add`")
+        config_mod.set_value(doc, "core.remote", name)
+    config_mod.write_file(path, doc)
+
+
+def _effective(start: str) -> config_mod.Config:
+    from mlv.core.repo import find_root
+
+    try:
+        root: str | None = find_root(start)
+    except Exception:
+        root = None
+    return config_mod.load(os.path.join(root, ".mlv") if root else None)
+
+
+def listing() -> list[RemoteInfo]:
+    cfg = _effective(os.getcwd())
+    out = []
+    for name in sorted(cfg.remotes):
+        options = dict(cfg.remotes[name])
+        url = str(options.pop("url", ""))
+        shown = {k: ("***" if k in SECRET_OPTIONS else v) for k, v in sorted(options.items())}
+        out.append(RemoteInfo(name, redact(url), name == cfg.remote, shown))
+    return out
+
+
+def default_name() -> str | None:
+    return _effective(os.getcwd()).remote
+
+
+# ---- opening a remote for a transfer --------------------------------------------------
+
+
+def resolve_name(repo: Repo, name: str | None) -> str:
+    cfg = repo.config
+    chosen = name or cfg.remote
+    if chosen is None:
+        if not cfg.remotes:
+            raise UsageError("no remote is configured", "add one with `mlv remote add -d NAME URL`")
+        raise UsageError(
+            "no remote given and no default remote set",
+            "use `-r NAME`, or `mlv remote default NAME`",
+        )
+    if chosen not in cfg.remotes:
+        known = ", ".join(sorted(cfg.remotes)) or "none"
+        raise UsageError(f"no remote named '{chosen}' (configured: {known})")
+    return chosen
+
+
+def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> RemoteStore:
+    chosen = resolve_name(repo, name)
+    options = dict(repo.config.remotes[chosen])
+    url = options.get("url")
+    if not isinstance(url, str) or not url:
+        raise ConfigError(
+            f"remote '{chosen}' has no url", f"set it with `mlv remote modify {chosen} url URL`"
+        )
+    if registry.is_folder(url) and "://" not in url:
+        url = os.path.normpath(os.path.join(repo.root, os.path.expanduser(url)))
+    try:
+        backend = registry.open_backend(url, options)
+    except PermanentError as e:
+        raise RemoteError(f"remote '{chosen}': {e.message}", e.hint) from None
+    configured = options.get("jobs")
+    if jobs is None and configured is not None:
+        try:
+            jobs = int(configured)
+        except (TypeError, ValueError):
+            raise ConfigError(f"remote.{chosen}.jobs: expected a number") from None
+    if jobs is not None and jobs < 1:
+        raise UsageError("-j/--jobs must be at least 1")
+    return RemoteStore(backend, chosen, jobs)

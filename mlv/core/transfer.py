@@ -1,0 +1,437 @@
+"""`mlv push`, `fetch`, `pull` and `status --remote`: moving objects between cache and remote.
+
+Selection: the pointers of the workspace (all, or the paths named), plus those of git
+revisions (--rev, --all-branches, --all-tags, --all-commits). A path inside a tracked
+directory selects that subtree alone.
+
+Push walks each directory's trees from the top and stops wherever the remote already holds
+a tree: a tree is only ever written after everything it names, so a tree on the remote
+stands for its complete directory (a no-op push costs one check per pointer). Files go up
+first, then trees from the deepest level up, each only once all its entries are there.
+
+Fetch walks the same trees, downloading the missing ones level by level, then the missing
+files; every object is checked against its hash before it enters the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from mlv import git
+from mlv.core import targets as targets_mod
+from mlv.core.progress import NullProgress, Progress
+from mlv.core.repo import Repo
+from mlv.core.targets import Target
+from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, UsageError
+from mlv.objects import pointer as pointer_mod
+from mlv.objects import tree as tree_mod
+from mlv.objects.pointer import SUFFIX
+from mlv.objects.remote import Outcome, RemoteStore
+from mlv.objects.tree import Entry, Tree
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """Which git revisions to take pointers from, besides the workspace."""
+
+    revs: tuple[str, ...] = ()
+    all_branches: bool = False
+    all_tags: bool = False
+    all_commits: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.revs or self.all_branches or self.all_tags or self.all_commits)
+
+
+@dataclass
+class TransferSummary:
+    action: str  # push | fetch
+    remote: str
+    url: str
+    transferred: int = 0  # objects
+    bytes: int = 0
+    skipped: int = 0  # objects already where they were going
+    failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
+    missing: list[str] = field(default_factory=list)  # push: not in the cache; fetch: remote
+    corrupt: list[str] = field(default_factory=list)  # fetch: remote bytes did not match
+    paths: dict[str, str] = field(default_factory=dict)  # hash -> a path it stands for
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.missing or self.corrupt)
+
+    def add(self, outcome: Outcome) -> None:
+        self.transferred += len(outcome.done)
+        self.bytes += outcome.nbytes
+        self.failed.update(outcome.failed)
+        self.missing += [h for h in outcome.missing if h not in self.missing]
+        self.corrupt += outcome.corrupt
+
+
+@dataclass
+class Root:
+    """One object tree to move: a pointer's object, or a subtree of it."""
+
+    label: str  # the workspace path it stands for
+    entry: Entry
+
+
+# ---- selection --------------------------------------------------------------------------
+
+
+def select(repo: Repo, paths: list[str], revisions: Revisions) -> list[Target]:
+    """Targets of the workspace (and of the revisions asked for), without duplicates."""
+    chosen = targets_mod.resolve(repo, paths)
+    if not revisions.any:
+        return chosen
+    if not repo.scm:
+        raise UsageError("--rev and --all-* need a git repository")
+    commits: set[str] = {git.rev_parse(repo.root, r) for r in revisions.revs}
+    if revisions.all_branches:
+        commits.update(git.refs(repo.root, "heads"))
+    if revisions.all_tags:
+        commits.update(git.refs(repo.root, "tags"))
+    if revisions.all_commits:
+        commits.update(git.all_commits(repo.root))
+    seen = {(t.pointer.hash, t.sub) for t in chosen}
+    for commit in sorted(commits):
+        for target in _targets_at(repo, commit, paths):
+            if (target.pointer.hash, target.sub) not in seen:
+                seen.add((target.pointer.hash, target.sub))
+                chosen.append(target)
+    return chosen
+
+
+def _targets_at(repo: Repo, commit: str, paths: list[str]) -> list[Target]:
+    names = [n for n in git.files_at(repo.root, commit, SUFFIX) if not n.startswith(".mlv/")]
+    blobs = git.read_blobs(repo.root, [f"{commit}:{n}" for n in names])
+    found: list[Target] = []
+    for name in names:
+        data = blobs.get(f"{commit}:{name}")
+        if data is None:
+            continue
+        where = f"{name} at {commit[:10]}"
+        try:
+            ptr = pointer_mod.parse(data, where)
+        except MlvError:
+            continue  # not a pointer of ours, or broken in that commit: nothing to move
+        folder = name.rpartition("/")[0]
+        data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
+        found.append(Target(name, data_rel, ptr))
+    if not paths:
+        return found
+    picked: list[Target] = []
+    for raw in paths:
+        for t in targets_mod.match(repo.rel(raw), found):
+            if t not in picked:
+                picked.append(t)
+    return picked
+
+
+# ---- trees ------------------------------------------------------------------------------
+
+
+class Trees:
+    """Tree objects read from the cache, each parsed once."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.cache = repo.cache
+        self._memo: dict[str, Tree] = {}
+
+    def load(self, hash_id: str) -> Tree:
+        tree = self._memo.get(hash_id)
+        if tree is None:
+            tree = tree_mod.decode(self.cache.read_bytes(hash_id), f"tree {hash_id}")
+            self._memo[hash_id] = tree
+        return tree
+
+
+def _root_entry(target: Target) -> Entry:
+    ptr = target.pointer
+    name = target.data_rel.rpartition("/")[2]
+    return Entry(ptr.kind, name, ptr.hash, ptr.size, ptr.files or 1)
+
+
+def _descend(
+    trees: Trees, target: Target, fetch: RemoteStore | None, summary: TransferSummary
+) -> Entry | None:
+    """The entry of target.sub inside target's tree; trees on the way are fetched when a
+    remote is given. None (and a reason in summary) when the path cannot be reached."""
+    entry = _root_entry(target)
+    for part in target.sub.split("/") if target.sub else []:
+        if not entry.is_dir:
+            return None
+        if fetch is not None and not trees.cache.has(entry.hash):
+            summary.add(fetch.download(trees.cache, [entry.hash]))
+        try:
+            child = trees.load(entry.hash).by_name().get(part)
+        except (ObjectMissingError, ObjectCorruptError):
+            if entry.hash not in summary.missing:
+                summary.missing.append(entry.hash)
+            summary.paths.setdefault(entry.hash, target.data_rel)
+            return None
+        if child is None:
+            raise UsageError(f"{target.rel}: no such path in {target.pointer_rel}")
+        entry = child
+    return entry
+
+
+# ---- push -------------------------------------------------------------------------------
+
+
+@dataclass
+class PushPlan:
+    files: dict[str, int] = field(default_factory=dict)  # hash -> size, to upload
+    trees: dict[str, int] = field(default_factory=dict)  # hash -> depth, to upload
+    children: dict[str, list[str]] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)  # already on the remote
+    missing: set[str] = field(default_factory=set)  # needed, not in the cache
+    paths: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> int:
+        return len(self.files) + len(self.trees) + len(self.missing)
+
+
+def plan_push(repo: Repo, store: RemoteStore, roots: list[Root]) -> PushPlan:
+    """What the remote lacks, walking down only where a tree is not there yet."""
+    plan = PushPlan()
+    trees = Trees(repo)
+    files: dict[str, int] = {}
+    frontier: dict[str, tuple[int, str]] = {}
+    for root in roots:
+        plan.paths.setdefault(root.entry.hash, root.label)
+        if root.entry.is_dir:
+            frontier[root.entry.hash] = (0, root.label)
+        else:
+            files[root.entry.hash] = root.entry.size
+    seen: set[str] = set()
+    while frontier:
+        present = store.present(frontier)
+        plan.present |= present
+        following: dict[str, tuple[int, str]] = {}
+        for tree_hash, (depth, label) in frontier.items():
+            seen.add(tree_hash)
+            if tree_hash in present:
+                continue
+            try:
+                tree = trees.load(tree_hash)
+            except (ObjectMissingError, ObjectCorruptError):
+                plan.missing.add(tree_hash)
+                plan.paths.setdefault(tree_hash, label)
+                continue
+            plan.trees[tree_hash] = max(depth, plan.trees.get(tree_hash, 0))
+            plan.children[tree_hash] = [e.hash for e in tree.entries]
+            for e in tree.entries:
+                path = f"{label}/{e.name}"
+                plan.paths.setdefault(e.hash, path)
+                if e.is_dir:
+                    if e.hash not in seen or plan.trees.get(e.hash, -1) < depth + 1:
+                        following[e.hash] = (depth + 1, path)
+                else:
+                    files[e.hash] = e.size
+        frontier = following
+    present_files = store.present(files)
+    plan.present |= present_files
+    for h, size in files.items():
+        if h in present_files:
+            continue
+        if repo.cache.has(h):
+            plan.files[h] = size
+        else:
+            plan.missing.add(h)
+    return plan
+
+
+def push(
+    repo: Repo,
+    store: RemoteStore,
+    chosen: list[Target],
+    progress: Progress | None = None,
+) -> TransferSummary:
+    progress = progress or NullProgress()
+    summary = TransferSummary("push", store.name, store.url)
+    trees = Trees(repo)
+    roots = []
+    for t in chosen:
+        entry = _descend(trees, t, None, summary)
+        if entry is not None:
+            roots.append(Root(t.rel, entry))
+    plan = plan_push(repo, store, roots)
+    summary.paths.update(plan.paths)
+    summary.skipped = len(plan.present)
+    summary.missing += sorted(plan.missing - set(summary.missing))
+    progress.begin(f"push to {store.name}", len(plan.files) + len(plan.trees))
+    done = _advance(progress)
+    summary.add(store.upload(repo.cache, sorted(plan.files), done))
+    on_remote = plan.present | {h for h in plan.files if h not in summary.failed}
+    on_remote -= set(summary.missing)
+    for depth in sorted(set(plan.trees.values()), reverse=True):
+        level = sorted(h for h, d in plan.trees.items() if d == depth)
+        ready = [h for h in level if all(c in on_remote for c in plan.children[h])]
+        for h in level:
+            if h not in ready:
+                lacking = sum(1 for c in plan.children[h] if c not in on_remote)
+                summary.failed[h] = f"not sent: {lacking} object(s) it names are not on the remote"
+        outcome = store.upload(repo.cache, ready, done)
+        summary.add(outcome)
+        on_remote |= set(outcome.done)
+    progress.end()
+    return summary
+
+
+# ---- fetch ------------------------------------------------------------------------------
+
+
+def fetch(
+    repo: Repo,
+    store: RemoteStore,
+    chosen: list[Target],
+    progress: Progress | None = None,
+) -> TransferSummary:
+    from mlv.core.status import tree_complete
+
+    progress = progress or NullProgress()
+    summary = TransferSummary("fetch", store.name, store.url)
+    cache = repo.cache
+    trees = Trees(repo)
+    done = _advance(progress)
+    files: dict[str, int] = {}
+    frontier: dict[str, str] = {}
+    for t in chosen:
+        entry = _descend(trees, t, store, summary)
+        if entry is None:
+            continue
+        summary.paths.setdefault(entry.hash, t.rel)
+        if entry.is_dir:
+            frontier[entry.hash] = t.rel
+        else:
+            files[entry.hash] = entry.size
+    progress.begin(f"fetch trees from {store.name}", None)
+    seen: set[str] = set()
+    while frontier:
+        seen |= set(frontier)
+        lacking = [h for h in frontier if not cache.has(h)]
+        summary.skipped += len(frontier) - len(lacking)
+        summary.add(store.download(cache, lacking, done))
+        following: dict[str, str] = {}
+        for tree_hash, label in frontier.items():
+            if tree_hash in summary.missing or tree_hash in summary.corrupt:
+                continue
+            if tree_hash not in lacking and tree_complete(repo, cache, trees.load, tree_hash):
+                continue  # everything below it is here already
+            try:
+                tree = trees.load(tree_hash)
+            except (ObjectMissingError, ObjectCorruptError):
+                continue  # reported by the download as failed
+            for e in tree.entries:
+                path = f"{label}/{e.name}"
+                summary.paths.setdefault(e.hash, path)
+                if e.is_dir:
+                    if e.hash not in seen:
+                        following[e.hash] = path
+                else:
+                    files[e.hash] = e.size
+        frontier = following
+    progress.end()
+    lacking_files = [h for h in files if not cache.has(h)]
+    summary.skipped += len(files) - len(lacking_files)
+    progress.begin(f"fetch from {store.name}", len(lacking_files))
+    summary.add(store.download(cache, lacking_files, done))
+    progress.end()
+    return summary
+
+
+def _advance(progress: Progress) -> Callable[[int], None]:
+    lock = threading.Lock()
+
+    def done(nbytes: int) -> None:
+        with lock:
+            progress.advance(1, nbytes)
+
+    return done
+
+
+# ---- status --remote ----------------------------------------------------------------------
+
+
+@dataclass
+class RemoteStatus:
+    path: str
+    pointer: str
+    pushed: bool
+    not_pushed: int  # objects the remote lacks
+    not_in_cache: int  # of those, objects this cache cannot send either
+
+
+def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> list[RemoteStatus]:
+    out = []
+    trees = Trees(repo)
+    for t in chosen:
+        scratch = TransferSummary("status", store.name, store.url)
+        entry = _descend(trees, t, None, scratch)
+        if entry is None:
+            out.append(RemoteStatus(t.rel, t.pointer_rel, False, 1, 1))
+            continue
+        plan = plan_push(repo, store, [Root(t.rel, entry)])
+        out.append(
+            RemoteStatus(t.rel, t.pointer_rel, plan.pending == 0, plan.pending, len(plan.missing))
+        )
+    return out
+
+
+# ---- entry points used by the CLI ---------------------------------------------------------
+
+
+def run_push(
+    repo: Repo,
+    remote: str | None,
+    paths: list[str],
+    revisions: Revisions,
+    jobs: int | None,
+    progress: Progress | None = None,
+) -> TransferSummary:
+    from mlv.core.remotes import open_remote
+
+    store = open_remote(repo, remote, jobs)
+    try:
+        return push(repo, store, select(repo, paths, revisions), progress)
+    finally:
+        store.backend.close()
+
+
+def run_fetch(
+    repo: Repo,
+    remote: str | None,
+    paths: list[str],
+    revisions: Revisions,
+    jobs: int | None,
+    progress: Progress | None = None,
+) -> TransferSummary:
+    from mlv.core.remotes import open_remote
+
+    store = open_remote(repo, remote, jobs)
+    try:
+        with repo.lock():
+            repo.cache.remove_stale_tmp()
+            try:
+                return fetch(repo, store, select(repo, paths, revisions), progress)
+            finally:
+                repo.state.flush()
+    finally:
+        store.backend.close()
+
+
+def run_status(
+    repo: Repo, remote: str | None, paths: list[str], jobs: int | None = None
+) -> tuple[str, str, list[RemoteStatus]]:
+    from mlv.core.remotes import open_remote
+
+    store = open_remote(repo, remote, jobs)
+    try:
+        return store.name, store.url, remote_status(repo, store, targets_mod.resolve(repo, paths))
+    finally:
+        store.backend.close()

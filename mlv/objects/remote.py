@@ -1,0 +1,225 @@
+"""Objects on a remote: where each one lives, which ones are there, and moving them.
+
+The key of object ALGO:HEX is ALGO/HEX[:2]/HEX[2:], as in the cache. Everything that knows
+this mapping is here, so a remote that also holds packs of small objects (the planned next
+step) changes this module, not the commands.
+
+Which objects are there: one existence check each, or listings, whichever costs fewer
+requests (the rule is in `present`). Downloads land in a temporary inside the cache and get
+their final name only after their content hashed to their name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+
+from mlv import log
+from mlv.objects import hashing
+from mlv.objects.store import Cache, hash_path_mmap
+from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
+
+# Up to this many objects, existence checks are always the cheaper way to ask.
+FEW = 16
+# Objects moved per batch: a killed transfer keeps what earlier batches completed.
+BATCH = 2000
+
+Progress = Callable[[int], None]  # bytes of one finished object
+
+
+def key_of(hash_id: str) -> str:
+    algo, hexpart = hashing.split(hash_id)
+    return f"{algo}/{hexpart[:2]}/{hexpart[2:]}"
+
+
+def hash_of_key(key: str) -> str | None:
+    parts = key.split("/")
+    if len(parts) != 3 or len(parts[1]) != 2:
+        return None
+    candidate = f"{parts[0]}:{parts[1]}{parts[2]}"
+    return candidate if hashing.is_hash(candidate) else None
+
+
+@dataclass
+class Outcome:
+    """What happened to the objects of one transfer."""
+
+    done: list[str] = field(default_factory=list)
+    nbytes: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
+    missing: list[str] = field(default_factory=list)  # not where they should come from
+    corrupt: list[str] = field(default_factory=list)  # downloaded bytes did not match
+
+    def merge(self, other: Outcome) -> None:
+        self.done += other.done
+        self.nbytes += other.nbytes
+        self.failed.update(other.failed)
+        self.missing += other.missing
+        self.corrupt += other.corrupt
+
+
+@dataclass
+class PresenceStats:
+    """How `present` asked: for the request-count tests and -v output."""
+
+    checks: int = 0
+    listings: int = 0
+
+
+class RemoteStore:
+    def __init__(self, backend: Backend, name: str, jobs: int | None = None) -> None:
+        self.backend = backend
+        self.name = name
+        self.jobs = jobs or backend.default_jobs
+        self.stats = PresenceStats()
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    # ---- which objects are there ------------------------------------------------------
+
+    def present(self, hashes: Collection[str]) -> set[str]:
+        """Those of hashes that the remote holds.
+
+        Rule: with few objects (FEW), one existence check each. Otherwise list one shard
+        folder the objects fall in, estimate the remote's size from it, and compare the
+        requests each way would cost: existence checks (one per object), listing the
+        shards the objects fall in, or (flat stores, where a listing request returns up to
+        `listing_page` keys) listing the whole ALGO/ prefix. The cheapest wins, so pushing
+        three files never lists a remote of millions, and a full push never sends a
+        million existence checks.
+        """
+        wanted = set(hashes)
+        if not wanted:
+            return set()
+        if len(wanted) <= FEW:
+            return self._check(wanted)
+        shards: dict[str, set[str]] = defaultdict(set)
+        for h in wanted:
+            shards[key_of(h)[: -len(hashing.split(h)[1]) + 2]].add(h)
+        found: set[str] = set()
+        first = min(shards)
+        sample = self._list(first)
+        found |= shards.pop(first) & sample
+        if not shards:
+            return found
+        rest = sum(len(v) for v in shards.values())
+        per_shard = len(sample)
+        page = self.backend.listing_page
+        cost_checks = rest
+        if page is None:
+            cost_shards = len(shards)
+            cost_whole = math.inf
+        else:
+            cost_shards = len(shards) * max(1, math.ceil(per_shard / page))
+            cost_whole = max(1, math.ceil(per_shard * 256 / page)) * len(
+                {s.split("/")[0] for s in shards}
+            )
+        best = min(cost_checks, cost_shards, cost_whole)
+        log.debug(
+            __name__,
+            f"presence of {len(wanted)} objects: ~{per_shard} per shard; requests: "
+            f"checks {cost_checks}, shard listings {cost_shards}, whole listing {cost_whole}",
+        )
+        if best == cost_checks:
+            return found | self._check(set().union(*shards.values()))
+        if best == cost_whole:
+            listed: set[str] = set()
+            for algo in sorted({s.split("/")[0] for s in shards}):
+                listed |= self._list(algo + "/")
+            return found | (set().union(*shards.values()) & listed)
+        for shard, members in sorted(shards.items()):
+            found |= members & self._list(shard)
+        return found
+
+    def _check(self, hashes: set[str]) -> set[str]:
+        self.stats.checks += len(hashes)
+        by_key = {key_of(h): h for h in hashes}
+        return {by_key[k] for k in self.backend.exists(sorted(by_key), self.jobs)}
+
+    def _list(self, prefix: str) -> set[str]:
+        self.stats.listings += 1
+        out = set()
+        for key in self.backend.list_keys(prefix):
+            h = hash_of_key(key)
+            if h is not None:
+                out.add(h)
+        return out
+
+    # ---- moving objects ---------------------------------------------------------------
+
+    def upload(self, cache: Cache, hashes: Iterable[str], done: Progress | None = None) -> Outcome:
+        """Send objects from the cache. Objects the cache lacks are reported missing."""
+        outcome = Outcome()
+        items: list[tuple[str, str]] = []
+        for h in hashes:
+            path = cache.object_path(h)
+            if os.path.exists(path):
+                items.append((path, key_of(h)))
+            else:
+                outcome.missing.append(h)
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            results = self.backend.upload(chunk, self.jobs, done)
+            self._book(results, outcome)
+        return outcome
+
+    def download(
+        self, cache: Cache, hashes: Iterable[str], done: Progress | None = None
+    ) -> Outcome:
+        """Fetch objects into the cache, each checked against its name first."""
+        outcome = Outcome()
+        wanted = sorted(set(hashes))
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            tmps = {h: cache.new_tmp() for h in chunk}
+            try:
+                results = self.backend.download(
+                    [(key_of(h), tmps[h]) for h in chunk], self.jobs, done
+                )
+                by_key = {key_of(h): h for h in chunk}
+                good: list[ItemResult] = []
+                for r in results:
+                    h = by_key[r.key]
+                    if r.error is not None:
+                        good.append(r)
+                        continue
+                    if hash_path_mmap(hashing.algorithm_of(h), tmps[h]) != h:
+                        log.debug(__name__, f"{self.name}: object {h} is corrupt")
+                        outcome.corrupt.append(h)
+                        continue
+                    cache.adopt(tmps[h], h)
+                    good.append(r)
+                self._book(good, outcome)
+            finally:
+                for tmp in tmps.values():
+                    try:
+                        os.unlink(tmp)
+                    except OSError:
+                        pass
+        return outcome
+
+    def _book(self, results: list[ItemResult], outcome: Outcome) -> None:
+        permanent: PermanentError | None = None
+        for r in results:
+            h = hash_of_key(r.key) or r.key
+            if r.error is None:
+                outcome.done.append(h)
+                outcome.nbytes += r.nbytes
+            elif isinstance(r.error, Missing):
+                outcome.missing.append(h)
+            else:
+                if isinstance(r.error, PermanentError) and permanent is None:
+                    permanent = r.error
+                outcome.failed[h] = _reason(r.error)
+        if permanent is not None:
+            raise permanent
+
+
+def _reason(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__

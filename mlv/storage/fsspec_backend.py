@@ -1,0 +1,279 @@
+"""Any remote fsspec can open: S3 and compatible servers, GCS, Azure, SFTP, HTTP, ...
+
+Filesystems with an async implementation (s3fs, gcsfs, adlfs, sshfs) run a whole batch as
+coroutines on fsspec's event loop, `jobs` at a time; the others run in a thread pool. Flat
+object stores get each object in one PUT, which is atomic; hierarchical ones (SFTP) get a
+temporary name in the final folder and a rename.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mlv.storage import retry
+from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
+
+# Protocols whose keys are flat (no folders to create) and whose PUT is atomic.
+FLAT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
+
+
+class FsspecBackend:
+    def __init__(self, fs: Any, root: str, url: str, protocol: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.url = url
+        self.protocol = protocol
+        self.flat = protocol in FLAT
+        self.listing_page: int | None = 1000 if self.flat else None
+        self.is_async = bool(getattr(fs, "async_impl", False))
+        self.default_jobs = 32 if self.is_async else 8
+        self._made: set[str] = set()
+        self._stop = threading.Event()
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{key}" if self.root else key
+
+    # ---- running batches ----------------------------------------------------------------
+
+    def _batch(
+        self,
+        items: Sequence[tuple[str, str]],
+        jobs: int,
+        key_of: Callable[[tuple[str, str]], str],
+        one_async: Callable[[str, str], Awaitable[int]] | None,
+        one_sync: Callable[[str, str], int],
+        done: Done | None,
+    ) -> list[ItemResult]:
+        """Run one operation over items; a permanent failure stops the items not started."""
+        self._stop.clear()
+        jobs = max(1, jobs)
+
+        def finish(key: str, size: int) -> ItemResult:
+            if done is not None:
+                done(size)
+            return ItemResult(key, size)
+
+        def fail(key: str, e: BaseException) -> ItemResult:
+            error = self._classify(e)
+            if isinstance(error, PermanentError):
+                self._stop.set()
+            return ItemResult(key, 0, error)
+
+        stopped = PermanentError(f"remote {self.url}: stopped after a permanent failure")
+
+        if self.is_async and one_async is not None:
+            run_one = one_async
+
+            async def run_all() -> list[ItemResult]:
+                gate = asyncio.Semaphore(jobs)
+
+                async def item(pair: tuple[str, str]) -> ItemResult:
+                    key = key_of(pair)
+                    async with gate:
+                        if self._stop.is_set():
+                            return ItemResult(key, 0, stopped)
+                        try:
+                            size = await retry.acall(lambda: run_one(*pair), what=key)
+                        except Exception as e:
+                            return fail(key, e)
+                        return finish(key, size)
+
+                return list(await asyncio.gather(*(item(p) for p in items)))
+
+            results: list[ItemResult] = self._sync(run_all)
+            return results
+
+        def item_sync(pair: tuple[str, str]) -> ItemResult:
+            key = key_of(pair)
+            if self._stop.is_set():
+                return ItemResult(key, 0, stopped)
+            try:
+                size = retry.call(lambda: one_sync(*pair), what=key)
+            except Exception as e:
+                return fail(key, e)
+            return finish(key, size)
+
+        if jobs == 1 or len(items) < 2:
+            return [item_sync(p) for p in items]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(item_sync, items))
+
+    def _sync(self, coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, coro_fn)
+
+    def _classify(self, e: BaseException) -> BaseException:
+        if isinstance(e, PermanentError | Missing):
+            return e
+        text = str(e).lower()
+        if "nosuchbucket" in text or "specified bucket does not exist" in text:
+            return PermanentError(
+                f"remote {self.url}: the bucket does not exist",
+                "create it, or fix the remote's url (`mlv remote modify NAME url ...`)",
+            )
+        if isinstance(e, FileNotFoundError):
+            return Missing(str(e))
+        if retry.is_permanent(e):
+            return PermanentError(
+                f"remote {self.url}: access denied ({_short(e)})",
+                "check the credentials and permissions for this remote",
+            )
+        return e
+
+    # ---- Backend ------------------------------------------------------------------------
+
+    def exists(self, keys: Sequence[str], jobs: int) -> set[str]:
+        present: set[str] = set()
+        pairs = [(k, k) for k in keys]
+
+        async def head(key: str, _: str) -> int:
+            try:
+                await self._head(self._path(key))
+            except FileNotFoundError:
+                return 0
+            present.add(key)
+            return 0
+
+        def head_sync(key: str, _: str) -> int:
+            if self.fs.exists(self._path(key)):
+                present.add(key)
+            return 0
+
+        results = self._batch(pairs, jobs, lambda p: p[0], head, head_sync, None)
+        self._raise_first(results)
+        return present
+
+    async def _head(self, path: str) -> None:
+        if self.protocol in ("s3", "s3a"):
+            # One HEAD; s3fs's own _info adds a LIST for every absent key (folder check).
+            bucket, key, _ = self.fs.split_path(path)
+            await self.fs._call_s3("head_object", self.fs.kwargs, Bucket=bucket, Key=key)
+        else:
+            await self.fs._info(path)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+
+        def find() -> list[str]:
+            try:
+                found = self.fs.find(base)
+            except FileNotFoundError:
+                return []
+            return list(found)
+
+        try:
+            paths = retry.call(find, what=f"listing {prefix}")
+        except Exception as e:
+            raise self._classify(e) from None
+        cut = len(self.root) + 1 if self.root else 0
+        names = [self.fs._strip_protocol(p)[cut:] for p in paths]
+        return [n for n in names if ".mlvtmp-" not in n]
+
+    def upload(
+        self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
+        return self._batch(items, jobs, lambda p: p[1], self._aput, self._put, done)
+
+    async def _aput(self, local: str, key: str) -> int:
+        size = os.path.getsize(local)
+        path = self._path(key)
+        if self.flat:
+            await self.fs._put_file(local, path)
+            return size
+        parent = path.rpartition("/")[0]
+        if parent and parent not in self._made:
+            await self.fs._makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
+        try:
+            await self.fs._put_file(local, tmp)
+            await self.fs._mv(tmp, path)
+        except BaseException:
+            try:
+                await self.fs._rm_file(tmp)
+            except Exception:
+                pass
+            raise
+        return size
+
+    def _put(self, local: str, key: str) -> int:
+        size = os.path.getsize(local)
+        path = self._path(key)
+        if self.flat:
+            self.fs.put_file(local, path)
+            return size
+        parent = path.rpartition("/")[0]
+        if parent and parent not in self._made:
+            self.fs.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
+        try:
+            self.fs.put_file(local, tmp)
+            self.fs.mv(tmp, path)
+        except BaseException:
+            try:
+                self.fs.rm_file(tmp)
+            except Exception:
+                pass
+            raise
+        return size
+
+    def download(
+        self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
+        return self._batch(items, jobs, lambda p: p[0], self._aget, self._get, done)
+
+    async def _aget(self, key: str, local: str) -> int:
+        _unlink_quiet(local)
+        await self.fs._get_file(self._path(key), local)
+        return os.path.getsize(local)
+
+    def _get(self, key: str, local: str) -> int:
+        _unlink_quiet(local)
+        self.fs.get_file(self._path(key), local)
+        return os.path.getsize(local)
+
+    def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
+        async def rm(key: str, _: str) -> int:
+            try:
+                await self.fs._rm_file(self._path(key))
+            except FileNotFoundError:
+                pass
+            return 0
+
+        def rm_sync(key: str, _: str) -> int:
+            try:
+                self.fs.rm_file(self._path(key))
+            except FileNotFoundError:
+                pass
+            return 0
+
+        return self._batch([(k, k) for k in keys], jobs, lambda p: p[0], rm, rm_sync, None)
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def _raise_first(results: list[ItemResult]) -> None:
+        for r in results:
+            if r.error is not None:
+                raise r.error
+
+
+def _short(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:160] or type(e).__name__
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

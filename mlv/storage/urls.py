@@ -1,0 +1,39 @@
+"""URLs safe to print: credentials in the user-info part or the query are masked."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+SECRET_QUERY = ("token", "sig", "signature", "secret", "password", "key", "sas", "credential")
+
+
+def has_credentials(url: str) -> bool:
+    """Does url carry a password or a secret query parameter (never commit such a URL)?"""
+    parts = urlsplit(url)
+    if parts.password:
+        return True
+    return any(_secret_name(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_QUERY)
+
+
+def redact(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if not parts.scheme or len(parts.scheme) <= 1:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if _secret_name(k) else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,203 @@
+"""push / fetch / pull / status --remote against a folder remote, with real git clones."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from helpers import MLV, commit_all, git, mlv, read_pointer, snapshot, write_files, xxh
+
+
+def remote_objects(remote: Path) -> dict[str, Path]:
+    """hash id -> file, for every object on a folder remote."""
+    found = {}
+    for path in remote.rglob("*"):
+        if path.is_file() and ".mlvtmp-" not in path.name:
+            algo, shard, rest = path.relative_to(remote).parts
+            found[f"{algo}:{shard}{rest}"] = path
+    return found
+
+
+def _tree_entries(data: bytes) -> list[str]:
+    return [row[2] for row in json.loads(data)["entries"]]
+
+
+def assert_trees_complete(remote: Path) -> None:
+    """Every tree object on the remote names only objects that are there too."""
+    objects = remote_objects(remote)
+    for path in objects.values():
+        data = path.read_bytes()
+        if data.startswith(b'{"mlv-tree"'):
+            for child in _tree_entries(data):
+                assert child in objects, f"tree {path} names {child}, absent"
+
+
+def dataset(repo: Path) -> dict[str, bytes]:
+    files = {f"data/images/cats/c{i}.jpg": f"cat {i}".encode() for i in range(5)}
+    files |= {f"data/images/dogs/d{i}.jpg": f"dog {i}".encode() for i in range(5)}
+    files["data/labels.csv"] = b"a,b\n1,2\n"
+    files["model.bin"] = os.urandom(3 << 20)  # a large file (not read whole in memory)
+    write_files(repo, files)
+    return files
+
+
+def setup_pushed(mlv_repo: Path, tmp_path: Path) -> Path:
+    remote = tmp_path / "remote"
+    dataset(mlv_repo)
+    mlv("add", "data", "model.bin", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)
+    return remote
+
+
+def clone(mlv_repo: Path, tmp_path: Path, name: str = "clone") -> Path:
+    target = tmp_path / name
+    git("clone", "-q", str(mlv_repo), str(target), cwd=tmp_path)
+    return target
+
+
+def test_second_clone_pulls_byte_for_byte(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = setup_pushed(mlv_repo, tmp_path)
+    assert_trees_complete(remote)
+    # 12 files + 5 trees (data, images, cats, dogs... ) = all objects of the cache
+    cache = {p.name for p in (mlv_repo / ".mlv" / "cache").rglob("*") if p.is_file()}
+    assert {p.name for p in remote_objects(remote).values()} == cache
+    other = clone(mlv_repo, tmp_path)
+    proc = mlv("pull", "--json", cwd=other)
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and doc["transferred"]["objects"] == len(cache)
+    assert doc["checkout"]["ok"]
+    assert snapshot(other / "data") == snapshot(mlv_repo / "data")
+    assert (other / "model.bin").read_bytes() == (mlv_repo / "model.bin").read_bytes()
+    assert mlv("status", "--check", cwd=other).returncode == 0
+
+
+def test_noop_push_and_status_remote(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = setup_pushed(mlv_repo, tmp_path)
+    doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
+    assert doc["transferred"] == {"objects": 0, "bytes": 0} and doc["ok"]
+    assert mlv("status", "--remote", "store", "--check", cwd=mlv_repo).returncode == 0
+    write_files(mlv_repo, {"data/new.txt": "new"})
+    mlv("commit", cwd=mlv_repo)
+    proc = mlv("status", "-r", "store", "--check", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert "not pushed   data  (2 object(s) not on 'store')" in proc.stdout  # file + root tree
+    assert "pushed       model.bin" in proc.stdout
+    doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
+    assert doc["transferred"]["objects"] == 2
+    assert xxh(b"new") in remote_objects(remote)
+
+
+def test_pull_one_subtree_fetches_only_it(mlv_repo: Path, tmp_path: Path) -> None:
+    setup_pushed(mlv_repo, tmp_path)
+    other = clone(mlv_repo, tmp_path)
+    proc = mlv("pull", "data/images/cats", "--json", cwd=other)
+    doc = json.loads(proc.stdout)
+    # the trees on the way (data, images) and the cats tree, then its 5 files
+    assert doc["transferred"]["objects"] == 3 + 5
+    assert sorted(os.listdir(other / "data" / "images" / "cats")) == [f"c{i}.jpg" for i in range(5)]
+    assert not (other / "data" / "images" / "dogs").exists()
+    assert not (other / "model.bin").exists()
+    cached = {p.name for p in (other / ".mlv" / "cache").rglob("*") if p.is_file()}
+    assert xxh(b"dog 0")[len("xxh128:") + 2 :] not in cached
+
+
+def test_fetch_and_push_of_old_revisions(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    write_files(mlv_repo, {"m.txt": "version 1"})
+    mlv("add", "m.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    git("tag", "v1", cwd=mlv_repo)
+    write_files(mlv_repo, {"m.txt": "version 2"})
+    mlv("commit", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    mlv("push", cwd=mlv_repo)
+    assert set(remote_objects(remote)) == {xxh(b"version 2")}
+    mlv("push", "--rev", "v1", cwd=mlv_repo)
+    assert set(remote_objects(remote)) == {xxh(b"version 1"), xxh(b"version 2")}
+
+    other = clone(mlv_repo, tmp_path)
+    mlv("fetch", "--all-commits", cwd=other)
+    git("checkout", "-q", "v1", cwd=other)
+    mlv("checkout", cwd=other)
+    assert (other / "m.txt").read_text() == "version 1"
+    bad = mlv("push", "--rev", "no-such-rev", cwd=mlv_repo, check=False)
+    assert bad.returncode == 1 and "unknown revision 'no-such-rev'" in bad.stderr
+
+
+def test_push_reports_objects_missing_from_the_cache(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    dataset(mlv_repo)
+    mlv("add", "data", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    lost = xxh(b"dog 3")
+    obj = mlv_repo / ".mlv" / "cache" / "xxh128" / lost[7:9] / lost[9:]
+    obj.chmod(0o644)
+    obj.unlink()
+    proc = mlv("push", "--json", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert {"hash": lost, "path": "data/images/dogs/d3.jpg"} in doc["missing"]
+    on_remote = remote_objects(remote)
+    assert xxh(b"dog 2") in on_remote
+    dogs_tree = read_pointer(mlv_repo / "data.mlv")["hash"]
+    assert dogs_tree not in on_remote  # the root tree waits for its complete content
+    assert_trees_complete(remote)
+    text = mlv("push", cwd=mlv_repo, check=False)
+    assert "data/images/dogs/d3.jpg" in text.stderr and "not in the cache" in text.stderr
+
+
+def test_corrupt_object_on_the_remote_is_caught(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = setup_pushed(mlv_repo, tmp_path)
+    victim = remote_objects(remote)[xxh(b"cat 2")]
+    victim.chmod(0o644)
+    victim.write_bytes(b"not a cat")
+    other = clone(mlv_repo, tmp_path)
+    proc = mlv("pull", "--json", cwd=other, check=False)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["corrupt"] == [{"hash": xxh(b"cat 2"), "path": "data/images/cats/c2.jpg"}]
+    assert not (other / "data" / "images" / "cats" / "c2.jpg").exists()
+    assert (other / "data" / "images" / "cats" / "c1.jpg").read_bytes() == b"cat 1"
+    cached = [p for p in (other / ".mlv" / "cache").rglob("*") if p.is_file()]
+    assert all(p.read_bytes() != b"not a cat" for p in cached)
+    text = mlv("fetch", cwd=other, check=False)
+    assert "corrupt on remote 'store'" in text.stderr and xxh(b"cat 2") in text.stderr
+
+
+def test_missing_object_on_the_remote_is_reported(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = setup_pushed(mlv_repo, tmp_path)
+    gone = remote_objects(remote)[xxh(b"dog 4")]
+    gone.unlink()
+    other = clone(mlv_repo, tmp_path)
+    proc = mlv("fetch", cwd=other, check=False)
+    assert proc.returncode == 1
+    assert "not on remote 'store'" in proc.stderr and "data/images/dogs/d4.jpg" in proc.stderr
+
+
+def test_interrupted_push_leaves_only_whole_objects(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    write_files(mlv_repo, {f"big/f{i:04}.bin": os.urandom(2048) for i in range(3000)})
+    mlv("add", "big", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    proc = subprocess.Popen([MLV, "push"], cwd=mlv_repo, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(remote_objects(remote)) < 200:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    sent = remote_objects(remote)
+    assert 0 < len(sent) < 3001
+    for h, path in sent.items():
+        assert xxh(path.read_bytes()) == h  # nothing half-written under an object's name
+    assert_trees_complete(remote)
+    doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
+    assert doc["transferred"]["objects"] == 3001 - len(sent)  # what arrived is not re-sent
+    assert len(remote_objects(remote)) == 3001
+    assert_trees_complete(remote)
