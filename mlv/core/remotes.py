@@ -191,6 +191,12 @@ def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> Remote
         backend = registry.open_backend(url, options)
     except PermanentError as e:
         raise RemoteError(f"remote '{chosen}': {e.message}", e.hint) from None
+    except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
+        text = " ".join(str(e).split())[:200] or type(e).__name__
+        raise RemoteError(
+            f"remote '{chosen}' ({redact(url)}): cannot connect ({type(e).__name__}: {text})",
+            "check the URL, credentials and host keys (ssh: ~/.ssh/config, known_hosts)",
+        ) from e
     configured = options.get("jobs")
     if jobs is None and configured is not None:
         try:

@@ -340,7 +340,7 @@ def fetch(
     lacking_files = [h for h in files if not cache.has(h)]
     summary.skipped += len(files) - len(lacking_files)
     progress.begin(f"fetch from {store.name}", len(lacking_files))
-    summary.add(store.download(cache, lacking_files, done))
+    summary.add(store.download(cache, lacking_files, done, files))
     progress.end()
     return summary
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mlv import log
+from mlv.errors import RemoteError
 from mlv.objects import hashing
 from mlv.objects.store import Cache, hash_path_mmap
 from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
@@ -26,6 +27,9 @@ from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
 FEW = 16
 # Objects moved per batch: a killed transfer keeps what earlier batches completed.
 BATCH = 2000
+LARGE_BATCH = 64
+# Objects up to this size are downloaded into memory, checked there and written once.
+IN_MEMORY = 1 << 20
 
 Progress = Callable[[int], None]  # bytes of one finished object
 
@@ -139,12 +143,34 @@ class RemoteStore:
     def _check(self, hashes: set[str]) -> set[str]:
         self.stats.checks += len(hashes)
         by_key = {key_of(h): h for h in hashes}
-        return {by_key[k] for k in self.backend.exists(sorted(by_key), self.jobs)}
+        try:
+            found = self.backend.exists(sorted(by_key), self.jobs)
+        except Exception as e:
+            raise self.failure(e) from e
+        return {by_key[k] for k in found}
+
+    def failure(self, e: BaseException) -> RemoteError:
+        """A failure of the whole remote (not one object) as one line for the user."""
+        where = f"remote '{self.name}' ({self.url})"
+        if isinstance(e, PermanentError):
+            message = e.message
+            if self.url in message:
+                message = message.replace(f"remote {self.url}", where)
+            else:
+                message = f"{where}: {message}"
+            return RemoteError(message, e.hint)
+        return RemoteError(
+            f"{where}: {_reason(e)}", "check the URL, the network and the server, then run again"
+        )
 
     def _list(self, prefix: str) -> set[str]:
         self.stats.listings += 1
         out = set()
-        for key in self.backend.list_keys(prefix):
+        try:
+            keys = self.backend.list_keys(prefix)
+        except Exception as e:
+            raise self.failure(e) from e
+        for key in keys:
             h = hash_of_key(key)
             if h is not None:
                 out.add(h)
@@ -169,37 +195,61 @@ class RemoteStore:
         return outcome
 
     def download(
-        self, cache: Cache, hashes: Iterable[str], done: Progress | None = None
+        self,
+        cache: Cache,
+        hashes: Iterable[str],
+        done: Progress | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> Outcome:
-        """Fetch objects into the cache, each checked against its name first."""
+        """Fetch objects into the cache, each checked against its hash first.
+
+        Small objects (and trees, whose size is not known ahead) come into memory, are
+        hashed there and written once; large ones stream into a temporary file in the
+        cache, are hashed, and are renamed into place.
+        """
         outcome = Outcome()
+        sizes = sizes or {}
         wanted = sorted(set(hashes))
-        for start in range(0, len(wanted), BATCH):
-            chunk = wanted[start : start + BATCH]
+        small = [h for h in wanted if sizes.get(h, 0) <= IN_MEMORY]
+        large = [h for h in wanted if sizes.get(h, 0) > IN_MEMORY]
+        for start in range(0, len(small), BATCH):
+            chunk = small[start : start + BATCH]
+            results = self.backend.read([key_of(h) for h in chunk], self.jobs, done)
+            good: list[ItemResult] = []
+            for r in results:
+                h = hash_of_key(r.key) or r.key
+                if r.error is None:
+                    assert r.data is not None
+                    if hashing.hash_bytes(hashing.algorithm_of(h), r.data) != h:
+                        log.debug(__name__, f"{self.name}: object {h} is corrupt")
+                        outcome.corrupt.append(h)
+                        continue
+                    cache.put_bytes(r.data, h)
+                good.append(r)
+            self._book(good, outcome)
+        for start in range(0, len(large), LARGE_BATCH):
+            chunk = large[start : start + LARGE_BATCH]
             tmps = {h: cache.new_tmp() for h in chunk}
             try:
                 results = self.backend.download(
                     [(key_of(h), tmps[h]) for h in chunk], self.jobs, done
                 )
-                by_key = {key_of(h): h for h in chunk}
-                good: list[ItemResult] = []
+                good = []
                 for r in results:
-                    h = by_key[r.key]
-                    if r.error is not None:
-                        good.append(r)
-                        continue
-                    if hash_path_mmap(hashing.algorithm_of(h), tmps[h]) != h:
-                        log.debug(__name__, f"{self.name}: object {h} is corrupt")
-                        outcome.corrupt.append(h)
-                        continue
-                    cache.adopt(tmps[h], h)
+                    h = hash_of_key(r.key) or r.key
+                    if r.error is None:
+                        if hash_path_mmap(hashing.algorithm_of(h), tmps[h]) != h:
+                            log.debug(__name__, f"{self.name}: object {h} is corrupt")
+                            outcome.corrupt.append(h)
+                            continue
+                        cache.adopt(tmps[h], h)
                     good.append(r)
                 self._book(good, outcome)
             finally:
                 for tmp in tmps.values():
                     try:
                         os.unlink(tmp)
-                    except OSError:
+                    except FileNotFoundError:
                         pass
         return outcome
 
@@ -217,7 +267,7 @@ class RemoteStore:
                     permanent = r.error
                 outcome.failed[h] = _reason(r.error)
         if permanent is not None:
-            raise permanent
+            raise self.failure(permanent)
 
 
 def _reason(e: BaseException) -> str:

@@ -28,6 +28,7 @@ class ItemResult:
     key: str
     nbytes: int = 0
     error: BaseException | None = None
+    data: bytes | None = None  # read(): the object's bytes
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,11 @@ class Backend(Protocol):
     ) -> list[ItemResult]:
         """Fetch keys into local files, (key, local path) pairs. The local path is a
         temporary of the caller's; a failed item may leave it partly written."""
+        ...
+
+    def read(self, keys: Sequence[str], jobs: int, done: Done | None = None) -> list[ItemResult]:
+        """Fetch small objects into memory (ItemResult.data): one request each and no
+        temporary file, which is what makes pulling many small files fast."""
         ...
 
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:

@@ -20,9 +20,12 @@ SMALL = 1 << 20  # read whole and write at once below this
 
 class FolderBackend:
     listing_page: int | None = None
-    default_jobs = 4
+    default_jobs = 1  # measured: on 2 cores, threads slow small-file copies down (GIL, contention)
 
-    def __init__(self, root: str, url: str | None = None) -> None:
+    def __init__(
+        self, root: str, url: str | None = None, policy: retry.Policy = retry.DEFAULT
+    ) -> None:
+        self.policy = policy
         self.root = os.path.abspath(os.path.expanduser(root))
         self.url = url or self.root
         self._dirs: set[str] = set()
@@ -57,7 +60,7 @@ class FolderBackend:
     ) -> list[ItemResult]:
         def one(local: str, key: str) -> ItemResult:
             try:
-                size = retry.call(lambda: self._put(local, key), what=key)
+                size = retry.call(lambda: self._put(local, key), self.policy, what=key)
             except Exception as e:
                 return ItemResult(key, 0, _classify(e, self.url))
             if done is not None:
@@ -91,7 +94,7 @@ class FolderBackend:
     ) -> list[ItemResult]:
         def one(key: str, local: str) -> ItemResult:
             try:
-                size = retry.call(lambda: self._get(key, local), what=key)
+                size = retry.call(lambda: self._get(key, local), self.policy, what=key)
             except Exception as e:
                 return ItemResult(key, 0, _classify(e, self.url))
             if done is not None:
@@ -106,15 +109,35 @@ class FolderBackend:
             size = os.path.getsize(src)
         except FileNotFoundError:
             raise Missing(key) from None
-        _unlink_quiet(local)
-        if size <= SMALL:
-            with open(src, "rb") as fh:
-                data = fh.read()
-            with open(local, "xb") as out:
-                out.write(data)
-            return len(data)
+        _unlink_quiet(local)  # a retry starts afresh
         localfs.copy_to_new(src, local, 0o644, reflink=False)
         return size
+
+    def read(self, keys: Sequence[str], jobs: int, done: Done | None = None) -> list[ItemResult]:
+        def one(key: str, _: str) -> ItemResult:
+            try:
+                data = retry.call(lambda: self._read(key), self.policy, what=key)
+            except Exception as e:
+                return ItemResult(key, 0, _classify(e, self.url))
+            if done is not None:
+                done(len(data))
+            return ItemResult(key, len(data), data=data)
+
+        return self._run([(k, k) for k in keys], jobs, one)
+
+    def _read(self, key: str) -> bytes:
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY)
+        except FileNotFoundError:
+            raise Missing(key) from None
+        try:  # os calls, not open(): no isatty/seek probes, a third fewer syscalls
+            size = os.fstat(fd).st_size
+            chunks = [os.read(fd, size + 1)]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 20))
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
         results = []

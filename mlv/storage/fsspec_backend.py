@@ -24,7 +24,10 @@ FLAT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 
 
 class FsspecBackend:
-    def __init__(self, fs: Any, root: str, url: str, protocol: str) -> None:
+    def __init__(
+        self, fs: Any, root: str, url: str, protocol: str, policy: retry.Policy = retry.DEFAULT
+    ) -> None:
+        self.policy = policy
         self.fs = fs
         self.root = root.rstrip("/")
         self.url = url
@@ -79,7 +82,7 @@ class FsspecBackend:
                         if self._stop.is_set():
                             return ItemResult(key, 0, stopped)
                         try:
-                            size = await retry.acall(lambda: run_one(*pair), what=key)
+                            size = await retry.acall(lambda: run_one(*pair), self.policy, what=key)
                         except Exception as e:
                             return fail(key, e)
                         return finish(key, size)
@@ -94,7 +97,7 @@ class FsspecBackend:
             if self._stop.is_set():
                 return ItemResult(key, 0, stopped)
             try:
-                size = retry.call(lambda: one_sync(*pair), what=key)
+                size = retry.call(lambda: one_sync(*pair), self.policy, what=key)
             except Exception as e:
                 return fail(key, e)
             return finish(key, size)
@@ -169,7 +172,7 @@ class FsspecBackend:
             return list(found)
 
         try:
-            paths = retry.call(find, what=f"listing {prefix}")
+            paths = retry.call(find, self.policy, what=f"listing {prefix}")
         except Exception as e:
             raise self._classify(e) from None
         cut = len(self.root) + 1 if self.root else 0
@@ -239,6 +242,24 @@ class FsspecBackend:
         _unlink_quiet(local)
         self.fs.get_file(self._path(key), local)
         return os.path.getsize(local)
+
+    def read(self, keys: Sequence[str], jobs: int, done: Done | None = None) -> list[ItemResult]:
+        found: dict[str, bytes] = {}
+
+        async def cat(key: str, _: str) -> int:
+            data = await self.fs._cat_file(self._path(key))
+            found[key] = data
+            return len(data)
+
+        def cat_sync(key: str, _: str) -> int:
+            data = self.fs.cat_file(self._path(key))
+            found[key] = data
+            return len(data)
+
+        results = self._batch([(k, k) for k in keys], jobs, lambda p: p[0], cat, cat_sync, done)
+        return [
+            ItemResult(r.key, r.nbytes, r.error, found.get(r.key)) if r.ok else r for r in results
+        ]
 
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
         async def rm(key: str, _: str) -> int:

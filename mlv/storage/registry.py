@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlv.storage import retry
 from mlv.storage.backend import Backend, PermanentError
 from mlv.storage.urls import redact
 
@@ -67,11 +68,12 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
     """The backend for url. Folder URLs must already be absolute or relative to the cwd."""
     options = dict(options or {})
     protocol = scheme_of(url)
+    policy = _policy(url, options.get("retries"))
     if is_folder(url):
         from mlv.storage.folder import FolderBackend
 
         path = urlsplit(url).path if protocol else url
-        return FolderBackend(path, redact(url))
+        return FolderBackend(path, redact(url), policy)
     try:
         import fsspec
         from fsspec.core import url_to_fs
@@ -96,4 +98,19 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
             f"remote {redact(url)}: invalid options ({e})",
             "check `mlv remote list` and the backend's documented storage options",
         ) from None
-    return FsspecBackend(fs, root, redact(url), protocol)
+    return FsspecBackend(fs, root, redact(url), protocol, policy)
+
+
+def _policy(url: str, retries: Any) -> retry.Policy:
+    """The `retries` option: how many more tries a transient failure gets (default 4)."""
+    if retries is None:
+        return retry.DEFAULT
+    try:
+        count = int(retries)
+        if count < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise PermanentError(
+            f"remote {redact(url)}: retries must be a whole number >= 0, got {retries!r}"
+        ) from None
+    return retry.Policy(attempts=count + 1)

@@ -8,9 +8,9 @@ classify by type name and message so that none of those libraries is imported he
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,7 +34,6 @@ _TRANSIENT_TYPES = {
     "ClientConnectionError",
     "ClientOSError",
     "ServerTimeoutError",
-    "EndpointConnectionError",
     "ConnectTimeoutError",
     "ReadTimeoutError",
     "ResponseStreamingError",
@@ -91,14 +90,22 @@ _TRANSIENT_ERRNOS = {
 }
 
 
+# Nobody listening: the client libraries (botocore, s3fs) have already retried the
+# connection; more tries here would only make a down server take minutes to report.
+_UNREACHABLE_TYPES = {"EndpointConnectionError", "ConnectionRefusedError"}
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (PermanentError, Missing, PermissionError)):
+        return False
+    if {t.__name__ for t in type(exc).__mro__} & _UNREACHABLE_TYPES:
         return False
     text = f" {exc}".lower()
     if any(word in text for word in _PERMANENT_WORDS):
         return False
     names = {t.__name__ for t in type(exc).__mro__}
-    if names & _TRANSIENT_TYPES or isinstance(exc, asyncio.TimeoutError):
+    aio = sys.modules.get("asyncio")  # imported only by async backends
+    if names & _TRANSIENT_TYPES or (aio is not None and isinstance(exc, aio.TimeoutError)):
         return True
     if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
         return True
@@ -144,6 +151,8 @@ def call(fn: Callable[[], T], policy: Policy = DEFAULT, what: str = "") -> T:
 
 
 async def acall(fn: Callable[[], Awaitable[T]], policy: Policy = DEFAULT, what: str = "") -> T:
+    import asyncio
+
     attempt = 1
     while True:
         try:
