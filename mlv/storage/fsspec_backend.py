@@ -123,6 +123,11 @@ class FsspecBackend:
             )
         if isinstance(e, FileNotFoundError):
             return Missing(str(e))
+        if retry.is_unreachable(e):
+            return PermanentError(
+                f"remote {self.url}: cannot connect ({_short(e)})",
+                "check the URL or endpoint_url, and that the server is up",
+            )
         if retry.is_permanent(e):
             return PermanentError(
                 f"remote {self.url}: access denied ({_short(e)})",
@@ -246,8 +251,11 @@ class FsspecBackend:
     def read(self, keys: Sequence[str], jobs: int, done: Done | None = None) -> list[ItemResult]:
         found: dict[str, bytes] = {}
 
+        # s3fs asks for the size first (one HEAD per object) unless told not to split
+        extra = {"max_concurrency": 1} if self.protocol in ("s3", "s3a") else {}
+
         async def cat(key: str, _: str) -> int:
-            data = await self.fs._cat_file(self._path(key))
+            data = await self.fs._cat_file(self._path(key), **extra)
             found[key] = data
             return len(data)
 

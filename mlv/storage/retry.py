@@ -95,10 +95,14 @@ _TRANSIENT_ERRNOS = {
 _UNREACHABLE_TYPES = {"EndpointConnectionError", "ConnectionRefusedError"}
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    return bool({t.__name__ for t in type(exc).__mro__} & _UNREACHABLE_TYPES)
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (PermanentError, Missing, PermissionError)):
         return False
-    if {t.__name__ for t in type(exc).__mro__} & _UNREACHABLE_TYPES:
+    if is_unreachable(exc):
         return False
     text = f" {exc}".lower()
     if any(word in text for word in _PERMANENT_WORDS):
