@@ -79,7 +79,7 @@ def scenario(tool: str, exe: str, data: str, work: str, endpoint: str | None, re
         "git commit -q --allow-empty -m init",
         repo,
     )
-    sh(f"{exe} init -q" if tool == "dvc" else f"{exe} init -q", repo)
+    sh(f"{exe} init -q", repo)
     shutil.copytree(data, os.path.join(repo, "data"))
     sh(f"{exe} add -q data", repo)
     remote = os.path.join(work, "remote")
