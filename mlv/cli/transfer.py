@@ -161,6 +161,7 @@ def pull_cmd(
     checked_out = all(r.ok for r in results)
     if as_json:
         doc = _as_dict(summary)
+        doc["action"] = "pull"
         doc["checkout"] = {"ok": checked_out, "targets": [vars(r) for r in results]}
         doc["ok"] = summary.ok and checked_out
         output.emit_json(doc)
@@ -196,9 +197,16 @@ def _render(s: TransferSummary) -> None:
             why = f"not on remote {remote} (push them from a cache that has them)"
         _list(s, s.missing, why)
     if s.corrupt:
-        _list(s, s.corrupt, f"corrupt on remote {remote}, not used (re-push them from a good copy)")
+        if s.action == "push":
+            why = "corrupt in the cache, not pushed (re-add the data with `mlv add`)"
+        else:
+            why = (
+                f"corrupt on remote {remote}, not used (delete them there, then push again "
+                "from a good copy)"
+            )
+        _list(s, s.corrupt, why)
     if s.failed:
-        _list(s, list(s.failed), f"failed ({'run again to retry'})", s.failed)
+        _list(s, list(s.failed), "failed (see each reason; run again to retry)", s.failed)
 
 
 def _list(

@@ -134,6 +134,8 @@ class _Checkout:
                     and not self._safe(actual, rel, result)
                 ):
                     return
+                if actual is None:  # one file of a directory not checked out yet
+                    os.makedirs(os.path.dirname(self.repo.abs(rel)), exist_ok=True)
                 self._write(rel, desired, result)
             return
         abs_root = self.repo.abs(rel)

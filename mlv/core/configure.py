@@ -20,6 +20,10 @@ SECRET_OPTIONS = (
     "account_key",
     "client_secret",
     "passphrase",
+    "key",
+    "credential",
+    "credentials",
+    "connection_string",
 )
 
 
@@ -57,6 +61,15 @@ def get(key: str, level: str | None) -> Any:
 def set_(key: str, value: str, level: str) -> Any:
     _check_key(key)
     option = key.rsplit(".", 1)[-1]
+    if level == "repo" and key.startswith("remote.") and option == "url":
+        from mlv.storage.urls import has_credentials, redact
+
+        if has_credentials(value):
+            raise UsageError(
+                f"{key}: refusing to write a URL with credentials to .mlv/config.yaml "
+                f"({redact(value)})",
+                "use --local (kept out of git) or the environment",
+            )
     if level == "repo" and option in SECRET_OPTIONS:
         raise UsageError(
             f"{key}: refusing to write a secret to the committed .mlv/config.yaml",

@@ -24,7 +24,13 @@ from mlv.core import targets as targets_mod
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.core.targets import Target
-from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, UsageError
+from mlv.errors import (
+    MlvError,
+    ObjectCorruptError,
+    ObjectMissingError,
+    RemoteError,
+    UsageError,
+)
 from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
 from mlv.objects.pointer import SUFFIX
@@ -253,6 +259,11 @@ def push(
     progress: Progress | None = None,
 ) -> TransferSummary:
     progress = progress or NullProgress()
+    if store.backend.read_only:
+        raise RemoteError(
+            f"remote '{store.name}' ({store.url}) is read-only (HTTP)",
+            "push to a folder, S3, GCS, Azure or SSH remote instead",
+        )
     summary = TransferSummary("push", store.name, store.url)
     trees = Trees(repo)
     roots = []
@@ -266,9 +277,9 @@ def push(
     summary.missing += sorted(plan.missing - set(summary.missing))
     progress.begin(f"push to {store.name}", len(plan.files) + len(plan.trees))
     done = _advance(progress)
-    summary.add(store.upload(repo.cache, sorted(plan.files), done))
-    on_remote = plan.present | {h for h in plan.files if h not in summary.failed}
-    on_remote -= set(summary.missing)
+    sent = store.upload(repo.cache, sorted(plan.files), done)
+    summary.add(sent)
+    on_remote = plan.present | set(sent.done)
     for depth in sorted(set(plan.trees.values()), reverse=True):
         level = sorted(h for h, d in plan.trees.items() if d == depth)
         ready = [h for h in level if all(c in on_remote for c in plan.children[h])]

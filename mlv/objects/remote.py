@@ -179,15 +179,19 @@ class RemoteStore:
     # ---- moving objects ---------------------------------------------------------------
 
     def upload(self, cache: Cache, hashes: Iterable[str], done: Progress | None = None) -> Outcome:
-        """Send objects from the cache. Objects the cache lacks are reported missing."""
+        """Send objects from the cache. Objects the cache lacks are reported missing, and
+        damaged ones corrupt: each is checked against its hash first (a trust record makes
+        that free for objects checked before and unchanged since)."""
         outcome = Outcome()
         items: list[tuple[str, str]] = []
         for h in hashes:
             path = cache.object_path(h)
-            if os.path.exists(path):
-                items.append((path, key_of(h)))
-            else:
+            if not os.path.exists(path):
                 outcome.missing.append(h)
+            elif not cache.is_intact(h):  # never spread a damaged object (checked once)
+                outcome.corrupt.append(h)
+            else:
+                items.append((path, key_of(h)))
         for start in range(0, len(items), BATCH):
             chunk = items[start : start + BATCH]
             results = self.backend.upload(chunk, self.jobs, done)

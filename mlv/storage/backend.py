@@ -53,6 +53,7 @@ class Backend(Protocol):
 
     url: str
     default_jobs: int
+    read_only: bool  # HTTP: objects can be fetched, never written
     # Keys returned by one listing request on a flat object store (S3: 1000); None where a
     # listing costs one request per folder whatever its size (a disk, SFTP).
     listing_page: int | None

@@ -20,6 +20,7 @@ SMALL = 1 << 20  # read whole and write at once below this
 
 class FolderBackend:
     listing_page: int | None = None
+    read_only = False
     default_jobs = 1  # measured: on 2 cores, threads slow small-file copies down (GIL, contention)
 
     def __init__(

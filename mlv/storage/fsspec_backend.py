@@ -33,6 +33,7 @@ class FsspecBackend:
         self.url = url
         self.protocol = protocol
         self.flat = protocol in FLAT
+        self.read_only = protocol in ("http", "https")
         self.listing_page: int | None = 1000 if self.flat else None
         self.is_async = bool(getattr(fs, "async_impl", False))
         self.default_jobs = 32 if self.is_async else 8

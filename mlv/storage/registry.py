@@ -91,9 +91,10 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
     except ImportError as e:
         hint = INSTALL_HINTS.get(protocol, f"install the fsspec package for '{protocol}://'")
         raise PermanentError(
-            f"remote {redact(url)}: support for {protocol}:// is not installed ({e.name})", hint
+            f"remote {redact(url)}: support for {protocol}:// is not installed ({e.name or e})",
+            hint,
         ) from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError) as e:  # an option the backend does not take
         raise PermanentError(
             f"remote {redact(url)}: invalid options ({e})",
             "check `mlv remote list` and the backend's documented storage options",

@@ -201,3 +201,39 @@ def test_interrupted_push_leaves_only_whole_objects(mlv_repo: Path, tmp_path: Pa
     assert doc["transferred"]["objects"] == 3001 - len(sent)  # what arrived is not re-sent
     assert len(remote_objects(remote)) == 3001
     assert_trees_complete(remote)
+
+
+def test_push_never_spreads_a_corrupt_cache_object(mlv_repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    dataset(mlv_repo)
+    mlv("add", "data", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    bad = xxh(b"cat 1")
+    obj = mlv_repo / ".mlv" / "cache" / "xxh128" / bad[7:9] / bad[9:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"rotten")
+    proc = mlv("push", "--json", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["corrupt"] == [{"hash": bad, "path": "data/images/cats/c1.jpg"}]
+    on_remote = remote_objects(remote)
+    assert bad not in on_remote and xxh(b"cat 0") in on_remote
+    assert read_pointer(mlv_repo / "data.mlv")["hash"] not in on_remote
+    assert_trees_complete(remote)
+
+
+def test_pull_of_one_file_inside_a_directory(mlv_repo: Path, tmp_path: Path) -> None:
+    setup_pushed(mlv_repo, tmp_path)
+    other = clone(mlv_repo, tmp_path)
+    mlv("pull", "data/images/dogs/d2.jpg", cwd=other)
+    assert (other / "data" / "images" / "dogs" / "d2.jpg").read_bytes() == b"dog 2"
+    assert os.listdir(other / "data" / "images" / "dogs") == ["d2.jpg"]
+
+
+def test_http_remote_is_read_only(mlv_repo: Path) -> None:
+    (mlv_repo / "f.txt").write_text("x")
+    mlv("add", "f.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "web", "https://example.invalid/data", cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "read-only" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
