@@ -21,7 +21,7 @@ from mlv.errors import ConfigError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
 from mlv.storage import registry
 from mlv.storage.backend import PermanentError
-from mlv.storage.urls import has_credentials, redact
+from mlv.storage.urls import has_credentials, redact, scrub, secrets_in
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -187,12 +187,15 @@ def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> Remote
         )
     if registry.is_folder(url) and "://" not in url:
         url = os.path.normpath(os.path.join(repo.root, os.path.expanduser(url)))
+    secrets = secrets_in(url) + [
+        str(v) for k, v in options.items() if k in SECRET_OPTIONS and v is not None
+    ]
     try:
         backend = registry.open_backend(url, options)
     except PermanentError as e:
-        raise RemoteError(f"remote '{chosen}': {e.message}", e.hint) from None
+        raise RemoteError(f"remote '{chosen}': {scrub(e.message, secrets)}", e.hint) from None
     except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
-        text = " ".join(str(e).split())[:200] or type(e).__name__
+        text = scrub(" ".join(str(e).split())[:200], secrets) or type(e).__name__
         raise RemoteError(
             f"remote '{chosen}' ({redact(url)}): cannot connect ({type(e).__name__}: {text})",
             "check the URL, credentials and host keys (ssh: ~/.ssh/config, known_hosts)",
@@ -205,4 +208,4 @@ def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> Remote
             raise ConfigError(f"remote.{chosen}.jobs: expected a number") from None
     if jobs is not None and jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    return RemoteStore(backend, chosen, jobs)
+    return RemoteStore(backend, chosen, jobs, secrets)

@@ -22,6 +22,7 @@ from mlv.errors import RemoteError
 from mlv.objects import hashing
 from mlv.objects.store import Cache, hash_path_mmap
 from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
+from mlv.storage.urls import scrub
 
 # Up to this many objects, existence checks are always the cheaper way to ask.
 FEW = 16
@@ -74,7 +75,10 @@ class PresenceStats:
 
 
 class RemoteStore:
-    def __init__(self, backend: Backend, name: str, jobs: int | None = None) -> None:
+    def __init__(
+        self, backend: Backend, name: str, jobs: int | None = None, secrets: list[str] | None = None
+    ) -> None:
+        self.secrets = [s for s in secrets or [] if len(s) >= 3]  # never printed
         self.backend = backend
         self.name = name
         self.jobs = jobs or backend.default_jobs
@@ -158,9 +162,10 @@ class RemoteStore:
                 message = message.replace(f"remote {self.url}", where)
             else:
                 message = f"{where}: {message}"
-            return RemoteError(message, e.hint)
+            return RemoteError(scrub(message, self.secrets), e.hint)
         return RemoteError(
-            f"{where}: {_reason(e)}", "check the URL, the network and the server, then run again"
+            f"{where}: {scrub(_reason(e), self.secrets)}",
+            "check the URL, the network and the server, then run again",
         )
 
     def _list(self, prefix: str) -> set[str]:
@@ -269,7 +274,7 @@ class RemoteStore:
             else:
                 if isinstance(r.error, PermanentError) and permanent is None:
                     permanent = r.error
-                outcome.failed[h] = _reason(r.error)
+                outcome.failed[h] = scrub(_reason(r.error), self.secrets)
         if permanent is not None:
             raise self.failure(permanent)
 

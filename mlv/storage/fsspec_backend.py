@@ -171,6 +171,9 @@ class FsspecBackend:
         base = self._path(prefix.rstrip("/"))
 
         def find() -> list[str]:
+            if self.protocol in ("s3", "s3a"):
+                listed: list[str] = self._sync(lambda: self._s3_list(base))
+                return listed
             try:
                 found = self.fs.find(base)
             except FileNotFoundError:
@@ -184,6 +187,15 @@ class FsspecBackend:
         cut = len(self.root) + 1 if self.root else 0
         names = [self.fs._strip_protocol(p)[cut:] for p in paths]
         return [n for n in names if ".mlvtmp-" not in n]
+
+    async def _s3_list(self, base: str) -> list[str]:
+        """Keys below base: ListObjectsV2 pages and nothing else (s3fs's find adds a HEAD
+        and a folder probe when a prefix is empty, as it is on a new remote)."""
+        bucket, key, _ = self.fs.split_path(base)
+        found = []
+        async for item in self.fs._iterdir(bucket, delimiter="", prefix=key.rstrip("/") + "/"):
+            found.append(item["name"])
+        return found
 
     def upload(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
