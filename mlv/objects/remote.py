@@ -29,6 +29,7 @@ FEW = 16
 # Objects moved per batch: a killed transfer keeps what earlier batches completed.
 BATCH = 2000
 LARGE_BATCH = 64
+BATCH_BYTES = 64 << 20  # small objects held in memory at once
 # Objects up to this size are downloaded into memory, checked there and written once.
 IN_MEMORY = 1 << 20
 
@@ -185,22 +186,41 @@ class RemoteStore:
 
     def upload(self, cache: Cache, hashes: Iterable[str], done: Progress | None = None) -> Outcome:
         """Send objects from the cache. Objects the cache lacks are reported missing, and
-        damaged ones corrupt: each is checked against its hash first (a trust record makes
-        that free for objects checked before and unchanged since)."""
+        damaged ones corrupt: each is checked against its hash first. Small objects are
+        read once, checked in memory and sent from there; large ones are checked (free
+        with a trust record of an earlier check) and streamed from their file."""
         outcome = Outcome()
-        items: list[tuple[str, str]] = []
+        small: list[tuple[bytes, str]] = []
+        small_bytes = 0
+        large: list[tuple[str, str]] = []
         for h in hashes:
             path = cache.object_path(h)
-            if not os.path.exists(path):
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
                 outcome.missing.append(h)
-            elif not cache.is_intact(h):  # never spread a damaged object (checked once)
-                outcome.corrupt.append(h)
-            else:
-                items.append((path, key_of(h)))
-        for start in range(0, len(items), BATCH):
-            chunk = items[start : start + BATCH]
-            results = self.backend.upload(chunk, self.jobs, done)
-            self._book(results, outcome)
+                continue
+            if size > IN_MEMORY:
+                if cache.is_intact(h):
+                    large.append((path, key_of(h)))
+                else:
+                    outcome.corrupt.append(h)
+                continue
+            with open(path, "rb") as fh:
+                data = fh.read()
+            if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
+                outcome.corrupt.append(h)  # never spread a damaged object
+                continue
+            small.append((data, key_of(h)))
+            small_bytes += len(data)
+            if len(small) >= BATCH or small_bytes >= BATCH_BYTES:
+                self._book(self.backend.write(small, self.jobs, done), outcome)
+                small, small_bytes = [], 0
+        if small:
+            self._book(self.backend.write(small, self.jobs, done), outcome)
+        for start in range(0, len(large), LARGE_BATCH):
+            chunk = large[start : start + LARGE_BATCH]
+            self._book(self.backend.upload(chunk, self.jobs, done), outcome)
         return outcome
 
     def download(

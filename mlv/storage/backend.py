@@ -73,6 +73,13 @@ class Backend(Protocol):
         not at all (a single PUT, or a temporary name renamed into place)."""
         ...
 
+    def write(
+        self, items: Sequence[tuple[bytes, str]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
+        """Like upload, from bytes in memory, (data, key) pairs: small objects that the
+        caller has just read and checked go out without being read again."""
+        ...
+
     def download(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:

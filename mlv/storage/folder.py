@@ -70,6 +70,28 @@ class FolderBackend:
 
         return self._run(items, jobs, one)
 
+    def write(
+        self, items: Sequence[tuple[bytes, str]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
+        def one(data: bytes, key: str) -> ItemResult:
+            try:
+                retry.call(lambda: self._put_bytes(data, key), self.policy, what=key)
+            except Exception as e:
+                return ItemResult(key, 0, _classify(e, self.url))
+            if done is not None:
+                done(len(data))
+            return ItemResult(key, len(data))
+
+        return self._run(items, jobs, one)  # type: ignore[arg-type]
+
+    def _put_bytes(self, data: bytes, key: str) -> None:
+        dst = self._path(key)
+        folder = os.path.dirname(dst)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        localfs.write_bytes_atomic(dst, data, 0o444)
+
     def _put(self, local: str, key: str) -> int:
         dst = self._path(key)
         folder = os.path.dirname(dst)

@@ -224,6 +224,58 @@ class FsspecBackend:
             raise
         return size
 
+    def write(
+        self, items: Sequence[tuple[bytes, str]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
+        by_key = {key: data for data, key in items}
+
+        async def pipe(key: str, _: str) -> int:
+            data = by_key[key]
+            path = self._path(key)
+            if self.flat:
+                await self.fs._pipe_file(path, data)
+                return len(data)
+            parent = path.rpartition("/")[0]
+            if parent and parent not in self._made:
+                await self.fs._makedirs(parent, exist_ok=True)
+                self._made.add(parent)
+            tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
+            try:
+                await self.fs._pipe_file(tmp, data)
+                await self.fs._mv(tmp, path)
+            except BaseException:
+                try:
+                    await self.fs._rm_file(tmp)
+                except Exception:
+                    pass
+                raise
+            return len(data)
+
+        def pipe_sync(key: str, _: str) -> int:
+            data = by_key[key]
+            path = self._path(key)
+            if self.flat:
+                self.fs.pipe_file(path, data)
+                return len(data)
+            parent = path.rpartition("/")[0]
+            if parent and parent not in self._made:
+                self.fs.makedirs(parent, exist_ok=True)
+                self._made.add(parent)
+            tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
+            try:
+                self.fs.pipe_file(tmp, data)
+                self.fs.mv(tmp, path)
+            except BaseException:
+                try:
+                    self.fs.rm_file(tmp)
+                except Exception:
+                    pass
+                raise
+            return len(data)
+
+        pairs = [(key, key) for _, key in items]
+        return self._batch(pairs, jobs, lambda p: p[0], pipe, pipe_sync, done)
+
     def _put(self, local: str, key: str) -> int:
         size = os.path.getsize(local)
         path = self._path(key)

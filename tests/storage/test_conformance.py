@@ -1,96 +1,374 @@
-"""One conformance suite for every backend: a folder, fsspec's memory filesystem, an S3 API
-server (moto) and an SFTP server (OpenSSH), all through registry.open_backend as mlv opens
-a remote."""
+"""The Backend contract (mlv/storage/backend.py), one suite run against every backend as
+`open_backend(url, options)` builds it: a folder, fsspec's memory filesystem, S3 (moto) and
+SFTP (OpenSSH's sshd). Each backend also gets a raw view of its store (bypassing mlv) so the
+tests can plant temporaries and see what a backend left behind."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import pytest
-from servers import S3Server, SFTPServer
+from servers import FaultProxy, S3Server, SFTPServer
 
-from mlv.storage import registry
-from mlv.storage.backend import Backend, Missing, PermanentError
+from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
+from mlv.storage.registry import open_backend
 
-KINDS = ["folder", "memory", "s3", "sftp"]
+TMP_MARK = ".mlvtmp-"
+BACKENDS = ["folder", "memory", "s3", "sftp"]
 
 
-@pytest.fixture(params=KINDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def key(n: int, shard: str = "ab", algo: str = "xxh128") -> str:
+    """A key as mlv makes them: ALGO/HEX[:2]/HEX[2:] (hex only)."""
+    width = 62 if algo == "sha256" else 30
+    return f"{algo}/{shard}/{n:0{width}x}"
+
+
+@dataclass
+class Remote:
+    kind: str
+    backend: Backend
+    put_raw: Callable[[str, bytes], None]  # write a key behind mlv's back
+    raw_keys: Callable[[], list[str]]  # every key in the store, temporaries included
+    get_raw: Callable[[str], bytes]
+
+
+def _local_remote(kind: str, backend: Backend, root: Path) -> Remote:
+    def put_raw(k: str, data: bytes) -> None:
+        (root / k).parent.mkdir(parents=True, exist_ok=True)
+        (root / k).write_bytes(data)
+
+    def raw_keys() -> list[str]:
+        if not root.exists():
+            return []
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    return Remote(kind, backend, put_raw, raw_keys, lambda k: (root / k).read_bytes())
+
+
+@pytest.fixture(params=BACKENDS)
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Remote]:
     kind = request.param
     if kind == "folder":
-        opened = registry.open_backend(str(tmp_path / "remote"))
+        root = tmp_path / "remote" / "store"
+        backend = open_backend(str(root), {})
+        yield _local_remote(kind, backend, root)
     elif kind == "memory":
-        opened = registry.open_backend(f"memory://mlv-{uuid.uuid4().hex}/store")
+        # The memory filesystem is global to the process: a fresh root for every test.
+        base = f"/mlvtest-{uuid.uuid4().hex}"
+        fs = fsspec.filesystem("memory")
+        backend = open_backend(f"memory://{base}/store", {})
+        root = f"{base}/store"
+
+        def put_raw(k: str, data: bytes) -> None:
+            fs.pipe_file(f"{root}/{k}", data)
+
+        def raw_keys() -> list[str]:
+            found = fs.find(root) if fs.exists(root) else []
+            return sorted(p[len(root) + 1 :] for p in found)
+
+        yield Remote(kind, backend, put_raw, raw_keys, lambda k: fs.cat_file(f"{root}/{k}"))
+        if fs.exists(base):
+            fs.rm(base, recursive=True)
     elif kind == "s3":
         server: S3Server = request.getfixturevalue("s3_server")
-        bucket = server.create_bucket()
-        opened = registry.open_backend(
-            f"s3://{bucket}/store",
-            {"endpoint_url": server.endpoint_url, "key": "testing", "secret": "testing"},
-        )
+        bucket: str = request.getfixturevalue("s3_bucket")
+        options = {"endpoint_url": server.endpoint_url, "key": "testing", "secret": "testing"}
+        backend = open_backend(f"s3://{bucket}/prefix", options)
+        client = server.client()
+
+        def put_raw(k: str, data: bytes) -> None:
+            client.put_object(Bucket=bucket, Key=f"prefix/{k}", Body=data)
+
+        def raw_keys() -> list[str]:
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix="prefix/"
+            )
+            found = [o["Key"] for page in pages for o in page.get("Contents", [])]
+            return sorted(k.removeprefix("prefix/") for k in found)
+
+        def get_raw(k: str) -> bytes:
+            data: bytes = client.get_object(Bucket=bucket, Key=f"prefix/{k}")["Body"].read()
+            return data
+
+        try:
+            yield Remote(kind, backend, put_raw, raw_keys, get_raw)
+        finally:
+            client.close()
     else:
-        ssh: SFTPServer = request.getfixturevalue("sftp_server")
-        root = ssh.root / uuid.uuid4().hex
-        opened = registry.open_backend(
-            f"ssh://{ssh.host}:{ssh.port}{root}",
-            {
-                "username": ssh.username,
-                "client_keys": [str(ssh.client_key)],
-                "known_hosts": str(ssh.known_hosts),
-            },
-        )
-    yield opened
-    opened.close()
+        sftp: SFTPServer = request.getfixturevalue("sftp_server")
+        root = sftp.root / uuid.uuid4().hex / "store"
+        options = {
+            "username": sftp.username,
+            "client_keys": [str(sftp.client_key)],
+            "known_hosts": str(sftp.known_hosts),
+        }
+        backend = open_backend(f"ssh://{sftp.host}:{sftp.port}{root}", options)
+        yield _local_remote(kind, backend, root)
+    backend.close()
 
 
-def local_files(tmp_path: Path, contents: dict[str, bytes]) -> dict[str, str]:
-    out = {}
-    for name, data in contents.items():
-        path = tmp_path / f"src-{name}"
-        path.write_bytes(data)
-        out[name] = str(path)
+def write(folder: Path, name: str, data: bytes) -> str:
+    path = folder / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def by_key(results: list[ItemResult]) -> dict[str, ItemResult]:
+    out = {r.key: r for r in results}
+    assert len(out) == len(results), "one result per item"
     return out
 
 
-def test_round_trip(backend: Backend, tmp_path: Path) -> None:
-    big = os.urandom(3 << 20)
-    src = local_files(tmp_path, {"a": b"alpha", "b": b"", "big": big})
-    keys = {"a": "xxh128/aa/0001", "b": "xxh128/bb/0002", "big": "xxh128/cc/0003"}
-    results = backend.upload([(src[n], keys[n]) for n in keys], 4)
-    assert all(r.ok for r in results) and sorted(r.nbytes for r in results) == [0, 5, len(big)]
-    # the same content again (two pushes meeting): no error
-    assert all(r.ok for r in backend.upload([(src["a"], keys["a"])], 1))
-    assert backend.exists([*keys.values(), "xxh128/dd/0404"], 4) == set(keys.values())
-    assert sorted(backend.list_keys("xxh128/")) == sorted(keys.values())
-    assert backend.list_keys("xxh128/aa/") == [keys["a"]]
-    assert backend.list_keys("xxh128/ee/") == []
-    assert not any(".mlvtmp-" in k for k in backend.list_keys("xxh128/"))
-
-    target = tmp_path / "dl"
-    target.mkdir()
-    got = backend.download(
-        [(keys["big"], str(target / "big")), ("xxh128/dd/0404", str(target / "none"))], 2
-    )
-    assert got[0].ok and (target / "big").read_bytes() == big
-    assert isinstance(got[1].error, Missing)
-    read = backend.read([keys["a"], keys["b"], "xxh128/dd/0404"], 2)
-    assert read[0].data == b"alpha" and read[1].data == b""
-    assert isinstance(read[2].error, Missing)
-
-    assert all(r.ok for r in backend.delete([keys["a"], "xxh128/dd/0404"], 2))
-    assert backend.exists(list(keys.values()), 2) == {keys["b"], keys["big"]}
+def assert_no_temporaries(remote: Remote) -> None:
+    assert [k for k in remote.raw_keys() if TMP_MARK in k] == []
 
 
-def test_missing_bucket_is_permanent(s3_server: S3Server, tmp_path: Path) -> None:
-    opened = registry.open_backend(
-        "s3://no-such-bucket-x/store",
-        {"endpoint_url": s3_server.endpoint_url, "key": "testing", "secret": "testing"},
-    )
-    src = local_files(tmp_path, {f"f{i}": b"x" for i in range(5)})
-    results = opened.upload([(p, f"xxh128/00/{n}") for n, p in src.items()], 2)
+# ---- exists / list_keys ---------------------------------------------------------------
+
+
+def test_exists_returns_present_keys_only(remote: Remote, tmp_path: Path) -> None:
+    a, b, absent = key(1), key(2, "cd"), key(3)
+    remote.put_raw(a, b"a")
+    remote.put_raw(b, b"b")
+    assert remote.backend.exists([a, b, absent, key(4, "ef")], 4) == {a, b}
+    assert remote.backend.exists([absent], 1) == set()
+    assert remote.backend.exists([], 4) == set()
+
+
+def test_list_keys_is_recursive_and_scoped_to_the_prefix(remote: Remote) -> None:
+    keys = [key(1), key(2), key(3, "cd"), key(4, "ff"), key(5, "ab", "sha256")]
+    for k in keys:
+        remote.put_raw(k, k.encode())
+    xxh = [k for k in keys if k.startswith("xxh128/")]
+    assert sorted(remote.backend.list_keys("xxh128/")) == sorted(xxh)
+    assert sorted(remote.backend.list_keys("xxh128/ab/")) == [key(1), key(2)]
+    assert remote.backend.list_keys("xxh128/cd/") == [key(3, "cd")]
+    assert remote.backend.list_keys("sha256/") == [key(5, "ab", "sha256")]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "elsewhere"),
+    [("xxh128/", key(1, "ab", "sha256")), ("xxh128/ab/", key(1, "cd")), ("sha256/", key(1))],
+)
+def test_list_keys_of_an_absent_prefix_is_empty(
+    remote: Remote, prefix: str, elsewhere: str
+) -> None:
+    assert remote.backend.list_keys(prefix) == []  # nothing at all on the remote yet
+    remote.put_raw(elsewhere, b"x")
+    remote.put_raw(key(2, "ab", "xxh3"), b"y")  # a sibling whose name starts like "xxh128"
+    assert remote.backend.list_keys(prefix) == []  # other keys exist, none below prefix
+
+
+def test_list_keys_never_returns_temporaries(remote: Remote) -> None:
+    real = key(7)
+    remote.put_raw(real, b"real")
+    remote.put_raw(f"xxh128/ab/{TMP_MARK}123-0-{real.rsplit('/', 1)[1]}", b"half")
+    remote.put_raw(f"xxh128/cd/{TMP_MARK}{uuid.uuid4().hex}", b"half")
+    assert remote.backend.list_keys("xxh128/") == [real]
+    assert remote.backend.list_keys("xxh128/cd/") == []
+
+
+# ---- upload ---------------------------------------------------------------------------
+
+
+def test_upload_creates_folders_reports_sizes_and_leaves_no_temporary(
+    remote: Remote, tmp_path: Path
+) -> None:
+    payloads = {key(i, f"{i:02x}"): os.urandom(i * 100) for i in range(12)}  # 0 bytes too
+    items = [(write(tmp_path, f"f{i}", data), k) for i, (k, data) in enumerate(payloads.items())]
+    seen: list[int] = []
+    results = by_key(remote.backend.upload(items, 4, seen.append))
+    assert set(results) == set(payloads)
+    for k, data in payloads.items():
+        assert results[k].ok, results[k].error
+        assert results[k].nbytes == len(data)
+        assert remote.get_raw(k) == data
+    assert sorted(seen) == sorted(len(d) for d in payloads.values())
+    assert sorted(remote.backend.list_keys("xxh128/")) == sorted(payloads)
+    assert remote.raw_keys() == sorted(payloads)  # and nothing else: no temporary
+    assert remote.backend.exists(list(payloads), 4) == set(payloads)
+
+
+def test_upload_over_an_existing_key_with_identical_content(remote: Remote, tmp_path: Path) -> None:
+    k, data = key(9), b"same bytes" * 100
+    local = write(tmp_path, "f", data)
+    first = remote.backend.upload([(local, k)], 1)
+    again = remote.backend.upload([(local, k), (local, k)], 2)  # twice in one batch, too
+    assert [r.error for r in first + again] == [None, None, None]
+    assert [r.nbytes for r in first + again] == [len(data)] * 3
+    assert remote.get_raw(k) == data
+    assert remote.raw_keys() == [k]
+
+
+def test_upload_is_atomic_per_key_no_temporary_after_many(remote: Remote, tmp_path: Path) -> None:
+    items = [(write(tmp_path, f"f{i}", bytes([i]) * 1000), key(i, "aa")) for i in range(40)]
+    results = remote.backend.upload(items, 8)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert_no_temporaries(remote)
+    assert len(remote.backend.list_keys("xxh128/aa/")) == 40
+
+
+def test_three_mib_round_trip_byte_for_byte(remote: Remote, tmp_path: Path) -> None:
+    data = os.urandom(3 << 20)
+    k = key(3, "3f")
+    up = remote.backend.upload([(write(tmp_path, "big", data), k)], 2)
+    assert up[0].ok and up[0].nbytes == len(data)
+    assert_no_temporaries(remote)
+    out = tmp_path / "back"
+    down = remote.backend.download([(k, str(out))], 2)
+    assert down[0].ok and down[0].nbytes == len(data)
+    assert out.read_bytes() == data
+    read = remote.backend.read([k], 1)
+    assert read[0].ok and read[0].data == data and read[0].nbytes == len(data)
+
+
+# ---- download / read ------------------------------------------------------------------
+
+
+def test_download_of_a_missing_key_fails_alone(remote: Remote, tmp_path: Path) -> None:
+    a, b, absent = key(1), key(2, "cd"), key(3, "ef")
+    remote.put_raw(a, b"alpha")
+    remote.put_raw(b, b"bravo!")
+    items = [(a, str(tmp_path / "a")), (absent, str(tmp_path / "x")), (b, str(tmp_path / "b"))]
+    seen: list[int] = []
+    results = by_key(remote.backend.download(items, 4, seen.append))
+    assert isinstance(results[absent].error, Missing)
+    assert isinstance(results[absent].error, FileNotFoundError)
+    assert results[a].ok and results[a].nbytes == 5
+    assert results[b].ok and results[b].nbytes == 6
+    assert (tmp_path / "a").read_bytes() == b"alpha"
+    assert (tmp_path / "b").read_bytes() == b"bravo!"
+    assert sorted(seen) == [5, 6]
+
+
+def test_download_replaces_a_stale_local_file(remote: Remote, tmp_path: Path) -> None:
+    k = key(5)
+    remote.put_raw(k, b"fresh")
+    local = tmp_path / "partial"
+    local.write_bytes(b"left over from an earlier, longer attempt")
+    assert remote.backend.download([(k, str(local))], 1)[0].ok
+    assert local.read_bytes() == b"fresh"
+
+
+def test_read_gives_bytes_and_missing(remote: Remote) -> None:
+    a, absent = key(1), key(2)
+    remote.put_raw(a, b"in memory")
+    remote.put_raw(key(3), b"")
+    results = by_key(remote.backend.read([a, absent, key(3)], 4))
+    assert results[a].data == b"in memory" and results[a].nbytes == 9
+    assert results[key(3)].ok and results[key(3)].data == b""
+    assert isinstance(results[absent].error, Missing)
+    assert results[absent].data is None
+
+
+# ---- delete ---------------------------------------------------------------------------
+
+
+def test_delete_of_present_and_absent_keys_succeeds(remote: Remote) -> None:
+    a, b, absent = key(1), key(2, "cd"), key(3)
+    remote.put_raw(a, b"a")
+    remote.put_raw(b, b"b")
+    results = by_key(remote.backend.delete([a, absent, b], 4))
+    assert set(results) == {a, b, absent}
+    assert all(r.ok for r in results.values()), [r.error for r in results.values()]
+    assert remote.backend.exists([a, b, absent], 4) == set()
+    assert remote.backend.list_keys("xxh128/") == []
+    assert remote.backend.delete([a], 1)[0].ok  # deleting again is still fine
+
+
+# ---- permanent failures -------------------------------------------------------------
+
+
+def test_s3_missing_bucket_is_permanent_and_stops_the_batch(
+    s3_server: S3Server, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    bucket = f"mlv-absent-{uuid.uuid4().hex[:12]}"
+    options = {"endpoint_url": fault_proxy.endpoint_url, "key": "testing", "secret": "testing"}
+    backend = open_backend(f"s3://{bucket}/prefix", options)
+    try:
+        items = [(write(tmp_path, f"f{i}", b"x" * i), key(i)) for i in range(6)]
+        results = backend.upload(items, 1)
+        assert len(results) == 6
+        assert all(isinstance(r.error, PermanentError) for r in results)
+        assert "bucket does not exist" in str(results[0].error)
+        assert fault_proxy.count("PUT") == 1  # the first failure stopped the others
+        with pytest.raises(PermanentError, match="bucket does not exist"):
+            backend.list_keys("xxh128/")
+        fault_proxy.clear()
+        downloads = backend.download([(key(i), str(tmp_path / f"d{i}")) for i in range(4)], 1)
+        assert all(isinstance(r.error, PermanentError) for r in downloads)
+        assert fault_proxy.count("GET") <= 1
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def absent_bucket(s3_server: S3Server) -> Iterator[Backend]:
+    options = {"endpoint_url": s3_server.endpoint_url, "key": "testing", "secret": "testing"}
+    backend = open_backend(f"s3://mlv-absent-{uuid.uuid4().hex[:12]}/prefix", options)
+    yield backend
+    backend.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="exists() reads the 404 of a HEAD in a missing bucket as 'key absent' (a HEAD "
+    "has no body to say NoSuchBucket): status --remote of <= 16 objects says 'missing'",
+)
+def test_s3_exists_in_a_missing_bucket_is_permanent(absent_bucket: Backend) -> None:
+    with pytest.raises(PermanentError, match="bucket does not exist"):
+        absent_bucket.exists([key(1), key(2)], 4)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="delete() swallows every FileNotFoundError, s3fs's NoSuchBucket included",
+)
+def test_s3_delete_in_a_missing_bucket_is_permanent(absent_bucket: Backend) -> None:
+    results = absent_bucket.delete([key(1), key(2)], 1)
     assert all(isinstance(r.error, PermanentError) for r in results)
-    assert "bucket does not exist" in str(results[0].error)
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root writes into a 0o500 folder: chmod cannot deny it"
+)
+def test_folder_unwritable_root_is_permanent(tmp_path: Path) -> None:
+    root = tmp_path / "remote"
+    root.mkdir()
+    backend = open_backend(str(root), {})
+    items = [(write(tmp_path, f"f{i}", b"x"), key(i, f"{i:02x}")) for i in range(3)]
+    root.chmod(0o500)
+    try:
+        results = backend.upload(items, 1)
+    finally:
+        root.chmod(0o700)
+    assert all(isinstance(r.error, PermanentError) for r in results)
+    assert "permission denied" in str(results[0].error)
+    assert list(root.iterdir()) == []
+
+
+def test_folder_permission_error_is_permanent_and_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same as above, for any user: the folder refuses new subfolders."""
+    root = tmp_path / "remote"
+    backend = open_backend(str(root), {})
+    items = [(write(tmp_path, f"f{i}", b"x"), key(i, f"{i:02x}")) for i in range(3)]
+    calls: list[str] = []
+
+    def refuse(path: str, *args: object, **kwargs: object) -> None:
+        calls.append(path)
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr("mlv.storage.folder.os.makedirs", refuse)
+    results = backend.upload(items, 1)
+    monkeypatch.undo()
+    assert all(isinstance(r.error, PermanentError) for r in results)
+    assert "permission denied" in str(results[0].error)
+    assert len(calls) <= len(items)  # never retried
+    assert not root.exists() or list(root.rglob("*")) == []

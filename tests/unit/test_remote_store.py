@@ -1,30 +1,36 @@
-"""objects/remote.py: key layout, the existence-check-or-listing rule, verified downloads."""
+"""mlv.objects.remote: the object <-> key mapping, how `present` chooses between existence
+checks and listings (requests counted on a real FolderBackend), and uploads and downloads
+through a real Cache, where a corrupt remote object never enters the cache."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlv.objects import hashing
-from mlv.objects.remote import FEW, RemoteStore, hash_of_key, key_of
+from mlv.objects.remote import FEW, IN_MEMORY, RemoteStore, hash_of_key, key_of
 from mlv.objects.store import Cache
+from mlv.storage import localfs
 from mlv.storage.folder import FolderBackend
 
 
 class CountingFolder(FolderBackend):
-    """A real folder remote that counts how it was asked."""
+    """A FolderBackend that records what it was asked; `listing_page` as a flat store's."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, listing_page: int | None = None) -> None:
         super().__init__(root)
-        self.checked = 0
-        self.listed: list[str] = []
+        self.listing_page = listing_page
+        self.checked: list[str] = []  # every key given to exists()
+        self.listed: list[str] = []  # the prefix of every list_keys() call
 
     def exists(self, keys: Sequence[str], jobs: int) -> set[str]:
-        self.checked += len(keys)
+        self.checked.extend(keys)
         return super().exists(keys, jobs)
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -32,101 +38,239 @@ class CountingFolder(FolderBackend):
         return super().list_keys(prefix)
 
 
-def fake_hash(i: int) -> str:
-    return hashing.hash_bytes("xxh128", str(i).encode())
+def fake(shard: int, n: int, algo: str = "xxh128") -> str:
+    """A well-formed hash id in shard `shard` (content does not matter to `present`)."""
+    width = hashing.hex_len(algo) - 2
+    return f"{algo}:{shard:02x}{n:0{width}x}"
 
 
-def fill(remote: Path, hashes: list[str]) -> None:
+def place(root: Path, hashes: set[str] | list[str]) -> None:
+    """Objects on the remote (empty files at their keys)."""
     for h in hashes:
-        path = remote / key_of(h)
+        path = root / key_of(h)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
+        path.touch()
 
 
-def test_key_layout_round_trip() -> None:
-    h = fake_hash(1)
-    key = key_of(h)
-    assert key == f"xxh128/{h[7:9]}/{h[9:]}"
-    assert hash_of_key(key) == h
-    assert hash_of_key("xxh128/zz") is None
-    assert hash_of_key("xxh128/ab/not-hex") is None
+def shard_prefix(h: str) -> str:
+    return key_of(h).rsplit("/", 1)[0] + "/"
 
 
-def test_few_objects_are_checked_one_by_one(tmp_path: Path) -> None:
-    backend = CountingFolder(str(tmp_path / "remote"))
-    fill(tmp_path / "remote", [fake_hash(i) for i in range(5000)])
-    store = RemoteStore(backend, "r")
-    wanted = {fake_hash(i) for i in range(3)} | {fake_hash(-1)}
-    assert store.present(wanted) == {fake_hash(i) for i in range(3)}
-    assert backend.checked == len(wanted) and backend.listed == []
+# ---- keys -----------------------------------------------------------------------------
 
 
-def test_many_objects_on_an_empty_remote_are_listed_not_checked(tmp_path: Path) -> None:
-    backend = CountingFolder(str(tmp_path / "remote"))
-    store = RemoteStore(backend, "r")
-    assert store.present({fake_hash(i) for i in range(3000)}) == set()
-    assert backend.checked == 0
-    assert all(p.startswith("xxh128/") and len(p) == len("xxh128/ab/") for p in backend.listed)
+@given(st.binary(max_size=64), st.sampled_from(hashing.ALGORITHMS))
+def test_key_of_and_hash_of_key_round_trip(data: bytes, algo: str) -> None:
+    h = hashing.hash_bytes(algo, data)
+    k = key_of(h)
+    algo_part, shard, rest = k.split("/")
+    assert (algo_part, shard + rest) == hashing.split(h)
+    assert len(shard) == 2
+    assert hash_of_key(k) == h
 
 
-def test_a_few_dozen_against_a_big_remote_never_lists_the_whole_remote(tmp_path: Path) -> None:
-    backend = CountingFolder(str(tmp_path / "remote"))
-    fill(tmp_path / "remote", [fake_hash(i) for i in range(3000)])
-    store = RemoteStore(backend, "r")
-    wanted = {fake_hash(i) for i in range(10)} | {fake_hash(-i) for i in range(1, 11)}
-    assert len(wanted) > FEW
-    assert store.present(wanted) == {fake_hash(i) for i in range(10)}
-    assert "xxh128/" not in backend.listed
-    assert backend.checked + len(backend.listed) <= len(wanted) + 1
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    on_remote=st.sets(st.integers(0, 400), max_size=300),
-    wanted=st.sets(st.integers(0, 400), max_size=300),
+@pytest.mark.parametrize(
+    "key",
+    [
+        "xxh128/ab",
+        "xxh128/ab/cd/" + "0" * 30,
+        "xxh128/abc/" + "0" * 29,
+        "xxh128/ab/" + "0" * 29,  # one hex digit short
+        "xxh128/ab/" + "G" * 30,
+        "md5/ab/" + "0" * 30,
+        "xxh128/ab/" + localfs.TMP_MARK + "1-2-" + "0" * 20,
+        "",
+    ],
 )
-def test_present_is_exactly_the_intersection(on_remote: set[int], wanted: set[int]) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        fill(Path(tmp), [fake_hash(i) for i in on_remote])
-        store = RemoteStore(FolderBackend(tmp), "r")
-        got = store.present({fake_hash(i) for i in wanted})
-        assert got == {fake_hash(i) for i in on_remote & wanted}
+def test_hash_of_key_rejects_what_is_not_an_object(key: str) -> None:
+    assert hash_of_key(key) is None
 
 
-def test_download_checks_every_object(tmp_path: Path) -> None:
-    source = Cache(str(tmp_path / "source"), "xxh128")
-    good_small = source.put_bytes(b"good")
-    bad_small = source.put_bytes(b"will be damaged")
-    big_data = os.urandom(3 << 20)
-    big = source.put_bytes(big_data)
+# ---- present: which way of asking -------------------------------------------------------
+
+
+def test_few_objects_get_existence_checks_only(tmp_path: Path) -> None:
+    backend = CountingFolder(str(tmp_path))
+    wanted = {fake(s, s) for s in range(FEW)}
+    there = set(sorted(wanted)[::3])
+    place(tmp_path, there)
+    store = RemoteStore(backend, "r")
+    assert store.present(wanted) == there
+    assert sorted(backend.checked) == sorted(key_of(h) for h in wanted)
+    assert backend.listed == []
+    assert store.present([]) == set()
+    assert len(backend.checked) == FEW and backend.listed == []
+
+
+def test_one_more_than_few_is_listed(tmp_path: Path) -> None:
+    backend = CountingFolder(str(tmp_path))
+    wanted = {fake(0, n) for n in range(FEW + 1)}  # all in one shard: one listing answers
+    store = RemoteStore(backend, "r")
+    assert store.present(wanted) == set()
+    assert backend.listed == ["xxh128/00/"]
+    assert backend.checked == []
+
+
+@pytest.mark.parametrize("listing_page", [None, 1000])
+def test_thousands_on_an_empty_remote_are_listed_never_checked(
+    tmp_path: Path, listing_page: int | None
+) -> None:
+    backend = CountingFolder(str(tmp_path), listing_page)
+    wanted = {fake(n % 256, n) for n in range(3000)}
+    store = RemoteStore(backend, "r")
+    assert store.present(wanted) == set()
+    assert backend.checked == []
+    assert 1 <= len(backend.listed) <= 256
+    assert len(backend.listed) == len(set(backend.listed))  # no prefix listed twice
+    if listing_page is None:  # a folder: a listing per shard, never the whole prefix
+        assert sorted(backend.listed) == sorted({shard_prefix(h) for h in wanted})
+    else:  # a flat store: the sample shard is empty, so the whole prefix is one page
+        assert backend.listed == ["xxh128/00/", "xxh128/"]
+
+
+def test_full_remote_few_spread_objects_never_lists_the_whole_prefix(tmp_path: Path) -> None:
+    """A folder (listing_page None): one listing per folder whatever its size, so a whole
+    listing is 256 requests and never the cheapest for 20 objects."""
+    backend = CountingFolder(str(tmp_path))
+    remote = {fake(s, n) for s in range(256) for n in range(6)}
+    place(tmp_path, remote)
+    wanted = {fake(s * 12, 5) for s in range(20)} | {fake(1, 999)}  # one of them absent
+    store = RemoteStore(backend, "r")
+    assert store.present(wanted) == wanted & remote
+    assert "xxh128/" not in backend.listed
+    assert len(backend.listed) + len(backend.checked) <= len(wanted)
+    assert set(backend.listed) <= {shard_prefix(h) for h in wanted}
+
+
+def test_flat_store_whole_listing_only_when_cheaper(tmp_path: Path) -> None:
+    # 40 objects a shard, 10 keys a listing page: a whole listing is ~1024 requests and
+    # 20 checks are far cheaper.
+    backend = CountingFolder(str(tmp_path), listing_page=10)
+    remote = {fake(s, n) for s in range(0, 256, 8) for n in range(40)}
+    place(tmp_path, remote)
+    wanted = {fake(s, 3) for s in range(0, 160, 8)} | {fake(s, 77) for s in range(8, 24, 8)}
+    store = RemoteStore(backend, "r")
+    assert store.present(wanted) == wanted & remote
+    assert "xxh128/" not in backend.listed
+    assert len(backend.listed) == 1  # the sample shard; the rest by existence checks
+    assert sorted(backend.checked) == sorted(key_of(h) for h in wanted if h != fake(0, 3))
+
+
+def test_flat_store_whole_listing_when_it_is_the_cheapest(tmp_path: Path) -> None:
+    # 3 objects a shard, 1000 keys a page: the whole remote is one page; 200 objects over
+    # 100 shards would cost 99 listings or 198 checks.
+    backend = CountingFolder(str(tmp_path), listing_page=1000)
+    remote = {fake(s, n) for s in range(256) for n in range(3)}
+    place(tmp_path, remote)
+    wanted = {fake(s, n) for s in range(100) for n in (1, 7)}
+    store = RemoteStore(backend, "r")
+    assert store.present(wanted) == wanted & remote
+    assert backend.listed == ["xxh128/00/", "xxh128/"]
+    assert backend.checked == []
+
+
+POOL = [fake(s, n) for s in (0, 1, 7, 0x80, 0xFF) for n in range(12)] + [
+    fake(s, n, "sha256") for s in (0, 3) for n in range(6)
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    wanted=st.sets(st.sampled_from(POOL), max_size=len(POOL)),
+    there=st.sets(st.sampled_from(POOL), max_size=len(POOL)),
+    listing_page=st.sampled_from([None, 1, 5, 1000]),
+)
+def test_present_is_exactly_the_objects_there(
+    wanted: set[str], there: set[str], listing_page: int | None
+) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        place(Path(root), there)
+        backend = CountingFolder(root, listing_page)
+        assert RemoteStore(backend, "r").present(wanted) == wanted & there
+        if len(wanted) <= FEW:
+            assert backend.listed == []
+        if listing_page is None:
+            assert not {"xxh128/", "sha256/"} & set(backend.listed)
+        assert set(backend.checked) <= {key_of(h) for h in wanted}
+
+
+# ---- moving objects through a real cache ------------------------------------------------
+
+
+def tmp_leftovers(cache: Cache) -> list[str]:
+    if not os.path.isdir(cache.tmp_dir):
+        return []
+    return os.listdir(cache.tmp_dir)
+
+
+def tamper(path: Path, data: bytes) -> None:
+    os.chmod(path, 0o644)
+    path.write_bytes(data)
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[Cache, Cache, RemoteStore, Path]:
     remote = tmp_path / "remote"
-    store = RemoteStore(FolderBackend(str(remote)), "r")
-    sent = store.upload(source, [good_small, bad_small, big])
-    assert sorted(sent.done) == sorted([good_small, bad_small, big])
-    damaged = remote / key_of(bad_small)
-    damaged.chmod(0o644)
-    damaged.write_bytes(b"damaged!")
-
-    target = Cache(str(tmp_path / "target"), "xxh128")
-    got = store.download(target, [good_small, bad_small, big, fake_hash(9)], sizes={big: 3 << 20})
-    assert sorted(got.done) == sorted([good_small, big])
-    assert got.corrupt == [bad_small] and got.missing == [fake_hash(9)]
-    assert target.read_bytes(good_small) == b"good"
-    assert Path(target.object_path(big)).read_bytes() == big_data
-    assert not target.has(bad_small)
-    leftovers = list(Path(target.tmp_dir).iterdir()) if os.path.isdir(target.tmp_dir) else []
-    assert leftovers == []
+    return (
+        Cache(str(tmp_path / "cache1"), "xxh128"),
+        Cache(str(tmp_path / "cache2"), "xxh128"),
+        RemoteStore(FolderBackend(str(remote)), "origin"),
+        remote,
+    )
 
 
-def test_upload_refuses_a_damaged_cache_object(tmp_path: Path) -> None:
-    cache = Cache(str(tmp_path / "cache"), "xxh128")
-    h = cache.put_bytes(b"precious")
-    obj = Path(cache.object_path(h))
-    obj.chmod(0o644)
-    obj.write_bytes(b"bitrot!!")
-    store = RemoteStore(FolderBackend(str(tmp_path / "remote")), "r")
-    outcome = store.upload(cache, [h, fake_hash(5)])
-    assert outcome.corrupt == [h] and outcome.missing == [fake_hash(5)] and not outcome.done
-    assert not (tmp_path / "remote").exists()
+def test_upload_then_download_into_another_cache(
+    stores: tuple[Cache, Cache, RemoteStore, Path],
+) -> None:
+    src, dst, store, remote = stores
+    blobs = [b"", b"small", os.urandom(5000), os.urandom(IN_MEMORY + 10)]
+    hashes = [src.put_bytes(b) for b in blobs]
+    absent = hashing.hash_bytes("xxh128", b"never added")
+    up = store.upload(src, [*hashes, absent])
+    assert sorted(up.done) == sorted(hashes)
+    assert up.nbytes == sum(len(b) for b in blobs)
+    assert up.missing == [absent] and up.corrupt == [] and up.failed == {}
+    for h, b in zip(hashes, blobs, strict=True):
+        assert (remote / key_of(h)).read_bytes() == b
+    assert store.present(hashes) == set(hashes)
+
+    sizes = {h: len(b) for h, b in zip(hashes, blobs, strict=True)}
+    down = store.download(dst, [*hashes, absent], sizes=sizes)
+    assert sorted(down.done) == sorted(hashes)
+    assert down.missing == [absent] and down.corrupt == []
+    for h, b in zip(hashes, blobs, strict=True):
+        assert dst.verify(h) and dst.read_bytes(h) == b
+    assert tmp_leftovers(dst) == []
+
+
+def test_upload_refuses_a_corrupt_cache_object(
+    stores: tuple[Cache, Cache, RemoteStore, Path],
+) -> None:
+    src, _, store, remote = stores
+    good, bad = src.put_bytes(b"good"), src.put_bytes(b"bad")
+    tamper(Path(src.object_path(bad)), b"BAD")
+    out = store.upload(src, [good, bad])
+    assert out.done == [good] and out.corrupt == [bad]
+    assert not (remote / key_of(bad)).exists()
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["in-memory", "via-tmp-file"])
+def test_corrupt_remote_object_never_enters_the_cache(
+    stores: tuple[Cache, Cache, RemoteStore, Path], large: bool
+) -> None:
+    src, dst, store, remote = stores
+    size = IN_MEMORY + 100 if large else 300
+    good_data, bad_data = os.urandom(size), os.urandom(size)
+    good, bad = src.put_bytes(good_data), src.put_bytes(bad_data)
+    assert sorted(store.upload(src, [good, bad]).done) == sorted([good, bad])
+    flipped = bytes([bad_data[0] ^ 1]) + bad_data[1:]
+    tamper(remote / key_of(bad), flipped)
+
+    out = store.download(dst, [good, bad], sizes={good: size, bad: size})
+    assert out.corrupt == [bad]
+    assert out.done == [good] and out.missing == [] and out.failed == {}
+    assert out.nbytes == size
+    assert dst.verify(good)
+    assert not dst.has(bad)
+    assert not os.path.exists(dst.object_path(bad))
+    assert tmp_leftovers(dst) == []

@@ -1,111 +1,236 @@
-"""storage/retry.py, urls.py and registry.py: what is retried, what is printed, what fsspec gets."""
+"""mlv.storage.retry (which failures are retried, and how often), mlv.storage.urls
+(credentials never printed) and mlv.storage.registry (options to fsspec, and errors)."""
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 import pytest
 
-from mlv.storage import registry, retry
+from mlv.storage import retry
 from mlv.storage.backend import Missing, PermanentError
-from mlv.storage.urls import has_credentials, redact, scrub, secrets_in
+from mlv.storage.folder import FolderBackend
+from mlv.storage.registry import open_backend, storage_options
+from mlv.storage.urls import has_credentials, redact
 
-FAST = retry.Policy(attempts=3, first_delay=0.001)
+FAST = retry.Policy(first_delay=0.001)
+
+
+class ClientError(Exception):
+    """Stands for botocore's ClientError: only its message says what went wrong."""
+
+
+# ---- classification ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "exc",
     [
-        ConnectionResetError(104, "reset"),
-        TimeoutError("timed out"),
-        OSError("An error occurred (SlowDown) when calling PutObject"),
-        OSError("Server returned 503 Service Unavailable"),
-        BrokenPipeError(32, "broken pipe"),
+        ConnectionResetError("reset by peer"),
+        TimeoutError("read timed out"),
+        BrokenPipeError(),
+        OSError(errno.ECONNRESET, "Connection reset by peer"),
+        ClientError("An error occurred (SlowDown) when calling the PutObject operation"),
+        ClientError("server answered 503 Service Unavailable"),
+        ClientError("An error occurred (InternalError): We encountered an internal error"),
     ],
+    ids=repr,
 )
 def test_transient(exc: BaseException) -> None:
     assert retry.is_transient(exc)
+    assert not retry.is_permanent(exc)
 
 
 @pytest.mark.parametrize(
     "exc",
     [
-        PermissionError("AccessDenied"),
-        OSError("An error occurred (AccessDenied) when calling PutObject"),
-        FileNotFoundError("no such key"),
-        Missing("k"),
-        PermanentError("bad"),
-        ConnectionRefusedError(111, "refused"),
-        ValueError("a bug"),
+        PermissionError(13, "Permission denied"),
+        ClientError("An error occurred (AccessDenied) when calling the PutObject operation"),
+        FileNotFoundError("xxh128/ab/cd"),
+        Missing("xxh128/ab/cd"),
+        PermanentError("remote s3://b: the bucket does not exist"),
+        ClientError("An error occurred (InvalidAccessKeyId): 503"),  # the permanent word wins
+        ValueError("bad option"),
     ],
+    ids=repr,
 )
 def test_not_transient(exc: BaseException) -> None:
     assert not retry.is_transient(exc)
 
 
-def test_call_retries_transient_failures_then_succeeds() -> None:
-    calls = []
+def test_permanent_words_and_types() -> None:
+    assert retry.is_permanent(PermissionError())
+    assert retry.is_permanent(PermanentError("x"))
+    assert retry.is_permanent(ClientError("AccessDenied"))
+    assert not retry.is_permanent(FileNotFoundError("gone"))
+    assert not retry.is_permanent(TimeoutError())
 
-    def flaky() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise ConnectionResetError(104, "reset")
+
+def test_connection_refused_is_unreachable_not_transient() -> None:
+    exc = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    assert retry.is_unreachable(exc)
+    assert not retry.is_transient(exc)
+
+
+# ---- retry.call -------------------------------------------------------------------------
+
+
+class Flaky:
+    """Fails with the given exceptions, one per call, then returns "ok"."""
+
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
         return "ok"
 
-    assert retry.call(flaky, FAST) == "ok" and len(calls) == 3
+
+def test_call_retries_a_transient_failure_then_succeeds() -> None:
+    fn = Flaky(ConnectionResetError(), ClientError("SlowDown"))
+    assert retry.call(fn, FAST, what="x") == "ok"
+    assert fn.calls == 3
 
 
-def test_call_gives_up_after_the_attempts_and_never_retries_permanent() -> None:
-    calls = []
-
-    def down() -> None:
-        calls.append(1)
-        raise TimeoutError("still down")
-
+def test_call_gives_up_after_the_policys_attempts() -> None:
+    fn = Flaky(*[TimeoutError(f"try {i}") for i in range(10)])
+    with pytest.raises(TimeoutError, match="try 2"):
+        retry.call(fn, retry.Policy(attempts=3, first_delay=0.001))
+    assert fn.calls == 3
+    fn = Flaky(TimeoutError())
     with pytest.raises(TimeoutError):
-        retry.call(down, FAST)
-    assert len(calls) == 3
-    calls.clear()
-
-    def denied() -> None:
-        calls.append(1)
-        raise PermissionError("AccessDenied")
-
-    with pytest.raises(PermissionError):
-        retry.call(denied, FAST)
-    assert len(calls) == 1
+        retry.call(fn, retry.Policy(attempts=1, first_delay=0.001))
+    assert fn.calls == 1
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    policy = retry.Policy(first_delay=0.2, max_delay=1.0)
-    assert 0.1 <= policy.delay(1) <= 0.2
-    assert 0.2 <= policy.delay(2) <= 0.4
-    assert 0.5 <= policy.delay(10) <= 1.0
+@pytest.mark.parametrize(
+    "exc",
+    [PermissionError(), ClientError("AccessDenied"), Missing("k"), PermanentError("no")],
+    ids=repr,
+)
+def test_call_never_retries_a_permanent_failure(exc: BaseException) -> None:
+    fn = Flaky(exc)
+    with pytest.raises(type(exc)):
+        retry.call(fn, FAST)
+    assert fn.calls == 1
 
 
-def test_redaction() -> None:
-    assert redact("sftp://me:hunter2@host:22/data") == "sftp://me:***@host:22/data"
-    assert redact("ssh://me@host/data") == "ssh://me@host/data"
-    assert redact("https://h/x?sig=abc&v=1") == "https://h/x?sig=***&v=1"
-    assert redact("/plain/path") == "/plain/path"
-    assert has_credentials("s3://k:s@bucket/p") and not has_credentials("s3://bucket/p")
-    assert secrets_in("sftp://me:hunter2@h/x?token=t0k") == ["hunter2", "t0k"]
-    assert scrub("bucket 'me:hunter2@h' bad", ["hunter2"]) == "bucket 'me:***@h' bad"
+def test_delay_grows_and_is_capped() -> None:
+    policy = retry.Policy(first_delay=0.1, max_delay=0.5)
+    for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.5), (10, 0.5)]:
+        delays = [policy.delay(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
 
 
-def test_storage_options() -> None:
-    s3 = registry.storage_options(
-        "s3", {"url": "s3://b", "jobs": 4, "retries": 2, "region": "eu-west-1", "anon": True}
+# ---- urls -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("ssh://alice:hunter2@host/data", "ssh://alice:***@host/data"),
+        ("https://bob:p%40ss@example.com:8443/x", "https://bob:***@example.com:8443/x"),
+        ("ssh://alice@host/data", "ssh://alice@host/data"),
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+        (
+            "https://acct.blob.core.windows.net/c?sv=2020&sig=SECRETSIG&se=2030",
+            "https://acct.blob.core.windows.net/c?sv=2020&sig=***&se=2030",
+        ),
+        ("https://h/p?token=abc&page=2", "https://h/p?token=***&page=2"),
+        (
+            "https://h/p?AWSAccessKeyId=AKIA&Signature=xyz",
+            "https://h/p?AWSAccessKeyId=***&Signature=***",
+        ),
+    ],
+)
+def test_redact(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+@pytest.mark.parametrize(
+    "path", ["/mnt/store", "relative/store", "C:\\store", "~/store", "/a b/c?d"]
+)
+def test_redact_leaves_plain_paths_alone(path: str) -> None:
+    assert redact(path) == path
+    assert not has_credentials(path)
+
+
+def test_has_credentials() -> None:
+    assert has_credentials("ssh://alice:hunter2@host/data")
+    assert has_credentials("https://h/c?sig=abc")
+    assert has_credentials("https://h/c?X-Amz-Credential=abc")
+    assert not has_credentials("ssh://alice@host/data")
+    assert not has_credentials("s3://bucket/prefix?versionId=3")
+    assert not has_credentials("https://h/c?page=2")
+
+
+# ---- registry -----------------------------------------------------------------------------
+
+
+def test_storage_options_s3_region_and_numbers() -> None:
+    out = storage_options(
+        "s3",
+        {"region": "eu-west-1", "port": "9000", "timeout": "30", "url": "s3://b", "jobs": 8},
     )
-    assert s3 == {"client_kwargs": {"region_name": "eu-west-1"}, "anon": True}
-    ssh = registry.storage_options("ssh", {"port": "2222", "keyfile": "~/.ssh/k"})
-    assert ssh["port"] == 2222 and ssh["client_keys"][0].endswith("/.ssh/k")
-    assert ssh["known_hosts"] == ()  # host keys are checked unless the user says otherwise
-    assert registry.storage_options("ssh", {"known_hosts": "/k"})["known_hosts"] == "/k"
+    assert out == {"client_kwargs": {"region_name": "eu-west-1"}, "port": 9000, "timeout": 30}
 
 
-def test_open_backend_errors(tmp_path: object) -> None:
-    with pytest.raises(PermanentError, match="nosuch"):
-        registry.open_backend("nosuch://x/y")
+def test_storage_options_s3_region_keeps_other_client_kwargs() -> None:
+    options = {"region": "eu-west-1", "client_kwargs": {"verify": False}}
+    out = storage_options("s3", options)
+    assert out == {"client_kwargs": {"verify": False, "region_name": "eu-west-1"}}
+    assert options == {"region": "eu-west-1", "client_kwargs": {"verify": False}}  # untouched
+
+
+def test_storage_options_other_protocols_keep_region_and_odd_ports() -> None:
+    assert storage_options("gs", {"region": "x"}) == {"region": "x"}
+    assert storage_options("s3", {"port": "http"}) == {"port": "http"}
+
+
+def test_storage_options_ssh(home: Path) -> None:
+    out = storage_options("ssh", {"keyfile": "~/.ssh/id_mlv", "port": "2222", "retries": "3"})
+    assert out == {
+        "client_keys": [os.path.join(str(home), ".ssh", "id_mlv")],
+        "port": 2222,
+        "known_hosts": (),
+    }
+    assert storage_options("sftp", {})["known_hosts"] == ()
+    assert storage_options("ssh", {"known_hosts": "/k"})["known_hosts"] == "/k"
+
+
+def test_mlv_options_never_reach_fsspec() -> None:
+    for protocol in ("s3", "ssh", "gs", "memory"):
+        out = storage_options(protocol, {"url": "x", "jobs": 4, "retries": 2, "anon": True})
+        assert not {"url", "jobs", "retries"} & set(out)
+        assert out["anon"] is True
+
+
+def test_open_backend_unknown_scheme_is_permanent() -> None:
+    with pytest.raises(PermanentError, match="nosuchscheme"):
+        open_backend("nosuchscheme://host/store", {})
+
+
+def test_open_backend_unknown_scheme_redacts_credentials() -> None:
+    with pytest.raises(PermanentError) as info:
+        open_backend("nosuchscheme://u:hunter2@host/store")
+    assert "hunter2" not in info.value.message
+    assert "u:***@host" in info.value.message
+
+
+@pytest.mark.parametrize("retries", ["many", -1])
+def test_open_backend_bad_retries_is_permanent(tmp_path: Path, retries: object) -> None:
     with pytest.raises(PermanentError, match="retries"):
-        registry.open_backend("/tmp/x", {"retries": "many"})
-    assert registry.open_backend("/tmp/x", {"retries": "0"}).url == "/tmp/x"
-    assert registry.scheme_of("C:/data") == "" and registry.is_folder("file:///srv/x")
+        open_backend(str(tmp_path), {"retries": retries})
+
+
+def test_open_backend_folders(tmp_path: Path) -> None:
+    plain = open_backend(str(tmp_path / "a"))
+    assert isinstance(plain, FolderBackend) and plain.root == str(tmp_path / "a")
+    from_url = open_backend(f"file://{tmp_path}/b", {"retries": "2"})
+    assert isinstance(from_url, FolderBackend) and from_url.root == str(tmp_path / "b")
+    assert from_url.policy.attempts == 3
