@@ -1,31 +1,53 @@
-"""push / fetch / pull against an S3 API server (moto) through s3fs, as a user would use
-AWS or MinIO: credentials and endpoint from the environment, faults injected by a proxy,
-and the requests counted."""
+"""push / fetch / pull / status --remote against an S3 API server (moto) through s3fs, as a
+user reaches AWS or MinIO: credentials and endpoint from the environment or the remote's
+options, requests counted and faults injected by a proxy, real git clones."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_error, commit_all, git, mlv, snapshot, write_files, xxh
+import xxhash
+from helpers import (
+    assert_cache_sound,
+    assert_error,
+    cache_objects,
+    commit_all,
+    git,
+    mlv,
+    snapshot,
+    write_files,
+    xxh,
+)
 from servers import FaultProxy, S3Server
 
 PREFIX = "store"
+ACCOUNT = "123456789012"  # moto's default account
+BIG = 6 << 20  # > 5 MiB: above S3's multipart minimum, and streamed to a file on download
+TREE = b'{"mlv-tree"'
+
+
+# ---- helpers ----------------------------------------------------------------------------
 
 
 def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
-    """hash id -> bytes of every object under the remote's prefix."""
+    """hash id -> bytes of every key under the remote's prefix (any other key fails)."""
     client = server.client()
     try:
         found: dict[str, bytes] = {}
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/")
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="")
         for page in pages:
             for item in page.get("Contents", []):
-                _, algo, shard, rest = item["Key"].split("/")
+                prefix, algo, shard, rest = item["Key"].split("/")
+                assert (prefix, algo, len(shard)) == (PREFIX, "xxh128", 2), item["Key"]
                 body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                 found[f"{algo}:{shard}{rest}"] = body
         return found
@@ -33,23 +55,43 @@ def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
         client.close()
 
 
-def assert_remote_sound(server: S3Server, bucket: str, expected: int | None = None) -> None:
-    """Every object's bytes hash to its name; every tree names only objects that are there."""
+def assert_remote_sound(server: S3Server, bucket: str) -> dict[str, bytes]:
+    """Every object hashes to its name (re-hashed here); every tree names only objects that
+    are there."""
     objects = bucket_objects(server, bucket)
     for hash_id, data in objects.items():
-        assert xxh(data) == hash_id
-        if data.startswith(b'{"mlv-tree"'):
+        assert xxh(data) == hash_id, f"object {hash_id} does not match its bytes"
+        if data.startswith(TREE):
             for row in json.loads(data)["entries"]:
-                assert row[2] in objects
-    if expected is not None:
-        assert len(objects) == expected
+                assert row[2] in objects, f"tree {hash_id} names {row[2]}, absent"
+    return objects
 
 
-def make_dataset(repo: Path, bucket: str, n: int = 6) -> dict[str, bytes]:
-    files = {f"data/sub/s{i}.txt": f"sub {i}".encode() for i in range(n)}
-    files |= {f"data/other/o{i}.txt": f"other {i}".encode() for i in range(n)}
-    files["data/big.bin"] = os.urandom(6 << 20)  # > 5 MiB: s3fs's multipart threshold
+def put_raw(server: S3Server, bucket: str, hash_id: str, data: bytes) -> None:
+    client = server.client()
+    try:
+        key = f"{PREFIX}/xxh128/{hash_id[7:9]}/{hash_id[9:]}"
+        client.put_object(Bucket=bucket, Key=key, Body=data)
+    finally:
+        client.close()
+
+
+def dataset(repo: Path) -> dict[str, bytes]:
+    """data/ with nested folders and one large file; 16 files, 5 trees."""
+    files = {f"data/sub/s{i}.txt": f"sub {i}".encode() for i in range(4)}
+    files |= {f"data/sub/deep/d{i}.txt": f"deep {i}".encode() for i in range(3)}
+    files |= {f"data/other/o{i}.txt": f"other {i}".encode() for i in range(4)}
+    files |= {f"data/other/more/m{i}.txt": f"more {i}".encode() for i in range(4)}
+    files["data/big.bin"] = os.urandom(BIG)
     write_files(repo, files)
+    return files
+
+
+N_OBJECTS = 16 + 5  # files + trees (data, sub, deep, other, more)
+
+
+def setup_repo(repo: Path, bucket: str) -> dict[str, bytes]:
+    files = dataset(repo)
     mlv("add", "data", cwd=repo)
     mlv("remote", "add", "-d", "s3", f"s3://{bucket}/{PREFIX}", cwd=repo)
     commit_all(repo, "data")
@@ -62,32 +104,93 @@ def clone(repo: Path, tmp_path: Path, name: str = "clone") -> Path:
     return target
 
 
-def as_json(proc: Any) -> dict[str, Any]:
-    return json.loads(proc.stdout)
+def as_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    doc = json.loads(proc.stdout)
+    assert isinstance(doc, dict)
+    return doc
 
 
-def test_push_and_pull_in_a_second_clone(
+def listing_prefixes(proxy: FaultProxy) -> list[str]:
+    """The prefix of every ListObjects(V2) request the proxy saw."""
+    return [
+        r.params.get("prefix", "")
+        for r in proxy.matching("GET")
+        if "list-type" in r.params or "prefix" in r.params
+    ]
+
+
+def counts(proxy: FaultProxy) -> dict[str, int]:
+    lists = len(listing_prefixes(proxy))
+    return {
+        "PUT": proxy.count("PUT"),
+        "HEAD": proxy.count("HEAD"),
+        "GET": proxy.count("GET") - lists,
+        "LIST": lists,
+        "all": proxy.count(),
+    }
+
+
+SHARD_LISTING = re.compile(rf"^{PREFIX}/xxh128/[0-9a-f]{{2}}/$")
+
+
+@pytest.fixture
+def via_proxy(
+    s3_env: dict[str, str], fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
+    """s3_env with AWS_ENDPOINT_URL pointing at the fault proxy."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
+    yield fault_proxy
+    assert not fault_proxy.errors, fault_proxy.errors[0]
+
+
+# ---- 1. credentials and endpoint from the environment ------------------------------------
+
+
+def test_push_then_pull_a_subtree_then_all_in_a_second_clone(
     mlv_repo: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]
 ) -> None:
-    make_dataset(mlv_repo, s3_bucket)
+    files = setup_repo(mlv_repo, s3_bucket)
+    assert "endpoint" not in (mlv_repo / ".mlv" / "config.yaml").read_text()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
-    total = 13 + 3  # files and trees (data, sub, other)
-    assert doc["ok"] and doc["transferred"]["objects"] == total
-    assert_remote_sound(s3_server, s3_bucket, total)
-    assert as_json(mlv("push", "--json", cwd=mlv_repo))["transferred"]["objects"] == 0
+    assert doc["ok"] and doc["remote"] == "s3" and doc["url"] == f"s3://{s3_bucket}/{PREFIX}"
+    assert doc["transferred"]["objects"] == N_OBJECTS
+    assert doc["transferred"]["bytes"] >= sum(len(b) for b in files.values())
+    on_remote = assert_remote_sound(s3_server, s3_bucket)
+    assert set(on_remote) == set(cache_objects(mlv_repo))
+
+    again = as_json(mlv("push", "--json", cwd=mlv_repo))
+    assert again["ok"] and again["transferred"] == {"objects": 0, "bytes": 0}
     assert mlv("status", "--remote", "s3", "--check", cwd=mlv_repo).returncode == 0
 
     other = clone(mlv_repo, tmp_path)
-    partial = as_json(mlv("pull", "data/sub", "--json", cwd=other))
-    assert partial["transferred"]["objects"] == 2 + 6  # trees data and sub, then its files
-    assert not (other / "data" / "other").exists()
-    mlv("pull", cwd=other)
+    doc = as_json(mlv("pull", "data/sub", "--json", cwd=other))
+    assert doc["ok"] and doc["transferred"]["objects"] == 3 + 7  # trees data, sub, deep; files
+    sub = {k: v for k, v in files.items() if k.startswith("data/sub/")}
+    assert snapshot(other / "data") == {
+        "sub": "<dir>",
+        "sub/deep": "<dir>",
+        **{k[len("data/") :]: v for k, v in sub.items()},
+    }
+    cached = set(assert_cache_sound(other))
+    assert len(cached) == 10 and {xxh(v) for v in sub.values()} <= cached
+
+    doc = as_json(mlv("pull", "--json", cwd=other))
+    assert doc["ok"] and doc["transferred"]["objects"] == N_OBJECTS - 10
     assert snapshot(other / "data") == snapshot(mlv_repo / "data")
+    assert (other / "data" / "big.bin").read_bytes() == files["data/big.bin"]
+    assert set(assert_cache_sound(other)) == set(on_remote)
+    assert mlv("status", "--check", cwd=other).returncode == 0
 
     write_files(mlv_repo, {"data/sub/new.txt": "new"})
     mlv("commit", cwd=mlv_repo)
     proc = mlv("status", "--remote", "s3", "--check", cwd=mlv_repo, check=False)
-    assert proc.returncode == 1 and "not pushed" in proc.stdout
+    assert proc.returncode == 1, proc.stderr
+    assert "not pushed   data  (3 object(s) not on 's3')" in proc.stdout  # file, sub, data
+    assert as_json(mlv("push", "--json", cwd=mlv_repo))["transferred"]["objects"] == 3
+    assert mlv("status", "--remote", "s3", "--check", cwd=mlv_repo).returncode == 0
+
+
+# ---- 2. endpoint as an option, credentials in config.local.yaml --------------------------
 
 
 def test_endpoint_option_and_local_credentials(
@@ -100,141 +203,304 @@ def test_endpoint_option_and_local_credentials(
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
-    make_dataset(mlv_repo, s3_bucket)
+    key_id, secret = f"AKIA{uuid.uuid4().hex[:16].upper()}", f"s3cr3t-{uuid.uuid4().hex}"
+    setup_repo(mlv_repo, s3_bucket)
     mlv("remote", "modify", "s3", "endpoint_url", s3_server.endpoint_url, cwd=mlv_repo)
     mlv("remote", "modify", "s3", "region", "us-east-1", cwd=mlv_repo)
-    mlv("remote", "modify", "--local", "s3", "key", "testing", cwd=mlv_repo)
-    mlv("remote", "modify", "--local", "s3", "secret", "testing-secret", cwd=mlv_repo)
-    assert as_json(mlv("push", "--json", cwd=mlv_repo))["ok"]
-    committed = (mlv_repo / ".mlv" / "config.yaml").read_text()
-    assert "testing-secret" not in committed and "key:" not in committed
-    assert_remote_sound(s3_server, s3_bucket, 16)
+    # without credentials: one line naming the remote
+    start = time.monotonic()
+    assert_error(mlv("push", cwd=mlv_repo, check=False), 1, "remote 's3'", "credentials")
+    assert time.monotonic() - start < 15
+    refused = mlv("remote", "modify", "s3", "secret", secret, cwd=mlv_repo, check=False)
+    assert refused.returncode == 2 and secret not in refused.stderr
+    mlv("remote", "modify", "--local", "s3", "key", key_id, cwd=mlv_repo)
+    mlv("remote", "modify", "--local", "s3", "secret", secret, cwd=mlv_repo)
+    doc = as_json(mlv("push", "--json", cwd=mlv_repo))
+    assert doc["ok"] and doc["transferred"]["objects"] == N_OBJECTS
+    assert len(assert_remote_sound(s3_server, s3_bucket)) == N_OBJECTS
+    listed = mlv("remote", "list", "--json", cwd=mlv_repo).stdout
+    assert s3_server.endpoint_url in listed and secret not in listed
+
+    commit_all(mlv_repo, "remote options")
+    committed = git("show", "HEAD:.mlv/config.yaml", cwd=mlv_repo).stdout
+    assert s3_server.endpoint_url in committed
+    assert secret not in committed and key_id not in committed
+    assert ".mlv/config.local.yaml" not in git("ls-files", cwd=mlv_repo).stdout
+    assert secret in (mlv_repo / ".mlv" / "config.local.yaml").read_text()
 
 
-def test_request_counts(
-    mlv_repo: Path,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    fault_proxy: FaultProxy,
-    monkeypatch: pytest.MonkeyPatch,
+# ---- 3. requests: how many, and which ----------------------------------------------------
+
+
+def test_request_counts_of_a_full_and_a_noop_push(
+    mlv_repo: Path, s3_bucket: str, via_proxy: FaultProxy, record_property: Any
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
+    proxy = via_proxy
     write_files(mlv_repo, {f"many/f{i:03}.txt": f"file {i}" for i in range(300)})
-    mlv("add", "many", cwd=mlv_repo)
+    write_files(mlv_repo, {"one.txt": "one", "two.txt": "two"})
+    mlv("add", "many", "one.txt", "two.txt", cwd=mlv_repo)
     mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/{PREFIX}", cwd=mlv_repo)
-    fault_proxy.clear()
+    proxy.clear()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
-    assert doc["transferred"]["objects"] == 301
-    puts = fault_proxy.count("PUT", f"/{s3_bucket}/{PREFIX}/xxh128/")
-    assert puts == 301  # one write per missing object, nothing else written
-    assert fault_proxy.count("PUT") == 301
-    # 300 objects on an empty bucket: listings are cheaper than 300 existence checks
-    assert fault_proxy.count("HEAD") <= 1  # the root tree's own check
-    assert fault_proxy.count("GET", "list-type=2") <= 3
+    full = counts(proxy)
+    record_property("full_push_of_303_objects", full)
+    print("push of 303 objects to an empty bucket:", full, listing_prefixes(proxy))
+    assert doc["ok"] and doc["transferred"]["objects"] == 303
+    # exactly one PUT per object (300 files, 1 tree, 2 single files), nothing else written
+    puts = [r.path for r in proxy.matching("PUT")]
+    expected = {f"/{s3_bucket}/{PREFIX}/xxh128/{h[7:9]}/{h[9:]}" for h in cache_objects(mlv_repo)}
+    assert sorted(puts) == sorted(expected)
+    assert proxy.count("POST") == 0 and proxy.count("DELETE") == 0
+    # no existence check per object: listings are cheaper
+    assert full["HEAD"] <= 3
+    assert full["LIST"] <= 3
+    assert full["GET"] == 0
 
-    fault_proxy.clear()
+    proxy.clear()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
-    assert doc["transferred"]["objects"] == 0
-    assert fault_proxy.count("PUT") == 0
-    assert fault_proxy.count("HEAD") == 1  # one check: the pointer's tree is there
-    assert fault_proxy.count("GET", "list-type=2") == 0
+    noop = counts(proxy)
+    record_property("noop_push_of_3_pointers", noop)
+    print("no-op push, 3 pointers:", noop)
+    assert doc["ok"] and doc["transferred"] == {"objects": 0, "bytes": 0}
+    assert noop["PUT"] == 0
+    assert noop["HEAD"] <= 3  # at most one check per pointer
+    assert noop["all"] == noop["HEAD"]
 
 
-def test_one_file_against_a_big_remote_lists_nothing_whole(
+def _fill(backend: Any, bucket: str, n: int) -> float:
+    """n keys spread over every shard, straight into moto's memory; the seconds it took."""
+    start = time.monotonic()
+    for i in range(n):
+        digest = xxhash.xxh3_128_hexdigest(f"filler {i}".encode())
+        backend.put_object(bucket, f"{PREFIX}/xxh128/{digest[:2]}/{digest[2:]}", b"x")
+    return time.monotonic() - start
+
+
+def test_small_transfers_never_list_a_big_remote(
     mlv_repo: Path,
     tmp_path: Path,
-    s3_server: S3Server,
     s3_bucket: str,
-    s3_env: dict[str, str],
-    fault_proxy: FaultProxy,
-    monkeypatch: pytest.MonkeyPatch,
+    via_proxy: FaultProxy,
+    record_property: Any,
 ) -> None:
     from moto.backends import get_backend
 
-    backend = get_backend("s3")["123456789012"]["global"]
-    start = time.monotonic()
-    for i in range(100_000):
-        digest = f"{i:032x}"
-        backend.put_object(s3_bucket, f"{PREFIX}/xxh128/{digest[:2]}/{digest[2:]}", b"x")
-    assert time.monotonic() - start < 120
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
+    proxy = via_proxy
+    backend = get_backend("s3")[ACCOUNT]["global"]
+    seconds = _fill(backend, s3_bucket, 100_000)
+    print(f"100,000 keys put into moto's memory in {seconds:.1f} s")
+    assert seconds < 60
     write_files(mlv_repo, {"one.bin": "just one file"})
-    mlv("add", "one.bin", cwd=mlv_repo)
+    write_files(mlv_repo, {f"few/f{i:02}.txt": f"few {i}" for i in range(20)})
+    mlv("add", "one.bin", "few", cwd=mlv_repo)
     mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/{PREFIX}", cwd=mlv_repo)
     commit_all(mlv_repo)
-    fault_proxy.clear()
-    assert as_json(mlv("push", "--json", cwd=mlv_repo))["transferred"]["objects"] == 1
-    assert fault_proxy.count("GET", "list-type=2") == 0
-    assert fault_proxy.count("PUT") == 1 and fault_proxy.count("HEAD") == 1
+
+    proxy.clear()
+    doc = as_json(mlv("push", "one.bin", "--json", cwd=mlv_repo))
+    one = counts(proxy)
+    record_property("push_one_file_to_100k", one)
+    print("push of one file to a remote of 100,000 objects:", one)
+    assert doc["ok"] and doc["transferred"]["objects"] == 1
+    assert one == {"PUT": 1, "HEAD": 1, "GET": 0, "LIST": 0, "all": 2}
+
+    proxy.clear()
+    doc = as_json(mlv("push", "few", "--json", cwd=mlv_repo))
+    few = counts(proxy)
+    record_property("push_21_objects_to_100k", few)
+    print("push of 21 objects to a remote of 100,000:", few, listing_prefixes(proxy))
+    assert doc["ok"] and doc["transferred"]["objects"] == 21  # more than FEW: rule by counts
+    assert few["PUT"] == 21
+    assert all(SHARD_LISTING.match(p) for p in listing_prefixes(proxy)), listing_prefixes(proxy)
+    assert few["HEAD"] + few["LIST"] <= 21 + 1
+
     other = clone(mlv_repo, tmp_path)
-    fault_proxy.clear()
-    mlv("pull", cwd=other)
+    proxy.clear()
+    mlv("pull", "one.bin", cwd=other)
+    pull = counts(proxy)
+    record_property("pull_one_file_from_100k", pull)
+    print("pull of one file from a remote of 100,000 objects:", pull)
     assert (other / "one.bin").read_text() == "just one file"
-    assert fault_proxy.count("GET", "list-type=2") == 0
-    assert fault_proxy.count() == 1  # one GET of the object itself
+    assert pull == {"PUT": 0, "HEAD": 0, "GET": 1, "LIST": 0, "all": 1}
 
 
-def test_push_and_pull_survive_server_errors_and_cut_connections(
-    mlv_repo: Path,
-    tmp_path: Path,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    fault_proxy: FaultProxy,
-    monkeypatch: pytest.MonkeyPatch,
+# ---- 4. faults ---------------------------------------------------------------------------
+
+
+def test_push_survives_server_errors(
+    mlv_repo: Path, s3_server: S3Server, s3_bucket: str, via_proxy: FaultProxy
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
-    make_dataset(mlv_repo, s3_bucket, n=10)
-    fault_proxy.fail("PUT", "/xxh128/", status=503, times=4, every=3)
-    fault_proxy.fail("PUT", "/xxh128/", status=500, times=2, every=5)
-    fault_proxy.drop("PUT", "/xxh128/", forward=True, times=1)
+    proxy = via_proxy
+    setup_repo(mlv_repo, s3_bucket)
+    rules = [
+        proxy.fail("PUT", "/xxh128/", status=503, times=4, every=3),
+        proxy.fail("PUT", "/xxh128/", status=500, times=2, every=2),
+        proxy.drop("PUT", "/xxh128/", forward=True, times=1),  # stored, answer lost
+        proxy.drop("PUT", "/xxh128/", times=1),  # never arrives
+    ]
+    start = time.monotonic()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
-    assert doc["ok"], doc
-    assert sum(r.fired for r in fault_proxy.rules) >= 4
-    assert_remote_sound(s3_server, s3_bucket, 21 + 3)
+    assert doc["ok"] and doc["transferred"]["objects"] == N_OBJECTS, doc
+    assert time.monotonic() - start < 30
+    assert sum(r.fired for r in rules) == 8
+    on_remote = assert_remote_sound(s3_server, s3_bucket)
+    assert set(on_remote) == set(cache_objects(mlv_repo))
 
+
+def test_pull_survives_cut_downloads_and_server_errors(
+    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy
+) -> None:
+    proxy = via_proxy
+    files = setup_repo(mlv_repo, s3_bucket)
+    mlv("push", cwd=mlv_repo)
+    big = xxh(files["data/big.bin"])
     other = clone(mlv_repo, tmp_path)
-    fault_proxy.clear()
-    fault_proxy.cut("GET", "/xxh128/", times=3, every=4)
-    fault_proxy.fail("GET", "/xxh128/", status=503, times=3, every=3)
+    proxy.clear()
+    rules = [
+        proxy.cut("GET", big[9:], keep=1 << 20, times=2),  # the large file, streamed
+        proxy.fail("GET", big[9:], status=503, times=1),
+        proxy.cut("GET", "/xxh128/", keep=3, times=3, every=4),  # small ones, in memory
+        proxy.fail("GET", "/xxh128/", status=503, times=3, every=3),
+        proxy.fail("GET", "/xxh128/", status=500, times=1),
+    ]
     doc = as_json(mlv("pull", "--json", cwd=other))
-    assert doc["ok"], doc
-    assert sum(r.fired for r in fault_proxy.rules) >= 3
+    assert doc["ok"] and doc["transferred"]["objects"] == N_OBJECTS, doc
+    assert [r.fired for r in rules] == [2, 1, 3, 3, 1]
     assert snapshot(other / "data") == snapshot(mlv_repo / "data")
-    assert not fault_proxy.errors
+    assert set(assert_cache_sound(other)) == set(cache_objects(mlv_repo))
+    assert mlv("status", "--check", cwd=other).returncode == 0
 
 
-def test_corrupt_object_on_s3_is_caught(
+def test_corrupt_objects_on_s3_never_enter_the_cache(
     mlv_repo: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]
 ) -> None:
-    make_dataset(mlv_repo, s3_bucket)
+    files = setup_repo(mlv_repo, s3_bucket)
     mlv("push", cwd=mlv_repo)
-    victim = xxh(b"sub 3")
-    client = s3_server.client()
-    key = f"{PREFIX}/xxh128/{victim[7:9]}/{victim[9:]}"
-    client.put_object(Bucket=s3_bucket, Key=key, Body=b"tampered")
-    client.close()
+    small, big = xxh(b"sub 3"), xxh(files["data/big.bin"])
+    put_raw(s3_server, s3_bucket, small, b"tampered")
+    put_raw(s3_server, s3_bucket, big, os.urandom(BIG))  # same size, other bytes
     other = clone(mlv_repo, tmp_path)
-    proc = mlv("pull", cwd=other, check=False)
-    assert proc.returncode == 1
-    assert victim in proc.stderr and "corrupt on remote 's3'" in proc.stderr
-    assert f"s3://{s3_bucket}/{PREFIX}" in proc.stderr
+    proc = mlv("pull", "--json", cwd=other, check=False)
+    assert proc.returncode == 1, proc.stderr
+    doc = as_json(proc)
+    assert sorted(doc["corrupt"], key=lambda c: c["path"]) == [
+        {"hash": big, "path": "data/big.bin"},
+        {"hash": small, "path": "data/sub/s3.txt"},
+    ]
     assert not (other / "data" / "sub" / "s3.txt").exists()
-    cached = [p.read_bytes() for p in (other / ".mlv" / "cache").rglob("*") if p.is_file()]
-    assert b"tampered" not in cached
+    assert not (other / "data" / "big.bin").exists()
     assert (other / "data" / "sub" / "s2.txt").read_text() == "sub 2"
+    cached = assert_cache_sound(other)
+    assert small not in cached and big not in cached
+    assert len(cached) == N_OBJECTS - 2
+    assert not list((other / ".mlv" / "cache").rglob(".mlvtmp-*"))
+
+    text = mlv("fetch", cwd=other, check=False)
+    assert text.returncode == 1
+    assert "Traceback" not in text.stderr
+    assert f"corrupt on remote 's3' (s3://{s3_bucket}/{PREFIX})" in text.stderr
+    assert small in text.stderr and big in text.stderr
 
 
-def test_permanent_errors_are_one_line(
-    mlv_repo: Path, s3_server: S3Server, s3_env: dict[str, str]
-) -> None:
+# ---- 4b. permanent errors: one line, quickly, secrets redacted ----------------------------
+
+
+def _quick_error(repo: Path, *args: str, needles: tuple[str, ...]) -> str:
+    start = time.monotonic()
+    proc = mlv(*args, cwd=repo, check=False)
+    line = assert_error(proc, 1, *needles)
+    assert time.monotonic() - start < 10, f"{args} took {time.monotonic() - start:.1f} s"
+    return line
+
+
+def test_missing_bucket_is_one_line(mlv_repo: Path, s3_env: dict[str, str]) -> None:
     write_files(mlv_repo, {"f.txt": "x"})
     mlv("add", "f.txt", cwd=mlv_repo)
     mlv("remote", "add", "-d", "s3", "s3://no-such-bucket-here/p", cwd=mlv_repo)
-    start = time.monotonic()
-    line = assert_error(mlv("push", cwd=mlv_repo, check=False), 1, "bucket does not exist")
-    assert "'s3' (s3://no-such-bucket-here/p)" in line
-    assert time.monotonic() - start < 30
-    mlv("remote", "add", "--local", "--force", "s3", "s3://u:pa55@nohost/p", cwd=mlv_repo)
-    proc = mlv("push", cwd=mlv_repo, check=False)
-    assert proc.returncode == 1 and "pa55" not in proc.stderr and "u:***@" in proc.stderr
+    needles = ("remote 's3' (s3://no-such-bucket-here/p)", "bucket does not exist")
+    _quick_error(mlv_repo, "push", needles=needles)
+    (mlv_repo / ".mlv" / "cache").rename(mlv_repo / "old-cache")
+    _quick_error(mlv_repo, "fetch", needles=needles)
+
+
+def test_rejected_credentials_are_one_line(
+    mlv_repo: Path, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    from moto.core.authorization import enable_iam_authentication
+
+    write_files(mlv_repo, {"f.txt": "x"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/p", cwd=mlv_repo)
+    with enable_iam_authentication():  # moto now rejects keys IAM does not know
+        line = _quick_error(mlv_repo, "push", needles=("remote 's3'", "access denied"))
+    assert "InvalidAccessKeyId" in line or "credentials" in line
+
+
+def test_credentials_in_a_url_are_never_printed(
+    mlv_repo: Path, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    password = f"pw{uuid.uuid4().hex}"
+    write_files(mlv_repo, {"f.txt": "x"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    refused = mlv(
+        "remote",
+        "add",
+        "-d",
+        "s3",
+        f"s3://AKIAUSER:{password}@{s3_bucket}/p",
+        cwd=mlv_repo,
+        check=False,
+    )
+    assert refused.returncode == 2 and password not in refused.stderr + refused.stdout
+    assert "AKIAUSER:***@" in refused.stderr
+    mlv(
+        "remote",
+        "add",
+        "--local",
+        "-d",
+        "s3",
+        f"s3://AKIAUSER:{password}@{s3_bucket}/p",
+        cwd=mlv_repo,
+    )
+    outputs = [
+        mlv("remote", "list", cwd=mlv_repo, check=False),
+        mlv("remote", "list", "--json", cwd=mlv_repo, check=False),
+        mlv("push", cwd=mlv_repo, check=False),
+        mlv("push", "--json", cwd=mlv_repo, check=False),
+        mlv("status", "--remote", "s3", cwd=mlv_repo, check=False),
+        mlv("fetch", cwd=mlv_repo, check=False),
+    ]
+    for proc in outputs:
+        text = proc.stdout + proc.stderr
+        assert password not in text, f"{proc.args}: {text}"
+    assert any("AKIAUSER:***@" in p.stdout + p.stderr for p in outputs)
+
+
+@pytest.mark.xfail(
+    reason="status --remote checks few objects with HEAD, which answers 404 for a missing "
+    "bucket as for a missing key: it reports 'not pushed' instead of the bucket error",
+    strict=True,
+)
+def test_status_remote_of_a_missing_bucket_says_so(mlv_repo: Path, s3_env: dict[str, str]) -> None:
+    write_files(mlv_repo, {"f.txt": "x"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "s3", "s3://no-such-bucket-here/p", cwd=mlv_repo)
+    _quick_error(mlv_repo, "status", "--remote", "s3", needles=("bucket does not exist",))
+
+
+@pytest.mark.xfail(
+    reason="with -v, s3fs's debug log and the chained traceback print the bucket string "
+    "that holds the URL's password unredacted",
+    strict=True,
+)
+def test_credentials_in_a_url_are_not_printed_with_verbose(
+    mlv_repo: Path, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    password = f"pw{uuid.uuid4().hex}"
+    write_files(mlv_repo, {"f.txt": "x"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    url = f"s3://AKIAUSER:{password}@{s3_bucket}/p"
+    mlv("remote", "add", "--local", "-d", "s3", url, cwd=mlv_repo)
+    proc = mlv("push", "-v", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert password not in proc.stdout + proc.stderr
