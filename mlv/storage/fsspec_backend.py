@@ -41,6 +41,7 @@ class FsspecBackend:
         self._made: set[str] = set()
         self._making: dict[str, asyncio.Lock] = {}
         self._stop = threading.Event()
+        self._bucket_ok = False
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}" if self.root else key
@@ -159,7 +160,30 @@ class FsspecBackend:
 
         results = self._batch(pairs, jobs, lambda p: p[0], head, head_sync, None)
         self._raise_first(results)
+        if len(present) < len(keys) and self.protocol in ("s3", "s3a"):
+            self._check_bucket()
         return present
+
+    def _check_bucket(self) -> None:
+        """A HEAD answers 404 alike for a missing key and a missing bucket: before calling
+        keys absent, make sure the bucket is there (one HEAD per run)."""
+        if self._bucket_ok:
+            return
+        bucket = self.fs.split_path(self.root)[0]
+
+        async def head_bucket() -> None:
+            await self.fs._call_s3("head_bucket", self.fs.kwargs, Bucket=bucket)
+
+        try:
+            self._sync(head_bucket)
+        except FileNotFoundError:
+            raise PermanentError(
+                f"remote {self.url}: the bucket does not exist",
+                "create it, or fix the remote's url (`mlv remote modify NAME url ...`)",
+            ) from None
+        except Exception as e:
+            raise self._classify(e) from None
+        self._bucket_ok = True
 
     async def _head(self, path: str) -> None:
         if self.protocol in ("s3", "s3a"):
@@ -226,10 +250,14 @@ class FsspecBackend:
 
     async def _afolder(self, parent: str) -> None:
         """Make sure the folder exists, once per run and folder (concurrent writers into
-        it wait for the first). On SFTP a single MKDIR, or a STAT where the folder was
-        there already: sshfs's makedirs costs a MKDIR and a STAT per path component."""
+        it wait for the first). On SFTP, folders from the remote's root down, each with
+        one MKDIR, or a STAT where it was there already: sshfs's makedirs costs a MKDIR
+        and a STAT per component of the whole path."""
         if not parent or parent in self._made:
             return
+        up = parent.rpartition("/")[0]
+        if self.protocol in SFTP and up and len(up) >= len(self.root):
+            await self._afolder(up)
         async with self._making.setdefault(parent, asyncio.Lock()):
             if parent in self._made:
                 return
@@ -392,15 +420,17 @@ class FsspecBackend:
         async def rm(key: str, _: str) -> int:
             try:
                 await self.fs._rm_file(self._path(key))
-            except FileNotFoundError:
-                pass
+            except FileNotFoundError as e:
+                if isinstance(self._classify(e), PermanentError):
+                    raise  # no such bucket: not "already gone"
             return 0
 
         def rm_sync(key: str, _: str) -> int:
             try:
                 self.fs.rm_file(self._path(key))
-            except FileNotFoundError:
-                pass
+            except FileNotFoundError as e:
+                if isinstance(self._classify(e), PermanentError):
+                    raise
             return 0
 
         return self._batch([(k, k) for k in keys], jobs, lambda p: p[0], rm, rm_sync, None)

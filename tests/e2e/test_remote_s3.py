@@ -302,7 +302,8 @@ def test_small_transfers_never_list_a_big_remote(
     record_property("push_one_file_to_100k", one)
     print("push of one file to a remote of 100,000 objects:", one)
     assert doc["ok"] and doc["transferred"]["objects"] == 1
-    assert one == {"PUT": 1, "HEAD": 1, "GET": 0, "LIST": 0, "all": 2}
+    # HEAD of the object, and once per run of the bucket (a 404 could mean either)
+    assert one == {"PUT": 1, "HEAD": 2, "GET": 0, "LIST": 0, "all": 3}
 
     proxy.clear()
     doc = as_json(mlv("push", "few", "--json", cwd=mlv_repo))
@@ -312,7 +313,7 @@ def test_small_transfers_never_list_a_big_remote(
     assert doc["ok"] and doc["transferred"]["objects"] == 21  # more than FEW: rule by counts
     assert few["PUT"] == 21
     assert all(SHARD_LISTING.match(p) for p in listing_prefixes(proxy)), listing_prefixes(proxy)
-    assert few["HEAD"] + few["LIST"] <= 21 + 1
+    assert few["HEAD"] + few["LIST"] <= 21 + 2
 
     other = clone(mlv_repo, tmp_path)
     proxy.clear()
@@ -476,11 +477,6 @@ def test_credentials_in_a_url_are_never_printed(
     assert any("AKIAUSER:***@" in p.stdout + p.stderr for p in outputs)
 
 
-@pytest.mark.xfail(
-    reason="status --remote checks few objects with HEAD, which answers 404 for a missing "
-    "bucket as for a missing key: it reports 'not pushed' instead of the bucket error",
-    strict=True,
-)
 def test_status_remote_of_a_missing_bucket_says_so(mlv_repo: Path, s3_env: dict[str, str]) -> None:
     write_files(mlv_repo, {"f.txt": "x"})
     mlv("add", "f.txt", cwd=mlv_repo)

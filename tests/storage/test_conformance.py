@@ -315,20 +315,11 @@ def absent_bucket(s3_server: S3Server) -> Iterator[Backend]:
     backend.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exists() reads the 404 of a HEAD in a missing bucket as 'key absent' (a HEAD "
-    "has no body to say NoSuchBucket): status --remote of <= 16 objects says 'missing'",
-)
 def test_s3_exists_in_a_missing_bucket_is_permanent(absent_bucket: Backend) -> None:
     with pytest.raises(PermanentError, match="bucket does not exist"):
         absent_bucket.exists([key(1), key(2)], 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delete() swallows every FileNotFoundError, s3fs's NoSuchBucket included",
-)
 def test_s3_delete_in_a_missing_bucket_is_permanent(absent_bucket: Backend) -> None:
     results = absent_bucket.delete([key(1), key(2)], 1)
     assert all(isinstance(r.error, PermanentError) for r in results)
