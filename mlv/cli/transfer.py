@@ -11,6 +11,7 @@ import click
 from mlv.cli import output
 from mlv.cli.common import json_option, open_repo, wait_for_lock_option
 from mlv.core import transfer as transfer_mod
+from mlv.core.repo import Repo
 from mlv.core.transfer import Revisions, TransferSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,23 +48,29 @@ def transfer_options(f: F) -> F:
     return f
 
 
-def _revisions(revs: tuple[str, ...], branches: bool, tags: bool, commits: bool) -> Revisions:
-    return Revisions(tuple(revs), branches, tags, commits)
+def _move(run: Callable[..., TransferSummary], repo: Repo, **selection: Any) -> TransferSummary:
+    """Run push or fetch with the selection options every transfer command takes."""
+    revisions = Revisions(
+        tuple(selection["revs"]),
+        selection["all_branches"],
+        selection["all_tags"],
+        selection["all_commits"],
+    )
+    with output.TerminalProgress(transfer=True) as progress:
+        summary: TransferSummary = run(
+            repo,
+            selection["remote"],
+            list(selection["paths"]),
+            revisions,
+            selection["jobs"],
+            progress,
+        )
+    return summary
 
 
 @click.command("push")
 @transfer_options
-def push_cmd(
-    paths: tuple[str, ...],
-    remote: str | None,
-    jobs: int | None,
-    revs: tuple[str, ...],
-    all_branches: bool,
-    all_tags: bool,
-    all_commits: bool,
-    as_json: bool,
-    wait_for_lock: bool,
-) -> None:
+def push_cmd(as_json: bool, wait_for_lock: bool, **selection: Any) -> None:
     """Upload the objects that the selected pointers need and the remote lacks.
 
     Selects the workspace's pointers (all, or PATHS), plus those of --rev REV and the
@@ -71,15 +78,7 @@ def push_cmd(
     """
     repo = open_repo(wait_for_lock)
     try:
-        with output.TerminalProgress(transfer=True) as progress:
-            summary = transfer_mod.run_push(
-                repo,
-                remote,
-                list(paths),
-                _revisions(revs, all_branches, all_tags, all_commits),
-                jobs,
-                progress,
-            )
+        summary = _move(transfer_mod.run_push, repo, **selection)
     finally:
         repo.close()
     _finish(summary, as_json)
@@ -87,17 +86,7 @@ def push_cmd(
 
 @click.command("fetch")
 @transfer_options
-def fetch_cmd(
-    paths: tuple[str, ...],
-    remote: str | None,
-    jobs: int | None,
-    revs: tuple[str, ...],
-    all_branches: bool,
-    all_tags: bool,
-    all_commits: bool,
-    as_json: bool,
-    wait_for_lock: bool,
-) -> None:
+def fetch_cmd(as_json: bool, wait_for_lock: bool, **selection: Any) -> None:
     """Download into the cache the objects that the selected pointers need.
 
     Every object is checked against its hash before it enters the cache. The workspace is
@@ -105,15 +94,7 @@ def fetch_cmd(
     """
     repo = open_repo(wait_for_lock)
     try:
-        with output.TerminalProgress(transfer=True) as progress:
-            summary = transfer_mod.run_fetch(
-                repo,
-                remote,
-                list(paths),
-                _revisions(revs, all_branches, all_tags, all_commits),
-                jobs,
-                progress,
-            )
+        summary = _move(transfer_mod.run_fetch, repo, **selection)
     finally:
         repo.close()
     _finish(summary, as_json)
@@ -124,18 +105,7 @@ def fetch_cmd(
 @click.option(
     "--force", "-f", is_flag=True, help="Checkout may overwrite content not in the cache."
 )
-def pull_cmd(
-    paths: tuple[str, ...],
-    remote: str | None,
-    jobs: int | None,
-    revs: tuple[str, ...],
-    all_branches: bool,
-    all_tags: bool,
-    all_commits: bool,
-    as_json: bool,
-    wait_for_lock: bool,
-    force: bool,
-) -> None:
+def pull_cmd(as_json: bool, wait_for_lock: bool, force: bool, **selection: Any) -> None:
     """Fetch, then check out: make the workspace match the pointers, from the remote.
 
     `mlv pull images/cats` fetches and checks out only that subtree of a tracked directory.
@@ -145,17 +115,10 @@ def pull_cmd(
 
     repo = open_repo(wait_for_lock)
     try:
-        with output.TerminalProgress(transfer=True) as progress:
-            summary = transfer_mod.run_fetch(
-                repo,
-                remote,
-                list(paths),
-                _revisions(revs, all_branches, all_tags, all_commits),
-                jobs,
-                progress,
-            )
+        summary = _move(transfer_mod.run_fetch, repo, **selection)
         with output.TerminalProgress() as progress:
-            results = checkout_mod.checkout(repo, list(paths), force, False, progress)
+            paths = list(selection["paths"])
+            results = checkout_mod.checkout(repo, paths, force, False, progress)
     finally:
         repo.close()
     checked_out = all(r.ok for r in results)

@@ -16,7 +16,8 @@ files; every object is checked against its hash before it enters the cache.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mlv import git
@@ -73,7 +74,8 @@ class TransferSummary:
         self.transferred += len(outcome.done)
         self.bytes += outcome.nbytes
         self.failed.update(outcome.failed)
-        self.missing += [h for h in outcome.missing if h not in self.missing]
+        known = set(self.missing)
+        self.missing += [h for h in outcome.missing if h not in known]
         self.corrupt += outcome.corrupt
 
 
@@ -397,6 +399,17 @@ def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> l
 # ---- entry points used by the CLI ---------------------------------------------------------
 
 
+@contextmanager
+def _opened(repo: Repo, remote: str | None, jobs: int | None) -> Iterator[RemoteStore]:
+    from mlv.core.remotes import open_remote
+
+    store = open_remote(repo, remote, jobs)
+    try:
+        yield store
+    finally:
+        store.backend.close()
+
+
 def run_push(
     repo: Repo,
     remote: str | None,
@@ -405,13 +418,8 @@ def run_push(
     jobs: int | None,
     progress: Progress | None = None,
 ) -> TransferSummary:
-    from mlv.core.remotes import open_remote
-
-    store = open_remote(repo, remote, jobs)
-    try:
+    with _opened(repo, remote, jobs) as store:
         return push(repo, store, select(repo, paths, revisions), progress)
-    finally:
-        store.backend.close()
 
 
 def run_fetch(
@@ -422,27 +430,16 @@ def run_fetch(
     jobs: int | None,
     progress: Progress | None = None,
 ) -> TransferSummary:
-    from mlv.core.remotes import open_remote
-
-    store = open_remote(repo, remote, jobs)
-    try:
-        with repo.lock():
-            repo.cache.remove_stale_tmp()
-            try:
-                return fetch(repo, store, select(repo, paths, revisions), progress)
-            finally:
-                repo.state.flush()
-    finally:
-        store.backend.close()
+    with _opened(repo, remote, jobs) as store, repo.lock():
+        repo.cache.remove_stale_tmp()
+        try:
+            return fetch(repo, store, select(repo, paths, revisions), progress)
+        finally:
+            repo.state.flush()
 
 
 def run_status(
     repo: Repo, remote: str | None, paths: list[str], jobs: int | None = None
 ) -> tuple[str, str, list[RemoteStatus]]:
-    from mlv.core.remotes import open_remote
-
-    store = open_remote(repo, remote, jobs)
-    try:
+    with _opened(repo, remote, jobs) as store:
         return store.name, store.url, remote_status(repo, store, targets_mod.resolve(repo, paths))
-    finally:
-        store.backend.close()

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from mlv.storage import localfs, retry
 from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
 
+T = TypeVar("T")
 SMALL = 1 << 20  # read whole and write at once below this
 
 
@@ -34,13 +36,30 @@ class FolderBackend:
     def _path(self, key: str) -> str:
         return os.path.join(self.root, key)
 
-    def _run(
-        self, items: Sequence[tuple[str, str]], jobs: int, one: Callable[[str, str], ItemResult]
+    def _each(
+        self,
+        items: Sequence[T],
+        jobs: int,
+        key_of: Callable[[T], str],
+        op: Callable[[T], tuple[int, bytes | None]],
+        done: Done | None,
     ) -> list[ItemResult]:
+        """Run op (retried) on every item; (size, data) or the classified error each."""
+
+        def one(item: T) -> ItemResult:
+            key = key_of(item)
+            try:
+                size, data = retry.call(lambda: op(item), self.policy, what=key)
+            except Exception as e:
+                return ItemResult(key, 0, _classify(e, self.url))
+            if done is not None:
+                done(size)
+            return ItemResult(key, size, data=data)
+
         if jobs <= 1 or len(items) < 8:
-            return [one(a, b) for a, b in items]
+            return [one(item) for item in items]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(lambda pair: one(*pair), items))
+            return list(pool.map(one, items))
 
     # ---- Backend ------------------------------------------------------------------------
 
@@ -59,50 +78,35 @@ class FolderBackend:
     def upload(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:
-        def one(local: str, key: str) -> ItemResult:
-            try:
-                size = retry.call(lambda: self._put(local, key), self.policy, what=key)
-            except Exception as e:
-                return ItemResult(key, 0, _classify(e, self.url))
-            if done is not None:
-                done(size)
-            return ItemResult(key, size)
-
-        return self._run(items, jobs, one)
+        return self._each(items, jobs, lambda p: p[1], lambda p: (self._put(*p), None), done)
 
     def write(
         self, items: Sequence[tuple[bytes, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:
-        def one(data: bytes, key: str) -> ItemResult:
-            try:
-                retry.call(lambda: self._put_bytes(data, key), self.policy, what=key)
-            except Exception as e:
-                return ItemResult(key, 0, _classify(e, self.url))
-            if done is not None:
-                done(len(data))
-            return ItemResult(key, len(data))
+        def put(pair: tuple[bytes, str]) -> tuple[int, None]:
+            self._put_bytes(*pair)
+            return len(pair[0]), None
 
-        return self._run(items, jobs, one)  # type: ignore[arg-type]
+        return self._each(items, jobs, lambda p: p[1], put, done)
+
+    def _folder_for(self, key: str) -> str:
+        dst = self._path(key)
+        folder = os.path.dirname(dst)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        return dst
 
     def _put_bytes(self, data: bytes, key: str) -> None:
-        dst = self._path(key)
-        folder = os.path.dirname(dst)
-        if folder not in self._dirs:
-            os.makedirs(folder, exist_ok=True)
-            self._dirs.add(folder)
-        localfs.write_bytes_atomic(dst, data, 0o444)
+        localfs.write_bytes_atomic(self._folder_for(key), data, 0o444)
 
     def _put(self, local: str, key: str) -> int:
-        dst = self._path(key)
-        folder = os.path.dirname(dst)
-        if folder not in self._dirs:
-            os.makedirs(folder, exist_ok=True)
-            self._dirs.add(folder)
         size = os.path.getsize(local)
         if size <= SMALL:
             with open(local, "rb") as fh:
-                localfs.write_bytes_atomic(dst, fh.read(), 0o444)
+                self._put_bytes(fh.read(), key)
             return size
+        dst = self._folder_for(key)
         tmp = localfs.tmp_name(dst)
         try:
             localfs.copy_to_new(local, tmp, 0o444, reflink=False)
@@ -115,16 +119,7 @@ class FolderBackend:
     def download(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:
-        def one(key: str, local: str) -> ItemResult:
-            try:
-                size = retry.call(lambda: self._get(key, local), self.policy, what=key)
-            except Exception as e:
-                return ItemResult(key, 0, _classify(e, self.url))
-            if done is not None:
-                done(size)
-            return ItemResult(key, size)
-
-        return self._run(items, jobs, one)
+        return self._each(items, jobs, lambda p: p[0], lambda p: (self._get(*p), None), done)
 
     def _get(self, key: str, local: str) -> int:
         src = self._path(key)
@@ -137,16 +132,11 @@ class FolderBackend:
         return size
 
     def read(self, keys: Sequence[str], jobs: int, done: Done | None = None) -> list[ItemResult]:
-        def one(key: str, _: str) -> ItemResult:
-            try:
-                data = retry.call(lambda: self._read(key), self.policy, what=key)
-            except Exception as e:
-                return ItemResult(key, 0, _classify(e, self.url))
-            if done is not None:
-                done(len(data))
-            return ItemResult(key, len(data), data=data)
+        def get(key: str) -> tuple[int, bytes]:
+            data = self._read(key)
+            return len(data), data
 
-        return self._run([(k, k) for k in keys], jobs, one)
+        return self._each(keys, jobs, lambda k: k, get, done)
 
     def _read(self, key: str) -> bytes:
         try:

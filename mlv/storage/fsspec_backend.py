@@ -229,16 +229,24 @@ class FsspecBackend:
         return self._batch(items, jobs, lambda p: p[1], self._aput, self._put, done)
 
     async def _aput(self, local: str, key: str) -> int:
-        size = os.path.getsize(local)
+        await self._aplace(key, local=local)
+        return os.path.getsize(local)
+
+    async def _aplace(self, key: str, local: str | None = None, data: bytes | None = None) -> None:
+        """Write key from a local file or from data, atomically: one PUT on a flat store,
+        else a temporary in the final folder renamed into place."""
         path = self._path(key)
         if self.flat:
-            await self.fs._put_file(local, path)
-            return size
+            if local is not None:
+                await self.fs._put_file(local, path)
+            else:
+                await self.fs._pipe_file(path, data)
+            return
         parent = path.rpartition("/")[0]
         await self._afolder(parent)
         tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
         try:
-            await self._new_file(tmp, local=local)
+            await self._new_file(tmp, local=local, data=data)
             await self.fs._mv(tmp, path)
         except BaseException:
             try:
@@ -246,7 +254,34 @@ class FsspecBackend:
             except Exception:
                 pass
             raise
-        return size
+
+    def _place(self, key: str, local: str | None = None, data: bytes | None = None) -> None:
+        """_aplace for filesystems without an async implementation."""
+        path = self._path(key)
+
+        def write(dst: str) -> None:
+            if local is not None:
+                self.fs.put_file(local, dst)
+            else:
+                self.fs.pipe_file(dst, data)
+
+        if self.flat:
+            write(path)
+            return
+        parent = path.rpartition("/")[0]
+        if parent and parent not in self._made:
+            self.fs.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
+        try:
+            write(tmp)
+            self.fs.mv(tmp, path)
+        except BaseException:
+            try:
+                self.fs.rm_file(tmp)
+            except Exception:
+                pass
+            raise
 
     async def _afolder(self, parent: str) -> None:
         """Make sure the folder exists, once per run and folder (concurrent writers into
@@ -314,71 +349,19 @@ class FsspecBackend:
         by_key = {key: data for data, key in items}
 
         async def pipe(key: str, _: str) -> int:
-            data = by_key[key]
-            path = self._path(key)
-            if self.flat:
-                await self.fs._pipe_file(path, data)
-                return len(data)
-            parent = path.rpartition("/")[0]
-            await self._afolder(parent)
-            tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
-            try:
-                await self._new_file(tmp, data=data)
-                await self.fs._mv(tmp, path)
-            except BaseException:
-                try:
-                    await self.fs._rm_file(tmp)
-                except Exception:
-                    pass
-                raise
-            return len(data)
+            await self._aplace(key, data=by_key[key])
+            return len(by_key[key])
 
         def pipe_sync(key: str, _: str) -> int:
-            data = by_key[key]
-            path = self._path(key)
-            if self.flat:
-                self.fs.pipe_file(path, data)
-                return len(data)
-            parent = path.rpartition("/")[0]
-            if parent and parent not in self._made:
-                self.fs.makedirs(parent, exist_ok=True)
-                self._made.add(parent)
-            tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
-            try:
-                self.fs.pipe_file(tmp, data)
-                self.fs.mv(tmp, path)
-            except BaseException:
-                try:
-                    self.fs.rm_file(tmp)
-                except Exception:
-                    pass
-                raise
-            return len(data)
+            self._place(key, data=by_key[key])
+            return len(by_key[key])
 
         pairs = [(key, key) for _, key in items]
         return self._batch(pairs, jobs, lambda p: p[0], pipe, pipe_sync, done)
 
     def _put(self, local: str, key: str) -> int:
-        size = os.path.getsize(local)
-        path = self._path(key)
-        if self.flat:
-            self.fs.put_file(local, path)
-            return size
-        parent = path.rpartition("/")[0]
-        if parent and parent not in self._made:
-            self.fs.makedirs(parent, exist_ok=True)
-            self._made.add(parent)
-        tmp = f"{parent}/.mlvtmp-{uuid.uuid4().hex}"
-        try:
-            self.fs.put_file(local, tmp)
-            self.fs.mv(tmp, path)
-        except BaseException:
-            try:
-                self.fs.rm_file(tmp)
-            except Exception:
-                pass
-            raise
-        return size
+        self._place(key, local=local)
+        return os.path.getsize(local)
 
     def download(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
