@@ -132,3 +132,61 @@ def read_blobs(root: str, specs: Sequence[str]) -> dict[str, bytes]:
         blobs[spec] = out[pos : pos + size]
         pos += size + 1
     return blobs
+
+
+def tree_sizes(root: str, rev: str) -> dict[str, int]:
+    """Every file in the tree of commit rev, with its size (`git ls-tree -r -l`)."""
+    proc = _run(["ls-tree", "-r", "-l", "-z", rev], root)
+    sizes: dict[str, int] = {}
+    for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if not record:
+            continue
+        meta, _, name = record.partition("\t")
+        fields = meta.split()
+        if len(fields) == 4 and fields[1] == "blob":
+            sizes[name] = int(fields[3]) if fields[3].isdigit() else 0
+    return sizes
+
+
+def changed_files(root: str, old: str, new: str, pattern: str) -> list[str]:
+    """Paths matching a pathspec glob whose content differs between two commits."""
+    proc = _run(["diff", "--name-only", "--no-renames", "-z", old, new, "--", pattern], root)
+    return [n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+
+
+def log_path(
+    root: str, paths: Sequence[str], rev: str = "HEAD", limit: int | None = None
+) -> list[tuple[str, int, str, str]]:
+    """Commits (newest first) that changed any of paths: (id, commit time, author, subject)."""
+    args = ["log", "--format=%H%x00%ct%x00%an%x00%s", "--no-renames"]
+    if limit is not None:
+        args.append(f"-n{limit}")
+    proc = _run([*args, rev, "--", *paths], root)
+    out = []
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        parts = line.split("\0")
+        if len(parts) == 4:
+            out.append((parts[0], int(parts[1]), parts[2], parts[3]))
+    return out
+
+
+def staged_blobs(root: str, suffix: str) -> list[tuple[str, str]]:
+    """(blob id, path) of every regular file in the index (any merge stage) whose path
+    ends in suffix: what is staged, committed or not (`git ls-files -s`)."""
+    proc = _run(["ls-files", "-s", "-z"], root)
+    out = []
+    for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, name = record.partition("\t")
+        fields = meta.split()
+        regular = len(fields) == 3 and fields[0].startswith("100")
+        if regular and name.endswith(suffix) and len(name) > len(suffix):
+            out.append((fields[1], name))
+    return out
+
+
+def hooks_dir(root: str) -> str:
+    """The folder git runs hooks from (`git rev-parse --git-path hooks`): .git/hooks, the
+    common one in a linked worktree, or core.hooksPath when set. Absolute."""
+    proc = _run(["rev-parse", "--git-path", "hooks"], root)
+    found = proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+    return os.path.normpath(os.path.join(root, found))

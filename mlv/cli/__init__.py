@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Download tracked data from a remote into the cache.",
     ),
     "pull": ("mlv.cli.transfer", "pull_cmd", "Fetch, then check out."),
+    "diff": ("mlv.cli.diff", "diff_cmd", "Show tracked files changed between revisions."),
+    "ls": ("mlv.cli.ls", "ls_cmd", "List tracked data as of any revision."),
+    "du": ("mlv.cli.ls", "du_cmd", "Show the size of tracked data as of any revision."),
+    "log": ("mlv.cli.log", "log_cmd", "Show the commits that changed a tracked path."),
     "config": ("mlv.cli.config", "config_cmd", "Get or set configuration values."),
     "cache": ("mlv.cli.cache", "cache_group", "Manage the local cache."),
 }
