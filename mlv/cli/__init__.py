@@ -39,6 +39,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ls": ("mlv.cli.ls", "ls_cmd", "List tracked data as of any revision."),
     "du": ("mlv.cli.ls", "du_cmd", "Show the size of tracked data as of any revision."),
     "log": ("mlv.cli.log", "log_cmd", "Show the commits that changed a tracked path."),
+    "install": (
+        "mlv.cli.install",
+        "install_cmd",
+        "Install git hooks that run mlv checkout and push.",
+    ),
     "config": ("mlv.cli.config", "config_cmd", "Get or set configuration values."),
     "cache": ("mlv.cli.cache", "cache_group", "Manage the local cache."),
 }

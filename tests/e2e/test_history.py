@@ -293,20 +293,27 @@ def _py(code: str, cwd: Path) -> str:
 def test_api_reads_a_file_as_of_three_commits_back(history: dict[str, object]) -> None:
     repo = history["repo"]
     assert isinstance(repo, Path)
-    import mlv.api
+    from mlv import api
 
+    _unlock(repo)
+    write_files(repo, {"model.bin": b"weights v4"})
+    mlv("commit", cwd=repo)
+    commit_all(repo, "v4")
     old = os.getcwd()
     os.chdir(repo)
     try:
-        assert mlv.api.read("model.bin", rev="HEAD~2", mode="rb") == b"weights v1"
-        assert mlv.api.read("model.bin", rev="exp", mode="rb") == b"weights exp"
-        assert mlv.api.read("params.yaml", rev="v1") == "lr: 0.1\n"
-        assert mlv.api.read("data/images/cats/c1.jpg", repo=str(repo), rev="v1") == "cat 1"
-        with mlv.api.open("data/images/dogs/d0.jpg", mode="rb") as f:
+        # three commits back from v4 is v1; every version in between differs
+        assert api.read("model.bin", rev="HEAD~3", mode="rb") == b"weights v1"
+        assert api.read("model.bin", rev="HEAD~2", mode="rb") == b"weights v2"
+        assert api.read("model.bin", mode="rb") == b"weights v4"
+        assert api.read("model.bin", rev="exp", mode="rb") == b"weights exp"
+        assert api.read("params.yaml", rev="v1") == "lr: 0.1\n"
+        assert api.read("data/images/cats/c1.jpg", repo=str(repo), rev="v1") == "cat 1"
+        with api.open("data/images/dogs/d0.jpg", mode="rb") as f:
             assert f.read() == b"dog 0, cropped"
-        names = [e["path"] for e in mlv.api.ls("data/images/cats", rev="v1")]
+        names = [e["path"] for e in api.ls("data/images/cats", rev="v1")]
         assert names == ["data/images/cats/c0.jpg", "data/images/cats/c1.jpg"]
-        url = mlv.api.get_url("model.bin", rev="v1")
+        url = api.get_url("model.bin", rev="v1")
         assert url.endswith("/" + "/".join(_key(xxh(b"weights v1"))))
         assert Path(url).read_bytes() == b"weights v1"  # a folder remote: a plain path
     finally:
