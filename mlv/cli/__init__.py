@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ls": ("mlv.cli.ls", "ls_cmd", "List tracked data as of any revision."),
     "du": ("mlv.cli.ls", "du_cmd", "Show the size of tracked data as of any revision."),
     "log": ("mlv.cli.log", "log_cmd", "Show the commits that changed a tracked path."),
+    "gc": ("mlv.cli.gc", "gc_cmd", "Delete cache (or remote) objects no kept revision needs."),
     "install": (
         "mlv.cli.install",
         "install_cmd",

@@ -95,6 +95,19 @@ def select(repo: Repo, paths: list[str], revisions: Revisions) -> list[Target]:
     chosen = targets_mod.resolve(repo, paths)
     if not revisions.any:
         return chosen
+    seen = {(t.pointer.hash, t.sub) for t in chosen}
+    for commit in revision_commits(repo, revisions):
+        for target in targets_at(repo, commit, paths):
+            if (target.pointer.hash, target.sub) not in seen:
+                seen.add((target.pointer.hash, target.sub))
+                chosen.append(target)
+    return chosen
+
+
+def revision_commits(repo: Repo, revisions: Revisions) -> list[str]:
+    """The commit ids the revisions name, sorted, without duplicates."""
+    if not revisions.any:
+        return []
     if not repo.scm:
         raise UsageError("--rev and --all-* need a git repository")
     commits: set[str] = {git.rev_parse(repo.root, r) for r in revisions.revs}
@@ -104,16 +117,18 @@ def select(repo: Repo, paths: list[str], revisions: Revisions) -> list[Target]:
         commits.update(git.refs(repo.root, "tags"))
     if revisions.all_commits:
         commits.update(git.all_commits(repo.root))
-    seen = {(t.pointer.hash, t.sub) for t in chosen}
-    for commit in sorted(commits):
-        for target in _targets_at(repo, commit, paths):
-            if (target.pointer.hash, target.sub) not in seen:
-                seen.add((target.pointer.hash, target.sub))
-                chosen.append(target)
-    return chosen
+    return sorted(commits)
 
 
-def _targets_at(repo: Repo, commit: str, paths: list[str]) -> list[Target]:
+def targets_at(
+    repo: Repo,
+    commit: str,
+    paths: list[str],
+    broken: list[tuple[str, MlvError]] | None = None,
+) -> list[Target]:
+    """The pointers of a commit (those of paths only, if given). Pointers that do not parse
+    in that commit are skipped (nothing can be moved for them), and listed in broken as
+    (pointer path, error) when a list is given."""
     names = [n for n in git.files_at(repo.root, commit, SUFFIX) if not n.startswith(".mlv/")]
     blobs = git.read_blobs(repo.root, [f"{commit}:{n}" for n in names])
     found: list[Target] = []
@@ -124,7 +139,9 @@ def _targets_at(repo: Repo, commit: str, paths: list[str]) -> list[Target]:
         where = f"{name} at {commit[:10]}"
         try:
             ptr = pointer_mod.parse(data, where)
-        except MlvError:
+        except MlvError as e:
+            if broken is not None:
+                broken.append((name, e))
             continue  # not a pointer of ours, or broken in that commit: nothing to move
         folder = name.rpartition("/")[0]
         data_rel = f"{folder}/{ptr.path}" if folder else ptr.path

@@ -66,6 +66,11 @@ class Backend(Protocol):
         """Every key below prefix ("xxh128/ab/"), recursively."""
         ...
 
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        """Like list_keys, with each key's size in bytes (from the same listing requests:
+        `mlv gc --remote` reports what it deletes)."""
+        ...
+
     def upload(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:

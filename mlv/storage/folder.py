@@ -75,6 +75,26 @@ class FolderBackend:
             found.extend(f"{rel}/{f}" for f in files if not f.startswith(localfs.TMP_MARK))
         return found
 
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        pending = [self._path(prefix)]
+        while pending:
+            folder = pending.pop()
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            try:
+                with os.scandir(folder) as it:
+                    for entry in it:
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                        elif not entry.name.startswith(localfs.TMP_MARK):
+                            try:
+                                found[f"{rel}/{entry.name}"] = entry.stat().st_size
+                            except FileNotFoundError:
+                                pass  # deleted meanwhile
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found
+
     def upload(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:

@@ -194,33 +194,41 @@ class FsspecBackend:
             await self.fs._info(path)
 
     def list_keys(self, prefix: str) -> list[str]:
+        return [key for key, _ in self._listing(prefix)]
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        return dict(self._listing(prefix))
+
+    def _listing(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size) of every key below prefix, temporaries left out."""
         base = self._path(prefix.rstrip("/"))
 
-        def find() -> list[str]:
+        def find() -> list[tuple[str, int]]:
             if self.protocol in ("s3", "s3a"):
-                listed: list[str] = self._sync(lambda: self._s3_list(base))
+                listed: list[tuple[str, int]] = self._sync(lambda: self._s3_list(base))
                 return listed
             try:
-                found = self.fs.find(base)
+                found = self.fs.find(base, detail=True)
             except FileNotFoundError:
                 return []
-            return list(found)
+            return [(p, int(info.get("size") or 0)) for p, info in found.items()]
 
         try:
             paths = retry.call(find, self.policy, what=f"listing {prefix}")
         except Exception as e:
             raise self._classify(e) from None
         cut = len(self.root) + 1 if self.root else 0
-        names = [self.fs._strip_protocol(p)[cut:] for p in paths]
-        return [n for n in names if ".mlvtmp-" not in n]
+        named = [(self.fs._strip_protocol(p)[cut:], size) for p, size in paths]
+        return [(n, size) for n, size in named if ".mlvtmp-" not in n]
 
-    async def _s3_list(self, base: str) -> list[str]:
-        """Keys below base: ListObjectsV2 pages and nothing else (s3fs's find adds a HEAD
-        and a folder probe when a prefix is empty, as it is on a new remote)."""
+    async def _s3_list(self, base: str) -> list[tuple[str, int]]:
+        """Keys below base with their sizes: ListObjectsV2 pages and nothing else (s3fs's
+        find adds a HEAD and a folder probe when a prefix is empty, as it is on a new
+        remote)."""
         bucket, key, _ = self.fs.split_path(base)
         found = []
         async for item in self.fs._iterdir(bucket, delimiter="", prefix=key.rstrip("/") + "/"):
-            found.append(item["name"])
+            found.append((item["name"], int(item.get("size") or 0)))
         return found
 
     def upload(

@@ -173,6 +173,20 @@ def test_list_keys_never_returns_temporaries(remote: Remote) -> None:
     assert remote.backend.list_keys("xxh128/cd/") == []
 
 
+def test_list_sizes_gives_each_key_its_size(remote: Remote) -> None:
+    keys = {key(1): b"", key(2): b"two", key(3, "cd"): b"x" * 1000, key(4, "ab", "sha256"): b"4"}
+    for k, data in keys.items():
+        remote.put_raw(k, data)
+    remote.put_raw(f"xxh128/ab/{TMP_MARK}{uuid.uuid4().hex}", b"half")
+    xxh = {k: len(v) for k, v in keys.items() if k.startswith("xxh128/")}
+    assert remote.backend.list_sizes("xxh128/") == xxh
+    assert remote.backend.list_sizes("xxh128/cd/") == {key(3, "cd"): 1000}
+    assert remote.backend.list_sizes("sha256/") == {key(4, "ab", "sha256"): 1}
+    assert remote.backend.list_sizes("sha256/ff/") == {}
+    listed = remote.backend.list_keys("xxh128/")
+    assert sorted(remote.backend.list_sizes("xxh128/")) == sorted(listed)
+
+
 # ---- upload ---------------------------------------------------------------------------
 
 

@@ -1,0 +1,138 @@
+"""`mlv gc`: delete the cache's (or a remote's) objects that no kept revision references."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from mlv.cli import output
+from mlv.cli.common import json_option, open_repo, wait_for_lock_option
+from mlv.core import gc as gc_mod
+from mlv.core.gc import GcPlan, GcResult, Scope
+from mlv.core.transfer import Revisions
+from mlv.errors import UsageError
+
+SHOW = 20
+
+
+@click.command("gc")
+@click.option(
+    "-w",
+    "--workspace",
+    is_flag=True,
+    help="Keep what the workspace references (always kept; the scope when nothing else).",
+)
+@click.option("-a", "--all-branches", is_flag=True, help="Also keep the tips of all branches.")
+@click.option("-T", "--all-tags", is_flag=True, help="Also keep all tags.")
+@click.option("-A", "--all-commits", is_flag=True, help="Also keep every commit.")
+@click.option(
+    "--rev", "revs", multiple=True, metavar="REV", help="Also keep git revision REV (repeatable)."
+)
+@click.option(
+    "-r", "--remote", metavar="NAME", help="Clean remote NAME instead of the local cache."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Remote: delete without asking. Go on when a tree of an older revision is missing.",
+)
+@json_option
+@wait_for_lock_option
+def gc_cmd(
+    workspace: bool,
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    revs: tuple[str, ...],
+    remote: str | None,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+) -> None:
+    """Delete the objects that no kept pointer references.
+
+    Always kept: every pointer file in the workspace (committed or not) and every pointer
+    staged in git's index. The scope flags add revisions to keep: -a, -T, -A, --rev. At
+    least one scope flag is required; `mlv gc -w` keeps the workspace alone.
+
+    Without -r, cleans the local cache. With -r NAME, cleans that remote only (the cache
+    is not touched), after a yes at the terminal or with --force.
+    """
+    scope = Scope(workspace, Revisions(tuple(revs), all_branches, all_tags, all_commits))
+
+    def confirm(plan: GcPlan) -> bool:
+        place = _place(plan.where)
+        size = output.human_size(plan.bytes)
+        if plan.where == "cache":
+            if not as_json:
+                output.info(f"Deleting {plan.count} unreferenced objects ({size}) from {place}...")
+            return True
+        if not as_json:
+            output.info(f"{plan.count} unreferenced objects ({size}) on {place}.")
+        if force:
+            return True
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            if click.confirm(
+                f"Delete {plan.count} objects ({size}) from {place}?", default=False, err=True
+            ):
+                return True
+            raise click.exceptions.Abort()
+        raise UsageError(
+            f"not deleting {plan.count} objects ({size}) from {place} without confirmation",
+            "pass --force (or run at a terminal to be asked)",
+        )
+
+    # A prompt may come (remote, no --force): no progress display then, it would hide it.
+    asks = remote is not None and not force and not dry_run
+    repo = open_repo(wait_for_lock)
+    try:
+        if asks:
+            result = gc_mod.run_gc(repo, scope, remote, dry_run, force, confirm)
+        else:
+            with output.TerminalProgress() as progress:
+                result = gc_mod.run_gc(repo, scope, remote, dry_run, force, confirm, progress)
+    finally:
+        repo.close()
+    for warning in result.warnings:
+        output.warn(warning)
+    if as_json:
+        output.emit_json(_as_dict(result))
+    else:
+        _render(result)
+    if not result.ok:
+        sys.exit(1)
+
+
+def _place(where: str) -> str:
+    if where == "cache":
+        return "the cache"
+    return f"remote '{where.removeprefix('remote ')}'"
+
+
+def _render(r: GcResult) -> None:
+    size = output.human_size(r.bytes)
+    place = _place(r.where)
+    verb = "would be removed" if r.dry_run else "removed"
+    output.info(f"{r.removed} objects, {size} {verb} from {place}; {r.kept} kept.")
+    if r.failed:
+        output.error(f"{len(r.failed)} object(s) could not be deleted (run gc again to retry):")
+        for h, reason in list(r.failed.items())[:SHOW]:
+            sys.stderr.write(f"    {h}: {reason}\n")
+        if len(r.failed) > SHOW:
+            sys.stderr.write(f"    ... and {len(r.failed) - SHOW} more (see --json)\n")
+
+
+def _as_dict(r: GcResult) -> dict[str, Any]:
+    return {
+        "where": r.where,
+        "dry_run": r.dry_run,
+        "removed": r.removed,
+        "bytes": r.bytes,
+        "kept": r.kept,
+        "failed": [{"hash": h, "reason": reason} for h, reason in r.failed.items()],
+    }

@@ -1,0 +1,508 @@
+"""`mlv gc`: delete the objects of the cache (or of one remote) that nothing kept references.
+
+Kept, whatever the scope flags say:
+- every pointer file in the workspace (tracked by git or not, committed or not);
+- every pointer staged in git's index (any merge stage);
+plus the pointers of the revisions asked for (--rev, --all-branches, --all-tags,
+--all-commits). References are recursive: a directory pointer keeps its tree object, every
+subtree and every file below it.
+
+gc must read every kept pointer and tree to know what it keeps. A workspace or index pointer
+that does not parse, or a tree of one that it cannot read, stops it. A pointer or tree of a
+kept revision that it cannot read stops it too, unless --force: then it warns and goes on,
+and what only that pointer or tree names counts as unreferenced. For a remote, trees the
+cache lacks are read from the remote.
+
+Only names of the object form (ALGO/HEX[:2]/HEX[2:]) are ever considered: the cache's tmp/,
+temporaries and other files are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mlv import git
+from mlv.core import targets as targets_mod
+from mlv.core.progress import NullProgress, Progress
+from mlv.core.repo import MLV_DIR, Repo
+from mlv.core.transfer import Revisions, revision_commits, targets_at
+from mlv.errors import (
+    MlvError,
+    ObjectCorruptError,
+    ObjectMissingError,
+    PointerError,
+    RemoteError,
+    UsageError,
+)
+from mlv.objects import hashing
+from mlv.objects import pointer as pointer_mod
+from mlv.objects import tree as tree_mod
+from mlv.objects.pointer import SUFFIX
+from mlv.objects.remote import BATCH, RemoteStore, hash_of_key, key_of
+from mlv.objects.store import Cache
+from mlv.objects.tree import Tree
+from mlv.storage.backend import PermanentError
+from mlv.storage.urls import scrub
+
+TREE_MARK = b'{"mlv-tree":'
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What gc keeps besides the workspace and the index (which it always keeps)."""
+
+    workspace: bool = False
+    revisions: Revisions = field(default_factory=Revisions)
+
+    @property
+    def any(self) -> bool:
+        return self.workspace or self.revisions.any
+
+
+@dataclass(frozen=True)
+class Root:
+    """One kept pointer's object."""
+
+    hash: str
+    kind: str  # file | dir
+    label: str  # "data/images (workspace)", "data/images at 1a2b3c4d5e"
+    strict: bool  # workspace or index: an unreadable tree stops gc, even with --force
+
+
+@dataclass
+class GcPlan:
+    """What gc is about to delete, shown (and for a remote confirmed) before it does."""
+
+    where: str  # "cache" | "remote NAME"
+    url: str
+    doomed: dict[str, int]  # hash -> size
+    kept: int  # objects of the store that stay
+
+    @property
+    def count(self) -> int:
+        return len(self.doomed)
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.doomed.values())
+
+
+@dataclass
+class GcResult:
+    where: str  # "cache" | "remote NAME"
+    url: str
+    dry_run: bool
+    removed: int = 0  # objects deleted (with dry_run: that would be)
+    bytes: int = 0
+    kept: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+Confirm = Callable[[GcPlan], bool]  # shown the plan; False: delete nothing
+
+
+def run_gc(
+    repo: Repo,
+    scope: Scope,
+    remote: str | None,
+    dry_run: bool,
+    force: bool,
+    confirm: Confirm,
+    progress: Progress | None = None,
+) -> GcResult:
+    """Delete what no kept pointer references: from the cache, or (remote given) from that
+    remote only. confirm sees the plan before anything is deleted (not with dry_run)."""
+    if not scope.any:
+        raise UsageError(
+            "gc needs a scope: -w (workspace), -a, -T, -A or --rev REV",
+            "`mlv gc -w` keeps only what the workspace and git's index reference",
+        )
+    progress = progress or NullProgress()
+    if remote is None:
+        with repo.lock():
+            return _gc_cache(repo, scope, dry_run, force, confirm, progress)
+    from mlv.core.remotes import open_remote
+
+    store = open_remote(repo, remote)
+    try:
+        return _gc_remote(repo, store, scope, dry_run, force, confirm, progress)
+    finally:
+        store.backend.close()
+
+
+# ---- what is kept -----------------------------------------------------------------------
+
+
+def kept_roots(
+    repo: Repo, scope: Scope, unreadable: list[tuple[str, MlvError]] | None = None
+) -> list[Root]:
+    """The objects of every kept pointer: workspace, index, then the revisions'. A
+    pointer of a revision that does not parse goes to unreadable (where, error); one of the
+    workspace or the index stops gc."""
+    if unreadable is None:
+        unreadable = []
+    found: dict[str, Root] = {}
+
+    def keep(root: Root) -> None:
+        if root.hash not in found or (root.strict and not found[root.hash].strict):
+            found[root.hash] = root
+
+    targets, broken = targets_mod.readable_targets(repo)
+    if broken:
+        pointer_rel, error = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise PointerError(
+            f"{error.message}{more}; gc cannot tell what it references",
+            f"fix or remove {pointer_rel}, then run gc again",
+        )
+    for t in targets:
+        keep(Root(t.pointer.hash, t.pointer.kind, f"{t.data_rel} (workspace)", True))
+    if repo.scm:
+        for root in _index_roots(repo):
+            keep(root)
+    for commit in revision_commits(repo, scope.revisions):
+        broken_here: list[tuple[str, MlvError]] = []
+        for t in targets_at(repo, commit, [], broken_here):
+            keep(Root(t.pointer.hash, t.pointer.kind, f"{t.data_rel} at {commit[:10]}", False))
+        unreadable.extend((f"{name} at {commit[:10]}", e) for name, e in broken_here)
+    return list(found.values())
+
+
+def _index_roots(repo: Repo) -> list[Root]:
+    staged = [
+        (oid, name)
+        for oid, name in git.staged_blobs(repo.root, SUFFIX)
+        if not name.startswith(MLV_DIR + "/")
+    ]
+    blobs = git.read_blobs(repo.root, sorted({oid for oid, _ in staged}))
+    roots = []
+    for oid, name in staged:
+        data = blobs.get(oid)
+        if data is None:
+            continue  # gone from git's object store: nothing to read
+        where = f"{name} (staged in git's index)"
+        try:
+            ptr = pointer_mod.parse(data, where)
+        except PointerError as e:
+            raise PointerError(
+                f"{e.message}; gc cannot tell what it references",
+                f"fix {name} and `git add` it (or unstage it), then run gc again",
+            ) from None
+        folder = name.rpartition("/")[0]
+        data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
+        roots.append(Root(ptr.hash, ptr.kind, f"{data_rel} (staged)", True))
+    return roots
+
+
+TreeLoader = Callable[[list[str]], dict[str, Tree | str]]  # hash -> tree, or why not
+
+
+def referenced(roots: list[Root], load: TreeLoader) -> tuple[set[str], list[tuple[str, Root, str]]]:
+    """Every object the roots reference, recursively, and (tree, root, reason) for each
+    tree that could not be read. Strict roots are walked first, so a tree shared with an
+    older revision is reported as the workspace's."""
+    kept: set[str] = set()
+    visited: set[str] = set()
+    problems: list[tuple[str, Root, str]] = []
+    for strict in (True, False):
+        frontier: dict[str, Root] = {}
+        for root in roots:
+            if root.strict != strict:
+                continue
+            kept.add(root.hash)
+            if root.kind == "dir" and root.hash not in visited:
+                frontier.setdefault(root.hash, root)
+        while frontier:
+            visited |= set(frontier)
+            loaded = load(sorted(frontier))
+            following: dict[str, Root] = {}
+            for tree_hash, root in frontier.items():
+                got = loaded.get(tree_hash, "not found")
+                if isinstance(got, str):
+                    problems.append((tree_hash, root, got))
+                    continue
+                for entry in got.entries:
+                    kept.add(entry.hash)
+                    if entry.is_dir and entry.hash not in visited:
+                        following.setdefault(entry.hash, root)
+            frontier = following
+    return kept, problems
+
+
+def _check_pointers(unreadable: list[tuple[str, MlvError]], force: bool, result: GcResult) -> None:
+    """Pointers of older revisions that do not parse (say, from a newer mlv): what they
+    name is unknown, so gc stops unless --force."""
+    if unreadable and not force:
+        where, error = unreadable[0]
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise PointerError(
+            f"cannot read pointer {where}: {error.message}{more}",
+            "gc cannot tell what it references: upgrade mlv if it is newer, or pass --force "
+            "to go on without it (objects only it names are then deleted)",
+        )
+    for where, error in unreadable:
+        result.warnings.append(
+            f"cannot read pointer {where} ({error.message}): objects only it names count as "
+            "unreferenced"
+        )
+
+
+def _check_problems(
+    problems: list[tuple[str, Root, str]], force: bool, fetch_hint: str, result: GcResult
+) -> None:
+    strict = [p for p in problems if p[1].strict]
+    if strict:
+        tree_hash, root, reason = strict[0]
+        more = f" (and {len(strict) - 1} more)" if len(strict) > 1 else ""
+        raise ObjectMissingError(
+            f"cannot read tree {tree_hash} of {root.label}: {reason}{more}",
+            f"{fetch_hint}; gc must know everything the workspace references",
+        )
+    if problems and not force:
+        tree_hash, root, reason = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ObjectMissingError(
+            f"cannot read tree {tree_hash} of {root.label}: {reason}{more}",
+            f"{fetch_hint} (same scope flags), or pass --force to go on without it "
+            "(objects only it names are then deleted)",
+        )
+    for tree_hash, root, reason in problems:
+        result.warnings.append(
+            f"cannot read tree {tree_hash} of {root.label} ({reason}): "
+            "objects only it names count as unreferenced"
+        )
+
+
+def _decode(tree_hash: str, data: bytes) -> Tree | str:
+    try:
+        return tree_mod.decode(data, f"tree {tree_hash}")
+    except MlvError as e:
+        return e.message
+
+
+def _cache_loader(cache: Cache) -> Callable[[str], Tree | str]:
+    def load(tree_hash: str) -> Tree | str:
+        try:
+            data = cache.read_bytes(tree_hash)
+        except ObjectMissingError:
+            return "not in the cache"
+        except ObjectCorruptError:
+            return "corrupt in the cache"
+        return _decode(tree_hash, data)
+
+    return load
+
+
+# ---- the local cache --------------------------------------------------------------------
+
+
+def cache_objects(cache: Cache) -> dict[str, int]:
+    """hash -> size of every object file in the cache (names of the object form only)."""
+    found: dict[str, int] = {}
+    for algo in hashing.ALGORITHMS:
+        base = os.path.join(cache.root, algo)
+        try:
+            with os.scandir(base) as it:
+                shards = [e for e in it if e.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for shard in shards:
+            if len(shard.name) != 2:
+                continue
+            with os.scandir(shard.path) as it:
+                for entry in it:
+                    h = hash_of_key(f"{algo}/{shard.name}/{entry.name}")
+                    if h is None or not entry.is_file(follow_symlinks=False):
+                        continue
+                    try:
+                        found[h] = entry.stat(follow_symlinks=False).st_size
+                    except FileNotFoundError:
+                        pass
+    return found
+
+
+def _gc_cache(
+    repo: Repo, scope: Scope, dry_run: bool, force: bool, confirm: Confirm, progress: Progress
+) -> GcResult:
+    cache = repo.cache
+    result = GcResult("cache", cache.root, dry_run)
+    unreadable: list[tuple[str, MlvError]] = []
+    roots = kept_roots(repo, scope, unreadable)
+    _check_pointers(unreadable, force, result)
+    load_one = _cache_loader(cache)
+    kept, problems = referenced(roots, lambda hashes: {h: load_one(h) for h in hashes})
+    _check_problems(problems, force, "fetch it with `mlv fetch` first", result)
+    present = cache_objects(cache)
+    doomed = {h: size for h, size in sorted(present.items()) if h not in kept}
+    plan = GcPlan("cache", cache.root, doomed, len(present) - len(doomed))
+    result.kept = plan.kept
+    if dry_run or not doomed or not confirm(plan):
+        if dry_run:
+            result.removed, result.bytes = plan.count, plan.bytes
+        else:
+            result.kept = len(present)
+        return result
+    progress.begin("gc cache", len(doomed))
+    shards: set[str] = set()
+    try:
+        for h, size in doomed.items():
+            path = cache.object_path(h)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass  # gone already: nothing to free
+            except OSError as e:
+                result.failed[h] = f"{e.strerror or e}"
+                continue
+            else:
+                result.removed += 1
+                result.bytes += size
+            shards.add(os.path.dirname(path))
+            progress.advance(1, size)
+    finally:
+        # Completeness memos are keyed to the folders' mtimes, which the deletions changed;
+        # drop them anyway, so no tree is ever vouched for after objects went away.
+        repo.state.forget_completeness()
+        for folder in sorted(shards):
+            try:
+                os.rmdir(folder)  # only if empty
+            except OSError:
+                pass
+        progress.end()
+    result.kept = len(present) - result.removed
+    return result
+
+
+# ---- a remote ---------------------------------------------------------------------------
+
+
+def _remote_loader(cache: Cache, store: RemoteStore) -> TreeLoader:
+    """Trees from the cache, else from the remote (checked against their hash, read into
+    memory, not stored)."""
+    load_local = _cache_loader(cache)
+
+    def load(hashes: list[str]) -> dict[str, Tree | str]:
+        out: dict[str, Tree | str] = {}
+        lacking = []
+        for h in hashes:
+            got = load_local(h)
+            if isinstance(got, Tree):
+                out[h] = got
+            else:
+                lacking.append(h)
+        for start in range(0, len(lacking), BATCH):
+            chunk = lacking[start : start + BATCH]
+            try:
+                results = store.backend.read([key_of(h) for h in chunk], store.jobs)
+            except Exception as e:
+                raise store.failure(e) from e
+            for r in results:
+                h = hash_of_key(r.key) or r.key
+                if r.error is not None:
+                    if isinstance(r.error, PermanentError):
+                        raise store.failure(r.error)
+                    if isinstance(r.error, FileNotFoundError):
+                        out[h] = "neither in the cache nor on the remote"
+                    else:
+                        out[h] = f"cannot read it from the remote ({type(r.error).__name__})"
+                    continue
+                data = r.data or b""
+                if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
+                    out[h] = "not in the cache, corrupt on the remote"
+                    continue
+                out[h] = _decode(h, data)
+        return out
+
+    return load
+
+
+def remote_objects(store: RemoteStore) -> dict[str, int]:
+    """hash -> size of every object on the remote (keys of the object form only)."""
+    found: dict[str, int] = {}
+    for algo in hashing.ALGORITHMS:
+        try:
+            listed = store.backend.list_sizes(algo + "/")
+        except Exception as e:
+            raise store.failure(e) from e
+        for key, size in listed.items():
+            h = hash_of_key(key)
+            if h is not None:
+                found[h] = size
+    return found
+
+
+def _is_tree_here(cache: Cache, hash_id: str) -> bool:
+    try:
+        with open(cache.object_path(hash_id), "rb") as fh:
+            return fh.read(len(TREE_MARK)) == TREE_MARK
+    except OSError:
+        return False
+
+
+def _gc_remote(
+    repo: Repo,
+    store: RemoteStore,
+    scope: Scope,
+    dry_run: bool,
+    force: bool,
+    confirm: Confirm,
+    progress: Progress,
+) -> GcResult:
+    if store.backend.read_only and not dry_run:
+        raise RemoteError(
+            f"remote '{store.name}' ({store.url}) is read-only (HTTP): gc cannot delete there",
+            "clean the store behind it with a folder, S3, GCS, Azure or SSH remote",
+        )
+    where = f"remote {store.name}"
+    result = GcResult(where, store.url, dry_run)
+    unreadable: list[tuple[str, MlvError]] = []
+    roots = kept_roots(repo, scope, unreadable)
+    _check_pointers(unreadable, force, result)
+    kept, problems = referenced(roots, _remote_loader(repo.cache, store))
+    _check_problems(problems, force, "add or fetch it where it exists first", result)
+    present = remote_objects(store)
+    doomed = {h: size for h, size in sorted(present.items()) if h not in kept}
+    plan = GcPlan(where, store.url, doomed, len(present) - len(doomed))
+    result.kept = plan.kept
+    if dry_run or not doomed or not confirm(plan):
+        if dry_run:
+            result.removed, result.bytes = plan.count, plan.bytes
+        else:
+            result.kept = len(present)
+        return result
+    # Trees first (those the cache shows to be trees): a tree on a remote stands for its
+    # whole directory, so it must not outlive its objects if gc is interrupted.
+    order = sorted(doomed, key=lambda h: (not _is_tree_here(repo.cache, h), h))
+    progress.begin(f"gc {store.name}", len(order))
+    try:
+        for start in range(0, len(order), BATCH):
+            chunk = order[start : start + BATCH]
+            try:
+                results = store.backend.delete([key_of(h) for h in chunk], store.jobs)
+            except Exception as e:
+                raise store.failure(e) from e
+            permanent: PermanentError | None = None
+            for r in results:
+                h = hash_of_key(r.key) or r.key
+                if r.error is None:
+                    result.removed += 1
+                    result.bytes += doomed.get(h, 0)
+                    progress.advance(1, doomed.get(h, 0))
+                else:
+                    if isinstance(r.error, PermanentError) and permanent is None:
+                        permanent = r.error
+                    text = scrub(" ".join(str(r.error).split())[:200], store.secrets)
+                    result.failed[h] = f"{type(r.error).__name__}: {text}".rstrip(": ")
+            if permanent is not None:
+                raise store.failure(permanent)
+    finally:
+        progress.end()
+    result.kept = len(present) - result.removed
+    return result
