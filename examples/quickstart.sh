@@ -96,6 +96,17 @@ git commit -q -m "Dataset and model, version 2"
 v2_data="$(manifest data)"
 mlv status --check
 
+step "History without checking out: diff, ls, du and log of any revision, and mlv.api"
+mlv diff HEAD~1 HEAD
+[[ "$(mlv diff HEAD~1 HEAD --json | python3 -c 'import json, sys; d = json.load(sys.stdin); print(len(d["added"]), len(d["deleted"]), len(d["modified"]))')" == "1 1 2" ]] \
+    || { echo "diff should list 1 added, 1 deleted, 2 modified" >&2; exit 1; }
+mlv ls data --rev HEAD~1
+mlv du data --rev HEAD~1 -s
+mlv log model.bin
+python3 -c 'import mlv.api, sys; sys.stdout.buffer.write(mlv.api.read("model.bin", rev="HEAD~1", mode="rb"))' \
+    | cmp - "$v1_model"
+echo "mlv.api.read gives version 1 of model.bin byte for byte"
+
 step "Delete the data; mlv checkout restores it from the cache"
 rm -rf data model.bin
 mlv status || true

@@ -93,23 +93,30 @@ def read_file(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
-        if not raw.strip():
-            return {}  # the usual empty config: no need to load PyYAML for it
-        from mlv import yamlio
-
-        doc = yamlio.loads(raw)
     except FileNotFoundError:
         return {}
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    return parse_text(raw, path)
+
+
+def parse_text(raw: bytes | str, where: str) -> dict[str, Any]:
+    """A config file's content (read from disk or from a git blob) as a mapping;
+    errors name `where`."""
+    if not raw.strip():
+        return {}  # the usual empty config: no need to load PyYAML for it
+    try:
+        from mlv import yamlio
+
+        doc = yamlio.loads(raw)
     except Exception as e:  # yaml.YAMLError, without importing yaml up front
         if type(e).__module__.startswith("yaml"):
-            raise ConfigError(f"{path}: not valid YAML", "fix the file or remove it") from None
+            raise ConfigError(f"{where}: not valid YAML", "fix the file or remove it") from None
         raise
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (core:, cache:, remote:)")
+        raise ConfigError(f"{where}: expected a mapping of sections (core:, cache:, remote:)")
     return doc
 
 

@@ -190,3 +190,28 @@ def hooks_dir(root: str) -> str:
     proc = _run(["rev-parse", "--git-path", "hooks"], root)
     found = proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
     return os.path.normpath(os.path.join(root, found))
+
+
+def clone(url: str, dest: str, cwd: str) -> None:
+    """`git clone --quiet --no-checkout url dest`, never prompting for credentials. A
+    failure raises GitError with git's last message line (which may hold the URL: callers
+    scrub secrets from it)."""
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    try:
+        proc = subprocess.run(
+            ["git", "clone", "--quiet", "--no-checkout", "--", url, dest],
+            cwd=cwd,
+            capture_output=True,
+            check=False,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed", "install git") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        fatal = [line for line in lines if line.startswith(("fatal: ", "error: "))]
+        detail = (fatal or lines or [f"exit {proc.returncode}"])[0]
+        for prefix in ("fatal: ", "error: "):
+            detail = detail.removeprefix(prefix)
+        raise GitError(detail)

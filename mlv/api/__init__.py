@@ -47,9 +47,23 @@ def view_of(
             local.close()
         return
     from mlv.core.external import open_source
+    from mlv.errors import NotARepoError, UsageError
 
-    with open_source(repo, rev) as source:
-        yield source.view
+    if remote is not None:
+        raise UsageError(
+            "remote= applies to local repositories",
+            "another repository's objects come from its own default remote",
+        )
+    try:
+        here: Repo | None = Repo(find_root(os.getcwd()))
+    except NotARepoError:
+        here = None  # objects go through a temporary cache
+    try:
+        with open_source(repo, rev, here.cache if here else None) as source:
+            yield source.view
+    finally:
+        if here is not None:
+            here.close()
 
 
 def open(  # the name users expect, like io.open

@@ -39,6 +39,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ls": ("mlv.cli.ls", "ls_cmd", "List tracked data as of any revision."),
     "du": ("mlv.cli.ls", "du_cmd", "Show the size of tracked data as of any revision."),
     "log": ("mlv.cli.log", "log_cmd", "Show the commits that changed a tracked path."),
+    "get": ("mlv.cli.get", "get_cmd", "Download tracked data from another repository."),
+    "import": (
+        "mlv.cli.get",
+        "import_cmd",
+        "Download data from another repository and track its source.",
+    ),
+    "update": (
+        "mlv.cli.get",
+        "update_cmd",
+        "Move an imported path to another revision of its source.",
+    ),
     "gc": ("mlv.cli.gc", "gc_cmd", "Delete cache (or remote) objects no kept revision needs."),
     "install": (
         "mlv.cli.install",

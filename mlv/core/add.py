@@ -9,7 +9,7 @@ object.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlv import git
 from mlv.core import gitignore, targets
@@ -134,8 +134,10 @@ def _track(
     name = rel.rpartition("/")[2]
     files = entry.files if entry.is_dir else None
     if old is not None:
-        ptr = old.with_content(entry.hash, entry.size, files)
-        ptr = Pointer(ptr.path, entry.kind, ptr.hash, ptr.size, files, desc or ptr.desc, ptr.meta)
+        # desc, meta and an import's source stay (DVC keeps an import's origin too)
+        ptr = replace(old.with_content(entry.hash, entry.size, files), kind=entry.kind)
+        if desc:
+            ptr = replace(ptr, desc=desc)
     else:
         ptr = Pointer(name, entry.kind, entry.hash, entry.size, files, desc)
     pointer_rel = rel + SUFFIX

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,14 +180,38 @@ def resolve_name(repo: Repo, name: str | None) -> str:
 
 def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> RemoteStore:
     chosen = resolve_name(repo, name)
-    options = dict(repo.config.remotes[chosen])
+    return open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
+
+
+def is_relative_folder(url: str) -> bool:
+    """A folder URL that is relative to a repository root (`../store`, not `/abs`, `~/x`)."""
+    if not registry.is_folder(url) or "://" in url:
+        return False
+    return not os.path.isabs(os.path.expanduser(url))
+
+
+def open_store(
+    chosen: str, settings: Mapping[str, Any], base_dir: str | None, jobs: int | None = None
+) -> RemoteStore:
+    """Open the remote named `chosen` with its options (url and backend options).
+
+    A relative folder URL is relative to base_dir (a repository root); with base_dir None
+    it cannot be used. Messages redact credentials; -j (jobs) beats the `jobs` option.
+    """
+    options = dict(settings)
     url = options.get("url")
     if not isinstance(url, str) or not url:
         raise ConfigError(
             f"remote '{chosen}' has no url", f"set it with `mlv remote modify {chosen} url URL`"
         )
     if registry.is_folder(url) and "://" not in url:
-        url = os.path.normpath(os.path.join(repo.root, os.path.expanduser(url)))
+        if base_dir is None and is_relative_folder(url):
+            raise RemoteError(
+                f"remote '{chosen}' is a relative folder ({url}) with no repository to be "
+                "relative to",
+                "use an absolute path or a URL for the remote",
+            )
+        url = os.path.normpath(os.path.join(base_dir or "", os.path.expanduser(url)))
     secrets = secrets_in(url) + [
         str(v) for k, v in options.items() if k in SECRET_OPTIONS and v is not None
     ]

@@ -7,7 +7,8 @@
     size: 209715200
     files: 20000
 
-`desc` and `meta` are optional and kept as written. A pointer from a newer format version,
+`desc` and `meta` are optional and kept as written; `source` records where `mlv import` took
+the data from (url, path, rev, commit). A pointer from a newer format version,
 or with keys this version does not know, is an error: mlv never rewrites what it cannot read.
 """
 
@@ -24,7 +25,28 @@ from mlv.storage import localfs
 
 POINTER_VERSION = 1
 SUFFIX = ".mlv"
-_KEYS = {"version", "path", "kind", "hash", "size", "files", "desc", "meta"}
+_KEYS = {"version", "path", "kind", "hash", "size", "files", "desc", "meta", "source"}
+_SOURCE_KEYS = ("url", "path", "rev", "commit")
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class PointerSource:
+    """Where `mlv import` took the data from: a git repository (URL or local path, never
+    with credentials), the path in it, the revision asked for (None: its default branch)
+    and the commit that revision resolved to."""
+
+    url: str
+    path: str
+    commit: str
+    rev: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        doc = {"url": self.url, "path": self.path}
+        if self.rev is not None:
+            doc["rev"] = self.rev
+        doc["commit"] = self.commit
+        return doc
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,7 @@ class Pointer:
     files: int | None = None
     desc: str | None = None
     meta: dict[str, Any] | None = field(default=None, compare=False)
+    source: PointerSource | None = None
 
     def with_content(self, hash_id: str, size: int, files: int | None) -> Pointer:
         return replace(self, hash=hash_id, size=size, files=files)
@@ -52,6 +75,8 @@ class Pointer:
             doc["desc"] = self.desc
         if self.meta is not None:
             doc["meta"] = self.meta
+        if self.source is not None:
+            doc["source"] = self.source.to_dict()
         return doc
 
     def encode(self) -> str:
@@ -169,7 +194,46 @@ def parse(text: str | bytes, where: str) -> Pointer:
     meta = doc.get("meta")
     if meta is not None and not isinstance(meta, dict):
         raise PointerError(f"{where}: 'meta' must be a mapping")
-    return Pointer(path, kind, hash_id, size, files if kind == "dir" else None, desc, meta)
+    source = _parse_source(doc.get("source"), where) if "source" in doc else None
+    return Pointer(path, kind, hash_id, size, files if kind == "dir" else None, desc, meta, source)
+
+
+def _parse_source(raw: Any, where: str) -> PointerSource:
+    if not isinstance(raw, dict):
+        raise PointerError(
+            f"{where}: 'source' must be a mapping (url, path, rev, commit)",
+            "fix it, or re-import the data with `mlv import --force`",
+        )
+    unknown = sorted(str(k) for k in raw if k not in _SOURCE_KEYS)
+    if unknown:
+        raise PointerError(
+            f"{where}: unknown key(s) {', '.join(unknown)} in 'source'",
+            "expected url, path, rev and commit",
+        )
+    for key in ("url", "path", "commit"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value:
+            raise PointerError(f"{where}: missing or invalid 'source.{key}'", "expected text")
+    rev = raw.get("rev")
+    if "rev" in raw and (not isinstance(rev, str) or not rev):
+        raise PointerError(f"{where}: invalid 'source.rev'", "expected a branch, tag or commit")
+    commit = raw["commit"]
+    if not _COMMIT_RE.fullmatch(commit):
+        raise PointerError(
+            f"{where}: 'source.commit' must be a full git commit id (40 hex digits), not {commit!r}"
+        )
+    src_path = raw["path"]
+    if (
+        os.path.isabs(src_path)
+        or src_path.startswith("\\")
+        or "\0" in src_path
+        or any(p in ("", ".", "..") for p in src_path.split("/"))
+    ):
+        raise PointerError(
+            f"{where}: 'source.path' {src_path!r} is not a relative path in the source",
+            "it names a path inside the source repository, like data/images",
+        )
+    return PointerSource(raw["url"], raw["path"], commit, rev)
 
 
 def check_relative(path: str, where: str) -> None:

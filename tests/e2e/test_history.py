@@ -405,3 +405,23 @@ def test_help_lists_the_history_commands() -> None:
     out = run("mlv", "--help", cwd=Path.cwd()).stdout
     for name in ("diff", "ls", "du", "log"):
         assert f"  {name} " in out
+
+
+def test_api_reads_another_repository_by_url(history: dict[str, object], tmp_path: Path) -> None:
+    repo = history["repo"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    url = f"file://{repo}"
+    out = _py(
+        "import mlv.api, fsspec\n"
+        f"print(mlv.api.read('model.bin', repo={url!r}, rev='v1'))\n"
+        f"fs = fsspec.filesystem('mlv', repo={url!r}, rev='exp')\n"
+        "print(fs.cat('model.bin'), fs.ls('data/images/cats', detail=False))\n",
+        elsewhere,
+    )
+    assert out.splitlines() == [
+        "weights v1",
+        "b'weights exp' ['data/images/cats/c0.jpg', 'data/images/cats/c1.jpg', "
+        "'data/images/cats/c2.jpg']",
+    ]
+    assert list(elsewhere.iterdir()) == []  # no clone or cache left behind

@@ -398,3 +398,71 @@ def test_fast_parse_agrees_with_yaml(
 ) -> None:
     values = {**_VALID_LINES, **overrides}
     _same_through_yaml("".join(f"{k}: {values[k]}\n" for k in order if k not in dropped))
+
+
+# ---- source (mlv import) ------------------------------------------------------------------
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_source_round_trips_in_documented_key_order() -> None:
+    src = pointer.PointerSource("https://github.com/org/registry", "data/images", COMMIT, "v1")
+    ptr = Pointer("images", "dir", H, 10, 2, meta={"k": 1}, source=src)
+    text = ptr.encode()
+    assert text.endswith(
+        "meta:\n"
+        "  k: 1\n"
+        "source:\n"
+        "  url: https://github.com/org/registry\n"
+        "  path: data/images\n"
+        "  rev: v1\n"
+        f"  commit: {COMMIT}\n"
+    )
+    back = parse(text, "images.mlv")
+    assert back == ptr and back.source == src
+    assert back.encode() == text
+    # with_content (mlv commit) keeps the source
+    assert ptr.with_content(HS, 3, 1).source == src
+
+
+def test_source_without_rev() -> None:
+    src = pointer.PointerSource("../registry", "model.bin", COMMIT)
+    ptr = Pointer("model.bin", "file", H, 3, source=src)
+    doc = yaml.safe_load(ptr.encode())
+    assert doc["source"] == {"url": "../registry", "path": "model.bin", "commit": COMMIT}
+    assert parse(ptr.encode(), "p").source == src
+    assert Pointer("model.bin", "file", H, 3) != ptr  # the source is part of what it says
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("https://x", "'source' must be a mapping"),
+        (["url"], "'source' must be a mapping"),
+        ({"url": "u", "path": "p", "commit": COMMIT, "branch": "b"}, "unknown key(s) branch"),
+        ({"path": "p", "commit": COMMIT}, "'source.url'"),
+        ({"url": "", "path": "p", "commit": COMMIT}, "'source.url'"),
+        ({"url": "u", "commit": COMMIT}, "'source.path'"),
+        ({"url": "u", "path": 3, "commit": COMMIT}, "'source.path'"),
+        ({"url": "u", "path": "p"}, "'source.commit'"),
+        ({"url": "u", "path": "p", "commit": "abc123"}, "full git commit id"),
+        ({"url": "u", "path": "p", "commit": COMMIT.upper()}, "full git commit id"),
+        ({"url": "u", "path": "p", "commit": COMMIT, "rev": ""}, "'source.rev'"),
+        ({"url": "u", "path": "p", "commit": COMMIT, "rev": 1}, "'source.rev'"),
+        ({"url": "u", "path": "p", "commit": COMMIT, "rev": None}, "'source.rev'"),
+        ({"url": "u", "path": "../p", "commit": COMMIT}, "not a relative path"),
+        ({"url": "u", "path": "/etc/p", "commit": COMMIT}, "not a relative path"),
+        ({"url": "u", "path": "a//b", "commit": COMMIT}, "not a relative path"),
+    ],
+)
+def test_invalid_source_is_refused(source: Any, needle: str) -> None:
+    with pytest.raises(PointerError) as info:
+        parse(_text(source=source), "x.mlv")
+    assert needle in str(info.value)
+    assert str(info.value).startswith("x.mlv: ")
+
+
+def test_sha256_git_commit_ids_are_accepted() -> None:
+    commit = "ab" * 32
+    ptr = parse(_text(source={"url": "u", "path": "p", "commit": commit}), "p")
+    assert ptr.source is not None and ptr.source.commit == commit
