@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from mlv import git
 from mlv.core import targets as targets_mod
 from mlv.core.repo import Repo
-from mlv.core.targets import Target
-from mlv.core.view import Objects, pointers_at, remote_opener
-from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, UsageError
+from mlv.core.view import Objects, remote_opener
+from mlv.errors import ObjectCorruptError, ObjectMissingError, UsageError
 from mlv.objects import hashing, treediff
-from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.tree import Entry, Tree, decode
 
@@ -116,26 +114,13 @@ def _between_commits(repo: Repo, a: str, b: str) -> tuple[Side, Side]:
 
 
 def _pointers(repo: Repo, commit: str, names: list[str]) -> Side:
-    blobs = git.read_blobs(repo.root, [f"{commit}:{n}" for n in names])
-    side: Side = {}
-    for name in names:
-        data = blobs.get(f"{commit}:{name}")
-        if data is None:
-            continue  # not in this commit
-        try:
-            ptr = pointer_mod.parse(data, f"{name} at {commit[:10]}")
-        except MlvError:
-            continue
-        folder = name.rpartition("/")[0]
-        target = Target(name, f"{folder}/{ptr.path}" if folder else ptr.path, ptr)
-        side[target.data_rel] = _entry(target)
-    return side
+    return {t.data_rel: t.entry() for t in targets_mod.at_commit(repo.root, commit, names)}
 
 
 def _against_workspace(repo: Repo, commit: str) -> tuple[Side, Side, dict[str, bytes]]:
     from mlv.core.workspace import Scanner
 
-    old = {t.data_rel: _entry(t) for t in pointers_at(repo.root, commit)}
+    old = {t.data_rel: t.entry() for t in targets_mod.at_commit(repo.root, commit)}
     new: Side = {}
     built: dict[str, bytes] = {}
     scanners: dict[str, Scanner] = {}
@@ -150,12 +135,6 @@ def _against_workspace(repo: Repo, commit: str) -> tuple[Side, Side, dict[str, b
     for scanner in scanners.values():
         built.update(scanner.trees)
     return old, new, built
-
-
-def _entry(target: Target) -> Entry:
-    ptr = target.pointer
-    name = target.data_rel.rpartition("/")[2]
-    return Entry(ptr.kind, name, ptr.hash, ptr.size, ptr.files or (1 if ptr.kind == "file" else 0))
 
 
 # ---- comparing -------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from urllib.parse import unquote, urlsplit
 
 from mlv import config as config_mod
 from mlv import git
+from mlv.core import targets as targets_mod
 from mlv.core.repo import MLV_DIR
-from mlv.core.view import Objects, View, pointers_at
+from mlv.core.view import Objects, View
 from mlv.errors import GitError, MlvError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
 from mlv.objects.store import Cache
@@ -105,7 +106,7 @@ def open_source(
         store = cache if cache is not None else Cache(os.path.join(tmp, "cache"), settings.hash)
         others = [c for c in [_local_cache(local)] if c is not None] if local else []
         objects = Objects(store, _opener(own.remote, settings, local, shown, jobs), others)
-        view = View(clone_dir, commit, objects, pointers_at(clone_dir, commit))
+        view = View(clone_dir, commit, objects, targets_mod.at_commit(clone_dir, commit))
         yield Source(shown, rev, commit, view, local)
     finally:
         if view is not None:

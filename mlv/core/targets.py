@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from mlv import git
 from mlv.core.repo import MLV_DIR, Repo
-from mlv.errors import PointerError, UsageError
+from mlv.errors import MlvError, PointerError, UsageError
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
+from mlv.objects.tree import Entry
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,12 @@ class Target:
     def rel(self) -> str:
         """The workspace path this target covers."""
         return f"{self.data_rel}/{self.sub}" if self.sub else self.data_rel
+
+    def entry(self) -> Entry:
+        """The pointer's object as a tree entry named after the tracked path."""
+        ptr = self.pointer
+        files = ptr.files if ptr.files is not None else (1 if ptr.kind == "file" else 0)
+        return Entry(ptr.kind, self.data_rel.rpartition("/")[2], ptr.hash, ptr.size, files)
 
 
 def load_target(repo: Repo, pointer_rel: str) -> Target:
@@ -126,3 +133,31 @@ def owner_of(rel: str, targets: list[Target]) -> Target | None:
         if rel == t.data_rel or rel.startswith(t.data_rel + "/"):
             return t
     return None
+
+
+def at_commit(
+    root: str,
+    commit: str,
+    names: list[str] | None = None,
+    broken: list[tuple[str, MlvError]] | None = None,
+) -> list[Target]:
+    """The pointers of a commit (all, or those of the pointer files named), read through
+    one `git cat-file --batch`. Pointers that do not parse there are skipped (listed in
+    broken as (pointer path, error) when a list is given); absent names are skipped."""
+    if names is None:
+        names = [n for n in git.files_at(root, commit, SUFFIX) if not n.startswith(MLV_DIR + "/")]
+    blobs = git.read_blobs(root, [f"{commit}:{n}" for n in names])
+    found: list[Target] = []
+    for name in names:
+        data = blobs.get(f"{commit}:{name}")
+        if data is None:
+            continue
+        try:
+            ptr = pointer_mod.parse(data, f"{name} at {commit[:10]}")
+        except MlvError as e:
+            if broken is not None:
+                broken.append((name, e))
+            continue
+        folder = name.rpartition("/")[0]
+        found.append(Target(name, f"{folder}/{ptr.path}" if folder else ptr.path, ptr))
+    return found

@@ -32,9 +32,7 @@ from mlv.errors import (
     RemoteError,
     UsageError,
 )
-from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
-from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import Outcome, RemoteStore
 from mlv.objects.tree import Entry, Tree
 
@@ -129,23 +127,7 @@ def targets_at(
     """The pointers of a commit (those of paths only, if given). Pointers that do not parse
     in that commit are skipped (nothing can be moved for them), and listed in broken as
     (pointer path, error) when a list is given."""
-    names = [n for n in git.files_at(repo.root, commit, SUFFIX) if not n.startswith(".mlv/")]
-    blobs = git.read_blobs(repo.root, [f"{commit}:{n}" for n in names])
-    found: list[Target] = []
-    for name in names:
-        data = blobs.get(f"{commit}:{name}")
-        if data is None:
-            continue
-        where = f"{name} at {commit[:10]}"
-        try:
-            ptr = pointer_mod.parse(data, where)
-        except MlvError as e:
-            if broken is not None:
-                broken.append((name, e))
-            continue  # not a pointer of ours, or broken in that commit: nothing to move
-        folder = name.rpartition("/")[0]
-        data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
-        found.append(Target(name, data_rel, ptr))
+    found = targets_mod.at_commit(repo.root, commit, None, broken)
     if not paths:
         return found
     picked: list[Target] = []
@@ -174,18 +156,12 @@ class Trees:
         return tree
 
 
-def _root_entry(target: Target) -> Entry:
-    ptr = target.pointer
-    name = target.data_rel.rpartition("/")[2]
-    return Entry(ptr.kind, name, ptr.hash, ptr.size, ptr.files or 1)
-
-
 def _descend(
     trees: Trees, target: Target, fetch: RemoteStore | None, summary: TransferSummary
 ) -> Entry | None:
     """The entry of target.sub inside target's tree; trees on the way are fetched when a
     remote is given. None (and a reason in summary) when the path cannot be reached."""
-    entry = _root_entry(target)
+    entry = target.entry()
     for part in target.sub.split("/") if target.sub else []:
         if not entry.is_dir:
             return None

@@ -22,9 +22,8 @@ from mlv import git, log
 from mlv.core import targets as targets_mod
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.targets import Target
-from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, UsageError
+from mlv.errors import ObjectCorruptError, ObjectMissingError, UsageError
 from mlv.objects import hashing
-from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import RemoteStore
@@ -168,7 +167,11 @@ class View:
             if not repo.scm:
                 raise UsageError("--rev needs a git repository")
             commit = git.rev_parse(repo.root, rev)
-        found = targets_mod.all_targets(repo) if commit is None else pointers_at(repo.root, commit)
+        found = (
+            targets_mod.all_targets(repo)
+            if commit is None
+            else targets_mod.at_commit(repo.root, commit)
+        )
         return cls(repo.root, commit, Objects(repo.cache, remote_opener(repo, remote)), found)
 
     # ---- looking up paths ------------------------------------------------------------
@@ -222,7 +225,7 @@ class View:
                 name = data_rel[len(prefix) :].partition("/")[0]
                 child = prefix + name
                 if child == data_rel:
-                    children[name] = _node(child, _root_entry(target))
+                    children[name] = _node(child, target.entry())
                 else:
                     children.setdefault(name, Node(child, "dir", FOLDER))
         for git_path in self.git_files():
@@ -251,7 +254,7 @@ class View:
         prefix = node.path + "/" if node.path else ""
         for data_rel, target in self._by_path.items():
             if data_rel.startswith(prefix):
-                yield _node(data_rel, _root_entry(target))
+                yield _node(data_rel, target.entry())
 
     # ---- reading ---------------------------------------------------------------------
 
@@ -311,7 +314,7 @@ class View:
         return None
 
     def _entry(self, target: Target, path: str) -> Entry | None:
-        entry = _root_entry(target)
+        entry = target.entry()
         sub = path[len(target.data_rel) + 1 :] if path != target.data_rel else ""
         for part in sub.split("/") if sub else []:
             if not entry.is_dir:
@@ -336,24 +339,6 @@ class View:
 # ---- helpers ---------------------------------------------------------------------------
 
 
-def pointers_at(root: str, commit: str) -> list[Target]:
-    """The readable pointers of a commit (unreadable ones are skipped: nothing to show)."""
-    names = [n for n in git.files_at(root, commit, SUFFIX) if not n.startswith(MLV_DIR + "/")]
-    blobs = git.read_blobs(root, [f"{commit}:{n}" for n in names])
-    found: list[Target] = []
-    for name in names:
-        data = blobs.get(f"{commit}:{name}")
-        if data is None:
-            continue
-        try:
-            ptr = pointer_mod.parse(data, f"{name} at {commit[:10]}")
-        except MlvError:
-            continue
-        folder = name.rpartition("/")[0]
-        found.append(Target(name, f"{folder}/{ptr.path}" if folder else ptr.path, ptr))
-    return found
-
-
 def remote_opener(repo: Repo, name: str | None) -> Callable[[], RemoteStore] | None:
     """Opens `name` (or the default remote) on first need; None when there is none."""
     cfg = repo.config
@@ -366,12 +351,6 @@ def remote_opener(repo: Repo, name: str | None) -> Callable[[], RemoteStore] | N
         return open_remote(repo, name)
 
     return opener
-
-
-def _root_entry(target: Target) -> Entry:
-    ptr = target.pointer
-    name = target.data_rel.rpartition("/")[2]
-    return Entry(ptr.kind, name, ptr.hash, ptr.size, ptr.files or (1 if ptr.kind == "file" else 0))
 
 
 def _node(path: str, entry: Entry) -> Node:
