@@ -71,3 +71,7 @@ class WorkspaceError(MlvError):
 
 class RemoteError(MlvError):
     """A remote failed or is misconfigured."""
+
+
+class PipelineError(MlvError):
+    """mlv.yaml or mlv.lock is wrong, or a stage cannot be run as asked."""

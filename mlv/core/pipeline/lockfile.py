@@ -1,0 +1,172 @@
+"""mlv.lock: what each stage last ran with and produced, committed next to mlv.yaml.
+
+    version: 1
+    stages:
+      train:
+        cmd: python train.py
+        deps:
+        - path: data/prepared
+          hash: xxh128:...
+          size: 52428800
+          files: 1000
+        params:
+          params.yaml:
+            train.lr: 0.1
+        outs:
+        - path: model.bin
+          hash: xxh128:...
+          size: 1048576
+        metrics:
+        - path: metrics.json
+          hash: xxh128:...
+          size: 61
+
+Paths are repository-relative. A stage is up to date when its command, the hashes of its
+deps, its param values and the hashes of its outs are what this file records. mlv writes
+it whole, atomically, in a fixed order, so that a `git diff` of it reads well; mlv refuses a
+newer version rather than rewrite it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlv import yamlio
+from mlv.core.pipeline.spec import LOCK_FILE
+from mlv.errors import PipelineError
+from mlv.objects import hashing
+
+LOCK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A dep or out as it was: its hash (a file's, or a directory's top tree), size, files."""
+
+    path: str
+    hash: str
+    size: int
+    files: int | None = None  # directories only
+
+    @property
+    def kind(self) -> str:
+        return "file" if self.files is None else "dir"
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"path": self.path, "hash": self.hash, "size": self.size}
+        if self.files is not None:
+            doc["files"] = self.files
+        return doc
+
+
+@dataclass(frozen=True)
+class LockedStage:
+    cmd: str
+    deps: tuple[Recorded, ...] = ()
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> key -> value
+    outs: tuple[Recorded, ...] = ()
+    metrics: tuple[Recorded, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"cmd": self.cmd}
+        if self.deps:
+            doc["deps"] = [d.to_dict() for d in self.deps]
+        if self.params:
+            doc["params"] = {f: dict(sorted(v.items())) for f, v in sorted(self.params.items())}
+        if self.outs:
+            doc["outs"] = [o.to_dict() for o in self.outs]
+        if self.metrics:
+            doc["metrics"] = [m.to_dict() for m in self.metrics]
+        return doc
+
+
+@dataclass
+class Lock:
+    stages: dict[str, LockedStage] = field(default_factory=dict)
+
+
+def load(root: str) -> Lock:
+    """The lock of the repository at root; empty when there is none."""
+    try:
+        with open(os.path.join(root, LOCK_FILE), "rb") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return Lock()
+    return parse(text, LOCK_FILE)
+
+
+def parse(text: str | bytes, where: str = LOCK_FILE) -> Lock:
+    try:
+        doc = yamlio.loads(text)
+    except yamlio.YAMLError:
+        raise PipelineError(
+            f"{where} is not valid YAML", "restore it with git, or delete it and `mlv repro`"
+        ) from None
+    if doc is None:
+        return Lock()
+    if not isinstance(doc, dict) or not isinstance(doc.get("version"), int):
+        raise PipelineError(f"{where}: not an mlv lock file (no `version`)")
+    if doc["version"] > LOCK_VERSION:
+        raise PipelineError(
+            f"{where}: lock format version {doc['version']} is newer than this mlv "
+            f"understands (version {LOCK_VERSION})",
+            "upgrade mlv",
+        )
+    stages_doc = doc.get("stages") or {}
+    if not isinstance(stages_doc, dict):
+        raise PipelineError(f"{where}: `stages` must be a mapping")
+    stages = {}
+    for name, body in stages_doc.items():
+        stages[str(name)] = _stage(body, f"{where}: stage '{name}'")
+    return Lock(stages)
+
+
+def _stage(body: Any, at: str) -> LockedStage:
+    if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
+        raise PipelineError(f"{at}: malformed (no `cmd`)")
+    params = body.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise PipelineError(f"{at}: `params` must map files to key: value")
+    return LockedStage(
+        body["cmd"],
+        tuple(_recorded(d, at) for d in body.get("deps") or []),
+        {str(f): dict(v) for f, v in params.items()},
+        tuple(_recorded(o, at) for o in body.get("outs") or []),
+        tuple(_recorded(m, at) for m in body.get("metrics") or []),
+    )
+
+
+def _recorded(doc: Any, at: str) -> Recorded:
+    if not isinstance(doc, dict):
+        raise PipelineError(f"{at}: malformed entry {doc!r}")
+    path, hash_id, size = doc.get("path"), doc.get("hash"), doc.get("size")
+    files = doc.get("files")
+    if (
+        not isinstance(path, str)
+        or not hashing.is_hash(hash_id)
+        or not isinstance(size, int)
+        or not (files is None or isinstance(files, int))
+    ):
+        raise PipelineError(f"{at}: malformed entry for {path!r}")
+    return Recorded(path, str(hash_id), size, files)
+
+
+def dumps(lock: Lock) -> str:
+    doc = {
+        "version": LOCK_VERSION,
+        "stages": {name: st.to_dict() for name, st in lock.stages.items()},
+    }
+    return yamlio.dumps(doc)
+
+
+def write(root: str, lock: Lock, order: list[str] | None = None) -> None:
+    """Write mlv.lock atomically; stages in `order` (mlv.yaml's) first, the rest after."""
+    from mlv.storage import localfs
+
+    if order is not None:
+        ranked = [n for n in order if n in lock.stages]
+        ranked += [n for n in lock.stages if n not in ranked]
+        lock = Lock({n: lock.stages[n] for n in ranked})
+    localfs.write_text_atomic(os.path.join(root, LOCK_FILE), dumps(lock))

@@ -1,0 +1,268 @@
+"""mlv.yaml: the stages of a pipeline and the standards its metrics must meet.
+
+    stages:
+      prepare:
+        cmd: python prepare.py
+        deps: [raw, prepare.py]
+        params: [prepare.split]            # keys of params.yaml
+        outs: [data/prepared]
+      train:
+        cmd: python train.py
+        wdir: .                            # paths below are relative to it
+        deps: [data/prepared, train.py]
+        params: [train, {other.yaml: [seed]}]
+        outs: [model.bin, {logs: {cache: false, persist: true}}]
+        metrics: [metrics.json]
+    checks:
+      - accuracy >= 0.90
+      - loss <= baseline.loss * 1.05
+
+Everything here is the user's; mlv only reads this file, except `mlv stage add`, which
+appends a stage. Paths are resolved once, here, to repository-relative posix paths, so the
+rest of the pipeline code never sees a wdir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlv import yamlio
+from mlv.errors import PipelineError
+
+PIPELINE_FILE = "mlv.yaml"
+LOCK_FILE = "mlv.lock"
+DEFAULT_PARAMS = "params.yaml"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_STAGE_KEYS = {"cmd", "deps", "params", "outs", "metrics", "wdir", "desc"}
+_OUT_KEYS = {"cache", "persist"}
+
+
+@dataclass(frozen=True)
+class Out:
+    """A stage output. cache=False: git tracks it (a small file), mlv only records its hash.
+    persist=True: not deleted before the stage runs."""
+
+    path: str
+    cache: bool = True
+    persist: bool = False
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """Keys (dotted paths) of one parameters file; no keys: every key of the file."""
+
+    file: str
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    cmd: tuple[str, ...]  # commands run one after another, in wdir, by the shell
+    wdir: str = ""  # repository-relative; "" is the root
+    deps: tuple[str, ...] = ()
+    params: tuple[ParamRef, ...] = ()
+    outs: tuple[Out, ...] = ()
+    metrics: tuple[str, ...] = ()  # outputs that git tracks, read by `mlv metrics`
+    desc: str | None = None
+
+    @property
+    def command(self) -> str:
+        """The command as recorded in mlv.lock (one line per command)."""
+        return "\n".join(self.cmd)
+
+    @property
+    def out_paths(self) -> tuple[str, ...]:
+        return tuple(o.path for o in self.outs) + self.metrics
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    stages: dict[str, Stage] = field(default_factory=dict)  # in file order
+    checks: tuple[str, ...] = ()
+
+    def stage(self, name: str) -> Stage:
+        try:
+            return self.stages[name]
+        except KeyError:
+            known = ", ".join(self.stages) or "none"
+            raise PipelineError(
+                f"no stage named '{name}' in {PIPELINE_FILE} (stages: {known})"
+            ) from None
+
+
+def load(root: str) -> Pipeline:
+    """The pipeline of the repository at root; empty when there is no mlv.yaml."""
+    path = os.path.join(root, PIPELINE_FILE)
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return Pipeline()
+    return parse(text, PIPELINE_FILE)
+
+
+def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
+    try:
+        doc = yamlio.loads(text)
+    except yamlio.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise PipelineError(f"{where}:{line} is not valid YAML", "fix the syntax") from None
+    if doc is None:
+        return Pipeline()
+    if not isinstance(doc, dict):
+        raise PipelineError(f"{where}: expected a mapping with `stages:`")
+    unknown = set(doc) - {"stages", "checks"}
+    if unknown:
+        raise PipelineError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
+            "the top level holds `stages:` and `checks:`",
+        )
+    stages_doc = doc.get("stages") or {}
+    if not isinstance(stages_doc, dict):
+        raise PipelineError(f"{where}: `stages` must be a mapping of stage names")
+    stages = {}
+    for name, body in stages_doc.items():
+        stage = _stage(str(name), body, where)
+        stages[stage.name] = stage
+    checks_doc = doc.get("checks") or []
+    if not isinstance(checks_doc, list) or not all(isinstance(c, str) for c in checks_doc):
+        raise PipelineError(
+            f"{where}: `checks` must be a list of expressions", "e.g. `- accuracy >= 0.9`"
+        )
+    return Pipeline(stages, tuple(checks_doc))
+
+
+def _stage(name: str, body: Any, where: str) -> Stage:
+    at = f"{where}: stage '{name}'"
+    if not _NAME.fullmatch(name):
+        raise PipelineError(
+            f"{at}: invalid name", "use letters, digits, '_', '-' and '.', starting with one"
+        )
+    if not isinstance(body, dict):
+        raise PipelineError(f"{at}: expected a mapping with `cmd:`")
+    unknown = set(body) - _STAGE_KEYS
+    if unknown:
+        raise PipelineError(
+            f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
+            f"a stage has {', '.join(sorted(_STAGE_KEYS))}",
+        )
+    cmd = body.get("cmd")
+    if isinstance(cmd, str):
+        cmds: tuple[str, ...] = (cmd,)
+    elif isinstance(cmd, list) and cmd and all(isinstance(c, str) for c in cmd):
+        cmds = tuple(cmd)
+    else:
+        raise PipelineError(f"{at}: `cmd` must be a command or a list of commands")
+    if not any(c.strip() for c in cmds):
+        raise PipelineError(f"{at}: `cmd` is empty")
+    wdir = _path(body.get("wdir", "."), "", f"{at}: wdir")
+    deps = tuple(_path(d, wdir, f"{at}: deps") for d in _list(body, "deps", at))
+    params = tuple(_param(p, wdir, at) for p in _list(body, "params", at))
+    outs = tuple(_out(o, wdir, at) for o in _list(body, "outs", at))
+    metrics = tuple(_path(m, wdir, f"{at}: metrics") for m in _list(body, "metrics", at))
+    desc = body.get("desc")
+    seen: set[str] = set()
+    for path in [o.path for o in outs] + list(metrics):
+        if path in seen:
+            raise PipelineError(f"{at}: output {path} is listed twice")
+        seen.add(path)
+    return Stage(name, cmds, wdir, deps, params, outs, metrics, str(desc) if desc else None)
+
+
+def _list(body: dict[str, Any], key: str, at: str) -> list[Any]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PipelineError(f"{at}: `{key}` must be a list")
+    return value
+
+
+def _path(raw: Any, wdir: str, at: str) -> str:
+    """A repository-relative posix path for raw, relative to wdir; refuses escapes."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise PipelineError(f"{at}: expected a path, got {raw!r}")
+    if raw.startswith("/") or "\\" in raw or "\0" in raw:
+        raise PipelineError(f"{at}: {raw!r} must be a relative path inside the repository")
+    joined = os.path.normpath(os.path.join(wdir, raw)).replace(os.sep, "/")
+    if joined == ".":
+        return ""
+    if joined == ".." or joined.startswith("../"):
+        raise PipelineError(f"{at}: {raw!r} is outside the repository")
+    if (
+        joined == ".mlv"
+        or joined.startswith(".mlv/")
+        or joined == ".git"
+        or joined.startswith(".git/")
+    ):
+        raise PipelineError(f"{at}: {raw!r} is inside .mlv/ or .git/")
+    return joined
+
+
+def _param(raw: Any, wdir: str, at: str) -> ParamRef:
+    if isinstance(raw, str):
+        return ParamRef(_path(DEFAULT_PARAMS, wdir, at), (raw,))
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((file, keys),) = raw.items()
+        if keys is None:
+            keys = []
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise PipelineError(f"{at}: params of {file}: expected a list of keys")
+        return ParamRef(_path(str(file), wdir, f"{at}: params"), tuple(keys))
+    raise PipelineError(
+        f"{at}: params entries are keys of {DEFAULT_PARAMS} or {{FILE: [keys]}}, got {raw!r}"
+    )
+
+
+def _out(raw: Any, wdir: str, at: str) -> Out:
+    if isinstance(raw, str):
+        return Out(_path(raw, wdir, f"{at}: outs"))
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((path, opts),) = raw.items()
+        opts = opts or {}
+        if not isinstance(opts, dict) or set(opts) - _OUT_KEYS:
+            raise PipelineError(f"{at}: outs {path}: options are `cache` and `persist`")
+        for key in opts:
+            if not isinstance(opts[key], bool):
+                raise PipelineError(f"{at}: outs {path}: `{key}` must be true or false")
+        return Out(
+            _path(str(path), wdir, f"{at}: outs"),
+            opts.get("cache", True),
+            opts.get("persist", False),
+        )
+    raise PipelineError(f"{at}: outs entries are paths or {{PATH: {{cache: .., persist: ..}}}}")
+
+
+# ---- writing (mlv stage add) ------------------------------------------------------------
+
+
+def add_stage(root: str, name: str, body: dict[str, Any], force: bool = False) -> Stage:
+    """Append (or with force, replace) a stage in mlv.yaml; returns it as parsed.
+
+    The file is rewritten through YAML: comments and formatting in it are not kept.
+    """
+    from mlv.storage import localfs
+
+    path = os.path.join(root, PIPELINE_FILE)
+    try:
+        with open(path, "rb") as fh:
+            doc = yamlio.loads(fh.read()) or {}
+    except FileNotFoundError:
+        doc = {}
+    parse(yamlio.dumps(doc))  # refuse to rewrite a file that does not parse
+    stages = doc.setdefault("stages", {}) if isinstance(doc, dict) else None
+    if stages is None:
+        stages = doc["stages"] = {}
+    if name in stages and not force:
+        raise PipelineError(
+            f"stage '{name}' already exists in {PIPELINE_FILE}", "use --force to replace it"
+        )
+    stages[name] = body
+    stage = parse(yamlio.dumps(doc)).stages[name]
+    localfs.write_text_atomic(path, yamlio.dumps(doc))
+    return stage
