@@ -144,6 +144,8 @@ mlv status --remote storage --check
 echo "--- the remote has the cache's layout, ALGO/HEX[:2]/HEX[2:] (the first 3 objects):"
 # sed rather than head: it reads to the end, so find never gets SIGPIPE under pipefail.
 find "$work/storage" -type f | LC_ALL=C sort | sed -n 1,3p
+echo "--- mlv verify: every object every commit needs is on the remote, downloaded and re-hashed:"
+mlv verify --remote storage --all-commits --full
 echo "--- a second push finds everything there (one check per pointer):"
 mlv push --json | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["transferred"], d["skipped"])'
 

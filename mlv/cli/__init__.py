@@ -22,6 +22,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("mlv.cli.init", "init_cmd", "Create .mlv/ at the root of this git repository."),
     "add": ("mlv.cli.add", "add_cmd", "Track files or directories: hash, cache, write PATH.mlv."),
     "status": ("mlv.cli.status", "status_cmd", "Compare tracked data with its pointers."),
+    "verify": (
+        "mlv.cli.verify",
+        "verify_cmd",
+        "Prove tracked data is intact: workspace, cache, remote.",
+    ),
     "commit": ("mlv.cli.commit", "commit_cmd", "Record workspace changes into the pointers."),
     "checkout": ("mlv.cli.checkout", "checkout_cmd", "Make the workspace match the pointers."),
     "unprotect": ("mlv.cli.unprotect", "unprotect_cmd", "Make linked files writable copies."),

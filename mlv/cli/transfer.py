@@ -12,7 +12,7 @@ from mlv.cli import output
 from mlv.cli.common import json_option, open_repo, wait_for_lock_option
 from mlv.core import transfer as transfer_mod
 from mlv.core.repo import Repo
-from mlv.core.transfer import Revisions, TransferSummary
+from mlv.core.transfer import Revisions, RunsSummary, TransferSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 SHOW = 20
@@ -40,6 +40,11 @@ def transfer_options(f: F) -> F:
         click.option("--all-branches", "-a", is_flag=True, help="Also the tips of all branches."),
         click.option("--all-tags", "-T", is_flag=True, help="Also all tags."),
         click.option("--all-commits", "-A", is_flag=True, help="Also every commit."),
+        click.option(
+            "--run-cache",
+            is_flag=True,
+            help="Also the run cache: every entry the other side lacks, with its objects.",
+        ),
         json_option,
         wait_for_lock_option,
     ]
@@ -64,6 +69,7 @@ def _move(run: Callable[..., TransferSummary], repo: Repo, **selection: Any) -> 
             revisions,
             selection["jobs"],
             progress,
+            selection["run_cache"],
         )
     return summary
 
@@ -170,6 +176,31 @@ def _render(s: TransferSummary) -> None:
         _list(s, s.corrupt, why)
     if s.failed:
         _list(s, list(s.failed), "failed (see each reason; run again to retry)", s.failed)
+    if s.runs is not None:
+        _render_runs(s, s.runs)
+
+
+def _render_runs(s: TransferSummary, runs: RunsSummary) -> None:
+    verb = {"push": "Pushed", "fetch": "Fetched"}[s.action]
+    there = "on the remote" if s.action == "push" else "in the cache"
+    output.info(f"{verb} {runs.transferred} run-cache entries; {runs.skipped} already {there}.")
+    if runs.incomplete:
+        lacking = "the cache" if s.action == "push" else f"remote '{s.remote}'"
+        output.warn(
+            f"{len(runs.incomplete)} run-cache entries left out: objects they name are not in "
+            f"{lacking} (first: {runs.incomplete[0]})"
+        )
+    if runs.invalid:
+        output.warn(
+            f"{len(runs.invalid)} run-cache entries left out: not entries this mlv reads "
+            f"(first: {runs.invalid[0]})"
+        )
+    if runs.failed:
+        output.error(f"{len(runs.failed)} run-cache entries failed (run again to retry):")
+        for key, reason in list(runs.failed.items())[:SHOW]:
+            sys.stderr.write(f"    {key}: {reason}\n")
+        if len(runs.failed) > SHOW:
+            sys.stderr.write(f"    ... and {len(runs.failed) - SHOW} more (see --json)\n")
 
 
 def _list(
@@ -195,4 +226,15 @@ def _as_dict(s: TransferSummary) -> dict[str, Any]:
         "failed": [{"hash": h, "path": s.paths.get(h), "reason": r} for h, r in s.failed.items()],
         "missing": [{"hash": h, "path": s.paths.get(h)} for h in s.missing],
         "corrupt": [{"hash": h, "path": s.paths.get(h)} for h in s.corrupt],
+        **({"run_cache": _runs_dict(s.runs)} if s.runs is not None else {}),
+    }
+
+
+def _runs_dict(runs: RunsSummary) -> dict[str, Any]:
+    return {
+        "transferred": runs.transferred,
+        "skipped": runs.skipped,
+        "incomplete": runs.incomplete,
+        "invalid": runs.invalid,
+        "failed": [{"key": k, "reason": r} for k, r in runs.failed.items()],
     }

@@ -1,5 +1,8 @@
 """`mlv add` and `mlv commit`: hash tracked paths into the cache and write their pointers.
 
+Outputs of pipeline stages are recorded by `mlv repro` in mlv.lock, never in a pointer: add
+and commit refuse them by name, and `mlv commit` of everything passes over them.
+
 Order matters for safety: every object (files, then trees bottom-up) is in the cache before
 the pointer that names it is written, and the pointer is written atomically. A killed add
 leaves at most unreferenced objects and stray temporaries, never a pointer to a missing
@@ -35,13 +38,21 @@ class Tracked:
     changed: bool  # the pointer file was written (new or different content)
 
 
-def _validate_new(repo: Repo, raw: str, known: list[targets.Target]) -> str:
+REPRO_HINT = "run `mlv repro {stage}` to record it"
+
+
+def _validate_new(
+    repo: Repo, raw: str, known: list[targets.Target], outputs: dict[str, tuple[str, str]]
+) -> str:
     rel = repo.rel(raw)
     if rel == "":
         raise UsageError(f"{raw}: cannot track the repository root", "add a file or folder in it")
     first = rel.split("/")[0]
     if first in (MLV_DIR, ".git"):
         raise UsageError(f"{raw}: inside {first}/, which mlv never tracks")
+    refusal = targets.stage_out_error(raw, rel, outputs, REPRO_HINT)
+    if refusal is not None:  # mlv.lock records it, not a pointer file
+        raise refusal
     if rel.endswith(SUFFIX) and os.path.isfile(repo.abs(rel)):
         raise UsageError(f"{raw}: is a pointer file", f"add the data path {rel[: -len(SUFFIX)]}")
     if not os.path.lexists(repo.abs(rel)):
@@ -80,7 +91,8 @@ def add(
         for pointer_rel, error in broken:  # does not block adding something else
             if any(repo.rel(p) + SUFFIX == pointer_rel for p in paths):
                 raise error
-        rels = [_validate_new(repo, p, known) for p in paths]
+        outputs = targets.stage_outputs(repo)
+        rels = [_validate_new(repo, p, known, outputs) for p in paths]
         by_data = {t.data_rel: t for t in known}
         results = []
         for rel in rels:
@@ -96,8 +108,13 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
     progress = progress or NullProgress()
     with repo.lock():
         chosen = targets.resolve(repo, paths)
+        named = {repo.rel(p) for p in paths}
         results = []
         for t in chosen:
+            if t.pointer_rel == targets.LOCK_FILE:
+                if t.rel in named or t.pointer_rel in named:
+                    raise targets.stage_out_refusal(repo, t.rel, t.rel, REPRO_HINT)
+                continue  # a stage out: `mlv repro` records it in mlv.lock
             if t.sub:
                 raise UsageError(
                     f"{t.rel}: is inside tracked directory {t.data_rel}",

@@ -110,6 +110,11 @@ def _between_commits(repo: Repo, a: str, b: str) -> tuple[Side, Side]:
     changed = [
         n for n in git.changed_files(repo.root, a, b, f"*{SUFFIX}") if not n.startswith(".mlv/")
     ]
+    # the stage outs of mlv.lock (whose cache flags mlv.yaml holds)
+    if git.changed_files(repo.root, a, b, targets_mod.LOCK_FILE) or git.changed_files(
+        repo.root, a, b, targets_mod.PIPELINE_FILE
+    ):
+        changed.append(targets_mod.LOCK_FILE)
     return _pointers(repo, a, changed), _pointers(repo, b, changed)
 
 

@@ -3,7 +3,8 @@
 Kept, whatever the scope flags say:
 - every pointer file in the workspace (tracked by git or not, committed or not);
 - every pointer staged in git's index (any merge stage);
-plus the pointers of the revisions asked for (--rev, --all-branches, --all-tags,
+- the cached stage outs of the workspace's mlv.lock and of the one staged in the index;
+plus the pointers (and mlv.lock outs) of the revisions asked for (--rev, --all-branches, --all-tags,
 --all-commits). References are recursive: a directory pointer keeps its tree object, every
 subtree and every file below it.
 
@@ -14,7 +15,7 @@ and what only that pointer or tree names counts as unreferenced. For a remote, t
 cache lacks are read from the remote.
 
 Only names of the object form (ALGO/HEX[:2]/HEX[2:]) are ever considered: the cache's tmp/,
-temporaries and other files are left alone.
+runs/ (the run cache), temporaries and other files are left alone, here and on remotes.
 """
 
 from __future__ import annotations
@@ -176,12 +177,20 @@ def kept_roots(
 
 
 def _index_roots(repo: Repo) -> list[Root]:
-    staged = [
-        (oid, name)
-        for oid, name in git.staged_blobs(repo.root, SUFFIX)
-        if not name.startswith(MLV_DIR + "/")
-    ]
-    blobs = git.read_blobs(repo.root, sorted({oid for oid, _ in staged}))
+    """The objects of the pointers staged in git's index, and of the stage outs of a
+    staged mlv.lock (read with the staged mlv.yaml)."""
+    staged: list[tuple[str, str]] = []
+    locks: list[tuple[str, str]] = []
+    spec_oid: str | None = None
+    for oid, name in git.staged_blobs(repo.root, ""):
+        if name == targets_mod.LOCK_FILE:
+            locks.append((oid, name))
+        elif name == targets_mod.PIPELINE_FILE:
+            spec_oid = spec_oid or oid
+        elif _is_pointer_name(name):
+            staged.append((oid, name))
+    wanted = {oid for oid, _ in staged + locks} | ({spec_oid} if spec_oid else set())
+    blobs = git.read_blobs(repo.root, sorted(wanted))
     roots = []
     for oid, name in staged:
         data = blobs.get(oid)
@@ -198,7 +207,29 @@ def _index_roots(repo: Repo) -> list[Root]:
         folder = name.rpartition("/")[0]
         data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
         roots.append(Root(ptr.hash, ptr.kind, f"{data_rel} (staged)", True))
+    for oid, name in locks:
+        data = blobs.get(oid)
+        if data is None:
+            continue
+        try:
+            outs = targets_mod.outs_of_lock(
+                data,
+                blobs.get(spec_oid) if spec_oid else None,
+                f"{name} (staged in git's index)",
+                f"{targets_mod.PIPELINE_FILE} (staged in git's index)",
+            )
+        except PointerError as e:
+            raise PointerError(
+                f"{e.message}; gc cannot tell what it references",
+                f"fix {name} and `git add` it (or unstage it), then run gc again",
+            ) from None
+        for t in outs:
+            roots.append(Root(t.pointer.hash, t.pointer.kind, f"{t.data_rel} (staged)", True))
     return roots
+
+
+def _is_pointer_name(name: str) -> bool:
+    return name.endswith(SUFFIX) and len(name) > len(SUFFIX) and not name.startswith(MLV_DIR + "/")
 
 
 TreeLoader = Callable[[list[str]], dict[str, Tree | str]]  # hash -> tree, or why not

@@ -1,11 +1,11 @@
 """`mlv log PATH`: the commits that changed a tracked path, with what it was at each.
 
 A tracked path's history is its pointer file's history: `git log` of the pointer (of the
-path's own pointer, or of the one tracking the directory that contains it) names the
-candidate commits, one `git cat-file --batch` reads the pointer at each, and a commit is
-listed when the path's hash differs from the one before it. For a path inside a tracked
-directory, that needs the trees on its path at each commit (from the cache, else the
-default remote).
+path's own pointer, or of the one tracking the directory that contains it, or mlv.lock for
+a stage out of the workspace's lock) names the candidate commits, one `git cat-file
+--batch` reads the pointer at each, and a commit is listed when the path's hash differs
+from the one before it. For a path inside a tracked directory, that needs the trees on its
+path at each commit (from the cache, else the default remote).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlv import git
+from mlv.core import targets as targets_mod
 from mlv.core.repo import Repo
 from mlv.core.view import Objects, remote_opener
 from mlv.errors import MlvError, UsageError
@@ -39,13 +40,18 @@ def history(repo: Repo, path: str, limit: int | None = None, rev: str = "HEAD") 
         raise UsageError("mlv log needs a git repository")
     git.rev_parse(repo.root, rev)
     candidates = [p + SUFFIX for p in _ancestors(path)]
+    if _is_stage_out(repo, path):
+        candidates.append(targets_mod.LOCK_FILE)
     commits = git.log_path(repo.root, candidates, rev)
     if not commits:
         raise UsageError(
             f"{path or '.'}: no commit changed a pointer for this path",
             "name a path tracked by mlv (see `mlv ls`), committed at least once",
         )
-    blobs = git.read_blobs(repo.root, [f"{c[0]}:{name}" for c in commits for name in candidates])
+    names = list(candidates)
+    if targets_mod.LOCK_FILE in candidates:
+        names.append(targets_mod.PIPELINE_FILE)  # which outs it caches
+    blobs = git.read_blobs(repo.root, [f"{c[0]}:{name}" for c in commits for name in names])
     objects = Objects(repo.cache, remote_opener(repo, None))
     versions: list[Version] = []
     try:
@@ -87,11 +93,23 @@ def _entry_at(
         if data is None:
             continue
         try:
-            ptr = pointer_mod.parse(data, f"{pointer_rel} at {commit[:10]}")
+            if pointer_rel == targets_mod.LOCK_FILE:
+                outs = targets_mod.outs_of_lock(
+                    data,
+                    blobs.get(f"{commit}:{targets_mod.PIPELINE_FILE}"),
+                    f"{pointer_rel} at {commit[:10]}",
+                    f"{targets_mod.PIPELINE_FILE} at {commit[:10]}",
+                )
+                owner = targets_mod.owner_of(path, outs)
+                if owner is None:
+                    continue
+                ptr, data_rel = owner.pointer, owner.data_rel
+            else:
+                ptr = pointer_mod.parse(data, f"{pointer_rel} at {commit[:10]}")
+                folder = pointer_rel.rpartition("/")[0]
+                data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
         except MlvError as e:
             return None, e.message
-        folder = pointer_rel.rpartition("/")[0]
-        data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
         if not (path == data_rel or path.startswith(data_rel + "/")):
             continue
         entry = Entry(ptr.kind, data_rel.rpartition("/")[2], ptr.hash, ptr.size, ptr.files or 1)
@@ -108,6 +126,15 @@ def _entry_at(
             return None, e.message
         return entry, None
     return None, None
+
+
+def _is_stage_out(repo: Repo, path: str) -> bool:
+    """path is (or lies inside) a cached stage out of the workspace's mlv.lock."""
+    try:
+        outs = targets_mod.lock_targets(repo)
+    except MlvError:
+        return False  # a lock that cannot be read: its history is not this path's
+    return targets_mod.owner_of(path, outs) is not None
 
 
 def _ancestors(path: str) -> list[str]:

@@ -1,4 +1,6 @@
-"""`mlv mv`: move tracked data and its pointer together, keeping git's view in step."""
+"""`mlv mv`: move tracked data and its pointer together, keeping git's view in step.
+
+Stage outs (recorded in mlv.lock) are refused: their path is mlv.yaml's to change."""
 
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
                 "mv moves one tracked path (or its .mlv file) at a time",
             )
         t = chosen[0]
+        if t.pointer_rel == targets.LOCK_FILE:
+            hint = "to move it, change its path in the outs of stage '{stage}' in mlv.yaml"
+            raise targets.stage_out_refusal(repo, src, t.rel, hint)
         if t.sub:
             raise UsageError(
                 f"{src}: is inside tracked directory {t.data_rel}",

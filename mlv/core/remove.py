@@ -1,5 +1,6 @@
 """`mlv rm`: stop tracking a path. The pointer and its .gitignore line go; the data stays
-(as plain writable files, so it survives a later gc), or is deleted too with outs=True."""
+(as plain writable files, so it survives a later gc), or is deleted too with outs=True.
+Stage outs (recorded in mlv.lock) are refused: mlv.yaml says what a pipeline tracks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from mlv.core.repo import Repo
 from mlv.core.unprotect import unprotect_path
 from mlv.errors import UsageError
 
+RM_HINT = "to stop tracking it, remove it from the outs of stage '{stage}' in mlv.yaml"
+
 
 @dataclass(frozen=True)
 class Removed:
@@ -24,8 +27,14 @@ class Removed:
 def remove(repo: Repo, paths: list[str], outs: bool = False) -> list[Removed]:
     with repo.lock():
         chosen = targets.resolve(repo, paths)  # a broken pointer elsewhere does not block
+        named = {repo.rel(p) for p in paths}
+        for t in chosen:  # refused before anything is removed
+            if t.pointer_rel == targets.LOCK_FILE and (t.rel in named or t.pointer_rel in named):
+                raise targets.stage_out_refusal(repo, t.rel, t.rel, RM_HINT)
         done = []
         for t in chosen:
+            if t.pointer_rel == targets.LOCK_FILE:
+                continue  # a stage out below a folder named: mlv.yaml says what is tracked
             if t.sub:
                 raise UsageError(
                     f"{t.rel}: is inside tracked directory {t.data_rel}",

@@ -138,11 +138,11 @@ def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
     known, broken = targets.readable_targets(repo)
     named = {repo.rel(p) for p in paths}
     results = [
-        TargetStatus(p[: -len(SUFFIX)], p, "?", ERROR, False, error=str(e))
+        TargetStatus(p.removesuffix(SUFFIX), p, "?", ERROR, False, error=str(e))
         for p, e in broken
-        if not paths or p in named or p[: -len(SUFFIX)] in named
+        if not paths or named & targets.names_of(p)
     ]
-    broken_names = {p for p, _ in broken} | {p[: -len(SUFFIX)] for p, _ in broken}
+    broken_names = {n for p, _ in broken for n in targets.names_of(p)}
     rest = [p for p in paths if repo.rel(p) not in broken_names]
     chosen = [] if paths and not rest else targets.resolve(repo, rest, known)
     try:

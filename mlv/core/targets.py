@@ -2,6 +2,11 @@
 
 A target is one pointer and, optionally, a sub-path inside the directory it tracks
 (`mlv checkout images/cats` where images.mlv tracks images/).
+
+The cached outputs of pipeline stages are targets too: mlv.lock records them (hash, size,
+files) where a pointer file would, so a target's pointer_rel is then "mlv.lock" and its
+pointer is built from the lock's entry (path relative to the root, like the lock itself).
+Outs that mlv.yaml marks `cache: false` (git tracks them) and metrics are not targets.
 """
 
 from __future__ import annotations
@@ -11,10 +16,15 @@ from dataclasses import dataclass
 
 from mlv import git
 from mlv.core.repo import MLV_DIR, Repo
-from mlv.errors import MlvError, PointerError, UsageError
+from mlv.errors import MlvError, PipelineError, PointerError, UsageError
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
 from mlv.objects.tree import Entry
+
+# mlv.core.pipeline.spec's names, not imported from there: it loads PyYAML, which a status
+# of a repository without a pipeline never needs.
+LOCK_FILE = "mlv.lock"
+PIPELINE_FILE = "mlv.yaml"
 
 
 @dataclass(frozen=True)
@@ -68,13 +78,88 @@ def _walk_pointers(root: str) -> list[str]:
     return sorted(found)
 
 
+# What reading mlv.lock or mlv.yaml can raise besides PipelineError when a file has a shape
+# their parsers did not foresee.
+_UNREADABLE = (PipelineError, OSError, TypeError, ValueError, AttributeError)
+
+
+def lock_targets(repo: Repo) -> list[Target]:
+    """The cached outs of the stages in the workspace's mlv.lock (none without one). A lock
+    that cannot be read raises PointerError, like a broken pointer file."""
+    lock_text = _read_if_there(repo.abs(LOCK_FILE), LOCK_FILE)
+    if lock_text is None:
+        return []
+    try:
+        spec_text = _read_if_there(repo.abs(PIPELINE_FILE), PIPELINE_FILE)
+    except PointerError:
+        spec_text = None  # unreadable: every out counts as cached
+    return outs_of_lock(lock_text, spec_text, LOCK_FILE, PIPELINE_FILE)
+
+
+def _read_if_there(path: str, where: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise PointerError(f"{where}: cannot read it ({e.strerror})") from None
+
+
+def outs_of_lock(
+    lock_text: bytes, spec_text: bytes | None, where: str, spec_where: str
+) -> list[Target]:
+    """Targets for the cached outs a lock file's text records. Outs that the pipeline
+    (spec_text, when it parses) marks `cache: false` are left out; an out no longer in the
+    pipeline counts as cached. Raises PointerError (naming where) for a malformed lock."""
+    from mlv.core.pipeline import lockfile, spec
+
+    try:
+        lock = lockfile.parse(lock_text, where)
+    except PipelineError as e:
+        raise PointerError(e.message, e.hint) from None
+    except _UNREADABLE:
+        raise PointerError(
+            f"{where}: not a valid lock file", "restore it with git, or `mlv repro` to rewrite it"
+        ) from None
+    uncached: set[str] = set()
+    if spec_text is not None:
+        try:
+            pipeline = spec.parse(spec_text, spec_where)
+        except _UNREADABLE:
+            pass  # what it says is unknown: keeping every out tracked is the safe side
+        else:
+            uncached = {o.path for s in pipeline.stages.values() for o in s.outs if not o.cache}
+    found: list[Target] = []
+    seen: set[str] = set()
+    for name, stage in lock.stages.items():
+        for out in stage.outs:
+            at = f"{where}: stage '{name}': out {out.path!r}"
+            pointer_mod.check_relative(out.path, at)
+            if out.path.split("/")[0] in (MLV_DIR, ".git"):
+                raise PointerError(f"{at}: inside {out.path.split('/')[0]}/")
+            if _bad_count(out.size) or (out.files is not None and _bad_count(out.files)):
+                raise PointerError(f"{at}: invalid size or file count")
+            if out.path in uncached or out.path in seen:
+                continue
+            seen.add(out.path)
+            ptr = Pointer(out.path, out.kind, out.hash, out.size, out.files)
+            found.append(Target(LOCK_FILE, out.path, ptr))
+    return found
+
+
+def _bad_count(value: object) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or value < 0
+
+
 def all_targets(repo: Repo) -> list[Target]:
-    return [load_target(repo, p) for p in pointer_files(repo)]
+    return [load_target(repo, p) for p in pointer_files(repo)] + lock_targets(repo)
 
 
 def readable_targets(repo: Repo) -> tuple[list[Target], list[tuple[str, PointerError]]]:
-    """Every pointer that parses, and (pointer, error) for those that do not: a report
-    such as status shows the broken ones instead of stopping at the first."""
+    """Every pointer that parses (stage outs of mlv.lock included), and (pointer, error)
+    for those that do not: a report such as status shows the broken ones instead of
+    stopping at the first."""
     good: list[Target] = []
     bad: list[tuple[str, PointerError]] = []
     for p in pointer_files(repo):
@@ -82,17 +167,82 @@ def readable_targets(repo: Repo) -> tuple[list[Target], list[tuple[str, PointerE
             good.append(load_target(repo, p))
         except PointerError as e:
             bad.append((p, e))
+    try:
+        good.extend(lock_targets(repo))
+    except PointerError as e:
+        bad.append((LOCK_FILE, e))
     return good, bad
+
+
+def names_of(pointer_rel: str) -> set[str]:
+    """The paths that name a pointer on the command line: the pointer file, and for a
+    pointer file its data path (mlv.lock is named by itself only)."""
+    if pointer_rel.endswith(SUFFIX):
+        return {pointer_rel, pointer_rel[: -len(SUFFIX)]}
+    return {pointer_rel}
+
+
+def stage_outputs(repo: Repo) -> dict[str, tuple[str, str]]:
+    """Every output of a pipeline stage (cached or not, metrics too): path -> (stage, the
+    file that names it: mlv.lock, else mlv.yaml). Files that cannot be read add nothing."""
+    from mlv.core.pipeline import lockfile, spec
+
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        lock = lockfile.load(repo.root)
+    except _UNREADABLE:
+        lock = lockfile.Lock()
+    for name, locked in lock.stages.items():
+        for rec in locked.outs + locked.metrics:
+            found.setdefault(rec.path, (name, LOCK_FILE))
+    try:
+        pipeline = spec.load(repo.root)
+    except _UNREADABLE:
+        pipeline = spec.Pipeline()
+    for name, stage in pipeline.stages.items():
+        for path in stage.out_paths:
+            found.setdefault(path, (name, PIPELINE_FILE))
+    return found
+
+
+def stage_out_error(
+    raw: str, rel: str, outputs: dict[str, tuple[str, str]], hint: str
+) -> UsageError | None:
+    """The refusal for a command that writes pointers, when rel is a stage output, lies
+    inside one or contains one (None otherwise). hint may name {stage}."""
+    for out, (stage, where) in sorted(outputs.items()):
+        if rel == out:
+            what = f"{raw} is an output"
+        elif rel.startswith(out + "/"):
+            what = f"{raw} is inside {out}, an output"
+        elif rel == "" or out.startswith(rel + "/"):
+            what = f"{raw} contains {out}, an output"
+        else:
+            continue
+        return UsageError(f"{what} of stage '{stage}' ({where})", hint.format(stage=stage))
+    return None
+
+
+def stage_out_refusal(repo: Repo, raw: str, rel: str, hint: str) -> UsageError:
+    """stage_out_error for a stage out of mlv.lock that a command writing pointers was
+    given (rel: the out, or a path inside it)."""
+    refusal = stage_out_error(raw, rel, stage_outputs(repo), hint)
+    if refusal is None:  # mlv.lock and mlv.yaml changed meanwhile
+        refusal = UsageError(
+            f"{raw} is an output of a stage ({LOCK_FILE})", hint.format(stage="NAME")
+        )
+    return refusal
 
 
 def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -> list[Target]:
     """Targets for command-line paths: a pointer file, its data path, a path inside a
-    tracked directory, or a folder (every pointer below it). No paths: every pointer."""
+    tracked directory, or a folder (every pointer below it, and every stage out below it);
+    mlv.lock names every stage out it records. No paths: every pointer and stage out."""
     if targets is None:
         targets, broken = readable_targets(repo)
         for pointer_rel, error in broken:
             named = {repo.rel(p) for p in paths}
-            if not paths or named & {pointer_rel, pointer_rel[: -len(SUFFIX)]}:
+            if not paths or named & names_of(pointer_rel):
                 raise error  # a broken pointer stops only commands that need it
     if not paths:
         return targets
@@ -124,6 +274,8 @@ def match(rel: str, targets: list[Target]) -> list[Target]:
             hits.append(Target(t.pointer_rel, t.data_rel, t.pointer, rel[len(t.data_rel) + 1 :]))
         elif rel == "" or t.pointer_rel.startswith(rel + "/"):
             hits.append(t)
+        elif t.pointer_rel == LOCK_FILE and t.data_rel.startswith(rel + "/"):
+            hits.append(t)  # a stage out below the folder named (mlv.lock is at the root)
     return hits
 
 
@@ -142,17 +294,33 @@ def at_commit(
     broken: list[tuple[str, MlvError]] | None = None,
 ) -> list[Target]:
     """The pointers of a commit (all, or those of the pointer files named), read through
-    one `git cat-file --batch`. Pointers that do not parse there are skipped (listed in
-    broken as (pointer path, error) when a list is given); absent names are skipped."""
+    one `git cat-file --batch`; all of them includes the stage outs of the commit's
+    mlv.lock (read with its mlv.yaml), and so does naming mlv.lock. Pointers that do not
+    parse there are skipped (listed in broken as (pointer path, error) when a list is
+    given); absent names are skipped."""
     if names is None:
         names = [n for n in git.files_at(root, commit, SUFFIX) if not n.startswith(MLV_DIR + "/")]
-    blobs = git.read_blobs(root, [f"{commit}:{n}" for n in names])
+        names.append(LOCK_FILE)
+    specs = [f"{commit}:{n}" for n in names]
+    if LOCK_FILE in names:
+        specs.append(f"{commit}:{PIPELINE_FILE}")
+    blobs = git.read_blobs(root, specs)
     found: list[Target] = []
     for name in names:
         data = blobs.get(f"{commit}:{name}")
         if data is None:
             continue
         try:
+            if name == LOCK_FILE:
+                found.extend(
+                    outs_of_lock(
+                        data,
+                        blobs.get(f"{commit}:{PIPELINE_FILE}"),
+                        f"{LOCK_FILE} at {commit[:10]}",
+                        f"{PIPELINE_FILE} at {commit[:10]}",
+                    )
+                )
+                continue
             ptr = pointer_mod.parse(data, f"{name} at {commit[:10]}")
         except MlvError as e:
             if broken is not None:

@@ -11,14 +11,21 @@ first, then trees from the deepest level up, each only once all its entries are 
 
 Fetch walks the same trees, downloading the missing ones level by level, then the missing
 files; every object is checked against its hash before it enters the cache.
+
+With --run-cache, the entries of the run cache (runs/KEY[:2]/KEY[2:], small JSON files
+naming objects) move too, each only after the objects it names (see push_runs, fetch_runs).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from mlv import git
 from mlv.core import targets as targets_mod
@@ -32,9 +39,14 @@ from mlv.errors import (
     RemoteError,
     UsageError,
 )
+from mlv.objects import hashing
 from mlv.objects import tree as tree_mod
-from mlv.objects.remote import Outcome, RemoteStore
+from mlv.objects.remote import BATCH, Outcome, RemoteStore
+from mlv.objects.store import Cache
 from mlv.objects.tree import Entry, Tree
+from mlv.storage import localfs
+from mlv.storage.backend import PermanentError
+from mlv.storage.urls import scrub
 
 
 @dataclass(frozen=True)
@@ -63,10 +75,11 @@ class TransferSummary:
     missing: list[str] = field(default_factory=list)  # push: not in the cache; fetch: remote
     corrupt: list[str] = field(default_factory=list)  # fetch: remote bytes did not match
     paths: dict[str, str] = field(default_factory=dict)  # hash -> a path it stands for
+    runs: RunsSummary | None = None  # with --run-cache
 
     @property
     def ok(self) -> bool:
-        return not (self.failed or self.missing or self.corrupt)
+        return not (self.failed or self.missing or self.corrupt or (self.runs and self.runs.failed))
 
     def add(self, outcome: Outcome) -> None:
         self.transferred += len(outcome.done)
@@ -75,6 +88,17 @@ class TransferSummary:
         known = set(self.missing)
         self.missing += [h for h in outcome.missing if h not in known]
         self.corrupt += outcome.corrupt
+
+
+@dataclass
+class RunsSummary:
+    """What --run-cache moved: run-cache entries (runs/KEY[:2]/KEY[2:]), by key."""
+
+    transferred: int = 0
+    skipped: int = 0  # already where they were going
+    incomplete: list[str] = field(default_factory=list)  # not moved: objects they name lack
+    invalid: list[str] = field(default_factory=list)  # not entries this mlv reads: left alone
+    failed: dict[str, str] = field(default_factory=dict)  # key -> reason
 
 
 @dataclass
@@ -270,7 +294,24 @@ def push(
     summary.paths.update(plan.paths)
     summary.skipped = len(plan.present)
     summary.missing += sorted(plan.missing - set(summary.missing))
-    progress.begin(f"push to {store.name}", len(plan.files) + len(plan.trees))
+    _send(repo, store, plan, summary, progress, f"push to {store.name}")
+    return summary
+
+
+def _send(
+    repo: Repo,
+    store: RemoteStore,
+    plan: PushPlan,
+    summary: TransferSummary,
+    progress: Progress,
+    label: str,
+    report_unsent: bool = True,
+) -> set[str]:
+    """Upload what the plan lacks, files first, then trees from the deepest up, each tree
+    only once everything it names is there. Returns the plan's objects now on the remote.
+    A tree held back is listed as failed (report_unsent), though what held it back (a
+    missing object, a failed upload) is reported on its own anyway."""
+    progress.begin(label, len(plan.files) + len(plan.trees))
     done = _advance(progress)
     sent = store.upload(repo.cache, sorted(plan.files), done)
     summary.add(sent)
@@ -279,14 +320,14 @@ def push(
         level = sorted(h for h, d in plan.trees.items() if d == depth)
         ready = [h for h in level if all(c in on_remote for c in plan.children[h])]
         for h in level:
-            if h not in ready:
+            if h not in ready and report_unsent:
                 lacking = sum(1 for c in plan.children[h] if c not in on_remote)
                 summary.failed[h] = f"not sent: {lacking} object(s) it names are not on the remote"
         outcome = store.upload(repo.cache, ready, done)
         summary.add(outcome)
         on_remote |= set(outcome.done)
     progress.end()
-    return summary
+    return on_remote
 
 
 # ---- fetch ------------------------------------------------------------------------------
@@ -298,24 +339,39 @@ def fetch(
     chosen: list[Target],
     progress: Progress | None = None,
 ) -> TransferSummary:
-    from mlv.core.status import tree_complete
-
     progress = progress or NullProgress()
     summary = TransferSummary("fetch", store.name, store.url)
-    cache = repo.cache
     trees = Trees(repo)
+    roots = []
+    for t in chosen:
+        entry = _descend(trees, t, store, summary)
+        if entry is not None:
+            roots.append(Root(t.rel, entry))
+    _download(repo, store, roots, trees, summary, progress)
+    return summary
+
+
+def _download(
+    repo: Repo,
+    store: RemoteStore,
+    roots: list[Root],
+    trees: Trees,
+    summary: TransferSummary,
+    progress: Progress,
+) -> None:
+    """Fetch the roots' objects the cache lacks: trees level by level, then files."""
+    from mlv.core.status import tree_complete
+
+    cache = repo.cache
     done = _advance(progress)
     files: dict[str, int] = {}
     frontier: dict[str, str] = {}
-    for t in chosen:
-        entry = _descend(trees, t, store, summary)
-        if entry is None:
-            continue
-        summary.paths.setdefault(entry.hash, t.rel)
-        if entry.is_dir:
-            frontier[entry.hash] = t.rel
+    for root in roots:
+        summary.paths.setdefault(root.entry.hash, root.label)
+        if root.entry.is_dir:
+            frontier[root.entry.hash] = root.label
         else:
-            files[entry.hash] = entry.size
+            files[root.entry.hash] = root.entry.size
     progress.begin(f"fetch trees from {store.name}", None)
     seen: set[str] = set()
     while frontier:
@@ -348,7 +404,6 @@ def fetch(
     progress.begin(f"fetch from {store.name}", len(lacking_files))
     summary.add(store.download(cache, lacking_files, done, files))
     progress.end()
-    return summary
 
 
 def _advance(progress: Progress) -> Callable[[int], None]:
@@ -359,6 +414,226 @@ def _advance(progress: Progress) -> Callable[[int], None]:
             progress.advance(1, nbytes)
 
     return done
+
+
+# ---- the run cache ----------------------------------------------------------------------
+#
+# `mlv repro` keeps, for each run of a stage, a small JSON entry at <cache>/runs/KEY[:2]/KEY[2:]
+# naming the objects the run produced: {"version": 1, "outs": [{"path", "hash", "size",
+# "files"?}], "metrics": [...]}. A remote holds them at the same keys. An entry goes up only
+# after every object it names is on the remote, and is written into the cache only after
+# every object it names is there, so an entry never stands for objects that are missing.
+
+RUNS = "runs"
+RUN_ENTRY_VERSION = 1
+_RUN_PART = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def run_key_of(key: str) -> str | None:
+    """The run key of a `runs/XX/REST` key (None when key is not one)."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != RUNS or len(parts[1]) != 2:
+        return None
+    if not (_RUN_PART.fullmatch(parts[1]) and _RUN_PART.fullmatch(parts[2])):
+        return None
+    return parts[1] + parts[2]
+
+
+def run_entry_key(run_key: str) -> str:
+    """Where the entry of run_key lives, in the cache (below its root) and on a remote."""
+    return f"{RUNS}/{run_key[:2]}/{run_key[2:]}"
+
+
+def local_runs(cache: Cache) -> dict[str, str]:
+    """run key -> file of every run-cache entry in the cache."""
+    found: dict[str, str] = {}
+    base = os.path.join(cache.root, RUNS)
+    try:
+        with os.scandir(base) as it:
+            shards = sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for shard in shards:
+        with os.scandir(os.path.join(base, shard)) as it:
+            for entry in it:
+                key = run_key_of(f"{RUNS}/{shard}/{entry.name}")
+                if key is not None and entry.is_file(follow_symlinks=False):
+                    found[key] = entry.path
+    return found
+
+
+def parse_run_entry(data: bytes) -> list[tuple[str, Entry]] | None:
+    """(path, object) for each out and metric a run-cache entry names; None when data is not
+    an entry of a version this mlv reads."""
+    try:
+        doc = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if not isinstance(doc, dict) or doc.get("version") != RUN_ENTRY_VERSION:
+        return None
+    found: list[tuple[str, Entry]] = []
+    for section in ("outs", "metrics"):
+        rows = doc.get(section, [])
+        if not isinstance(rows, list):
+            return None
+        for row in rows:
+            if not isinstance(row, dict):
+                return None
+            path, hash_id = row.get("path"), row.get("hash")
+            size, files = row.get("size"), row.get("files")
+            if not isinstance(path, str) or not isinstance(hash_id, str):
+                return None
+            if not hashing.is_hash(hash_id) or not _count(size):
+                return None
+            if files is not None and not _count(files):
+                return None
+            kind = tree_mod.FILE if files is None else tree_mod.DIR
+            name = path.rpartition("/")[2]
+            found.append((path, Entry(kind, name, hash_id, size, 1 if files is None else files)))
+    return found
+
+
+def _count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _remote_runs(store: RemoteStore) -> set[str]:
+    """The run keys of the entries on the remote (one listing of runs/)."""
+    try:
+        keys = store.backend.list_keys(RUNS + "/")
+    except Exception as e:
+        raise store.failure(e) from e
+    return {k for k in map(run_key_of, keys) if k is not None}
+
+
+def _merge_objects(summary: TransferSummary, scratch: TransferSummary) -> None:
+    """Book the objects moved for run-cache entries. Objects missing where they should come
+    from are not failures: their entries just stay behind (incomplete)."""
+    summary.transferred += scratch.transferred
+    summary.bytes += scratch.bytes
+    summary.skipped += scratch.skipped
+    summary.failed.update(scratch.failed)
+    summary.corrupt += [h for h in scratch.corrupt if h not in summary.corrupt]
+    for h, path in scratch.paths.items():
+        summary.paths.setdefault(h, path)
+
+
+def push_runs(
+    repo: Repo, store: RemoteStore, summary: TransferSummary, progress: Progress
+) -> RunsSummary:
+    """Upload the run-cache entries the remote lacks, each after the objects it names."""
+    runs = summary.runs = RunsSummary()
+    local = local_runs(repo.cache)
+    if not local:
+        return runs
+    there = _remote_runs(store)
+    todo: dict[str, tuple[bytes, list[tuple[str, Entry]]]] = {}
+    for key, path in sorted(local.items()):
+        if key in there:
+            runs.skipped += 1
+            continue
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            runs.failed[key] = f"cannot read {path} ({e.strerror})"
+            continue
+        named = parse_run_entry(data)
+        if named is None:
+            runs.invalid.append(key)
+        else:
+            todo[key] = (data, named)
+    if not todo:
+        return runs
+    roots = [Root(f"{p} (run {k[:12]})", e) for k, (_, named) in todo.items() for p, e in named]
+    scratch = TransferSummary("push", store.name, store.url)
+    plan = plan_push(repo, store, roots)
+    scratch.paths.update(plan.paths)
+    scratch.skipped = len(plan.present)
+    label = f"push run cache to {store.name}"
+    on_remote = _send(repo, store, plan, scratch, progress, label, report_unsent=False)
+    _merge_objects(summary, scratch)
+    ready: list[tuple[bytes, str]] = []
+    for key, (data, named) in todo.items():
+        if all(e.hash in on_remote for _, e in named):
+            ready.append((data, run_entry_key(key)))
+        else:
+            runs.incomplete.append(key)
+    _write_entries(store, ready, runs)
+    return runs
+
+
+def _write_entries(store: RemoteStore, items: list[tuple[bytes, str]], runs: RunsSummary) -> None:
+    for start in range(0, len(items), BATCH):
+        try:
+            results = store.backend.write(items[start : start + BATCH], store.jobs)
+        except Exception as e:
+            raise store.failure(e) from e
+        for r in results:
+            key = run_key_of(r.key) or r.key
+            if r.error is None:
+                runs.transferred += 1
+            elif isinstance(r.error, PermanentError):
+                raise store.failure(r.error)
+            else:
+                text = " ".join(str(r.error).split())[:200]
+                runs.failed[key] = scrub(f"{type(r.error).__name__}: {text}", store.secrets)
+
+
+def fetch_runs(
+    repo: Repo, store: RemoteStore, summary: TransferSummary, progress: Progress
+) -> RunsSummary:
+    """Download the run-cache entries the cache lacks and the objects they name (checked);
+    an entry is written into the cache only once all its objects are there."""
+    from mlv.core.status import tree_complete
+
+    runs = summary.runs = RunsSummary()
+    local = local_runs(repo.cache)
+    remote = _remote_runs(store)
+    wanted = sorted(remote - set(local))
+    runs.skipped = len(remote) - len(wanted)
+    got: dict[str, tuple[bytes, list[tuple[str, Entry]]]] = {}
+    for start in range(0, len(wanted), BATCH):
+        chunk = wanted[start : start + BATCH]
+        try:
+            results = store.backend.read([run_entry_key(k) for k in chunk], store.jobs)
+        except Exception as e:
+            raise store.failure(e) from e
+        for r in results:
+            key = run_key_of(r.key) or r.key
+            if r.error is not None:
+                if isinstance(r.error, PermanentError):
+                    raise store.failure(r.error)
+                if not isinstance(r.error, FileNotFoundError):  # gone meanwhile: nothing
+                    text = " ".join(str(r.error).split())[:200]
+                    runs.failed[key] = scrub(f"{type(r.error).__name__}: {text}", store.secrets)
+                continue
+            named = parse_run_entry(r.data or b"")
+            if named is None:
+                runs.invalid.append(key)
+            else:
+                got[key] = (r.data or b"", named)
+    if not got:
+        return runs
+    roots = [Root(f"{p} (run {k[:12]})", e) for k, (_, named) in got.items() for p, e in named]
+    scratch = TransferSummary("fetch", store.name, store.url)
+    trees = Trees(repo)
+    _download(repo, store, roots, trees, scratch, progress)
+    _merge_objects(summary, scratch)
+    cache = repo.cache
+    for key, (data, named) in got.items():
+        complete = all(
+            tree_complete(repo, cache, trees.load, e.hash) if e.is_dir else cache.has(e.hash)
+            for _, e in named
+        )
+        if not complete:
+            runs.incomplete.append(key)
+            continue
+        path = os.path.join(cache.root, *run_entry_key(key).split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        localfs.write_bytes_atomic(path, data, 0o444)
+        runs.transferred += 1
+    return runs
 
 
 # ---- status --remote ----------------------------------------------------------------------
@@ -410,9 +685,15 @@ def run_push(
     revisions: Revisions,
     jobs: int | None,
     progress: Progress | None = None,
+    run_cache: bool = False,
 ) -> TransferSummary:
+    """Push the selection; with run_cache, then every run-cache entry the remote lacks."""
+    progress = progress or NullProgress()
     with _opened(repo, remote, jobs) as store:
-        return push(repo, store, select(repo, paths, revisions), progress)
+        summary = push(repo, store, select(repo, paths, revisions), progress)
+        if run_cache:
+            push_runs(repo, store, summary, progress)
+        return summary
 
 
 def run_fetch(
@@ -422,11 +703,17 @@ def run_fetch(
     revisions: Revisions,
     jobs: int | None,
     progress: Progress | None = None,
+    run_cache: bool = False,
 ) -> TransferSummary:
+    """Fetch the selection; with run_cache, then every run-cache entry the cache lacks."""
+    progress = progress or NullProgress()
     with _opened(repo, remote, jobs) as store, repo.lock():
         repo.cache.remove_stale_tmp()
         try:
-            return fetch(repo, store, select(repo, paths, revisions), progress)
+            summary = fetch(repo, store, select(repo, paths, revisions), progress)
+            if run_cache:
+                fetch_runs(repo, store, summary, progress)
+            return summary
         finally:
             repo.state.flush()
 

@@ -32,6 +32,8 @@ LARGE_BATCH = 64
 BATCH_BYTES = 64 << 20  # small objects held in memory at once
 # Objects up to this size are downloaded into memory, checked there and written once.
 IN_MEMORY = 1 << 20
+# check(): bytes of large objects on local disk at once, about (deleted once hashed).
+CHECK_BYTES = 1 << 30
 
 Progress = Callable[[int], None]  # bytes of one finished object
 
@@ -58,6 +60,7 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
     missing: list[str] = field(default_factory=list)  # not where they should come from
     corrupt: list[str] = field(default_factory=list)  # downloaded bytes did not match
+    got: dict[str, str] = field(default_factory=dict)  # check(): hash of the corrupt bytes
 
     def merge(self, other: Outcome) -> None:
         self.done += other.done
@@ -65,6 +68,7 @@ class Outcome:
         self.failed.update(other.failed)
         self.missing += other.missing
         self.corrupt += other.corrupt
+        self.got.update(other.got)
 
 
 @dataclass
@@ -280,6 +284,85 @@ class RemoteStore:
                         os.unlink(tmp)
                     except FileNotFoundError:
                         pass
+        return outcome
+
+    def check(
+        self,
+        hashes: Iterable[str],
+        scratch: str,
+        sizes: Mapping[str, int] | None = None,
+        done: Progress | None = None,
+        keep: Callable[[str, bytes], None] | None = None,
+    ) -> Outcome:
+        """Download objects and hash them, keeping nothing (`mlv verify`): outcome.done
+        lists the intact ones, outcome.corrupt the others (outcome.got: what their bytes
+        hash to), outcome.nbytes the bytes downloaded. Small objects (and those of unknown
+        size) are read into memory, where keep(hash, bytes) may take the intact ones
+        (trees); large ones stream into temporaries in the folder scratch, a few at a time,
+        deleted once hashed."""
+        outcome = Outcome()
+        sizes = sizes or {}
+        wanted = sorted(set(hashes))
+        small = [h for h in wanted if sizes.get(h, 0) <= IN_MEMORY]
+        large = [h for h in wanted if sizes.get(h, 0) > IN_MEMORY]
+
+        def judge(h: str, actual: str, data: bytes | None) -> bool:
+            if actual == h:
+                if keep is not None and data is not None:
+                    keep(h, data)
+                return True
+            outcome.corrupt.append(h)
+            outcome.got[h] = actual
+            outcome.nbytes += len(data) if data is not None else 0
+            return False
+
+        for start in range(0, len(small), BATCH):
+            chunk = small[start : start + BATCH]
+            try:
+                results = self.backend.read([key_of(h) for h in chunk], self.jobs, done)
+            except Exception as e:
+                raise self.failure(e) from e
+            good: list[ItemResult] = []
+            for r in results:
+                h = hash_of_key(r.key) or r.key
+                if r.error is None:
+                    data = r.data or b""
+                    if not judge(h, hashing.hash_bytes(hashing.algorithm_of(h), data), data):
+                        continue
+                good.append(r)
+            self._book(good, outcome)
+        batch: list[str] = []
+        batch_bytes = 0
+        for i, h in enumerate(large):
+            batch.append(h)
+            batch_bytes += sizes[h]
+            if i + 1 < len(large) and len(batch) < LARGE_BATCH and batch_bytes < CHECK_BYTES:
+                continue
+            tmps = {h: os.path.join(scratch, f"obj-{n}") for n, h in enumerate(batch)}
+            try:
+                try:
+                    results = self.backend.download(
+                        [(key_of(h), tmps[h]) for h in batch], self.jobs, done
+                    )
+                except Exception as e:
+                    raise self.failure(e) from e
+                good = []
+                for r in results:
+                    oid = hash_of_key(r.key) or r.key
+                    if r.error is None:
+                        actual = hash_path_mmap(hashing.algorithm_of(oid), tmps[oid])
+                        if not judge(oid, actual, None):
+                            outcome.nbytes += r.nbytes
+                            continue
+                    good.append(r)
+                self._book(good, outcome)
+            finally:
+                for tmp in tmps.values():
+                    try:
+                        os.unlink(tmp)
+                    except FileNotFoundError:
+                        pass
+            batch, batch_bytes = [], 0
         return outcome
 
     def _book(self, results: list[ItemResult], outcome: Outcome) -> None:
