@@ -215,3 +215,32 @@ def clone(url: str, dest: str, cwd: str) -> None:
         for prefix in ("fatal: ", "error: "):
             detail = detail.removeprefix(prefix)
         raise GitError(detail)
+
+
+def log_commits(
+    root: str,
+    revs: Sequence[str] = ("HEAD",),
+    limit: int | None = None,
+    first_parent: bool = False,
+    all_refs: bool = False,
+    walk: bool = True,
+) -> list[tuple[str, int, str, str]]:
+    """Commits as `git log` lists them: (id, commit time, author, subject), newest first.
+
+    all_refs: every commit of every ref (`--all`, revs ignored); walk=False: just the
+    commits revs name, in the order given (`--no-walk=unsorted`)."""
+    args = ["log", "--format=%H%x00%ct%x00%an%x00%s"]
+    if limit is not None:
+        args.append(f"-n{limit}")
+    if first_parent:
+        args.append("--first-parent")
+    if not walk:
+        args.append("--no-walk=unsorted")
+    args += ["--all"] if all_refs else list(revs)
+    proc = _run([*args, "--"], root)
+    out = []
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        parts = line.split("\0")
+        if len(parts) == 4:
+            out.append((parts[0], int(parts[1]), parts[2], parts[3]))
+    return out

@@ -106,7 +106,8 @@ def parse(text: str | bytes, where: str = LOCK_FILE) -> Lock:
         ) from None
     if doc is None:
         return Lock()
-    if not isinstance(doc, dict) or not isinstance(doc.get("version"), int):
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
         raise PipelineError(f"{where}: not an mlv lock file (no `version`)")
     if doc["version"] > LOCK_VERSION:
         raise PipelineError(
@@ -131,11 +132,18 @@ def _stage(body: Any, at: str) -> LockedStage:
         raise PipelineError(f"{at}: `params` must map files to key: value")
     return LockedStage(
         body["cmd"],
-        tuple(_recorded(d, at) for d in body.get("deps") or []),
+        tuple(_recorded(d, at) for d in _entries(body, "deps", at)),
         {str(f): dict(v) for f, v in params.items()},
-        tuple(_recorded(o, at) for o in body.get("outs") or []),
-        tuple(_recorded(m, at) for m in body.get("metrics") or []),
+        tuple(_recorded(o, at) for o in _entries(body, "outs", at)),
+        tuple(_recorded(m, at) for m in _entries(body, "metrics", at)),
     )
+
+
+def _entries(body: dict[str, Any], key: str, at: str) -> list[Any]:
+    value = body.get(key) or []
+    if not isinstance(value, list):
+        raise PipelineError(f"{at}: `{key}` must be a list")
+    return value
 
 
 def _recorded(doc: Any, at: str) -> Recorded:
@@ -147,7 +155,8 @@ def _recorded(doc: Any, at: str) -> Recorded:
         not isinstance(path, str)
         or not hashing.is_hash(hash_id)
         or not isinstance(size, int)
-        or not (files is None or isinstance(files, int))
+        or isinstance(size, bool)
+        or not (files is None or (isinstance(files, int) and not isinstance(files, bool)))
     ):
         raise PipelineError(f"{at}: malformed entry for {path!r}")
     return Recorded(path, str(hash_id), size, files)
