@@ -65,8 +65,8 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
         elif r.status == status_mod.MISSING:
             extra = "  (run `mlv checkout`)" if r.in_cache else "  (not in the cache either)"
         elif r.status == status_mod.NOT_IN_CACHE:
-            fix = "`mlv repro` stores them" if r.pointer == "mlv.lock" else "`mlv commit` stores them"
-            extra = f"  (workspace is clean; the cache lacks objects: {fix})"
+            fix = "`mlv repro`" if r.pointer == "mlv.lock" else "`mlv commit`"
+            extra = f"  (workspace is clean; the cache lacks objects: {fix} stores them)"
         elif r.status == status_mod.ERROR:
             output.error(r.error or f"{r.path}: cannot compare")  # errors go to stderr
             continue
