@@ -156,7 +156,7 @@ def _snapshot(commit: str | None, pipe: spec.Pipeline, read_file: Reader) -> Sna
                 found.update(params_mod.flatten(value, key + "."))
             else:
                 found[key] = value
-    snap.params = {f: v for f, v in snap.params.items() if v}
+    snap.params = {f: {k: plain(x) for k, x in v.items()} for f, v in snap.params.items() if v}
 
     for stage in pipe.stages.values():
         for rel in stage.metrics:
@@ -166,10 +166,25 @@ def _snapshot(commit: str | None, pipe: spec.Pipeline, read_file: Reader) -> Sna
             if data is None:
                 continue
             try:
-                snap.metrics[rel] = parse_metrics(data, rel)
+                snap.metrics[rel] = {k: plain(x) for k, x in parse_metrics(data, rel).items()}
             except PipelineError as e:
                 snap.errors[rel] = e.message
     return snap
+
+
+def plain(value: Any) -> Any:
+    """value with what JSON cannot hold (YAML dates, binary, sets) turned into strings."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
 
 
 def parse_metrics(data: bytes | str, rel: str) -> dict[str, Any]:
