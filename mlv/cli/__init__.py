@@ -61,6 +61,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "install_cmd",
         "Install git hooks that run mlv checkout and push.",
     ),
+    "params": ("mlv.cli.params", "params_group", "Compare parameters between revisions."),
+    "metrics": ("mlv.cli.metrics", "metrics_group", "Show, compare and check metrics."),
+    "exp": ("mlv.cli.exp", "exp_group", "Compare experiments: commits by params and metrics."),
     "config": ("mlv.cli.config", "config_cmd", "Get or set configuration values."),
     "cache": ("mlv.cli.cache", "cache_group", "Manage the local cache."),
 }

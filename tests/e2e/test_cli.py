@@ -32,6 +32,9 @@ COMMANDS = [
     "update",
     "gc",
     "install",
+    "params",
+    "metrics",
+    "exp",
     "config",
     "cache",
 ]
