@@ -61,6 +61,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "install_cmd",
         "Install git hooks that run mlv checkout and push.",
     ),
+    "stage": ("mlv.cli.stage", "stage_group", "Add and list pipeline stages (mlv.yaml)."),
+    "repro": (
+        "mlv.cli.repro",
+        "repro_cmd",
+        "Run the pipeline stages whose code, data or params changed.",
+    ),
+    "dag": ("mlv.cli.dag", "dag_cmd", "Show how pipeline stages depend on each other."),
     "params": ("mlv.cli.params", "params_group", "Compare parameters between revisions."),
     "metrics": ("mlv.cli.metrics", "metrics_group", "Show, compare and check metrics."),
     "exp": ("mlv.cli.exp", "exp_group", "Compare experiments: commits by params and metrics."),

@@ -22,6 +22,7 @@ from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
 from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, TreeError
 from mlv.objects import hashing, treediff
+from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, Entry
 
 PARALLEL_SIZE = 8 << 20  # files this large are copied two at a time
@@ -54,12 +55,23 @@ def _subtree(scanner: Scanner, root: Entry, sub: str) -> Entry | None:
 
 
 class _Checkout:
-    def __init__(self, repo: Repo, force: bool, relink: bool, progress: Progress) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        force: bool,
+        relink: bool,
+        progress: Progress,
+        cache: Cache | None = None,
+        ignore: bool = True,
+    ) -> None:
+        """cache: the cache to write from (one with other link types); ignore: add each
+        target to .gitignore (not for outputs that git tracks)."""
         self.repo = repo
         self.force = force
         self.relink = relink
         self.progress = progress
-        self.cache = repo.cache
+        self.cache = cache or repo.cache
+        self.ignore = ignore
         self.state = repo.state
         self.scanner = Scanner(repo, store=False)
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
@@ -91,7 +103,7 @@ class _Checkout:
             self._drain()
         except MlvError as e:
             result.error = str(e)
-        if not target.sub:
+        if not target.sub and self.ignore:
             ignore_file = gitignore.add_entry(self.repo.root, target.data_rel)
             if ignore_file:
                 self.repo.stage([ignore_file])

@@ -18,17 +18,21 @@ naming objects) move too, each only after the objects it names (see push_runs, f
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeGuard
 
 from mlv import git
 from mlv.core import targets as targets_mod
+from mlv.core.pipeline.runcache import (
+    RUNS,
+    local_runs,
+    parse_run_entry,
+    run_entry_key,
+    run_key_of,
+)
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.core.targets import Target
@@ -39,10 +43,8 @@ from mlv.errors import (
     RemoteError,
     UsageError,
 )
-from mlv.objects import hashing
 from mlv.objects import tree as tree_mod
 from mlv.objects.remote import BATCH, Outcome, RemoteStore
-from mlv.objects.store import Cache
 from mlv.objects.tree import Entry, Tree
 from mlv.storage import localfs
 from mlv.storage.backend import PermanentError
@@ -416,85 +418,7 @@ def _advance(progress: Progress) -> Callable[[int], None]:
     return done
 
 
-# ---- the run cache ----------------------------------------------------------------------
-#
-# `mlv repro` keeps, for each run of a stage, a small JSON entry at <cache>/runs/KEY[:2]/KEY[2:]
-# naming the objects the run produced: {"version": 1, "outs": [{"path", "hash", "size",
-# "files"?}], "metrics": [...]}. A remote holds them at the same keys. An entry goes up only
-# after every object it names is on the remote, and is written into the cache only after
-# every object it names is there, so an entry never stands for objects that are missing.
-
-RUNS = "runs"
-RUN_ENTRY_VERSION = 1
-_RUN_PART = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def run_key_of(key: str) -> str | None:
-    """The run key of a `runs/XX/REST` key (None when key is not one)."""
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] != RUNS or len(parts[1]) != 2:
-        return None
-    if not (_RUN_PART.fullmatch(parts[1]) and _RUN_PART.fullmatch(parts[2])):
-        return None
-    return parts[1] + parts[2]
-
-
-def run_entry_key(run_key: str) -> str:
-    """Where the entry of run_key lives, in the cache (below its root) and on a remote."""
-    return f"{RUNS}/{run_key[:2]}/{run_key[2:]}"
-
-
-def local_runs(cache: Cache) -> dict[str, str]:
-    """run key -> file of every run-cache entry in the cache."""
-    found: dict[str, str] = {}
-    base = os.path.join(cache.root, RUNS)
-    try:
-        with os.scandir(base) as it:
-            shards = sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
-    except (FileNotFoundError, NotADirectoryError):
-        return found
-    for shard in shards:
-        with os.scandir(os.path.join(base, shard)) as it:
-            for entry in it:
-                key = run_key_of(f"{RUNS}/{shard}/{entry.name}")
-                if key is not None and entry.is_file(follow_symlinks=False):
-                    found[key] = entry.path
-    return found
-
-
-def parse_run_entry(data: bytes) -> list[tuple[str, Entry]] | None:
-    """(path, object) for each out and metric a run-cache entry names; None when data is not
-    an entry of a version this mlv reads."""
-    try:
-        doc = json.loads(data)
-    except ValueError:  # not JSON, or not UTF-8
-        return None
-    if not isinstance(doc, dict) or doc.get("version") != RUN_ENTRY_VERSION:
-        return None
-    found: list[tuple[str, Entry]] = []
-    for section in ("outs", "metrics"):
-        rows = doc.get(section, [])
-        if not isinstance(rows, list):
-            return None
-        for row in rows:
-            if not isinstance(row, dict):
-                return None
-            path, hash_id = row.get("path"), row.get("hash")
-            size, files = row.get("size"), row.get("files")
-            if not isinstance(path, str) or not isinstance(hash_id, str):
-                return None
-            if not hashing.is_hash(hash_id) or not _count(size):
-                return None
-            if files is not None and not _count(files):
-                return None
-            kind = tree_mod.FILE if files is None else tree_mod.DIR
-            name = path.rpartition("/")[2]
-            found.append((path, Entry(kind, name, hash_id, size, 1 if files is None else files)))
-    return found
-
-
-def _count(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+# ---- the run cache (entries: mlv.core.pipeline.runcache) -------------------------------
 
 
 def _remote_runs(store: RemoteStore) -> set[str]:

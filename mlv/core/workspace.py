@@ -30,6 +30,7 @@ from mlv.core.repo import Repo
 from mlv.errors import WorkspaceError
 from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
+from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, decode
 from mlv.storage.localfs import TMP_MARK
 
@@ -69,6 +70,7 @@ class Scanner:
         progress: Progress | None = None,
         algo: str | None = None,
         clean_tmp: bool = False,
+        cache: Cache | None = None,
     ) -> None:
         """algo: the hash algorithm to compute (a pointer's own, or core.hash by default).
         clean_tmp: delete temporaries a killed mlv left in the workspace (only under the
@@ -76,7 +78,7 @@ class Scanner:
         self.clean_tmp = clean_tmp
         self.repo = repo
         self.store = store
-        self.cache = repo.cache
+        self.cache = cache or repo.cache
         self.state = repo.state
         self.algo = algo or repo.config.hash
         self.progress = progress or NullProgress()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,8 +242,15 @@ def _out(raw: Any, wdir: str, at: str) -> Out:
 # ---- writing (mlv stage add) ------------------------------------------------------------
 
 
-def add_stage(root: str, name: str, body: dict[str, Any], force: bool = False) -> Stage:
-    """Append (or with force, replace) a stage in mlv.yaml; returns it as parsed.
+def add_stage(
+    root: str,
+    name: str,
+    body: dict[str, Any],
+    force: bool = False,
+    check: Callable[[Pipeline], object] | None = None,
+) -> Stage:
+    """Append (or with force, replace) a stage in mlv.yaml; returns it as parsed. check
+    sees the whole new pipeline first and may refuse it (by raising).
 
     The file is rewritten through YAML: comments and formatting in it are not kept.
     """
@@ -263,6 +271,9 @@ def add_stage(root: str, name: str, body: dict[str, Any], force: bool = False) -
             f"stage '{name}' already exists in {PIPELINE_FILE}", "use --force to replace it"
         )
     stages[name] = body
-    stage = parse(yamlio.dumps(doc)).stages[name]
+    pipeline = parse(yamlio.dumps(doc))
+    if check is not None:
+        check(pipeline)
+    stage = pipeline.stages[name]
     localfs.write_text_atomic(path, yamlio.dumps(doc))
     return stage

@@ -1,0 +1,110 @@
+"""`mlv repro`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mlv.cli import output
+from mlv.cli.common import wait_for_lock_option
+from mlv.errors import EXIT_FAILURE
+
+
+class _Printer:
+    """repro.Events as lines on stdout; flushed before each command, whose own output
+    goes straight to the terminal (or the CI log) as it comes."""
+
+    def up_to_date(self, name: str) -> None:
+        output.info(f"Stage '{name}' is up to date")
+
+    def starting(self, name: str, reasons: list[str]) -> None:
+        output.info(f"Running stage '{name}' ({_why(reasons)})")
+
+    def command(self, name: str, cmd: str) -> None:
+        output.info(f"> {cmd}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    def restored(self, name: str, reasons: list[str]) -> None:
+        output.info(f"Restored stage '{name}' from the run cache ({_why(reasons)})")
+
+    def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None:
+        output.info(f"Would run stage '{name}' ({_why(reasons)})")
+        for cmd in cmds:
+            output.info(f"> {cmd}")
+
+    def note(self, line: str) -> None:
+        output.warn(line)
+
+
+def _why(reasons: list[str]) -> str:
+    shown = reasons[:3]
+    more = len(reasons) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+@click.command("repro")
+@click.argument("stages", nargs=-1, metavar="[STAGE]...")
+@click.option("-f", "--force", is_flag=True, help="Run the stages even if nothing changed.")
+@click.option("--dry", is_flag=True, help="Say what would run, and why; run nothing.")
+@click.option(
+    "-k", "--keep-going", is_flag=True, help="After a failure, run what does not depend on it."
+)
+@click.option("--downstream", is_flag=True, help="The named stages and what depends on them.")
+@click.option(
+    "-s", "--single-item", is_flag=True, help="Only the named stages, not what they need."
+)
+@click.option("--no-run-cache", is_flag=True, help="Run commands even when a recorded run matches.")
+@wait_for_lock_option
+def repro_cmd(
+    stages: tuple[str, ...],
+    force: bool,
+    dry: bool,
+    keep_going: bool,
+    downstream: bool,
+    single_item: bool,
+    no_run_cache: bool,
+    wait_for_lock: bool,
+) -> None:
+    """Bring the pipeline's outputs up to date with its code, data and params.
+
+    Runs, in dependency order, each stage (all of them, or the STAGEs named and what they
+    need) whose cmd, deps, params or outs differ from mlv.lock. A stage run before with
+    exactly these inputs is restored from the run cache instead. Outputs go into the
+    cache and mlv.lock is updated (and staged in git) after each stage.
+    """
+    from mlv.core.pipeline import repro
+    from mlv.core.repo import Repo
+
+    repo = Repo.open(lock_wait=None if wait_for_lock else 3.0)
+    options = repro.Options(force, dry, keep_going, downstream, not no_run_cache, single_item)
+    try:
+        result = repro.repro(repo, list(stages), options, _Printer())
+    finally:
+        repo.close()
+    for s in result.stages:
+        if s.status == repro.FAILED:
+            output.error(s.error or f"stage '{s.name}' failed")
+        elif s.status == repro.SKIPPED:
+            output.error(f"stage '{s.name}' not run: {s.error}")
+    parts = []
+    if dry:
+        parts.append(f"{result.count(repro.WOULD_RUN)} would run")
+    else:
+        parts.append(f"{result.count(repro.RAN)} ran")
+        restored = result.count(repro.RESTORED)
+        if restored:
+            parts.append(f"{restored} restored from the run cache")
+    parts.append(f"{result.count(repro.UP_TO_DATE)} up to date")
+    failed = result.count(repro.FAILED)
+    if failed:
+        parts.append(f"{failed} failed")
+    not_run = result.count(repro.SKIPPED) + result.count(repro.NOT_RUN)
+    if not_run:
+        parts.append(f"{not_run} not run")
+    output.info("Stages: " + ", ".join(parts) + ".")
+    if result.lock_written:
+        output.info("mlv.lock updated and staged; `git commit` records this run.")
+    if not result.ok:
+        sys.exit(EXIT_FAILURE)

@@ -1,0 +1,138 @@
+"""The graph of a pipeline: which stage's outputs another stage depends on.
+
+Stage B depends on stage A when a dep (or a params file) of B is an out of A, lies inside
+one, or contains one. The graph is checked before anything runs: no cycles, no path
+produced by two stages (or one inside another's), no out that a pointer file also tracks.
+Orders are topological, ties broken by mlv.yaml's order, so runs are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mlv.core.pipeline.spec import PIPELINE_FILE, Pipeline, Stage
+from mlv.errors import PipelineError
+
+
+def overlaps(a: str, b: str) -> bool:
+    """a and b are the same path, or one lies inside the other ("" is the root)."""
+    return a == b or a == "" or b == "" or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+@dataclass
+class Graph:
+    pipeline: Pipeline
+    parents: dict[str, list[str]] = field(default_factory=dict)  # stage -> stages it needs
+    children: dict[str, list[str]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # topological, mlv.yaml order on ties
+
+    def stage(self, name: str) -> Stage:
+        return self.pipeline.stage(name)
+
+    def select(self, names: Iterable[str] = (), downstream: bool = False) -> list[str]:
+        """The stages to consider, in order: all of them with no names; else the named ones
+        with everything they need (or, downstream, everything that needs them)."""
+        names = list(names)
+        if not names:
+            return list(self.order)
+        for name in names:
+            self.pipeline.stage(name)  # an unknown name is an error naming the known ones
+        edges = self.children if downstream else self.parents
+        chosen: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name not in chosen:
+                chosen.add(name)
+                todo.extend(edges[name])
+        return [n for n in self.order if n in chosen]
+
+    def upstream_of(self, name: str) -> set[str]:
+        found: set[str] = set()
+        todo = list(self.parents[name])
+        while todo:
+            n = todo.pop()
+            if n not in found:
+                found.add(n)
+                todo.extend(self.parents[n])
+        return found
+
+
+def build(pipeline: Pipeline, tracked: Iterable[tuple[str, str]] = ()) -> Graph:
+    """The checked graph of pipeline; tracked: (data path, pointer file) of every pointer."""
+    stages = pipeline.stages
+    producers: list[tuple[str, str]] = []  # (out path, stage)
+    for name, stage in stages.items():
+        for path in stage.out_paths:
+            for other_path, other in producers:
+                if overlaps(path, other_path):
+                    raise PipelineError(_clash(path, name, other_path, other))
+            producers.append((path, name))
+    for data_rel, pointer_rel in tracked:
+        for path, name in producers:
+            if overlaps(path, data_rel):
+                raise PipelineError(
+                    f"output {path} of stage '{name}' is also tracked by {pointer_rel}",
+                    f"run `mlv rm {pointer_rel}` so that the stage alone records it",
+                )
+    graph = Graph(pipeline, {n: [] for n in stages}, {n: [] for n in stages})
+    for name, stage in stages.items():
+        inputs = list(stage.deps) + [p.file for p in stage.params]
+        for path, producer in producers:
+            if any(overlaps(dep, path) for dep in inputs):
+                if producer == name:
+                    raise PipelineError(
+                        f"stage '{name}' depends on its own output {path}",
+                        "a stage cannot read what it writes; split it in two",
+                    )
+                if producer not in graph.parents[name]:
+                    graph.parents[name].append(producer)
+                    graph.children[producer].append(name)
+    graph.order = _order(graph, list(stages))
+    return graph
+
+
+def _clash(path: str, name: str, other_path: str, other: str) -> str:
+    if path == other_path:
+        whose = f"stage '{other}'" if other != name else "the same stage twice"
+        return f"{PIPELINE_FILE}: output {path} of stage '{name}' is also an output of {whose}"
+    return (
+        f"{PIPELINE_FILE}: output {path} of stage '{name}' overlaps output {other_path} "
+        f"of stage '{other}'"
+    )
+
+
+def _order(graph: Graph, file_order: list[str]) -> list[str]:
+    rank = {n: i for i, n in enumerate(file_order)}
+    waiting = {n: len(graph.parents[n]) for n in file_order}
+    ready = sorted((n for n, k in waiting.items() if k == 0), key=rank.__getitem__)
+    order: list[str] = []
+    while ready:
+        name = ready.pop(0)
+        order.append(name)
+        for child in graph.children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+                ready.sort(key=rank.__getitem__)
+    if len(order) < len(file_order):
+        raise PipelineError(
+            f"{PIPELINE_FILE}: the stages form a cycle: {' -> '.join(_cycle(graph, order))}",
+            "a stage cannot depend, even indirectly, on its own outputs",
+        )
+    return order
+
+
+def _cycle(graph: Graph, done: list[str]) -> list[str]:
+    """One cycle among the stages that could not be ordered, as a closed path."""
+    left = [n for n in graph.parents if n not in done]
+    path = [left[0]]
+    seen = {left[0]: 0}
+    while True:
+        nxt = next(p for p in graph.parents[path[-1]] if p not in done)
+        if nxt in seen:
+            cycle = [*path[seen[nxt] :], nxt]
+            return list(reversed(cycle))
+        seen[nxt] = len(path)
+        path.append(nxt)

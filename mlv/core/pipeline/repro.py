@@ -1,0 +1,489 @@
+"""`mlv repro`: run the stages whose inputs or outputs changed since mlv.lock, in order.
+
+For each selected stage, in dependency order, the stage's command, the hashes of its deps,
+its param values and the hashes of its outs are compared with what mlv.lock recorded. A
+stage with no difference is up to date. Any other stage is restored from the run cache when
+exactly these inputs were run before and every object of that run is in the cache, else its
+commands run (in wdir, by /bin/sh, output streamed). Its outs then go into the cache, the
+run cache records the run, and mlv.lock is rewritten with that stage: a stage that fails
+leaves the lock of the stages before it written and its own entry untouched.
+
+Outputs are deleted before their stage runs (unless `persist`), as DVC does, so a stage
+never sees stale results; a version the cache does not hold yet is first saved in the cache,
+so no content is ever lost. Each dep path is hashed once per run (the state database makes
+that a stat per file), which keeps a run with nothing to do about as fast as `mlv status`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from mlv import git
+from mlv.core import gitignore, targets
+from mlv.core.lock import RepoLock
+from mlv.core.pipeline import dag, lockfile, params, runcache, spec
+from mlv.core.pipeline.lockfile import Lock, LockedStage, Recorded
+from mlv.core.pipeline.spec import LOCK_FILE, Stage
+from mlv.core.progress import NullProgress
+from mlv.core.repo import Repo
+from mlv.core.status import tree_complete
+from mlv.core.workspace import Scanner
+from mlv.errors import MlvError, PipelineError
+from mlv.objects.pointer import Pointer
+from mlv.objects.tree import Entry
+
+UP_TO_DATE = "up to date"
+RAN = "ran"
+RESTORED = "restored"
+WOULD_RUN = "would run"
+FAILED = "failed"
+SKIPPED = "skipped"  # a stage it needs failed
+NOT_RUN = "not run"  # an earlier stage failed and --keep-going was not given
+
+
+class Events(Protocol):
+    """What the CLI shows while stages run (the core prints nothing)."""
+
+    def up_to_date(self, name: str) -> None: ...
+    def starting(self, name: str, reasons: list[str]) -> None: ...
+    def command(self, name: str, cmd: str) -> None: ...
+    def restored(self, name: str, reasons: list[str]) -> None: ...
+    def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None: ...
+    def note(self, line: str) -> None: ...
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ReproResult:
+    stages: list[StageResult] = field(default_factory=list)
+    lock_written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.status in (FAILED, SKIPPED, NOT_RUN) for s in self.stages)
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.stages if s.status == status)
+
+
+@dataclass(frozen=True)
+class Options:
+    force: bool = False
+    dry: bool = False
+    keep_going: bool = False
+    downstream: bool = False
+    run_cache: bool = True
+    single: bool = False  # only the named stages, not those they need
+
+
+def load_graph(repo: Repo) -> dag.Graph:
+    """The checked graph of the workspace's mlv.yaml (an error when it has no stages)."""
+    pipeline = spec.load(repo.root)
+    if not pipeline.stages:
+        raise PipelineError(
+            f"no stages in {spec.PIPELINE_FILE}", "add one with `mlv stage add NAME -- CMD`"
+        )
+    return dag.build(pipeline, tracked_paths(repo))
+
+
+def tracked_paths(repo: Repo) -> list[tuple[str, str]]:
+    """(data path, pointer file) of every readable pointer file."""
+    tracked = []
+    for pointer_rel in targets.pointer_files(repo):
+        try:
+            t = targets.load_target(repo, pointer_rel)
+        except MlvError:
+            continue  # a broken pointer is status's to report, not the pipeline's
+        tracked.append((t.data_rel, t.pointer_rel))
+    return tracked
+
+
+def repro(repo: Repo, names: list[str], options: Options, events: Events) -> ReproResult:
+    graph = load_graph(repo)
+    if options.single and names:
+        chosen = [n for n in graph.order if n in set(names)]
+        for name in names:
+            graph.stage(name)
+    else:
+        chosen = graph.select(names, options.downstream)
+    lock = lockfile.load(repo.root)
+    result = ReproResult()
+    repo_lock = repo.lock()
+    repo_lock.acquire()
+    try:
+        runner = _Runner(repo, graph, lock, options, events, repo_lock)
+        failed: set[str] = set()
+        pending: set[str] = set()  # would run (dry): what needs them would run too
+        stop = False
+        for name in chosen:
+            if stop:
+                result.stages.append(StageResult(name, NOT_RUN))
+                continue
+            upstream = graph.upstream_of(name)
+            if upstream & failed:
+                bad = sorted(upstream & failed)[0]
+                result.stages.append(
+                    StageResult(name, SKIPPED, error=f"stage '{bad}' it needs failed")
+                )
+                failed.add(name)
+                continue
+            waiting = [p for p in graph.parents[name] if p in pending]
+            outcome = runner.stage(name, waiting)
+            result.stages.append(outcome)
+            if outcome.status == WOULD_RUN:
+                pending.add(name)
+            elif outcome.status == FAILED:
+                failed.add(name)
+                stop = not options.keep_going
+        result.lock_written = runner.lock_written
+    finally:
+        repo_lock.release()
+    return result
+
+
+class _Runner:
+    def __init__(
+        self,
+        repo: Repo,
+        graph: dag.Graph,
+        lock: Lock,
+        options: Options,
+        events: Events,
+        repo_lock: RepoLock,
+    ) -> None:
+        self.repo = repo
+        self.graph = graph
+        self.lock = lock
+        self.options = options
+        self.events = events
+        self.repo_lock = repo_lock
+        self.algo = repo.config.hash
+        self.scanner = Scanner(repo, store=False, algo=self.algo)
+        self.seen: dict[str, Entry | None] = {}  # path -> as hashed in this run
+        self.lock_written = False
+        # objects of outputs git tracks are kept for the run cache as plain copies
+        self.copy_cache = replace(repo.cache, link_types=("copy",))
+
+    # ---- looking ------------------------------------------------------------------------
+
+    def _hash(self, rel: str) -> Entry | None:
+        if rel not in self.seen:
+            self.seen[rel] = self.scanner.scan(rel)
+        return self.seen[rel]
+
+    def _forget(self, stage: Stage) -> None:
+        for path in list(self.seen):
+            if any(dag.overlaps(path, out) for out in stage.out_paths):
+                del self.seen[path]
+
+    def _deps(self, stage: Stage) -> tuple[list[Recorded], list[str]]:
+        """The deps as they are now, and the missing ones."""
+        found, missing = [], []
+        for path in stage.deps:
+            entry = self._hash(path)
+            if entry is None:
+                missing.append(path)
+            else:
+                found.append(_recorded(path, entry))
+        return found, missing
+
+    def _params(self, stage: Stage) -> dict[str, dict[str, Any]]:
+        values: dict[str, dict[str, Any]] = {}
+        for ref in stage.params:
+            values.setdefault(ref.file, {}).update(params.values(self.repo.root, ref))
+        return values
+
+    def _outs(self, paths: tuple[str, ...]) -> dict[str, Recorded | None]:
+        found: dict[str, Recorded | None] = {}
+        for path in paths:
+            entry = self._hash(path)
+            found[path] = None if entry is None else _recorded(path, entry)
+        return found
+
+    # ---- deciding -----------------------------------------------------------------------
+
+    def stage(self, name: str, waiting: list[str]) -> StageResult:
+        stage = self.graph.stage(name)
+        try:
+            deps, missing = self._deps(stage)
+            if missing and not waiting:
+                raise PipelineError(
+                    f"stage '{name}': dependency {missing[0]} does not exist",
+                    _missing_hint(self.repo, missing[0]),
+                )
+            values = self._params(stage)
+            reasons = self._reasons(name, stage, deps, values, waiting)
+            if self.options.force:
+                reasons = ["forced", *reasons]
+            if not reasons:
+                self.events.up_to_date(name)
+                return StageResult(name, UP_TO_DATE)
+            if self.options.dry:
+                self.events.would_run(name, reasons, stage.cmd)
+                return StageResult(name, WOULD_RUN, reasons)
+            return self._bring_up_to_date(name, stage, deps, values, reasons)
+        except MlvError as e:
+            return StageResult(name, FAILED, error=str(e))
+
+    def _reasons(
+        self,
+        name: str,
+        stage: Stage,
+        deps: list[Recorded],
+        values: dict[str, dict[str, Any]],
+        waiting: list[str],
+    ) -> list[str]:
+        reasons = [f"stage '{w}' would run first" for w in waiting]
+        locked = self.lock.stages.get(name)
+        if locked is None:
+            return [*reasons, f"not in {LOCK_FILE} yet"]
+        if locked.cmd != stage.command:
+            reasons.append("cmd changed")
+        before = {d.path: d.hash for d in locked.deps}
+        now = {d.path: d.hash for d in deps}
+        for path in stage.deps:
+            if path not in before:
+                reasons.append(f"dep {path} added")
+            elif path in now and now[path] != before[path]:
+                reasons.append(f"dep {path} changed")
+        reasons += [f"dep {p} removed" for p in before if p not in stage.deps]
+        for file in sorted(set(values) | set(locked.params)):
+            old, new = locked.params.get(file, {}), values.get(file, {})
+            for key in sorted(set(old) | set(new)):
+                if key not in new:
+                    reasons.append(f"param {key} removed")
+                elif key not in old:
+                    reasons.append(f"param {key} added")
+                elif old[key] != new[key]:
+                    reasons.append(f"param {key} changed")
+        recorded = {r.path: r for r in locked.outs + locked.metrics}
+        for path, rec in self._outs(stage.out_paths).items():
+            if path not in recorded:
+                reasons.append(f"out {path} added")
+            elif rec is None:
+                reasons.append(f"out {path} missing")
+            elif rec.hash != recorded[path].hash:
+                reasons.append(f"out {path} changed")
+        reasons += [f"out {p} removed" for p in recorded if p not in stage.out_paths]
+        return reasons
+
+    # ---- acting -------------------------------------------------------------------------
+
+    def _bring_up_to_date(
+        self,
+        name: str,
+        stage: Stage,
+        deps: list[Recorded],
+        values: dict[str, dict[str, Any]],
+        reasons: list[str],
+    ) -> StageResult:
+        use_cache = (
+            self.options.run_cache
+            and not self.options.force
+            and not any(o.persist for o in stage.outs)
+        )
+        key = runcache.run_key(
+            stage.command,
+            [(d.path, d.hash) for d in deps],
+            values,
+            [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics],
+        )
+        if use_cache and self._restore(stage, key):
+            self._record(name, stage, deps, values)
+            self.events.restored(name, reasons)
+            return StageResult(name, RESTORED, reasons)
+        self.events.starting(name, reasons)
+        self._clear_outs(stage)
+        self._run_commands(stage)
+        self._forget(stage)
+        for path in stage.out_paths:
+            if self._hash(path) is None:
+                raise PipelineError(
+                    f"stage '{name}' did not produce its output {path}",
+                    f"make its command write {path}, or remove it from the stage's outs",
+                )
+        outs, metrics = self._save_outs(stage)
+        if not any(o.persist for o in stage.outs):
+            runcache.write(
+                self.repo.cache,
+                key,
+                [r.to_dict() for r in outs],
+                [r.to_dict() for r in metrics],
+            )
+        self._record(name, stage, deps, values)
+        return StageResult(name, RAN, reasons)
+
+    def _run_commands(self, stage: Stage) -> None:
+        cwd = self.repo.abs(stage.wdir)
+        if not os.path.isdir(cwd):
+            raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
+        env = dict(os.environ, MLV_ROOT=self.repo.root, MLV_STAGE=stage.name)
+        self.repo_lock.release()  # commands may run mlv themselves
+        try:
+            for cmd in stage.cmd:
+                self.events.command(stage.name, cmd)
+                code = subprocess.call(cmd, shell=True, cwd=cwd, env=env)
+                if code != 0:
+                    how = f"exit code {code}" if code > 0 else f"signal {-code}"
+                    raise PipelineError(
+                        f"stage '{stage.name}' failed: `{cmd}` ended with {how}",
+                        f"fix it and run `mlv repro {stage.name}` again",
+                    )
+        finally:
+            self.repo_lock.acquire()
+
+    def _clear_outs(self, stage: Stage) -> None:
+        """Delete the outs that the stage will write anew; a version the cache lacks is
+        stored there first (and named), so deleting never loses it."""
+        locked = self.lock.stages.get(stage.name)
+        recorded = {r.path: r.hash for r in locked.outs + locked.metrics} if locked else {}
+        persist = {o.path for o in stage.outs if o.persist}
+        for path in stage.out_paths:
+            if path in persist:
+                continue
+            entry = self._hash(path)
+            if entry is None:
+                continue
+            if not (recorded.get(path) == entry.hash and self._complete(entry)):
+                saver = Scanner(self.repo, store=True, algo=self.algo, cache=self.copy_cache)
+                saved = saver.scan(path)
+                if saved is not None and recorded.get(path) not in (None, saved.hash):
+                    self.events.note(
+                        f"{path} differed from {LOCK_FILE}: its content is kept in the "
+                        f"cache as {saved.hash}"
+                    )
+            _remove(self.repo.abs(path))
+        self._forget(stage)
+
+    def _complete(self, entry: Entry) -> bool:
+        cache = self.repo.cache
+        if entry.is_dir:
+            return tree_complete(self.repo, cache, self.scanner.load_tree, entry.hash)
+        return cache.has(entry.hash)
+
+    def _save_outs(self, stage: Stage) -> tuple[list[Recorded], list[Recorded]]:
+        """Store the outs in the cache: cached ones linked as configured (and ignored by
+        git), those git tracks as copies (for the run cache). Returns (outs, metrics)."""
+        outs: list[Recorded] = []
+        ignored: list[str] = []
+        for out in stage.outs:
+            outs.append(self._save(out.path, out.cache))
+            if out.cache:
+                changed = gitignore.add_entry(self.repo.root, out.path)
+                if changed:
+                    ignored.append(changed)
+        metrics = [self._save(path, False) for path in stage.metrics]
+        self.repo.stage(ignored)
+        return outs, metrics
+
+    def _save(self, path: str, cached: bool) -> Recorded:
+        cache = self.repo.cache if cached else self.copy_cache
+        saver = Scanner(self.repo, store=True, algo=self.algo, cache=cache)
+        entry = saver.scan(path)
+        if entry is None:
+            raise PipelineError(f"{path} disappeared while mlv was saving it", "run again")
+        generation = self.repo.cache.generation(self.algo)
+        for tree_hash in saver.stored_trees:
+            self.repo.state.mark_complete(tree_hash, generation)
+        self.seen[path] = entry
+        return _recorded(path, entry)
+
+    def _restore(self, stage: Stage, key: str) -> bool:
+        """Bring the outs of a recorded run with these exact inputs back from the cache;
+        False when there is no such run or the cache lacks one of its objects."""
+        named = runcache.read(self.repo.cache, key)
+        if named is None:
+            return False
+        by_path = dict(named)
+        if set(by_path) != set(stage.out_paths) or not all(
+            self._complete(e) for e in by_path.values()
+        ):
+            return False
+        self._clear_outs(stage)
+        from mlv.core.checkout import _Checkout
+
+        cached = {o.path for o in stage.outs if o.cache}
+        for path, entry in by_path.items():
+            is_cached = path in cached
+            checkout = _Checkout(
+                self.repo,
+                force=True,
+                relink=False,
+                progress=NullProgress(),
+                cache=None if is_cached else self.copy_cache,
+                ignore=is_cached,
+            )
+            files = entry.files if entry.is_dir else None
+            ptr = Pointer(entry.name, entry.kind, entry.hash, entry.size, files)
+            try:
+                done = checkout.run(targets.Target(LOCK_FILE, path, ptr))
+            finally:
+                checkout.close()
+            if not done.ok:
+                problem = done.error or "objects missing or corrupt in the cache"
+                raise PipelineError(f"stage '{stage.name}': could not restore {path}: {problem}")
+            self.seen[path] = entry
+        return True
+
+    def _record(
+        self, name: str, stage: Stage, deps: list[Recorded], values: dict[str, dict[str, Any]]
+    ) -> None:
+        """Write the stage's new entry into mlv.lock (outs as they are now) and stage it."""
+        outs = self._outs(tuple(o.path for o in stage.outs))
+        metrics = self._outs(stage.metrics)
+        entry = LockedStage(
+            stage.command,
+            tuple(deps),
+            values,
+            tuple(r for r in outs.values() if r is not None),
+            tuple(r for r in metrics.values() if r is not None),
+        )
+        if self.lock.stages.get(name) == entry and self._lock_on_disk_has(name):
+            return
+        self.lock.stages[name] = entry
+        order = list(self.graph.pipeline.stages)
+        kept = Lock({n: s for n, s in self.lock.stages.items() if n in self.graph.pipeline.stages})
+        lockfile.write(self.repo.root, kept, order)
+        self.lock_written = True
+        self.repo.stage([LOCK_FILE])
+
+    def _lock_on_disk_has(self, name: str) -> bool:
+        """mlv.lock on disk holds exactly what this run knows of every stage (a file
+        edited meanwhile by hand is rewritten)."""
+        try:
+            return lockfile.load(self.repo.root).stages == self.lock.stages
+        except PipelineError:
+            return False
+
+
+def _recorded(path: str, entry: Entry) -> Recorded:
+    return Recorded(path, entry.hash, entry.size, entry.files if entry.is_dir else None)
+
+
+def _remove(path: str) -> None:
+    import shutil
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _missing_hint(repo: Repo, path: str) -> str:
+    for pointer_rel in targets.pointer_files(repo):
+        data = pointer_rel[: -len(".mlv")]
+        if dag.overlaps(data, path):
+            return f"run `mlv checkout {data}` (or `mlv pull {data}`) to bring it back"
+    if repo.scm and git.tracked(repo.root, [path]):
+        return f"restore it with `git checkout -- {path}`"
+    return "create it, or fix the stage's deps in mlv.yaml"

@@ -1,0 +1,315 @@
+"""`mlv stage add/list`, `mlv repro` and `mlv dag` with real git and real shell commands.
+
+Stage commands append a line to runs.log (outside every output) each time they really run,
+so the tests can tell a run from a skip or a restore from the run cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import assert_error, commit_all, git, mlv, object_path, staged, write_files, xxh
+
+PY = sys.executable
+
+
+def logged(repo: Path) -> list[str]:
+    path = repo / "runs.log"
+    return path.read_text().split() if path.exists() else []
+
+
+def lock(repo: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((repo / "mlv.lock").read_text())
+    return doc
+
+
+def pipeline(repo: Path) -> Path:
+    """raw (tracked by mlv) -> prepare -> prepared/ -> train -> model.bin + metrics.json;
+    report reads params only. Each stage logs its name to runs.log when it runs."""
+    write_files(
+        repo,
+        {
+            "raw/a.csv": "1\n2\n3\n4\n",
+            "raw/b.csv": "5\n6\n",
+            "params.yaml": "prepare:\n  scale: 2\ntrain:\n  lr: 0.1\n  epochs: 3\n",
+            "prepare.py": (
+                "import os, yaml\n"
+                "p = yaml.safe_load(open('params.yaml'))['prepare']\n"
+                "os.makedirs('prepared', exist_ok=True)\n"
+                "for name in sorted(os.listdir('raw')):\n"
+                "    rows = [int(x) * p['scale'] for x in open('raw/' + name).read().split()]\n"
+                "    open('prepared/' + name, 'w').write(' '.join(map(str, rows)))\n"
+                "open('runs.log', 'a').write('prepare\\n')\n"
+            ),
+            "train.py": (
+                "import json, os, yaml\n"
+                "p = yaml.safe_load(open('params.yaml'))['train']\n"
+                "total = sum(int(x) for f in sorted(os.listdir('prepared'))\n"
+                "            for x in open('prepared/' + f).read().split())\n"
+                "open('model.bin', 'wb').write(f'{total * p[\"lr\"] * p[\"epochs\"]:.6f}'.encode())\n"
+                "json.dump({'acc': 0.5 + p['lr']}, open('metrics.json', 'w'))\n"
+                "open('runs.log', 'a').write('train\\n')\n"
+            ),
+        },
+    )
+    mlv("add", "raw", cwd=repo)
+    mlv(
+        "stage", "add", "prepare", "-d", "raw", "-d", "prepare.py", "-p", "prepare.scale",
+        "-o", "prepared", "--", PY, "prepare.py", cwd=repo,
+    )  # fmt: skip
+    mlv(
+        "stage", "add", "train", "-d", "prepared", "-d", "train.py", "-p", "train",
+        "-o", "model.bin", "-M", "metrics.json", "--", f"{PY} train.py", cwd=repo,
+    )  # fmt: skip
+    mlv(
+        "stage", "add", "report", "-p", "train.epochs", "-O", "report.txt", "--",
+        "echo epochs > report.txt && echo report >> runs.log", cwd=repo,
+    )  # fmt: skip
+    (repo / ".gitignore").write_text((repo / ".gitignore").read_text() + "runs.log\n")
+    return repo
+
+
+@pytest.fixture
+def repo(mlv_repo: Path) -> Path:
+    return pipeline(mlv_repo)
+
+
+def test_stage_add_writes_the_stage_and_list_shows_it(repo: Path) -> None:
+    doc = yaml.safe_load((repo / "mlv.yaml").read_text())
+    assert doc["stages"]["prepare"] == {
+        "cmd": f"{PY} prepare.py",
+        "deps": ["raw", "prepare.py"],
+        "params": ["prepare.scale"],
+        "outs": ["prepared"],
+    }
+    assert doc["stages"]["train"]["cmd"] == f"{PY} train.py"  # one word: kept as typed
+    assert doc["stages"]["report"]["outs"] == [{"report.txt": {"cache": False}}]
+    assert "mlv.yaml" in staged(repo)
+    listed = json.loads(mlv("stage", "list", "--json", cwd=repo).stdout)
+    assert [s["name"] for s in listed] == ["prepare", "train", "report"]
+    assert listed[1]["needs"] == ["prepare"] and listed[1]["metrics"] == ["metrics.json"]
+    text = mlv("stage", "list", cwd=repo).stdout
+    assert "prepare" in text and "prepared" in text
+
+    assert_error(mlv("stage", "add", "train", "--", "true", cwd=repo, check=False), 1, "--force")
+    overlap = mlv("stage", "add", "loop", "-d", "model.bin", "-o", "raw2", "-o", "prepared/x",
+                "--", "true", cwd=repo, check=False)  # fmt: skip
+    assert_error(overlap, 1, "prepared/x", "overlaps", "prepare")
+    tracked = mlv("stage", "add", "t", "-o", "raw", "--", "true", cwd=repo, check=False)
+    assert_error(tracked, 1, "raw.mlv", "mlv rm raw.mlv")
+    before = (repo / "mlv.yaml").read_text()
+    assert_error(mlv("stage", "add", "x", "-p", ":k", "--", "true", cwd=repo, check=False), 2)
+    assert (repo / "mlv.yaml").read_text() == before  # refused: nothing written
+
+    # run from a sub-folder: the stage works there
+    (repo / "sub").mkdir()
+    mlv("stage", "add", "local", "-o", "here.txt", "--", "echo hi > here.txt", cwd=repo / "sub")
+    local = yaml.safe_load((repo / "mlv.yaml").read_text())["stages"]["local"]
+    assert local["wdir"] == "sub" and local["outs"] == ["here.txt"]
+    mlv("repro", "local", cwd=repo)
+    assert (repo / "sub/here.txt").read_text() == "hi\n"
+    assert lock(repo)["stages"]["local"]["outs"][0]["path"] == "sub/here.txt"
+
+
+def test_repro_runs_stages_in_order_then_nothing(repo: Path) -> None:
+    first = mlv("repro", cwd=repo)
+    assert logged(repo) == ["prepare", "train", "report"]
+    for name in ("prepare", "train", "report"):
+        assert f"Running stage '{name}' (not in mlv.lock yet)" in first.stdout
+    assert "Stages: 3 ran, 0 up to date." in first.stdout
+    stages = lock(repo)["stages"]
+    model = (repo / "model.bin").read_bytes()
+    assert model == b"12.600000"  # (2+4+6+8+10+12) * 0.1 * 3
+    assert stages["train"]["outs"] == [{"path": "model.bin", "hash": xxh(model), "size": 9}]
+    assert stages["train"]["metrics"][0]["hash"] == xxh((repo / "metrics.json").read_bytes())
+    assert stages["train"]["params"] == {"params.yaml": {"train": {"lr": 0.1, "epochs": 3}}}
+    assert stages["prepare"]["outs"][0]["files"] == 2
+    assert stages["report"]["params"] == {"params.yaml": {"train.epochs": 3}}
+    assert object_path(repo, xxh(model)).is_file()  # cached outs are in the cache
+    ignored = (repo / ".gitignore").read_text().splitlines()
+    assert "/prepared" in ignored and "/model.bin" in ignored
+    assert "/metrics.json" not in ignored and "/report.txt" not in ignored  # git tracks them
+    assert "mlv.lock" in staged(repo)
+    status = json.loads(mlv("status", "--json", cwd=repo).stdout)
+    assert all(t["status"] == "clean" for t in status["targets"]), status
+
+    before = (repo / "mlv.lock").stat().st_mtime_ns
+    again = mlv("repro", cwd=repo)
+    assert logged(repo) == ["prepare", "train", "report"]  # nothing ran
+    for name in ("prepare", "train", "report"):
+        assert f"Stage '{name}' is up to date" in again.stdout
+    assert "mlv.lock updated" not in again.stdout
+    assert (repo / "mlv.lock").stat().st_mtime_ns == before
+
+
+def test_only_stages_whose_inputs_changed_run(repo: Path) -> None:
+    mlv("repro", cwd=repo)
+    commit_all(repo, "v1")
+    # a param only train reads (lr): prepare and report stay
+    (repo / "params.yaml").write_text(
+        "prepare:\n  scale: 2\ntrain:\n  lr: 0.2\n  epochs: 3\n"
+    )
+    dry = mlv("repro", "--dry", cwd=repo)
+    assert "Would run stage 'train' (param train changed)" in dry.stdout
+    assert "Stage 'prepare' is up to date" in dry.stdout
+    assert logged(repo) == ["prepare", "train", "report"]
+    out = mlv("repro", cwd=repo)
+    assert logged(repo)[3:] == ["train"]
+    assert "Stage 'report' is up to date" in out.stdout
+    # data: prepare, then train (its dep prepared changed)
+    mlv("unprotect", "raw", cwd=repo)
+    (repo / "raw/b.csv").write_text("5\n6\n7\n")
+    dry = mlv("repro", "--dry", cwd=repo)
+    assert "Would run stage 'train' (stage 'prepare' would run first)" in dry.stdout
+    out = mlv("repro", cwd=repo)
+    assert "Running stage 'prepare' (dep raw changed)" in out.stdout
+    assert "Running stage 'train' (dep prepared changed)" in out.stdout
+    assert logged(repo)[4:] == ["prepare", "train"]
+    # cmd of report: only report
+    doc = yaml.safe_load((repo / "mlv.yaml").read_text())
+    doc["stages"]["report"]["cmd"] = "echo epochs! > report.txt && echo report >> runs.log"
+    (repo / "mlv.yaml").write_text(yaml.safe_dump(doc))
+    out = mlv("repro", cwd=repo)
+    assert "Running stage 'report' (cmd changed)" in out.stdout
+    assert logged(repo)[6:] == ["report"]
+
+
+def test_selection_force_downstream_and_single_item(repo: Path) -> None:
+    mlv("repro", cwd=repo)
+    mlv("repro", "train", "--force", cwd=repo)  # forces what train needs too, like DVC
+    assert logged(repo)[3:] == ["prepare", "train"]
+    mlv("repro", "-f", "-s", "train", cwd=repo)
+    assert logged(repo)[5:] == ["train"]
+    out = mlv("repro", "prepare", "--downstream", "--force", cwd=repo)
+    assert logged(repo)[6:] == ["prepare", "train"]
+    assert "report" not in out.stdout
+    bad = mlv("repro", "nope", cwd=repo, check=False)
+    assert_error(bad, 1, "no stage named 'nope'", "prepare, train, report")
+
+
+def test_run_cache_restores_outputs_without_running(repo: Path) -> None:
+    mlv("repro", cwd=repo)
+    v1_model = (repo / "model.bin").read_bytes()
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.3\n  epochs: 3\n")
+    mlv("repro", cwd=repo)
+    assert logged(repo)[3:] == ["train"]
+    assert (repo / "model.bin").read_bytes() != v1_model
+    # back to lr 0.1: the same inputs ran before, so the outputs come back without a run
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.1\n  epochs: 3\n")
+    out = mlv("repro", cwd=repo)
+    assert "Restored stage 'train' from the run cache (param train changed)" in out.stdout
+    assert logged(repo)[4:] == []
+    assert (repo / "model.bin").read_bytes() == v1_model
+    assert json.loads((repo / "metrics.json").read_text()) == {"acc": 0.6}
+    assert lock(repo)["stages"]["train"]["outs"][0]["hash"] == xxh(v1_model)
+    # --no-run-cache runs it anyway
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.3\n  epochs: 3\n")
+    mlv("repro", "--no-run-cache", cwd=repo)
+    assert logged(repo)[4:] == ["train"]
+
+    # an out edited by hand: the stage is out of date; the edit is kept in the cache
+    os.chmod(repo / "model.bin", 0o644)
+    (repo / "model.bin").write_bytes(b"hand edit")
+    out = mlv("repro", cwd=repo)
+    assert "(out model.bin changed)" in out.stdout
+    assert "hand edit" not in (repo / "model.bin").read_text()
+    assert object_path(repo, xxh(b"hand edit")).is_file()
+    assert xxh(b"hand edit") in out.stderr  # named, so it can be found again
+
+
+def test_a_failed_stage_leaves_the_lock_of_the_others(repo: Path) -> None:
+    mlv("repro", cwd=repo)
+    before = lock(repo)["stages"]
+    (repo / "params.yaml").write_text("prepare:\n  scale: 3\ntrain:\n  lr: 0.1\n  epochs: 4\n")
+    (repo / "train.py").write_text("import sys\nprint('boom'); sys.exit(3)\n")
+    failed = mlv("repro", cwd=repo, check=False)
+    assert failed.returncode == 1
+    assert "boom" in failed.stdout  # the command's own output streamed
+    assert_error(failed, 1, "stage 'train' failed", "exit code 3", "mlv repro train")
+    after = lock(repo)["stages"]
+    assert after["prepare"] != before["prepare"]  # completed: recorded
+    assert after["prepare"]["params"] == {"params.yaml": {"prepare.scale": 3}}
+    assert after["train"] == before["train"]  # failed: untouched
+    assert after["report"] == before["report"]  # not run after the failure
+    assert "Stages: 1 ran, 0 up to date, 1 failed, 1 not run." in failed.stdout
+    # --keep-going: report does not need train, so it runs
+    kept = mlv("repro", "-k", cwd=repo, check=False)
+    assert kept.returncode == 1
+    assert "Running stage 'report' (param train.epochs changed)" in kept.stdout
+    assert lock(repo)["stages"]["report"]["params"] == {"params.yaml": {"train.epochs": 4}}
+    # a stage that does not write its out
+    (repo / "train.py").write_text("print('no model')\n")
+    missing = mlv("repro", "train", cwd=repo, check=False)
+    assert_error(missing, 1, "stage 'train' did not produce its output model.bin")
+
+
+def test_pipeline_errors_are_one_line(mlv_repo: Path) -> None:
+    repo = mlv_repo
+    cases = {
+        "a: {cmd: 'cp b a', deps: [b], outs: [a]}\n  b: {cmd: 'cp a b', deps: [a], outs: [b]}":
+            "the stages form a cycle: a -> b -> a",
+        "a: {cmd: 'true', outs: [x]}\n  b: {cmd: 'true', outs: [x]}":
+            "output x of stage 'b' is also an output of stage 'a'",
+        "a: {cmd: 'true', deps: [x/y], outs: [x]}": "stage 'a' depends on its own output x",
+        "a: {cmd: 'true', deps: [nothere], outs: [x]}":
+            "stage 'a': dependency nothere does not exist",
+        "a: {cmd: 'true', params: [lr], outs: [x]}": "params.yaml: no parameter 'lr'",
+        "a: {cmd: 'true', outz: [x]}": "unknown key(s) outz",
+    }  # fmt: skip
+    for body, needle in cases.items():
+        (repo / "mlv.yaml").write_text(f"stages:\n  {body}\n")
+        assert_error(mlv("repro", cwd=repo, check=False), 1, needle)
+        assert not (repo / "mlv.lock").exists()
+    (repo / "mlv.yaml").unlink()
+    assert_error(mlv("repro", cwd=repo, check=False), 1, "no stages", "mlv stage add")
+    # a dep mlv tracks but that is not checked out: the hint says how to get it
+    write_files(repo, {"raw/a": "1"})
+    mlv("add", "raw", cwd=repo)
+    shutil.rmtree(repo / "raw")
+    (repo / "mlv.yaml").write_text("stages:\n  a: {cmd: 'true', deps: [raw], outs: [x]}\n")
+    assert_error(mlv("repro", cwd=repo, check=False), 1, "mlv checkout raw")
+
+
+def test_dag_plain_dot_and_mermaid(repo: Path) -> None:
+    plain = mlv("dag", cwd=repo).stdout.splitlines()
+    assert plain == ["prepare", "train    <- prepare", "report"]
+    dot = mlv("dag", "--dot", cwd=repo).stdout
+    assert '"prepare" -> "train";' in dot and dot.startswith("strict digraph {")
+    mermaid = mlv("dag", "--mermaid", "train", cwd=repo).stdout.splitlines()
+    assert mermaid == ["flowchart TD", '  s0["prepare"]', '  s1["train"]', "  s0 --> s1"]
+
+
+def test_a_teammate_reuses_runs_through_the_remote(repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    mlv("remote", "add", "-d", "store", str(store), cwd=repo)
+    mlv("repro", cwd=repo)
+    commit_all(repo, "v1")
+    git("tag", "v1", cwd=repo)
+    v1_model = (repo / "model.bin").read_bytes()
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.5\n  epochs: 3\n")
+    mlv("repro", cwd=repo)
+    commit_all(repo, "v2")
+    mlv("push", "--run-cache", "-a", cwd=repo)
+
+    other = tmp_path / "clone"
+    git("clone", "-q", str(repo), str(other), cwd=tmp_path)
+    mlv("pull", "--run-cache", cwd=other)
+    assert json.loads(mlv("status", "--json", cwd=other).stdout)["targets"]
+    assert mlv("repro", cwd=other).stdout.count("is up to date") == 3
+    # the teammate tries lr 0.1 again: v1's run is in the run cache they pulled
+    (other / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.1\n  epochs: 3\n")
+    out = mlv("repro", cwd=other)
+    assert "Restored stage 'train' from the run cache" in out.stdout
+    assert logged(other) == []
+    assert (other / "model.bin").read_bytes() == v1_model
+    # and an old commit checks out to outputs that are up to date
+    git("checkout", "-q", "v1", "--", "params.yaml", "mlv.lock", cwd=other)
+    mlv("checkout", cwd=other)
+    assert mlv("repro", "--dry", cwd=other).stdout.count("is up to date") == 3
