@@ -270,3 +270,16 @@ def checkout(
         finally:
             runner.close()
             repo.state.flush()
+
+
+def restore(
+    repo: Repo, target: Target, cache: Cache | None = None, ignore: bool = True
+) -> CheckoutResult:
+    """Write one target's content over whatever is there (the caller has saved it), from
+    cache (default the repository's; a copy-only view for files git tracks); ignore: add
+    the target to .gitignore. The caller holds the repository lock."""
+    runner = _Checkout(repo, True, False, NullProgress(), cache=cache, ignore=ignore)
+    try:
+        return runner.run(target)
+    finally:
+        runner.close()

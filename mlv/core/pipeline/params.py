@@ -66,7 +66,11 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def values(root: str, ref: ParamRef) -> dict[str, Any]:
     """The values a stage depends on in one file (every top-level key when none are named).
     A key that the file lacks is an error naming the file and key."""
-    doc = read_file(root, ref.file)
+    return values_in(read_file(root, ref.file), ref)
+
+
+def values_in(doc: dict[str, Any], ref: ParamRef) -> dict[str, Any]:
+    """values() of an already parsed file."""
     if not ref.keys:
         return dict(doc)
     found: dict[str, Any] = {}

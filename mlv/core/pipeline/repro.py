@@ -17,17 +17,17 @@ that a stat per file), which keeps a run with nothing to do about as fast as `ml
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mlv import git
-from mlv.core import gitignore, targets
+from mlv.core import checkout, gitignore, targets
 from mlv.core.lock import RepoLock
 from mlv.core.pipeline import dag, lockfile, params, runcache, spec
 from mlv.core.pipeline.lockfile import Lock, LockedStage, Recorded
 from mlv.core.pipeline.spec import LOCK_FILE, Stage
-from mlv.core.progress import NullProgress
 from mlv.core.repo import Repo
 from mlv.core.status import tree_complete
 from mlv.core.workspace import Scanner
@@ -170,6 +170,7 @@ class _Runner:
         self.algo = repo.config.hash
         self.scanner = Scanner(repo, store=False, algo=self.algo)
         self.seen: dict[str, Entry | None] = {}  # path -> as hashed in this run
+        self.param_files: dict[str, dict[str, Any]] = {}  # parsed once per run
         self.lock_written = False
         # objects of outputs git tracks are kept for the run cache as plain copies
         self.copy_cache = replace(repo.cache, link_types=("copy",))
@@ -182,9 +183,13 @@ class _Runner:
         return self.seen[rel]
 
     def _forget(self, stage: Stage) -> None:
+        """Drop what this run knows of paths the stage writes (or may have written)."""
         for path in list(self.seen):
             if any(dag.overlaps(path, out) for out in stage.out_paths):
                 del self.seen[path]
+        for file in list(self.param_files):
+            if any(dag.overlaps(file, out) for out in stage.out_paths):
+                del self.param_files[file]
 
     def _deps(self, stage: Stage) -> tuple[list[Recorded], list[str]]:
         """The deps as they are now, and the missing ones."""
@@ -200,7 +205,11 @@ class _Runner:
     def _params(self, stage: Stage) -> dict[str, dict[str, Any]]:
         values: dict[str, dict[str, Any]] = {}
         for ref in stage.params:
-            values.setdefault(ref.file, {}).update(params.values(self.repo.root, ref))
+            if ref.file not in self.param_files:
+                self.param_files[ref.file] = params.read_file(self.repo.root, ref.file)
+            values.setdefault(ref.file, {}).update(
+                params.values_in(self.param_files[ref.file], ref)
+            )
         return values
 
     def _outs(self, paths: tuple[str, ...]) -> dict[str, Recorded | None]:
@@ -410,25 +419,15 @@ class _Runner:
         ):
             return False
         self._clear_outs(stage)
-        from mlv.core.checkout import _Checkout
-
         cached = {o.path for o in stage.outs if o.cache}
         for path, entry in by_path.items():
-            is_cached = path in cached
-            checkout = _Checkout(
-                self.repo,
-                force=True,
-                relink=False,
-                progress=NullProgress(),
-                cache=None if is_cached else self.copy_cache,
-                ignore=is_cached,
-            )
             files = entry.files if entry.is_dir else None
             ptr = Pointer(entry.name, entry.kind, entry.hash, entry.size, files)
-            try:
-                done = checkout.run(targets.Target(LOCK_FILE, path, ptr))
-            finally:
-                checkout.close()
+            target = targets.Target(LOCK_FILE, path, ptr)
+            if path in cached:
+                done = checkout.restore(self.repo, target)
+            else:
+                done = checkout.restore(self.repo, target, self.copy_cache, ignore=False)
             if not done.ok:
                 problem = done.error or "objects missing or corrupt in the cache"
                 raise PipelineError(f"stage '{stage.name}': could not restore {path}: {problem}")
@@ -471,8 +470,6 @@ def _recorded(path: str, entry: Entry) -> Recorded:
 
 
 def _remove(path: str) -> None:
-    import shutil
-
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     else:
