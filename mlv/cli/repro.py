@@ -26,8 +26,9 @@ class _Printer:
         sys.stdout.flush()
         sys.stderr.flush()
 
-    def restored(self, name: str, reasons: list[str]) -> None:
-        output.info(f"Restored stage '{name}' from the run cache ({_why(reasons)})")
+    def restored(self, name: str, reasons: list[str], run_cache: bool) -> None:
+        where = "the run cache" if run_cache else "the cache, as mlv.lock records it"
+        output.info(f"Restored stage '{name}' from {where} ({_why(reasons)})")
 
     def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None:
         output.info(f"Would run stage '{name}' ({_why(reasons)})")

@@ -53,7 +53,8 @@ def pipeline(repo: Path) -> Path:
                 "p = yaml.safe_load(open('params.yaml'))['train']\n"
                 "total = sum(int(x) for f in sorted(os.listdir('prepared'))\n"
                 "            for x in open('prepared/' + f).read().split())\n"
-                "open('model.bin', 'wb').write(f'{total * p[\"lr\"] * p[\"epochs\"]:.6f}'.encode())\n"
+                "model = total * p['lr'] * p['epochs']\n"
+                "open('model.bin', 'wb').write(f'{model:.6f}'.encode())\n"
                 "json.dump({'acc': 0.5 + p['lr']}, open('metrics.json', 'w'))\n"
                 "open('runs.log', 'a').write('train\\n')\n"
             ),
@@ -153,9 +154,7 @@ def test_only_stages_whose_inputs_changed_run(repo: Path) -> None:
     mlv("repro", cwd=repo)
     commit_all(repo, "v1")
     # a param only train reads (lr): prepare and report stay
-    (repo / "params.yaml").write_text(
-        "prepare:\n  scale: 2\ntrain:\n  lr: 0.2\n  epochs: 3\n"
-    )
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.2\n  epochs: 3\n")
     dry = mlv("repro", "--dry", cwd=repo)
     assert "Would run stage 'train' (param train changed)" in dry.stdout
     assert "Stage 'prepare' is up to date" in dry.stdout
@@ -213,6 +212,19 @@ def test_run_cache_restores_outputs_without_running(repo: Path) -> None:
     (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.3\n  epochs: 3\n")
     mlv("repro", "--no-run-cache", cwd=repo)
     assert logged(repo)[4:] == ["train"]
+
+    # an out deleted: its inputs are those mlv.lock records, so it comes back from there
+    ran = len(logged(repo))
+    (repo / "model.bin").unlink()
+    out = mlv("repro", cwd=repo)
+    assert (
+        "Restored stage 'train' from the cache, as mlv.lock records it (out model.bin missing)"
+        in out.stdout
+    )
+    assert len(logged(repo)) == ran
+    assert (
+        xxh((repo / "model.bin").read_bytes()) == lock(repo)["stages"]["train"]["outs"][0]["hash"]
+    )
 
     # an out edited by hand: the stage is out of date; the edit is kept in the cache
     os.chmod(repo / "model.bin", 0o644)

@@ -33,7 +33,7 @@ from mlv.core.status import tree_complete
 from mlv.core.workspace import Scanner
 from mlv.errors import MlvError, PipelineError
 from mlv.objects.pointer import Pointer
-from mlv.objects.tree import Entry
+from mlv.objects.tree import DIR, FILE, Entry
 
 UP_TO_DATE = "up to date"
 RAN = "ran"
@@ -50,7 +50,7 @@ class Events(Protocol):
     def up_to_date(self, name: str) -> None: ...
     def starting(self, name: str, reasons: list[str]) -> None: ...
     def command(self, name: str, cmd: str) -> None: ...
-    def restored(self, name: str, reasons: list[str]) -> None: ...
+    def restored(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
     def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None: ...
     def note(self, line: str) -> None: ...
 
@@ -307,9 +307,15 @@ class _Runner:
             values,
             [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics],
         )
-        if use_cache and self._restore(stage, key):
+        recorded = self._recorded_run(name, stage, deps, values)
+        if recorded is not None and not self.options.force and self._restore(stage, recorded):
             self._record(name, stage, deps, values)
-            self.events.restored(name, reasons)
+            self.events.restored(name, reasons, False)
+            return StageResult(name, RESTORED, reasons)
+        named = runcache.read(self.repo.cache, key) if use_cache else None
+        if named is not None and self._restore(stage, named):
+            self._record(name, stage, deps, values)
+            self.events.restored(name, reasons, True)
             return StageResult(name, RESTORED, reasons)
         self.events.starting(name, reasons)
         self._clear_outs(stage)
@@ -351,13 +357,13 @@ class _Runner:
         finally:
             self.repo_lock.acquire()
 
-    def _clear_outs(self, stage: Stage) -> None:
-        """Delete the outs that the stage will write anew; a version the cache lacks is
-        stored there first (and named), so deleting never loses it."""
+    def _clear_outs(self, stage: Stage, paths: list[str] | None = None) -> None:
+        """Delete the outs (all, or paths) that will be written anew; a version the cache
+        lacks is stored there first (and named), so deleting never loses it."""
         locked = self.lock.stages.get(stage.name)
         recorded = {r.path: r.hash for r in locked.outs + locked.metrics} if locked else {}
         persist = {o.path for o in stage.outs if o.persist}
-        for path in stage.out_paths:
+        for path in stage.out_paths if paths is None else paths:
             if path in persist:
                 continue
             entry = self._hash(path)
@@ -407,20 +413,35 @@ class _Runner:
         self.seen[path] = entry
         return _recorded(path, entry)
 
-    def _restore(self, stage: Stage, key: str) -> bool:
-        """Bring the outs of a recorded run with these exact inputs back from the cache;
-        False when there is no such run or the cache lacks one of its objects."""
-        named = runcache.read(self.repo.cache, key)
-        if named is None:
-            return False
+    def _recorded_run(
+        self, name: str, stage: Stage, deps: list[Recorded], values: dict[str, dict[str, Any]]
+    ) -> list[tuple[str, Entry]] | None:
+        """The outs mlv.lock records for the stage when its inputs are still the ones it
+        records (only outputs differ: deleted, or edited by hand); else None."""
+        locked = self.lock.stages.get(name)
+        if locked is None or locked.cmd != stage.command or locked.params != values:
+            return None
+        if {(d.path, d.hash) for d in locked.deps} != {(d.path, d.hash) for d in deps}:
+            return None
+        return [(r.path, _entry(r)) for r in locked.outs + locked.metrics]
+
+    def _restore(self, stage: Stage, named: list[tuple[str, Entry]]) -> bool:
+        """Bring back the outs of an earlier run with these exact inputs (named: path ->
+        object) from the cache. False, touching nothing, when they are not the stage's outs
+        or the cache lacks an object that the workspace does not already hold."""
         by_path = dict(named)
-        if set(by_path) != set(stage.out_paths) or not all(
-            self._complete(e) for e in by_path.values()
-        ):
+        if set(by_path) != set(stage.out_paths):
             return False
-        self._clear_outs(stage)
-        cached = {o.path for o in stage.outs if o.cache}
+        todo = {}
         for path, entry in by_path.items():
+            now = self._hash(path)
+            if now is None or now.hash != entry.hash:
+                if not self._complete(entry):
+                    return False
+                todo[path] = entry
+        self._clear_outs(stage, list(todo))
+        cached = {o.path for o in stage.outs if o.cache}
+        for path, entry in todo.items():
             files = entry.files if entry.is_dir else None
             ptr = Pointer(entry.name, entry.kind, entry.hash, entry.size, files)
             target = targets.Target(LOCK_FILE, path, ptr)
@@ -463,6 +484,12 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _entry(rec: Recorded) -> Entry:
+    kind = FILE if rec.files is None else DIR
+    files = 1 if rec.files is None else rec.files
+    return Entry(kind, rec.path.rpartition("/")[2], rec.hash, rec.size, files)
 
 
 def _recorded(path: str, entry: Entry) -> Recorded:

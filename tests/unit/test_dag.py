@@ -1,0 +1,83 @@
+"""The pipeline graph: order, selection and the refusals, without running anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlv.core.pipeline import dag, runcache, spec
+from mlv.errors import PipelineError
+
+
+def graph(text: str, tracked: list[tuple[str, str]] | None = None) -> dag.Graph:
+    return dag.build(spec.parse(text), tracked or [])
+
+
+CHAIN = """
+stages:
+  evaluate: {cmd: e, deps: [model, data/test], metrics: [m.json]}
+  train: {cmd: t, deps: [features/train.npy], outs: [model]}
+  featurize: {cmd: f, deps: [data], outs: [features]}
+  other: {cmd: o, outs: [o.txt]}
+"""
+
+
+def test_order_follows_dependencies_then_file_order() -> None:
+    g = graph(CHAIN)
+    assert g.order == ["featurize", "train", "evaluate", "other"]
+    assert g.parents["evaluate"] == ["train"]
+    assert g.parents["train"] == ["featurize"]  # a dep inside an out counts
+
+
+def test_selection_upstream_downstream() -> None:
+    g = graph(CHAIN)
+    assert g.select() == g.order
+    assert g.select(["evaluate"]) == ["featurize", "train", "evaluate"]
+    assert g.select(["train"], downstream=True) == ["train", "evaluate"]
+    assert g.upstream_of("evaluate") == {"featurize", "train"}
+    with pytest.raises(PipelineError, match="no stage named 'x'"):
+        g.select(["x"])
+
+
+def test_a_dep_containing_an_out_depends_on_its_stage() -> None:
+    g = graph("stages:\n  a: {cmd: a, outs: [d/x]}\n  b: {cmd: b, deps: [d]}\n")
+    assert g.parents["b"] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("a: {cmd: a, deps: [y], outs: [x]}\n  b: {cmd: b, deps: [x], outs: [y]}", "a -> b -> a"),
+        (
+            "a: {cmd: a, deps: [z], outs: [x]}\n  b: {cmd: b, deps: [x], outs: [y]}\n"
+            "  c: {cmd: c, deps: [y], outs: [z]}",
+            "a -> b -> c -> a",
+        ),
+        ("a: {cmd: a, deps: [x], outs: [x]}", "depends on its own output x"),
+        ("a: {cmd: a, outs: [x]}\n  b: {cmd: b, metrics: [x]}", "also an output of stage 'a'"),
+        ("a: {cmd: a, outs: [x]}\n  b: {cmd: b, outs: [x/y]}", "overlaps output x"),
+    ],
+)
+def test_refusals(text: str, needle: str) -> None:
+    with pytest.raises(PipelineError, match=needle.replace("(", r"\(")):
+        graph(f"stages:\n  {text}\n")
+
+
+def test_an_out_tracked_by_a_pointer_is_refused() -> None:
+    with pytest.raises(PipelineError, match=r"also tracked by data\.mlv"):
+        graph("stages:\n  a: {cmd: a, outs: [data/x]}\n", [("data", "data.mlv")])
+
+
+def test_run_key_is_canonical() -> None:
+    one = runcache.run_key(
+        "python t.py", [("a", "xxh128:1"), ("b", "xxh128:2")], {"p.yaml": {"lr": 0.1}},
+        [("m", True), ("n.json", False)],
+    )  # fmt: skip
+    same = runcache.run_key(
+        "python t.py", [("b", "xxh128:2"), ("a", "xxh128:1")], {"p.yaml": {"lr": 0.1}},
+        [("n.json", False), ("m", True)],
+    )  # fmt: skip
+    assert one == same and len(one) == 32
+    assert runcache.run_key("python t.py", [], {"p.yaml": {"lr": 0.2}}, []) != runcache.run_key(
+        "python t.py", [], {"p.yaml": {"lr": 0.1}}, []
+    )
+    assert runcache.run_key_of(runcache.run_entry_key(one)) == one
