@@ -256,6 +256,13 @@ def test_a_failed_stage_leaves_the_lock_of_the_others(repo: Path) -> None:
     assert kept.returncode == 1
     assert "Running stage 'report' (param train.epochs changed)" in kept.stdout
     assert lock(repo)["stages"]["report"]["params"] == {"params.yaml": {"train.epochs": 4}}
+    # a cached out that git tracks: refused before anything runs
+    git("add", "-f", "prepared/a.csv", cwd=repo)
+    runs = len(logged(repo))
+    in_git = mlv("repro", "-f", "-s", "prepare", cwd=repo, check=False)
+    assert_error(in_git, 1, "output prepared is tracked by git", "git rm -r --cached")
+    assert len(logged(repo)) == runs
+    git("rm", "-r", "-q", "--cached", "prepared", cwd=repo)
     # a stage that does not write its out
     (repo / "train.py").write_text("print('no model')\n")
     missing = mlv("repro", "train", cwd=repo, check=False)

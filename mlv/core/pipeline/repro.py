@@ -317,6 +317,14 @@ class _Runner:
             self._record(name, stage, deps, values)
             self.events.restored(name, reasons, True)
             return StageResult(name, RESTORED, reasons)
+        cached = [o.path for o in stage.outs if o.cache]
+        in_git = git.tracked(self.repo.root, cached) if self.repo.scm else []
+        if in_git:
+            raise PipelineError(
+                f"stage '{name}': output {in_git[0]} is tracked by git",
+                f"run `git rm -r --cached '{in_git[0]}'` to hand it to mlv, "
+                "or mark it `cache: false`",
+            )
         self.events.starting(name, reasons)
         self._clear_outs(stage)
         self._run_commands(stage)
