@@ -138,6 +138,11 @@ def render(r: verify_mod.Report) -> None:
                 f"; sample of {s.percent:g}% (seed {s.seed}): {_n(s.objects, 'file')}, "
                 f"{size(s.bytes)} of {size(s.of_bytes)} downloaded and re-hashed"
             )
+            if s.too_large:
+                text += (
+                    f" ({_n(s.too_large, 'file')}, {size(s.too_large_bytes)}, larger than "
+                    "the sample and not eligible: --full checks them)"
+                )
         text += (
             f"; {size(m.read_bytes)} downloaded in all ({_n(m.downloaded_objects, 'object')})"
             f", in {m.seconds:.2f} s"
@@ -205,6 +210,10 @@ def as_dict(r: verify_mod.Report) -> dict[str, Any]:
                 "bytes": m.sample.bytes,
                 "of_objects": m.sample.of_objects,
                 "of_bytes": m.sample.of_bytes,
+                "too_large": {
+                    "objects": m.sample.too_large,
+                    "bytes": m.sample.too_large_bytes,
+                },
             },
             "downloaded": {"objects": m.downloaded_objects, "bytes": m.read_bytes},
             "seconds": round(m.seconds, 3),

@@ -130,6 +130,8 @@ class Sample:
     bytes: int
     of_objects: int
     of_bytes: int
+    too_large: int = 0  # objects larger than the whole budget: never eligible
+    too_large_bytes: int = 0
 
 
 @dataclass
@@ -541,9 +543,10 @@ def _problem(
 
 
 def choose_sample(sizes: dict[str, int], budget: float, seed: int) -> list[str]:
-    """A seeded random sample of at most budget bytes: objects in a shuffled order, each
-    taken when it still fits. An object larger than what is left of the budget is skipped
-    (so one larger than the whole budget is never sampled)."""
+    """A seeded random sample of at most budget bytes: the objects in a shuffled order,
+    each taken when it still fits. The bytes never pass the budget (a sample is a bounded
+    cost); an object larger than the whole budget can never be drawn, and the caller
+    reports those (`too_large`), so that no one mistakes them for sampled."""
     order = sorted(sizes)
     random.Random(seed).shuffle(order)
     picked: list[str] = []
@@ -601,6 +604,8 @@ def check_remote(
                 sum(pool[h] for h in chosen),
                 len(pool),
                 sum(pool.values()),
+                sum(1 for v in pool.values() if v > budget),
+                sum(v for v in pool.values() if v > budget),
             )
         sizes = {h: files.get(h, 0) for h in chosen}
         progress.begin(f"downloading from {store.name} to check", len(chosen))

@@ -15,6 +15,7 @@ import math
 import os
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mlv import log
@@ -26,6 +27,9 @@ from mlv.storage.urls import scrub
 
 # Up to this many objects, existence checks are always the cheaper way to ask.
 FEW = 16
+# A whole listing estimated at this many pages or more is split into 16 listed at once.
+SPLIT_PAGES = 8
+HEX = "0123456789abcdef"
 # Objects moved per batch: a killed transfer keeps what earlier batches completed.
 BATCH = 2000
 LARGE_BATCH = 64
@@ -104,7 +108,8 @@ class RemoteStore:
         shards the objects fall in, or (flat stores, where a listing request returns up to
         `listing_page` keys) listing the whole ALGO/ prefix. The cheapest wins, so pushing
         three files never lists a remote of millions, and a full push never sends a
-        million existence checks.
+        million existence checks. A long whole listing runs as 16 listings at once
+        (`_list_whole`).
         """
         wanted = set(hashes)
         if not wanted:
@@ -141,13 +146,31 @@ class RemoteStore:
         if best == cost_checks:
             return found | self._check(set().union(*shards.values()))
         if best == cost_whole:
+            assert page is not None
+            whole_pages = math.ceil(per_shard * 256 / page)
             listed: set[str] = set()
             for algo in sorted({s.split("/")[0] for s in shards}):
-                listed |= self._list(algo + "/")
+                listed |= self._list_whole(algo, whole_pages)
             return found | (set().union(*shards.values()) & listed)
         for shard, members in sorted(shards.items()):
             found |= members & self._list(shard)
         return found
+
+    def _list_whole(self, algo: str, pages: int) -> set[str]:
+        """Every object of ALGO/ on a flat store. A listing is a chain of pages, each request
+        waiting for the one before (the next page starts where the last ended); a long one
+        (SPLIT_PAGES or more, estimated) is cut into the 16 prefixes ALGO/0 .. ALGO/f that
+        every object key begins with, listed at once, jobs permitting. Same keys, a few
+        more requests, a fraction of the waiting."""
+        width = min(len(HEX), self.jobs)
+        if pages < SPLIT_PAGES or width < 2:
+            return self._list(algo + "/")
+        listed: set[str] = set()
+        self.stats.listings += len(HEX)
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            for part in pool.map(lambda p: self._list(p, False), [f"{algo}/{c}" for c in HEX]):
+                listed |= part
+        return listed
 
     def _check(self, hashes: set[str]) -> set[str]:
         self.stats.checks += len(hashes)
@@ -173,8 +196,9 @@ class RemoteStore:
             "check the URL, the network and the server, then run again",
         )
 
-    def _list(self, prefix: str) -> set[str]:
-        self.stats.listings += 1
+    def _list(self, prefix: str, counted: bool = True) -> set[str]:
+        if counted:  # False: counted by the caller (listings in threads)
+            self.stats.listings += 1
         out = set()
         try:
             keys = self.backend.list_keys(prefix)

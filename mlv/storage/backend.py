@@ -63,7 +63,9 @@ class Backend(Protocol):
         ...
 
     def list_keys(self, prefix: str) -> list[str]:
-        """Every key below prefix ("xxh128/ab/"), recursively."""
+        """Every key below prefix, recursively: a folder ("xxh128/ab/"), or a folder and
+        the start of the names in it ("xxh128/a": the keys of shards a0 to af), which lets
+        a caller split one long listing of a flat store into listings it runs at once."""
         ...
 
     def list_sizes(self, prefix: str) -> dict[str, int]:

@@ -67,6 +67,12 @@ class FolderBackend:
         return {k for k in keys if os.path.exists(self._path(k))}
 
     def list_keys(self, prefix: str) -> list[str]:
+        if prefix and not prefix.endswith("/"):  # a folder and the start of names
+            folder = prefix.rpartition("/")[0] + "/"
+            return [k for k in self._keys(folder) if k.startswith(prefix)]
+        return self._keys(prefix)
+
+    def _keys(self, prefix: str) -> list[str]:
         base = self._path(prefix)
         found: list[str] = []
         for folder, dirs, files in os.walk(base):
@@ -76,6 +82,12 @@ class FolderBackend:
         return found
 
     def list_sizes(self, prefix: str) -> dict[str, int]:
+        if prefix and not prefix.endswith("/"):  # a folder and the start of names
+            folder = prefix.rpartition("/")[0] + "/"
+            return {k: n for k, n in self._sizes(folder).items() if k.startswith(prefix)}
+        return self._sizes(prefix)
+
+    def _sizes(self, prefix: str) -> dict[str, int]:
         found: dict[str, int] = {}
         pending = [self._path(prefix)]
         while pending:

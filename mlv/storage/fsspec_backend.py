@@ -200,12 +200,17 @@ class FsspecBackend:
         return dict(self._listing(prefix))
 
     def _listing(self, prefix: str) -> list[tuple[str, int]]:
-        """(key, size) of every key below prefix, temporaries left out."""
+        """(key, size) of every key below prefix, temporaries left out. A prefix that does
+        not end in "/" is a folder and the start of the names in it."""
+        if prefix and not prefix.endswith("/") and self.protocol not in ("s3", "s3a"):
+            folder = prefix.rpartition("/")[0] + "/"
+            return [(k, n) for k, n in self._listing(folder) if k.startswith(prefix)]
         base = self._path(prefix.rstrip("/"))
+        start = "" if not prefix or prefix.endswith("/") else prefix.rpartition("/")[2]
 
         def find() -> list[tuple[str, int]]:
             if self.protocol in ("s3", "s3a"):
-                listed: list[tuple[str, int]] = self._sync(lambda: self._s3_list(base))
+                listed: list[tuple[str, int]] = self._sync(lambda: self._s3_list(base, start))
                 return listed
             try:
                 found = self.fs.find(base, detail=True)
@@ -221,13 +226,14 @@ class FsspecBackend:
         named = [(self.fs._strip_protocol(p)[cut:], size) for p, size in paths]
         return [(n, size) for n, size in named if ".mlvtmp-" not in n]
 
-    async def _s3_list(self, base: str) -> list[tuple[str, int]]:
-        """Keys below base with their sizes: ListObjectsV2 pages and nothing else (s3fs's
-        find adds a HEAD and a folder probe when a prefix is empty, as it is on a new
-        remote)."""
-        bucket, key, _ = self.fs.split_path(base)
+    async def _s3_list(self, base: str, start: str = "") -> list[tuple[str, int]]:
+        """Keys below base (whose names begin with start) with their sizes: ListObjectsV2
+        pages and nothing else (s3fs's find adds a HEAD and a folder probe when a prefix is
+        empty, as it is on a new remote)."""
+        bucket, key, _ = self.fs.split_path(base if not start else base.rpartition("/")[0])
+        prefix = key.rstrip("/") + "/" + start if key else start
         found = []
-        async for item in self.fs._iterdir(bucket, delimiter="", prefix=key.rstrip("/") + "/"):
+        async for item in self.fs._iterdir(bucket, delimiter="", prefix=prefix):
             found.append((item["name"], int(item.get("size") or 0)))
         return found
 

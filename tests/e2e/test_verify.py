@@ -333,7 +333,8 @@ def test_sample_downloads_about_pct_of_the_bytes(mlv_repo: Path, tmp_path: Path)
         total = remote["bytes"]
         assert total >= 400 * size
         downloaded = remote["downloaded"]["bytes"]
-        assert total * 0.01 - size <= downloaded <= total * 0.01, (downloaded, total)
+        # never more than 1 %, and within one object of it (files are the largest)
+        assert total * 0.01 - size < downloaded <= total * 0.01, (downloaded, total)
         assert remote["sample"]["seed"] == 7 and remote["sample"]["percent"] == 1
         assert remote["sample"]["objects"] >= 2
         again = verify(repo, "--remote", "store", "--sample", "1", "--seed", "7")[1]
@@ -343,6 +344,35 @@ def test_sample_downloads_about_pct_of_the_bytes(mlv_repo: Path, tmp_path: Path)
     assert isinstance(doc["remote"]["sample"]["seed"], int)
     text = mlv("verify", "--remote", "store", "--sample", "10", "--seed", "3", cwd=mlv_repo)
     assert "sample of 10% (seed 3)" in text.stdout
+
+
+def test_sample_never_passes_pct_and_names_what_it_cannot_draw(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A file larger than PCT % of the bytes would blow the sample's budget: it is never
+    drawn, and the summary says so (with --full as the way to check it), so a corrupt big
+    object is never passed off as sampled; --full finds it."""
+    big = os.urandom(3 << 20)
+    files = {"data/big.bin": big} | {f"data/small{i}.txt": b"x%d" % i for i in range(5)}
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=mlv_repo)
+    commit_all(mlv_repo, "data")
+    mlv("push", cwd=mlv_repo)
+    overwrite(folder_object(tmp_path / "remote", xxh(big)), os.urandom(3 << 20))
+    for seed in range(1, 4):
+        code, doc = verify(mlv_repo, "--remote", "store", "--sample", "1", "--seed", str(seed))
+        remote = doc["remote"]
+        assert remote["downloaded"]["bytes"] <= remote["bytes"] * 0.01
+        assert remote["sample"]["too_large"] == {"objects": 1, "bytes": len(big)}
+        assert code == 0, doc["problems"]  # what was sampled holds
+    text = mlv("verify", "--remote", "store", "--sample", "1", cwd=mlv_repo)
+    assert "1 file, 3.0 MiB, larger than the sample and not eligible: --full checks them" in (
+        text.stdout
+    )
+    code, doc = verify(mlv_repo, "--remote", "store", "--full")
+    assert code == 1
+    assert found(doc) == {("data/big.bin", "corrupt", "remote")}
 
 
 # ---- selection --------------------------------------------------------------------------

@@ -164,6 +164,17 @@ def test_list_keys_of_an_absent_prefix_is_empty(
     assert remote.backend.list_keys(prefix) == []  # other keys exist, none below prefix
 
 
+def test_list_keys_of_a_folder_and_the_start_of_names(remote: Remote) -> None:
+    """The prefix xxh128/a: the keys of shards a0..af, not of shard b0 or of folder xxh128a."""
+    inside = [key(1, "a0"), key(2, "a0"), key(3, "af")]
+    for k in [*inside, key(4, "b0"), key(5, "0a"), "xxh128a/x", key(6, "a1", "sha256")]:
+        remote.put_raw(k, k.encode())
+    remote.put_raw(f"xxh128/a0/{TMP_MARK}{uuid.uuid4().hex}", b"half")
+    assert sorted(remote.backend.list_keys("xxh128/a")) == sorted(inside)
+    assert remote.backend.list_sizes("xxh128/a") == {k: len(k) for k in inside}
+    assert remote.backend.list_keys("xxh128/c") == []
+
+
 def test_list_keys_never_returns_temporaries(remote: Remote) -> None:
     real = key(7)
     remote.put_raw(real, b"real")

@@ -169,6 +169,27 @@ def test_flat_store_whole_listing_when_it_is_the_cheapest(tmp_path: Path) -> Non
     assert backend.checked == []
 
 
+def test_flat_store_long_whole_listing_is_split_in_16(tmp_path: Path) -> None:
+    # 3 objects a shard, 10 keys a page: a whole listing is ~77 pages, cheaper than 255
+    # shard listings or 800 checks, and long enough to be listed as 16 prefixes at once.
+    backend = CountingFolder(str(tmp_path), listing_page=10)
+    remote = {fake(s, n) for s in range(256) for n in range(3)}
+    place(tmp_path, remote)
+    (tmp_path / "xxh128" / "zz").mkdir()
+    (tmp_path / "xxh128" / "zz" / "junk").touch()  # not an object key: never listed
+    wanted = {fake(s, n) for s in range(256) for n in (0, 2, 5)}  # a third absent
+    store = RemoteStore(backend, "r", jobs=4)
+    assert store.present(wanted) == wanted & remote
+    assert backend.listed[0] == "xxh128/00/"
+    assert sorted(backend.listed[1:]) == [f"xxh128/{c}" for c in "0123456789abcdef"]
+    assert store.stats.listings == 17
+    assert backend.checked == []
+    # one job: the one chain of pages, as before
+    backend.listed.clear()
+    assert RemoteStore(backend, "r", jobs=1).present(wanted) == wanted & remote
+    assert backend.listed == ["xxh128/00/", "xxh128/"]
+
+
 POOL = [fake(s, n) for s in (0, 1, 7, 0x80, 0xFF) for n in range(12)] + [
     fake(s, n, "sha256") for s in (0, 3) for n in range(6)
 ]
