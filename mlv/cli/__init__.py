@@ -162,9 +162,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         code = e.exit_code if e.exit_code is not None else EXIT_USAGE
-    except click.exceptions.Abort:
-        output.error("aborted")
-        code = EXIT_FAILURE
+    except click.exceptions.Abort as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # click's word for Ctrl-C
+            output.error("interrupted")
+            code = 130
+        else:
+            output.error("aborted")
+            code = EXIT_FAILURE
     except KeyboardInterrupt:
         output.error("interrupted")
         code = 130

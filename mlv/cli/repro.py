@@ -35,6 +35,10 @@ class _Printer:
         for cmd in cmds:
             output.info(f"> {cmd}")
 
+    def would_restore(self, name: str, reasons: list[str], run_cache: bool) -> None:
+        where = "the run cache" if run_cache else "the cache, as mlv.lock records it"
+        output.info(f"Would restore stage '{name}' from {where} ({_why(reasons)})")
+
     def note(self, line: str) -> None:
         output.warn(line)
 
@@ -92,11 +96,14 @@ def repro_cmd(
     parts = []
     if dry:
         parts.append(f"{result.count(repro.WOULD_RUN)} would run")
+        restorable = result.count(repro.WOULD_RESTORE)
+        if restorable:
+            parts.append(f"{restorable} would be restored")
     else:
         parts.append(f"{result.count(repro.RAN)} ran")
         restored = result.count(repro.RESTORED)
         if restored:
-            parts.append(f"{restored} restored from the run cache")
+            parts.append(f"{restored} restored")
     parts.append(f"{result.count(repro.UP_TO_DATE)} up to date")
     failed = result.count(repro.FAILED)
     if failed:

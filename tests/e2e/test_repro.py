@@ -226,14 +226,61 @@ def test_run_cache_restores_outputs_without_running(repo: Path) -> None:
         xxh((repo / "model.bin").read_bytes()) == lock(repo)["stages"]["train"]["outs"][0]["hash"]
     )
 
-    # an out edited by hand: the stage is out of date; the edit is kept in the cache
+    # an out edited by hand: refused, as checkout refuses to overwrite unsaved work
     os.chmod(repo / "model.bin", 0o644)
     (repo / "model.bin").write_bytes(b"hand edit")
-    out = mlv("repro", cwd=repo)
-    assert "(out model.bin changed)" in out.stdout
+    dry = mlv("repro", "--dry", cwd=repo)
+    assert "Would restore stage 'train' from the cache, as mlv.lock records it" in dry.stdout
+    refused = mlv("repro", cwd=repo, check=False)
+    assert_error(refused, 1, "model.bin holds content that mlv did not produce", "--force")
+    assert (repo / "model.bin").read_bytes() == b"hand edit"
+    # --force replaces it, keeping the edit in the cache under its (printed) hash
+    out = mlv("repro", "--force", "-s", "train", cwd=repo)
     assert "hand edit" not in (repo / "model.bin").read_text()
     assert object_path(repo, xxh(b"hand edit")).is_file()
-    assert xxh(b"hand edit") in out.stderr  # named, so it can be found again
+    assert xxh(b"hand edit") in out.stderr
+
+    # a file made outside mlv where a new stage writes: refused the same way
+    (repo / "hand.txt").write_text("precious")
+    mlv("stage", "add", "gen", "-o", "hand.txt", "--", "echo gen > hand.txt", cwd=repo)
+    refused = mlv("repro", "gen", cwd=repo, check=False)
+    assert_error(refused, 1, "hand.txt holds content that mlv did not produce")
+    assert (repo / "hand.txt").read_text() == "precious"
+
+
+def test_dry_predicts_restores_and_what_depends_on_them(repo: Path) -> None:
+    mlv("repro", cwd=repo)
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.3\n  epochs: 3\n")
+    mlv("repro", cwd=repo)
+    (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.1\n  epochs: 3\n")
+    dry = mlv("repro", "--dry", cwd=repo)
+    assert "Would restore stage 'train' from the run cache (param train changed)" in dry.stdout
+    assert "Stages: 0 would run, 1 would be restored, 2 up to date." in dry.stdout
+    # a removed stage leaves mlv.lock at the next repro, even with nothing to run
+    doc = yaml.safe_load((repo / "mlv.yaml").read_text())
+    del doc["stages"]["report"]
+    (repo / "mlv.yaml").write_text(yaml.safe_dump(doc))
+    out = mlv("repro", cwd=repo)
+    assert "report" not in lock(repo)["stages"]
+    assert "dropped stage(s) report from mlv.lock" in out.stderr
+
+
+def test_outputs_that_would_destroy_the_repository_are_refused(mlv_repo: Path) -> None:
+    for out in (".", "./", "mlv.yaml", "mlv.lock"):
+        bad = mlv("stage", "add", "wipe", "-o", out, "--", "true", cwd=mlv_repo, check=False)
+        assert_error(bad, 1, "an output cannot be")
+        assert not (mlv_repo / "mlv.yaml").exists()
+    (mlv_repo / "mlv.yaml").write_text("stages:\n  wipe: {cmd: 'true', outs: [.]}\n")
+    assert_error(mlv("repro", cwd=mlv_repo, check=False), 1, "the repository root")
+    assert (mlv_repo / ".git").is_dir() and (mlv_repo / ".mlv").is_dir()
+
+
+def test_a_stage_cannot_run_the_pipeline(mlv_repo: Path) -> None:
+    mlv("stage", "add", "rec", "-o", "r.txt", "--", "mlv repro rec; echo x > r.txt",
+        cwd=mlv_repo)  # fmt: skip
+    out = mlv("repro", cwd=mlv_repo, timeout=60)
+    assert "mlv repro cannot run inside stage 'rec'" in out.stderr
+    assert out.stdout.count("Running stage 'rec'") == 1
 
 
 def test_a_failed_stage_leaves_the_lock_of_the_others(repo: Path) -> None:
@@ -332,3 +379,18 @@ def test_a_teammate_reuses_runs_through_the_remote(repo: Path, tmp_path: Path) -
     git("checkout", "-q", "v1", "--", "params.yaml", "mlv.lock", cwd=other)
     mlv("checkout", cwd=other)
     assert mlv("repro", "--dry", cwd=other).stdout.count("is up to date") == 3
+
+
+def test_persistent_outputs_are_never_written_through_cache_links(mlv_repo: Path) -> None:
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    (mlv_repo / "mlv.yaml").write_text(
+        "stages:\n  p:\n    cmd: mkdir -p ck && echo step >> ck/state\n"
+        "    outs: [{ck: {persist: true}}]\n"
+    )
+    mlv("repro", cwd=mlv_repo)
+    first = object_path(mlv_repo, xxh(b"step\n"))
+    assert first.read_bytes() == b"step\n"
+    mlv("repro", "-f", cwd=mlv_repo)
+    assert (mlv_repo / "ck/state").read_text() == "step\nstep\n"  # persisted, appended
+    assert first.read_bytes() == b"step\n"  # the cache object was not written through
+    assert object_path(mlv_repo, xxh(b"step\nstep\n")).is_file()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ UP_TO_DATE = "up to date"
 RAN = "ran"
 RESTORED = "restored"
 WOULD_RUN = "would run"
+WOULD_RESTORE = "would restore"
 FAILED = "failed"
 SKIPPED = "skipped"  # a stage it needs failed
 NOT_RUN = "not run"  # an earlier stage failed and --keep-going was not given
@@ -52,6 +54,7 @@ class Events(Protocol):
     def command(self, name: str, cmd: str) -> None: ...
     def restored(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
     def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None: ...
+    def would_restore(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
     def note(self, line: str) -> None: ...
 
 
@@ -109,6 +112,18 @@ def tracked_paths(repo: Repo) -> list[tuple[str, str]]:
 
 
 def repro(repo: Repo, names: list[str], options: Options, events: Events) -> ReproResult:
+    running = os.environ.get("MLV_STAGE")
+    if running:
+        raise PipelineError(
+            f"mlv repro cannot run inside stage '{running}' of a pipeline",
+            "a stage's command must not run the pipeline; remove `mlv repro` from it",
+        )
+    # one repro at a time: the repository lock is let go while commands run, this one not
+    with RepoLock(os.path.join(repo.tmp_dir, "repro.lock"), repo.lock_wait):
+        return _repro(repo, names, options, events)
+
+
+def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> ReproResult:
     graph = load_graph(repo)
     if options.single and names:
         chosen = [n for n in graph.order if n in set(names)]
@@ -122,6 +137,8 @@ def repro(repo: Repo, names: list[str], options: Options, events: Events) -> Rep
     repo_lock.acquire()
     try:
         runner = _Runner(repo, graph, lock, options, events, repo_lock)
+        if not options.dry:
+            runner.drop_removed_stages()
         failed: set[str] = set()
         pending: set[str] = set()  # would run (dry): what needs them would run too
         stop = False
@@ -174,6 +191,16 @@ class _Runner:
         self.lock_written = False
         # objects of outputs git tracks are kept for the run cache as plain copies
         self.copy_cache = replace(repo.cache, link_types=("copy",))
+
+    def drop_removed_stages(self) -> None:
+        """Entries of stages no longer in mlv.yaml leave mlv.lock (their outputs stop being
+        tracked data), whether or not anything else runs."""
+        gone = [n for n in self.lock.stages if n not in self.graph.pipeline.stages]
+        if gone:
+            for name in gone:
+                del self.lock.stages[name]
+            self._write_lock()
+            self.events.note(f"dropped stage(s) {', '.join(gone)} from {LOCK_FILE}")
 
     # ---- looking ------------------------------------------------------------------------
 
@@ -238,6 +265,15 @@ class _Runner:
                 self.events.up_to_date(name)
                 return StageResult(name, UP_TO_DATE)
             if self.options.dry:
+                source = None
+                if not waiting:  # else the inputs it would see are not known yet
+                    source = self._restorable(
+                        name, stage, deps, values, self._key(stage, deps, values)
+                    )
+                if source is not None:  # what depends on it sees the restored outs
+                    self.seen.update(source[0])
+                    self.events.would_restore(name, reasons, source[1])
+                    return StageResult(name, WOULD_RESTORE, reasons)
                 self.events.would_run(name, reasons, stage.cmd)
                 return StageResult(name, WOULD_RUN, reasons)
             return self._bring_up_to_date(name, stage, deps, values, reasons)
@@ -296,26 +332,13 @@ class _Runner:
         values: dict[str, dict[str, Any]],
         reasons: list[str],
     ) -> StageResult:
-        use_cache = (
-            self.options.run_cache
-            and not self.options.force
-            and not any(o.persist for o in stage.outs)
-        )
-        key = runcache.run_key(
-            stage.command,
-            [(d.path, d.hash) for d in deps],
-            values,
-            [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics],
-        )
-        recorded = self._recorded_run(name, stage, deps, values)
-        if recorded is not None and not self.options.force and self._restore(stage, recorded):
+        key = self._key(stage, deps, values)
+        source = self._restorable(name, stage, deps, values, key)
+        if source is not None:
+            todo, from_run_cache = source
+            self._restore(stage, todo)
             self._record(name, stage, deps, values)
-            self.events.restored(name, reasons, False)
-            return StageResult(name, RESTORED, reasons)
-        named = runcache.read(self.repo.cache, key) if use_cache else None
-        if named is not None and self._restore(stage, named):
-            self._record(name, stage, deps, values)
-            self.events.restored(name, reasons, True)
+            self.events.restored(name, reasons, from_run_cache)
             return StageResult(name, RESTORED, reasons)
         cached = [o.path for o in stage.outs if o.cache]
         in_git = git.tracked(self.repo.root, cached) if self.repo.scm else []
@@ -327,6 +350,7 @@ class _Runner:
             )
         self.events.starting(name, reasons)
         self._clear_outs(stage)
+        self._unprotect_persisted(stage)
         self._run_commands(stage)
         self._forget(stage)
         for path in stage.out_paths:
@@ -352,6 +376,7 @@ class _Runner:
             raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
         env = dict(os.environ, MLV_ROOT=self.repo.root, MLV_STAGE=stage.name)
         self.repo_lock.release()  # commands may run mlv themselves
+        previous = signal.signal(signal.SIGTERM, _terminated)  # the command dies with mlv
         try:
             for cmd in stage.cmd:
                 self.events.command(stage.name, cmd)
@@ -363,30 +388,54 @@ class _Runner:
                         f"fix it and run `mlv repro {stage.name}` again",
                     )
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.repo_lock.acquire()
 
     def _clear_outs(self, stage: Stage, paths: list[str] | None = None) -> None:
-        """Delete the outs (all, or paths) that will be written anew; a version the cache
-        lacks is stored there first (and named), so deleting never loses it."""
+        """Delete the outs (all, or paths) that will be written anew. Content that mlv did
+        not produce (neither what mlv.lock records nor in the cache: a file made by hand,
+        an edit, uncommitted work in a folder git tracks) is refused unless --force; then
+        it is stored in the cache first and its hash printed, so nothing is lost."""
         locked = self.lock.stages.get(stage.name)
         recorded = {r.path: r.hash for r in locked.outs + locked.metrics} if locked else {}
         persist = {o.path for o in stage.outs if o.persist}
-        for path in stage.out_paths if paths is None else paths:
-            if path in persist:
-                continue
+        chosen = [p for p in (stage.out_paths if paths is None else paths) if p not in persist]
+        unknown = []
+        for path in chosen:
             entry = self._hash(path)
-            if entry is None:
+            if entry is not None and not (
+                recorded.get(path) == entry.hash or self._complete(entry)
+            ):
+                unknown.append(path)
+        if unknown and not self.options.force:
+            raise PipelineError(
+                f"stage '{stage.name}': {unknown[0]} holds content that mlv did not produce "
+                "(an edit, or a file made outside mlv repro)",
+                f"move it away, or run `mlv repro --force -s {stage.name}` to replace it "
+                "(its content is then kept in the cache)",
+            )
+        for path in chosen:
+            if not os.path.lexists(self.repo.abs(path)):
                 continue
-            if not (recorded.get(path) == entry.hash and self._complete(entry)):
+            if path in unknown:
                 saver = Scanner(self.repo, store=True, algo=self.algo, cache=self.copy_cache)
                 saved = saver.scan(path)
-                if saved is not None and recorded.get(path) not in (None, saved.hash):
+                if saved is not None:
                     self.events.note(
-                        f"{path} differed from {LOCK_FILE}: its content is kept in the "
-                        f"cache as {saved.hash}"
+                        f"{path}: its previous content is kept in the cache as {saved.hash}"
                     )
             _remove(self.repo.abs(path))
         self._forget(stage)
+
+    def _unprotect_persisted(self, stage: Stage) -> None:
+        """Persistent outs are written in place by the command: links into the cache
+        (hardlink, symlink) become private copies first, or the command would write
+        into cache objects."""
+        from mlv.core.unprotect import unprotect_path
+
+        for out in stage.outs:
+            if out.persist and os.path.lexists(self.repo.abs(out.path)):
+                unprotect_path(self.repo, out.path)
 
     def _complete(self, entry: Entry) -> bool:
         cache = self.repo.cache
@@ -433,20 +482,57 @@ class _Runner:
             return None
         return [(r.path, _entry(r)) for r in locked.outs + locked.metrics]
 
-    def _restore(self, stage: Stage, named: list[tuple[str, Entry]]) -> bool:
-        """Bring back the outs of an earlier run with these exact inputs (named: path ->
-        object) from the cache. False, touching nothing, when they are not the stage's outs
-        or the cache lacks an object that the workspace does not already hold."""
+    def _key(self, stage: Stage, deps: list[Recorded], values: dict[str, dict[str, Any]]) -> str:
+        return runcache.run_key(
+            stage.command,
+            [(d.path, d.hash) for d in deps],
+            values,
+            [(o.path, o.cache) for o in stage.outs] + [(m, False) for m in stage.metrics],
+        )
+
+    def _restorable(
+        self,
+        name: str,
+        stage: Stage,
+        deps: list[Recorded],
+        values: dict[str, dict[str, Any]],
+        key: str,
+    ) -> tuple[dict[str, Entry], bool] | None:
+        """What to check out instead of running, and whether it comes from the run cache:
+        first the outs mlv.lock records (when only outputs differ), then a recorded run
+        with this key. None when neither is usable (or --force)."""
+        if self.options.force:
+            return None
+        recorded = self._recorded_run(name, stage, deps, values)
+        if recorded is not None:
+            todo = self._missing_from(stage, recorded)
+            if todo is not None:
+                return todo, False
+        if not self.options.run_cache or any(o.persist for o in stage.outs):
+            return None
+        named = runcache.read(self.repo.cache, key)
+        todo = None if named is None else self._missing_from(stage, named)
+        return None if todo is None else (todo, True)
+
+    def _missing_from(
+        self, stage: Stage, named: list[tuple[str, Entry]]
+    ) -> dict[str, Entry] | None:
+        """The outs of named (path -> object) that the workspace lacks; None when named is
+        not this stage's outs or the cache lacks one of those objects."""
         by_path = dict(named)
         if set(by_path) != set(stage.out_paths):
-            return False
+            return None
         todo = {}
         for path, entry in by_path.items():
             now = self._hash(path)
             if now is None or now.hash != entry.hash:
                 if not self._complete(entry):
-                    return False
+                    return None
                 todo[path] = entry
+        return todo
+
+    def _restore(self, stage: Stage, todo: dict[str, Entry]) -> None:
+        """Check out the objects of todo (path -> object) over the stage's outs."""
         self._clear_outs(stage, list(todo))
         cached = {o.path for o in stage.outs if o.cache}
         for path, entry in todo.items():
@@ -461,7 +547,6 @@ class _Runner:
                 problem = done.error or "objects missing or corrupt in the cache"
                 raise PipelineError(f"stage '{stage.name}': could not restore {path}: {problem}")
             self.seen[path] = entry
-        return True
 
     def _record(
         self, name: str, stage: Stage, deps: list[Recorded], values: dict[str, dict[str, Any]]
@@ -479,6 +564,9 @@ class _Runner:
         if self.lock.stages.get(name) == entry and self._lock_on_disk_has(name):
             return
         self.lock.stages[name] = entry
+        self._write_lock()
+
+    def _write_lock(self) -> None:
         order = list(self.graph.pipeline.stages)
         kept = Lock({n: s for n, s in self.lock.stages.items() if n in self.graph.pipeline.stages})
         lockfile.write(self.repo.root, kept, order)
@@ -492,6 +580,12 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM while a command runs: leave through the exception path, which kills the
+    command (subprocess.call does) instead of leaving it running without mlv."""
+    raise SystemExit(128 + signum)
 
 
 def _entry(rec: Recorded) -> Entry:

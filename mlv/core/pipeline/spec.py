@@ -169,6 +169,11 @@ def _stage(name: str, body: Any, where: str) -> Stage:
     desc = body.get("desc")
     seen: set[str] = set()
     for path in [o.path for o in outs] + list(metrics):
+        if path == "" or path in (PIPELINE_FILE, LOCK_FILE):
+            what = "the repository root" if path == "" else path
+            raise PipelineError(
+                f"{at}: an output cannot be {what}", "name the files or folders the stage writes"
+            )
         if path in seen:
             raise PipelineError(f"{at}: output {path} is listed twice")
         seen.add(path)
