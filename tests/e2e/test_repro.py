@@ -156,7 +156,7 @@ def test_only_stages_whose_inputs_changed_run(repo: Path) -> None:
     # a param only train reads (lr): prepare and report stay
     (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.2\n  epochs: 3\n")
     dry = mlv("repro", "--dry", cwd=repo)
-    assert "Would run stage 'train' (param train changed)" in dry.stdout
+    assert "Would run stage 'train' (param train.lr changed)" in dry.stdout
     assert "Stage 'prepare' is up to date" in dry.stdout
     assert logged(repo) == ["prepare", "train", "report"]
     out = mlv("repro", cwd=repo)
@@ -203,7 +203,7 @@ def test_run_cache_restores_outputs_without_running(repo: Path) -> None:
     # back to lr 0.1: the same inputs ran before, so the outputs come back without a run
     (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.1\n  epochs: 3\n")
     out = mlv("repro", cwd=repo)
-    assert "Restored stage 'train' from the run cache (param train changed)" in out.stdout
+    assert "Restored stage 'train' from the run cache (param train.lr changed)" in out.stdout
     assert logged(repo)[4:] == []
     assert (repo / "model.bin").read_bytes() == v1_model
     assert json.loads((repo / "metrics.json").read_text()) == {"acc": 0.6}
@@ -254,7 +254,7 @@ def test_dry_predicts_restores_and_what_depends_on_them(repo: Path) -> None:
     mlv("repro", cwd=repo)
     (repo / "params.yaml").write_text("prepare:\n  scale: 2\ntrain:\n  lr: 0.1\n  epochs: 3\n")
     dry = mlv("repro", "--dry", cwd=repo)
-    assert "Would restore stage 'train' from the run cache (param train changed)" in dry.stdout
+    assert "Would restore stage 'train' from the run cache (param train.lr changed)" in dry.stdout
     assert "Stages: 0 would run, 1 would be restored, 2 up to date." in dry.stdout
     # a removed stage leaves mlv.lock at the next repro, even with nothing to run
     doc = yaml.safe_load((repo / "mlv.yaml").read_text())

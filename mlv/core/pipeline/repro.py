@@ -310,7 +310,9 @@ class _Runner:
                 elif key not in old:
                     reasons.append(f"param {key} added")
                 elif old[key] != new[key]:
-                    reasons.append(f"param {key} changed")
+                    reasons += [
+                        f"param {k} changed" for k in _changed_keys(key, old[key], new[key])
+                    ]
         recorded = {r.path: r for r in locked.outs + locked.metrics}
         for path, rec in self._outs(stage.out_paths).items():
             if path not in recorded:
@@ -580,6 +582,17 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _changed_keys(key: str, old: Any, new: Any) -> list[str]:
+    """The dotted keys that differ below key (key itself unless both are mappings)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [key]
+    a = params.flatten(old, key + ".")
+    b = params.flatten(new, key + ".")
+    return sorted(
+        k for k in set(a) | set(b) if a.get(k, params.MISSING) != b.get(k, params.MISSING)
+    ) or [key]
 
 
 def _terminated(signum: int, frame: object) -> None:
