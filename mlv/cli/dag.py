@@ -9,14 +9,16 @@ import click
 
 @click.command("dag")
 @click.argument("stages", nargs=-1, metavar="[STAGE]...")
-@click.option("--dot", "fmt", flag_value="dot", help="Graphviz dot.")
-@click.option("--mermaid", "fmt", flag_value="mermaid", help="A Mermaid flowchart.")
+@click.option("--dot", is_flag=True, help="Graphviz dot.")
+@click.option("--mermaid", is_flag=True, help="A Mermaid flowchart.")
 @click.option("--downstream", is_flag=True, help="The named stages and what depends on them.")
-def dag_cmd(stages: tuple[str, ...], fmt: str | None, downstream: bool) -> None:
+def dag_cmd(stages: tuple[str, ...], dot: bool, mermaid: bool, downstream: bool) -> None:
     """Show how stages depend on each other (all, or the STAGEs named and what they need).
 
     Plain text lists the stages in run order, each with the stages whose outputs it reads.
     """
+    if dot and mermaid:
+        raise click.UsageError("--dot and --mermaid exclude each other")
     from mlv.core.pipeline.repro import load_graph
     from mlv.core.repo import Repo
 
@@ -28,12 +30,12 @@ def dag_cmd(stages: tuple[str, ...], fmt: str | None, downstream: bool) -> None:
     names = graph.select(stages, downstream)
     chosen = set(names)
     edges = [(p, n) for n in names for p in graph.parents[n] if p in chosen]
-    if fmt == "dot":
+    if dot:
         lines = ["strict digraph {"]
         lines += [f"  {json.dumps(n)};" for n in names]
         lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in edges]
         lines.append("}")
-    elif fmt == "mermaid":
+    elif mermaid:
         ids = {n: f"s{i}" for i, n in enumerate(names)}
         lines = ["flowchart TD"]
         lines += [f'  {ids[n]}["{_mermaid(n)}"]' for n in names]

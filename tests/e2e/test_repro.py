@@ -328,6 +328,7 @@ def test_pipeline_errors_are_one_line(mlv_repo: Path) -> None:
             "stage 'a': dependency nothere does not exist",
         "a: {cmd: 'true', params: [lr], outs: [x]}": "params.yaml: no parameter 'lr'",
         "a: {cmd: 'true', outz: [x]}": "unknown key(s) outz",
+        "a: {cmd: 'true'}\n  a: {cmd: 'false'}": "line 3: 'a' is given twice",
     }  # fmt: skip
     for body, needle in cases.items():
         (repo / "mlv.yaml").write_text(f"stages:\n  {body}\n")
@@ -348,6 +349,8 @@ def test_dag_plain_dot_and_mermaid(repo: Path) -> None:
     assert plain == ["prepare", "train    <- prepare", "report"]
     dot = mlv("dag", "--dot", cwd=repo).stdout
     assert '"prepare" -> "train";' in dot and dot.startswith("strict digraph {")
+    both = mlv("dag", "--dot", "--mermaid", cwd=repo, check=False)
+    assert_error(both, 2, "--dot and --mermaid exclude each other")
     mermaid = mlv("dag", "--mermaid", "train", cwd=repo).stdout.splitlines()
     assert mermaid == ["flowchart TD", '  s0["prepare"]', '  s1["train"]', "  s0 --> s1"]
 

@@ -108,7 +108,11 @@ def load(root: str) -> Pipeline:
 
 def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
     try:
-        doc = yamlio.loads(text)
+        doc = yamlio.loads_strict(text)
+    except yamlio.DuplicateKeyError as e:
+        raise PipelineError(
+            f"{where}: line {e.line}: {e.key!r} is given twice", "keep one of them"
+        ) from None
     except yamlio.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -264,10 +268,11 @@ def add_stage(
     path = os.path.join(root, PIPELINE_FILE)
     try:
         with open(path, "rb") as fh:
-            doc = yamlio.loads(fh.read()) or {}
+            text = fh.read()
     except FileNotFoundError:
-        doc = {}
-    parse(yamlio.dumps(doc))  # refuse to rewrite a file that does not parse
+        text = b""
+    parse(text)  # refuse to rewrite a file that does not parse (duplicate keys included)
+    doc = yamlio.loads(text) or {}
     stages = doc.setdefault("stages", {}) if isinstance(doc, dict) else None
     if stages is None:
         stages = doc["stages"] = {}
