@@ -47,8 +47,14 @@ def loads_strict(text: str | bytes) -> Any:
     return yaml.load(text, Loader=_StrictLoader)
 
 
-def dumps(data: Any) -> str:
-    """Block-style YAML in insertion order, readable in a git diff."""
+def dumps(data: Any, width: int = 80) -> str:
+    """Block-style YAML in insertion order, readable in a git diff (long scalars folded
+    at width columns)."""
     return yaml.dump(
-        data, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True
+        data,
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=width,
     )

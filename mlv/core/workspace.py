@@ -122,7 +122,8 @@ class Scanner:
                 rules = ignore_rules_above(self.repo, rel)
             entry = self._dir(path, rel, name, rules)
         elif stat_mod.S_ISREG(st.st_mode):
-            rows = self.state.folder(rel_dir)
+            row = self.state.file(rel_dir, name)
+            rows = {} if row is None else {name: row}
             hash_id = self._file_hash(path, rel_dir, name, st, rows, os.path.islink(path))
             entry = Entry(FILE, name, hash_id, st.st_size)
         else:

@@ -137,6 +137,17 @@ class StateDB:
 
         return self._run(work)
 
+    def file(self, rel_dir: str, name: str) -> tuple[int, int, int, str] | None:
+        """The trusted row of one file, (ino, mtime_ns, size, hash): a single look-up, for
+        callers that hash one file of a large folder (a pipeline's deps and outs)."""
+        row = self._one(
+            "SELECT ino, mtime_ns, size, hash, recorded_ns FROM files WHERE dir = ? AND name = ?",
+            (rel_dir, name),
+        )
+        if row is None or not trusted_after(row[1], row[4]):
+            return None
+        return row[0], row[1], row[2], row[3]
+
     def record(self, rel_dir: str, name: str, st: os.stat_result, hash_id: str) -> None:
         """Queue a row; written by flush() in one transaction."""
         self._pending.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from mlv.core.pipeline import dag, runcache, spec
@@ -81,3 +83,36 @@ def test_run_key_is_canonical() -> None:
         "python t.py", [], {"p.yaml": {"lr": 0.1}}, []
     )
     assert runcache.run_key_of(runcache.run_entry_key(one)) == one
+
+
+def _random_paths(rng: random.Random, n: int) -> list[str]:
+    names = ["a", "b", "ab", "a.b", "a-b", "c"]
+    return ["/".join(rng.choice(names) for _ in range(rng.randint(1, 4))) for _ in range(n)] + (
+        [""] if rng.random() < 0.1 else []
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_path_index_finds_exactly_the_overlapping_paths(seed: int) -> None:
+    """The index that keeps graph building fast agrees with the plain definition."""
+    rng = random.Random(seed)
+    indexed = _random_paths(rng, 30)
+    index = dag.PathIndex()
+    for i, path in enumerate(indexed):
+        index.add(path, f"s{i}")
+    for query in _random_paths(rng, 30):
+        expected = sorted((p, f"s{i}") for i, p in enumerate(indexed) if dag.overlaps(p, query))
+        assert sorted(index.overlapping(query)) == expected, query
+        test = dag.overlaps_any([query])
+        assert [p for p in indexed if test(p)] == [p for p in indexed if dag.overlaps(p, query)]
+
+
+def test_many_stages_build_quickly_and_in_order() -> None:
+    """1,000 chained stages: the graph is the chain (a quadratic build took seconds)."""
+    lines = ["stages:"]
+    for i in range(1000):
+        dep = f", deps: [out/{i - 1}]" if i else ""
+        lines.append(f"  s{i}: {{cmd: c{dep}, outs: [out/{i}]}}")
+    g = graph("\n".join(lines))
+    assert g.order == [f"s{i}" for i in range(1000)]
+    assert g.parents["s999"] == ["s998"]

@@ -8,7 +8,8 @@ Orders are topological, ties broken by mlv.yaml's order, so runs are determinist
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mlv.core.pipeline.spec import PIPELINE_FILE, Pipeline, Stage
@@ -59,28 +60,75 @@ class Graph:
         return found
 
 
+class PathIndex:
+    """Paths with a value each, queried for every path overlapping a given one: the path
+    itself, its parent folders (a dict look-up per level) and what lies below it (a range
+    of the sorted paths). Keeps graph building linear-ish for pipelines of many stages."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, list[str]] = {}
+        self._sorted: list[str] = []
+
+    def add(self, path: str, value: str) -> None:
+        if path not in self._values:
+            self._values[path] = []
+            bisect.insort(self._sorted, path)
+        self._values[path].append(value)
+
+    def overlapping(self, path: str) -> list[tuple[str, str]]:
+        """(indexed path, value) for every indexed path overlapping path, in path order."""
+        if path == "":
+            found = list(self._sorted)
+        else:
+            found = [p for p in _parents(path) if p in self._values]
+            if path in self._values:
+                found.append(path)
+            start = bisect.bisect_left(self._sorted, path + "/")
+            for p in self._sorted[start:]:
+                if not p.startswith(path + "/"):
+                    break
+                found.append(p)
+        return [(p, v) for p in found for v in self._values[p]]
+
+
+def overlaps_any(paths: Iterable[str]) -> Callable[[str], bool]:
+    """A test for "overlaps one of paths", cheap to apply to many candidate paths."""
+    paths = list(paths)
+    exact = set(paths)
+    for path in paths:
+        exact.update(_parents(path))
+    below = tuple(path + "/" for path in paths)
+    if "" in paths:
+        return lambda candidate: True
+    return lambda candidate: candidate in exact or candidate.startswith(below)
+
+
+def _parents(path: str) -> list[str]:
+    """The folders path lies in, root ("") first."""
+    parts = path.split("/")
+    return ["", *("/".join(parts[:i]) for i in range(1, len(parts)))]
+
+
 def build(pipeline: Pipeline, tracked: Iterable[tuple[str, str]] = ()) -> Graph:
     """The checked graph of pipeline; tracked: (data path, pointer file) of every pointer."""
     stages = pipeline.stages
-    producers: list[tuple[str, str]] = []  # (out path, stage)
+    producers = PathIndex()  # out path -> stage
     for name, stage in stages.items():
         for path in stage.out_paths:
-            for other_path, other in producers:
-                if overlaps(path, other_path):
-                    raise PipelineError(_clash(path, name, other_path, other))
-            producers.append((path, name))
+            for other_path, other in producers.overlapping(path):
+                raise PipelineError(_clash(path, name, other_path, other))
+            producers.add(path, name)
     for data_rel, pointer_rel in tracked:
-        for path, name in producers:
-            if overlaps(path, data_rel):
-                raise PipelineError(
-                    f"output {path} of stage '{name}' is also tracked by {pointer_rel}",
-                    f"run `mlv rm {pointer_rel}` so that the stage alone records it",
-                )
+        for path, name in producers.overlapping(data_rel):
+            raise PipelineError(
+                f"output {path} of stage '{name}' is also tracked by {pointer_rel}",
+                f"run `mlv rm {pointer_rel}` so that the stage alone records it",
+            )
     graph = Graph(pipeline, {n: [] for n in stages}, {n: [] for n in stages})
     for name, stage in stages.items():
         inputs = list(stage.deps) + [p.file for p in stage.params]
-        for path, producer in producers:
-            if any(overlaps(dep, path) for dep in inputs):
+        for dep in inputs:
+            for path, producer in producers.overlapping(dep):
                 if producer == name:
                     raise PipelineError(
                         f"stage '{name}' depends on its own output {path}",

@@ -135,6 +135,7 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
     result = ReproResult()
     repo_lock = repo.lock()
     repo_lock.acquire()
+    runner: _Runner | None = None
     try:
         runner = _Runner(repo, graph, lock, options, events, repo_lock)
         if not options.dry:
@@ -146,7 +147,7 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
             if stop:
                 result.stages.append(StageResult(name, NOT_RUN))
                 continue
-            upstream = graph.upstream_of(name)
+            upstream = graph.upstream_of(name) if failed else set()
             if upstream & failed:
                 bad = sorted(upstream & failed)[0]
                 result.stages.append(
@@ -164,6 +165,8 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
                 stop = not options.keep_going
         result.lock_written = runner.lock_written
     finally:
+        if runner is not None:
+            runner.stage_files()
         repo_lock.release()
     return result
 
@@ -181,6 +184,7 @@ class _Runner:
         self.repo = repo
         self.graph = graph
         self.lock = lock
+        self.lock_bytes = lockfile.read_bytes(repo.root)  # mlv.lock as self.lock knows it
         self.options = options
         self.events = events
         self.repo_lock = repo_lock
@@ -189,6 +193,9 @@ class _Runner:
         self.seen: dict[str, Entry | None] = {}  # path -> as hashed in this run
         self.param_files: dict[str, dict[str, Any]] = {}  # parsed once per run
         self.lock_written = False
+        self.to_stage: set[str] = set()  # files mlv wrote for git: staged once, at the end
+        self._git_tracked: set[str] | None = None
+        self.renderer = lockfile.Renderer()
         # objects of outputs git tracks are kept for the run cache as plain copies
         self.copy_cache = replace(repo.cache, link_types=("copy",))
 
@@ -211,12 +218,11 @@ class _Runner:
 
     def _forget(self, stage: Stage) -> None:
         """Drop what this run knows of paths the stage writes (or may have written)."""
-        for path in list(self.seen):
-            if any(dag.overlaps(path, out) for out in stage.out_paths):
-                del self.seen[path]
-        for file in list(self.param_files):
-            if any(dag.overlaps(file, out) for out in stage.out_paths):
-                del self.param_files[file]
+        written = dag.overlaps_any(stage.out_paths)
+        for path in [p for p in self.seen if written(p)]:
+            del self.seen[path]
+        for file in [f for f in self.param_files if written(f)]:
+            del self.param_files[file]
 
     def _deps(self, stage: Stage) -> tuple[list[Recorded], list[str]]:
         """The deps as they are now, and the missing ones."""
@@ -343,7 +349,7 @@ class _Runner:
             self.events.restored(name, reasons, from_run_cache)
             return StageResult(name, RESTORED, reasons)
         cached = [o.path for o in stage.outs if o.cache]
-        in_git = git.tracked(self.repo.root, cached) if self.repo.scm else []
+        in_git = [p for p in cached if p in self._outs_git_tracks()]
         if in_git:
             raise PipelineError(
                 f"stage '{name}': output {in_git[0]} is tracked by git",
@@ -371,6 +377,16 @@ class _Runner:
             )
         self._record(name, stage, deps, values)
         return StageResult(name, RAN, reasons)
+
+    def _outs_git_tracks(self) -> set[str]:
+        """The cached outs of the whole pipeline that git tracks: one `git ls-files`."""
+        if self._git_tracked is None:
+            cached = [
+                o.path for st in self.graph.pipeline.stages.values() for o in st.outs if o.cache
+            ]
+            scm = self.repo.scm
+            self._git_tracked = set(git.tracked(self.repo.root, cached)) if scm else set()
+        return self._git_tracked
 
     def _run_commands(self, stage: Stage) -> None:
         cwd = self.repo.abs(stage.wdir)
@@ -457,7 +473,7 @@ class _Runner:
                 if changed:
                     ignored.append(changed)
         metrics = [self._save(path, False) for path in stage.metrics]
-        self.repo.stage(ignored)
+        self.to_stage.update(ignored)
         return outs, metrics
 
     def _save(self, path: str, cached: bool) -> Recorded:
@@ -571,13 +587,22 @@ class _Runner:
     def _write_lock(self) -> None:
         order = list(self.graph.pipeline.stages)
         kept = Lock({n: s for n, s in self.lock.stages.items() if n in self.graph.pipeline.stages})
-        lockfile.write(self.repo.root, kept, order)
+        self.lock_bytes = lockfile.write(self.repo.root, kept, order, self.renderer)
         self.lock_written = True
-        self.repo.stage([LOCK_FILE])
+        self.to_stage.add(LOCK_FILE)
+
+    def stage_files(self) -> None:
+        """Stage in git what the run wrote (mlv.lock, .gitignore files): once, at the end,
+        so that a run of many stages is not a run of as many `git add`s."""
+        if self.to_stage:
+            self.repo.stage(sorted(self.to_stage))
+            self.to_stage.clear()
 
     def _lock_on_disk_has(self, name: str) -> bool:
         """mlv.lock on disk holds exactly what this run knows of every stage (a file
-        edited meanwhile by hand is rewritten)."""
+        edited meanwhile by hand is rewritten). Unchanged bytes need no parsing."""
+        if lockfile.read_bytes(self.repo.root) == self.lock_bytes:
+            return True
         try:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:

@@ -24,6 +24,7 @@ rest of the pipeline code never sees a wdir.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -75,7 +76,7 @@ class Stage:
         """The command as recorded in mlv.lock (one line per command)."""
         return "\n".join(self.cmd)
 
-    @property
+    @functools.cached_property
     def out_paths(self) -> tuple[str, ...]:
         return tuple(o.path for o in self.outs) + self.metrics
 
