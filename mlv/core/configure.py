@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 from mlv import config as config_mod
@@ -99,8 +100,26 @@ def unset(key: str, level: str) -> None:
 def set_cache_dir(repo: Repo, path: str, level: str) -> str:
     """Store the cache location; relative paths are kept relative to the repo root."""
     absolute = os.path.abspath(os.path.expanduser(path))
+    _check_usable_folder(absolute)
     value = absolute
     if level != "global":
         value = os.path.relpath(absolute, repo.root)
     set_("cache.dir", value, level)
     return absolute
+
+
+def _check_usable_folder(path: str) -> None:
+    """A cache folder must be a folder we can write, or creatable in one (it is created on
+    first use): refuse now rather than at the next `mlv add`."""
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"cannot use {path} as the cache: {existing} is not a folder")
+    try:  # os.access says yes to root everywhere, even on /proc: try it
+        os.rmdir(tempfile.mkdtemp(prefix=".mlv-probe-", dir=existing))
+    except OSError as e:
+        raise UsageError(
+            f"cannot use {path} as the cache: cannot write in {existing} ({e.strerror})",
+            "choose a folder you can write to",
+        ) from None

@@ -70,6 +70,7 @@ def _store_url(url: str, level: str) -> str:
 def add(name: str, url: str, default: bool, level: str, force: bool = False) -> None:
     _check_name(name)
     _refuse_secret(level, "url", url)
+    _check_scheme(url)
     path = config_path(level)
     doc = config_mod.read_file(path)
     remotes = doc.get("remote") or {}
@@ -83,6 +84,14 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
         config_mod.set_value(doc, "core.remote", name)
     config_mod.build([(path, doc)])
     config_mod.write_file(path, doc)
+
+
+def _check_scheme(url: str) -> None:
+    if not registry.known_scheme(url):
+        raise UsageError(
+            f"unknown storage scheme '{registry.scheme_of(url)}://' in {redact(url)}",
+            "use a folder path, s3://, gs://, az://, ssh:// or another fsspec scheme",
+        )
 
 
 def modify(name: str, key: str, value: str | None, level: str) -> None:
@@ -102,6 +111,7 @@ def modify(name: str, key: str, value: str | None, level: str) -> None:
         _refuse_secret(level, key, value)
         parsed = config_mod.parse_value(f"remote.{name}.{key}", value)
         if key == "url":
+            _check_scheme(value)
             parsed = _store_url(value, level)
         config_mod.set_value(doc, f"remote.{name}.{key}", parsed)
     config_mod.build([(path, doc)])
@@ -218,7 +228,11 @@ def open_store(
     try:
         backend = registry.open_backend(url, options)
     except PermanentError as e:
-        raise RemoteError(f"remote '{chosen}': {scrub(e.message, secrets)}", e.hint) from None
+        message = scrub(e.message, secrets)
+        shown = redact(url)
+        if message.startswith(f"remote {shown}: "):  # name the remote once: 'NAME' (URL)
+            message = message[len(f"remote {shown}: ") :]
+        raise RemoteError(f"remote '{chosen}' ({shown}): {message}", e.hint) from None
     except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
         text = scrub(" ".join(str(e).split())[:200], secrets) or type(e).__name__
         raise RemoteError(

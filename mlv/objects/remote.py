@@ -191,10 +191,7 @@ class RemoteStore:
             else:
                 message = f"{where}: {message}"
             return RemoteError(scrub(message, self.secrets), e.hint)
-        return RemoteError(
-            f"{where}: {scrub(_reason(e), self.secrets)}",
-            "check the URL, the network and the server, then run again",
-        )
+        return RemoteError(f"{where}: {scrub(_reason(e), self.secrets)}", _hint(e, self.url))
 
     def _list(self, prefix: str, counted: bool = True) -> set[str]:
         if counted:  # False: counted by the caller (listings in threads)
@@ -404,6 +401,27 @@ class RemoteStore:
                 outcome.failed[h] = scrub(_reason(r.error), self.secrets)
         if permanent is not None:
             raise self.failure(permanent)
+
+
+_CREDENTIAL_WORDS = ("credential", "invalidaccesskeyid", "signaturedoesnotmatch", "expiredtoken")
+
+
+def _hint(e: BaseException, url: str) -> str:
+    """What to do about a failure of the whole remote, by what the error says."""
+    text = f"{type(e).__name__} {e}".lower()
+    if any(word in text for word in _CREDENTIAL_WORDS):
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme in ("s3", "s3a"):
+            return (
+                "give credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                "~/.aws/credentials, or `mlv remote modify --local NAME key/secret ...`"
+            )
+        return "give the remote's credentials (see docs/remotes.md, Credentials)"
+    if isinstance(e, PermissionError) or "accessdenied" in text or "forbidden" in text:
+        return "check that these credentials may read and write there"
+    if isinstance(e, FileNotFoundError | NotADirectoryError):
+        return "check the remote's url (`mlv remote list`) and that its folder can be created"
+    return "check the URL, the network and the server, then run again"
 
 
 def _reason(e: BaseException) -> str:

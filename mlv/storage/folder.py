@@ -125,7 +125,18 @@ class FolderBackend:
         dst = self._path(key)
         folder = os.path.dirname(dst)
         if folder not in self._dirs:
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except PermissionError:
+                raise
+            except OSError as e:
+                if e.errno == 28:  # ENOSPC: classified with the others
+                    raise
+                raise PermanentError(
+                    f"remote {self.url}: cannot create the folder {folder} ({e.strerror})",
+                    "fix the remote's url (`mlv remote modify NAME url ...`) or create the "
+                    "folder's parent",
+                ) from None
             self._dirs.add(folder)
         return dst
 

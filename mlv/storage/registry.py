@@ -46,6 +46,15 @@ def is_folder(url: str) -> bool:
     return scheme_of(url) in ("", "file", "local")
 
 
+def known_scheme(url: str) -> bool:
+    """Is url a folder, or of a scheme fsspec knows (installed or not)?"""
+    if is_folder(url):
+        return True
+    import fsspec
+
+    return scheme_of(url) in fsspec.available_protocols()
+
+
 def storage_options(protocol: str, options: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in options.items() if k not in MLV_OPTIONS}
     for key in ("port", "timeout"):
@@ -89,10 +98,11 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
     try:
         fs, root = url_to_fs(url, **storage_options(protocol, options))
     except ImportError as e:
-        hint = INSTALL_HINTS.get(protocol, f"install the fsspec package for '{protocol}://'")
+        hint = INSTALL_HINTS.get(protocol)
+        if hint is None:  # fsspec's message names the package to install
+            hint = f"install the fsspec package for '{protocol}://' ({e.name or e})"
         raise PermanentError(
-            f"remote {redact(url)}: support for {protocol}:// is not installed ({e.name or e})",
-            hint,
+            f"remote {redact(url)}: support for {protocol}:// is not installed", hint
         ) from None
     except (TypeError, ValueError) as e:  # an option the backend does not take
         raise PermanentError(

@@ -134,3 +134,16 @@ def test_cache_dir_local_and_from_subfolder(mlv_repo: Path, tmp_path: Path) -> N
     doc = yaml.safe_load((mlv_repo / ".mlv" / "config.local.yaml").read_text())
     assert doc == {"cache": {"dir": "../elsewhere"}}
     assert mlv("cache", "dir", cwd=mlv_repo).stdout.strip() == str(tmp_path / "elsewhere")
+
+
+def test_cache_dir_that_cannot_be_used_is_refused(mlv_repo: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = mlv("cache", "dir", str(blocker / "cache"), cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "is not a folder")
+    proc = mlv("cache", "dir", "/proc/mlv-cache", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "cannot write in /proc")
+    assert mlv("cache", "dir", cwd=mlv_repo).stdout.strip().endswith(".mlv/cache")
+    fresh = tmp_path / "new" / "cache"
+    mlv("cache", "dir", str(fresh), cwd=mlv_repo)  # created on first use, not now
+    assert not fresh.exists()

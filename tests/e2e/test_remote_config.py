@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import assert_error, mlv
 
@@ -89,5 +90,50 @@ def test_push_without_a_remote_says_how_to_add_one(mlv_repo: Path) -> None:
 def test_unknown_scheme_and_missing_package_hint(mlv_repo: Path) -> None:
     (mlv_repo / "f.txt").write_text("x")
     mlv("add", "f.txt", cwd=mlv_repo)
-    mlv("remote", "add", "-d", "weird", "nosuchscheme://bucket/x", cwd=mlv_repo)
+    # written by hand (`remote add` refuses it): the push still says what is wrong
+    config = mlv_repo / ".mlv" / "config.yaml"
+    config.write_text("core: {remote: weird}\nremote: {weird: {url: 'nosuchscheme://b/x'}}\n")
     assert_error(mlv("push", cwd=mlv_repo, check=False), 1, "nosuchscheme")
+
+
+def test_unknown_scheme_is_refused_when_added(mlv_repo: Path) -> None:
+    """A typo in the scheme is caught at `remote add`/`modify`, not at the first push."""
+    proc = mlv("remote", "add", "z", "zzz://bucket/p", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "unknown storage scheme 'zzz://'")
+    assert "remote" not in _config(mlv_repo)
+    mlv("remote", "add", "s3", "s3://bucket/p", cwd=mlv_repo)
+    proc = mlv("remote", "modify", "s3", "url", "s4://bucket/p", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "unknown storage scheme 's4://'")
+    assert _config(mlv_repo)["remote"]["s3"]["url"] == "s3://bucket/p"
+
+
+def test_folder_remote_that_cannot_be_created_stops_with_one_line(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """Not "N objects failed, run again": running again would never help."""
+    (mlv_repo / "d.txt").write_text("x")
+    mlv("add", "d.txt", cwd=mlv_repo)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    mlv("remote", "add", "-d", "bad", str(blocker / "store"), cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    assert_error(proc, 1, "cannot create the folder")
+    assert "fix the remote's url" in proc.stderr
+    assert "run again" not in proc.stderr
+
+
+def test_missing_s3_credentials_say_where_to_give_them(
+    mlv_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    (mlv_repo / "d.txt").write_text("x")
+    mlv("add", "d.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "s3", "s3://bucket/p", cwd=mlv_repo)
+    mlv("remote", "modify", "s3", "endpoint_url", "http://127.0.0.1:9", cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    line = assert_error(proc, 1, "remote 's3' (s3://bucket/p)", "credentials")
+    assert "AWS_ACCESS_KEY_ID" in line and "--local" in line
