@@ -146,7 +146,10 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         name = "MLV_" + key.replace(".", "_").upper()
         if name in environ:
             section, option = key.split(".")
-            layer.setdefault(section, {})[option] = environ[name]
+            value: Any = environ[name]
+            if KNOWN[key] is _as_bool:  # shown as true/false, like the files' values
+                value = _as_bool(value, name)
+            layer.setdefault(section, {})[option] = value
     return layer
 
 

@@ -13,7 +13,9 @@ from mlv.core.repo import Repo
 @click.command("log")
 @click.argument("path", type=click.Path())
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show at most N.")
-@click.option("--rev", default="HEAD", show_default=True, help="Walk the history of REV.")
+@click.option(
+    "--rev", default="HEAD", show_default=True, metavar="REV", help="Walk the history of REV."
+)
 @json_option
 def log_cmd(path: str, limit: int | None, rev: str, as_json: bool) -> None:
     """Show the commits that changed a tracked path, newest first.

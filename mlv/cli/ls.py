@@ -40,7 +40,13 @@ def _rel(repo: Repo, path: str | None) -> str:
 @click.argument("path", required=False, type=click.Path())
 @rev_option
 @click.option("-R", "--recursive", is_flag=True, help="List everything below PATH.")
-@click.option("-l", "--long", "long_", is_flag=True, help="Show kind, size, files and hash.")
+@click.option(
+    "-l",
+    "--long",
+    "long_",
+    is_flag=True,
+    help="Show origin (mlv, git, folder), size, files and hash.",
+)
 @click.option("--data-only", is_flag=True, help="Only data tracked by mlv, not git's files.")
 @remote_option
 @json_option

@@ -147,3 +147,12 @@ def test_cache_dir_that_cannot_be_used_is_refused(mlv_repo: Path, tmp_path: Path
     fresh = tmp_path / "new" / "cache"
     mlv("cache", "dir", str(fresh), cwd=mlv_repo)  # created on first use, not now
     assert not fresh.exists()
+
+
+def test_boolean_from_the_environment_prints_as_true_or_false(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLV_CORE_FSYNC", "yes")
+    assert _get(mlv_repo, "core.fsync") == "true"
+    monkeypatch.setenv("MLV_CORE_FSYNC", "maybe")
+    assert_error(mlv("config", "core.fsync", cwd=mlv_repo, check=False), 1, "MLV_CORE_FSYNC")
