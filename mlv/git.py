@@ -224,11 +224,14 @@ def log_commits(
     first_parent: bool = False,
     all_refs: bool = False,
     walk: bool = True,
+    branches_and_tags: bool = False,
 ) -> list[tuple[str, int, str, str]]:
     """Commits as `git log` lists them: (id, commit time, author, subject), newest first.
 
-    all_refs: every commit of every ref (`--all`, revs ignored); walk=False: just the
-    commits revs name, in the order given (`--no-walk=unsorted`)."""
+    all_refs: every commit of every ref (`--all`, revs ignored); branches_and_tags: every
+    commit of every branch, remote-tracking branch and tag, and of revs (`--branches
+    --tags --remotes REVS`: no stash, notes or other refs); walk=False: just the commits
+    revs name, in the order given (`--no-walk=unsorted`)."""
     args = ["log", "--format=%H%x00%ct%x00%an%x00%s"]
     if limit is not None:
         args.append(f"-n{limit}")
@@ -236,7 +239,12 @@ def log_commits(
         args.append("--first-parent")
     if not walk:
         args.append("--no-walk=unsorted")
-    args += ["--all"] if all_refs else list(revs)
+    if all_refs:
+        args.append("--all")
+    else:
+        if branches_and_tags:
+            args += ["--branches", "--tags", "--remotes"]
+        args += list(revs)
     proc = _run([*args, "--"], root)
     out = []
     for line in proc.stdout.decode("utf-8", "replace").splitlines():

@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 
-from mlv.cli import output
 from mlv.cli.common import json_option
-from mlv.cli.metrics import cell, md_option, rev_label, table, warn_errors
+from mlv.cli.metrics import cell, emit_json, md_option, one_format, rev_label, table, warn_errors
 from mlv.core.pipeline import experiments
 from mlv.core.pipeline.experiments import Column, Row
 from mlv.core.repo import Repo
@@ -60,8 +59,7 @@ def show_cmd(
     """
     if limit is not None and all_commits:
         raise click.UsageError("-n and --all-commits cannot be combined")
-    if sum((as_csv, as_json, as_md)) > 1:
-        raise click.UsageError("choose one of --csv, --json and --md")
+    one_format(csv=as_csv, json=as_json, md=as_md)
     if sort_by is None and sort_order != "asc":
         raise click.UsageError("--sort-order needs --sort-by")
     repo = Repo.open()
@@ -76,7 +74,7 @@ def show_cmd(
     finally:
         repo.close()
     if as_json:
-        output.emit_json(
+        emit_json(
             {
                 "columns": [
                     {

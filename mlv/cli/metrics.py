@@ -13,7 +13,7 @@ from mlv.cli import output
 from mlv.cli.common import json_option
 from mlv.core.pipeline import checks as checks_mod
 from mlv.core.pipeline import metrics as metrics_mod
-from mlv.core.pipeline.revs import Rev
+from mlv.core.pipeline.revs import Rev, json_safe
 from mlv.core.repo import Repo
 
 MISSING_CELL = "-"
@@ -23,6 +23,27 @@ MISSING_CELL = "-"
 
 def md_option(f: Any) -> Any:
     return click.option("--md", "as_md", is_flag=True, help="Print a Markdown table.")(f)
+
+
+def one_format(**flags: bool) -> None:
+    """A usage error (exit 2) when more than one output format flag is given."""
+    if sum(flags.values()) > 1:
+        names = [f"--{name}" for name in flags]
+        raise click.UsageError(f"choose one of {', '.join(names[:-1])} and {names[-1]}")
+
+
+def revision(value: str | None, what: str) -> str | None:
+    """A revision named on the command line; an empty one is a usage error (exit 2), not
+    HEAD."""
+    if value is not None and not value.strip():
+        raise click.UsageError(f"{what} is empty: name a commit, branch or tag")
+    return value
+
+
+def emit_json(data: Any) -> None:
+    """Strict JSON: NaN and infinite floats become the strings "NaN", "Infinity" and
+    "-Infinity" (docs/metrics.md), never the bare tokens that JSON parsers reject."""
+    output.emit_json(json_safe(data))
 
 
 def cell(value: Any) -> str:
@@ -120,13 +141,16 @@ def show_cmd(rev_names: tuple[str, ...], all_commits: bool, as_json: bool, as_md
     """
     if rev_names and all_commits:
         raise click.UsageError("--rev and --all-commits cannot be combined")
+    one_format(json=as_json, md=as_md)
+    for name in rev_names:
+        revision(name, "--rev")
     repo = Repo.open()
     try:
         shown = metrics_mod.show(repo, rev_names, all_commits)
     finally:
         repo.close()
     if as_json:
-        output.emit_json(
+        emit_json(
             [
                 {
                     "rev": s.rev.name,
@@ -170,13 +194,16 @@ def diff_cmd(
     No revision: HEAD against the workspace. One: A against the workspace. Two: A against
     B. Change is new - old; relative change is (new - old) / abs(old), for numbers only.
     """
+    one_format(json=as_json, md=as_md)
+    revision(a_rev, "revision A")
+    revision(b_rev, "revision B")
     repo = Repo.open()
     try:
         result = metrics_mod.diff_metrics(repo, a_rev, b_rev, everything)
     finally:
         repo.close()
     if as_json:
-        output.emit_json(diff_dict(result, "metrics"))
+        emit_json(diff_dict(result, "metrics"))
         return
     _diff_warnings(result)
     if not result.changes:
@@ -227,13 +254,15 @@ def check_cmd(baseline: str | None, as_json: bool, as_md: bool) -> None:
     where baseline.NAME is metric NAME at --baseline (default HEAD). Prints each check with
     the values it read; exits 1 when any fails, 0 when all pass or there are none.
     """
+    one_format(json=as_json, md=as_md)
+    revision(baseline, "--baseline")
     repo = Repo.open()
     try:
         report = checks_mod.run(repo, baseline)
     finally:
         repo.close()
     if as_json:
-        output.emit_json(
+        emit_json(
             {
                 "baseline": (
                     {"rev": report.baseline.name, "commit": report.baseline.commit}

@@ -6,7 +6,17 @@ import click
 
 from mlv.cli import output
 from mlv.cli.common import json_option
-from mlv.cli.metrics import cell, diff_dict, md_option, rev_label, table, warn_errors
+from mlv.cli.metrics import (
+    cell,
+    diff_dict,
+    emit_json,
+    md_option,
+    one_format,
+    rev_label,
+    revision,
+    table,
+    warn_errors,
+)
 from mlv.core.pipeline import metrics as metrics_mod
 from mlv.core.repo import Repo
 
@@ -31,13 +41,16 @@ def diff_cmd(
     B. Params are the keys every stage lists in `params:` (a key naming a mapping stands
     for each value below it); with no stage listing any, every key of params.yaml.
     """
+    one_format(json=as_json, md=as_md)
+    revision(a_rev, "revision A")
+    revision(b_rev, "revision B")
     repo = Repo.open()
     try:
         result = metrics_mod.diff_params(repo, a_rev, b_rev, everything)
     finally:
         repo.close()
     if as_json:
-        output.emit_json(diff_dict(result, "params"))
+        emit_json(diff_dict(result, "params"))
         return
     for side, rev in (("a", result.a), ("b", result.b)):
         label = "" if rev.commit is None else f" at {rev_label(rev)}"

@@ -374,6 +374,11 @@ def test_metrics_check_without_checks(mlv_repo: Path) -> None:
         ("accuracy.__class__ == 1", "names starting with __ are not allowed"),
         ("(1).real > 0", "attribute access is allowed only on names"),
         ("accuracy", "not a condition"),
+        ("9", "not a condition"),
+        ("True", "the constant True is not allowed"),
+        ("False", "the constant False is not allowed"),
+        ("accuracy > 0.5 or True", "the constant True is not allowed"),
+        ("1 < 2", "it names no metric"),
     ],
 )
 def test_metrics_check_bad_expression_is_one_line(
@@ -498,3 +503,162 @@ def test_exp_show_before_the_first_commit(tmp_path: Path) -> None:
     doc = _json("exp", "show", cwd=repo)
     assert [r["rev"] for r in doc["rows"]] == ["workspace"]
     assert doc["rows"][0]["params"] == {"params.yaml": {"lr": 0.1}}
+
+
+# ---- review fixes: NaN and infinity, stash, ambiguous keys, flags ----------------------
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads that refuses NaN and Infinity, as JSON.parse does."""
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nan_and_infinity_are_strict_json_and_unchanged_nan_is_no_change(
+    mlv_repo: Path,
+) -> None:
+    pipeline = {
+        "stages": {"s": {"cmd": "x", "params": ["lr"], "metrics": ["m.json", "m.yaml"]}},
+        "checks": ["d > 0", "not d < 0", "big > 1", "big - big < 1", "acc > 0.5"],
+    }
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": yaml.safe_dump(pipeline),
+            "params.yaml": "lr: .nan\n",
+            "m.json": '{"d": NaN, "big": Infinity, "acc": 0.9}',
+            "m.yaml": "small: -.inf\n",
+        },
+    )
+    commit_all(mlv_repo, "nan")
+    write_files(mlv_repo, {"m.json": '{"d": NaN, "big": Infinity, "acc": 0.95}'})
+
+    out = mlv("metrics", "diff", cwd=mlv_repo).stdout
+    assert _lines(out) == [
+        ["Path", "Metric", "Old", "New", "Change", "Relative"],
+        ["m.json", "acc", "0.9", "0.95", "+0.05", "+5.56%"],
+    ]  # the unchanged NaN (and infinities) are no change
+    doc = _strict_json(mlv("metrics", "diff", "--json", "--all", cwd=mlv_repo).stdout)
+    assert doc["metrics"]["m.json"]["d"] == {
+        "old": "NaN", "new": "NaN", "change": None, "relative": None,
+    }  # fmt: skip
+    assert doc["metrics"]["m.json"]["big"]["new"] == "Infinity"
+    assert doc["metrics"]["m.yaml"]["small"]["new"] == "-Infinity"
+    assert _strict_json(mlv("metrics", "diff", "--json", cwd=mlv_repo).stdout)["metrics"] == {
+        "m.json": {"acc": {"old": 0.9, "new": 0.95, "change": 0.05, "relative": 0.0555555555556}}
+    }
+    shown = _strict_json(mlv("metrics", "show", "--json", "-A", cwd=mlv_repo).stdout)
+    assert shown[0]["metrics"]["m.json"] == {"d": "NaN", "big": "Infinity", "acc": 0.95}
+    exp = _strict_json(mlv("exp", "show", "--json", cwd=mlv_repo).stdout)
+    assert exp["rows"][1]["metrics"]["m.yaml"] == {"small": "-Infinity"}
+    assert exp["rows"][1]["params"] == {"params.yaml": {"lr": "NaN"}}
+    assert [c["name"] for c in exp["columns"] if c["changed"]] == ["acc"]
+    params = _strict_json(mlv("params", "diff", "--json", "--all", cwd=mlv_repo).stdout)
+    assert params["params"] == {"params.yaml": {"lr": {"old": "NaN", "new": "NaN"}}}
+    assert mlv("params", "diff", cwd=mlv_repo).stdout == "No params changed.\n"
+
+    proc = mlv("metrics", "check", "--json", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1, proc.stderr
+    report = _strict_json(proc.stdout)
+    assert [(c["passed"], c["reason"]) for c in report["checks"]] == [
+        (False, "d is NaN (in m.json)"),
+        (False, "d is NaN (in m.json)"),  # `not` does not turn NaN into a pass
+        (True, None),
+        (False, "big - big is NaN"),
+        (True, None),
+    ]
+    assert report["checks"][0]["values"] == {"d": "NaN"}
+    text = mlv("metrics", "check", cwd=mlv_repo, check=False).stdout
+    assert "d is NaN (in m.json)" in text
+
+
+def test_all_commits_leave_out_the_stash(mlv_repo: Path, history: dict[str, str]) -> None:
+    git("stash", "-q", cwd=mlv_repo)
+    git("stash", "apply", "-q", cwd=mlv_repo)  # the stash ref stays, the workspace is back
+    stash = {_head(mlv_repo, "stash@{0}"), _head(mlv_repo, "stash@{0}^2")}
+    want = {history[n] for n in ("init", "v1", "v2", "v3", "exp")}
+    doc = _json("metrics", "show", "--all-commits", cwd=mlv_repo)
+    assert {d["commit"] for d in doc[1:]} == want and len(doc) == 6
+    doc = _json("exp", "show", "-A", cwd=mlv_repo)
+    assert {r["commit"] for r in doc["rows"][1:]} == want and len(doc["rows"]) == 6
+    assert not stash & {r["commit"] for r in doc["rows"]}
+    assert not [r for r in doc["rows"] if (r["subject"] or "").startswith(("WIP on", "index on"))]
+    # a detached HEAD is still shown
+    git("checkout", "-q", "--detach", "main", cwd=mlv_repo)
+    git("commit", "-q", "--allow-empty", "-m", "detached", cwd=mlv_repo)
+    doc = _json("exp", "show", "-A", cwd=mlv_repo)
+    assert _head(mlv_repo) in {r["commit"] for r in doc["rows"]}
+
+
+def test_metrics_check_key_in_two_files_fails_that_check_only(mlv_repo: Path) -> None:
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": yaml.safe_dump(
+                {
+                    "stages": {"s": {"cmd": "x", "metrics": ["m1.json", "m2.yaml"]}},
+                    "checks": ["acc > 0.5", "loss < 1"],
+                }
+            ),
+            "m1.json": json.dumps({"acc": 0.9, "loss": 0.5}),
+            "m2.yaml": "acc: 0.8\n",
+        },
+    )
+    proc = mlv("metrics", "check", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    rows = proc.stdout.splitlines()
+    assert rows[1].split()[:5] == ["acc", ">", "0.5", "acc=-", "FAIL"]
+    assert "acc is in both m1.json and m2.yaml: rename it in one file" in rows[1]
+    assert rows[2].split()[-1] == "pass"
+    assert rows[3] == "2 checks: 1 passed, 1 failed"
+    proc = mlv("metrics", "check", "--json", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["checks"] == [
+        {
+            "check": "acc > 0.5",
+            "passed": False,
+            "values": {"acc": None},
+            "reason": "acc is in both m1.json and m2.yaml: rename it in one file",
+        },
+        {"check": "loss < 1", "passed": True, "values": {"loss": 0.5}, "reason": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("params", "diff", "--json", "--md"),
+        ("metrics", "show", "--md", "--json"),
+        ("metrics", "diff", "--json", "--md"),
+        ("metrics", "check", "--json", "--md"),
+        ("exp", "show", "--json", "--md"),
+    ],
+)
+def test_conflicting_format_flags_are_usage_errors(
+    mlv_repo: Path, history: dict[str, str], args: tuple[str, ...]
+) -> None:
+    proc = mlv(*args, cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "choose one of", "--json", "--md")
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("metrics", "check", "--baseline", ""), "--baseline"),
+        (("metrics", "check", "--baseline", " "), "--baseline"),
+        (("metrics", "diff", ""), "revision A"),
+        (("metrics", "diff", "HEAD", ""), "revision B"),
+        (("params", "diff", ""), "revision A"),
+        (("metrics", "show", "--rev", ""), "--rev"),
+    ],
+)
+def test_an_empty_revision_is_a_usage_error(
+    mlv_repo: Path, history: dict[str, str], args: tuple[str, ...], what: str
+) -> None:
+    proc = mlv(*args, cwd=mlv_repo, check=False)
+    assert_error(proc, 2, f"{what} is empty")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -90,11 +91,31 @@ def test_short_circuit_skips_what_it_does_not_need() -> None:
     assert run("accuracy > 0.95 and nope > 1").reason is None
 
 
-def test_duplicate_metric_across_files_is_an_error_naming_both() -> None:
+def test_duplicate_metric_across_files_fails_with_a_reason_naming_both() -> None:
     current = _metrics(a={"acc": 1.0}, b={"acc": 0.5, "loss": 1})
-    assert run("loss > 0", current).passed  # only an error when a check names it
-    with pytest.raises(PipelineError, match=r"acc is in both a\.json and b\.json"):
-        run("acc > 0.9", current)
+    assert run("loss > 0", current).passed  # only a failure when a check names it
+    result = run("acc > 0.9", current)
+    assert (result.passed, result.values) == (False, {"acc": None})
+    assert result.reason == "acc is in both a.json and b.json: rename it in one file"
+    assert run("loss > 0 or acc > 0.9", current).passed  # not needed: not a failure
+    result = run("loss < baseline.acc", current, current)
+    assert result.reason == "acc at main is in both a.json and b.json: rename it in one file"
+
+
+def test_nan_metric_fails_with_a_reason() -> None:
+    nan = _metrics(m={"x": float("nan"), "big": float("inf"), "one": 1})
+    for text in ("x > 0", "x != 1", "not x < 0", "x == x", "one + x > 0"):
+        result = run(text, nan)
+        assert (result.passed, result.reason) == (False, "x is NaN (in m.json)"), text
+    assert run("one > 0 or x > 0", nan).passed  # short-circuit: x is not needed
+    assert math.isnan(run("x > 0", nan).values["x"])
+    result = run("one < baseline.x", nan, nan)
+    assert result.reason == "x at main is NaN (in m.json)"
+    assert run("big > 1e300", nan).passed  # infinity is a number that compares
+    result = run("big - big < 1", nan)
+    assert (result.passed, result.reason) == (False, "big - big is NaN")
+    result = run("not big * 0 < 1", nan)
+    assert (result.passed, result.reason) == (False, "big * 0 is NaN")
 
 
 def test_overflow_is_no_crash() -> None:
@@ -143,6 +164,14 @@ def test_overflow_is_no_crash() -> None:
         ("-(accuracy > 1) < 0", "operands of unary minus must be numbers"),
         ("[c for c in ()] == 1", "comprehensions are not allowed"),
         ("f'{accuracy}' == 1", "strings are not allowed"),
+        ("True", "the constant True is not allowed"),
+        ("False", "the constant False is not allowed"),
+        ("not False", "the constant False is not allowed"),
+        ("accuracy > 1 or True", "the constant True is not allowed"),
+        ("True == 1", "the constant True is not allowed"),
+        ("1 < 2", "it names no metric"),
+        ("0 < 1 and 2 > 1", "it names no metric"),
+        ("9", "not a condition"),
     ],
 )
 def test_refuses_with_one_clear_line(text: str, why: str) -> None:

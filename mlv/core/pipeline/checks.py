@@ -9,14 +9,16 @@ A check is a small expression, parsed with Python's `ast` module and then refuse
 every node is one of: numbers; names, with dots (`accuracy`, `train.loss`); `baseline.`
 followed by a name (that metric at the baseline revision); `+ - * /`; unary `-` and `+`;
 parentheses; comparisons `< <= > >= == !=` (chains too: `0 < x < 1`); `and`, `or`, `not`.
-It must be a condition (a comparison, or conditions joined by and/or/not), and arithmetic
-and comparisons take numbers only. Anything else (calls, strings, subscripts, `**`, names
-starting with `__`, attribute access on anything but a name) is a PipelineError naming the
-check and what is not allowed. Evaluation walks the tree; nothing is ever `eval`ed.
+It must be a condition (a comparison, or conditions joined by and/or/not) that names at
+least one metric (no `True`, no `1 < 2`), and arithmetic and comparisons take numbers
+only. Anything else (calls, strings, subscripts, `**`, names starting with `__`, attribute
+access on anything but a name) is a PipelineError naming the check and what is not
+allowed. Evaluation walks the tree; nothing is ever `eval`ed.
 
-Names are dotted keys of the workspace's metrics, all metrics files merged; a key present
-in two files is an error naming both. A check whose metric is missing or not a number, or
-that divides by zero, fails with that reason rather than stopping the others.
+Names are dotted keys of the workspace's metrics, all metrics files merged. A check whose
+metric is missing, not a number, NaN, or in two files, or that divides by zero or computes
+a NaN (inf - inf), fails with that reason rather than stopping the others. Infinity is a
+number: it compares as one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlv.core.pipeline import revs
-from mlv.core.pipeline.revs import Rev, Values, is_number
+from mlv.core.pipeline.revs import Rev, Values, is_nan, is_number
 from mlv.core.pipeline.spec import PIPELINE_FILE
 from mlv.core.repo import Repo
 from mlv.errors import PipelineError
@@ -122,6 +124,8 @@ def parse(text: str) -> Check:
         raise _bad(text, "it is nested too deeply") from None
     if kind != "bool":
         raise _bad(text, "it is a number, not a condition (compare it: `accuracy >= 0.9`)")
+    if not names:
+        raise _bad(text, "it names no metric, so it always holds or never does")
     return Check(text, tree, tuple(dict.fromkeys(names)))
 
 
@@ -139,7 +143,7 @@ def _kind(node: ast.AST, text: str, names: list[str]) -> str:
         if is_number(node.value):
             return "num"
         if isinstance(node.value, bool):
-            return "bool"
+            raise _bad(text, f"the constant {node.value} is not allowed: compare metrics instead")
         if isinstance(node.value, str | bytes):
             raise _bad(text, "strings are not allowed")
         raise _bad(text, f"the constant {node.value!r} is not allowed")
@@ -211,7 +215,7 @@ class Result:
 
 def merged(metrics: Values) -> dict[str, tuple[str, Any]]:
     """Every metric by dotted key -> (file, value); a key in two files is marked ambiguous
-    (an error only when a check names it)."""
+    (a check that needs it fails, naming both files)."""
     out: dict[str, tuple[str, Any]] = {}
     dup: dict[str, list[str]] = {}
     for file, values in metrics.items():
@@ -248,12 +252,12 @@ def evaluate(
             return None, f"no metric {key}{label}"
         file, value = table[key]
         if isinstance(value, _Ambiguous):
-            raise PipelineError(
-                f"metric {key}{label} is in both {' and '.join(value.files)}",
-                "rename one of them, so that checks can name it",
-            )
+            both = " and ".join(value.files)
+            return None, f"{key}{label} is in both {both}: rename it in one file"
         if not is_number(value):
             return value, f"{key}{label} is not a number ({value!r}, in {file})"
+        if is_nan(value):
+            return value, f"{key}{label} is NaN (in {file})"
         return value, None
 
     found = {n: lookup(n) for n in check.names}
@@ -274,11 +278,12 @@ def evaluate(
         left, right = num(node.left), num(node.right)
         if isinstance(node.op, ast.Div) and right == 0:
             raise _Fail(f"division by zero in {ast.unparse(node)}")
-        return _ARITH[type(node.op)](left, right)
+        value = _ARITH[type(node.op)](left, right)
+        if is_nan(value):  # inf - inf, 0 * inf, inf / inf
+            raise _Fail(f"{ast.unparse(node)} is NaN")
+        return value
 
     def cond(node: ast.AST) -> bool:
-        if isinstance(node, ast.Constant):
-            return bool(node.value)
         if isinstance(node, ast.UnaryOp):
             return not cond(node.operand)
         if isinstance(node, ast.BoolOp):

@@ -1,15 +1,16 @@
 """`mlv exp show`: one table of revisions by their params and metrics.
 
 Rows: the workspace, then HEAD's first-parent history, newest first (at most `limit`
-commits), or with all_commits every commit of every branch and tag. Columns: every metric
-and param key any row has, metrics before params, and within that the columns whose
-values differ between rows before those that are the same everywhere (each group in the
-order the keys first appear, workspace first). Rows without a key do not make its column
-changed: a commit from before the pipeline existed does not push every column forward. A
-column is named by its key, or `FILE:KEY` where the key alone would name two columns.
+commits), or with all_commits every commit of every branch and tag (not the stash).
+Columns: every metric and param key any row has, metrics before params, and within that
+the columns whose values differ between rows before those that are the same everywhere
+(each group in the order the keys first appear, workspace first). Rows without a key do
+not make its column changed: a commit from before the pipeline existed does not push
+every column forward. A column is named by its key, or `FILE:KEY` where the key alone
+would name two columns.
 
 sort_by names a column (KEY or FILE:KEY); rows are sorted by it, ascending unless
-descending; numbers before other values, rows without the value last.
+descending; numbers before other values (NaN among those), rows without the value last.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlv.core.pipeline import revs
-from mlv.core.pipeline.revs import Rev, Snapshot, is_number
+from mlv.core.pipeline.revs import Rev, Snapshot, is_nan, is_number
 from mlv.core.repo import Repo
 from mlv.errors import UsageError
 
@@ -126,8 +127,13 @@ def find_column(columns: list[Column], name: str) -> Column:
 def sort_rows(rows: list[Row], column: Column, descending: bool) -> list[Row]:
     present = [r for r in rows if r.has(column) and r.value(column) is not None]
     absent = [r for r in rows if not (r.has(column) and r.value(column) is not None)]
-    numbers = [r for r in present if is_number(r.value(column))]
-    others = [r for r in present if not is_number(r.value(column))]
+    numbers = [r for r in present if _sortable(r.value(column))]
+    others = [r for r in present if not _sortable(r.value(column))]
     numbers.sort(key=lambda r: r.value(column), reverse=descending)
     others.sort(key=lambda r: str(r.value(column)), reverse=descending)
     return numbers + others + absent
+
+
+def _sortable(value: Any) -> bool:
+    """A number that orders (NaN does not: it sorts with the other values)."""
+    return is_number(value) and not is_nan(value)

@@ -2,8 +2,9 @@
 
 Values come from revs (as of any revision). A diff pairs the values of two revisions by
 file and dotted key: `change` is new - old and `relative` is (new - old) / abs(old), both
-only when both values are numbers (relative also needs old != 0). Both are rounded to 12
-significant digits, so that 0.92 - 0.9 reads 0.02 and not 0.020000000000000018.
+only when both values are finite numbers (relative also needs old != 0). Both are rounded
+to 12 significant digits, so that 0.92 - 0.9 reads 0.02 and not 0.020000000000000018. NaN
+equals NaN here: an unchanged NaN is not a change.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlv.core.pipeline import revs
-from mlv.core.pipeline.revs import Rev, Snapshot, Values, is_number
+from mlv.core.pipeline.revs import Rev, Snapshot, Values, is_finite, is_nan
 from mlv.core.repo import Repo
 from mlv.errors import UsageError
 
@@ -49,7 +50,11 @@ class Change:
 
     @property
     def changed(self) -> bool:
-        return self.old != self.new or type(self.old) is not type(self.new)
+        if type(self.old) is not type(self.new):
+            return True
+        if is_nan(self.old) and is_nan(self.new):
+            return False  # NaN != NaN, but an unchanged NaN is no change
+        return bool(self.old != self.new)
 
 
 @dataclass
@@ -98,7 +103,8 @@ def _diff(
 
 
 def compare(file: str, key: str, old: Any, new: Any, numeric: bool = True) -> Change:
-    if numeric and is_number(old) and is_number(new):
+    """change and relative only between two finite numbers (not NaN, not infinity)."""
+    if numeric and is_finite(old) and is_finite(new):
         delta = _round(new - old)
         relative = _round((new - old) / abs(old)) if old != 0 else None
         return Change(file, key, old, new, delta, relative)

@@ -21,6 +21,7 @@ mlv.yaml in the workspace is an error.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,27 @@ class Snapshot:
 def is_number(value: Any) -> bool:
     """int or float, not bool (YAML's true is not a metric value of 1)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def is_finite(value: Any) -> bool:
+    """A number that is neither NaN nor infinite."""
+    return is_number(value) and math.isfinite(value)
+
+
+def json_safe(value: Any) -> Any:
+    """value with every NaN and infinite float (anywhere inside lists and mappings) as the
+    string "NaN", "Infinity" or "-Infinity", so that it serialises as strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def read(root: str, commits: Sequence[str | None]) -> list[Snapshot]:
@@ -235,13 +257,17 @@ def resolve(root: str, names: Sequence[str]) -> list[Rev]:
 
 def history(root: str, limit: int | None, all_commits: bool = False) -> list[Rev]:
     """HEAD's first-parent history (newest first, at most limit), or with all_commits every
-    commit of every branch and tag. Empty before the first commit."""
+    commit of every branch (remote-tracking ones too), every tag and HEAD; not the stash,
+    notes or other refs. Empty before the first commit."""
+    try:
+        git.rev_parse(root, "HEAD")
+        head = ["HEAD"]
+    except MlvError:
+        head = []
     if all_commits:
-        commits = git.log_commits(root, all_refs=True)
+        commits = git.log_commits(root, head, branches_and_tags=True)
+    elif not head:
+        return []
     else:
-        try:
-            git.rev_parse(root, "HEAD")
-        except MlvError:
-            return []
-        commits = git.log_commits(root, ["HEAD"], limit=limit, first_parent=True)
+        commits = git.log_commits(root, head, limit=limit, first_parent=True)
     return [Rev(c[0][:7], c[0], c[1], c[2], c[3]) for c in commits]
