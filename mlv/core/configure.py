@@ -28,6 +28,19 @@ SECRET_OPTIONS = (
 )
 
 
+_SECRET_WORDS = (
+    "secret", "password", "passwd", "token", "credential", "passphrase", "private_key",
+    "api_key", "apikey", "connection_string", "account_key", "sas", "access_key",
+)  # fmt: skip
+
+
+def is_secret_option(name: str) -> bool:
+    """May the option `name` hold a secret (never written to the committed config)? The
+    known names, any case, and any name containing a secret-sounding word."""
+    lowered = name.lower()
+    return lowered in SECRET_OPTIONS or any(word in lowered for word in _SECRET_WORDS)
+
+
 def config_path(level: str, start: str | None = None) -> str:
     """The file for level: "repo" (committed), "local" (this machine) or "global" (user)."""
     if level == "global":
@@ -71,7 +84,7 @@ def set_(key: str, value: str, level: str) -> Any:
                 f"({redact(value)})",
                 "use --local (kept out of git) or the environment",
             )
-    if level == "repo" and option in SECRET_OPTIONS:
+    if level == "repo" and is_secret_option(option):
         raise UsageError(
             f"{key}: refusing to write a secret to the committed .mlv/config.yaml",
             "use --local (kept out of git) or an environment variable",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlv import config as config_mod
-from mlv.core.configure import SECRET_OPTIONS, config_path
+from mlv.core.configure import config_path, is_secret_option
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
@@ -46,7 +46,7 @@ def _check_name(name: str) -> None:
 def _refuse_secret(level: str, key: str, value: str) -> None:
     if level != "repo":
         return
-    if key in SECRET_OPTIONS:
+    if is_secret_option(key):
         raise UsageError(
             f"refusing to write the secret '{key}' to the committed .mlv/config.yaml",
             "use `--local` (kept out of git), the global config, or environment variables",
@@ -160,7 +160,7 @@ def listing() -> list[RemoteInfo]:
     for name in sorted(cfg.remotes):
         options = dict(cfg.remotes[name])
         url = str(options.pop("url", ""))
-        shown = {k: ("***" if k in SECRET_OPTIONS else v) for k, v in sorted(options.items())}
+        shown = {k: ("***" if is_secret_option(k) else v) for k, v in sorted(options.items())}
         out.append(RemoteInfo(name, redact(url), name == cfg.remote, shown))
     return out
 
@@ -223,7 +223,7 @@ def open_store(
             )
         url = os.path.normpath(os.path.join(base_dir or "", os.path.expanduser(url)))
     secrets = secrets_in(url) + [
-        str(v) for k, v in options.items() if k in SECRET_OPTIONS and v is not None
+        str(v) for k, v in options.items() if is_secret_option(k) and v is not None
     ]
     try:
         backend = registry.open_backend(url, options)

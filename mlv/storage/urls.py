@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-SECRET_QUERY = ("token", "sig", "signature", "secret", "password", "key", "sas", "credential")
+SECRET_QUERY = (
+    "token", "sig", "signature", "secret", "password", "key", "sas", "credential", "connection",
+    "auth",
+)  # fmt: skip
+# Schemes whose user name is only a name (ssh://git@host). Elsewhere a user part without a
+# password is often a token (https://TOKEN@github.com/...): treated as a secret. With a
+# password (user:password@) the user part is a name and the password the secret.
+NAME_ONLY_USER = ("ssh", "sftp", "git", "git+ssh", "ssh+git")
 
 
 def has_credentials(url: str) -> bool:
-    """Does url carry a password or a secret query parameter (never commit such a URL)?"""
+    """Does url carry a password, a token as its user name or a secret query parameter
+    (never commit such a URL)?"""
     parts = urlsplit(url)
-    if parts.password:
+    if parts.password or (parts.username and _secret_user(parts.scheme)):
         return True
     return any(_secret_name(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+
+
+def _secret_user(scheme: str) -> bool:
+    return len(scheme) > 1 and scheme.lower() not in NAME_ONLY_USER
 
 
 def _secret_name(name: str) -> bool:
@@ -31,6 +43,8 @@ def redact(url: str) -> str:
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
+        if ":" not in userinfo and _secret_user(parts.scheme):
+            user = "***"  # a user name with no password: likely a token
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
     query = parts.query
     if query:
@@ -46,6 +60,8 @@ def secrets_in(url: str) -> list[str]:
     except ValueError:
         return []
     found = [parts.password] if parts.password else []
+    if not parts.password and parts.username and _secret_user(parts.scheme):
+        found.append(parts.username)
     found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_name(k) and v]
     return found
 

@@ -137,3 +137,33 @@ def test_missing_s3_credentials_say_where_to_give_them(
     proc = mlv("push", cwd=mlv_repo, check=False)
     line = assert_error(proc, 1, "remote 's3' (s3://bucket/p)", "credentials")
     assert "AWS_ACCESS_KEY_ID" in line and "--local" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("remote", "add", "gh", "https://TOKENONLY@github.com/org/data"),
+        ("remote", "add", "az", "azure://c?connection_string=AccountKey%3DKEYSECRET"),
+        ("remote", "modify", "store", "SECRET_ACCESS_KEY", "v"),
+        ("remote", "modify", "store", "aws_secret_access_key", "v"),
+        ("remote", "modify", "store", "private_key", "v"),
+        ("remote", "modify", "store", "api_key", "v"),
+        ("config", "remote.store.Token", "v"),
+    ],
+)
+def test_secrets_by_any_name_stay_out_of_the_committed_config(
+    mlv_repo: Path, args: tuple[str, ...]
+) -> None:
+    mlv("remote", "add", "store", "/srv/store", cwd=mlv_repo)
+    before = (mlv_repo / ".mlv" / "config.yaml").read_text()
+    line = assert_error(mlv(*args, cwd=mlv_repo, check=False), 2, "refusing to write")
+    assert "TOKENONLY" not in line and "KEYSECRET" not in line
+    assert (mlv_repo / ".mlv" / "config.yaml").read_text() == before
+    at = 1 if args[0] == "config" else 2
+    mlv(*args[:at], "--local", *args[at:], cwd=mlv_repo)  # where secrets belong
+
+
+def test_ssh_user_names_are_not_secrets(mlv_repo: Path) -> None:
+    mlv("remote", "add", "lab", "ssh://git@lab/srv/mlv", cwd=mlv_repo)
+    mlv("remote", "modify", "lab", "keyfile", "~/.ssh/id_ed25519", cwd=mlv_repo)
+    assert "ssh://git@lab/srv/mlv" in mlv("remote", "list", cwd=mlv_repo).stdout
