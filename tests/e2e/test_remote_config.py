@@ -143,7 +143,7 @@ def test_missing_s3_credentials_say_where_to_give_them(
     "args",
     [
         ("remote", "add", "gh", "https://TOKENONLY@github.com/org/data"),
-        ("remote", "add", "az", "azure://c?connection_string=AccountKey%3DKEYSECRET"),
+        ("remote", "add", "az", "az://c?connection_string=AccountKey%3DKEYSECRET"),
         ("remote", "modify", "store", "SECRET_ACCESS_KEY", "v"),
         ("remote", "modify", "store", "aws_secret_access_key", "v"),
         ("remote", "modify", "store", "private_key", "v"),
