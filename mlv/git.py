@@ -96,6 +96,21 @@ def refs(root: str, kind: str) -> list[str]:
     return sorted(set(ids))
 
 
+def stash_commits(root: str) -> list[str]:
+    """The commits that hold the work of every stash entry (stash@{0}, stash@{1}...): each
+    entry's workspace commit and its index and untracked-files parents, not the commit the
+    stash was made on. Older entries live only in refs/stash's reflog: `--all` misses them."""
+    proc = _run(["log", "-g", "--format=%H %P", "refs/stash", "--"], root, check=False)
+    if proc.returncode != 0:  # no stash
+        return []
+    found: set[str] = set()
+    for line in proc.stdout.decode().splitlines():
+        commit, *parents = line.split()
+        found.add(commit)
+        found.update(parents[1:])
+    return sorted(found)
+
+
 def all_commits(root: str) -> list[str]:
     proc = _run(["rev-list", "--all"], root, check=False)
     return sorted(set(proc.stdout.decode().split()))

@@ -4,6 +4,8 @@ Kept, whatever the scope flags say:
 - every pointer file in the workspace (tracked by git or not, committed or not);
 - every pointer staged in git's index (any merge stage);
 - the cached stage outs of the workspace's mlv.lock and of the one staged in the index;
+- the pointers of every `git stash` entry (its workspace, index and untracked files), which
+  are uncommitted work too;
 plus the pointers (and mlv.lock outs) of the revisions asked for (--rev, --all-branches, --all-tags,
 --all-commits). References are recursive: a directory pointer keeps its tree object, every
 subtree and every file below it.
@@ -165,10 +167,12 @@ def kept_roots(
         )
     for t in targets:
         keep(Root(t.pointer.hash, t.pointer.kind, f"{t.data_rel} (workspace)", True))
+    commits = revision_commits(repo, scope.revisions)
     if repo.scm:
         for root in _index_roots(repo):
             keep(root)
-    for commit in revision_commits(repo, scope.revisions):
+        commits = sorted(set(commits) | set(git.stash_commits(repo.root)))
+    for commit in commits:
         broken_here: list[tuple[str, MlvError]] = []
         for t in targets_at(repo, commit, [], broken_here):
             keep(Root(t.pointer.hash, t.pointer.kind, f"{t.data_rel} at {commit[:10]}", False))

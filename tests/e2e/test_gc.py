@@ -567,3 +567,29 @@ def test_random_histories_keep_exactly_the_scope(mlv_repo: Path, seed: int) -> N
     gc(repo, *flags)
     assert set(cache_objects(repo)) == expected(kept), flags
     assert all(t["in_cache"] for t in status_json(repo)["targets"])
+
+
+@pytest.mark.parametrize("scope", ["-w", "-A"])
+def test_every_stash_entry_keeps_its_data(mlv_repo: Path, scope: str) -> None:
+    """Stashed pointers are uncommitted work: gc keeps the data of stash@{0} and of the
+    older entries, which only refs/stash's reflog reaches (`--all` misses them)."""
+    write_files(mlv_repo, {"data/a.txt": "v1\n"})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    versions = []
+    for i in (1, 2):
+        mlv("unprotect", "data", cwd=mlv_repo)
+        (mlv_repo / "data" / "a.txt").write_text(f"stash {i}\n")
+        mlv("commit", cwd=mlv_repo)
+        versions.append(xxh(f"stash {i}\n".encode()))
+        git("stash", "-q", cwd=mlv_repo)
+        mlv("checkout", cwd=mlv_repo)
+    mlv("gc", scope, "-f", cwd=mlv_repo)
+    kept = cache_objects(mlv_repo)
+    assert all(v in kept for v in versions), "a stash entry's data was deleted"
+    for i in (2, 1):  # pop both and bring each version back from the cache
+        git("stash", "pop", "-q", cwd=mlv_repo)
+        mlv("checkout", cwd=mlv_repo)
+        assert (mlv_repo / "data" / "a.txt").read_text() == f"stash {i}\n"
+        git("checkout", "-q", "--", ".", cwd=mlv_repo)
+        mlv("checkout", cwd=mlv_repo)
