@@ -30,6 +30,16 @@ class _Printer:
         where = "the run cache" if run_cache else "the cache, as mlv.lock records it"
         output.info(f"Restored stage '{name}' from {where} ({_why(reasons)})")
 
+    def updated(self, name: str, reasons: list[str]) -> None:
+        output.info(
+            f"Updated stage '{name}' in mlv.lock; its outputs were in place ({_why(reasons)})"
+        )
+
+    def would_update(self, name: str, reasons: list[str]) -> None:
+        output.info(
+            f"Would update stage '{name}' in mlv.lock; its outputs are in place ({_why(reasons)})"
+        )
+
     def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None:
         output.info(f"Would run stage '{name}' ({_why(reasons)})")
         for cmd in cmds:
@@ -99,11 +109,17 @@ def repro_cmd(
         restorable = result.count(repro.WOULD_RESTORE)
         if restorable:
             parts.append(f"{restorable} would be restored")
+        updatable = result.count(repro.WOULD_UPDATE)
+        if updatable:
+            parts.append(f"{updatable} would be updated")
     else:
         parts.append(f"{result.count(repro.RAN)} ran")
         restored = result.count(repro.RESTORED)
         if restored:
             parts.append(f"{restored} restored")
+        updated = result.count(repro.UPDATED)
+        if updated:
+            parts.append(f"{updated} updated")
     parts.append(f"{result.count(repro.UP_TO_DATE)} up to date")
     failed = result.count(repro.FAILED)
     if failed:

@@ -100,9 +100,11 @@ def add_cmd(
     Nothing runs now.
     """
     from mlv.core.pipeline import dag, spec
-    from mlv.core.pipeline.repro import tracked_paths
+    from mlv.core.pipeline.repro import check_outs_inside, tracked_paths
     from mlv.core.repo import Repo
 
+    if not spec.valid_name(name):
+        raise UsageError(f"invalid stage name {name!r}", spec.NAME_HINT)
     repo = Repo.open()
     try:
         if wdir is None:
@@ -128,6 +130,7 @@ def add_cmd(
 
         def check(pipeline: spec.Pipeline) -> None:
             dag.build(pipeline, tracked_paths(repo))
+            check_outs_inside(repo.root, pipeline.stages[name])
 
         with repo.lock():
             stage = spec.add_stage(repo.root, name, body, force, check)

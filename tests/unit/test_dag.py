@@ -36,8 +36,9 @@ def test_selection_upstream_downstream() -> None:
     assert g.select(["evaluate"]) == ["featurize", "train", "evaluate"]
     assert g.select(["train"], downstream=True) == ["train", "evaluate"]
     assert g.upstream_of("evaluate") == {"featurize", "train"}
-    with pytest.raises(PipelineError, match="no stage named 'x'"):
+    with pytest.raises(PipelineError, match="no stage named 'x'") as e:
         g.select(["x"])
+    assert e.value.exit_code == 2  # a name that mlv.yaml does not define: bad usage
 
 
 def test_a_dep_containing_an_out_depends_on_its_stage() -> None:

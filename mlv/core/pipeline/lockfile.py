@@ -16,13 +16,18 @@
         - path: model.bin
           hash: xxh128:...
           size: 1048576
+        - path: summary.txt             # an out git tracks (`cache: false` in mlv.yaml)
+          hash: xxh128:...
+          size: 120
+          cache: false                  # absent: cached
         metrics:
         - path: metrics.json
           hash: xxh128:...
           size: 61
 
 Paths are repository-relative. A stage is up to date when its command, the hashes of its
-deps, its param values and the hashes of its outs are what this file records. mlv writes
+deps, its param values (type included: 0 is not false) and the hashes and cache flags of its
+outs are what this file records. mlv writes
 it whole, atomically, in a fixed order, so that a `git diff` of it reads well; mlv refuses a
 newer version rather than rewrite it.
 """
@@ -34,11 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlv import yamlio
+from mlv.core.pipeline import params as params_mod
 from mlv.core.pipeline.spec import LOCK_FILE
 from mlv.errors import PipelineError
 from mlv.objects import hashing
 
 LOCK_VERSION = 1
+_FIX = "restore it with git, or delete it and run `mlv repro`"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class Recorded:
     hash: str
     size: int
     files: int | None = None  # directories only
+    cache: bool = True  # outs only: False for an out git tracks (`cache: false`)
 
     @property
     def kind(self) -> str:
@@ -58,16 +66,33 @@ class Recorded:
         doc: dict[str, Any] = {"path": self.path, "hash": self.hash, "size": self.size}
         if self.files is not None:
             doc["files"] = self.files
+        if not self.cache:
+            doc["cache"] = False
         return doc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LockedStage:
     cmd: str
     deps: tuple[Recorded, ...] = ()
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> key -> value
     outs: tuple[Recorded, ...] = ()
     metrics: tuple[Recorded, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when mlv.lock would say the same: param values compare by type and value
+        (params.canonical: 0 is not False, NaN is NaN), not by Python's ==."""
+        if not isinstance(other, LockedStage):
+            return NotImplemented
+        return (
+            self.cmd == other.cmd
+            and self.deps == other.deps
+            and self.outs == other.outs
+            and self.metrics == other.metrics
+            and same_params(self.params, other.params)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds a dict: not hashable
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"cmd": self.cmd}
@@ -80,6 +105,11 @@ class LockedStage:
         if self.metrics:
             doc["metrics"] = [m.to_dict() for m in self.metrics]
         return doc
+
+
+def same_params(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> bool:
+    """Two `params` sections (file -> key -> value) hold the same values, type included."""
+    return params_mod.canonical(a) == params_mod.canonical(b)
 
 
 @dataclass
@@ -106,14 +136,12 @@ def parse(text: str | bytes, where: str = LOCK_FILE) -> Lock:
     try:
         doc = yamlio.loads(text)
     except yamlio.YAMLError:
-        raise PipelineError(
-            f"{where} is not valid YAML", "restore it with git, or delete it and `mlv repro`"
-        ) from None
+        raise PipelineError(f"{where} is not valid YAML", _FIX) from None
     if doc is None:
         return Lock()
     version = doc.get("version") if isinstance(doc, dict) else None
     if not isinstance(version, int) or isinstance(version, bool):
-        raise PipelineError(f"{where}: not an mlv lock file (no `version`)")
+        raise PipelineError(f"{where}: not an mlv lock file (no `version`)", _FIX)
     if doc["version"] > LOCK_VERSION:
         raise PipelineError(
             f"{where}: lock format version {doc['version']} is newer than this mlv "
@@ -122,7 +150,7 @@ def parse(text: str | bytes, where: str = LOCK_FILE) -> Lock:
         )
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
-        raise PipelineError(f"{where}: `stages` must be a mapping")
+        raise PipelineError(f"{where}: `stages` must be a mapping", _FIX)
     stages = {}
     for name, body in stages_doc.items():
         stages[str(name)] = _stage(body, f"{where}: stage '{name}'")
@@ -131,10 +159,10 @@ def parse(text: str | bytes, where: str = LOCK_FILE) -> Lock:
 
 def _stage(body: Any, at: str) -> LockedStage:
     if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
-        raise PipelineError(f"{at}: malformed (no `cmd`)")
+        raise PipelineError(f"{at}: malformed (no `cmd`)", _FIX)
     params = body.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise PipelineError(f"{at}: `params` must map files to key: value")
+        raise PipelineError(f"{at}: `params` must map files to key: value", _FIX)
     return LockedStage(
         body["cmd"],
         tuple(_recorded(d, at) for d in _entries(body, "deps", at)),
@@ -147,13 +175,13 @@ def _stage(body: Any, at: str) -> LockedStage:
 def _entries(body: dict[str, Any], key: str, at: str) -> list[Any]:
     value = body.get(key) or []
     if not isinstance(value, list):
-        raise PipelineError(f"{at}: `{key}` must be a list")
+        raise PipelineError(f"{at}: `{key}` must be a list", _FIX)
     return value
 
 
 def _recorded(doc: Any, at: str) -> Recorded:
     if not isinstance(doc, dict):
-        raise PipelineError(f"{at}: malformed entry {doc!r}")
+        raise PipelineError(f"{at}: malformed entry {doc!r}", _FIX)
     path, hash_id, size = doc.get("path"), doc.get("hash"), doc.get("size")
     files = doc.get("files")
     if (
@@ -163,8 +191,11 @@ def _recorded(doc: Any, at: str) -> Recorded:
         or isinstance(size, bool)
         or not (files is None or (isinstance(files, int) and not isinstance(files, bool)))
     ):
-        raise PipelineError(f"{at}: malformed entry for {path!r}")
-    return Recorded(path, str(hash_id), size, files)
+        raise PipelineError(f"{at}: malformed entry for {path!r}", _FIX)
+    cache = doc.get("cache", True)
+    if not isinstance(cache, bool):
+        raise PipelineError(f"{at}: `cache` of {path!r} must be true or false", _FIX)
+    return Recorded(path, str(hash_id), size, files, cache)
 
 
 def dumps(lock: Lock) -> str:

@@ -18,13 +18,22 @@ from mlv.errors import PipelineError
 MISSING = object()
 
 
-def read_file(root: str, rel: str) -> dict[str, Any]:
-    """The parsed content of a parameters file: a mapping, {} when the file is absent."""
+def read_file(root: str, rel: str) -> dict[str, Any] | None:
+    """The parsed content of a parameters file: a mapping, None when the file is absent."""
     try:
         with open(os.path.join(root, rel), "rb") as fh:
             data = fh.read()
-    except FileNotFoundError:
-        return {}
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except IsADirectoryError:
+        raise PipelineError(
+            f"{rel} is a folder, not a parameters file",
+            f"move it away and write the parameters into a file named {rel}",
+        ) from None
+    except OSError as e:
+        raise PipelineError(
+            f"{rel}: cannot read it ({e.strerror})", "make it a readable parameters file"
+        ) from None
     return parse(data, rel)
 
 
@@ -69,8 +78,16 @@ def values(root: str, ref: ParamRef) -> dict[str, Any]:
     return values_in(read_file(root, ref.file), ref)
 
 
-def values_in(doc: dict[str, Any], ref: ParamRef) -> dict[str, Any]:
-    """values() of an already parsed file."""
+def values_in(doc: dict[str, Any] | None, ref: ParamRef) -> dict[str, Any]:
+    """values() of an already parsed file (None: the file does not exist)."""
+    if doc is None:
+        if not ref.keys:
+            return {}
+        keys = ("key " if len(ref.keys) == 1 else "keys ") + ", ".join(ref.keys)
+        raise PipelineError(
+            f"parameters file {ref.file} does not exist",
+            f"create it with the {keys}, or fix the stage's params in mlv.yaml",
+        )
     if not ref.keys:
         return dict(doc)
     found: dict[str, Any] = {}
@@ -82,3 +99,25 @@ def values_in(doc: dict[str, Any], ref: ParamRef) -> dict[str, Any]:
             )
         found[key] = value
     return found
+
+
+def canonical(value: Any) -> str:
+    """A text that two values share only when they are the same parameter value, type
+    included: 0, False, 0.0 and "0" all differ (Python's == says 0 == False == 0.0), and
+    NaN equals NaN (== says it never does). Mappings compare whatever their key order."""
+    if value is None or isinstance(value, bool | int | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return json.dumps(value) if value == value else "NaN"  # every NaN is one value
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = sorted(canonical(k) + ":" + canonical(v) for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    # dates, timestamps, sets, bytes: typed, so that no string can be equal to them
+    return "!" + type(value).__name__ + json.dumps(str(value), ensure_ascii=False)
+
+
+def same(a: Any, b: Any) -> bool:
+    """a and b are the same parameter value (see canonical)."""
+    return canonical(a) == canonical(b)

@@ -39,8 +39,10 @@ from mlv.objects.tree import DIR, FILE, Entry
 UP_TO_DATE = "up to date"
 RAN = "ran"
 RESTORED = "restored"
+UPDATED = "updated"  # outputs already as wanted (only their cache flag changed): lock rewritten
 WOULD_RUN = "would run"
 WOULD_RESTORE = "would restore"
+WOULD_UPDATE = "would update"
 FAILED = "failed"
 SKIPPED = "skipped"  # a stage it needs failed
 NOT_RUN = "not run"  # an earlier stage failed and --keep-going was not given
@@ -53,8 +55,10 @@ class Events(Protocol):
     def starting(self, name: str, reasons: list[str]) -> None: ...
     def command(self, name: str, cmd: str) -> None: ...
     def restored(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
+    def updated(self, name: str, reasons: list[str]) -> None: ...
     def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None: ...
     def would_restore(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
+    def would_update(self, name: str, reasons: list[str]) -> None: ...
     def note(self, line: str) -> None: ...
 
 
@@ -97,6 +101,23 @@ def load_graph(repo: Repo) -> dag.Graph:
             f"no stages in {spec.PIPELINE_FILE}", "add one with `mlv stage add NAME -- CMD`"
         )
     return dag.build(pipeline, tracked_paths(repo))
+
+
+def check_outs_inside(root: str, stage: Stage) -> None:
+    """Refuse an out (or metric) whose folder is, or lies below, a symbolic link: mlv
+    would delete, write and list in .gitignore what lies there, which may be outside the
+    repository (paths in mlv.yaml cannot name `..`, so with no link on the way an out is
+    inside). The out itself may be a link: mlv replaces the link, never what it points to."""
+    for path in stage.out_paths:
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = "/".join(parts[:i])
+            if os.path.islink(os.path.join(root, folder)):
+                raise PipelineError(
+                    f"stage '{stage.name}': output {path} lies below {folder}, a symbolic "
+                    "link, so it could be written outside the repository",
+                    f"make {folder} a real folder, or give the stage an output path without links",
+                )
 
 
 def tracked_paths(repo: Repo) -> list[tuple[str, str]]:
@@ -191,7 +212,7 @@ class _Runner:
         self.algo = repo.config.hash
         self.scanner = Scanner(repo, store=False, algo=self.algo)
         self.seen: dict[str, Entry | None] = {}  # path -> as hashed in this run
-        self.param_files: dict[str, dict[str, Any]] = {}  # parsed once per run
+        self.param_files: dict[str, dict[str, Any] | None] = {}  # parsed once (None: absent)
         self.lock_written = False
         self.to_stage: set[str] = set()  # files mlv wrote for git: staged once, at the end
         self._git_tracked: set[str] | None = None
@@ -257,6 +278,7 @@ class _Runner:
     def stage(self, name: str, waiting: list[str]) -> StageResult:
         stage = self.graph.stage(name)
         try:
+            check_outs_inside(self.repo.root, stage)
             deps, missing = self._deps(stage)
             if missing and not waiting:
                 raise PipelineError(
@@ -271,20 +293,38 @@ class _Runner:
                 self.events.up_to_date(name)
                 return StageResult(name, UP_TO_DATE)
             if self.options.dry:
-                source = None
-                if not waiting:  # else the inputs it would see are not known yet
-                    source = self._restorable(
-                        name, stage, deps, values, self._key(stage, deps, values)
-                    )
-                if source is not None:  # what depends on it sees the restored outs
-                    self.seen.update(source[0])
-                    self.events.would_restore(name, reasons, source[1])
-                    return StageResult(name, WOULD_RESTORE, reasons)
-                self.events.would_run(name, reasons, stage.cmd)
-                return StageResult(name, WOULD_RUN, reasons)
+                return self._predict(name, stage, deps, values, reasons, waiting)
             return self._bring_up_to_date(name, stage, deps, values, reasons)
         except MlvError as e:
             return StageResult(name, FAILED, error=str(e))
+
+    def _predict(
+        self,
+        name: str,
+        stage: Stage,
+        deps: list[Recorded],
+        values: dict[str, dict[str, Any]],
+        reasons: list[str],
+        waiting: list[str],
+    ) -> StageResult:
+        """--dry: what _bring_up_to_date would do, refusals included, doing nothing."""
+        source = None
+        if not waiting:  # else the inputs it would see are not known yet
+            source = self._restorable(name, stage, deps, values, self._key(stage, deps, values))
+        # restoring or running, the outs that change are cleared first: the same refusal
+        self._refuse_unknown(stage, self._unknown_outs(stage))
+        if source is not None:  # what depends on it sees the restored outs
+            todo, from_run_cache = source
+            self._cache_flags_changeable(name, stage)
+            self.seen.update(todo)
+            if not todo:
+                self.events.would_update(name, reasons)
+                return StageResult(name, WOULD_UPDATE, reasons)
+            self.events.would_restore(name, reasons, from_run_cache)
+            return StageResult(name, WOULD_RESTORE, reasons)
+        self._refuse_git_tracked(name, stage)
+        self.events.would_run(name, reasons, stage.cmd)
+        return StageResult(name, WOULD_RUN, reasons)
 
     def _reasons(
         self,
@@ -315,7 +355,7 @@ class _Runner:
                     reasons.append(f"param {key} removed")
                 elif key not in old:
                     reasons.append(f"param {key} added")
-                elif old[key] != new[key]:
+                elif not params.same(old[key], new[key]):
                     reasons += [
                         f"param {k} changed" for k in _changed_keys(key, old[key], new[key])
                     ]
@@ -327,6 +367,9 @@ class _Runner:
                 reasons.append(f"out {path} missing")
             elif rec.hash != recorded[path].hash:
                 reasons.append(f"out {path} changed")
+        for out in stage.outs:
+            if out.path in recorded and recorded[out.path].cache != out.cache:
+                reasons.append(f"out {out.path} cache changed")
         reasons += [f"out {p} removed" for p in recorded if p not in stage.out_paths]
         return reasons
 
@@ -344,23 +387,22 @@ class _Runner:
         source = self._restorable(name, stage, deps, values, key)
         if source is not None:
             todo, from_run_cache = source
+            self._cache_flags_changeable(name, stage)
             self._restore(stage, todo)
+            self._apply_cache_flags(stage)
             self._record(name, stage, deps, values)
+            if not todo:
+                self.events.updated(name, reasons)
+                return StageResult(name, UPDATED, reasons)
             self.events.restored(name, reasons, from_run_cache)
             return StageResult(name, RESTORED, reasons)
-        cached = [o.path for o in stage.outs if o.cache]
-        in_git = [p for p in cached if p in self._outs_git_tracks()]
-        if in_git:
-            raise PipelineError(
-                f"stage '{name}': output {in_git[0]} is tracked by git",
-                f"run `git rm -r --cached '{in_git[0]}'` to hand it to mlv, "
-                "or mark it `cache: false`",
-            )
+        self._refuse_git_tracked(name, stage)
         self.events.starting(name, reasons)
         self._clear_outs(stage)
         self._unprotect_persisted(stage)
         self._run_commands(stage)
         self._forget(stage)
+        check_outs_inside(self.repo.root, stage)  # the command may have made a link
         for path in stage.out_paths:
             if self._hash(path) is None:
                 raise PipelineError(
@@ -377,6 +419,58 @@ class _Runner:
             )
         self._record(name, stage, deps, values)
         return StageResult(name, RAN, reasons)
+
+    def _refuse_git_tracked(self, name: str, stage: Stage, paths: list[str] | None = None) -> None:
+        """A cached out (of paths, default all) that git tracks is refused: git would keep
+        tracking what .gitignore then lists."""
+        cached = [o.path for o in stage.outs if o.cache and (paths is None or o.path in paths)]
+        in_git = [p for p in cached if p in self._outs_git_tracks()]
+        if in_git:
+            raise PipelineError(
+                f"stage '{name}': output {in_git[0]} is tracked by git",
+                f"run `git rm -r --cached '{in_git[0]}'` to hand it to mlv, "
+                "or mark it `cache: false`",
+            )
+
+    def _flag_changes(self, stage: Stage) -> list[str]:
+        """The outs whose `cache` flag differs from what mlv.lock records."""
+        locked = self.lock.stages.get(stage.name)
+        if locked is None:
+            return []
+        recorded = {r.path: r.cache for r in locked.outs}
+        return [o.path for o in stage.outs if recorded.get(o.path, o.cache) != o.cache]
+
+    def _cache_flags_changeable(self, name: str, stage: Stage) -> None:
+        """An out that becomes cached without running must not be tracked by git."""
+        changed = self._flag_changes(stage)
+        if changed:
+            self._refuse_git_tracked(name, stage, changed)
+
+    def _apply_cache_flags(self, stage: Stage) -> None:
+        """Outs restored (or left in place) whose `cache` flag changed: a newly cached out
+        goes into the cache, linked as configured, and into .gitignore; an out git is to
+        track becomes a plain file and leaves .gitignore."""
+        from mlv.core.unprotect import unprotect_path
+
+        changed = set(self._flag_changes(stage))
+        for out in stage.outs:
+            if out.path not in changed:
+                continue
+            if out.cache:
+                self._save(out.path, True)
+                self._ignore(out.path, True)
+            else:
+                unprotect_path(self.repo, out.path)
+                self._ignore(out.path, False)
+
+    def _ignore(self, path: str, ignored: bool) -> None:
+        """List path in (or take it out of) its folder's .gitignore; staged at the end."""
+        if ignored:
+            changed = gitignore.add_entry(self.repo.root, path)
+        else:
+            changed = gitignore.remove_entry(self.repo.root, path)
+        if changed:
+            self.to_stage.add(changed)
 
     def _outs_git_tracks(self) -> set[str]:
         """The cached outs of the whole pipeline that git tracks: one `git ls-files`."""
@@ -414,24 +508,9 @@ class _Runner:
         not produce (neither what mlv.lock records nor in the cache: a file made by hand,
         an edit, uncommitted work in a folder git tracks) is refused unless --force; then
         it is stored in the cache first and its hash printed, so nothing is lost."""
-        locked = self.lock.stages.get(stage.name)
-        recorded = {r.path: r.hash for r in locked.outs + locked.metrics} if locked else {}
-        persist = {o.path for o in stage.outs if o.persist}
-        chosen = [p for p in (stage.out_paths if paths is None else paths) if p not in persist]
-        unknown = []
-        for path in chosen:
-            entry = self._hash(path)
-            if entry is not None and not (
-                recorded.get(path) == entry.hash or self._complete(entry)
-            ):
-                unknown.append(path)
-        if unknown and not self.options.force:
-            raise PipelineError(
-                f"stage '{stage.name}': {unknown[0]} holds content that mlv did not produce "
-                "(an edit, or a file made outside mlv repro)",
-                f"move it away, or run `mlv repro --force -s {stage.name}` to replace it "
-                "(its content is then kept in the cache)",
-            )
+        chosen = self._to_clear(stage, paths)
+        unknown = self._unknown_outs(stage, paths)
+        self._refuse_unknown(stage, unknown)
         for path in chosen:
             if not os.path.lexists(self.repo.abs(path)):
                 continue
@@ -444,6 +523,32 @@ class _Runner:
                     )
             _remove(self.repo.abs(path))
         self._forget(stage)
+
+    def _to_clear(self, stage: Stage, paths: list[str] | None = None) -> list[str]:
+        persist = {o.path for o in stage.outs if o.persist}
+        return [p for p in (stage.out_paths if paths is None else paths) if p not in persist]
+
+    def _unknown_outs(self, stage: Stage, paths: list[str] | None = None) -> list[str]:
+        """The outs (all, or paths) to be cleared that hold content mlv did not produce."""
+        locked = self.lock.stages.get(stage.name)
+        recorded = {r.path: r.hash for r in locked.outs + locked.metrics} if locked else {}
+        unknown = []
+        for path in self._to_clear(stage, paths):
+            entry = self._hash(path)
+            if entry is not None and not (
+                recorded.get(path) == entry.hash or self._complete(entry)
+            ):
+                unknown.append(path)
+        return unknown
+
+    def _refuse_unknown(self, stage: Stage, unknown: list[str]) -> None:
+        if unknown and not self.options.force:
+            raise PipelineError(
+                f"stage '{stage.name}': {unknown[0]} holds content that mlv did not produce "
+                "(an edit, or a file made outside mlv repro)",
+                f"move it away, or run `mlv repro --force -s {stage.name}` to replace it "
+                "(its content is then kept in the cache)",
+            )
 
     def _unprotect_persisted(self, stage: Stage) -> None:
         """Persistent outs are written in place by the command: links into the cache
@@ -465,15 +570,10 @@ class _Runner:
         """Store the outs in the cache: cached ones linked as configured (and ignored by
         git), those git tracks as copies (for the run cache). Returns (outs, metrics)."""
         outs: list[Recorded] = []
-        ignored: list[str] = []
         for out in stage.outs:
             outs.append(self._save(out.path, out.cache))
-            if out.cache:
-                changed = gitignore.add_entry(self.repo.root, out.path)
-                if changed:
-                    ignored.append(changed)
+            self._ignore(out.path, out.cache)
         metrics = [self._save(path, False) for path in stage.metrics]
-        self.to_stage.update(ignored)
         return outs, metrics
 
     def _save(self, path: str, cached: bool) -> Recorded:
@@ -494,7 +594,9 @@ class _Runner:
         """The outs mlv.lock records for the stage when its inputs are still the ones it
         records (only outputs differ: deleted, or edited by hand); else None."""
         locked = self.lock.stages.get(name)
-        if locked is None or locked.cmd != stage.command or locked.params != values:
+        if locked is None or locked.cmd != stage.command:
+            return None
+        if not lockfile.same_params(locked.params, values):
             return None
         if {(d.path, d.hash) for d in locked.deps} != {(d.path, d.hash) for d in deps}:
             return None
@@ -572,11 +674,16 @@ class _Runner:
         """Write the stage's new entry into mlv.lock (outs as they are now) and stage it."""
         outs = self._outs(tuple(o.path for o in stage.outs))
         metrics = self._outs(stage.metrics)
+        uncached = {o.path for o in stage.outs if not o.cache}
         entry = LockedStage(
             stage.command,
             tuple(deps),
             values,
-            tuple(r for r in outs.values() if r is not None),
+            tuple(
+                replace(r, cache=False) if r.path in uncached else r
+                for r in outs.values()
+                if r is not None
+            ),
             tuple(r for r in metrics.values() if r is not None),
         )
         if self.lock.stages.get(name) == entry and self._lock_on_disk_has(name):
@@ -595,7 +702,11 @@ class _Runner:
         """Stage in git what the run wrote (mlv.lock, .gitignore files): once, at the end,
         so that a run of many stages is not a run of as many `git add`s."""
         if self.to_stage:
-            self.repo.stage(sorted(self.to_stage))
+            paths = sorted(self.to_stage)
+            self.repo.stage(paths)
+            gone = [p for p in paths if not os.path.lexists(self.repo.abs(p))]
+            if gone and self.repo.scm:  # a .gitignore emptied and deleted: stage that too
+                git.remove_cached(self.repo.root, gone)
             self.to_stage.clear()
 
     def _lock_on_disk_has(self, name: str) -> bool:
@@ -616,7 +727,7 @@ def _changed_keys(key: str, old: Any, new: Any) -> list[str]:
     a = params.flatten(old, key + ".")
     b = params.flatten(new, key + ".")
     return sorted(
-        k for k in set(a) | set(b) if a.get(k, params.MISSING) != b.get(k, params.MISSING)
+        k for k in set(a) | set(b) if k not in a or k not in b or not params.same(a[k], b[k])
     ) or [key]
 
 

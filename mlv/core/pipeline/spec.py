@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlv import yamlio
-from mlv.errors import PipelineError
+from mlv.errors import EXIT_USAGE, PipelineError
 
 PIPELINE_FILE = "mlv.yaml"
 LOCK_FILE = "mlv.lock"
@@ -40,6 +40,17 @@ DEFAULT_PARAMS = "params.yaml"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _STAGE_KEYS = {"cmd", "deps", "params", "outs", "metrics", "wdir", "desc"}
 _OUT_KEYS = {"cache", "persist"}
+NAME_HINT = "use letters, digits, '_', '-' and '.', starting with one"
+
+
+class UnknownStageError(PipelineError):
+    """A stage name given on the command line that mlv.yaml does not define: bad usage."""
+
+    exit_code = EXIT_USAGE
+
+
+def valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class Pipeline:
             return self.stages[name]
         except KeyError:
             known = ", ".join(self.stages) or "none"
-            raise PipelineError(
+            raise UnknownStageError(
                 f"no stage named '{name}' in {PIPELINE_FILE} (stages: {known})"
             ) from None
 
@@ -145,10 +156,8 @@ def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
 
 def _stage(name: str, body: Any, where: str) -> Stage:
     at = f"{where}: stage '{name}'"
-    if not _NAME.fullmatch(name):
-        raise PipelineError(
-            f"{at}: invalid name", "use letters, digits, '_', '-' and '.', starting with one"
-        )
+    if not valid_name(name):
+        raise PipelineError(f"{at}: invalid name", NAME_HINT)
     if not isinstance(body, dict):
         raise PipelineError(f"{at}: expected a mapping with `cmd:`")
     unknown = set(body) - _STAGE_KEYS
