@@ -50,8 +50,13 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
             raise UsageError(f"{dst}: not a place mlv can track data")
         if os.path.lexists(repo.abs(dst_rel)) or os.path.lexists(repo.abs(dst_rel + SUFFIX)):
             raise UsageError(f"{dst}: already exists", "choose another name or remove it first")
-        if targets.owner_of(dst_rel, known) is not None:
-            raise UsageError(f"{dst}: inside a tracked directory")
+        owner = targets.owner_of(dst_rel, known)
+        if owner is not None:
+            raise UsageError(
+                f"{dst}: inside tracked directory {owner.data_rel}",
+                f"move it elsewhere, or copy it into {owner.data_rel} and run "
+                f"`mlv commit {owner.data_rel}`",
+            )
         os.makedirs(os.path.dirname(repo.abs(dst_rel)), exist_ok=True)
         if os.path.lexists(repo.abs(t.data_rel)):
             os.rename(repo.abs(t.data_rel), repo.abs(dst_rel))
