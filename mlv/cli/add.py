@@ -28,7 +28,7 @@ def add_cmd(paths: tuple[str, ...], desc: str | None, as_json: bool, wait_for_lo
         output.emit_json([_as_dict(r) for r in results])
         return
     for r in results:
-        what = f"{r.files} files, " if r.files is not None else ""
+        what = f"{output.plural(r.files, 'file')}, " if r.files is not None else ""
         verb = "Added" if r.changed else "Unchanged"
         output.info(f"{verb} {r.path} ({what}{output.human_size(r.size)}) -> {r.pointer}")
     if any(r.changed for r in results) and repo.scm:

@@ -63,7 +63,7 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
             {p: f"  (object {obj})" for p, obj in r.corrupt_objects.items()},
         )
     if restored or removed:
-        output.info(f"Restored {restored} files, removed {removed}.")
+        output.info(f"Restored {output.plural(restored, 'file')}, removed {removed}.")
     elif all(r.ok for r in results):
         output.info("Workspace already matches the pointers.")
 

@@ -148,6 +148,11 @@ class TerminalProgress:
         self.warnings.append(message)
 
 
+def plural(count: int, word: str) -> str:
+    """ "1 file", "2 files": count and word, with an s unless count is 1."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def human_size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

@@ -68,10 +68,15 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
             fix = "`mlv repro`" if r.pointer == "mlv.lock" else "`mlv commit`"
             extra = f"  (workspace is clean; the cache lacks objects: {fix} stores them)"
         elif r.status == status_mod.ERROR:
-            output.error(r.error or f"{r.path}: cannot compare")  # errors go to stderr
-            continue
+            extra = f"  ({r.error or 'cannot compare'})"
+            output.error(r.error or f"{r.path}: cannot compare")  # and on stderr, as errors go
         if r.status == status_mod.MODIFIED and not r.in_cache:
             extra += "  [the recorded version is not in the cache]"
+        if r.status == status_mod.MODIFIED and r.recorded_elsewhere:
+            extra += (
+                "  [the workspace holds another recorded version: run `mlv checkout` to match"
+                " the pointer, or `mlv commit` to record it]"
+            )
         output.info(f"{label:<13}{r.path}{extra}")
         for kind, files in (("added", r.added), ("modified", r.modified), ("deleted", r.deleted)):
             if r.kind != "dir":

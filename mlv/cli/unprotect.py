@@ -4,6 +4,7 @@ import click
 
 from mlv.cli import output
 from mlv.cli.common import open_repo, wait_for_lock_option
+from mlv.core import targets
 from mlv.core import unprotect as unprotect_mod
 
 
@@ -15,6 +16,7 @@ def unprotect_cmd(paths: tuple[str, ...], wait_for_lock: bool) -> None:
     edited without touching the cache. Run `mlv commit` to record the edits."""
     repo = open_repo(wait_for_lock)
     try:
+        targets.check_named(repo, list(paths))  # a typo is an error, not "0 file(s)"
         done = unprotect_mod.unprotect(repo, list(paths))
     finally:
         repo.close()

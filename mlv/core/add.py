@@ -15,11 +15,11 @@ import os
 from dataclasses import dataclass, replace
 
 from mlv import git
-from mlv.core import gitignore, targets
+from mlv.core import gitignore, status, targets
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import MLV_DIR, Repo
-from mlv.core.workspace import Scanner
-from mlv.errors import UsageError, WorkspaceError
+from mlv.core.workspace import SKIPPED_NAME, Scanner, check_name
+from mlv.errors import MlvError, UsageError, WorkspaceError
 from mlv.objects import hashing
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
@@ -36,6 +36,19 @@ class Tracked:
     size: int
     files: int | None
     changed: bool  # the pointer file was written (new or different content)
+    # the pointer was unchanged, but the cache lacked objects it names: they are stored now
+    filled: bool = False
+
+
+class CommitError(MlvError):
+    """Some targets of a commit could not be recorded. recorded: what was (pointers written
+    and staged); errors: why each of the others failed. The message is the first error's."""
+
+    def __init__(self, recorded: list[Tracked], errors: list[MlvError]) -> None:
+        super().__init__(errors[0].message, errors[0].hint)
+        self.recorded = recorded
+        self.errors = errors
+        self.exit_code = max(e.exit_code for e in errors)
 
 
 REPRO_HINT = "run `mlv repro {stage}` to record it"
@@ -50,6 +63,11 @@ def _validate_new(
     first = rel.split("/")[0]
     if first in (MLV_DIR, ".git"):
         raise UsageError(f"{raw}: inside {first}/, which mlv never tracks")
+    if SKIPPED_NAME in rel.split("/"):
+        raise UsageError(
+            f"{raw}: mlv never tracks {SKIPPED_NAME} folders or what is in them",
+            "add the folder that holds it (its .git is skipped)",
+        )
     refusal = targets.stage_out_error(raw, rel, outputs, REPRO_HINT)
     if refusal is not None:  # mlv.lock records it, not a pointer file
         raise refusal
@@ -85,6 +103,8 @@ def add(
 ) -> list[Tracked]:
     """Start tracking paths (or record new content of paths already tracked)."""
     progress = progress or NullProgress()
+    for raw in paths:  # before the lock, which writes the command line as UTF-8
+        check_name(raw, raw, "rename it")
     with repo.lock():
         repo.cache.remove_stale_tmp()
         known, broken = targets.readable_targets(repo)  # a broken pointer elsewhere
@@ -104,12 +124,17 @@ def add(
 
 
 def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> list[Tracked]:
-    """Record workspace changes of tracked paths into their pointers."""
+    """Record workspace changes of tracked paths into their pointers.
+
+    Every target is checked before anything is written (bad usage records nothing). Then
+    each is recorded on its own: one that fails (missing, unreadable) does not stop the
+    others, and CommitError then carries both what was recorded and what failed."""
     progress = progress or NullProgress()
+    targets.refuse_undecodable(paths)
     with repo.lock():
         chosen = targets.resolve(repo, paths)
         named = {repo.rel(p) for p in paths}
-        results = []
+        todo = []
         for t in chosen:
             if t.pointer_rel == targets.LOCK_FILE:
                 if t.rel in named or t.pointer_rel in named:
@@ -120,9 +145,28 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
                     f"{t.rel}: is inside tracked directory {t.data_rel}",
                     f"commit the whole directory: `mlv commit {t.data_rel}`",
                 )
+            todo.append(t)
+        results: list[Tracked] = []
+        errors: list[MlvError] = []
+        for t in todo:
             algo = hashing.algorithm_of(t.pointer.hash)
-            results.append(_track(repo, t.data_rel, t.pointer, progress, None, algo))
+            try:
+                complete = _complete(repo, t, algo)
+                tracked = _track(repo, t.data_rel, t.pointer, progress, None, algo)
+            except MlvError as e:
+                errors.append(e)
+                continue
+            if not complete and not tracked.changed:
+                tracked = replace(tracked, filled=True)
+            results.append(tracked)
+        if errors:
+            raise CommitError(results, errors)
         return results
+
+
+def _complete(repo: Repo, target: targets.Target, algo: str) -> bool:
+    """Does the cache hold every object of the target's pointer? (Cheap once known true.)"""
+    return status.in_cache(repo, Scanner(repo, store=False, algo=algo), target)
 
 
 def _track(

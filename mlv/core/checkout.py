@@ -262,8 +262,10 @@ def checkout(
     progress: Progress | None = None,
 ) -> list[CheckoutResult]:
     progress = progress or NullProgress()
+    targets.refuse_undecodable(paths)
     with repo.lock():
         chosen = targets.resolve(repo, paths)
+        targets.require_sub(repo, chosen, workspace=False)  # nothing to restore there
         runner = _Checkout(repo, force, relink, progress)
         try:
             return [runner.run(t) for t in chosen]

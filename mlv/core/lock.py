@@ -45,7 +45,7 @@ class RepoLock:
                 delay = min(delay * 2, 0.5)
         os.ftruncate(fd, 0)
         command = " ".join(["mlv", *sys.argv[1:]])[:200]
-        os.pwrite(fd, f"pid {os.getpid()}: {command}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {command}\n".encode("utf-8", "backslashreplace"), 0)
         self._fd = fd
 
     def release(self) -> None:

@@ -37,6 +37,9 @@ class TargetStatus:
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     error: str | None = None
+    # modified, and the workspace holds a version the cache already has: most likely the
+    # pointer moved (`git checkout OLD`) while the data stayed. Not in the --json shape.
+    recorded_elsewhere: bool = False
 
     @property
     def clean(self) -> bool:
@@ -78,6 +81,7 @@ def status_of(repo: Repo, target: Target) -> TargetStatus:
             result.status = MISSING
         elif actual.hash != ptr.hash or actual.kind != ptr.kind:
             result.status = MODIFIED
+            result.recorded_elsewhere = repo.cache.has(actual.hash)
             if ptr.kind == "dir" and actual.is_dir:
                 _list_changes(scanner, ptr.hash, actual.hash, result)
             else:
@@ -120,8 +124,8 @@ def _narrow(result: TargetStatus, target: Target) -> TargetStatus:
     """The part of a directory's status below target.sub (`mlv status data/cats`)."""
     prefix = target.rel + "/"
 
-    def keep(paths: list[str]) -> list[str]:
-        return [p for p in paths if p.startswith(prefix)]
+    def keep(paths: list[str]) -> list[str]:  # the path itself (a file), or below it
+        return [p for p in paths if p.startswith(prefix) or p == target.rel]
 
     result.path = target.rel
     result.added, result.modified, result.deleted = (
@@ -135,6 +139,7 @@ def _narrow(result: TargetStatus, target: Target) -> TargetStatus:
 
 
 def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
+    targets.refuse_undecodable(paths)
     known, broken = targets.readable_targets(repo)
     named = {repo.rel(p) for p in paths}
     results = [
@@ -145,6 +150,7 @@ def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
     broken_names = {n for p, _ in broken for n in targets.names_of(p)}
     rest = [p for p in paths if repo.rel(p) not in broken_names]
     chosen = [] if paths and not rest else targets.resolve(repo, rest, known)
+    targets.require_sub(repo, chosen)  # a typo inside a tracked directory is not "clean"
     try:
         return results + [
             _narrow(status_of(repo, t), t) if t.sub else status_of(repo, t) for t in chosen

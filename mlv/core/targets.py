@@ -12,14 +12,17 @@ Outs that mlv.yaml marks `cache: false` (git tracks them) and metrics are not ta
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlv import git
 from mlv.core.repo import MLV_DIR, Repo
+from mlv.core.workspace import printable
 from mlv.errors import MlvError, PipelineError, PointerError, UsageError
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
-from mlv.objects.tree import Entry
+from mlv.objects.tree import Entry, Tree
+from mlv.objects.tree import decode as decode_tree
 
 # mlv.core.pipeline.spec's names, not imported from there: it loads PyYAML, which a status
 # of a repository without a pipeline never needs.
@@ -234,6 +237,19 @@ def stage_out_refusal(repo: Repo, raw: str, rel: str, hint: str) -> UsageError:
     return refusal
 
 
+def refuse_undecodable(paths: list[str]) -> None:
+    """Refuse a command-line path that is not valid UTF-8: mlv never tracks one (names in
+    pointers and trees are UTF-8). Run before anything else, the repository lock included."""
+    for raw in paths:
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"{printable(raw)}: not tracked by mlv (the name is not valid UTF-8)",
+                "rename it, then `mlv add` it",
+            ) from None
+
+
 def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -> list[Target]:
     """Targets for command-line paths: a pointer file, its data path, a path inside a
     tracked directory, or a folder (every pointer below it, and every stage out below it);
@@ -255,7 +271,7 @@ def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -
                 matched = [load_target(repo, rel)]
             else:
                 raise UsageError(
-                    f"{raw}: not tracked by mlv",
+                    f"{printable(raw)}: not tracked by mlv",
                     "name a tracked path or its .mlv file (see `mlv status`), or `mlv add` it",
                 )
         for target in matched:
@@ -277,6 +293,56 @@ def match(rel: str, targets: list[Target]) -> list[Target]:
         elif t.pointer_rel == LOCK_FILE and t.data_rel.startswith(rel + "/"):
             hits.append(t)  # a stage out below the folder named (mlv.lock is at the root)
     return hits
+
+
+def sub_entry(target: Target, load: Callable[[str], Tree]) -> Entry | None:
+    """The pointer's entry at target.sub (the whole pointer without one); None when the
+    pointer has no such path. Raises MlvError when a tree on the way cannot be read."""
+    entry = target.entry()
+    for part in target.sub.split("/") if target.sub else []:
+        if not entry.is_dir:
+            return None
+        child = load(entry.hash).by_name().get(part)
+        if child is None:
+            return None
+        entry = child
+    return entry
+
+
+def not_in_pointer(target: Target) -> UsageError:
+    """The refusal for a path inside a tracked directory that its pointer does not name."""
+    return UsageError(
+        f"{target.rel}: not tracked by mlv (no such path in {target.pointer_rel})",
+        f"check the name; `mlv ls {target.data_rel}` lists what the pointer holds",
+    )
+
+
+def require_sub(repo: Repo, chosen: list[Target], workspace: bool = True) -> None:
+    """Refuse (UsageError) a target inside a tracked directory that its pointer does not
+    name, unless workspace is true and the path exists in the workspace (a new file there).
+    When the pointer's trees cannot be read (not in the cache), nobody can tell: let it be."""
+
+    def load(hash_id: str) -> Tree:
+        return decode_tree(repo.cache.read_bytes(hash_id), f"tree {hash_id}")
+
+    for t in chosen:
+        if not t.sub or t.pointer.kind != "dir":
+            continue
+        if workspace and os.path.lexists(repo.abs(t.rel)):
+            continue
+        try:
+            found = sub_entry(t, load)
+        except MlvError:
+            continue
+        if found is None:
+            raise not_in_pointer(t)
+
+
+def check_named(repo: Repo, paths: list[str]) -> None:
+    """Refuse what resolve refuses, and a path inside a tracked directory that neither its
+    pointer nor the workspace has (require_sub), before a command acts on anything."""
+    refuse_undecodable(paths)
+    require_sub(repo, resolve(repo, paths))
 
 
 def owner_of(rel: str, targets: list[Target]) -> Target | None:

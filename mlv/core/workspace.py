@@ -7,7 +7,9 @@ a file is read only when the state database has no trusted row for it.
 
 Rules inside tracked directories:
 - `.mlvignore` files (gitignore syntax) at the repository root, in folders above the tracked
-  directory and inside it exclude paths; mlv's own temporaries are always skipped.
+  directory and inside it exclude paths; mlv's own temporaries are always skipped, and so
+  is anything named `.git` (a nested repository's metadata, or a submodule's `.git` file),
+  as git and DVC skip it.
 - A symbolic link to a file is followed: its target's content is stored and a checkout
   writes a regular file. Links to directories, dangling links and special files (fifos,
   sockets, devices) are errors that name the path; exclude them with .mlvignore.
@@ -49,15 +51,22 @@ def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
     return rules
 
 
-def _check_name(name: str, path: str) -> None:
+SKIPPED_NAME = ".git"  # never part of a tracked directory
+
+
+def printable(path: str) -> str:
+    """path for a message: bytes that are not UTF-8 (surrogate-escaped by Python) shown as
+    \\xNN, the rest as it is."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def check_name(name: str, path: str, hint: str = "rename it, or exclude it in .mlvignore") -> None:
+    """Raise WorkspaceError when name is not valid UTF-8 (path names it in the message)."""
     if not name.isascii():
         try:
             name.encode("utf-8")
         except UnicodeEncodeError:
-            raise WorkspaceError(
-                f"{os.fsencode(path)!r}: file name is not valid UTF-8",
-                "rename it, or exclude it in .mlvignore",
-            ) from None
+            raise WorkspaceError(f"{printable(path)}: file name is not valid UTF-8", hint) from None
 
 
 class Scanner:
@@ -213,8 +222,10 @@ class Scanner:
                     except OSError:
                         pass
                 continue
+            if child == SKIPPED_NAME:
+                continue
             if not child.isascii():
-                _check_name(child, path + "/" + child)
+                check_name(child, prefix + child)
             st = lstat(child, dir_fd=fd)
             mode = st.st_mode
             if stat_mod.S_ISREG(mode):

@@ -82,9 +82,11 @@ def test_bad_pointer_files(mlv_repo: Path, tmp_path: Path, case: str) -> None:
     assert sorted(cache_objects(mlv_repo)) == objects
     assert not (tmp_path / "escaped").exists()
     assert not Path("/tmp/escaped-abs").exists()
-    # status still reports the good pointers
+    # status still reports the good pointers, and the bad one as an error line
     proc = mlv("status", cwd=mlv_repo, check=False)
-    assert proc.stdout.splitlines() == ["clean        data", "clean        m.bin"]
+    lines = proc.stdout.splitlines()
+    assert lines[1:] == ["clean        data", "clean        m.bin"]
+    assert lines[0].startswith("error        bad  (bad.mlv") and lines[0].endswith(")")
 
     # a broken pointer does not block commands on other paths
     assert mlv("status", "--check", "m.bin", cwd=mlv_repo).returncode == 0

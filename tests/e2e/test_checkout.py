@@ -171,7 +171,7 @@ def test_checkout_one_subdirectory(mlv_repo: Path) -> None:
     assert (mlv_repo / "data" / "a.txt").read_text() == "a1"
     assert not (mlv_repo / "data" / "same.txt").exists()
     proc = mlv("checkout", "data/no-such-sub", cwd=mlv_repo, check=False)
-    assert_error(proc, 1, "data/no-such-sub")
+    assert_error(proc, 2, "data/no-such-sub")
 
 
 def test_checkout_subdirectory_after_git_checkout(mlv_repo: Path) -> None:
