@@ -70,20 +70,23 @@ def gc_cmd(
         size = output.human_size(plan.bytes)
         if plan.where == "cache":
             if not as_json:
-                output.info(f"Deleting {plan.count} unreferenced objects ({size}) from {place}...")
+                output.info(f"Deleting {unreferenced(plan.count)} ({size}) from {place}...")
             return True
         if not as_json:
-            output.info(f"{plan.count} unreferenced objects ({size}) on {place}.")
+            output.info(f"{unreferenced(plan.count)} ({size}) on {place}.")
         if force:
             return True
         if sys.stdin.isatty() and sys.stderr.isatty():
             if click.confirm(
-                f"Delete {plan.count} objects ({size}) from {place}?", default=False, err=True
+                f"Delete {output.plural(plan.count, 'object')} ({size}) from {place}?",
+                default=False,
+                err=True,
             ):
                 return True
             raise click.exceptions.Abort()
         raise UsageError(
-            f"not deleting {plan.count} objects ({size}) from {place} without confirmation",
+            f"not deleting {output.plural(plan.count, 'object')} ({size}) from {place} "
+            "without confirmation",
             "pass --force (or run at a terminal to be asked)",
         )
 
@@ -108,6 +111,10 @@ def gc_cmd(
         sys.exit(1)
 
 
+def unreferenced(count: int) -> str:
+    return f"{count} unreferenced object{'' if count == 1 else 's'}"
+
+
 def _place(where: str) -> str:
     if where == "cache":
         return "the cache"
@@ -118,7 +125,7 @@ def _render(r: GcResult) -> None:
     size = output.human_size(r.bytes)
     place = _place(r.where)
     verb = "would be removed" if r.dry_run else "removed"
-    output.info(f"{r.removed} objects, {size} {verb} from {place}; {r.kept} kept.")
+    output.info(f"{output.plural(r.removed, 'object')}, {size} {verb} from {place}; {r.kept} kept.")
     if r.failed:
         output.error(f"{len(r.failed)} object(s) could not be deleted (run gc again to retry):")
         for h, reason in list(r.failed.items())[:SHOW]:

@@ -32,8 +32,11 @@ def unprotect_path(repo: Repo, rel: str) -> list[str]:
     done: list[str] = []
     top = repo.abs(rel)
     if os.path.isdir(top) and not os.path.islink(top):
-        for folder, _dirs, files in os.walk(top):
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d != ".git"]  # never tracked (see the scanner)
             for name in sorted(files):
+                if name == ".git":
+                    continue
                 path = os.path.join(folder, name)
                 if _writable_copy(path):
                     done.append(repo.rel(path))
