@@ -43,6 +43,9 @@ def status_cmd(paths: tuple[str, ...], check: bool, remote: str | None, as_json:
     finally:
         repo.close()
     all_clean = all(r.clean for r in results)
+    for r in results:
+        for warning in r.warnings:
+            output.warn(warning)
     if as_json:
         output.emit_json({"clean": all_clean, "targets": [_as_dict(r) for r in results]})
     else:

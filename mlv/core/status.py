@@ -40,6 +40,7 @@ class TargetStatus:
     # modified, and the workspace holds a version the cache already has: most likely the
     # pointer moved (`git checkout OLD`) while the data stayed. Not in the --json shape.
     recorded_elsewhere: bool = False
+    warnings: list[str] = field(default_factory=list)  # found while scanning (stderr)
 
     @property
     def clean(self) -> bool:
@@ -91,6 +92,7 @@ def status_of(repo: Repo, target: Target) -> TargetStatus:
     except MlvError as e:
         result.status = ERROR
         result.error = str(e)
+    result.warnings = scanner.notes
     return result
 
 

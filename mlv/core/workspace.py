@@ -96,6 +96,8 @@ class Scanner:
         self._loaded: dict[str, Tree] = {}
         self._link = self.cache.link_type if store else "copy"
         self.stored_trees: list[str] = []
+        self.notes: list[str] = []  # warnings for the user (also sent to progress.warn)
+        self._unsettled: set[str] = set()  # folders whose snapshot must not be recorded
 
     # ---- trees -------------------------------------------------------------------------
 
@@ -161,10 +163,46 @@ class Scanner:
             if self.store:
                 self._ensure_stored(path, rel_dir, name, st, hash_id, is_link)
         else:
+            previous = row
+            if st.st_nlink > 1:  # a hard link: which hash did mlv last see at this inode?
+                previous = self.state.file(rel_dir, name, trusted=False)
             hash_id = self._hash_new(path, rel_dir, name, st, is_link)
+            if previous is not None and previous[0] == st.st_ino and previous[3] != hash_id:
+                self._edited_through_link(path, rel_dir, name, previous[3], st)
         if self._report:
             self.progress.advance(1, st.st_size)
         return hash_id
+
+    def _edited_through_link(
+        self, path: str, rel_dir: str, name: str, old_hash: str, st: os.stat_result
+    ) -> None:
+        """The file is the inode that was hardlinked from the cache object old_hash, and its
+        content changed in place (root ignores the read-only bit): that object now holds
+        other bytes than its name says. Say so; when storing, drop the damaged name (the
+        new content has its own), so nothing passes it off as the old version."""
+        obj = self.cache.object_path(old_hash)
+        try:
+            ost = os.stat(obj)
+        except FileNotFoundError:
+            return
+        if (ost.st_ino, ost.st_dev) != (st.st_ino, st.st_dev):
+            return
+        rel = self.repo.rel(path)
+        if self.store:
+            os.unlink(obj)
+            what = "its object was deleted from the cache"
+        else:  # keep the old row (and no folder snapshot), so the storing scan sees it too
+            self.state.unrecord(rel_dir, name)
+            self._unsettled.add(rel_dir)
+            what = "`mlv commit` will delete that object from the cache"
+        note = (
+            f"{rel} was edited in place through a hard link into the cache: the previous "
+            f"version's object ({old_hash}) now holds the new bytes, so {what}; "
+            "`mlv pull` brings that version back from a remote that has it "
+            "(run `mlv unprotect` before editing)"
+        )
+        self.notes.append(note)
+        self.progress.warn(note)
 
     def _ensure_stored(
         self, path: str, rel_dir: str, name: str, st: os.stat_result, hash_id: str, is_link: bool
@@ -330,7 +368,8 @@ class Scanner:
             count = len(rows)
             max_mtime = max([st.st_mtime_ns for _, st, _ in files]) if files else 0
             blob = marshal.dumps((fragment, size, count))
-            self.state.record_snapshot(rel, sig, max_mtime, blob)
+            if rel not in self._unsettled:
+                self.state.record_snapshot(rel, sig, max_mtime, blob)
         if subdirs:
             size += sum([e.size for e in subdirs])
             count += sum([e.files for e in subdirs])

@@ -137,14 +137,18 @@ class StateDB:
 
         return self._run(work)
 
-    def file(self, rel_dir: str, name: str) -> tuple[int, int, int, str] | None:
-        """The trusted row of one file, (ino, mtime_ns, size, hash): a single look-up, for
-        callers that hash one file of a large folder (a pipeline's deps and outs)."""
+    def file(
+        self, rel_dir: str, name: str, trusted: bool = True
+    ) -> tuple[int, int, int, str] | None:
+        """The row of one file, (ino, mtime_ns, size, hash): a single look-up, for callers
+        that hash one file of a large folder (a pipeline's deps and outs). trusted=False
+        also returns a row too recent to vouch for its content (it still says which hash
+        mlv last saw at that inode)."""
         row = self._one(
             "SELECT ino, mtime_ns, size, hash, recorded_ns FROM files WHERE dir = ? AND name = ?",
             (rel_dir, name),
         )
-        if row is None or not trusted_after(row[1], row[4]):
+        if row is None or (trusted and not trusted_after(row[1], row[4])):
             return None
         return row[0], row[1], row[2], row[3]
 
@@ -155,6 +159,10 @@ class StateDB:
         )
         if len(self._pending) >= 50_000:
             self.flush()
+
+    def unrecord(self, rel_dir: str, name: str) -> None:
+        """Drop the rows queued for one file (rare: a scan that must not vouch for it)."""
+        self._pending = [r for r in self._pending if (r[0], r[1]) != (rel_dir, name)]
 
     def snapshot(self, rel_dir: str) -> tuple[bytes, bytes] | None:
         """(digest, rows blob) of a folder's last scan, if trustworthy (not racy)."""

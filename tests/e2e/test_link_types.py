@@ -177,3 +177,28 @@ def test_link_type_list_is_tried_in_order(mlv_repo: Path) -> None:
 
 def test_unprotect_untracked_is_usage_error(mlv_repo: Path) -> None:
     assert_error(mlv("unprotect", "nope", cwd=mlv_repo, check=False), 2, "nope", "not tracked")
+
+
+def test_edit_through_a_hardlink_is_reported_not_hidden(mlv_repo: Path) -> None:
+    """Writing into a hardlinked file (root ignores the read-only bit; here chmod stands
+    in) changes the cache object too. status and commit say so, and commit drops the
+    damaged object: the old version is reported missing, never served with other bytes."""
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    write_files(mlv_repo, {"data/a.txt": "v1\n", "data/b.txt": "b\n"})
+    mlv("add", "data", cwd=mlv_repo)
+    old = xxh(b"v1\n")
+    target = mlv_repo / "data" / "a.txt"
+    assert os.stat(target).st_ino == os.stat(object_path(mlv_repo, old)).st_ino
+    os.chmod(target, 0o644)
+    with open(target, "a") as fh:
+        fh.write("edited\n")
+    for _ in range(2):  # the second status must not have settled the matter silently
+        proc = mlv("status", cwd=mlv_repo)
+        assert "data/a.txt was edited in place through a hard link" in proc.stderr
+        assert old in proc.stderr
+    proc = mlv("commit", cwd=mlv_repo)
+    assert "its object was deleted from the cache" in proc.stderr
+    assert not object_path(mlv_repo, old).exists()
+    assert object_path(mlv_repo, xxh(b"v1\nedited\n")).read_bytes() == b"v1\nedited\n"
+    assert_cache_sound(mlv_repo)
+    assert mlv("status", cwd=mlv_repo).stderr == ""
