@@ -59,7 +59,8 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
         _list(r.missing, "missing from the cache (re-add the data where it exists)")
         _list(
             r.corrupt,
-            "cache object corrupt, not copied (delete the object, then re-add the data)",
+            "cache object corrupt, not copied (`mlv pull` fetches a good copy when a remote "
+            "has one; or delete the object, then re-add the data)",
             {p: f"  (object {obj})" for p, obj in r.corrupt_objects.items()},
         )
     if restored or removed:

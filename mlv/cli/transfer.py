@@ -125,20 +125,44 @@ def pull_cmd(as_json: bool, wait_for_lock: bool, force: bool, **selection: Any) 
         with output.TerminalProgress() as progress:
             paths = list(selection["paths"])
             results = checkout_mod.checkout(repo, paths, force, False, progress)
+        # objects the checkout found corrupt in the cache: a good copy from the remote
+        # replaces each, then their paths are checked out again
+        with output.TerminalProgress(transfer=True) as progress:
+            repaired = transfer_mod.repair_checkout(
+                repo, selection["remote"], selection["jobs"], results, force, progress
+            )
     finally:
         repo.close()
     checked_out = all(r.ok for r in results)
+    ok = summary.ok and checked_out and (repaired is None or repaired.ok)
     if as_json:
         doc = _as_dict(summary)
         doc["action"] = "pull"
+        if repaired is not None:
+            doc["repaired"] = _as_dict(repaired)
         doc["checkout"] = {"ok": checked_out, "targets": [vars(r) for r in results]}
-        doc["ok"] = summary.ok and checked_out
+        doc["ok"] = ok
         output.emit_json(doc)
     else:
         _render(summary)
+        if repaired is not None:
+            _render_repaired(repaired)
         render_results(results)
-    if not (summary.ok and checked_out):
+    if not ok:
         sys.exit(1)
+
+
+def _render_repaired(s: TransferSummary) -> None:
+    """What `mlv pull` did about objects its checkout found corrupt in the cache."""
+    if s.transferred:
+        output.info(f"Replaced {s.transferred} corrupt object(s) in the cache from '{s.remote}'.")
+    remote = f"'{s.remote}' ({s.url})"
+    if s.missing:
+        _list(s, s.missing, f"corrupt in the cache and not on remote {remote}")
+    if s.corrupt:
+        _list(s, s.corrupt, f"corrupt in the cache and on remote {remote}")
+    if s.failed:
+        _list(s, list(s.failed), "corrupt in the cache, download failed", s.failed)
 
 
 def _finish(summary: TransferSummary, as_json: bool) -> None:

@@ -37,6 +37,7 @@ class CheckoutResult:
     missing: list[str] = field(default_factory=list)  # objects not in the cache
     corrupt: list[str] = field(default_factory=list)  # objects that failed their check
     corrupt_objects: dict[str, str] = field(default_factory=dict)  # path -> object file
+    corrupt_hashes: dict[str, str] = field(default_factory=dict)  # path -> hash id
     error: str | None = None
 
     @property
@@ -75,6 +76,8 @@ class _Checkout:
         self.state = repo.state
         self.scanner = Scanner(repo, store=False)
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
+        self._blocked: set[str] = set()  # folders that could not be made: skip what is inside
+        self._intact: dict[str, bool] = {}  # hash id -> the cache holds it intact
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[tuple[str, Entry, CheckoutResult, Future[os.stat_result]]] = []
 
@@ -101,8 +104,12 @@ class _Checkout:
             actual = self.scanner.scan(target.rel)
             self._apply(target.rel, desired, actual, result)
             self._drain()
-        except MlvError as e:
+        except (MlvError, OSError) as e:
             result.error = str(e)
+            try:
+                self._drain()  # book what was written in the background meanwhile
+            except (MlvError, OSError):
+                pass
         if not target.sub and self.ignore:
             ignore_file = gitignore.add_entry(self.repo.root, target.data_rel)
             if ignore_file:
@@ -111,22 +118,51 @@ class _Checkout:
 
     # -- planning and applying ----------------------------------------------------------
 
+    def _held(self, hash_id: str) -> bool:
+        """Does the cache hold this content intact? A present but damaged object holds
+        nothing. Cheap for objects checked before (the state db's trust record)."""
+        held = self._intact.get(hash_id)
+        if held is None:
+            held = self._intact[hash_id] = self.cache.is_intact(hash_id)
+        return held
+
     def _safe(self, entry: Entry, path: str, result: CheckoutResult) -> bool:
         """May the workspace version `entry` at `path` be replaced or deleted?"""
         if self.force:
             return True
         if entry.is_dir:
-            unsafe = [
-                f"{path}/{p}"
-                for p, e in treediff.walk(self.scanner.load_tree, entry.hash)
-                if not e.is_dir and not self.cache.has(e.hash)
-            ]
+            unsafe = self._unsaved_below(path, entry)
             result.conflicts.extend(unsafe)
             return not unsafe
-        if self.cache.has(entry.hash):
+        if self._held(entry.hash):
             return True
         result.conflicts.append(path)
         return False
+
+    def _unsaved_below(self, rel: str, entry: Entry) -> list[str]:
+        """What deleting folder rel would lose: everything on disk below it that the cache
+        does not hold intact. The disk is walked, not the scan (which skips .mlvignore'd
+        files, nested .git folders and the like): a file or link the scan did not record
+        is unsaved, and so is a non-empty folder it skipped (listed as the folder)."""
+        known = dict(treediff.walk(self.scanner.load_tree, entry.hash))
+        unsafe: list[str] = []
+
+        def visit(folder: str, prefix: str) -> None:
+            with os.scandir(folder) as it:
+                items = sorted(it, key=lambda d: d.name)
+            for item in items:
+                sub = f"{prefix}{item.name}"
+                seen = known.get(sub)
+                if item.is_dir(follow_symlinks=False):
+                    if seen is not None and seen.is_dir:
+                        visit(item.path, sub + "/")
+                    elif os.listdir(item.path):
+                        unsafe.append(f"{rel}/{sub}")
+                elif seen is None or seen.is_dir or not self._held(seen.hash):
+                    unsafe.append(f"{rel}/{sub}")
+
+        visit(self.repo.abs(rel), "")
+        return unsafe
 
     def _apply(
         self, rel: str, desired: Entry | None, actual: Entry | None, result: CheckoutResult
@@ -169,6 +205,8 @@ class _Checkout:
         for change in changes:
             path = f"{rel}/{change.path}"
             old, new = change.old, change.new
+            if self._blocked and self._under_blocked(path):
+                continue  # its folder could not be made: reported as the folder's conflict
             if new is None:
                 if old is None:
                     continue
@@ -183,13 +221,17 @@ class _Checkout:
                     self._kept.add(path)
                 continue
             if path in self._kept:
-                result.conflicts.append(path)  # could not be removed to make room
+                if path not in result.conflicts:  # not listed yet as unsaved content
+                    result.conflicts.append(path)  # could not be removed to make room
+                if new.is_dir:
+                    self._blocked.add(path)
                 continue
             if new.is_dir:
                 try:
                     os.makedirs(self.repo.abs(path), exist_ok=True)
                 except OSError:
                     result.conflicts.append(path)
+                    self._blocked.add(path)
                 continue
             if old is not None and old.hash != new.hash and not self._safe(old, path, result):
                 continue
@@ -201,8 +243,14 @@ class _Checkout:
             done |= self._kept
             for sub, entry in treediff.walk(load, want):
                 path = f"{rel}/{sub}"
+                if self._blocked and self._under_blocked(path):
+                    continue
                 if not entry.is_dir and path not in done:
                     self._write(path, entry, result)
+
+    def _under_blocked(self, path: str) -> bool:
+        parts = path.split("/")
+        return any("/".join(parts[:i]) in self._blocked for i in range(1, len(parts)))
 
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         path = self.repo.abs(rel)
@@ -234,6 +282,7 @@ class _Checkout:
         except ObjectCorruptError:
             result.corrupt.append(rel)
             result.corrupt_objects[rel] = self.cache.object_path(entry.hash)
+            result.corrupt_hashes[rel] = entry.hash
             return
         rel_dir, _, name = rel.rpartition("/")
         self.state.record(rel_dir, name, st, entry.hash)

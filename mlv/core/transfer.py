@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mlv import git
 from mlv.core import targets as targets_mod
@@ -49,6 +50,9 @@ from mlv.objects.tree import Entry, Tree
 from mlv.storage import localfs
 from mlv.storage.backend import PermanentError
 from mlv.storage.urls import scrub
+
+if TYPE_CHECKING:
+    from mlv.core.checkout import CheckoutResult
 
 
 @dataclass(frozen=True)
@@ -640,6 +644,64 @@ def run_fetch(
             return summary
         finally:
             repo.state.flush()
+
+
+def run_refetch(
+    repo: Repo,
+    remote: str | None,
+    hashes: list[str],
+    jobs: int | None,
+    progress: Progress | None = None,
+) -> TransferSummary:
+    """Download again objects found corrupt in the cache: each is checked, then takes the
+    damaged copy's place (the damaged bytes are worth nothing: their name says otherwise)."""
+    progress = progress or NullProgress()
+    with _opened(repo, remote, jobs) as store, repo.lock():
+        summary = TransferSummary("fetch", store.name, store.url)
+        summary.add(store.download(repo.cache, sorted(set(hashes)), _advance(progress)))
+        repo.state.flush()
+        return summary
+
+
+def repair_checkout(
+    repo: Repo,
+    remote: str | None,
+    jobs: int | None,
+    results: list[CheckoutResult],
+    force: bool = False,
+    progress: Progress | None = None,
+) -> TransferSummary | None:
+    """After a pull's checkout: download again the objects it found corrupt in the cache
+    (see run_refetch), then check their paths out again, folding the outcome into results.
+    None when the checkout found nothing corrupt."""
+    from mlv.core import checkout as checkout_mod
+
+    wanted = {h: p for r in results for p, h in r.corrupt_hashes.items()}
+    if not wanted:
+        return None
+    summary = run_refetch(repo, remote, list(wanted), jobs, progress)
+    for h, path in wanted.items():
+        summary.paths.setdefault(h, path)
+    bad = set(summary.missing) | set(summary.corrupt) | set(summary.failed)
+    for r in results:
+        again = [p for p, h in r.corrupt_hashes.items() if h not in bad]
+        if not again:
+            continue
+        for p in again:
+            r.corrupt.remove(p)
+            del r.corrupt_objects[p]
+            del r.corrupt_hashes[p]
+        retried = checkout_mod.checkout(repo, [repo.abs(p) for p in again], force, False, progress)
+        for fresh in retried:
+            r.restored += fresh.restored
+            r.removed += fresh.removed
+            r.conflicts += fresh.conflicts
+            r.missing += fresh.missing
+            r.corrupt += fresh.corrupt
+            r.corrupt_objects.update(fresh.corrupt_objects)
+            r.corrupt_hashes.update(fresh.corrupt_hashes)
+            r.error = r.error or fresh.error
+    return summary
 
 
 def run_status(

@@ -278,7 +278,7 @@ class RemoteStore:
                         log.debug(__name__, f"{self.name}: object {h} is corrupt")
                         outcome.corrupt.append(h)
                         continue
-                    cache.put_bytes(r.data, h)
+                    cache.put_bytes(r.data, h, repair=True)
                 good.append(r)
             self._book(good, outcome)
         for start in range(0, len(large), LARGE_BATCH):

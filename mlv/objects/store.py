@@ -116,11 +116,12 @@ class Cache:
 
     # ---- writing objects -------------------------------------------------------------
 
-    def put_bytes(self, data: bytes, hash_id: str | None = None) -> str:
-        """Store data (e.g. a tree object); returns its hash id."""
+    def put_bytes(self, data: bytes, hash_id: str | None = None, repair: bool = False) -> str:
+        """Store data (e.g. a tree object); returns its hash id. repair: data was checked
+        to be hash_id, and replaces a damaged copy already in the cache."""
         hash_id = hash_id or hashing.hash_bytes(self.algo, data)
         dst = self.object_path(hash_id)
-        if not os.path.exists(dst):
+        if not os.path.exists(dst) or (repair and not self.verify(hash_id)):
             self._ensure_dir(dst)
             localfs.write_bytes_atomic(dst, data, OBJECT_MODE, fsync=self.fsync)
         return hash_id
