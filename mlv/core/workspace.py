@@ -341,7 +341,11 @@ class Scanner:
             else:
                 files.append((child, st, is_link))
                 sig_items.append((child, st.st_ino, st.st_mtime_ns, st.st_size))
-        sig = _XXH(marshal.dumps((self.algo, sig_items)))
+        # The algorithm's name is hashed as bytes, not marshalled: marshal writes an
+        # interned string differently from an equal one that is not, and callers get the
+        # name from the config or from a pointer, so two commands disagreed on every
+        # folder's digest and each re-read what the other had just recorded.
+        sig = _XXH(self.algo.encode() + b"\0" + marshal.dumps(sig_items))
         snap = self.state.snapshot(rel)
         if snap is not None and snap[0] == sig:
             fragment, size, count = marshal.loads(snap[1])

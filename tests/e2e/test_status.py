@@ -4,7 +4,9 @@ the --json shape; --check exit codes; paths and subfolders."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 from helpers import (
@@ -244,3 +246,34 @@ def test_racy_edit_keeping_size_and_mtime_is_seen(mlv_repo: Path) -> None:
     f.write_text("bbbb")  # same size, same inode
     os.utime(f, ns=(future, future))  # same mtime
     assert target_status(mlv_repo, "data")["modified"] == ["data/f.txt"]
+
+
+def test_folder_snapshots_agree_whoever_names_the_hash(mlv_repo: Path) -> None:
+    """The folder digest must not depend on how the caller got the algorithm's name: the
+    config's string and a pointer's differ as objects (interned or not), and marshal wrote
+    them differently, so `repro` and `status` each re-read every file the other had just
+    recorded."""
+    import sys
+
+    from mlv.core.repo import Repo
+    from mlv.core.workspace import Scanner
+
+    write_files(mlv_repo, {f"data/f{i}.txt": str(i) for i in range(5)})
+    old = time.time() - 3600  # outside the racy window, so snapshots are trusted
+    for p in (mlv_repo / "data").iterdir():
+        os.utime(p, (old, old))
+    os.utime(mlv_repo / "data", (old, old))
+    repo = Repo.open(str(mlv_repo))
+    try:
+        built = "".join(["xxh", "128"])
+        Scanner(repo, store=False, algo=sys.intern("xxh128")).scan("data")
+        recorded: list[str] = []
+        original = repo.state.record_snapshot
+        repo.state.record_snapshot = lambda rel, *a: recorded.append(rel)  # type: ignore[method-assign]
+        try:
+            Scanner(repo, store=False, algo=built).scan("data")
+        finally:
+            repo.state.record_snapshot = original  # type: ignore[method-assign]
+        assert recorded == [], "the second scan did not trust the first one's snapshot"
+    finally:
+        repo.close()
