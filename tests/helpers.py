@@ -76,6 +76,33 @@ def git(
     return run("git", *args, cwd=cwd, **kw)
 
 
+def unprivileged_prefix() -> list[str]:
+    """A command prefix under which file modes apply. Tests run as root here, and root ignores
+    them: as root the command runs (still uid 0, so it can reach root's Python and the
+    tests' folders) without the capabilities that bypass file modes (dac_override,
+    dac_read_search), so a file with mode 0 is unreadable and a 0o555 folder unwritable to
+    it. Skips the test when running as root without util-linux's setpriv."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        import pytest
+
+        pytest.skip("running as root without setpriv: file modes cannot be tested")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def run_unprivileged(
+    *args: str | os.PathLike[str], cwd: PathLike, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    """Like run(), but file permissions apply to the command even when the tests run as root
+    (see unprivileged_prefix): `run_unprivileged("mlv", "checkout", cwd=repo, check=False)`.
+    chmod what should be unreadable or unwritable before, and restore modes in a finally."""
+    prog, *rest = (os.fspath(a) for a in args)
+    exe = {"mlv": MLV, "git": GIT}.get(prog, prog)
+    return run(*unprivileged_prefix(), exe, *rest, cwd=cwd, **kw)
+
+
 def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
     """The command failed with `code` and printed exactly one line on stderr, starting with
     "error:", no traceback, containing every needle. Returns that line."""
