@@ -99,6 +99,12 @@ class Backend(Protocol):
         temporary file, which is what makes pulling many small files fast."""
         ...
 
+    def read_head(self, keys: Sequence[str], nbytes: int, jobs: int) -> list[ItemResult]:
+        """The first nbytes of each key (fewer if it is shorter) in ItemResult.data: a
+        ranged read where the store has one, never the whole of a large object. `mlv gc
+        --remote` tells trees from files this way before it deletes."""
+        ...
+
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
         """Remove keys; an absent key is not an error."""
         ...

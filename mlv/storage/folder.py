@@ -195,6 +195,20 @@ class FolderBackend:
         finally:
             os.close(fd)
 
+    def read_head(self, keys: Sequence[str], nbytes: int, jobs: int) -> list[ItemResult]:
+        def get(key: str) -> tuple[int, bytes]:
+            try:
+                fd = os.open(self._path(key), os.O_RDONLY)
+            except FileNotFoundError:
+                raise Missing(key) from None
+            try:
+                data = os.read(fd, nbytes)
+            finally:
+                os.close(fd)
+            return len(data), data
+
+        return self._each(keys, jobs, lambda k: k, get, None)
+
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
         results = []
         for key in keys:

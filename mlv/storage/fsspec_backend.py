@@ -22,6 +22,8 @@ from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
 # Protocols whose keys are flat (no folders to create) and whose PUT is atomic.
 FLAT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 SFTP = {"ssh", "sftp"}
+# Stores whose _cat_file reads a byte range (start, end) with one ranged request.
+RANGED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https"}
 
 
 class FsspecBackend:
@@ -409,6 +411,28 @@ class FsspecBackend:
             return len(data)
 
         results = self._batch([(k, k) for k in keys], jobs, lambda p: p[0], cat, cat_sync, done)
+        return [
+            ItemResult(r.key, r.nbytes, r.error, found.get(r.key)) if r.ok else r for r in results
+        ]
+
+    def read_head(self, keys: Sequence[str], nbytes: int, jobs: int) -> list[ItemResult]:
+        found: dict[str, bytes] = {}
+        ranged = self.protocol in RANGED
+
+        async def cat(key: str, _: str) -> int:
+            data = await self.fs._cat_file(self._path(key), start=0, end=nbytes)
+            found[key] = data
+            return len(data)
+
+        def head_sync(key: str, _: str) -> int:
+            with self.fs.open(self._path(key), "rb") as fh:
+                data = fh.read(nbytes)
+            found[key] = data
+            return len(data)
+
+        results = self._batch(
+            [(k, k) for k in keys], jobs, lambda p: p[0], cat if ranged else None, head_sync, None
+        )
         return [
             ItemResult(r.key, r.nbytes, r.error, found.get(r.key)) if r.ok else r for r in results
         ]

@@ -291,6 +291,16 @@ def test_read_gives_bytes_and_missing(remote: Remote) -> None:
     assert results[absent].data is None
 
 
+def test_read_head_gives_the_first_bytes_and_missing(remote: Remote) -> None:
+    a, short, absent = key(1), key(3), key(2)
+    remote.put_raw(a, b'{"mlv-tree":1,"entries":[]}' + b"x" * (2 << 20))
+    remote.put_raw(short, b"ab")
+    results = by_key(remote.backend.read_head([a, short, absent], 11, 4))
+    assert results[a].data == b'{"mlv-tree"' and results[a].nbytes == 11
+    assert results[short].data == b"ab"
+    assert isinstance(results[absent].error, Missing)
+
+
 # ---- delete ---------------------------------------------------------------------------
 
 
