@@ -61,6 +61,10 @@ class TreeError(MlvError):
     """A tree object is malformed or names an unsafe path."""
 
 
+class CacheError(MlvError):
+    """The cache cannot be written (permissions, a read-only file system)."""
+
+
 class GitError(MlvError):
     """A git command failed or the repository is in a state mlv cannot work with."""
 

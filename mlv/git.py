@@ -8,9 +8,11 @@ walks in later commands may use gitpython, imported lazily here.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 
+from mlv import log
 from mlv.errors import GitError
 
 
@@ -20,10 +22,30 @@ def _run(args: Sequence[str], cwd: str, check: bool = True) -> subprocess.Comple
     except FileNotFoundError:
         raise GitError("git is not installed", "install git, or use `mlv init --no-scm`") from None
     if check and proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        text = proc.stderr.decode("utf-8", "replace")
+        log.debug(__name__, f"git {' '.join(args)} exited {proc.returncode}: {text.strip()}")
+        locked = _LOCK_EXISTS.search(text)
+        if locked:
+            path = os.path.normpath(os.path.join(cwd, locked.group(1)))
+            raise GitError(
+                f"git {args[0]} failed: another git process seems to be running "
+                f"({_short(path, cwd)} exists)",
+                f"if none is, remove {path}",
+            )
+        err = text.strip().splitlines()
         detail = err[-1] if err else f"exit {proc.returncode}"
         raise GitError(f"git {args[0]} failed: {detail}")
     return proc
+
+
+# "fatal: Unable to create '/repo/.git/index.lock': File exists." (git's own wording)
+_LOCK_EXISTS = re.compile(r"Unable to create '([^'\n]+\.lock)': File exists")
+
+
+def _short(path: str, cwd: str) -> str:
+    """path relative to cwd when it lies below it (".git/index.lock"), else as it is."""
+    rel = os.path.relpath(path, cwd)
+    return path if rel.startswith("..") else rel
 
 
 def toplevel(start: str) -> str | None:

@@ -203,9 +203,10 @@ def _track(
         ptr = Pointer(name, entry.kind, entry.hash, entry.size, files, desc)
     pointer_rel = rel + SUFFIX
     changed = pointer_mod.write(repo.abs(pointer_rel), ptr)
-    to_stage = [pointer_rel]
-    ignore_file = gitignore.add_entry(repo.root, rel)
-    if ignore_file:
-        to_stage.append(ignore_file)
-    repo.stage(to_stage)
+    gitignore.add_entry(repo.root, rel)
+    # The .gitignore is staged even when it already held the entry: a command killed
+    # between writing it and `git add` left it unstaged, and this same `git add` call fixes
+    # that at no cost.
+    folder = rel.rpartition("/")[0]
+    repo.stage([pointer_rel, f"{folder}/.gitignore" if folder else ".gitignore"])
     return Tracked(rel, pointer_rel, entry.kind, entry.hash, entry.size, files, changed)

@@ -317,7 +317,10 @@ def checkout(
         targets.require_sub(repo, chosen, workspace=False)  # nothing to restore there
         runner = _Checkout(repo, force, relink, progress)
         try:
-            return [runner.run(t) for t in chosen]
+            results = [runner.run(t) for t in chosen]
+            if repo.scm:  # entries a killed command wrote but never staged
+                repo.stage(gitignore.unstaged(repo.root, [t.data_rel for t in chosen if not t.sub]))
+            return results
         finally:
             runner.close()
             repo.state.flush()

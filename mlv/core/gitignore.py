@@ -61,3 +61,36 @@ def remove_entry(root: str, data_rel: str) -> str | None:
     else:
         os.unlink(path)
     return rel_file
+
+
+def unstaged(root: str, data_rels: list[str]) -> list[str]:
+    """The .gitignore files (relative to root) that ignore one of data_rels on disk while
+    the copy in git's index lacks that line: left by a command killed between writing a
+    .gitignore and staging it. One `git cat-file --batch` for all of them. A .gitignore in
+    a merge conflict is left to the user (staging it would mark the conflict resolved)."""
+    wanted: dict[str, set[str]] = {}
+    for data_rel in data_rels:
+        folder, _, name = data_rel.rpartition("/")
+        rel_file = f"{folder}/.gitignore" if folder else ".gitignore"
+        if "\n" not in rel_file:
+            wanted.setdefault(rel_file, set()).add(escape(name))
+    present = {}  # .gitignore -> the wanted lines it holds on disk
+    for f, lines in wanted.items():
+        on_disk = lines & set(_read_lines(os.path.join(root, f)))
+        if on_disk:
+            present[f] = on_disk
+    if not present:
+        return []
+    from mlv import git
+
+    blobs = git.read_blobs(root, [s for f in present for s in (":" + f, ":2:" + f)])
+    out = []
+    for f, on_disk in sorted(present.items()):
+        index = blobs.get(":" + f)
+        if index is None:
+            if ":2:" + f not in blobs:  # not in the index at all (no conflict)
+                out.append(f)
+            continue
+        if on_disk - set(index.decode("utf-8", "surrogateescape").splitlines()):
+            out.append(f)
+    return out

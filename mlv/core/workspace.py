@@ -229,7 +229,10 @@ class Scanner:
                     hash_id = hashing.hash_bytes(self.algo, fh.read())
             else:
                 hash_id = hashing.hash_file(self.algo, path)[0]
-        except PermissionError:
+        except PermissionError as e:
+            refused = self.cache.write_refused(e, self._shown) if self.store else None
+            if refused is not None:  # the cache, not the workspace file, is the problem
+                raise refused from None
             raise WorkspaceError(
                 f"{self.repo.rel(path)}: permission denied", "make it readable, or ignore it"
             ) from None
@@ -237,8 +240,18 @@ class Scanner:
             raise WorkspaceError(
                 f"{self.repo.rel(path)}: disappeared while mlv was reading it", "run again"
             ) from None
+        except OSError as e:  # a read-only file system under the cache
+            refused = self.cache.write_refused(e, self._shown) if self.store else None
+            if refused is None:
+                raise
+            raise refused from None
         self.state.record(rel_dir, name, st, hash_id)
         return hash_id
+
+    def _shown(self, path: str) -> str:
+        """A path for a message: relative to the repository root when inside it."""
+        rel = os.path.relpath(path, self.repo.root)
+        return path if rel.startswith("..") else rel
 
     def _list(
         self, fd: int, path: str, rel: str, rules: IgnoreRules
@@ -383,7 +396,13 @@ class Scanner:
         data = f'{{"mlv-tree":{TREE_VERSION},"entries":{fragment}}}'.encode()
         hash_id = hashing.hash_bytes(self.algo, data)
         if self.store:
-            self.cache.put_bytes(data, hash_id)
+            try:
+                self.cache.put_bytes(data, hash_id)
+            except OSError as e:
+                refused = self.cache.write_refused(e, self._shown)
+                if refused is None:
+                    raise
+                raise refused from None
             self.stored_trees.append(hash_id)
         else:
             self.trees[hash_id] = data

@@ -12,12 +12,12 @@ import errno
 import mmap
 import os
 import stat as stat_mod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from mlv import log
-from mlv.errors import ConfigError, ObjectCorruptError, ObjectMissingError
+from mlv.errors import CacheError, ConfigError, ObjectCorruptError, ObjectMissingError
 from mlv.objects import hashing
 from mlv.storage import localfs
 
@@ -349,6 +349,29 @@ class Cache:
         except BaseException:
             _unlink_quiet(tmp)
             raise
+
+    def write_refused(self, e: OSError, shown: Callable[[str], str] = str) -> CacheError | None:
+        """A CacheError naming the cache folder that could not be written when e (permission
+        denied, a read-only file system) is about a file or folder inside this cache; None
+        when it is about something else (say the workspace file being read). shown: how to
+        print a path (relative to the repository, say)."""
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return None
+        root = os.path.abspath(self.root)
+        for name in (e.filename, e.filename2):
+            if not isinstance(name, str):
+                continue
+            path = os.path.abspath(name)
+            if path != root and not path.startswith(root + os.sep):
+                continue
+            folder = path if os.path.isdir(path) else os.path.dirname(path)
+            reason = (e.strerror or "permission denied").lower()
+            return CacheError(
+                f"cannot write to the cache folder {shown(folder)}: {reason}",
+                f"fix its permissions (`chmod u+w {folder}`), or set another cache with "
+                "`mlv cache dir PATH`",
+            )
+        return None
 
     def missing(self, hash_id: str, dst: str) -> ObjectMissingError:
         return ObjectMissingError(

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from helpers import (
+    MLV,
     assert_cache_sound,
     assert_error,
     git,
@@ -15,6 +20,7 @@ from helpers import (
     mlv,
     object_path,
     read_pointer,
+    run_unprivileged,
     snapshot,
     staged,
     write_files,
@@ -353,3 +359,119 @@ def test_add_spellings_of_the_same_path(mlv_repo: Path) -> None:
     assert not (mlv_repo / "data" / ".mlv").exists()
     assert (mlv_repo / ".gitignore").read_text() == "/data\n"
     assert (mlv_repo / "sub" / ".gitignore").read_text() == "/m.bin\n"
+
+
+# ---- interrupted runs and what blocks them -------------------------------------------------
+
+
+def _blocking_git(folder: Path, started: Path) -> dict[str, str]:
+    """An environment whose `git` is the real one, except that `git add` announces itself
+    (creates `started`) and then waits forever: mlv can be killed exactly between writing
+    the .gitignore and staging it."""
+    folder.mkdir()
+    real = shutil.which("git")
+    assert real is not None
+    script = folder / "git"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = add ]; then touch "{started}"; exec sleep 600; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return dict(os.environ, PATH=f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_add_killed_before_git_add_stages_gitignore_on_rerun(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    git("commit", "-q", "-m", "mlv init", cwd=mlv_repo)
+    write_files(mlv_repo, {"sub/data.bin": b"payload"})
+    started = tmp_path / "git-add-started"
+    env = _blocking_git(tmp_path / "fakebin", started)
+    proc = subprocess.Popen(
+        [MLV, "add", "sub/data.bin"],
+        cwd=mlv_repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert proc.poll() is None, "mlv add ended before it ran `git add`"
+            assert time.monotonic() < deadline, "mlv add never ran `git add`"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # mlv and the waiting `git add`
+        proc.wait()
+    # killed between writing the .gitignore (and the pointer) and staging them
+    assert (mlv_repo / "sub" / ".gitignore").read_text() == "/data.bin\n"
+    assert (mlv_repo / "sub" / "data.bin.mlv").is_file()
+    assert staged(mlv_repo) == []
+    proc2 = mlv("add", "sub/data.bin", cwd=mlv_repo)
+    assert "Unchanged" in proc2.stdout
+    assert staged(mlv_repo) == ["sub/.gitignore", "sub/data.bin.mlv"]
+
+
+def test_checkout_stages_a_gitignore_entry_left_unstaged(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"sub/data.bin": b"payload"})
+    mlv("add", "sub/data.bin", cwd=mlv_repo)
+    git("commit", "-q", "-m", "data", cwd=mlv_repo)
+    # a commit that lost the .gitignore (as one made after a killed add did), then a
+    # checkout killed after writing the entry back, before staging it
+    git("rm", "-q", "--cached", "sub/.gitignore", cwd=mlv_repo)
+    git("commit", "-q", "-m", "without .gitignore", cwd=mlv_repo)
+    assert staged(mlv_repo) == []
+    mlv("checkout", cwd=mlv_repo)
+    assert staged(mlv_repo) == ["sub/.gitignore"]
+    assert "sub/data.bin" not in git("status", "--porcelain", cwd=mlv_repo).stdout
+
+
+def test_stale_index_lock_is_named(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"data.bin": b"payload"})
+    lock = mlv_repo / ".git" / "index.lock"
+    lock.write_bytes(b"")
+    line = assert_error(
+        mlv("add", "data.bin", cwd=mlv_repo, check=False),
+        1,
+        "git add failed: another git process seems to be running (.git/index.lock exists)",
+    )
+    assert line.endswith(f"if none is, remove {lock}")
+    verbose = mlv("-v", "add", "data.bin", cwd=mlv_repo, check=False)
+    assert verbose.returncode == 1
+    assert str(lock) in verbose.stderr.splitlines()[-1]
+    lock.unlink()
+    mlv("add", "data.bin", cwd=mlv_repo)
+    assert "data.bin.mlv" in staged(mlv_repo)
+
+
+@pytest.mark.parametrize("where", ["cache", "objects", "shard", "tmp"])
+def test_unwritable_cache_is_named_not_the_workspace_file(mlv_repo: Path, where: str) -> None:
+    cache = mlv_repo / ".mlv" / "cache"
+    write_files(mlv_repo, {"seed/a.txt": "seed", "data2/x1.bin": b"x" * 100})
+    (mlv_repo / "seed" / "big.bin").write_bytes(os.urandom(2 << 20))
+    mlv("add", "seed", cwd=mlv_repo)  # the cache's folders exist, tmp/ too
+    (mlv_repo / "data2" / "big.bin").write_bytes(os.urandom(2 << 20))  # via cache/tmp
+    shards = sorted((cache / "xxh128").iterdir())
+    locked = {
+        "cache": [cache / "xxh128", *shards, cache / "tmp", cache],
+        "objects": [cache / "xxh128", *shards],
+        "shard": [*shards, cache / "xxh128"],
+        "tmp": [cache / "tmp"],
+    }[where]
+    for folder in locked:
+        folder.chmod(0o555)
+    try:
+        proc = run_unprivileged("mlv", "add", "data2", cwd=mlv_repo, check=False)
+    finally:
+        for folder in locked:
+            folder.chmod(0o755)
+    line = assert_error(proc, 1, "cannot write to the cache folder .mlv/cache", "permission denied")
+    assert "data2" not in line
+    assert "chmod u+w" in line and "`mlv cache dir PATH`" in line
+    blamed = line.split("cannot write to the cache folder ")[1].split(":")[0]
+    assert (mlv_repo / blamed) in locked
+    assert not (mlv_repo / "data2.mlv").exists()
+    mlv("add", "data2", cwd=mlv_repo)
+    assert read_pointer(mlv_repo / "data2.mlv")["files"] == 2
