@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, replace
 
 from mlv import git
-from mlv.core import gitignore, status, targets
+from mlv.core import gitignore, safepaths, status, targets
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.workspace import SKIPPED_NAME, Scanner, check_name
@@ -178,6 +178,7 @@ def _track(
     algo: str | None = None,
 ) -> Tracked:
     """Scan rel into the cache (with algo, default core.hash) and write its pointer."""
+    safepaths.check_data(repo.root, rel)  # a committed link could lead outside
     scanner = Scanner(repo, store=True, progress=progress, algo=algo, clean_tmp=True)
     progress.begin(f"hashing {rel}")
     try:

@@ -15,12 +15,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mlv.core import gitignore, targets
+from mlv.core import gitignore, safepaths, targets
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
-from mlv.errors import MlvError, ObjectCorruptError, ObjectMissingError, TreeError
+from mlv.errors import (
+    MlvError,
+    ObjectCorruptError,
+    ObjectMissingError,
+    TreeError,
+    WorkspaceError,
+)
 from mlv.objects import hashing, treediff
 from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, Entry
@@ -75,6 +81,7 @@ class _Checkout:
         self.ignore = ignore
         self.state = repo.state
         self.scanner = Scanner(repo, store=False)
+        self.guard = safepaths.Guard(repo.root)  # no write through a symbolic link
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
         self._blocked: set[str] = set()  # folders that could not be made: skip what is inside
         self._intact: dict[str, bool] = {}  # hash id -> the cache holds it intact
@@ -100,6 +107,12 @@ class _Checkout:
             if desired is None:
                 result.error = f"{target.rel}: not in {target.pointer_rel}"
                 return result
+        assert desired is not None
+        try:
+            self._link_at_target(target.rel, desired, result)
+        except (MlvError, OSError) as e:
+            result.error = str(e)
+            return result
         try:
             actual = self.scanner.scan(target.rel)
             self._apply(target.rel, desired, actual, result)
@@ -111,10 +124,30 @@ class _Checkout:
             except (MlvError, OSError):
                 pass
         if not target.sub and self.ignore:
-            ignore_file = gitignore.add_entry(self.repo.root, target.data_rel)
+            try:
+                ignore_file = gitignore.add_entry(self.repo.root, target.data_rel)
+            except WorkspaceError as e:  # a .gitignore that is a symbolic link
+                result.error = result.error or str(e)
+                return result
             if ignore_file:
                 self.repo.stage([ignore_file])
         return result
+
+    def _link_at_target(self, rel: str, desired: Entry, result: CheckoutResult) -> None:
+        """Refuse a target below a symbolic link. A link at the target itself is replaced
+        (the link, never what it points to) when it stands where a folder goes or points
+        to a folder, and only with --force; a link to a file where a file goes is replaced
+        by the rename that writes the file, as any file is."""
+        self.guard.parents(rel)
+        if not safepaths.is_link(self.repo.root, rel):
+            return
+        path = self.repo.abs(rel)
+        if not desired.is_dir and not os.path.isdir(path):
+            return
+        if not self.force:
+            raise safepaths.link_error(rel, rel, self.repo.root, force=True)
+        os.unlink(path)
+        result.removed.append(rel)
 
     # -- planning and applying ----------------------------------------------------------
 
@@ -204,6 +237,7 @@ class _Checkout:
             changes = (treediff.Change(p, e, e) for p, e in treediff.walk(load, want))
         for change in changes:
             path = f"{rel}/{change.path}"
+            self.guard.parents(path)
             old, new = change.old, change.new
             if self._blocked and self._under_blocked(path):
                 continue  # its folder could not be made: reported as the folder's conflict
@@ -253,6 +287,7 @@ class _Checkout:
         return any("/".join(parts[:i]) in self._blocked for i in range(1, len(parts)))
 
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
+        self.guard.parents(rel)
         path = self.repo.abs(rel)
         if entry.size >= PARALLEL_SIZE:
             # large files: two copies at once keep both cores (and the disk) busy
@@ -295,6 +330,7 @@ class _Checkout:
             self._pool = None
 
     def _remove(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
+        self.guard.parents(rel)
         path = self.repo.abs(rel)
         if entry.is_dir and not os.path.islink(path):
             shutil.rmtree(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from mlv.core import safepaths
 from mlv.storage import localfs
 
 _SPECIAL = set("*?[]\\!#")
@@ -37,6 +38,7 @@ def add_entry(root: str, data_rel: str) -> str | None:
     """Ignore data_rel in its folder's .gitignore; returns that .gitignore (relative) if changed."""
     folder, _, name = data_rel.rpartition("/")
     rel_file = f"{folder}/.gitignore" if folder else ".gitignore"
+    safepaths.check_path(root, rel_file)  # neither through a link nor a link itself
     path = os.path.join(root, rel_file)
     lines = _read_lines(path)
     line = escape(name)
@@ -50,6 +52,7 @@ def add_entry(root: str, data_rel: str) -> str | None:
 def remove_entry(root: str, data_rel: str) -> str | None:
     folder, _, name = data_rel.rpartition("/")
     rel_file = f"{folder}/.gitignore" if folder else ".gitignore"
+    safepaths.check_path(root, rel_file)  # neither through a link nor a link itself
     path = os.path.join(root, rel_file)
     lines = _read_lines(path)
     line = escape(name)

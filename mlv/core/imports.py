@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from mlv import git
 from mlv.core import checkout as checkout_mod
-from mlv.core import gitignore, targets
+from mlv.core import gitignore, safepaths, targets
 from mlv.core.external import Source, is_relative_path, open_source
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.status import MODIFIED, status_of
@@ -82,6 +82,10 @@ def get(
     src_path = source_path(path)
     out = out or posixpath.basename(src_path)
     dest = os.path.abspath(out)
+    if repo is not None:  # inside the repository, a committed link could lead outside
+        inside = os.path.relpath(dest, repo.root)
+        if inside != os.curdir and not inside.startswith(os.pardir):
+            safepaths.check_parents(repo.root, inside.replace(os.sep, "/"))
     if os.path.lexists(dest) and not force:
         raise UsageError(f"{out}: already exists", "use --force to replace it, or -o OUT")
     if repo is None:
@@ -374,6 +378,8 @@ def _content(repo: Repo, src: Source, src_path: str) -> _Content:
 
 def _write_pointer(repo: Repo, rel: str, ptr: Pointer, pointer_rel: str | None = None) -> None:
     pointer_rel = pointer_rel or rel + SUFFIX
+    safepaths.check_parents(repo.root, rel)  # pointer and .gitignore go beside rel
+    safepaths.check_parents(repo.root, pointer_rel)
     os.makedirs(os.path.dirname(repo.abs(pointer_rel)), exist_ok=True)
     pointer_mod.write(repo.abs(pointer_rel), ptr)
     staged = [pointer_rel]

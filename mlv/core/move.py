@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, replace
 
 from mlv import git
-from mlv.core import gitignore, targets
+from mlv.core import gitignore, safepaths, targets
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.errors import UsageError
 from mlv.objects import pointer as pointer_mod
@@ -40,6 +40,7 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
                 f"{src}: is inside tracked directory {t.data_rel}",
                 "move the whole tracked directory",
             )
+        safepaths.check_parents(repo.root, t.data_rel)  # never move out through a link
         dst_rel = repo.rel(dst)
         if dst.endswith("/") and not os.path.isdir(repo.abs(dst_rel)):
             raise UsageError(f"{dst}: no such folder", "create it first, or drop the final /")
@@ -57,6 +58,7 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
                 f"move it elsewhere, or copy it into {owner.data_rel} and run "
                 f"`mlv commit {owner.data_rel}`",
             )
+        safepaths.check_parents(repo.root, dst_rel)
         os.makedirs(os.path.dirname(repo.abs(dst_rel)), exist_ok=True)
         if os.path.lexists(repo.abs(t.data_rel)):
             os.rename(repo.abs(t.data_rel), repo.abs(dst_rel))

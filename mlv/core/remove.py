@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 
 from mlv import git
-from mlv.core import gitignore, targets
+from mlv.core import gitignore, safepaths, targets
 from mlv.core.repo import Repo
 from mlv.core.unprotect import unprotect_path
 from mlv.errors import UsageError
@@ -31,6 +31,7 @@ def remove(repo: Repo, paths: list[str], outs: bool = False) -> list[Removed]:
         for t in chosen:  # refused before anything is removed
             if t.pointer_rel == targets.LOCK_FILE and (t.rel in named or t.pointer_rel in named):
                 raise targets.stage_out_refusal(repo, t.rel, t.rel, RM_HINT)
+            safepaths.check_parents(repo.root, t.data_rel)  # nothing removed through a link
         done = []
         for t in chosen:
             if t.pointer_rel == targets.LOCK_FILE:

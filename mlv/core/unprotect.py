@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 
-from mlv.core import targets
+from mlv.core import safepaths, targets
 from mlv.core.repo import Repo
 from mlv.storage import localfs
 
@@ -29,6 +29,7 @@ def _writable_copy(path: str) -> bool:
 
 def unprotect_path(repo: Repo, rel: str) -> list[str]:
     """Unprotect every file at or below rel; returns those that were replaced."""
+    safepaths.check_data(repo.root, rel)  # never a copy written through a link
     done: list[str] = []
     top = repo.abs(rel)
     if os.path.isdir(top) and not os.path.islink(top):

@@ -1,0 +1,300 @@
+"""A cloned repository cannot make mlv write, replace or delete anything through a symbolic
+link it commits (issue 13, item 2).
+
+Each test builds a hostile repository with real git: a committed link `link -> OUTSIDE` (a
+folder next to the repository holding files of its own) and a pointer, tree or stage out
+whose path runs through it, with the data on a folder remote. The victim clones it and runs
+mlv; OUTSIDE must stay byte for byte as it was: no new file, no deleted or changed file,
+no .gitignore.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import assert_error, git, mlv, snapshot, write_files
+
+OUTSIDE_FILES = {"keep.txt": "precious", "payload": "the outside's own payload"}
+
+
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    write_files(outside, OUTSIDE_FILES)
+    return outside
+
+
+def _author(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
+    """The author's repository with a folder remote (committed config); returns (repo,
+    outside)."""
+    outside = _outside(tmp_path)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=mlv_repo)
+    return mlv_repo, outside
+
+
+def _publish(author: Path, tmp_path: Path) -> Path:
+    """Commit everything, push the data, and clone: the victim's repository."""
+    mlv("push", cwd=author)
+    git("add", "-A", cwd=author)
+    git("commit", "-q", "-m", "hostile", cwd=author)
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
+    return victim
+
+
+def _file_through_link(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
+    """payload.mlv says `path: link/payload`, and git has link -> OUTSIDE."""
+    author, outside = _author(tmp_path, mlv_repo)
+    write_files(author, {"payload": "hostile bytes"})
+    mlv("add", "payload", cwd=author)
+    mlv("push", cwd=author)
+    (author / "payload").unlink()
+    ptr = author / "payload.mlv"
+    ptr.write_text(ptr.read_text().replace("path: payload", "path: link/payload"))
+    (author / "link").symlink_to(outside)
+    return _publish(author, tmp_path), outside
+
+
+def _dir_at_link(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
+    """dd.mlv tracks a folder (without keep.txt), and git has dd -> OUTSIDE."""
+    author, outside = _author(tmp_path, mlv_repo)
+    write_files(author, {"dd/payload": "hostile bytes", "dd/new.txt": "new"})
+    mlv("add", "dd", cwd=author)
+    mlv("push", cwd=author)
+    shutil.rmtree(author / "dd")
+    (author / "dd").symlink_to(outside)
+    git("add", "-f", "dd", cwd=author)
+    return _publish(author, tmp_path), outside
+
+
+def _link_inside_tracked_dir(
+    tmp_path: Path, mlv_repo: Path, ignored: bool = False
+) -> tuple[Path, Path]:
+    """data.mlv tracks data/ with data/sub/payload; git has data/sub -> OUTSIDE (added with
+    -f into the ignored folder). ignored: a committed .mlvignore hides sub from the scan."""
+    author, outside = _author(tmp_path, mlv_repo)
+    write_files(author, {"data/sub/payload": "hostile bytes", "data/top.txt": "top"})
+    mlv("add", "data", cwd=author)
+    mlv("push", cwd=author)
+    shutil.rmtree(author / "data")
+    (author / "data").mkdir()
+    (author / "data" / "sub").symlink_to(outside)
+    git("add", "-f", "data/sub", cwd=author)
+    if ignored:
+        (author / ".mlvignore").write_text("sub\n")
+    return _publish(author, tmp_path), outside
+
+
+def _unchanged(outside: Path) -> None:
+    assert snapshot(outside) == {k: v.encode() for k, v in OUTSIDE_FILES.items()}
+
+
+# ---- pull and checkout: a pointer through a committed link -------------------------------
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_pull_never_writes_through_a_committed_link(
+    tmp_path: Path, mlv_repo: Path, force: list[str]
+) -> None:
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    proc = mlv("pull", *force, cwd=victim, check=False)
+    _unchanged(outside)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (
+        f"error: link/payload: 'link' is a symbolic link (to {outside}): mlv does not write "
+        "through links: remove the link (`git rm link`" in proc.stderr
+    )
+    _unchanged(outside)
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_checkout_never_writes_through_a_committed_link(
+    tmp_path: Path, mlv_repo: Path, force: list[str]
+) -> None:
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    mlv("fetch", cwd=victim)  # the data in the cache: checkout has something to write
+    proc = mlv("checkout", *force, cwd=victim, check=False)
+    _unchanged(outside)
+    assert_error(proc, 1, "link/payload: 'link' is a symbolic link", "mlv does not write")
+    assert not (victim / ".gitignore").read_text().count("link")
+
+
+def test_checkout_of_a_path_inside_a_dir_below_a_link(tmp_path: Path, mlv_repo: Path) -> None:
+    """`mlv checkout data/sub/payload` names a path below the committed link data/sub: the
+    name resolves outside the repository, so it is no target of it (usage error)."""
+    victim, outside = _link_inside_tracked_dir(tmp_path, mlv_repo)
+    mlv("fetch", cwd=victim)
+    for force in ([], ["--force"]):
+        proc = mlv("checkout", *force, "data/sub/payload", cwd=victim, check=False)
+        assert_error(proc, 2, "data/sub/payload: outside the repository")
+        _unchanged(outside)
+
+
+def test_a_committed_gitignore_link_is_never_written(tmp_path: Path, mlv_repo: Path) -> None:
+    """sub/.gitignore -> OUTSIDE/keep.txt: mlv neither appends to nor replaces it."""
+    author, outside = _author(tmp_path, mlv_repo)
+    write_files(author, {"sub/payload": "hostile bytes"})
+    mlv("add", "sub/payload", cwd=author)
+    (author / "sub" / "payload").unlink()
+    (author / "sub" / ".gitignore").unlink()
+    (author / "sub" / ".gitignore").symlink_to(outside / "keep.txt")
+    victim = _publish(author, tmp_path)
+    proc = mlv("pull", cwd=victim, check=False)
+    assert_error(proc, 1, "sub/.gitignore: is a symbolic link", "mlv does not write")
+    _unchanged(outside)
+    assert (victim / "sub" / ".gitignore").is_symlink()
+
+
+# ---- a committed link where a tracked folder goes ----------------------------------------
+
+
+def test_pull_refuses_a_link_where_a_tracked_folder_goes(tmp_path: Path, mlv_repo: Path) -> None:
+    victim, outside = _dir_at_link(tmp_path, mlv_repo)
+    proc = mlv("pull", cwd=victim, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        f"error: dd: is a symbolic link (to {outside}): mlv does not write through links: "
+        "remove the link (`git rm dd`, or `rm dd` if git does not track it), or use --force "
+        "to replace the link (never what it points to)"
+    ) in proc.stderr
+    _unchanged(outside)
+    assert (victim / "dd").is_symlink()
+
+
+def test_pull_force_replaces_the_link_itself(tmp_path: Path, mlv_repo: Path) -> None:
+    victim, outside = _dir_at_link(tmp_path, mlv_repo)
+    proc = mlv("pull", "--force", cwd=victim)
+    assert "Traceback" not in proc.stderr
+    _unchanged(outside)
+    assert not (victim / "dd").is_symlink()
+    assert snapshot(victim / "dd") == {"payload": b"hostile bytes", "new.txt": b"new"}
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_checkout_at_a_link_where_a_tracked_folder_goes(
+    tmp_path: Path, mlv_repo: Path, force: list[str]
+) -> None:
+    victim, outside = _dir_at_link(tmp_path, mlv_repo)
+    mlv("fetch", cwd=victim)
+    proc = mlv("checkout", *force, cwd=victim, check=False)
+    _unchanged(outside)
+    if force:
+        assert proc.returncode == 0, proc.stderr
+        assert snapshot(victim / "dd") == {"payload": b"hostile bytes", "new.txt": b"new"}
+    else:
+        assert_error(proc, 1, "dd: is a symbolic link", "use --force to replace the link")
+
+
+# ---- links inside a tracked folder -------------------------------------------------------
+
+
+@pytest.mark.parametrize("ignored", [False, True], ids=["scanned", "mlvignored"])
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_link_inside_a_tracked_folder(
+    tmp_path: Path, mlv_repo: Path, force: list[str], ignored: bool
+) -> None:
+    """data/sub -> OUTSIDE inside tracked data/ (the tree wants data/sub/payload): nothing
+    is written into or deleted below OUTSIDE, whether the scan sees the link or a committed
+    .mlvignore hides it."""
+    victim, outside = _link_inside_tracked_dir(tmp_path, mlv_repo, ignored)
+    proc = mlv("pull", *force, cwd=victim, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "data/sub" in proc.stderr
+    _unchanged(outside)
+    assert (victim / "data" / "sub").is_symlink()
+
+
+# ---- rm, mv, unprotect, commit, gc -------------------------------------------------------
+
+
+@pytest.mark.parametrize("outs", [[], ["--outs"]], ids=["keep", "outs"])
+def test_rm_never_touches_what_a_link_leads_to(
+    tmp_path: Path, mlv_repo: Path, outs: list[str]
+) -> None:
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    proc = mlv("rm", *outs, "payload.mlv", cwd=victim, check=False)
+    _unchanged(outside)
+    assert_error(proc, 1, "link/payload: 'link' is a symbolic link")
+    assert (victim / "payload.mlv").exists()
+
+
+def test_mv_never_moves_through_a_link(tmp_path: Path, mlv_repo: Path) -> None:
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    proc = mlv("mv", "payload.mlv", "moved", cwd=victim, check=False)
+    _unchanged(outside)
+    assert_error(proc, 1, "link/payload: 'link' is a symbolic link")
+    assert not (victim / "moved").exists()
+
+
+def test_mv_never_moves_into_a_link(tmp_path: Path, mlv_repo: Path) -> None:
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    write_files(victim, {"mine.txt": "mine"})
+    mlv("add", "mine.txt", cwd=victim)
+    proc = mlv("mv", "mine.txt", "link/mine.txt", cwd=victim, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    _unchanged(outside)
+    assert (victim / "mine.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("cmd", ["unprotect", "commit"])
+def test_unprotect_and_commit_never_write_through_a_link(
+    tmp_path: Path, mlv_repo: Path, cmd: str
+) -> None:
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    mlv("config", "cache.type", "hardlink", cwd=victim)  # commit would relink the file
+    proc = mlv(cmd, "payload.mlv", cwd=victim, check=False)
+    _unchanged(outside)
+    assert_error(proc, 1, "link/payload: 'link' is a symbolic link")
+    assert not (outside / "payload.mlv").exists()
+
+
+def test_commit_of_a_folder_that_is_a_link(tmp_path: Path, mlv_repo: Path) -> None:
+    victim, outside = _dir_at_link(tmp_path, mlv_repo)
+    mlv("config", "cache.type", "hardlink", cwd=victim)
+    proc = mlv("commit", "dd", cwd=victim, check=False)
+    _unchanged(outside)
+    assert_error(proc, 1, "dd: is a symbolic link")
+    assert os.stat(outside / "payload").st_nlink == 1
+
+
+def test_gc_leaves_what_links_lead_to(tmp_path: Path, mlv_repo: Path) -> None:
+    victim, outside = _dir_at_link(tmp_path, mlv_repo)
+    mlv("fetch", cwd=victim)
+    proc = mlv("gc", "-w", "--force", cwd=victim, check=False)
+    assert "Traceback" not in proc.stderr
+    _unchanged(outside)
+
+
+# ---- repro and get/import ----------------------------------------------------------------
+
+
+def test_repro_refuses_an_out_below_a_committed_link(tmp_path: Path, mlv_repo: Path) -> None:
+    author, outside = _author(tmp_path, mlv_repo)
+    (author / "lnk").symlink_to(outside)
+    (author / "mlv.yaml").write_text(
+        "stages:\n  s:\n    cmd: echo hi > lnk/payload\n    outs:\n      - lnk/payload\n"
+    )
+    victim = _publish(author, tmp_path)
+    proc = mlv("repro", cwd=victim, check=False)
+    assert_error(proc, 1, "output lnk/payload lies below lnk, a symbolic link")
+    _unchanged(outside)
+
+
+def test_get_and_import_never_write_through_a_link(tmp_path: Path, mlv_repo: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(mlv_repo, source)
+    write_files(source, {"file.txt": "from the source"})
+    git("add", "file.txt", cwd=source)
+    git("commit", "-q", "-m", "source", cwd=source)
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    proc = mlv("get", str(source), "file.txt", "-o", "link/file.txt", cwd=victim, check=False)
+    assert_error(proc, 1, "link/file.txt: 'link' is a symbolic link")
+    proc = mlv("import", str(source), "file.txt", "-o", "link/file.txt", cwd=victim, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    _unchanged(outside)
