@@ -110,6 +110,8 @@ def parse_text(raw: bytes | str, where: str) -> dict[str, Any]:
 
         doc = yamlio.loads(raw)
     except Exception as e:  # yaml.YAMLError, without importing yaml up front
+        if type(e).__module__ == "mlv.yamlio":  # a bound: an alias bomb, deep nesting
+            raise ConfigError(f"{where}: {e}", "fix the file or remove it") from None
         if type(e).__module__.startswith("yaml"):
             raise ConfigError(f"{where}: not valid YAML", "fix the file or remove it") from None
         raise

@@ -1,7 +1,15 @@
-"""The one place YAML is read and written: safe loader, C implementation when present."""
+"""The one place YAML is read and written: safe loader, C implementation when present.
+
+Every file read here may come from a clone or a remote, so loading is bounded: aliases may
+not expand a document by more than MAX_ALIAS_NODES nodes ("billion laughs"), an alias may
+not refer to its own anchor, and collections may not nest deeper than MAX_DEPTH (libyaml's
+composer recurses in C and crashes the process on very deep nesting). A file breaking a
+bound raises LimitError, whose text says which bound.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -11,10 +19,142 @@ _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 YAMLError = yaml.YAMLError
 
+# Nodes that aliases may add to a document, counted as if every alias were written out in
+# full. Hand-written files use a few `<<: *defaults` merges: thousands of nodes at most.
+MAX_ALIAS_NODES = 100_000
+# Nesting of collections. Configs nest a few levels; Python code walking the result
+# recursively (flattening params, printing JSON) must stay far below the recursion limit.
+MAX_DEPTH = 100
+# Text that may nest this deep is first scanned event by event: libyaml's composer recurses
+# in C and kills the process (SIGSEGV) somewhere past 20,000 levels.
+_SCAN_DEPTH = 2_000
+
+
+class LimitError(yaml.YAMLError):
+    """The document breaks a bound of this module (alias expansion, nesting depth)."""
+
+
+def _too_deep() -> LimitError:
+    return LimitError(f"refused: collections nested more than {MAX_DEPTH} levels deep")
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_tree(root: Any) -> None:
+    """Refuse a node graph without aliases (a tree) nesting deeper than MAX_DEPTH."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        stack.extend((c, depth + 1) for c in _children(node))
+
+
+def _check_graph(root: Any) -> None:
+    """Refuse a composed node graph whose aliases would expand it by more than
+    MAX_ALIAS_NODES nodes, that refers to itself, or that nests deeper than MAX_DEPTH once
+    expanded. Linear in the number of distinct nodes: an alias is the same node object met
+    again, and each node's expanded size and height are computed once."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    open_: set[int] = set()  # nodes being expanded: meeting one again is a cycle
+    extra = 0  # nodes added by aliases so far
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            children = [id(c) for c in _children(node)]
+            size[key] = 1 + sum(size[c] for c in children)
+            height[key] = 1 + max((height[c] for c in children), default=0)
+            if height[key] > MAX_DEPTH:
+                raise _too_deep()
+            open_.discard(key)
+            continue
+        if key in size:  # met again: an alias, counted as if written out in full
+            extra += size[key]
+            if extra > MAX_ALIAS_NODES:
+                raise LimitError(
+                    f"refused: aliases (*name) expand to more than {MAX_ALIAS_NODES:,} nodes"
+                )
+            continue
+        if key in open_:
+            raise LimitError("refused: an alias (*name) refers to the collection that holds it")
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node))
+
+
+def _check_text(text: str | bytes) -> None:
+    """Refuse text nesting deeper than MAX_DEPTH before libyaml composes it, when a cheap
+    bound says it might nest past _SCAN_DEPTH: each level of nesting needs a flow bracket,
+    or in block style a `- `/`key:` on its line or more indentation than its parent."""
+    if isinstance(text, str):
+        bound = 2 * max(map(len, text.split("\n"))) + text.count("[") + text.count("{")
+    else:
+        bound = 2 * max(map(len, text.split(b"\n"))) + text.count(b"[") + text.count(b"{")
+    if bound < _SCAN_DEPTH:
+        return
+    depth = 0
+    start = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+    end = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, start):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+        elif isinstance(event, end):
+            depth -= 1
+
+
+def _load(text: str | bytes, loader_class: Any) -> Any:
+    _check_text(text)
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        # An alias needs an `&anchor` and a `*`: without both, the graph is a tree.
+        if (
+            ("&" in text and "*" in text)
+            if isinstance(text, str)
+            else (b"&" in text and b"*" in text)
+        ):
+            _check_graph(node)
+        else:
+            _check_tree(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
 
 def loads(text: str | bytes) -> Any:
-    """Parse YAML text with the safe loader (no arbitrary objects)."""
-    return yaml.load(text, Loader=_Loader)
+    """Parse YAML text with the safe loader (no arbitrary objects), within the bounds above."""
+    return _load(text, _Loader)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Parse JSON (a params or metrics file) within MAX_DEPTH; ValueError when not JSON."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return doc
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -44,7 +184,7 @@ class _StrictLoader(_Loader):  # type: ignore[misc]
 
 def loads_strict(text: str | bytes) -> Any:
     """loads(), but a key repeated in a mapping raises DuplicateKeyError."""
-    return yaml.load(text, Loader=_StrictLoader)
+    return _load(text, _StrictLoader)
 
 
 def dumps(data: Any, width: int = 80) -> str:

@@ -144,6 +144,8 @@ def _load_doc(text: str | bytes, where: str) -> Any:
 
     try:
         return yamlio.loads(text)
+    except yamlio.LimitError as e:
+        raise PointerError(f"{where}: {e}", "fix it or restore it with `git checkout`") from None
     except yamlio.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""

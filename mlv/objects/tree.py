@@ -99,7 +99,7 @@ def decode(data: bytes, where: str) -> Tree:
     """Parse and validate a tree object; `where` names it in errors."""
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise TreeError(f"{where}: not a tree object", "the cache object may be corrupt") from None
     if not isinstance(doc, dict) or "mlv-tree" not in doc:
         raise TreeError(f"{where}: not a tree object", "the cache object may be corrupt")

@@ -135,6 +135,8 @@ def read_bytes(root: str) -> bytes | None:
 def parse(text: str | bytes, where: str = LOCK_FILE) -> Lock:
     try:
         doc = yamlio.loads(text)
+    except yamlio.LimitError as e:
+        raise PipelineError(f"{where}: {e}", _FIX) from None
     except yamlio.YAMLError:
         raise PipelineError(f"{where} is not valid YAML", _FIX) from None
     if doc is None:

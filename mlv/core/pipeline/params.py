@@ -40,7 +40,11 @@ def read_file(root: str, rel: str) -> dict[str, Any] | None:
 def parse(data: bytes | str, rel: str) -> dict[str, Any]:
     is_json = rel.endswith(".json")
     try:
-        doc = json.loads(data) if is_json else yamlio.loads(data)
+        doc = yamlio.loads_json(data) if is_json else yamlio.loads(data)
+    except yamlio.LimitError as e:
+        raise PipelineError(
+            f"{rel}: {e}", "fix the file or restore it with `git checkout`"
+        ) from None
     except (ValueError, yamlio.YAMLError):
         raise PipelineError(f"{rel}: not valid {'JSON' if is_json else 'YAML'}") from None
     if doc is None:

@@ -20,7 +20,6 @@ mlv.yaml in the workspace is an error.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -214,7 +213,11 @@ def parse_metrics(data: bytes | str, rel: str) -> dict[str, Any]:
     numbers)."""
     is_json = rel.endswith(".json")
     try:
-        doc = json.loads(data) if is_json else yamlio.loads(data)
+        doc = yamlio.loads_json(data) if is_json else yamlio.loads(data)
+    except yamlio.LimitError as e:
+        raise PipelineError(
+            f"{rel}: {e}", "fix the file or restore it with `git checkout`"
+        ) from None
     except (ValueError, yamlio.YAMLError):
         raise PipelineError(f"{rel}: not valid {'JSON' if is_json else 'YAML'}") from None
     if doc is None:

@@ -87,7 +87,7 @@ def parse_run_entry(data: bytes) -> list[tuple[str, Entry]] | None:
     an entry of a version this mlv reads."""
     try:
         doc = json.loads(data)
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
         return None
     if not isinstance(doc, dict) or doc.get("version") != RUN_ENTRY_VERSION:
         return None

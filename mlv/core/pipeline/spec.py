@@ -125,6 +125,8 @@ def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
         raise PipelineError(
             f"{where}: line {e.line}: {e.key!r} is given twice", "keep one of them"
         ) from None
+    except yamlio.LimitError as e:
+        raise PipelineError(f"{where}: {e}", "fix the file") from None
     except yamlio.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
