@@ -63,6 +63,12 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
             "has one; or delete the object, then re-add the data)",
             {p: f"  (object {obj})" for p, obj in r.corrupt_objects.items()},
         )
+        _list(
+            list(r.unreadable),
+            "not restored, cache object unreadable (make it readable, e.g. `chmod a+r` on "
+            "the object, then run `mlv checkout` again)",
+            {p: f"  (object {why})" for p, why in r.unreadable.items()},
+        )
     if restored or removed:
         output.info(f"Restored {output.plural(restored, 'file')}, removed {removed}.")
     elif all(r.ok for r in results):

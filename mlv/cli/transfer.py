@@ -191,13 +191,17 @@ def _render(s: TransferSummary) -> None:
         _list(s, s.missing, why)
     if s.corrupt:
         if s.action == "push":
-            why = "corrupt in the cache, not pushed (re-add the data with `mlv add`)"
+            why = (
+                "corrupt in the cache, not pushed (delete the object file, then `mlv add` the "
+                "data again, or `mlv pull` it from a remote that has it)"
+            )
         else:
             why = (
                 f"corrupt on remote {remote}, not used (delete them there, then push again "
                 "from a good copy)"
             )
-        _list(s, s.corrupt, why)
+        objects = {h: f"object file {f}" for h, f in s.objects.items()}
+        _list(s, s.corrupt, why, objects)
     if s.failed:
         _list(s, list(s.failed), "failed (see each reason; run again to retry)", s.failed)
     if s.runs is not None:

@@ -44,11 +44,12 @@ class CheckoutResult:
     corrupt: list[str] = field(default_factory=list)  # objects that failed their check
     corrupt_objects: dict[str, str] = field(default_factory=dict)  # path -> object file
     corrupt_hashes: dict[str, str] = field(default_factory=dict)  # path -> hash id
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> why its object failed
     error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not (self.conflicts or self.missing or self.corrupt or self.error)
+        return not (self.conflicts or self.missing or self.corrupt or self.unreadable or self.error)
 
 
 def _subtree(scanner: Scanner, root: Entry, sub: str) -> Entry | None:
@@ -318,6 +319,13 @@ class _Checkout:
             result.corrupt.append(rel)
             result.corrupt_objects[rel] = self.cache.object_path(entry.hash)
             result.corrupt_hashes[rel] = entry.hash
+            return
+        except OSError as e:
+            obj = self.cache.object_path(entry.hash)
+            if e.filename != obj:
+                raise  # not the object (the workspace, say): the target stops
+            # one unreadable object costs its own file only; the rest is restored
+            result.unreadable[rel] = f"{obj}: {(e.strerror or type(e).__name__).lower()}"
             return
         rel_dir, _, name = rel.rpartition("/")
         self.state.record(rel_dir, name, st, entry.hash)

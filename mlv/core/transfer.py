@@ -85,6 +85,7 @@ class TransferSummary:
 
     @property
     def ok(self) -> bool:
+    objects: dict[str, str] = field(default_factory=dict)  # push: corrupt hash -> cache file
         return not (self.failed or self.missing or self.corrupt or (self.runs and self.runs.failed))
 
     def add(self, outcome: Outcome) -> None:
@@ -325,6 +326,7 @@ def _send(
     for depth in sorted(set(plan.trees.values()), reverse=True):
         level = sorted(h for h, d in plan.trees.items() if d == depth)
         ready = [h for h in level if all(c in on_remote for c in plan.children[h])]
+    summary.objects = {h: repo.cache.object_path(h) for h in summary.corrupt}
         for h in level:
             if h not in ready and report_unsent:
                 lacking = sum(1 for c in plan.children[h] if c not in on_remote)

@@ -210,14 +210,19 @@ class RemoteStore:
     # ---- moving objects ---------------------------------------------------------------
 
     def upload(self, cache: Cache, hashes: Iterable[str], done: Progress | None = None) -> Outcome:
-        """Send objects from the cache. Objects the cache lacks are reported missing, and
-        damaged ones corrupt: each is checked against its hash first. Small objects are
-        read once, checked in memory and sent from there; large ones are checked (free
-        with a trust record of an earlier check) and streamed from their file."""
+        """Send objects from the cache. Objects the cache lacks are reported missing,
+        damaged ones corrupt, unreadable ones failed (with the reason); the rest go out.
+
+        Every object is hashed right before it is sent, whatever the trust record says: a
+        push reads every byte anyway, so bit rot that keeps inode, size and mtime never
+        reaches the remote (xxh3 costs little next to the copy). Small objects are read
+        once, checked in memory and sent from there; large ones are checked a batch at a
+        time (about CHECK_BYTES, so the upload finds them in the page cache) and streamed
+        from their file."""
         outcome = Outcome()
         small: list[tuple[bytes, str]] = []
         small_bytes = 0
-        large: list[tuple[str, str]] = []
+        large: list[tuple[str, int]] = []
         for h in hashes:
             path = cache.object_path(h)
             try:
@@ -226,15 +231,17 @@ class RemoteStore:
                 outcome.missing.append(h)
                 continue
             if size > IN_MEMORY:
-                if cache.is_intact(h):
-                    large.append((path, key_of(h)))
-                else:
-                    outcome.corrupt.append(h)
+                large.append((h, size))
                 continue
-            with open(path, "rb") as fh:
-                data = fh.read()
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError as e:
+                outcome.failed[h] = unreadable(path, e)
+                continue
             if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
                 outcome.corrupt.append(h)  # never spread a damaged object
+                cache.distrust(h)
                 continue
             small.append((data, key_of(h)))
             small_bytes += len(data)
@@ -243,9 +250,33 @@ class RemoteStore:
                 small, small_bytes = [], 0
         if small:
             self._book(self.backend.write(small, self.jobs, done), outcome)
-        for start in range(0, len(large), LARGE_BATCH):
-            chunk = large[start : start + LARGE_BATCH]
-            self._book(self.backend.upload(chunk, self.jobs, done), outcome)
+        batch: list[str] = []
+        batch_bytes = 0
+        for i, (h, size) in enumerate(large):
+            batch.append(h)
+            batch_bytes += size
+            full = len(batch) >= LARGE_BATCH or (
+                batch_bytes >= CHECK_BYTES and len(batch) >= self.jobs
+            )
+            if i + 1 < len(large) and not full:
+                continue
+            ready: list[tuple[str, str]] = []
+            for oid in batch:
+                path = cache.object_path(oid)
+                try:
+                    intact = cache.verify(oid)
+                except OSError as e:
+                    outcome.failed[oid] = unreadable(path, e)
+                    continue
+                if intact:
+                    ready.append((path, key_of(oid)))
+                elif os.path.exists(path):
+                    outcome.corrupt.append(oid)
+                else:
+                    outcome.missing.append(oid)  # deleted meanwhile
+            if ready:
+                self._book(self.backend.upload(ready, self.jobs, done), outcome)
+            batch, batch_bytes = [], 0
         return outcome
 
     def download(
@@ -425,5 +456,12 @@ def _hint(e: BaseException, url: str) -> str:
 
 
 def _reason(e: BaseException) -> str:
+def unreadable(path: str, e: OSError) -> str:
+    """Why a cache object could not be read, naming its file."""
+    why = (e.strerror or type(e).__name__).lower()
+    fix = " (make it readable: chmod a+r FILE)" if isinstance(e, PermissionError) else ""
+    return f"cannot read the cache object {path}: {why}{fix}"
+
+
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__

@@ -213,13 +213,20 @@ class StateDB:
     def object_trusted(self, hash_id: str, st: os.stat_result) -> bool:
         """Was this cache object checked, and has its file not changed since? Inode, size
         and mtime must match (not ctime: every hardlink made in a checkout changes it).
-        Damage that leaves all three alone (bit rot) is for `mlv verify` to find."""
+        Damage that leaves all three alone (bit rot) is found where the bytes are read
+        anyway (a copy checkout, a push) and by `mlv verify`."""
         row = self._one("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
         return row is not None and tuple(row) == (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None:
         """Queue trust records; written by flush() with the other rows."""
         self._pending_objects.extend((h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows)
+
+    def distrust_object(self, hash_id: str) -> None:
+        """Drop the trust record of an object found damaged (queued ones too), at once."""
+        with self._lock:
+            self._pending_objects[:] = [r for r in self._pending_objects if r[0] != hash_id]
+            self._run(lambda db: db.execute("DELETE FROM objects WHERE hash = ?", (hash_id,)))
 
     def is_complete(self, tree_hash: str, generation: bytes) -> bool:
         """Was every object below tree_hash in the cache when the cache's folders were last

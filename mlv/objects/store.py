@@ -59,6 +59,7 @@ class ObjectTrust(Protocol):
 
 
 @dataclass
+    def distrust_object(self, hash_id: str) -> None: ...
 class Cache:
     """A local object store rooted at `root`, writing new objects with algorithm `algo`."""
 
@@ -259,6 +260,7 @@ class Cache:
             raise self.corrupt(hash_id)
         return data
 
+            self.distrust(hash_id)
     def corrupt(self, hash_id: str) -> ObjectCorruptError:
         return ObjectCorruptError(
             f"cache object {hash_id} is corrupt ({self.object_path(hash_id)})",
@@ -291,20 +293,33 @@ class Cache:
         return True
 
     def verify(self, hash_id: str) -> bool:
-        """True when the object exists and its content matches its name."""
+        """True when the object exists and its content matches its name (every byte read,
+        whatever the trust record says; a damaged object loses its trust record)."""
         path = self.object_path(hash_id)
         try:
-            return hash_path_mmap(hashing.algorithm_of(hash_id), path) == hash_id
+            intact = hash_path_mmap(hashing.algorithm_of(hash_id), path) == hash_id
         except FileNotFoundError:
             return False
 
     def materialize(self, hash_id: str, dst: str, size: int) -> os.stat_result:
         """Make workspace file dst hold the object's content, replacing dst atomically;
+        if not intact:
+            self.distrust(hash_id)
+        return intact
+
+    def distrust(self, hash_id: str) -> None:
+        """Forget that the object was checked (its bytes were found damaged): later checks
+        read it again, and a good copy (`mlv pull`, `mlv add`) may replace it."""
+        if self.trust is not None:
+            self.trust.distrust_object(hash_id)
         returns the new file's stat (for the state database).
 
         Every object is checked against its name before it reaches the workspace: small
-        ones as their bytes pass through, large ones by hashing the new copy, unless the
-        trust record says this very object file was checked before and has not changed.
+        ones as their bytes pass through, large copies by hashing the bytes while they
+        are copied (the copy reads them anyway: bit rot that keeps inode, size and mtime
+        is caught too). Reflinks read nothing, so they are checked by hashing the new
+        file unless the trust record says this very object file was checked before and
+        has not changed.
         """
         kind = self.link_type
         if kind in ("hardlink", "symlink"):
@@ -330,19 +345,25 @@ class Cache:
         trusted = self.trust is not None and self.trust.object_trusted(hash_id, obj_st)
         tmp = localfs.tmp_name(dst)
         try:
-            if kind == "reflink":
+            copied = kind != "reflink"
+            if not copied:
                 try:
+        algo = hashing.algorithm_of(hash_id)
                     localfs.copy_to_new(obj, tmp, 0o666, reflink=True)
                 except localfs.LinkUnsupported:
                     self._give_up("reflink", "unsupported")
-                    localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
+                    copied = True
+            if copied:
+                hasher = hashing.new_hasher(algo)
+                localfs.copy_to_new(obj, tmp, 0o666, reflink=False, tap=hasher.update)
+                intact = f"{algo}:{hasher.hexdigest()}" == hash_id
             else:
-                localfs.copy_to_new(obj, tmp, 0o666, reflink=False)
-            if not trusted:
-                if hash_path_mmap(hashing.algorithm_of(hash_id), tmp) != hash_id:
-                    raise self.corrupt(hash_id)
-                if self.trust is not None:
-                    self.trust.trust_objects([(hash_id, obj_st)])
+                intact = trusted or hash_path_mmap(algo, tmp) == hash_id
+            if not intact:
+                self.distrust(hash_id)
+                raise self.corrupt(hash_id)
+            if not trusted and self.trust is not None:
+                self.trust.trust_objects([(hash_id, obj_st)])
             st = os.stat(tmp)
             os.replace(tmp, dst)
             return st

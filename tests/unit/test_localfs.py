@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import xxhash
 
 from mlv.storage import localfs
 from mlv.storage.localfs import TMP_MARK
@@ -183,6 +184,28 @@ def test_copy_fd_keeps_content_and_holes(d: Path, layout: str) -> None:
     assert os.stat(dst).st_blocks <= src_blocks + 16, (os.stat(dst).st_blocks, src_blocks)
 
 
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_copy_fd_with_tap_sees_every_byte_and_keeps_holes(d: Path, layout: str) -> None:
+    """A tapped copy (hashing while copying) gives the same file, holes included, and the
+    tap sees exactly the source's bytes in order, holes as zeros."""
+    size, regions = LAYOUTS[layout]
+    src = d / "src"
+    expected = _make(src, size, regions)
+    dst = d / "dst"
+    seen = xxhash.xxh3_128()
+    sfd = os.open(src, os.O_RDONLY)
+    dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        localfs.copy_fd(sfd, dfd, size, tap=seen.update)
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+    assert seen.hexdigest() == xxhash.xxh3_128(expected).hexdigest()
+    assert _same(dst, expected)
+    src_blocks = os.stat(src).st_blocks
+    assert os.stat(dst).st_blocks <= src_blocks + 16, (os.stat(dst).st_blocks, src_blocks)
+
+
 def test_copy_fd_copies_only_size_bytes(d: Path) -> None:
     src = d / "src"
     expected = _make(src, 8 * MiB, [(0, 100), (4 * MiB, 5000)])
@@ -277,3 +300,18 @@ def test_remove_stale_tmp(d: Path) -> None:
 
 def test_remove_stale_tmp_missing_folder(tmp_path: Path) -> None:
     assert localfs.remove_stale_tmp(str(tmp_path / "nope")) == 0
+
+
+def test_remove_stale_tmp_keeps_a_fresh_hard_link_to_an_old_file(d: Path) -> None:
+    """A workspace file being stored is hard-linked to a temporary first: its mtime is the
+    file's (days old), but the link is new (its ctime), so the temporary stays."""
+    old = time.time() - 3 * 86400
+    workspace_file = d / "data.bin"
+    workspace_file.write_bytes(b"x")
+    os.utime(workspace_file, (old, old))
+    tmp = d / f"{TMP_MARK}5-0-obj"
+    os.link(workspace_file, tmp)
+    assert localfs.remove_stale_tmp(str(d)) == 0
+    assert tmp.exists()
+    workspace_file.unlink()  # left alone with its old mtime: a killed writer's
+    assert localfs.remove_stale_tmp(str(d)) == 1
