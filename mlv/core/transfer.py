@@ -80,12 +80,12 @@ class TransferSummary:
     failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
     missing: list[str] = field(default_factory=list)  # push: not in the cache; fetch: remote
     corrupt: list[str] = field(default_factory=list)  # fetch: remote bytes did not match
+    objects: dict[str, str] = field(default_factory=dict)  # push: corrupt hash -> cache file
     paths: dict[str, str] = field(default_factory=dict)  # hash -> a path it stands for
     runs: RunsSummary | None = None  # with --run-cache
 
     @property
     def ok(self) -> bool:
-    objects: dict[str, str] = field(default_factory=dict)  # push: corrupt hash -> cache file
         return not (self.failed or self.missing or self.corrupt or (self.runs and self.runs.failed))
 
     def add(self, outcome: Outcome) -> None:
@@ -302,6 +302,7 @@ def push(
     summary.skipped = len(plan.present)
     summary.missing += sorted(plan.missing - set(summary.missing))
     _send(repo, store, plan, summary, progress, f"push to {store.name}")
+    summary.objects = {h: repo.cache.object_path(h) for h in summary.corrupt}
     return summary
 
 
@@ -326,7 +327,6 @@ def _send(
     for depth in sorted(set(plan.trees.values()), reverse=True):
         level = sorted(h for h, d in plan.trees.items() if d == depth)
         ready = [h for h in level if all(c in on_remote for c in plan.children[h])]
-    summary.objects = {h: repo.cache.object_path(h) for h in summary.corrupt}
         for h in level:
             if h not in ready and report_unsent:
                 lacking = sum(1 for c in plan.children[h] if c not in on_remote)

@@ -240,8 +240,8 @@ class RemoteStore:
                 outcome.failed[h] = unreadable(path, e)
                 continue
             if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
-                outcome.corrupt.append(h)  # never spread a damaged object
                 cache.distrust(h)
+                outcome.corrupt.append(h)  # never spread a damaged object
                 continue
             small.append((data, key_of(h)))
             small_bytes += len(data)
@@ -455,7 +455,6 @@ def _hint(e: BaseException, url: str) -> str:
     return "check the URL, the network and the server, then run again"
 
 
-def _reason(e: BaseException) -> str:
 def unreadable(path: str, e: OSError) -> str:
     """Why a cache object could not be read, naming its file."""
     why = (e.strerror or type(e).__name__).lower()
@@ -463,5 +462,6 @@ def unreadable(path: str, e: OSError) -> str:
     return f"cannot read the cache object {path}: {why}{fix}"
 
 
+def _reason(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__

@@ -56,10 +56,10 @@ class ObjectTrust(Protocol):
 
     def object_trusted(self, hash_id: str, st: os.stat_result) -> bool: ...
     def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None: ...
+    def distrust_object(self, hash_id: str) -> None: ...
 
 
 @dataclass
-    def distrust_object(self, hash_id: str) -> None: ...
 class Cache:
     """A local object store rooted at `root`, writing new objects with algorithm `algo`."""
 
@@ -257,10 +257,10 @@ class Cache:
             ) from None
         algo = hashing.algorithm_of(hash_id)
         if hashing.hash_bytes(algo, data) != hash_id:
+            self.distrust(hash_id)
             raise self.corrupt(hash_id)
         return data
 
-            self.distrust(hash_id)
     def corrupt(self, hash_id: str) -> ObjectCorruptError:
         return ObjectCorruptError(
             f"cache object {hash_id} is corrupt ({self.object_path(hash_id)})",
@@ -300,9 +300,6 @@ class Cache:
             intact = hash_path_mmap(hashing.algorithm_of(hash_id), path) == hash_id
         except FileNotFoundError:
             return False
-
-    def materialize(self, hash_id: str, dst: str, size: int) -> os.stat_result:
-        """Make workspace file dst hold the object's content, replacing dst atomically;
         if not intact:
             self.distrust(hash_id)
         return intact
@@ -312,6 +309,9 @@ class Cache:
         read it again, and a good copy (`mlv pull`, `mlv add`) may replace it."""
         if self.trust is not None:
             self.trust.distrust_object(hash_id)
+
+    def materialize(self, hash_id: str, dst: str, size: int) -> os.stat_result:
+        """Make workspace file dst hold the object's content, replacing dst atomically;
         returns the new file's stat (for the state database).
 
         Every object is checked against its name before it reaches the workspace: small
@@ -344,11 +344,11 @@ class Cache:
             raise self.missing(hash_id, dst) from None
         trusted = self.trust is not None and self.trust.object_trusted(hash_id, obj_st)
         tmp = localfs.tmp_name(dst)
+        algo = hashing.algorithm_of(hash_id)
         try:
             copied = kind != "reflink"
             if not copied:
                 try:
-        algo = hashing.algorithm_of(hash_id)
                     localfs.copy_to_new(obj, tmp, 0o666, reflink=True)
                 except localfs.LinkUnsupported:
                     self._give_up("reflink", "unsupported")
