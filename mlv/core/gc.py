@@ -473,12 +473,102 @@ def remote_objects(store: RemoteStore) -> dict[str, int]:
     return found
 
 
-def _is_tree_here(cache: Cache, hash_id: str) -> bool:
-    try:
-        with open(cache.object_path(hash_id), "rb") as fh:
-            return fh.read(len(TREE_MARK)) == TREE_MARK
-    except OSError:
-        return False
+def _deletion_steps(
+    cache: Cache, store: RemoteStore, doomed: dict[str, int], result: GcResult
+) -> tuple[list[list[str]], dict[str, list[str]]]:
+    """The order in which gc deletes: steps, each finished before the next starts, and the
+    doomed objects each doomed tree names.
+
+    A tree on a remote stands for its whole directory (push and `status --remote` trust
+    it), so no tree may outlive what it names, whenever gc is killed: first the doomed
+    trees that no other doomed tree names, then the trees those named, and so on down;
+    files last. What is a tree is read from the cache, else from the first bytes of the
+    object on the remote (a ranged read), then the whole tree. When an object cannot be
+    read to tell (a read that kept failing), nothing is deleted."""
+    heads: dict[str, bytes] = {}
+    unknown: list[str] = []
+    for h in doomed:
+        try:
+            with open(cache.object_path(h), "rb") as fh:
+                heads[h] = fh.read(len(TREE_MARK))
+        except OSError:
+            unknown.append(h)
+    for start in range(0, len(unknown), BATCH):
+        chunk = unknown[start : start + BATCH]
+        try:
+            results = store.backend.read_head(
+                [key_of(h) for h in chunk], len(TREE_MARK), store.jobs
+            )
+        except Exception as e:
+            raise store.failure(e) from e
+        for r in results:
+            h = hash_of_key(r.key) or r.key
+            if r.error is None:
+                heads[h] = r.data or b""
+            elif isinstance(r.error, PermanentError):
+                raise store.failure(r.error)
+            elif isinstance(r.error, FileNotFoundError):
+                heads[h] = b""  # gone already: deleting it again costs nothing
+            else:
+                text = scrub(" ".join(str(r.error).split())[:200], store.secrets)
+                result.failed[h] = (
+                    f"not deleted: cannot tell whether it is a tree ({type(r.error).__name__}: "
+                    f"{text})"
+                )
+    if result.failed:
+        # One of them may be a tree naming any of the others: delete nothing this time.
+        result.warnings.append(
+            f"nothing deleted: {len(result.failed)} object(s) could not be read to tell trees "
+            "from files; run gc again"
+        )
+        return [], {}
+    trees = sorted(h for h, head in heads.items() if head == TREE_MARK)
+    children: dict[str, list[str]] = {}
+    loaded = _remote_loader(cache, store)(trees) if trees else {}
+    for h in trees:
+        got = loaded.get(h)
+        # a tree that cannot be read names nothing gc knows of: deleting it early is safe
+        children[h] = (
+            [e.hash for e in got.entries if e.hash in doomed] if isinstance(got, Tree) else []
+        )
+    tree_set = set(trees)
+    parents: dict[str, int] = dict.fromkeys(trees, 0)
+    for h in trees:
+        for c in children[h]:
+            if c in tree_set:
+                parents[c] += 1
+    steps: list[list[str]] = []
+    level = [h for h in trees if parents[h] == 0]
+    placed: set[str] = set()
+    while level:
+        steps.append(level)
+        placed |= set(level)
+        following = []
+        for h in level:
+            for c in children[h]:
+                if c in tree_set:
+                    parents[c] -= 1
+                    if parents[c] == 0:
+                        following.append(c)
+        level = sorted(set(following))
+    if len(placed) < len(trees):  # a cycle cannot happen with names made of hashes; still
+        steps.append(sorted(tree_set - placed))
+    files = [h for h in doomed if h in heads and h not in tree_set]
+    if files:
+        steps.append(sorted(files))
+    return steps, children
+
+
+def _below(tree_hash: str, children: dict[str, list[str]]) -> set[str]:
+    """Every doomed object under a doomed tree (children: from _deletion_steps)."""
+    found: set[str] = set()
+    todo = list(children.get(tree_hash, []))
+    while todo:
+        h = todo.pop()
+        if h not in found:
+            found.add(h)
+            todo += children.get(h, [])
+    return found
 
 
 def _gc_remote(
@@ -512,31 +602,38 @@ def _gc_remote(
         else:
             result.kept = len(present)
         return result
-    # Trees first (those the cache shows to be trees): a tree on a remote stands for its
-    # whole directory, so it must not outlive its objects if gc is interrupted.
-    order = sorted(doomed, key=lambda h: (not _is_tree_here(repo.cache, h), h))
-    progress.begin(f"gc {store.name}", len(order))
+    steps, children = _deletion_steps(repo.cache, store, doomed, result)
+    progress.begin(f"gc {store.name}", len(doomed))
+    held: set[str] = set()  # below a tree that could not be deleted: kept this time
     try:
-        for start in range(0, len(order), BATCH):
-            chunk = order[start : start + BATCH]
-            try:
-                results = store.backend.delete([key_of(h) for h in chunk], store.jobs)
-            except Exception as e:
-                raise store.failure(e) from e
-            permanent: PermanentError | None = None
-            for r in results:
-                h = hash_of_key(r.key) or r.key
-                if r.error is None:
-                    result.removed += 1
-                    result.bytes += doomed.get(h, 0)
-                    progress.advance(1, doomed.get(h, 0))
-                else:
-                    if isinstance(r.error, PermanentError) and permanent is None:
-                        permanent = r.error
-                    text = scrub(" ".join(str(r.error).split())[:200], store.secrets)
-                    result.failed[h] = f"{type(r.error).__name__}: {text}".rstrip(": ")
-            if permanent is not None:
-                raise store.failure(permanent)
+        for step in steps:
+            order = [h for h in step if h not in held]
+            for start in range(0, len(order), BATCH):
+                chunk = order[start : start + BATCH]
+                try:
+                    results = store.backend.delete([key_of(h) for h in chunk], store.jobs)
+                except Exception as e:
+                    raise store.failure(e) from e
+                permanent: PermanentError | None = None
+                for r in results:
+                    h = hash_of_key(r.key) or r.key
+                    if r.error is None:
+                        result.removed += 1
+                        result.bytes += doomed.get(h, 0)
+                        progress.advance(1, doomed.get(h, 0))
+                    else:
+                        if isinstance(r.error, PermanentError) and permanent is None:
+                            permanent = r.error
+                        text = scrub(" ".join(str(r.error).split())[:200], store.secrets)
+                        result.failed[h] = f"{type(r.error).__name__}: {text}".rstrip(": ")
+                        held |= _below(h, children)
+                if permanent is not None:
+                    raise store.failure(permanent)
+        if held - set(result.failed):
+            result.warnings.append(
+                f"{len(held - set(result.failed))} object(s) kept: a tree naming them could "
+                "not be deleted; run gc again"
+            )
     finally:
         progress.end()
     result.kept = len(present) - result.removed
