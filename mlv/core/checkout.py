@@ -86,6 +86,7 @@ class _Checkout:
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
         self._blocked: set[str] = set()  # folders that could not be made: skip what is inside
         self._intact: dict[str, bool] = {}  # hash id -> the cache holds it intact
+        self._unreadable: dict[str, str] = {}  # hash id -> why its object cannot be read
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[tuple[str, Entry, CheckoutResult, Future[os.stat_result]]] = []
 
@@ -157,7 +158,13 @@ class _Checkout:
         nothing. Cheap for objects checked before (the state db's trust record)."""
         held = self._intact.get(hash_id)
         if held is None:
-            held = self._intact[hash_id] = self.cache.is_intact(hash_id)
+            try:
+                held = self.cache.is_intact(hash_id)
+            except OSError as e:  # unreadable: it vouches for nothing
+                why = (e.strerror or type(e).__name__).lower()
+                self._unreadable[hash_id] = f"{self.cache.object_path(hash_id)}: {why}"
+                held = False
+            self._intact[hash_id] = held
         return held
 
     def _safe(self, entry: Entry, path: str, result: CheckoutResult) -> bool:
@@ -170,7 +177,10 @@ class _Checkout:
             return not unsafe
         if self._held(entry.hash):
             return True
-        result.conflicts.append(path)
+        if entry.hash in self._unreadable:  # left alone until its object can be read
+            result.unreadable[path] = self._unreadable[entry.hash]
+        else:
+            result.conflicts.append(path)
         return False
 
     def _unsaved_below(self, rel: str, entry: Entry) -> list[str]:

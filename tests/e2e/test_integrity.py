@@ -14,6 +14,7 @@ from pathlib import Path
 
 from helpers import (
     commit_all,
+    git,
     mlv,
     object_path,
     read_pointer,
@@ -195,3 +196,29 @@ def test_push_sends_everything_but_unreadable_objects(mlv_repo: Path, tmp_path: 
 
     mlv("push", cwd=mlv_repo)  # readable again: the rest goes up
     assert read_pointer(mlv_repo / "data.mlv")["hash"] in _remote_keys(remote)
+
+
+def test_unreadable_object_of_the_workspace_version_keeps_that_file(mlv_repo: Path) -> None:
+    """Replacing a file needs its current content safe in the cache; an object that cannot
+    be read (and was never checked) cannot vouch for it: the file is left alone, the rest
+    of the switch happens."""
+    write_files(mlv_repo, {"data/a.txt": "a1", "data/b.txt": "b1"})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    write_files(mlv_repo, {"data/a.txt": "a2", "data/b.txt": "b2"})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    (mlv_repo / ".mlv" / "tmp" / "state.db").unlink()  # no trust records: objects are read
+    obj = object_path(mlv_repo, xxh(b"a2"))
+    git("checkout", "-q", "HEAD~1", cwd=mlv_repo)
+    try:
+        os.chmod(obj, 0)
+        proc = run_unprivileged("mlv", "checkout", cwd=mlv_repo, check=False)
+    finally:
+        os.chmod(obj, 0o444)
+    assert proc.returncode == 1, proc.stderr
+    assert "Errno" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: 1 file(s) not restored, cache object unreadable")
+    assert f"data/a.txt  (object {obj}: permission denied)" in proc.stderr
+    assert (mlv_repo / "data" / "a.txt").read_text() == "a2"  # kept: its object unreadable
+    assert (mlv_repo / "data" / "b.txt").read_text() == "b1"  # switched
