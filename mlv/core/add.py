@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from mlv import git
 from mlv.core import gitignore, safepaths, status, targets
 from mlv.core.progress import NullProgress, Progress
-from mlv.core.repo import MLV_DIR, Repo
+from mlv.core.repo import Repo
 from mlv.core.workspace import SKIPPED_NAME, Scanner, check_name
 from mlv.errors import MlvError, UsageError, WorkspaceError
-from mlv.objects import hashing
+from mlv.objects import hashing, names
 from mlv.objects import pointer as pointer_mod
+from mlv.objects.names import is_git_name
 from mlv.objects.pointer import SUFFIX, Pointer
 
 
@@ -60,14 +61,12 @@ def _validate_new(
     rel = repo.rel(raw)
     if rel == "":
         raise UsageError(f"{raw}: cannot track the repository root", "add a file or folder in it")
-    first = rel.split("/")[0]
-    if first in (MLV_DIR, ".git"):
-        raise UsageError(f"{raw}: inside {first}/, which mlv never tracks")
-    if SKIPPED_NAME in rel.split("/"):
+    if names.problem(rel) == names.INSIDE_GIT and not is_git_name(rel.split("/")[0]):
         raise UsageError(
             f"{raw}: mlv never tracks {SKIPPED_NAME} folders or what is in them",
             "add the folder that holds it (its .git is skipped)",
         )
+    targets.refuse_unwritable(raw, rel)
     refusal = targets.stage_out_error(raw, rel, outputs, REPRO_HINT)
     if refusal is not None:  # mlv.lock records it, not a pointer file
         raise refusal
@@ -132,6 +131,7 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
     progress = progress or NullProgress()
     targets.refuse_undecodable(paths)
     with repo.lock():
+        repo.cache.remove_stale_tmp()
         chosen = targets.resolve(repo, paths)
         named = {repo.rel(p) for p in paths}
         todo = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from mlv.core import safepaths
+from mlv.errors import WorkspaceError
 from mlv.storage import localfs
 
 _SPECIAL = set("*?[]\\!#")
@@ -40,6 +41,11 @@ def add_entry(root: str, data_rel: str) -> str | None:
     rel_file = f"{folder}/.gitignore" if folder else ".gitignore"
     safepaths.check_path(root, rel_file)  # neither through a link nor a link itself
     path = os.path.join(root, rel_file)
+    if "\n" in name or "\r" in name:  # the line would split: a last guard (see names.py)
+        raise WorkspaceError(
+            f"{data_rel!r}: a .gitignore line cannot hold a name with a newline",
+            "rename it without line breaks",
+        )
     lines = _read_lines(path)
     line = escape(name)
     if line in lines:

@@ -24,7 +24,7 @@ from mlv import git
 from mlv.core import checkout as checkout_mod
 from mlv.core import gitignore, safepaths, targets
 from mlv.core.external import Source, is_relative_path, open_source
-from mlv.core.repo import MLV_DIR, Repo
+from mlv.core.repo import Repo
 from mlv.core.status import MODIFIED, status_of
 from mlv.core.targets import Target
 from mlv.core.view import FOLDER, GIT, Node, View
@@ -306,9 +306,7 @@ def _check_destination(
     is an earlier import of the same source path (its desc and meta are kept)."""
     if rel == "":
         raise UsageError("cannot import into the repository root", "give -o PATH")
-    first = rel.split("/")[0]
-    if first in (MLV_DIR, ".git"):
-        raise UsageError(f"{rel}: inside {first}/, which mlv never tracks")
+    targets.refuse_unwritable(rel, rel)
     known, broken = targets.readable_targets(repo)
     for t in known:
         if rel.startswith(t.data_rel + "/"):

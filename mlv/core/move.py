@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from mlv import git
 from mlv.core import gitignore, safepaths, targets
-from mlv.core.repo import MLV_DIR, Repo
+from mlv.core.repo import Repo
 from mlv.errors import UsageError
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX
@@ -47,8 +47,9 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
         if os.path.isdir(repo.abs(dst_rel)) and not os.path.islink(repo.abs(dst_rel)):
             name = t.data_rel.rpartition("/")[2]
             dst_rel = f"{dst_rel}/{name}" if dst_rel else name
-        if dst_rel == "" or dst_rel.split("/")[0] in (MLV_DIR, ".git"):
+        if dst_rel == "":
             raise UsageError(f"{dst}: not a place mlv can track data")
+        targets.refuse_unwritable(dst, dst_rel)
         if os.path.lexists(repo.abs(dst_rel)) or os.path.lexists(repo.abs(dst_rel + SUFFIX)):
             raise UsageError(f"{dst}: already exists", "choose another name or remove it first")
         owner = targets.owner_of(dst_rel, known)

@@ -19,6 +19,7 @@ from mlv import git
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.workspace import printable
 from mlv.errors import MlvError, PipelineError, PointerError, UsageError
+from mlv.objects import names as names_mod
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
 from mlv.objects.tree import Entry, Tree
@@ -54,8 +55,7 @@ def load_target(repo: Repo, pointer_rel: str) -> Target:
     folder = pointer_rel.rpartition("/")[0]
     data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
     data_rel = os.path.normpath(data_rel).replace(os.sep, "/")
-    if data_rel == MLV_DIR or data_rel.startswith(MLV_DIR + "/"):
-        raise PointerError(f"{pointer_rel}: points into {MLV_DIR}/, which mlv never tracks")
+    pointer_mod.check_place(data_rel, pointer_rel, shown=ptr.path)
     return Target(pointer_rel, data_rel, ptr)
 
 
@@ -139,8 +139,12 @@ def outs_of_lock(
         for out in stage.outs:
             at = f"{where}: stage '{name}': out {out.path!r}"
             pointer_mod.check_relative(out.path, at)
-            if out.path.split("/")[0] in (MLV_DIR, ".git"):
-                raise PointerError(f"{at}: inside {out.path.split('/')[0]}/")
+            reason = names_mod.problem(out.path)
+            if reason is not None:
+                raise PointerError(
+                    f"{at} {reason}: {names_mod.refusing(reason, 'a stage out')}",
+                    "fix the outs in mlv.yaml, then `mlv repro` to rewrite mlv.lock",
+                )
             if _bad_count(out.size) or (out.files is not None and _bad_count(out.files)):
                 raise PointerError(f"{at}: invalid size or file count")
             if out.path in uncached or out.path in seen:
@@ -248,6 +252,21 @@ def refuse_undecodable(paths: list[str]) -> None:
                 f"{printable(raw)}: not tracked by mlv (the name is not valid UTF-8)",
                 "rename it, then `mlv add` it",
             ) from None
+
+
+def refuse_unwritable(raw: str, rel: str) -> None:
+    """Refuse (UsageError) a new path for tracked data that mlv must never write: inside
+    .git (any spelling git refuses), inside .mlv, or with a control character that would
+    split its .gitignore line (rules in mlv.objects.names)."""
+    reason = names_mod.problem(rel)
+    if reason is None:
+        return
+    if reason == names_mod.CONTROL:
+        raise UsageError(
+            f"{raw!r}: the name {reason}, which a .gitignore line cannot hold",
+            "rename it without line breaks or control characters",
+        )
+    raise UsageError(f"{printable(raw)}: {reason}, which mlv never tracks")
 
 
 def resolve(repo: Repo, paths: list[str], targets: list[Target] | None = None) -> list[Target]:
@@ -393,5 +412,12 @@ def at_commit(
                 broken.append((name, e))
             continue
         folder = name.rpartition("/")[0]
-        found.append(Target(name, f"{folder}/{ptr.path}" if folder else ptr.path, ptr))
+        data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
+        try:
+            pointer_mod.check_place(data_rel, f"{name} at {commit[:10]}", shown=ptr.path)
+        except MlvError as e:
+            if broken is not None:
+                broken.append((name, e))
+            continue
+        found.append(Target(name, data_rel, ptr))
     return found

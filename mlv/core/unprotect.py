@@ -8,6 +8,7 @@ import stat as stat_mod
 
 from mlv.core import safepaths, targets
 from mlv.core.repo import Repo
+from mlv.objects.names import is_git_name
 from mlv.storage import localfs
 
 
@@ -34,9 +35,9 @@ def unprotect_path(repo: Repo, rel: str) -> list[str]:
     top = repo.abs(rel)
     if os.path.isdir(top) and not os.path.islink(top):
         for folder, dirs, files in os.walk(top):
-            dirs[:] = [d for d in dirs if d != ".git"]  # never tracked (see the scanner)
+            dirs[:] = [d for d in dirs if not is_git_name(d)]  # never tracked (see the scanner)
             for name in sorted(files):
-                if name == ".git":
+                if is_git_name(name):
                     continue
                 path = os.path.join(folder, name)
                 if _writable_copy(path):

@@ -32,6 +32,7 @@ from mlv.core.repo import Repo
 from mlv.errors import WorkspaceError
 from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
+from mlv.objects.names import is_git_name
 from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, decode
 from mlv.storage.localfs import TMP_MARK
@@ -51,7 +52,8 @@ def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
     return rules
 
 
-SKIPPED_NAME = ".git"  # never part of a tracked directory
+SKIPPED_NAME = ".git"  # never part of a tracked directory (nor what git takes for it)
+_GIT_FIRST = frozenset(".gG")
 
 
 def printable(path: str) -> str:
@@ -277,6 +279,10 @@ class Scanner:
                 continue
             if not child.isascii():
                 check_name(child, prefix + child)
+                if is_git_name(child):
+                    continue
+            elif child[0] in _GIT_FIRST and is_git_name(child):
+                continue  # .GIT, git~1...: what git takes for .git is skipped like .git
             st = lstat(child, dir_fd=fd)
             mode = st.st_mode
             if stat_mod.S_ISREG(mode):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlv.errors import PointerError
-from mlv.objects import hashing
+from mlv.objects import hashing, names
 from mlv.storage import localfs
 
 POINTER_VERSION = 1
@@ -28,6 +28,7 @@ SUFFIX = ".mlv"
 _KEYS = {"version", "path", "kind", "hash", "size", "files", "desc", "meta", "source"}
 _SOURCE_KEYS = ("url", "path", "rev", "commit")
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_AT_COMMIT = re.compile(r" at [0-9a-f]{7,64}$")  # "x.mlv at 0123abcdef": read from a commit
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def parse(text: str | bytes, where: str) -> Pointer:
     if not isinstance(path, str) or not path:
         raise PointerError(f"{where}: missing or invalid 'path'")
     check_relative(path, where)
+    check_place(path, where, root=False)
     if kind not in ("file", "dir"):
         raise PointerError(f"{where}: 'kind' must be file or dir, not {kind!r}")
     hash_id = hashing.check_hash(doc.get("hash"), where)
@@ -217,8 +219,17 @@ def _parse_source(raw: Any, where: str) -> PointerSource:
         if not isinstance(value, str) or not value:
             raise PointerError(f"{where}: missing or invalid 'source.{key}'", "expected text")
     rev = raw.get("rev")
-    if "rev" in raw and (not isinstance(rev, str) or not rev):
-        raise PointerError(f"{where}: invalid 'source.rev'", "expected a branch, tag or commit")
+    if "rev" in raw and (not isinstance(rev, str) or not rev or rev.startswith("-")):
+        raise PointerError(
+            f"{where}: invalid 'source.rev' {rev!r}", "expected a branch, tag or commit"
+        )
+    url = raw["url"]
+    if url.startswith("-") or names.has_control(url):
+        # git would read "--upload-pack=CMD" as an option: never hand it over
+        raise PointerError(
+            f"{where}: 'source.url' {url!r} is not a repository URL or path",
+            "fix it, or re-import the data with `mlv import --force`",
+        )
     commit = raw["commit"]
     if not _COMMIT_RE.fullmatch(commit):
         raise PointerError(
@@ -251,6 +262,21 @@ def check_relative(path: str, where: str) -> None:
         raise PointerError(
             f"{where}: path {path!r} leaves the pointer's folder",
             "a pointer's path must be a relative path inside the repository",
+        )
+
+
+def check_place(path: str, where: str, root: bool = True, shown: str | None = None) -> None:
+    """Refuse (PointerError naming where) a pointer whose data path lies inside .git (any
+    spelling git refuses), inside .mlv at the root, or holds a control character (see
+    mlv.objects.names). root: path is relative to the repository root; shown: the path as
+    the pointer file says it (default: path)."""
+    reason = names.problem(path, root=root)
+    if reason is not None:
+        pointer_file = _AT_COMMIT.sub("", where)
+        undo = f"`git rm {pointer_file}`" if pointer_file.endswith(SUFFIX) else "`git rm` it"
+        raise PointerError(
+            f"{where}: path {(shown or path)!r} {reason}: {names.refusing(reason, 'a pointer')}",
+            f"a pointer names data in the work tree; delete the pointer ({undo})",
         )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from mlv.errors import TreeError
-from mlv.objects import hashing
+from mlv.objects import hashing, names
 
 TREE_VERSION = 1
 FILE = "file"
@@ -80,19 +80,25 @@ def _name_key(entry: Entry) -> str:
 
 
 def check_name(name: object, where: str) -> str:
-    """A safe single path component: no separators, no '.', '..', NUL or empty names."""
+    """A safe single path component: no separators, no '.', '..', NUL or empty names, and
+    nothing git would take for `.git` (any case, NTFS and HFS+ spellings: names.is_git_name),
+    which would check out a nested repository whose config runs commands."""
     if (
         not isinstance(name, str)
         or name in ("", ".", "..")
         or "/" in name
         or "\\" in name
         or "\0" in name
+        or ((name[0] in _GIT_FIRST or not name.isascii()) and names.is_git_name(name))
     ):
         raise TreeError(
             f"{where}: unsafe entry name {name!r}",
             "the object may be corrupt or hostile; delete it and re-add the data",
         )
     return name
+
+
+_GIT_FIRST = frozenset(".gG")  # how an ASCII name that names .git (.git, .GIT., git~1) starts
 
 
 def decode(data: bytes, where: str) -> Tree:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mlv.errors import PointerError
 from mlv.objects import pointer
+from mlv.objects.names import is_git_name
 from mlv.objects.pointer import Pointer, parse
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
@@ -23,11 +24,11 @@ HS = "sha256:" + "ab" * 32
 # ---- strategies -----------------------------------------------------------------------
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
-component = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\x00"),
+component = st.text(  # control characters and what git takes for .git are refused
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\x7f"),
     min_size=1,
     max_size=10,
-).filter(lambda c: c not in (".", ".."))
+).filter(lambda c: c not in (".", "..") and not is_git_name(c))
 rel_paths = st.lists(component, min_size=1, max_size=3).map("/".join)
 hashes = st.one_of(
     st.text("0123456789abcdef", min_size=32, max_size=32).map(lambda h: "xxh128:" + h),

@@ -33,6 +33,7 @@ from typing import Any
 
 from mlv import yamlio
 from mlv.errors import EXIT_USAGE, PipelineError
+from mlv.objects import names
 
 PIPELINE_FILE = "mlv.yaml"
 LOCK_FILE = "mlv.lock"
@@ -192,6 +193,11 @@ def _stage(name: str, body: Any, where: str) -> Stage:
             )
         if path in seen:
             raise PipelineError(f"{at}: output {path} is listed twice")
+        if names.has_control(path):  # its .gitignore line would split
+            raise PipelineError(
+                f"{at}: output {path!r} {names.CONTROL}",
+                "a .gitignore line cannot hold it: rename it without line breaks",
+            )
         seen.add(path)
     return Stage(name, cmds, wdir, deps, params, outs, metrics, str(desc) if desc else None)
 
@@ -216,13 +222,9 @@ def _path(raw: Any, wdir: str, at: str) -> str:
         return ""
     if joined == ".." or joined.startswith("../"):
         raise PipelineError(f"{at}: {raw!r} is outside the repository")
-    if (
-        joined == ".mlv"
-        or joined.startswith(".mlv/")
-        or joined == ".git"
-        or joined.startswith(".git/")
-    ):
-        raise PipelineError(f"{at}: {raw!r} is inside .mlv/ or .git/")
+    reason = names.problem(joined, line=False)
+    if reason is not None:  # .git in any spelling git refuses, or .mlv at the root
+        raise PipelineError(f"{at}: {raw!r} {reason}: {names.refusing(reason)}")
     return joined
 
 
