@@ -100,8 +100,17 @@ def init(path: str) -> None:
     _run(["init", "-q"], path)
 
 
+def _revs(*revs: str) -> None:
+    """Refuse a revision that git would read as an option (`--output=FILE` makes `git log`
+    write a file): revisions come from the command line and from committed pointers."""
+    for rev in revs:
+        if rev.startswith("-"):
+            raise GitError(f"unknown revision '{rev}'", "name a commit, branch or tag that exists")
+
+
 def rev_parse(root: str, rev: str) -> str:
     """The full commit id of rev; a clear error when git does not know it."""
+    _revs(rev)
     proc = _run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], root, check=False)
     if proc.returncode != 0:
         raise GitError(f"unknown revision '{rev}'", "name a commit, branch or tag that exists")
@@ -140,6 +149,7 @@ def all_commits(root: str) -> list[str]:
 
 def files_at(root: str, rev: str, suffix: str) -> list[str]:
     """Paths of files ending in suffix in the tree of commit rev."""
+    _revs(rev)
     proc = _run(["ls-tree", "-r", "-z", "--name-only", rev], root)
     names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
     return [n for n in names if n.endswith(suffix) and len(n) > len(suffix)]
@@ -173,6 +183,7 @@ def read_blobs(root: str, specs: Sequence[str]) -> dict[str, bytes]:
 
 def tree_sizes(root: str, rev: str) -> dict[str, int]:
     """Every file in the tree of commit rev, with its size (`git ls-tree -r -l`)."""
+    _revs(rev)
     proc = _run(["ls-tree", "-r", "-l", "-z", rev], root)
     sizes: dict[str, int] = {}
     for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
@@ -187,6 +198,7 @@ def tree_sizes(root: str, rev: str) -> dict[str, int]:
 
 def changed_files(root: str, old: str, new: str, pattern: str) -> list[str]:
     """Paths matching a pathspec glob whose content differs between two commits."""
+    _revs(old, new)
     proc = _run(["diff", "--name-only", "--no-renames", "-z", old, new, "--", pattern], root)
     return [n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
 
@@ -195,6 +207,7 @@ def log_path(
     root: str, paths: Sequence[str], rev: str = "HEAD", limit: int | None = None
 ) -> list[tuple[str, int, str, str]]:
     """Commits (newest first) that changed any of paths: (id, commit time, author, subject)."""
+    _revs(rev)
     args = ["log", "--format=%H%x00%ct%x00%an%x00%s", "--no-renames"]
     if limit is not None:
         args.append(f"-n{limit}")
@@ -229,14 +242,28 @@ def hooks_dir(root: str) -> str:
     return os.path.normpath(os.path.join(root, found))
 
 
+_COMMAND_TRANSPORT = re.compile(r"(?i)(ext|fd)::")
+
+
 def clone(url: str, dest: str, cwd: str) -> None:
     """`git clone --quiet --no-checkout url dest`, never prompting for credentials. A
     failure raises GitError with git's last message line (which may hold the URL: callers
-    scrub secrets from it)."""
+    scrub secrets from it).
+
+    The URL may come from a committed pointer (`mlv update`): one that git would read as an
+    option is refused, and so are the transports that run a command (`ext::CMD`, `fd::`),
+    whatever the user's git config allows (git refuses ext by default, a config may not)."""
+    if url.startswith("-"):
+        raise GitError(f"'{url}' is not a repository URL or path")
+    if _COMMAND_TRANSPORT.match(url):
+        raise GitError(
+            f"'{url.partition('::')[0]}::' URLs run a command: mlv never clones through them"
+        )
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    never = ["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"]
     try:
         proc = subprocess.run(
-            ["git", "clone", "--quiet", "--no-checkout", "--", url, dest],
+            ["git", *never, "clone", "--quiet", "--no-checkout", "--", url, dest],
             cwd=cwd,
             capture_output=True,
             check=False,
@@ -269,6 +296,7 @@ def log_commits(
     commit of every branch, remote-tracking branch and tag, and of revs (`--branches
     --tags --remotes REVS`: no stash, notes or other refs); walk=False: just the commits
     revs name, in the order given (`--no-walk=unsorted`)."""
+    _revs(*revs)
     args = ["log", "--format=%H%x00%ct%x00%an%x00%s"]
     if limit is not None:
         args.append(f"-n{limit}")
