@@ -73,6 +73,7 @@ KNOWN: dict[str, Callable[[Any, str], Any]] = {
 class Config:
     hash: str = hashing.DEFAULT_ALGORITHM
     cache_dir: str | None = None  # as written; relative paths are relative to the repo root
+    cache_dir_from: str | None = None  # the file (or "environment") that set cache.dir
     cache_type: tuple[str, ...] = DEFAULT_LINK_TYPES
     fsync: bool = False
     remote: str | None = None
@@ -203,6 +204,7 @@ def build(layers: list[tuple[str, Mapping[str, Any]]]) -> Config:
     return Config(
         hash=values.get("core.hash", hashing.DEFAULT_ALGORITHM),
         cache_dir=values.get("cache.dir"),
+        cache_dir_from=sources.get("cache.dir") if "cache.dir" in values else None,
         cache_type=values.get("cache.type", DEFAULT_LINK_TYPES),
         fsync=values.get("core.fsync", False),
         remote=values.get("core.remote"),

@@ -19,11 +19,21 @@ def cache_group() -> None:
 def cache_dir_cmd(path: str | None, level: str | None) -> None:
     """Print the cache folder, or set it to PATH (a shared disk, say).
 
+    Without --global or --local, a folder inside the repository goes into the committed
+    .mlv/config.yaml and one outside it into .mlv/config.local.yaml (this machine only):
+    a committed config never chooses where mlv writes outside the repository.
+
     Objects already cached are not moved; copy them over with `cp -a`.
     """
     repo = Repo.open()
     if path is None:
         output.info(repo.cache_dir)
         return
-    absolute = configure.set_cache_dir(repo, path, level or "repo")
-    output.info(f"Cache folder set to {absolute}")
+    absolute, written = configure.set_cache_dir(repo, path, level)
+    if level is None and written == "local":
+        output.info(
+            f"Cache folder set to {absolute} for this machine (.mlv/config.local.yaml): "
+            "the committed config may only name a folder inside the repository"
+        )
+    else:
+        output.info(f"Cache folder set to {absolute}")

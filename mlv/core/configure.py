@@ -7,7 +7,7 @@ import tempfile
 from typing import Any
 
 from mlv import config as config_mod
-from mlv.core.repo import Repo, find_root
+from mlv.core.repo import Repo, committed_cache_dir_refusal, find_root
 from mlv.errors import ConfigError, UsageError
 
 SECRET_OPTIONS = (
@@ -93,6 +93,15 @@ def set_(key: str, value: str, level: str) -> Any:
         parsed = config_mod.parse_value(key, value)
     except ConfigError as e:  # a value typed on the command line: bad usage (exit 2)
         raise UsageError(e.message, e.hint) from None
+    if level == "repo" and key == "cache.dir" and isinstance(parsed, str):
+        root = find_root(os.getcwd())
+        refusal = committed_cache_dir_refusal(root, parsed)
+        if refusal is not None:
+            raise UsageError(
+                f"cache.dir {parsed!r} {refusal}: the committed .mlv/config.yaml may only "
+                "name a folder inside the repository",
+                "use --local (this machine) or --global (every repository of this user)",
+            )
     path = config_path(level)
     doc = config_mod.read_file(path)
     config_mod.set_value(doc, key, parsed)
@@ -110,15 +119,20 @@ def unset(key: str, level: str) -> None:
     config_mod.write_file(path, doc)
 
 
-def set_cache_dir(repo: Repo, path: str, level: str) -> str:
-    """Store the cache location; relative paths are kept relative to the repo root."""
+def set_cache_dir(repo: Repo, path: str, level: str | None) -> tuple[str, str]:
+    """Store the cache location; relative paths are kept relative to the repo root. Returns
+    (the folder, the level written). Without a level: the committed config for a folder
+    inside the repository, this machine's config.local.yaml for one outside it (a committed
+    config may not place the cache outside the repository)."""
     absolute = os.path.abspath(os.path.expanduser(path))
     _check_usable_folder(absolute)
     value = absolute
     if level != "global":
         value = os.path.relpath(absolute, repo.root)
+    if level is None:
+        level = "local" if committed_cache_dir_refusal(repo.root, value) else "repo"
     set_("cache.dir", value, level)
-    return absolute
+    return absolute, level
 
 
 def _check_usable_folder(path: str) -> None:

@@ -12,7 +12,8 @@ from functools import cached_property
 from mlv import config as config_mod
 from mlv import git
 from mlv.core.lock import RepoLock
-from mlv.errors import NotARepoError, UsageError
+from mlv.errors import ConfigError, NotARepoError, UsageError
+from mlv.objects import names
 from mlv.objects.state import StateDB
 from mlv.objects.store import Cache
 from mlv.storage import localfs
@@ -34,6 +35,21 @@ def find_root(start: str) -> str:
                 "run `mlv init` at the root of your git repository",
             )
         path = parent
+
+
+def committed_cache_dir_refusal(root: str, value: str) -> str | None:
+    """Why the committed config may not set cache.dir to value (None: it may). A cloned
+    repository must not choose a folder outside itself (another project's cache, which its
+    `mlv gc` would empty, or any folder a pull would write to), nor .git, followed through
+    symbolic links: only config.local.yaml, the user's config and MLV_CACHE_DIR may."""
+    folder = os.path.realpath(os.path.join(root, os.path.expanduser(value)))
+    real_root = os.path.realpath(root)
+    if not folder.startswith(real_root + os.sep):
+        return "is outside the repository"
+    rel = os.path.relpath(folder, real_root).replace(os.sep, "/")
+    if names.problem(rel, line=False) == names.INSIDE_GIT:
+        return names.INSIDE_GIT
+    return None
 
 
 @dataclass
@@ -65,10 +81,24 @@ class Repo:
 
     @property
     def cache_dir(self) -> str:
-        configured = self.config.cache_dir
+        """The cache folder. A cache.dir from the committed config must lie inside the
+        repository (see committed_cache_dir_refusal); elsewhere only this machine's config,
+        the user's or the environment may put it."""
+        cfg = self.config
+        configured = cfg.cache_dir
         if configured is None:
             return os.path.join(self.mlv_dir, "cache")
-        return os.path.normpath(os.path.join(self.root, os.path.expanduser(configured)))
+        folder = os.path.normpath(os.path.join(self.root, os.path.expanduser(configured)))
+        if cfg.cache_dir_from == os.path.join(self.mlv_dir, config_mod.CONFIG_FILE):
+            refusal = committed_cache_dir_refusal(self.root, configured)
+            if refusal is not None:
+                raise ConfigError(
+                    f"{MLV_DIR}/{config_mod.CONFIG_FILE}: cache.dir {configured!r} {refusal}: "
+                    "a committed config cannot choose where mlv writes",
+                    f"to use that folder on this machine, run `mlv cache dir --local {folder}`, "
+                    "then `mlv config --unset cache.dir` and commit",
+                )
+        return folder
 
     @cached_property
     def cache(self) -> Cache:

@@ -111,9 +111,11 @@ def test_cache_dir_show_and_move(mlv_repo: Path, tmp_path: Path) -> None:
     shared = tmp_path / "shared-cache"
     proc = mlv("cache", "dir", str(shared), cwd=mlv_repo)
     assert str(shared) in proc.stdout
-    # stored relative to the repository root, so the committed config is portable
-    doc = yaml.safe_load((mlv_repo / ".mlv" / "config.yaml").read_text())
+    # stored relative to the repository root; outside the repository, for this machine only
+    # (a committed config never chooses where mlv writes outside the repository)
+    doc = yaml.safe_load((mlv_repo / ".mlv" / "config.local.yaml").read_text())
     assert doc == {"cache": {"dir": "../shared-cache"}}
+    assert not (mlv_repo / ".mlv" / "config.yaml").read_text()
     assert mlv("cache", "dir", cwd=mlv_repo / ".mlv").stdout.strip() == str(shared)
 
     write_files(mlv_repo, {"data/a.txt": "a"})
