@@ -9,6 +9,7 @@ bound raises LimitError, whose text says which bound.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -47,13 +48,24 @@ def _children(node: Any) -> list[Any]:
 
 
 def _check_tree(root: Any) -> None:
-    """Refuse a node graph without aliases (a tree) nesting deeper than MAX_DEPTH."""
-    stack = [(root, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _too_deep()
-        stack.extend((c, depth + 1) for c in _children(node))
+    """Refuse a node graph without aliases (a tree) nesting deeper than MAX_DEPTH. Level by
+    level: a scalar's value is a str, a collection's a list (of nodes, or of key and value
+    pairs for a mapping)."""
+    level = [root]
+    depth = 0  # collections above this level
+    while level:
+        below: list[Any] = []
+        for node in level:
+            value = node.value
+            if type(value) is list:
+                if depth >= MAX_DEPTH:
+                    raise _too_deep()
+                if isinstance(node, yaml.MappingNode):
+                    below.extend(itertools.chain.from_iterable(value))
+                else:
+                    below.extend(value)
+        level = below
+        depth += 1
 
 
 def _check_graph(root: Any) -> None:
@@ -72,7 +84,8 @@ def _check_graph(root: Any) -> None:
         if finished:
             children = [id(c) for c in _children(node)]
             size[key] = 1 + sum(size[c] for c in children)
-            height[key] = 1 + max((height[c] for c in children), default=0)
+            collection = type(node.value) is list
+            height[key] = collection + max((height[c] for c in children), default=0)
             if height[key] > MAX_DEPTH:
                 raise _too_deep()
             open_.discard(key)
