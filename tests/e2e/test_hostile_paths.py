@@ -1,0 +1,399 @@
+"""Hostile names and paths in committed files (issue 13, items 1, 3 and 9 and their kin).
+
+Each test builds, with real git, a repository whose pointers, trees, mlv.yaml or config name
+a place mlv must never write (git's folder in any spelling git refuses, mlv's own folder, a
+name that splits a .gitignore line, a git URL that runs a command, a cache outside the
+repository), clones it as a user would, runs the commands a user runs, and checks what the
+user would notice: the exit code, the one-line error naming the file, and that nothing
+under .git/ or outside the clone changed or appeared. Objects are written with their true
+hash names, so the only thing wrong is the hostile content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import xxhash
+from helpers import assert_error, git, mlv, snapshot, write_files, xxh
+
+# Spellings of `.git` that git refuses in its index (core.protectNTFS, core.protectHFS):
+# on a case-insensitive or NTFS volume each one is the repository's .git folder.
+GIT_SPELLINGS = [".git", ".GIT", ".Git", ".git.", ".git ", ".git...", "git~1", "GIT~1",
+                 ".g\u200cit", "\ufeff.git", ".git::$INDEX_ALLOCATION"]  # fmt: skip
+
+
+def _ids(names: list[str]) -> list[str]:
+    return [n.encode("unicode_escape").decode() for n in names]
+
+
+def _object(remote: Path, data: bytes) -> str:
+    """Store data on the folder remote under its hash; returns the hash id."""
+    hash_id = xxh(data)
+    hexpart = hash_id.partition(":")[2]
+    path = remote / "xxh128" / hexpart[:2] / hexpart[2:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hash_id
+
+
+def _tree(remote: Path, entries: list[list[object]]) -> tuple[str, int, int]:
+    """A tree object (canonical bytes, entries sorted by name) on the remote: (hash, size,
+    files)."""
+    rows = sorted(entries, key=lambda e: str(e[1]))
+    doc = {"mlv-tree": 1, "entries": rows}
+    data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    size = sum(int(str(e[3])) for e in rows)
+    files = sum(1 if e[0] == "file" else int(str(e[4])) for e in rows)
+    return _object(remote, data), size, files
+
+
+def _file_entry(remote: Path, name: str, data: bytes) -> list[object]:
+    return ["file", name, _object(remote, data), len(data)]
+
+
+def _dir_entry(remote: Path, name: str, entries: list[list[object]]) -> list[object]:
+    hash_id, size, files = _tree(remote, entries)
+    return ["dir", name, hash_id, size, files]
+
+
+def _pointer(path: str, hash_id: str, size: int, files: int | None = None) -> str:
+    kind = "file" if files is None else "dir"
+    text = f"version: 1\npath: {json.dumps(path)}\nkind: {kind}\nhash: {hash_id}\nsize: {size}\n"
+    return text + (f"files: {files}\n" if files is not None else "")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> dict[str, Path]:
+    """An author's repository with a folder remote, a sibling "outside" folder that must
+    stay untouched, and where the victim's clone will go."""
+    author = tmp_path / "author"
+    author.mkdir()
+    git("init", "-q", "-b", "main", cwd=author)
+    mlv("init", "-q", cwd=author)
+    remote = tmp_path / "remote"
+    mlv("remote", "add", "-d", "store", str(remote), cwd=author)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine\n")
+    return {"author": author, "remote": remote, "outside": outside, "victim": tmp_path / "v"}
+
+
+def _publish(world: dict[str, Path], files: dict[str, str | bytes]) -> Path:
+    """Commit files in the author's repository, clone it; returns the clone."""
+    write_files(world["author"], files)
+    git("add", "-A", cwd=world["author"])
+    git("commit", "-q", "-m", "hostile", cwd=world["author"])
+    git("clone", "-q", str(world["author"]), str(world["victim"]), cwd=world["author"].parent)
+    return world["victim"]
+
+
+def _fsmonitor_config(outside: Path) -> bytes:
+    return (
+        "[core]\n\trepositoryformatversion = 0\n\tbare = false\n"
+        f"\tfsmonitor = touch {outside}/pwned\n"
+    ).encode()
+
+
+# ---- 1. pointers that name .git (or .mlv) -----------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", GIT_SPELLINGS, ids=_ids(GIT_SPELLINGS))
+def test_pointer_into_git_is_refused_by_every_command(
+    world: dict[str, Path], spelling: str
+) -> None:
+    payload = _fsmonitor_config(world["outside"])
+    hash_id = _object(world["remote"], payload)
+    hook = _object(world["remote"], f"#!/bin/sh\ntouch {world['outside']}/hooked\n".encode())
+    victim = _publish(
+        world,
+        {
+            "settings.mlv": _pointer(f"{spelling}/config", hash_id, len(payload)),
+            "sub/hook.mlv": _pointer(f"../{spelling}/hooks/post-checkout", hook, 10),
+            "deep/er.mlv": _pointer(f"x/{spelling}/config", hash_id, len(payload)),
+        },
+    )
+    git_before = snapshot(victim / ".git")
+    outside_before = snapshot(world["outside"])
+    for args in (["pull"], ["pull", "--force"], ["checkout"], ["checkout", "--force"]):
+        line = assert_error(mlv(*args, cwd=victim, check=False), 1, ".mlv: path ")
+        assert "git's folder" in line or "leaves the pointer's folder" in line, line
+    line = assert_error(mlv("pull", "settings.mlv", cwd=victim, check=False), 1)
+    assert f"settings.mlv: path {f'{spelling}/config'!r} is inside .git" in line, line
+    assert "git rm settings.mlv" in line
+    line = assert_error(mlv("checkout", "--force", "deep/er.mlv", cwd=victim, check=False), 1)
+    assert "deep/er.mlv: path" in line and "is inside .git" in line, line
+    status = mlv("status", cwd=victim, check=False)
+    assert status.returncode == 1 and "Traceback" not in status.stderr
+    assert "settings.mlv" in status.stdout + status.stderr
+    assert snapshot(victim / ".git") == git_before
+    assert sorted(p.name for p in victim.iterdir()) == sorted(
+        [".git", ".mlv", "deep", "settings.mlv", "sub"]
+    )
+    assert sorted(os.listdir(victim / "deep")) == ["er.mlv"]
+    git("status", cwd=victim)  # would run the fsmonitor command of a replaced config
+    assert snapshot(world["outside"]) == outside_before
+
+
+@pytest.mark.parametrize("path", [".mlv/config.local.yaml", ".MLV/cache/x", "mlv~1/tmp/y"])
+def test_pointer_into_mlv_folder_is_refused(world: dict[str, Path], path: str) -> None:
+    payload = b"cache:\n  dir: /tmp\n"
+    victim = _publish(
+        world, {"evil.mlv": _pointer(path, _object(world["remote"], payload), len(payload))}
+    )
+    for args in (["pull", "--force"], ["checkout", "--force"]):
+        assert_error(mlv(*args, cwd=victim, check=False), 1, "evil.mlv: path", "mlv's own folder")
+    written = {k for k in snapshot(victim / ".mlv") if not k.startswith("tmp")}
+    assert written == {".gitignore", "config.yaml"}  # no config.local.yaml, no cache
+    assert sorted(p.name for p in victim.iterdir()) == [".git", ".mlv", "evil.mlv"]
+
+
+# ---- 3. tree entries named .git ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", GIT_SPELLINGS, ids=_ids(GIT_SPELLINGS))
+def test_tree_entry_named_git_is_refused(world: dict[str, Path], spelling: str) -> None:
+    remote, outside = world["remote"], world["outside"]
+    nested = [
+        _file_entry(remote, "HEAD", b"ref: refs/heads/main\n"),
+        _file_entry(remote, "config", _fsmonitor_config(outside)),
+        _dir_entry(remote, "objects", []),
+        _dir_entry(remote, "refs", [_dir_entry(remote, "heads", [])]),
+    ]
+    hash_id, size, files = _tree(
+        remote,
+        [_file_entry(remote, "a.txt", b"a\n"), _dir_entry(remote, spelling, nested)],
+    )
+    victim = _publish(world, {"data.mlv": _pointer("data", hash_id, size, files)})
+    outside_before = snapshot(outside)
+    for args in (["pull"], ["pull", "--force"], ["checkout", "--force"]):
+        proc = mlv(*args, cwd=victim, check=False)
+        line = assert_error(proc, 1, "unsafe entry name")
+        assert repr(spelling) in line, line
+    assert not (victim / "data" / spelling).exists()
+    # git status inside the folder finds the clone's own repository, never a planted one
+    (victim / "data").mkdir(exist_ok=True)
+    top = git("rev-parse", "--show-toplevel", cwd=victim / "data").stdout.strip()
+    assert Path(top) == victim
+    git("status", cwd=victim / "data")
+    assert snapshot(outside) == outside_before
+
+
+def test_add_skips_what_git_takes_for_git(mlv_repo: Path) -> None:
+    """The scanner skips every spelling of .git, so mlv never builds a tree it would
+    refuse to read back."""
+    write_files(mlv_repo, {"d/a.txt": "a", "d/.GIT/config": "x", "d/git~1/x": "y"})
+    mlv("add", "d", cwd=mlv_repo)
+    mlv("checkout", "--force", "d", cwd=mlv_repo)
+    listing = mlv("ls", "d", cwd=mlv_repo).stdout
+    assert "a.txt" in listing and ".GIT" not in listing and "git~1" not in listing
+
+
+@pytest.mark.parametrize("arg", [".GIT", "git~1/x", "d/.Git", ".MLV"])
+def test_add_refuses_git_and_mlv_spellings(mlv_repo: Path, arg: str) -> None:
+    write_files(mlv_repo, {f"{arg}/f": "f"})
+    assert_error(mlv("add", arg, cwd=mlv_repo, check=False), 2, "never tracks")
+    assert not (mlv_repo / f"{arg}.mlv").exists()
+
+
+def test_mv_refuses_a_destination_in_git(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"data/a.txt": "a"})
+    mlv("add", "data", cwd=mlv_repo)
+    for dst in (".GIT/data", ".git./hooks", "git~1"):
+        assert_error(mlv("mv", "data", dst, cwd=mlv_repo, check=False), 2, "is inside .git")
+    assert (mlv_repo / "data" / "a.txt").is_file() and (mlv_repo / "data.mlv").is_file()
+
+
+# ---- outs of mlv.yaml and mlv.lock ------------------------------------------------------
+
+
+@pytest.mark.parametrize("out", [".GIT/hooks/pre-commit", "git~1/config", "x/.git/config"])
+def test_stage_out_in_git_is_refused(world: dict[str, Path], out: str) -> None:
+    marker = world["outside"] / "ran"
+    spec = f"stages:\n  s:\n    cmd: touch {marker}\n    outs:\n      - {json.dumps(out)}\n"
+    victim = _publish(world, {"mlv.yaml": spec})
+    for args in (["repro", "--dry"], ["repro"]):
+        line = assert_error(mlv(*args, cwd=victim, check=False), 1, "mlv.yaml", "is inside .git")
+        assert "git's folder" in line
+    assert not marker.exists()
+    assert not (victim / out.split("/")[0]).exists() or out.startswith("x/")
+    assert not (victim / "x").exists()
+
+
+def test_lock_out_in_git_is_refused(world: dict[str, Path]) -> None:
+    payload = b"x"
+    hash_id = _object(world["remote"], payload)
+    lock = (
+        "version: 1\nstages:\n  s:\n    cmd: 'true'\n"
+        f"    outs:\n      - path: .GIT/config\n        hash: {hash_id}\n        size: 1\n"
+    )
+    victim = _publish(world, {"mlv.lock": lock})
+    proc = mlv("pull", "--force", cwd=victim, check=False)
+    assert_error(proc, 1, "mlv.lock", ".GIT/config", "is inside .git")
+    assert not (victim / ".GIT").exists()
+
+
+# ---- 9. names that split a .gitignore line ----------------------------------------------
+
+
+def test_add_refuses_a_newline_in_a_name(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"a\nline": "data", "src/line": "code"})
+    proc = mlv("add", "a\nline", cwd=mlv_repo, check=False)
+    line = assert_error(proc, 2, "'a\\nline'", "a .gitignore line cannot hold")
+    assert "rename it" in line
+    assert not (mlv_repo / ".gitignore").exists()
+    assert not (mlv_repo / "a\nline.mlv").exists()
+    assert git("check-ignore", "-q", "src/line", cwd=mlv_repo, check=False).returncode == 1
+
+
+def test_pointer_with_a_newline_is_refused(world: dict[str, Path]) -> None:
+    payload = b"data"
+    hash_id = _object(world["remote"], payload)
+    victim = _publish(world, {"p.mlv": _pointer("a\nline", hash_id, len(payload))})
+    for args in (["pull", "--force"], ["checkout", "--force"]):
+        assert_error(mlv(*args, cwd=victim, check=False), 1, "p.mlv: path 'a\\nline'", "newline")
+    assert not (victim / ".gitignore").exists()
+    assert not (victim / "a\nline").exists()
+
+
+def test_stage_out_with_a_newline_is_refused(world: dict[str, Path]) -> None:
+    marker = world["outside"] / "ran"
+    spec = f'stages:\n  s:\n    cmd: touch {marker}\n    outs:\n      - "a\\nline"\n'
+    victim = _publish(world, {"mlv.yaml": spec})
+    assert_error(mlv("repro", cwd=victim, check=False), 1, "mlv.yaml", "newline")
+    assert not marker.exists() and not (victim / ".gitignore").exists()
+
+
+def test_newline_inside_a_tracked_folder_is_kept(mlv_repo: Path) -> None:
+    """Names inside a tracked directory never reach a .gitignore: kept, and shown escaped
+    in JSON (see docs/decisions.md)."""
+    write_files(mlv_repo, {"d/a\nb": "x"})
+    mlv("add", "d", cwd=mlv_repo)
+    assert (mlv_repo / ".gitignore").read_text() == "/d\n"
+    (mlv_repo / "d" / "a\nb").unlink()
+    mlv("checkout", "d", cwd=mlv_repo)
+    assert (mlv_repo / "d" / "a\nb").read_text() == "x"
+
+
+# ---- options and command transports in git URLs and revisions ---------------------------
+
+
+def _import_pointer(url: str, rev: str | None = None) -> str:
+    data = b"x"
+    text = _pointer("imported", xxh(data), 1)
+    text += f"source:\n  url: {json.dumps(url)}\n  path: data\n"
+    if rev is not None:
+        text += f"  rev: {json.dumps(rev)}\n"
+    return text + f"  commit: {'a' * 40}\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "rev"),
+    [
+        ("--upload-pack=touch {outside}/pwned", None),
+        ("-u touch {outside}/pwned", None),
+        ("ext::sh -c touch% {outside}/pwned", None),
+        ("fd::17", None),
+        ("{source}", "--output={outside}/pwned"),
+    ],
+    ids=["upload-pack", "short-option", "ext", "fd", "rev-option"],
+)
+def test_update_never_runs_a_command_from_a_pointer(
+    world: dict[str, Path], url: str, rev: str | None
+) -> None:
+    outside = world["outside"]
+    # the user's git allows every transport: mlv must refuse ext:: itself
+    Path(os.environ["HOME"], ".gitconfig").write_text("[protocol]\n\tallow = always\n")
+    source = world["author"]
+    url = url.format(outside=outside, source=source)
+    victim = _publish(world, {"imported.mlv": _import_pointer(url, rev)})
+    before = snapshot(outside)
+    proc = mlv("update", "imported.mlv", cwd=victim, check=False)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert_error(proc, proc.returncode)
+    assert snapshot(outside) == before
+
+
+def test_ext_url_on_the_command_line_is_refused(world: dict[str, Path]) -> None:
+    Path(os.environ["HOME"], ".gitconfig").write_text("[protocol]\n\tallow = always\n")
+    outside = world["outside"]
+    proc = mlv("get", f"ext::sh -c touch% {outside}/pwned", "data", cwd=outside, check=False)
+    assert_error(proc, 1, "'ext::' URLs run a command")
+    assert not (outside / "pwned").exists()
+
+
+def test_get_refuses_an_output_in_git(world: dict[str, Path]) -> None:
+    write_files(world["author"], {"data/a.txt": "a"})
+    mlv("add", "data", cwd=world["author"])
+    mlv("push", cwd=world["author"])
+    git("add", "-A", cwd=world["author"])
+    git("commit", "-q", "-m", "data", cwd=world["author"])
+    victim = world["victim"]
+    git("clone", "-q", str(world["author"]), str(victim), cwd=world["author"].parent)
+    git_before = snapshot(victim / ".git")
+    for out in (".GIT/hooks", "git~1"):
+        proc = mlv("import", str(world["author"]), "data", "-o", out, cwd=victim, check=False)
+        assert_error(proc, 2, "is inside .git")
+    assert snapshot(victim / ".git") == git_before
+
+
+# ---- 4. a committed cache.dir outside the repository ------------------------------------
+
+
+def _other_project(world: dict[str, Path]) -> Path:
+    cache = world["outside"] / "proj" / ".mlv" / "cache"
+    data = b"someone else's object"
+    hexpart = xxhash.xxh3_128_hexdigest(data)
+    (cache / "xxh128" / hexpart[:2]).mkdir(parents=True)
+    (cache / "xxh128" / hexpart[:2] / hexpart[2:]).write_bytes(data)
+    return cache
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute", "home", "symlink", "git"])
+def test_committed_cache_dir_outside_the_repository_is_refused(
+    world: dict[str, Path], how: str
+) -> None:
+    other = _other_project(world)
+    write_files(world["author"], {"data/a.txt": "a"})
+    mlv("add", "data", cwd=world["author"])
+    mlv("push", cwd=world["author"])
+    files: dict[str, str | bytes] = {}
+    value = {
+        "relative": "../outside/proj/.mlv/cache",
+        "absolute": str(other),
+        "home": "~/../outside/proj/.mlv/cache",
+        "symlink": "cachelink",
+        "git": ".git/mlv-cache",
+    }[how]
+    if how == "symlink":
+        os.symlink(other, world["author"] / "cachelink")
+    cfg = world["author"] / ".mlv" / "config.yaml"
+    files[".mlv/config.yaml"] = cfg.read_text() + f"cache:\n  dir: {json.dumps(value)}\n"
+    victim = _publish(world, files)
+    before = snapshot(world["outside"])
+    git_before = snapshot(victim / ".git")
+    for args in (["pull"], ["gc", "-w"], ["status"]):
+        proc = mlv(*args, cwd=victim, check=False)
+        line = assert_error(proc, 1, ".mlv/config.yaml: cache.dir", "mlv cache dir --local")
+        assert "a committed config cannot choose where mlv writes" in line
+    assert snapshot(world["outside"]) == before
+    assert snapshot(victim / ".git") == git_before
+    # the user may choose that folder for this machine; then it works
+    if how in ("relative", "absolute"):
+        mlv("cache", "dir", "--local", str(other), cwd=victim)
+        mlv("pull", cwd=victim)
+        assert (victim / "data" / "a.txt").read_text() == "a"
+
+
+def test_cache_dir_setting_outside_goes_to_the_local_config(mlv_repo: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    proc = mlv("cache", "dir", str(shared), cwd=mlv_repo)
+    assert "config.local.yaml" in proc.stdout
+    assert "cache" not in (mlv_repo / ".mlv" / "config.yaml").read_text()
+    assert "../shared" in (mlv_repo / ".mlv" / "config.local.yaml").read_text()
+    proc = mlv("config", "cache.dir", "../shared", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "outside the repository", "--local")
+    mlv("cache", "dir", "my-cache", cwd=mlv_repo)  # inside: committed, as before
+    assert "my-cache" in (mlv_repo / ".mlv" / "config.yaml").read_text()
