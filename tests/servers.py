@@ -2,8 +2,11 @@
 
 - `run_moto()`: moto's S3 in a thread, the stand-in for AWS S3 / MinIO.
 - `FaultProxy`: a small HTTP/1.1 reverse proxy in front of it that logs every request and
-  injects faults (5xx answers, responses cut short, requests never answered), so tests can
-  check what mlv sends and how it copes with a flaky network.
+  injects faults (5xx answers, responses cut short, requests never answered, answers that
+  freeze halfway or trickle a byte at a time), so tests can check what mlv sends and how it
+  copes with a flaky network.
+- `BlackHole`: a TCP server that accepts connections and never sends a byte (a frozen S3
+  endpoint, an SSH server that never sends its banner).
 - `run_sshd()`: Debian's OpenSSH server with a throwaway config, keys and port.
 
 Everything binds 127.0.0.1 on a free port and closes every socket, thread and process it
@@ -137,7 +140,7 @@ class Rule:
     `path` is a substring of, or a regex searched in, the percent-decoded "path?query".
     """
 
-    action: str  # "fail" | "cut" | "drop"
+    action: str  # "fail" | "cut" | "drop" | "hang" | "trickle"
     method: str | None
     path: str | re.Pattern[str] | None
     times: int | None
@@ -145,6 +148,7 @@ class Rule:
     status: int = 503
     keep: int | None = None  # "cut": body bytes sent before closing (None: half the body)
     forward: bool = False  # "drop": forward the request upstream before hanging up
+    interval: float = 1.0  # "trickle": seconds between bytes
     seen: int = 0  # matching requests so far
     fired: int = 0  # faults injected so far
 
@@ -290,6 +294,9 @@ class _Handler(socketserver.StreamRequestHandler):
                     continue
                 if rule is not None and rule.action == "drop" and not rule.forward:
                     return
+                if rule is not None and rule.action == "hang" and rule.keep is None:
+                    proxy._stopping.wait()  # never answer, keep the connection open
+                    return
                 # Forward verbatim; reconnect once if an idle upstream connection went stale.
                 response: bytes | None = None
                 for _attempt in range(2):
@@ -312,6 +319,18 @@ class _Handler(socketserver.StreamRequestHandler):
                     upstream.close()
                     upstream = None
                 if rule is not None and rule.action == "drop":
+                    return
+                if rule is not None and rule.action in ("hang", "trickle"):
+                    head_len = response.index(b"\r\n\r\n") + 4
+                    if rule.action == "hang":  # headers and `keep` body bytes, then nothing
+                        self.connection.sendall(response[: head_len + (rule.keep or 0)])
+                        proxy._stopping.wait()
+                        return
+                    self.connection.sendall(response[:head_len])
+                    for i in range(head_len, len(response)):
+                        if proxy._stopping.wait(rule.interval):
+                            return
+                        self.connection.sendall(response[i : i + 1])
                     return
                 if rule is not None and rule.action == "cut":
                     head_len = response.index(b"\r\n\r\n") + 4
@@ -367,6 +386,7 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.errors: list[str] = []  # tracebacks of proxy bugs (tests may assert it is empty)
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # wakes handlers that hang or trickle
         self._connections: set[socket.socket] = set()
         self._server = _Server((LOOPBACK, 0), _Handler)
         self._server.proxy = self
@@ -385,6 +405,7 @@ class FaultProxy:
 
     def stop(self) -> None:
         """Stop accepting, hang up every open connection, join every thread."""
+        self._stopping.set()
         self._server.shutdown()
         self._thread.join()
         with self._lock:
@@ -438,6 +459,33 @@ class FaultProxy:
         the server did act on it first (a lost acknowledgement)."""
         return self._add(Rule("drop", method, path, times, every, forward=forward))
 
+    def hang(
+        self,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+        *,
+        keep: int | None = None,
+        times: int | None = 1,
+        every: int = 1,
+    ) -> Rule:
+        """Never finish the answer, and keep the connection open (a frozen server): with
+        keep=None the request gets no answer at all; with keep=N it is forwarded, and the
+        response's headers and N bytes of its body are sent (frozen mid-transfer)."""
+        return self._add(Rule("hang", method, path, times, every, keep=keep))
+
+    def trickle(
+        self,
+        method: str | None = "GET",
+        path: str | re.Pattern[str] | None = None,
+        *,
+        interval: float = 1.0,
+        times: int | None = 1,
+        every: int = 1,
+    ) -> Rule:
+        """Forward, then send the response's headers at once and its body one byte every
+        `interval` seconds: a server that never stops answering, too slowly to matter."""
+        return self._add(Rule("trickle", method, path, times, every, interval=interval))
+
     def matching(
         self, method: str | None = None, path: str | re.Pattern[str] | None = None
     ) -> list[Request]:
@@ -466,6 +514,55 @@ class FaultProxy:
                 if rule.matches(method, decoded) and rule.fire():
                     return rule
         return None
+
+
+class BlackHole:
+    """A loopback TCP server that accepts every connection and never sends a byte; what the
+    clients send is read and dropped. `url(scheme)` is `SCHEME://127.0.0.1:PORT`."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind((LOOPBACK, 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+        self.port = int(self._sock.getsockname()[1])
+        self.accepted = 0
+        self._conns: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://{LOOPBACK}:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+                conn.setblocking(False)
+                self._conns.append(conn)
+                self.accepted += 1
+            except TimeoutError:
+                pass
+            except OSError:
+                return
+            for c in self._conns:  # drain, so that senders never block on a full buffer
+                with contextlib.suppress(OSError):
+                    while c.recv(65536):
+                        pass
+
+    def __enter__(self) -> BlackHole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        for conn in self._conns:
+            conn.close()
+        self._sock.close()
 
 
 def _target(request: Request) -> str:

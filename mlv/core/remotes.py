@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlv import config as config_mod
-from mlv.core.configure import config_path, is_secret_option
+from mlv import log
+from mlv.core.configure import config_path, is_secret_option, mask
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
@@ -43,19 +44,22 @@ def _check_name(name: str) -> None:
         )
 
 
-def _refuse_secret(level: str, key: str, value: str) -> None:
+def _refuse_secret(level: str, key: str, value: str, name: str = "NAME") -> None:
     if level != "repo":
         return
     if is_secret_option(key):
         raise UsageError(
             f"refusing to write the secret '{key}' to the committed .mlv/config.yaml",
-            "use `--local` (kept out of git), the global config, or environment variables",
+            f"store it in .mlv/config.local.yaml (kept out of git): "
+            f"`mlv remote modify --local {name} {key} VALUE`",
         )
-    if key == "url" and has_credentials(value):
+    if has_credentials(value):  # url, endpoint_url, proxy...: a URL with a password
+        shown = "a URL" if key == "url" else f"'{key}' as a URL"
         raise UsageError(
-            f"refusing to write a URL with credentials to .mlv/config.yaml ({redact(value)})",
-            "give the password or token with `mlv remote modify --local NAME KEY VALUE` "
-            "or the environment",
+            f"refusing to write {shown} with credentials to .mlv/config.yaml ({redact(value)})",
+            f"store it in .mlv/config.local.yaml (kept out of git): "
+            f"`mlv remote {'add --local' if key == 'url' else f'modify --local {name} {key}'} "
+            f"{'NAME URL' if key == 'url' else 'VALUE'}`",
         )
 
 
@@ -69,7 +73,7 @@ def _store_url(url: str, level: str) -> str:
 
 def add(name: str, url: str, default: bool, level: str, force: bool = False) -> None:
     _check_name(name)
-    _refuse_secret(level, "url", url)
+    _refuse_secret(level, "url", url, name)
     _check_scheme(url)
     path = config_path(level)
     doc = config_mod.read_file(path)
@@ -108,8 +112,13 @@ def modify(name: str, key: str, value: str | None, level: str) -> None:
         if not config_mod.unset_value(doc, f"remote.{name}.{key}"):
             raise UsageError(f"remote.{name}.{key} is not set in {path}")
     else:
-        _refuse_secret(level, key, value)
+        _refuse_secret(level, key, value, name)
         parsed = config_mod.parse_value(f"remote.{name}.{key}", value)
+        if key in ("timeout", "connect_timeout"):
+            try:
+                registry.seconds(key, parsed)
+            except ValueError as e:
+                raise UsageError(str(e), f"e.g. `mlv remote modify {name} {key} 60`") from None
         if key == "url":
             _check_scheme(value)
             parsed = _store_url(value, level)
@@ -160,7 +169,7 @@ def listing() -> list[RemoteInfo]:
     for name in sorted(cfg.remotes):
         options = dict(cfg.remotes[name])
         url = str(options.pop("url", ""))
-        shown = {k: ("***" if is_secret_option(k) else v) for k, v in sorted(options.items())}
+        shown = {k: mask(f"remote.{name}.{k}", v) for k, v in sorted(options.items())}
         out.append(RemoteInfo(name, redact(url), name == cfg.remote, shown))
     return out
 
@@ -190,7 +199,112 @@ def resolve_name(repo: Repo, name: str | None) -> str:
 
 def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> RemoteStore:
     chosen = resolve_name(repo, name)
+    check_committed_options(repo.config, chosen)
     return open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
+
+
+# Options that a committed config (chosen by whoever wrote the repository) may not set:
+# they make the storage library run a command, load a library, forward the user's ssh
+# agent, or read or write local files of the author's choosing (ssh keys and configs,
+# caches). Matched in any case, at any depth of an option's mapping. This machine's
+# config.local.yaml, or the global config with the same value, may set them.
+UNTRUSTED_OPTIONS = frozenset(
+    {
+        "proxy_command", "config", "client_keys", "client_host_keys", "client_certs",
+        "client_host_certs", "known_hosts", "keyfile", "key_filename", "identity_file",
+        "agent_path", "agent_forwarding", "pkcs11_provider", "tunnel", "x509_trusted_certs",
+        "x509_trusted_cert_paths", "ssh_config", "credential_process", "cache_storage",
+        "same_names", "fo", "target_protocol", "target_options", "remote_protocol",
+        "remote_options", "preload", "load_module",
+    }
+)  # fmt: skip
+_UNTRUSTED_WORDS = ("command", "_cmd", "exec", "_file", "filename", "provider", "_path", "_dir")
+# fsspec wrappers of another file system that keep local copies or read local files
+_UNTRUSTED_SCHEMES = ("reference", "dir", "filecache", "simplecache", "blockcache", "cached")
+
+
+def _untrusted(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in UNTRUSTED_OPTIONS or any(w in lowered for w in _UNTRUSTED_WORDS)
+
+
+def _hazards(options: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths of the options a committed config may not set, in options (one remote's)."""
+    found = []
+    for key, value in options.items():
+        here = (*path, str(key))
+        if _untrusted(str(key)):
+            found.append(here)
+        elif isinstance(value, Mapping):
+            found += _hazards(value, here)
+        elif here == ("url",) and isinstance(value, str) and _wrapper_url(value):
+            found.append(here)
+    return found
+
+
+def _wrapper_url(url: str) -> bool:
+    return "::" in url or registry.scheme_of(url) in _UNTRUSTED_SCHEMES
+
+
+def _lookup(layer: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = layer
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _decided_here(
+    layers: tuple[tuple[str, Mapping[str, Any]], ...], committed: int, path: tuple[str, ...]
+) -> bool:
+    """Does a config of this machine decide the value at path that layers[committed] sets:
+    a stronger one sets it (and wins), or a weaker one sets the same value?"""
+    value = _lookup(layers[committed][1], path)
+    for j, (source, layer) in enumerate(layers):
+        if config_mod.is_committed(source):
+            continue
+        here = _lookup(layer, path)
+        if (j > committed and here[0]) or (j < committed and here == value):
+            return True
+    return False
+
+
+def check_committed_options(cfg: config_mod.Config, name: str) -> None:
+    """Refuse (ConfigError) a remote whose options from a committed config would make the
+    storage library run a command or touch local files (see UNTRUSTED_OPTIONS), unless
+    this machine's config decides them: config.local.yaml sets the same option (it wins),
+    or the global config sets it to the same value."""
+    for i, (source, layer) in enumerate(cfg.layers):
+        if not config_mod.is_committed(source):
+            continue
+        found, options = _lookup(layer, ("remote", name))
+        if not found or not isinstance(options, Mapping):
+            continue
+        for path in _hazards(options):
+            full = ("remote", name, *path)
+            if _decided_here(cfg.layers, i, full):
+                continue
+            key = ".".join(full)
+            raise ConfigError(
+                f"{source}: {key} is refused in a committed config: it could make mlv run a "
+                "command or use files outside the repository",
+                f"if you trust it, set it for this machine: `mlv config --local {key} VALUE`",
+            )
+
+
+def _secret_values(node: Any, secret: bool = False) -> list[str]:
+    """Text never to print in a remote's options: values of secret-named options (at any
+    depth) and the credentials of URL values."""
+    if isinstance(node, Mapping):
+        return [
+            s for k, v in node.items() for s in _secret_values(v, secret or is_secret_option(k))
+        ]
+    if isinstance(node, list | tuple):
+        return [s for v in node for s in _secret_values(v, secret)]
+    if isinstance(node, str):
+        return ([node] if secret else []) + secrets_in(node)
+    return [str(node)] if secret and node is not None and not isinstance(node, bool) else []
 
 
 def is_relative_folder(url: str) -> bool:
@@ -222,9 +336,8 @@ def open_store(
                 "use an absolute path or a URL for the remote",
             )
         url = os.path.normpath(os.path.join(base_dir or "", os.path.expanduser(url)))
-    secrets = secrets_in(url) + [
-        str(v) for k, v in options.items() if is_secret_option(k) and v is not None
-    ]
+    secrets = secrets_in(url) + _secret_values(options)
+    log.add_secrets(secrets)  # never in a debug log line or a -v traceback either
     try:
         backend = registry.open_backend(url, options)
     except PermanentError as e:
@@ -232,7 +345,8 @@ def open_store(
         shown = redact(url)
         if message.startswith(f"remote {shown}: "):  # name the remote once: 'NAME' (URL)
             message = message[len(f"remote {shown}: ") :]
-        raise RemoteError(f"remote '{chosen}' ({shown}): {message}", e.hint) from None
+        hint = e.hint.replace(" NAME ", f" {chosen} ") if e.hint else e.hint
+        raise RemoteError(f"remote '{chosen}' ({shown}): {message}", hint) from None
     except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
         text = scrub(" ".join(str(e).split())[:200], secrets) or type(e).__name__
         raise RemoteError(

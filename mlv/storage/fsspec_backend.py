@@ -4,17 +4,28 @@ Filesystems with an async implementation (s3fs, gcsfs, adlfs, sshfs) run a whole
 coroutines on fsspec's event loop, `jobs` at a time; the others run in a thread pool. Flat
 object stores get each object in one PUT, which is atomic; hierarchical ones (SFTP) get a
 temporary name in the final folder and a rename.
+
+No remote can make mlv wait forever. Besides the connect and read timeouts each library gets
+(registry.py), every request of an async filesystem runs under a watchdog (`_guard`): it is
+given up after `timeout` seconds, plus one second for every FLOOR bytes it moves or has to
+move, so a slow link is fine and a server that trickles a byte a minute is not. A request
+given up while the remote made no progress at all since it started stops the operation with
+one line ("no answer for 60 s"); otherwise it is retried like any transient failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+from fsspec.callbacks import Callback
 
 from mlv.storage import retry
 from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
@@ -25,12 +36,44 @@ SFTP = {"ssh", "sftp"}
 # Stores whose _cat_file reads a byte range (start, end) with one ranged request.
 RANGED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https"}
 
+# A transfer slower than this (bytes per second, per request) counts as no progress. Low on
+# purpose: 32 requests at once share a link, so 16 KiB/s each is a 4 Mbit/s uplink.
+FLOOR = 16 * 1024
+LISTED_KEY_BYTES = 256  # what one key of a listing counts for (an S3 listing entry's size)
+T = TypeVar("T")
+
+
+class Stalled(TimeoutError):
+    """The watchdog gave a request up: no answer, or too little progress, in time."""
+
+
+class _Meter(Callback):  # type: ignore[misc]
+    """Bytes a request has moved so far (`value`): the callback that get_file and put_file
+    update as they go, read by the watchdog."""
+
+
+_METER: contextvars.ContextVar[_Meter | None] = contextvars.ContextVar("mlv_meter", default=None)
+
+
+def _callback() -> dict[str, Any]:
+    """callback=meter for get_file/put_file inside a watched request ({} outside one)."""
+    meter = _METER.get()
+    return {"callback": meter} if meter is not None else {}
+
 
 class FsspecBackend:
     def __init__(
-        self, fs: Any, root: str, url: str, protocol: str, policy: retry.Policy = retry.DEFAULT
+        self,
+        fs: Any,
+        root: str,
+        url: str,
+        protocol: str,
+        policy: retry.Policy = retry.DEFAULT,
+        timeout: float = 60.0,
     ) -> None:
         self.policy = policy
+        self.timeout = timeout
+        self._progress_at = time.monotonic()  # the last request that finished
         self.fs = fs
         self.root = root.rstrip("/")
         self.url = url
@@ -58,12 +101,15 @@ class FsspecBackend:
         one_async: Callable[[str, str], Awaitable[int]] | None,
         one_sync: Callable[[str, str], int],
         done: Done | None,
+        size_of: Callable[[tuple[str, str]], int] | None = None,
     ) -> list[ItemResult]:
-        """Run one operation over items; a permanent failure stops the items not started."""
+        """Run one operation over items; a permanent failure stops the items not started.
+        size_of: the bytes an item is known to move (uploads), for the watchdog."""
         self._stop.clear()
         jobs = max(1, jobs)
 
         def finish(key: str, size: int) -> ItemResult:
+            self._progress_at = time.monotonic()
             if done is not None:
                 done(size)
             return ItemResult(key, size)
@@ -87,8 +133,13 @@ class FsspecBackend:
                     async with gate:
                         if self._stop.is_set():
                             return ItemResult(key, 0, stopped)
+                        known = size_of(pair) if size_of is not None else 0
                         try:
-                            size = await retry.acall(lambda: run_one(*pair), self.policy, what=key)
+                            size = await retry.acall(
+                                lambda: self._watched(lambda: run_one(*pair), known),
+                                self.policy,
+                                what=key,
+                            )
                         except Exception as e:
                             return fail(key, e)
                         return finish(key, size)
@@ -117,6 +168,64 @@ class FsspecBackend:
         from fsspec.asyn import sync
 
         return sync(self.fs.loop, coro_fn)
+
+    # ---- the watchdog -------------------------------------------------------------------
+
+    async def _watched(self, make: Callable[[], Awaitable[T]], known: int = 0) -> T:
+        """One attempt of a request under the watchdog. Given up with no progress on the
+        whole remote since it started, it stops the operation (PermanentError: the server
+        does not answer); given up while other requests got through, it is retried (a
+        stuck connection)."""
+        started = time.monotonic()
+        try:
+            return await self._guard(make, known)
+        except Exception as e:
+            if retry.is_timeout(e) and self._progress_at <= started:
+                raise self._no_answer(e) from None
+            raise
+
+    async def _guard(self, make: Callable[[], Awaitable[T]], known: int = 0) -> T:
+        """Run make() until it is done, or until it has taken `timeout` seconds plus one
+        second per FLOOR bytes known to move (known) or reported moved (the meter that
+        get_file/put_file update): then cancel it and raise Stalled."""
+        loop = asyncio.get_running_loop()
+        meter = _Meter()
+        token = _METER.set(meter)
+        try:
+            task: asyncio.Future[T] = asyncio.ensure_future(make())
+        finally:
+            _METER.reset(token)
+        task.add_done_callback(_retrieve)
+        deadline = loop.time() + self.timeout + known / FLOOR
+        seen = 0
+        try:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await asyncio.wait({task}, timeout=min(left, 0.5))
+                if task.done():
+                    return task.result()
+                moved = int(meter.value or 0)
+                if moved > seen:
+                    deadline += (moved - seen) / FLOOR
+                    seen = moved
+        finally:
+            if not task.done():
+                task.cancel()  # not awaited: its clean-up may wait on the same dead server
+        raise Stalled(f"no answer for {self.timeout:g} s")
+
+    def _no_answer(self, e: BaseException) -> PermanentError:
+        names = {t.__name__ for t in type(e).__mro__}
+        if names & {"ConnectTimeoutError", "ConnectionTimeoutError"}:  # botocore, aiohttp
+            what = "cannot connect: the connection timed out"
+        else:  # the watchdog, or the library's read timeout (also `timeout` seconds)
+            what = f"no answer for {self.timeout:g} s"
+        return PermanentError(
+            f"remote {self.url}: {what}",
+            "check that the server is up and reachable; on a slow link raise "
+            "`mlv remote modify NAME timeout SECONDS`",
+        )
 
     def _classify(self, e: BaseException) -> BaseException:
         if isinstance(e, PermanentError | Missing):
@@ -177,7 +286,7 @@ class FsspecBackend:
             await self.fs._call_s3("head_bucket", self.fs.kwargs, Bucket=bucket)
 
         try:
-            self._sync(head_bucket)
+            self._sync(lambda: self._watched(head_bucket))
         except FileNotFoundError:
             raise PermanentError(
                 f"remote {self.url}: the bucket does not exist",
@@ -212,10 +321,17 @@ class FsspecBackend:
 
         def find() -> list[tuple[str, int]]:
             if self.protocol in ("s3", "s3a"):
-                listed: list[tuple[str, int]] = self._sync(lambda: self._s3_list(base, start))
+                listed: list[tuple[str, int]] = self._sync(
+                    lambda: self._watched(lambda: self._s3_list(base, start))
+                )
                 return listed
             try:
-                found = self.fs.find(base, detail=True)
+                if self.is_async:
+                    found = self._sync(
+                        lambda: self._watched(lambda: self.fs._find(base, detail=True))
+                    )
+                else:
+                    found = self.fs.find(base, detail=True)
             except FileNotFoundError:
                 return []
             return [(p, int(info.get("size") or 0)) for p, info in found.items()]
@@ -235,14 +351,17 @@ class FsspecBackend:
         bucket, key, _ = self.fs.split_path(base if not start else base.rpartition("/")[0])
         prefix = key.rstrip("/") + "/" + start if key else start
         found = []
+        meter = _METER.get()  # a listing that keeps coming is progress
         async for item in self.fs._iterdir(bucket, delimiter="", prefix=prefix):
             found.append((item["name"], int(item.get("size") or 0)))
+            if meter is not None:
+                meter.relative_update(LISTED_KEY_BYTES)
         return found
 
     def upload(
         self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
     ) -> list[ItemResult]:
-        return self._batch(items, jobs, lambda p: p[1], self._aput, self._put, done)
+        return self._batch(items, jobs, lambda p: p[1], self._aput, self._put, done, _local_size)
 
     async def _aput(self, local: str, key: str) -> int:
         await self._aplace(key, local=local)
@@ -254,7 +373,7 @@ class FsspecBackend:
         path = self._path(key)
         if self.flat:
             if local is not None:
-                await self.fs._put_file(local, path)
+                await self.fs._put_file(local, path, **_callback())
             else:
                 await self.fs._pipe_file(path, data)
             return
@@ -373,7 +492,9 @@ class FsspecBackend:
             return len(by_key[key])
 
         pairs = [(key, key) for _, key in items]
-        return self._batch(pairs, jobs, lambda p: p[0], pipe, pipe_sync, done)
+        return self._batch(
+            pairs, jobs, lambda p: p[0], pipe, pipe_sync, done, lambda p: len(by_key[p[0]])
+        )
 
     def _put(self, local: str, key: str) -> int:
         self._place(key, local=local)
@@ -386,7 +507,7 @@ class FsspecBackend:
 
     async def _aget(self, key: str, local: str) -> int:
         _unlink_quiet(local)
-        await self.fs._get_file(self._path(key), local)
+        await self.fs._get_file(self._path(key), local, **_callback())
         return os.path.getsize(local)
 
     def _get(self, key: str, local: str) -> int:
@@ -464,6 +585,19 @@ class FsspecBackend:
         for r in results:
             if r.error is not None:
                 raise r.error
+
+
+def _local_size(pair: tuple[str, str]) -> int:
+    try:
+        return os.path.getsize(pair[0])
+    except OSError:
+        return 0
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Collect the outcome of a task given up on, so asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _short(e: BaseException) -> str:

@@ -1,24 +1,106 @@
 """From a remote's URL and options to a Backend, with a clear hint when a package is missing.
 
 A URL without a scheme (or file://) is a folder. Every other scheme goes to fsspec, with the
-remote's options as storage options, except the few that are mlv's own (url, jobs, retries)
-and these conveniences: `region` for S3 becomes client_kwargs.region_name; `port` and
-`timeout` are numbers; `keyfile` for SSH becomes client_keys; SSH host keys are
-checked against known_hosts (sshfs alone would not check them).
+remote's options as storage options, except the few that are mlv's own (url, jobs, retries,
+timeout, connect_timeout) and these conveniences: `region` for S3 becomes
+client_kwargs.region_name; `port` is a number; `keyfile` for SSH becomes client_keys; SSH
+host keys are checked against known_hosts (sshfs alone would not check them).
+
+Timeouts: every remote gets a connect timeout and a read timeout in the form its library
+documents (botocore's config, asyncssh's connect_timeout and keepalives, aiohttp's
+ClientTimeout, adlfs's connection_timeout/read_timeout), and FsspecBackend watches every
+request on top of that (fsspec_backend.py), so that no remote can make mlv wait forever.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlv import log
 from mlv.storage import retry
 from mlv.storage.backend import Backend, PermanentError
 from mlv.storage.urls import redact
 
-MLV_OPTIONS = ("url", "jobs", "retries")
+MLV_OPTIONS = ("url", "jobs", "retries", "timeout", "connect_timeout")
+DEFAULT_TIMEOUT = 60.0  # seconds without an answer or progress before a request is given up
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """`timeout`: the longest a request may wait for an answer, or a transfer go without
+    progress; `connect_timeout`: the longest a connection may take (default: timeout)."""
+
+    read: float = DEFAULT_TIMEOUT
+    connect: float = DEFAULT_TIMEOUT
+
+
+def seconds(name: str, value: Any) -> float:
+    """A timeout option's value as seconds; ValueError with the message to show if it is
+    not a number > 0."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+        if not math.isfinite(number) or number <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}") from None
+    return number
+
+
+def timeouts(url: str, options: Mapping[str, Any]) -> Timeouts:
+    """The remote's `timeout` and `connect_timeout` options, checked."""
+    found: dict[str, float] = {}
+    for name in ("timeout", "connect_timeout"):
+        if options.get(name) is not None:
+            try:
+                found[name] = seconds(name, options[name])
+            except ValueError as e:
+                raise PermanentError(
+                    f"remote {redact(url)}: {e}", f"e.g. `mlv remote modify NAME {name} 60`"
+                ) from None
+    read = found.get("timeout", DEFAULT_TIMEOUT)
+    return Timeouts(read, found.get("connect_timeout", read))
+
+
+def timeout_options(protocol: str, options: Mapping[str, Any], t: Timeouts) -> dict[str, Any]:
+    """Storage options that give each request of this protocol its connect and read
+    timeouts, merged into options (an option the user set explicitly wins)."""
+    out = dict(options)
+    if protocol in ("s3", "s3a"):
+        # botocore's Config: connect and read timeouts of each HTTP request, and no retries
+        # of its own (5 tries of a timed-out request would make 5 timeouts): mlv retries.
+        config_kwargs = dict(out.get("config_kwargs") or {})
+        config_kwargs.setdefault("connect_timeout", t.connect)
+        config_kwargs.setdefault("read_timeout", t.read)
+        config_kwargs.setdefault("retries", {"total_max_attempts": 1})
+        out["config_kwargs"] = config_kwargs
+    elif protocol in ("ssh", "sftp"):
+        # asyncssh: connect_timeout covers TCP, the banner, key exchange and login;
+        # keepalives drop a connection whose server stopped answering.
+        out.setdefault("connect_timeout", t.connect)
+        out.setdefault("keepalive_interval", max(1.0, t.read / 3))
+        out.setdefault("keepalive_count_max", 3)
+    elif protocol in ("http", "https"):
+        import aiohttp
+
+        client_kwargs = dict(out.get("client_kwargs") or {})
+        client_kwargs.setdefault(
+            "timeout", aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=t.read)
+        )
+        out["client_kwargs"] = client_kwargs
+    elif protocol in ("az", "abfs", "abfss"):
+        out.setdefault("connection_timeout", math.ceil(t.connect))
+        out.setdefault("read_timeout", math.ceil(t.read))
+    return out
+
+
 INSTALL_HINTS = {
     "s3": "pip install 'mlv[s3]' (s3fs)",
     "s3a": "pip install 'mlv[s3]' (s3fs)",
@@ -57,9 +139,8 @@ def known_scheme(url: str) -> bool:
 
 def storage_options(protocol: str, options: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in options.items() if k not in MLV_OPTIONS}
-    for key in ("port", "timeout"):
-        if isinstance(out.get(key), str) and str(out[key]).isdigit():
-            out[key] = int(out[key])
+    if isinstance(out.get("port"), str) and str(out["port"]).isdigit():
+        out["port"] = int(out["port"])
     if protocol in ("s3", "s3a") and "region" in out:
         client_kwargs = dict(out.get("client_kwargs") or {})
         client_kwargs.setdefault("region_name", out.pop("region"))
@@ -78,6 +159,7 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
     options = dict(options or {})
     protocol = scheme_of(url)
     policy = _policy(url, options.get("retries"))
+    limits = timeouts(url, options)
     if is_folder(url):
         from mlv.storage.folder import FolderBackend
 
@@ -96,7 +178,16 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
             "use a folder path, s3://, gs://, azure (az://), ssh:// or another fsspec scheme",
         )
     try:
-        fs, root = url_to_fs(url, **storage_options(protocol, options))
+        # Libraries warn at import (asyncssh: "DSA is deprecated"): debug lines, not output.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fs, root = url_to_fs(
+                url, **timeout_options(protocol, storage_options(protocol, options), limits)
+            )
+        for w in caught:
+            log.debug(__name__, f"{w.category.__name__}: {w.message}")
+        if protocol in ("s3", "s3a") and isinstance(getattr(fs, "retries", None), int):
+            fs.retries = 1  # s3fs's own layer of retries (5 by default), as for botocore
     except ImportError as e:
         hint = INSTALL_HINTS.get(protocol)
         if hint is None:  # fsspec's message names the package to install
@@ -109,7 +200,21 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
             f"remote {redact(url)}: invalid options ({e})",
             "check `mlv remote list` and the backend's documented storage options",
         ) from None
-    return FsspecBackend(fs, root, redact(url), protocol, policy)
+    except Exception as e:  # connecting (sshfs connects here): a server that never answers
+        if not retry.is_timeout(e):
+            raise
+        raise PermanentError(
+            f"remote {redact(url)}: cannot connect within {limits.connect:g} s "
+            f"({type(e).__name__})",
+            CONNECT_HINT,
+        ) from None
+    return FsspecBackend(fs, root, redact(url), protocol, policy, limits.read)
+
+
+CONNECT_HINT = (
+    "check the URL and that the server is up and reachable; on a slow link raise "
+    "`mlv remote modify NAME connect_timeout SECONDS`"
+)
 
 
 def _policy(url: str, retries: Any) -> retry.Policy:

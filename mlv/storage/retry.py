@@ -47,6 +47,7 @@ _TRANSIENT_WORDS = (
     "internal error",
     "slowdown",
     "slow down",
+    "reduce your request rate",  # s3fs's OSError(EBUSY) for SlowDown
     "serviceunavailable",
     "service unavailable",
     "throttl",
@@ -97,6 +98,25 @@ _UNREACHABLE_TYPES = {"EndpointConnectionError", "ConnectionRefusedError"}
 
 def is_unreachable(exc: BaseException) -> bool:
     return bool({t.__name__ for t in type(exc).__mro__} & _UNREACHABLE_TYPES)
+
+
+_TIMEOUT_TYPES = {
+    "TimeoutError",
+    "ReadTimeoutError",
+    "ConnectTimeoutError",
+    "FSTimeoutError",
+    "ServerTimeoutError",
+    "ConnectionTimeoutError",
+    "SocketTimeoutError",
+}
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A request that got no answer (or no progress) in time: connect or read timeouts of
+    any client library, and the backend's own watchdog (Stalled)."""
+    names = {t.__name__ for t in type(exc).__mro__}
+    aio = sys.modules.get("asyncio")
+    return bool(names & _TIMEOUT_TYPES) or (aio is not None and isinstance(exc, aio.TimeoutError))
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -177,7 +177,8 @@ def test_storage_options_s3_region_and_numbers() -> None:
         "s3",
         {"region": "eu-west-1", "port": "9000", "timeout": "30", "url": "s3://b", "jobs": 8},
     )
-    assert out == {"client_kwargs": {"region_name": "eu-west-1"}, "port": 9000, "timeout": 30}
+    # timeout is mlv's own: each backend gets it in its own form (timeout_options)
+    assert out == {"client_kwargs": {"region_name": "eu-west-1"}, "port": 9000}
 
 
 def test_storage_options_s3_region_keeps_other_client_kwargs() -> None:
@@ -205,8 +206,9 @@ def test_storage_options_ssh(home: Path) -> None:
 
 def test_mlv_options_never_reach_fsspec() -> None:
     for protocol in ("s3", "ssh", "gs", "memory"):
-        out = storage_options(protocol, {"url": "x", "jobs": 4, "retries": 2, "anon": True})
-        assert not {"url", "jobs", "retries"} & set(out)
+        options = {"url": "x", "jobs": 4, "retries": 2, "timeout": 5, "connect_timeout": 3}
+        out = storage_options(protocol, {**options, "anon": True})
+        assert not set(options) & set(out)
         assert out["anon"] is True
 
 
@@ -234,3 +236,66 @@ def test_open_backend_folders(tmp_path: Path) -> None:
     from_url = open_backend(f"file://{tmp_path}/b", {"retries": "2"})
     assert isinstance(from_url, FolderBackend) and from_url.root == str(tmp_path / "b")
     assert from_url.policy.attempts == 3
+
+
+# ---- timeouts (issue 13, item 6) ------------------------------------------------------------
+
+
+def test_default_timeouts_reach_the_s3_backend() -> None:
+    """With nothing configured, each request gets 60 s to connect and to answer, botocore and
+    s3fs retry nothing themselves (mlv does), and the watchdog waits 60 s."""
+    from mlv.storage.fsspec_backend import FsspecBackend
+    from mlv.storage.registry import DEFAULT_TIMEOUT
+
+    backend = open_backend("s3://bucket/prefix", {"endpoint_url": "http://127.0.0.1:9"})
+    assert isinstance(backend, FsspecBackend)
+    assert backend.timeout == DEFAULT_TIMEOUT == 60
+    config = backend.fs.config_kwargs
+    assert config["connect_timeout"] == 60 and config["read_timeout"] == 60
+    assert config["retries"] == {"total_max_attempts": 1}
+    assert backend.fs.retries == 1
+
+
+def test_configured_timeouts_reach_the_s3_backend() -> None:
+    from mlv.storage.fsspec_backend import FsspecBackend
+
+    options = {"endpoint_url": "http://127.0.0.1:9", "timeout": "2.5", "connect_timeout": 1}
+    backend = open_backend("s3://bucket/other", options)
+    assert isinstance(backend, FsspecBackend) and backend.timeout == 2.5
+    config = backend.fs.config_kwargs
+    assert config["connect_timeout"] == 1 and config["read_timeout"] == 2.5
+
+
+def test_timeout_options_per_protocol() -> None:
+    from mlv.storage.registry import Timeouts, timeout_options
+
+    t = Timeouts(read=30, connect=10)
+    ssh = timeout_options("ssh", {"known_hosts": ()}, t)
+    assert ssh["connect_timeout"] == 10 and ssh["keepalive_interval"] == 10
+    assert ssh["keepalive_count_max"] == 3
+    az = timeout_options("az", {"account_name": "a"}, t)
+    assert az == {"account_name": "a", "connection_timeout": 10, "read_timeout": 30}
+    http = timeout_options("https", {}, t)["client_kwargs"]["timeout"]
+    assert (http.total, http.sock_connect, http.sock_read) == (None, 10, 30)
+    # what the user set explicitly wins
+    mine = timeout_options("s3", {"config_kwargs": {"read_timeout": 5}}, t)["config_kwargs"]
+    assert mine["read_timeout"] == 5 and mine["connect_timeout"] == 10
+    assert timeout_options("gs", {"project": "p"}, t) == {"project": "p"}
+
+
+@pytest.mark.parametrize("value", ["soon", 0, -1, "inf", "nan", True])
+def test_open_backend_bad_timeout_is_permanent(tmp_path: Path, value: object) -> None:
+    with pytest.raises(PermanentError, match="timeout must be a number of seconds > 0"):
+        open_backend(str(tmp_path), {"timeout": value})
+    with pytest.raises(PermanentError, match="connect_timeout must be"):
+        open_backend(str(tmp_path), {"connect_timeout": value})
+
+
+def test_timeouts_are_transient_and_recognised() -> None:
+    import asyncio
+
+    from mlv.storage.fsspec_backend import Stalled
+
+    for exc in (Stalled("no answer for 2 s"), asyncio.TimeoutError(), TimeoutError()):
+        assert retry.is_timeout(exc) and retry.is_transient(exc)
+    assert not retry.is_timeout(ConnectionResetError("reset"))
