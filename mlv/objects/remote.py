@@ -190,7 +190,8 @@ class RemoteStore:
                 message = message.replace(f"remote {self.url}", where)
             else:
                 message = f"{where}: {message}"
-            return RemoteError(scrub(message, self.secrets), e.hint)
+            hint = e.hint.replace(" NAME ", f" {self.name} ") if e.hint else e.hint
+            return RemoteError(scrub(message, self.secrets), hint)
         return RemoteError(f"{where}: {scrub(_reason(e), self.secrets)}", _hint(e, self.url))
 
     def _list(self, prefix: str, counted: bool = True) -> set[str]:
