@@ -8,6 +8,7 @@ variables, .mlv/config.local.yaml, .mlv/config.yaml, the user's global config
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,8 @@ class Config:
     remote: str | None = None
     remotes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # (source, mapping) as merged, weakest first: which file set what (see is_committed)
+    layers: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
     def get(self, key: str) -> Any:
         node: Any = self.raw
@@ -140,6 +143,16 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def is_committed(source: str) -> bool:
+    """Is the layer named source a committed .mlv/config.yaml, read from a work tree or from
+    a commit (written by whoever wrote the repository, not by this machine's user)?"""
+    return _COMMITTED.search(source.replace(os.sep, "/")) is not None
+
+
+# ".../.mlv/config.yaml", or "SOURCE: .mlv/config.yaml at COMMIT" (read from git's objects)
+_COMMITTED = re.compile(r"(^|[/ ])\.mlv/" + re.escape(CONFIG_FILE) + r"( at \S+)?$")
 
 
 def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -210,6 +223,7 @@ def build(layers: list[tuple[str, Mapping[str, Any]]]) -> Config:
         remote=values.get("core.remote"),
         remotes=remotes,
         raw=merged,
+        layers=tuple(layers),
     )
 
 

@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     except MlvError as e:
         output.error(str(e))
         if verbose:
-            import traceback
-
-            traceback.print_exc()
+            sys.stderr.write(output.traceback_text())
         code = e.exit_code
     except click.exceptions.Exit as e:
         code = e.exit_code
@@ -177,13 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         output.error(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
         if verbose:
-            import traceback
-
-            traceback.print_exc()
+            sys.stderr.write(output.traceback_text())
         code = EXIT_FAILURE
     except Exception as e:  # a bug: say so, and show it under -v
         if verbose:
-            raise
+            sys.stderr.write(output.traceback_text())
+            sys.exit(EXIT_FAILURE)
         output.error(
             f"internal error: {type(e).__name__}: {e} (run with -v for the traceback "
             "and please report it)"

@@ -34,7 +34,7 @@ def config_cmd(key: str, value: str | None, level: str | None, unset: bool) -> N
         configure.unset(key, level or "repo")
         return
     if value is None:
-        current = configure.get(key, level)
+        current = configure.shown(key, level)  # secrets masked
         if current is None:
             sys.exit(1)
         if isinstance(current, (list, tuple)):

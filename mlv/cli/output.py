@@ -23,6 +23,37 @@ def configure(verbose: bool, quiet: bool) -> None:
         logging.basicConfig(
             level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
         )
+        for handler in logging.getLogger().handlers:  # libraries log URLs with passwords
+            handler.addFilter(_redact_record)
+
+
+def _redact_record(record: Any) -> bool:
+    """A logging filter: the record's text, exception and stack without the secrets of the
+    remotes in use (mlv.log.add_secrets)."""
+    from mlv import log
+
+    message = record.getMessage()
+    redacted = log.redact(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    if record.exc_info and not record.exc_text:
+        import logging
+
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = log.redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = log.redact(record.stack_info)
+    return True
+
+
+def traceback_text() -> str:
+    """The exception being handled, as Python prints it, without the remotes' secrets."""
+    import traceback
+
+    from mlv import log
+
+    return log.redact(traceback.format_exc())
 
 
 def quiet() -> bool:

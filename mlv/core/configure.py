@@ -25,12 +25,21 @@ SECRET_OPTIONS = (
     "credential",
     "credentials",
     "connection_string",
+    "pass",
+    "pwd",
+    "auth",
+    "authorization",
+    "bearer",
+    "headers",
+    "cookie",
+    "cookies",
 )
 
 
 _SECRET_WORDS = (
     "secret", "password", "passwd", "token", "credential", "passphrase", "private_key",
     "api_key", "apikey", "connection_string", "account_key", "sas", "access_key",
+    "auth", "bearer", "cookie", "header", "pwd",
 )  # fmt: skip
 
 
@@ -39,6 +48,29 @@ def is_secret_option(name: str) -> bool:
     known names, any case, and any name containing a secret-sounding word."""
     lowered = name.lower()
     return lowered in SECRET_OPTIONS or any(word in lowered for word in _SECRET_WORDS)
+
+
+def is_secret_key(key: str) -> bool:
+    """Is the config key remote.NAME.OPTION[.SUB...] one that may hold a secret: an option
+    or any sub-key below it with a secret-sounding name?"""
+    parts = key.split(".")
+    return parts[0] == "remote" and any(is_secret_option(p) for p in parts[2:])
+
+
+def mask(key: str, value: Any) -> Any:
+    """value as listings show it: *** for a secret, URLs with their credentials redacted,
+    mappings and lists masked item by item."""
+    from mlv.storage.urls import has_credentials, redact
+
+    if is_secret_key(key):
+        return "***"
+    if isinstance(value, dict):
+        return {k: mask(f"{key}.{k}", v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(key, v) for v in value]
+    if isinstance(value, str) and has_credentials(value):
+        return redact(value)
+    return value
 
 
 def config_path(level: str, start: str | None = None) -> str:
@@ -72,22 +104,29 @@ def get(key: str, level: str | None) -> Any:
     return config_mod.Config(raw=doc).get(key)
 
 
+def shown(key: str, level: str | None) -> Any:
+    """get(), masked for printing: secrets as ***, URLs without their credentials."""
+    value = get(key, level)
+    return None if value is None else mask(key, value)
+
+
 def set_(key: str, value: str, level: str) -> Any:
     _check_key(key)
-    option = key.rsplit(".", 1)[-1]
-    if level == "repo" and key.startswith("remote.") and option == "url":
+    if level == "repo" and key.startswith("remote."):
         from mlv.storage.urls import has_credentials, redact
 
-        if has_credentials(value):
+        if has_credentials(value):  # url, endpoint_url, proxy...: any URL with a password
             raise UsageError(
                 f"{key}: refusing to write a URL with credentials to .mlv/config.yaml "
                 f"({redact(value)})",
-                "use --local (kept out of git) or the environment",
+                f"store it in .mlv/config.local.yaml (kept out of git): "
+                f"`mlv config --local {key} VALUE`",
             )
-    if level == "repo" and is_secret_option(option):
+    if level == "repo" and is_secret_key(key):
         raise UsageError(
             f"{key}: refusing to write a secret to the committed .mlv/config.yaml",
-            "use --local (kept out of git) or an environment variable",
+            f"store it in .mlv/config.local.yaml (kept out of git): "
+            f"`mlv config --local {key} VALUE`",
         )
     try:
         parsed = config_mod.parse_value(key, value)

@@ -17,7 +17,10 @@ NAME_ONLY_USER = ("ssh", "sftp", "git", "git+ssh", "ssh+git")
 def has_credentials(url: str) -> bool:
     """Does url carry a password, a token as its user name or a secret query parameter
     (never commit such a URL)?"""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address: no URL, no credentials
+        return False
     if parts.password or (parts.username and _secret_user(parts.scheme)):
         return True
     return any(_secret_name(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True))
