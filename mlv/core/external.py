@@ -185,7 +185,7 @@ def _opener(
         return None
 
     def opener() -> RemoteStore:
-        from mlv.core.remotes import is_relative_folder, open_store
+        from mlv.core.remotes import check_committed_options, is_relative_folder, open_store
 
         options = settings.remotes.get(name)
         if options is None:
@@ -201,6 +201,7 @@ def _opener(
                 "clone the source next to that folder and give its path, or give the "
                 "remote an absolute path or URL",
             )
+        check_committed_options(settings, name)  # the source's config is its author's
         return open_store(name, options, local, jobs)
 
     return opener

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import MLV, assert_error, commit_all, mlv, write_files
+from helpers import MLV, assert_error, commit_all, git, mlv, write_files
 
 LIMIT = 512 << 20  # address space for a command reading a bomb: a billion laughs needs GBs
 
@@ -193,3 +194,153 @@ def test_anchors_and_merges_in_params_still_work(mlv_repo: Path) -> None:
     out = _limited("params", "diff", "--json", cwd=mlv_repo)
     assert out.returncode == 0, out.stderr
     assert "large.lr" in out.stdout and "small.lr" not in out.stdout
+
+
+# ---- secrets: never written to the committed config, never printed ----------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("endpoint_url", "http://minio:pw-s3cr3t@127.0.0.1:9000"),
+        ("proxy", "https://me:pw-s3cr3t@proxy.example:3128"),
+        ("auth", "pw-s3cr3t"),
+        ("Authorization", "Bearer pw-s3cr3t"),
+        ("bearer", "pw-s3cr3t"),
+        ("pass", "pw-s3cr3t"),
+        ("PWD", "pw-s3cr3t"),
+        ("cookie", "session=pw-s3cr3t"),
+        ("headers", "pw-s3cr3t"),
+        ("api_auth_header", "pw-s3cr3t"),
+    ],
+)
+def test_secrets_by_name_or_in_a_url_stay_out_of_the_committed_config(
+    mlv_repo: Path, option: str, value: str
+) -> None:
+    mlv("remote", "add", "-d", "s3", "s3://bucket/p", cwd=mlv_repo)
+    line = assert_error(
+        mlv("remote", "modify", "s3", option, value, cwd=mlv_repo, check=False),
+        2,
+        f"mlv remote modify --local s3 {option}",
+    )
+    assert "s3cr3t" not in line
+    line = assert_error(
+        mlv("config", f"remote.s3.{option}", value, cwd=mlv_repo, check=False),
+        2,
+        f"mlv config --local remote.s3.{option}",
+    )
+    assert "s3cr3t" not in line
+    assert "s3cr3t" not in (mlv_repo / ".mlv" / "config.yaml").read_text()
+    mlv("remote", "modify", "--local", "s3", option, value, cwd=mlv_repo)
+    assert "s3cr3t" in (mlv_repo / ".mlv" / "config.local.yaml").read_text()
+    for args in (
+        ("remote", "list", "--json"),
+        ("remote", "list"),
+        ("config", f"remote.s3.{option}"),
+        ("config", "--local", f"remote.s3.{option}"),
+    ):
+        proc = mlv(*args, cwd=mlv_repo)
+        assert "s3cr3t" not in proc.stdout + proc.stderr, args
+    options = json.loads(mlv("remote", "list", "--json", cwd=mlv_repo).stdout)[0]["options"]
+    assert options[option] in ("***", value.replace("pw-s3cr3t", "***"))
+
+
+def test_nested_secrets_are_refused_and_masked(mlv_repo: Path) -> None:
+    mlv("remote", "add", "-d", "web", "https://data.example/p", cwd=mlv_repo)
+    key = "remote.web.client_kwargs.headers.Authorization"
+    assert_error(mlv("config", key, "Bearer s3cr3t", cwd=mlv_repo, check=False), 2, "--local", key)
+    # a hand-written (or cloned) config holding secrets: listings never print them
+    (mlv_repo / ".mlv" / "config.yaml").write_text(
+        "core: {remote: web}\nremote:\n  web:\n    url: https://tok:s3cr3t@data.example/p\n"
+        "    client_kwargs: {headers: {Authorization: Bearer s3cr3t}, trust_env: true}\n"
+        "    Password: s3cr3t\n"
+    )
+    doc = json.loads(mlv("remote", "list", "--json", cwd=mlv_repo).stdout)
+    assert doc[0]["url"] == "https://tok:***@data.example/p"
+    assert doc[0]["options"] == {
+        "Password": "***",
+        "client_kwargs": {"headers": "***", "trust_env": True},
+    }
+    for args in (("config", "remote.web.client_kwargs"), ("config", "remote.web.url")):
+        assert "s3cr3t" not in mlv(*args, cwd=mlv_repo).stdout
+
+
+# ---- a committed config cannot make mlv run a command or use files outside the repo ----
+
+
+def _committed_remote(repo: Path, options: str, url: str = "ssh://127.0.0.1:1/srv") -> None:
+    write_files(repo, {"f.txt": "data"})
+    mlv("add", "f.txt", cwd=repo)
+    (repo / ".mlv" / "config.yaml").write_text(
+        f"core:\n  remote: evil\nremote:\n  evil:\n    url: {url}\n{options}"
+    )
+    commit_all(repo, "a config from someone else")
+
+
+@pytest.mark.parametrize("command", ["push", "pull", "fetch", "status --remote evil"])
+def test_a_committed_proxy_command_never_runs(mlv_repo: Path, tmp_path: Path, command: str) -> None:
+    """asyncssh runs proxy_command: before, `mlv push` in a clone ran the author's command."""
+    marker = tmp_path / "pwned"
+    _committed_remote(mlv_repo, f"    proxy_command: touch {marker}\n")
+    line = assert_error(
+        mlv(*command.split(), cwd=mlv_repo, check=False),
+        1,
+        ".mlv/config.yaml",
+        "remote.evil.proxy_command",
+        "mlv config --local remote.evil.proxy_command",
+    )
+    assert "refused" in line
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "url", "key"),
+    [
+        ("    client_keys: [/etc/ssh/ssh_host_ed25519_key]\n", None, "client_keys"),
+        ("    config: [./ssh_config]\n", None, "config"),
+        ("    known_hosts: null\n", None, "known_hosts"),
+        ("    agent_forwarding: true\n", None, "agent_forwarding"),
+        ("    Proxy_Command: x\n", None, "Proxy_Command"),
+        ("    tunnel: jump.example\n", None, "tunnel"),
+        (
+            "    simplecache: {cache_storage: /tmp/anywhere, same_names: true}\n",
+            "simplecache::s3://bucket/p",
+            "url",
+        ),
+        ("    client_kwargs: {proxy_command: x}\n", "sftp://127.0.0.1:1/srv", "proxy_command"),
+    ],
+)
+def test_committed_options_that_touch_local_files_are_refused(
+    mlv_repo: Path, options: str, url: str | None, key: str
+) -> None:
+    _committed_remote(mlv_repo, options, url or "ssh://127.0.0.1:1/srv")
+    assert_error(mlv("pull", cwd=mlv_repo, check=False), 1, ".mlv/config.yaml", key, "--local")
+
+
+def test_this_machines_config_may_decide_them(mlv_repo: Path, tmp_path: Path) -> None:
+    """config.local.yaml setting the option (it wins), or the global config holding the same
+    value, lifts the refusal: the user chose it."""
+    marker = tmp_path / "ran"
+    _committed_remote(mlv_repo, "    known_hosts: /nonexistent/known_hosts\n")
+    assert_error(mlv("push", cwd=mlv_repo, check=False), 1, "known_hosts")
+    mlv("config", "--local", "remote.evil.proxy_command", f"touch {marker}", cwd=mlv_repo)
+    mlv("config", "--local", "remote.evil.known_hosts", "/nonexistent/known_hosts", cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "refused" not in proc.stderr, proc.stderr
+    assert marker.exists()  # the user's own choice runs
+
+
+def test_import_from_a_repository_whose_config_runs_a_command(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """mlv import/get read the source's committed config: the same refusal applies."""
+    marker = tmp_path / "pwned"
+    source = tmp_path / "source"
+    source.mkdir()
+    git("init", "-q", "-b", "main", cwd=source)
+    mlv("init", cwd=source)
+    _committed_remote(source, f"    proxy_command: touch {marker}\n")
+    shutil.rmtree(source / ".mlv" / "cache")  # only the remote holds the data
+    for args in (("import", str(source), "f.txt"), ("get", str(source), "f.txt")):
+        assert_error(mlv(*args, cwd=mlv_repo, check=False), 1, "proxy_command", "refused")
+    assert not marker.exists()
