@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mlv.errors import TreeError
 from mlv.objects import hashing
+from mlv.objects.names import is_git_name
 from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, check_name, decode
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
@@ -24,7 +25,7 @@ names = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\x00"),
     min_size=1,
     max_size=12,
-).filter(lambda n: n not in (".", ".."))
+).filter(lambda n: n not in (".", "..") and not is_git_name(n))  # .git: refused
 hashes = st.one_of(
     st.text("0123456789abcdef", min_size=32, max_size=32).map(lambda h: "xxh128:" + h),
     st.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: "sha256:" + h),
