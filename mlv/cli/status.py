@@ -32,7 +32,9 @@ def status_cmd(paths: tuple[str, ...], check: bool, remote: str | None, as_json:
     For each pointer: clean; modified (for directories, which files were added, modified
     or deleted); missing from the workspace; or not in the cache. Takes no lock.
 
-    With --remote NAME: for each pointer, whether the remote holds everything it needs.
+    With --remote NAME: for each pointer, whether the remote holds everything it needs,
+    as push sees it: a folder's tree found on the remote is taken to stand for all it
+    names (one check per pointer). `mlv verify --remote NAME` asks for every object.
     """
     if remote is not None:
         _remote_status(list(paths), remote, check, as_json)
@@ -126,6 +128,7 @@ def _remote_status(paths: list[str], remote: str, check: bool, as_json: bool) ->
                         "pushed": r.pushed,
                         "not_pushed": r.not_pushed,
                         "not_in_cache": r.not_in_cache,
+                        "trusted_trees": r.trusted,
                     }
                     for r in results
                 ],
@@ -142,5 +145,11 @@ def _remote_status(paths: list[str], remote: str, check: bool, as_json: bool) ->
             if r.not_in_cache:
                 extra += f", {r.not_in_cache} not in the cache either"
             output.info(f"{'not pushed':<13}{r.path}{extra})")
+        if any(r.pushed and r.trusted for r in results):
+            output.info(
+                f"(a folder's tree on '{name}' was taken to stand for all it names: "
+                f"`mlv verify --remote {name}` checks every object, "
+                f"`mlv push --verify -r {name}` re-sends what is missing)"
+            )
     if check and not pushed:
         sys.exit(1)

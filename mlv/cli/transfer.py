@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -76,15 +78,24 @@ def _move(run: Callable[..., TransferSummary], repo: Repo, **selection: Any) -> 
 
 @click.command("push")
 @transfer_options
-def push_cmd(as_json: bool, wait_for_lock: bool, **selection: Any) -> None:
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Ask the remote for every object (no tree taken to stand for its folder) and "
+    "re-send what it lacks: repairs a remote that lost objects.",
+)
+def push_cmd(as_json: bool, wait_for_lock: bool, verify: bool, **selection: Any) -> None:
     """Upload the objects that the selected pointers need and the remote lacks.
 
     Selects the workspace's pointers (all, or PATHS), plus those of --rev REV and the
-    --all-* revisions. A directory's tree object goes up only after everything it names.
+    --all-* revisions. A directory's tree object goes up only after everything it names,
+    so a tree on the remote is taken to stand for its whole folder; --verify checks every
+    object instead (one listing or existence check each, as `mlv verify --remote`).
     """
     repo = open_repo(wait_for_lock)
     try:
-        summary = _move(transfer_mod.run_push, repo, **selection)
+        run = partial(transfer_mod.run_push, verify=verify)
+        summary = _move(run, repo, **selection)
     finally:
         repo.close()
     _finish(summary, as_json)
@@ -103,7 +114,7 @@ def fetch_cmd(as_json: bool, wait_for_lock: bool, **selection: Any) -> None:
         summary = _move(transfer_mod.run_fetch, repo, **selection)
     finally:
         repo.close()
-    _finish(summary, as_json)
+    _finish(summary, as_json, repair_command(**selection))
 
 
 @click.command("pull")
@@ -144,7 +155,7 @@ def pull_cmd(as_json: bool, wait_for_lock: bool, force: bool, **selection: Any) 
         doc["ok"] = ok
         output.emit_json(doc)
     else:
-        _render(summary)
+        _render(summary, repair_command(**selection))
         if repaired is not None:
             _render_repaired(repaired)
         render_results(results)
@@ -165,16 +176,39 @@ def _render_repaired(s: TransferSummary) -> None:
         _list(s, list(s.failed), "corrupt in the cache, download failed", s.failed)
 
 
-def _finish(summary: TransferSummary, as_json: bool) -> None:
+def repair_command(
+    paths: tuple[str, ...] | list[str] = (),
+    remote: str | None = None,
+    revs: tuple[str, ...] | list[str] = (),
+    all_branches: bool = False,
+    all_tags: bool = False,
+    all_commits: bool = False,
+    **_: Any,
+) -> str:
+    """The `mlv push --verify ...` that re-sends what the remote lacks, for the same
+    selection (named in the messages of pull, fetch, verify and `status --remote`)."""
+    words = ["mlv", "push", "--verify"]
+    if remote is not None:
+        words += ["-r", remote]
+    for rev in revs:
+        words += ["--rev", rev]
+    words += [
+        flag for flag, on in (("-a", all_branches), ("-T", all_tags), ("-A", all_commits)) if on
+    ]
+    words += list(paths)
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _finish(summary: TransferSummary, as_json: bool, repair: str = "") -> None:
     if as_json:
         output.emit_json(_as_dict(summary))
     else:
-        _render(summary)
+        _render(summary, repair)
     if not summary.ok:
         sys.exit(1)
 
 
-def _render(s: TransferSummary) -> None:
+def _render(s: TransferSummary, repair: str = "") -> None:
     verb = {"push": "Pushed", "fetch": "Fetched"}[s.action]
     where = "to" if s.action == "push" else "from"
     there = "on the remote" if s.action == "push" else "in the cache"
@@ -182,12 +216,15 @@ def _render(s: TransferSummary) -> None:
         f"{verb} {s.transferred} objects ({output.human_size(s.bytes)}) {where} "
         f"'{s.remote}'; {s.skipped} already {there}."
     )
+    if s.verified and s.ok:
+        output.info(f"Checked every object on '{s.remote}': it holds all the selection needs.")
     remote = f"'{s.remote}' ({s.url})"
     if s.missing:
         if s.action == "push":
             why = "not in the cache, not pushed (`mlv fetch` or re-add them where they exist)"
         else:
-            why = f"not on remote {remote} (push them from a cache that has them)"
+            command = repair or "mlv push --verify"
+            why = f"not on remote {remote} (where a cache has them, `{command}` re-sends them)"
         _list(s, s.missing, why)
     if s.corrupt:
         if s.action == "push":
@@ -254,6 +291,7 @@ def _as_dict(s: TransferSummary) -> dict[str, Any]:
         "failed": [{"hash": h, "path": s.paths.get(h), "reason": r} for h, r in s.failed.items()],
         "missing": [{"hash": h, "path": s.paths.get(h)} for h in s.missing],
         "corrupt": [{"hash": h, "path": s.paths.get(h)} for h in s.corrupt],
+        **({"verified": True} if s.verified else {}),
         **({"run_cache": _runs_dict(s.runs)} if s.runs is not None else {}),
     }
 

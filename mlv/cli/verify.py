@@ -87,10 +87,17 @@ def verify_cmd(
             report = verify_mod.verify(repo, list(paths), revisions, options, progress)
     finally:
         repo.close()
+    repair = None
+    if any(p.where == verify_mod.REMOTE and p.found == verify_mod.MISSING for p in report.problems):
+        from mlv.cli.transfer import repair_command
+
+        repair = repair_command(paths, remote, revs, all_branches, all_tags, all_commits)
     if as_json:
-        output.emit_json(as_dict(report))
+        output.emit_json({**as_dict(report), "repair": repair})
     else:
         render(report)
+        if repair is not None:
+            output.info(f"Where a cache holds the missing objects, `{repair}` re-sends them.")
     if not report.ok:
         sys.exit(1)
 

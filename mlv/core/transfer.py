@@ -9,6 +9,11 @@ a tree: a tree is only ever written after everything it names, so a tree on the 
 stands for its complete directory (a no-op push costs one check per pointer). Files go up
 first, then trees from the deepest level up, each only once all its entries are there.
 
+`mlv push --verify` trusts no tree: it walks every tree of the selection (from the cache,
+else from the remote), asks the remote for every object, re-sends what lacks and only then
+writes the trees that lack: the repair for a remote that lost objects (a lifecycle rule, a
+bad restore) while the trees above them stayed.
+
 Fetch walks the same trees, downloading the missing ones level by level, then the missing
 files; every object is checked against its hash before it enters the cache.
 
@@ -83,6 +88,7 @@ class TransferSummary:
     objects: dict[str, str] = field(default_factory=dict)  # push: corrupt hash -> cache file
     paths: dict[str, str] = field(default_factory=dict)  # hash -> a path it stands for
     runs: RunsSummary | None = None  # with --run-cache
+    verified: bool = False  # push --verify: every object asked for, no tree trusted
 
     @property
     def ok(self) -> bool:
@@ -179,6 +185,14 @@ class Trees:
         self.cache = repo.cache
         self._memo: dict[str, Tree] = {}
 
+    def keep(self, hash_id: str, data: bytes) -> None:
+        """A tree read (and checked against its hash) elsewhere: from the remote."""
+        if hash_id not in self._memo:
+            try:
+                self._memo[hash_id] = tree_mod.decode(data, f"tree {hash_id}")
+            except MlvError:
+                pass  # reported as missing from the cache by whoever needs it
+
     def load(self, hash_id: str) -> Tree:
         tree = self._memo.get(hash_id)
         if tree is None:
@@ -222,14 +236,17 @@ class PushPlan:
     present: set[str] = field(default_factory=set)  # already on the remote
     missing: set[str] = field(default_factory=set)  # needed, not in the cache
     paths: dict[str, str] = field(default_factory=dict)
+    trusted: set[str] = field(default_factory=set)  # trees on the remote taken as complete
 
     @property
     def pending(self) -> int:
         return len(self.files) + len(self.trees) + len(self.missing)
 
 
-def plan_push(repo: Repo, store: RemoteStore, roots: list[Root]) -> PushPlan:
-    """What the remote lacks, walking down only where a tree is not there yet."""
+def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = False) -> PushPlan:
+    """What the remote lacks, walking down only where a tree is not there yet. verify:
+    walk every tree (a tree the cache lacks is read from the remote) and ask the remote
+    for every object, trusting no tree to stand for what it names."""
     plan = PushPlan()
     trees = Trees(repo)
     files: dict[str, int] = {}
@@ -245,9 +262,14 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root]) -> PushPlan:
         present = store.present(frontier)
         plan.present |= present
         following: dict[str, tuple[int, str]] = {}
+        if verify:  # trees the cache lacks: read from the remote, checked, kept in memory
+            lacking = [h for h in present if not repo.cache.has(h)]
+            if lacking:
+                store.check(lacking, repo.tmp_dir, keep=trees.keep)
         for tree_hash, (depth, label) in frontier.items():
             seen.add(tree_hash)
-            if tree_hash in present:
+            if tree_hash in present and not verify:
+                plan.trusted.add(tree_hash)
                 continue
             try:
                 tree = trees.load(tree_hash)
@@ -255,8 +277,9 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root]) -> PushPlan:
                 plan.missing.add(tree_hash)
                 plan.paths.setdefault(tree_hash, label)
                 continue
-            plan.trees[tree_hash] = max(depth, plan.trees.get(tree_hash, 0))
-            plan.children[tree_hash] = [e.hash for e in tree.entries]
+            if tree_hash not in present:
+                plan.trees[tree_hash] = max(depth, plan.trees.get(tree_hash, 0))
+                plan.children[tree_hash] = [e.hash for e in tree.entries]
             for e in tree.entries:
                 path = f"{label}/{e.name}"
                 plan.paths.setdefault(e.hash, path)
@@ -283,6 +306,7 @@ def push(
     store: RemoteStore,
     chosen: list[Target],
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> TransferSummary:
     progress = progress or NullProgress()
     if store.backend.read_only:
@@ -290,14 +314,14 @@ def push(
             f"remote '{store.name}' ({store.url}) is read-only (HTTP)",
             "push to a folder, S3, GCS, Azure or SSH remote instead",
         )
-    summary = TransferSummary("push", store.name, store.url)
+    summary = TransferSummary("push", store.name, store.url, verified=verify)
     trees = Trees(repo)
     roots = []
     for t in chosen:
         entry = _descend(trees, t, None, summary)
         if entry is not None:
             roots.append(Root(t.rel, entry))
-    plan = plan_push(repo, store, roots)
+    plan = plan_push(repo, store, roots, verify)
     summary.paths.update(plan.paths)
     summary.skipped = len(plan.present)
     summary.missing += sorted(plan.missing - set(summary.missing))
@@ -576,6 +600,7 @@ class RemoteStatus:
     pushed: bool
     not_pushed: int  # objects the remote lacks
     not_in_cache: int  # of those, objects this cache cannot send either
+    trusted: int = 0  # trees found on the remote and taken to stand for all they name
 
 
 def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> list[RemoteStatus]:
@@ -589,7 +614,14 @@ def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> l
             continue
         plan = plan_push(repo, store, [Root(t.rel, entry)])
         out.append(
-            RemoteStatus(t.rel, t.pointer_rel, plan.pending == 0, plan.pending, len(plan.missing))
+            RemoteStatus(
+                t.rel,
+                t.pointer_rel,
+                plan.pending == 0,
+                plan.pending,
+                len(plan.missing),
+                len(plan.trusted),
+            )
         )
     return out
 
@@ -616,11 +648,13 @@ def run_push(
     jobs: int | None,
     progress: Progress | None = None,
     run_cache: bool = False,
+    verify: bool = False,
 ) -> TransferSummary:
-    """Push the selection; with run_cache, then every run-cache entry the remote lacks."""
+    """Push the selection; with run_cache, then every run-cache entry the remote lacks.
+    verify: trust no tree on the remote (see plan_push)."""
     progress = progress or NullProgress()
     with _opened(repo, remote, jobs) as store:
-        summary = push(repo, store, select(repo, paths, revisions), progress)
+        summary = push(repo, store, select(repo, paths, revisions), progress, verify)
         if run_cache:
             push_runs(repo, store, summary, progress)
         return summary
@@ -638,7 +672,7 @@ def run_fetch(
     """Fetch the selection; with run_cache, then every run-cache entry the cache lacks."""
     progress = progress or NullProgress()
     with _opened(repo, remote, jobs) as store, repo.lock():
-        repo.cache.remove_stale_tmp()
+        repo.cache.remove_stale_tmp(repo.sweep_stamp)
         try:
             summary = fetch(repo, store, select(repo, paths, revisions), progress)
             if run_cache:
