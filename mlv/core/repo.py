@@ -11,6 +11,7 @@ from functools import cached_property
 
 from mlv import config as config_mod
 from mlv import git
+from mlv.core import safepaths
 from mlv.core.lock import RepoLock
 from mlv.errors import ConfigError, NotARepoError, UsageError
 from mlv.objects import names
@@ -103,16 +104,19 @@ class Repo:
     @cached_property
     def cache(self) -> Cache:
         cfg = self.config
+        safepaths.check_own_folders(self.root, self.cache_dir)  # no committed links there
         return Cache(self.cache_dir, cfg.hash, cfg.cache_type, trust=self.state, fsync=cfg.fsync)
 
     @cached_property
     def state(self) -> StateDB:
+        safepaths.check_own_folders(self.root)
         db = StateDB(os.path.join(self.tmp_dir, "state.db"))
         self._closing.append(db)
         return db
 
     def lock(self) -> RepoLock:
         """The write lock; `with repo.lock():` around anything that changes the repository."""
+        safepaths.check_own_folders(self.root)
         return RepoLock(os.path.join(self.tmp_dir, "lock"), self.lock_wait)
 
     def close(self) -> None:

@@ -23,7 +23,11 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 
+from mlv import git
 from mlv.errors import WorkspaceError
+from mlv.objects import hashing
+
+MLV_DIR = ".mlv"  # mlv.core.repo's (which imports this module)
 
 
 def link_error(rel: str, link_rel: str, root: str, force: bool = False) -> WorkspaceError:
@@ -35,12 +39,13 @@ def link_error(rel: str, link_rel: str, root: str, force: bool = False) -> Works
         to = "?"
     named = f"'{link_rel}' is a symbolic link" if link_rel != rel else "is a symbolic link"
     remove = f"remove the link (`git rm {link_rel}`, or `rm {link_rel}` if git does not track it)"
-    return WorkspaceError(
-        f"{rel}: {named} (to {to}): mlv does not write through links",
-        f"{remove}, or use --force to replace the link (never what it points to)"
-        if force
-        else f"{remove} or move the pointer",
-    )
+    if force:
+        hint = f"{remove}, or use --force to replace the link (never what it points to)"
+    elif link_rel.split("/")[0] == MLV_DIR:
+        hint = f"{remove}; mlv makes its own folders again"
+    else:
+        hint = f"{remove} or move the pointer"
+    return WorkspaceError(f"{rel}: {named} (to {to}): mlv does not write through links", hint)
 
 
 def is_link(root: str, rel: str) -> bool:
@@ -102,3 +107,37 @@ def check_data(root: str, rel: str) -> None:
     Guard(root).parents(rel)
     if rel and is_link(root, rel) and os.path.isdir(os.path.join(root, rel)):
         raise link_error(rel, rel, root)
+
+
+def check_own_folders(root: str, cache_dir: str | None = None) -> None:
+    """Refuse symbolic links where mlv keeps its own files inside the repository: .mlv,
+    .mlv/tmp (lock, state database), and, for a cache inside the repository, its algorithm
+    and shard folders, where a committed link (`.mlv/cache/xxh128/ab -> ~/.bashrc.d`)
+    would have a pull write objects outside. The cache folder itself may be a link the
+    user made (to a larger disk), but not one that git tracks. A few lstat calls and one
+    listing per algorithm; git is asked only when the cache folder is a link."""
+    for rel in (MLV_DIR, f"{MLV_DIR}/tmp"):
+        if is_link(root, rel):
+            raise link_error(rel, rel, root)
+    if cache_dir is None:
+        return
+    inside = os.path.relpath(cache_dir, root)
+    if inside == os.curdir or inside.startswith(os.pardir) or os.path.isabs(inside):
+        return  # this machine's config chose it: no commit can put links there
+    inside = inside.replace(os.sep, "/")
+    Guard(root).parents(inside)
+    scm = os.path.exists(os.path.join(root, ".git"))
+    if is_link(root, inside) and scm and git.tracked(root, [inside]):
+        raise link_error(inside, inside, root)
+    for sub in (*hashing.ALGORITHMS, "tmp", "runs"):
+        if is_link(cache_dir, sub):
+            raise link_error(f"{inside}/{sub}", f"{inside}/{sub}", root)
+    for algo in hashing.ALGORITHMS:
+        try:
+            with os.scandir(os.path.join(cache_dir, algo)) as shards:
+                for shard in shards:
+                    if shard.is_symlink():
+                        rel = f"{inside}/{algo}/{shard.name}"
+                        raise link_error(rel, rel, root)
+        except (FileNotFoundError, NotADirectoryError):
+            pass

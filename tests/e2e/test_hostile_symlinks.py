@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, git, mlv, snapshot, write_files
+from helpers import assert_error, git, mlv, snapshot, write_files, xxh
 
 OUTSIDE_FILES = {"keep.txt": "precious", "payload": "the outside's own payload"}
 
@@ -298,3 +298,55 @@ def test_get_and_import_never_write_through_a_link(tmp_path: Path, mlv_repo: Pat
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     _unchanged(outside)
+
+
+# ---- links where mlv keeps its own files ---------------------------------------------------
+
+
+def _own_folder_link(tmp_path: Path, mlv_repo: Path, rel: str) -> tuple[Path, Path]:
+    """A repository that commits the link rel -> OUTSIDE below .mlv/ (with data to pull)."""
+    author, outside = _author(tmp_path, mlv_repo)
+    write_files(author, {"payload": "hostile bytes"})
+    mlv("add", "payload", cwd=author)
+    mlv("push", cwd=author)
+    victim = tmp_path / "victim"
+    git("add", "-A", cwd=author)
+    git("commit", "-q", "-m", "data", cwd=author)
+    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
+    link = victim / rel
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    git("add", "-f", rel, cwd=victim)
+    git("commit", "-q", "-m", "hostile", cwd=victim)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(victim), str(clone), cwd=tmp_path)
+    return clone, outside
+
+
+@pytest.mark.parametrize(
+    "rel", [".mlv/tmp", ".mlv/cache", ".mlv/cache/xxh128", ".mlv/cache/xxh128/SHARD"]
+)
+def test_committed_links_in_mlv_folders_are_refused(
+    tmp_path: Path, mlv_repo: Path, rel: str
+) -> None:
+    """A pull would write the lock, the state database or objects through them (a shard
+    link to a folder whose files a shell sources would run the pulled bytes)."""
+    rel = rel.replace("SHARD", xxh(b"hostile bytes")[7:9])  # where the payload goes
+    clone, outside = _own_folder_link(tmp_path, mlv_repo, rel)
+    proc = mlv("pull", cwd=clone, check=False)
+    _unchanged(outside)
+    assert_error(proc, 1, f"{rel}: is a symbolic link", "mlv does not write through links")
+
+
+def test_a_cache_link_the_user_made_still_works(tmp_path: Path, mlv_repo: Path) -> None:
+    """.mlv/cache -> a larger disk, made on this machine (git does not track it)."""
+    author, _ = _author(tmp_path, mlv_repo)
+    write_files(author, {"payload": "bytes"})
+    mlv("add", "payload", cwd=author)
+    victim = _publish(author, tmp_path)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (victim / ".mlv" / "cache").symlink_to(disk)
+    mlv("pull", cwd=victim)
+    assert (victim / "payload").read_text() == "bytes"
+    assert any((disk / "xxh128").iterdir())
