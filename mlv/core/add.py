@@ -105,7 +105,7 @@ def add(
     for raw in paths:  # before the lock, which writes the command line as UTF-8
         check_name(raw, raw, "rename it")
     with repo.lock():
-        repo.cache.remove_stale_tmp()
+        repo.cache.remove_stale_tmp(repo.sweep_stamp)
         known, broken = targets.readable_targets(repo)  # a broken pointer elsewhere
         for pointer_rel, error in broken:  # does not block adding something else
             if any(repo.rel(p) + SUFFIX == pointer_rel for p in paths):
@@ -131,7 +131,7 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
     progress = progress or NullProgress()
     targets.refuse_undecodable(paths)
     with repo.lock():
-        repo.cache.remove_stale_tmp()
+        repo.cache.remove_stale_tmp(repo.sweep_stamp)
         chosen = targets.resolve(repo, paths)
         named = {repo.rel(p) for p in paths}
         todo = []

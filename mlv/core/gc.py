@@ -17,7 +17,9 @@ and what only that pointer or tree names counts as unreferenced. For a remote, t
 cache lacks are read from the remote.
 
 Only names of the object form (ALGO/HEX[:2]/HEX[2:]) are ever considered: the cache's tmp/,
-runs/ (the run cache), temporaries and other files are left alone, here and on remotes.
+runs/ (the run cache) and other files are left alone, here and on remotes. Temporaries that
+killed writers left (`.mlvtmp-*` untouched for an hour) are removed from the whole cache, and
+from the whole of a folder remote, before anything else (not with --dry-run).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from mlv.objects.remote import BATCH, RemoteStore, hash_of_key, key_of
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
 from mlv.storage.backend import PermanentError
+from mlv.storage.folder import FolderBackend
 from mlv.storage.urls import scrub
 
 TREE_MARK = b'{"mlv-tree":'
@@ -368,6 +371,8 @@ def _gc_cache(
 ) -> GcResult:
     cache = repo.cache
     result = GcResult("cache", cache.root, dry_run)
+    if not dry_run:
+        cache.remove_stale_tmp(everywhere=True)
     unreadable: list[tuple[str, MlvError]] = []
     roots = kept_roots(repo, scope, unreadable)
     _check_pointers(unreadable, force, result)
@@ -587,6 +592,8 @@ def _gc_remote(
         )
     where = f"remote {store.name}"
     result = GcResult(where, store.url, dry_run)
+    if not dry_run and isinstance(store.backend, FolderBackend):
+        store.backend.remove_stale_tmp()
     unreadable: list[tuple[str, MlvError]] = []
     roots = kept_roots(repo, scope, unreadable)
     _check_pointers(unreadable, force, result)

@@ -71,6 +71,12 @@ class Repo:
     def tmp_dir(self) -> str:
         return os.path.join(self.mlv_dir, "tmp")
 
+    @property
+    def sweep_stamp(self) -> str:
+        """Its mtime: when a write command last swept the cache's object folders for
+        stale temporaries (Cache.remove_stale_tmp)."""
+        return os.path.join(self.tmp_dir, "cache-swept")
+
     @cached_property
     def config(self) -> config_mod.Config:
         return config_mod.load(self.mlv_dir)

@@ -12,6 +12,7 @@ import errno
 import mmap
 import os
 import stat as stat_mod
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +25,7 @@ from mlv.storage import localfs
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
 OBJECT_MODE = 0o444
+SWEEP_EVERY = 86400.0  # seconds between sweeps of the object folders by ordinary commands
 
 
 def hash_path_mmap(algo: str, path: str) -> str:
@@ -400,8 +402,42 @@ class Cache:
             "re-add the data where it exists, or copy the object from another cache",
         )
 
-    def remove_stale_tmp(self) -> None:
-        localfs.remove_stale_tmp(self.tmp_dir)
+    def remove_stale_tmp(self, stamp: str | None = None, everywhere: bool = False) -> int:
+        """Delete the temporaries killed writers left (see localfs.remove_stale_tmp); how
+        many. Always in the cache's tmp/ (one folder). In the object folders (small
+        objects and trees are written there) at most once a day, which the file stamp
+        remembers (in the repository's .mlv/tmp/), so that ordinary commands never walk a
+        large cache; in all of them now with everywhere (`mlv gc`, which lists the whole
+        cache anyway); never without either."""
+        removed = localfs.remove_stale_tmp(self.tmp_dir)
+        if not everywhere:
+            if stamp is None:
+                return removed
+            try:
+                if time.time() - os.stat(stamp).st_mtime < SWEEP_EVERY:
+                    return removed
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return removed
+        for algo in hashing.ALGORITHMS:
+            try:
+                with os.scandir(os.path.join(self.root, algo)) as it:
+                    shards = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+            for shard in shards:
+                removed += localfs.remove_stale_tmp(shard)
+        if stamp is not None:
+            try:
+                with open(stamp, "w"):
+                    pass
+                os.utime(stamp)
+            except OSError:
+                pass  # swept again next time
+        if removed:
+            log.debug(__name__, f"removed {removed} stale temporaries from the cache")
+        return removed
 
 
 def _unlink_quiet(path: str) -> None:

@@ -137,6 +137,7 @@ class FolderBackend:
                     "fix the remote's url (`mlv remote modify NAME url ...`) or create the "
                     "folder's parent",
                 ) from None
+            localfs.remove_stale_tmp(folder)  # left by killed writers: once per folder
             self._dirs.add(folder)
         return dst
 
@@ -220,6 +221,16 @@ class FolderBackend:
             except OSError as e:
                 results.append(ItemResult(key, 0, _classify(e, self.url)))
         return results
+
+    def remove_stale_tmp(self) -> int:
+        """Delete the temporaries killed writers left anywhere on the remote (see
+        localfs.remove_stale_tmp); how many. A write already cleans the folder it writes
+        into; `mlv gc --remote` cleans them all."""
+        removed = 0
+        for folder, dirs, _ in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(localfs.TMP_MARK)]
+            removed += localfs.remove_stale_tmp(folder)
+        return removed
 
     def close(self) -> None:
         pass

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -399,6 +400,39 @@ def test_unreadable_pointer_of_a_revision_refuses_unless_forced(history: History
     assert set(cache_objects(repo)) == expected
 
 
+def _plant(path: Path, age_s: float) -> Path:
+    """A temporary as a killed writer leaves it, last written age_s ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half an object")
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+def test_gc_removes_stale_temporaries_and_keeps_fresh_ones(history: History) -> None:
+    repo = history.repo
+    cache = repo / ".mlv" / "cache"
+    stamp = repo / ".mlv" / "tmp" / "cache-swept"  # the daily sweep of write commands
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.touch()  # just ran: gc sweeps anyway
+    stale = [
+        _plant(cache / "xxh128" / "ab" / ".mlvtmp-4242-0-cdef", 2 * 3600),
+        _plant(cache / "sha256" / "01" / ".mlvtmp-4242-1-23", 2 * 3600),
+        _plant(cache / "tmp" / ".mlvtmp-4242-2-obj", 2 * 3600),
+    ]
+    fresh = [  # a concurrent writer's, from another repository sharing the cache say
+        _plant(cache / "xxh128" / "ab" / ".mlvtmp-4243-0-cdef", 60),
+        _plant(cache / "tmp" / ".mlvtmp-4243-1-obj", 0),
+    ]
+    before = set(cache_objects(repo))
+    gc(repo, "-w", "--dry-run")
+    assert all(p.exists() for p in stale)  # a dry run deletes nothing
+    gc(repo, "-w")
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_bytes() == b"half an object" for p in fresh)
+    assert set(cache_objects(repo)) <= before
+
+
 # ---- remote gc --------------------------------------------------------------------------
 
 
@@ -452,6 +486,27 @@ def test_remote_gc_with_force_keeps_exactly_the_scope(history: History, pushed: 
     assert cache_objects(repo) == cache_before  # the local cache is not touched
     assert (pushed / "README").read_text() == "not an object"
     assert (pushed / "xxh128" / "ab" / ".mlvtmp-x").exists()
+
+
+def test_remote_gc_removes_stale_temporaries_everywhere_on_a_folder_remote(
+    history: History, pushed: Path
+) -> None:
+    repo = history.repo
+    before = snapshot(pushed)
+    stale = [
+        _plant(pushed / "xxh128" / "ab" / ".mlvtmp-77-0-cdef", 2 * 3600),
+        _plant(pushed / "runs" / "xx" / ".mlvtmp-77-1-yy", 2 * 3600),
+        _plant(pushed / ".mlvtmp-77-2-top", 2 * 3600),
+    ]
+    fresh = _plant(pushed / "xxh128" / "cd" / ".mlvtmp-78-0-ef", 60)
+    doc = gc(repo, "-A", "-r", "store", "--force")
+    assert doc["removed"] == 0  # -A keeps every object
+    assert not any(p.exists() for p in stale)
+    assert fresh.read_bytes() == b"half an object"
+    fresh.unlink()
+    assert {k: v for k, v in snapshot(pushed).items() if v != "<dir>"} == {
+        k: v for k, v in before.items() if v != "<dir>"
+    }
 
 
 def test_remote_gc_reads_trees_from_the_remote(
