@@ -260,3 +260,27 @@ def test_object_missing_from_cache(mlv_repo: Path) -> None:
 
 def test_checkout_untracked_path_is_usage_error(mlv_repo: Path) -> None:
     assert_error(mlv("checkout", "nope", cwd=mlv_repo, check=False), 2, "nope", "not tracked")
+
+
+# ---- unprotect and checkout of a path the pointer lacks --------------------------------------
+
+
+def _images(repo: Path) -> None:
+    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
+    mlv("add", "data/images", "model.pt", cwd=repo)
+    commit_all(repo, "v1")
+
+
+def test_unprotect_and_checkout_of_a_path_the_pointer_lacks(mlv_repo: Path) -> None:
+    _images(mlv_repo)
+    proc = mlv("unprotect", "data/images/nonexist", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "data/images/nonexist", "not tracked", "data/images.mlv")
+    assert proc.stdout == ""
+    proc = mlv("checkout", "data/images/nonexist", cwd=mlv_repo, check=False)
+    line = assert_error(proc, 2, "data/images/nonexist", "data/images.mlv")
+    assert "mlv ls data/images" in line
+    # a path the pointer has still works, missing from the workspace or not
+    (mlv_repo / "data" / "images" / "a.jpg").unlink()
+    assert mlv("unprotect", "data/images/a.jpg", cwd=mlv_repo).returncode == 0
+    mlv("checkout", "data/images/a.jpg", cwd=mlv_repo)
+    assert (mlv_repo / "data" / "images" / "a.jpg").read_text() == "a"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from helpers import (
@@ -182,3 +183,51 @@ def test_mv_refusals_change_nothing(mlv_repo: Path) -> None:
     after = {k: v for k, v in snapshot(mlv_repo).items() if not k.startswith(".git/")}
     after = {k: v for k, v in after.items() if not k.startswith(".mlv/tmp")}
     assert after == before
+
+
+# ---- commit: partial success, and a deleted cache --------------------------------------------
+
+
+def _images(repo: Path) -> None:
+    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
+    mlv("add", "data/images", "model.pt", cwd=repo)
+    commit_all(repo, "v1")
+
+
+def test_commit_reports_what_it_recorded_before_the_failure(mlv_repo: Path) -> None:
+    _images(mlv_repo)
+    (mlv_repo / "data" / "images" / "a.jpg").write_text("edited")
+    (mlv_repo / "model.pt").unlink()
+    proc = mlv("commit", cwd=mlv_repo, check=False)
+    assert proc.stdout.splitlines() == ["Recorded data/images -> data/images.mlv"]
+    assert_error(proc, 1, "model.pt", "missing from the workspace")
+    assert staged(mlv_repo) == ["data/images.mlv"]
+    assert read_pointer(mlv_repo / "model.pt.mlv")["hash"] == xxh(b"m")
+
+    # --json: the document of what was recorded, then the error
+    (mlv_repo / "data" / "images" / "b.jpg").write_text("edited too")
+    proc = mlv("commit", "--json", cwd=mlv_repo, check=False)
+    assert_error(proc, 1, "model.pt")
+    doc = json.loads(proc.stdout)
+    assert [(r["path"], r["changed"]) for r in doc] == [("data/images", True)]
+
+
+def test_commit_of_one_missing_target_prints_only_the_error(mlv_repo: Path) -> None:
+    _images(mlv_repo)
+    (mlv_repo / "model.pt").unlink()
+    proc = mlv("commit", "model.pt", cwd=mlv_repo, check=False)
+    assert_error(proc, 1, "model.pt", "mlv checkout")
+    assert proc.stdout == ""
+
+
+def test_commit_after_the_cache_was_deleted_says_it_stored_objects(mlv_repo: Path) -> None:
+    _images(mlv_repo)
+    shutil.rmtree(mlv_repo / ".mlv" / "cache")
+    assert "`mlv commit` stores them" in mlv("status", cwd=mlv_repo, check=False).stdout
+    proc = mlv("commit", cwd=mlv_repo)
+    assert proc.stdout.splitlines() == [
+        "Stored the objects missing from the cache for data/images, model.pt; pointers unchanged."
+    ]
+    assert staged(mlv_repo) == []
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+    assert mlv("commit", cwd=mlv_repo).stdout.strip() == "Nothing changed."

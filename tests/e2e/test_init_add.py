@@ -15,6 +15,7 @@ from helpers import (
     MLV,
     assert_cache_sound,
     assert_error,
+    cache_objects,
     git,
     index_files,
     mlv,
@@ -514,3 +515,59 @@ def test_add_and_commit_remove_stale_temporaries(mlv_repo: Path) -> None:
     assert not in_shard.exists()
     assert all(p.read_bytes() == b"half an object" for p in fresh)
     assert (mlv_repo / ".mlv" / "tmp" / "cache-swept").stat().st_mtime > time.time() - hour
+
+
+# ---- add: nested git repositories, names that are not UTF-8, counts --------------------------
+
+
+def test_nested_git_repository_is_not_tracked(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"ext/f.txt": "f", "ext/sub/g.txt": "g"})
+    git("init", "-q", cwd=mlv_repo / "ext")
+    (mlv_repo / "ext" / "sub" / ".git").write_text("gitdir: ../../.git/modules/sub\n")
+    proc = mlv("add", "ext", cwd=mlv_repo)
+    assert "(2 files, 2 B)" in proc.stdout
+    assert read_pointer(mlv_repo / "ext.mlv")["files"] == 2
+    assert len(cache_objects(mlv_repo)) == 2 + 2  # two files, two trees
+    # changes in .git are not changes of the data: status and commit agree
+    (mlv_repo / "ext" / ".git" / "HEAD").write_text("ref: refs/heads/other\n")
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+    assert mlv("commit", cwd=mlv_repo).stdout.strip() == "Nothing changed."
+    # checkout restores the data and leaves .git alone
+    (mlv_repo / "ext" / "f.txt").unlink()
+    mlv("checkout", "ext", cwd=mlv_repo)
+    assert (mlv_repo / "ext" / "f.txt").read_text() == "f"
+    assert (mlv_repo / "ext" / ".git" / "HEAD").read_text() == "ref: refs/heads/other\n"
+    assert (mlv_repo / "ext" / "sub" / ".git").is_file()
+    # naming something in a .git folder is refused
+    write_files(mlv_repo, {"other/.git/x": "x"})
+    proc = mlv("add", "other/.git", cwd=mlv_repo, check=False)
+    assert_error(proc, 2, "other/.git", ".git")
+
+
+def test_top_level_name_not_utf8(mlv_repo: Path) -> None:
+    bad = os.fsdecode(b"top\xfe")
+    (mlv_repo / bad).write_text("x")
+    proc = mlv("add", bad, cwd=mlv_repo, check=False)
+    line = assert_error(proc, 1, "top\\xfe", "not valid UTF-8", "rename it")
+    assert "b'" not in line and "internal error" not in line
+    assert not (mlv_repo / os.fsdecode(b"top\xfe.mlv")).exists()
+    for command in ("status", "commit", "checkout", "unprotect"):
+        proc = mlv(command, bad, cwd=mlv_repo, check=False)
+        line = assert_error(proc, 2, "top\\xfe", "not tracked")
+        assert "internal error" not in line
+
+
+def test_name_inside_a_tracked_directory_not_utf8_is_shown_readably(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"data/a.txt": "a"})
+    (mlv_repo / "data" / os.fsdecode(b"in\xfe")).write_text("x")
+    line = assert_error(mlv("add", "data", cwd=mlv_repo, check=False), 1, "not valid UTF-8")
+    assert "data/in\\xfe:" in line and "b'" not in line and str(mlv_repo) not in line
+
+
+def test_one_file_is_singular(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"data/a.txt": "a"})
+    assert mlv("add", "data", cwd=mlv_repo).stdout.splitlines()[0] == (
+        "Added data (1 file, 1 B) -> data.mlv"
+    )
+    (mlv_repo / "data" / "a.txt").unlink()
+    assert mlv("checkout", cwd=mlv_repo).stdout.strip() == "Restored 1 file, removed 0."

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from helpers import (
     assert_error,
+    commit_all,
+    git,
     mlv,
     object_path,
     read_pointer,
@@ -277,3 +279,72 @@ def test_folder_snapshots_agree_whoever_names_the_hash(mlv_repo: Path) -> None:
         assert recorded == [], "the second scan did not trust the first one's snapshot"
     finally:
         repo.close()
+
+
+# ---- paths inside a tracked directory, error lines, where the workspace came from ------------
+
+
+def _images(repo: Path) -> None:
+    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
+    mlv("add", "data/images", "model.pt", cwd=repo)
+    commit_all(repo, "v1")
+
+
+def test_status_of_a_path_neither_pointer_nor_workspace_has_is_an_error(mlv_repo: Path) -> None:
+    _images(mlv_repo)
+    for flags in ((), ("--check",), ("--json",)):
+        proc = mlv("status", *flags, "data/images/nonexist", cwd=mlv_repo, check=False)
+        line = assert_error(proc, 2, "data/images/nonexist", "not tracked", "data/images.mlv")
+        assert "mlv ls data/images" in line
+        assert proc.stdout == ""
+    # from a subfolder, with a relative path, the same
+    proc = mlv("status", "nonexist", cwd=mlv_repo / "data" / "images", check=False)
+    assert_error(proc, 2, "data/images/nonexist", "data/images.mlv")
+
+
+def test_status_of_one_file_inside_a_tracked_directory(mlv_repo: Path) -> None:
+    _images(mlv_repo)
+    assert mlv("status", "data/images/a.jpg", cwd=mlv_repo).stdout.splitlines() == [
+        "clean        data/images/a.jpg"
+    ]
+    # a new file there is added (it exists in the workspace), an edited one modified
+    write_files(mlv_repo, {"data/images/new.jpg": "new"})
+    (mlv_repo / "data" / "images" / "b.jpg").write_text("B")
+    new = status_json(mlv_repo, "data/images/new.jpg")["targets"][0]
+    assert (new["status"], new["added"]) == ("modified", ["data/images/new.jpg"])
+    edited = status_json(mlv_repo, "data/images/b.jpg")["targets"][0]
+    assert (edited["status"], edited["modified"]) == ("modified", ["data/images/b.jpg"])
+    check = mlv("status", "--check", "data/images/new.jpg", cwd=mlv_repo, check=False)
+    assert check.returncode == 1
+    assert mlv("status", "--check", "data/images/a.jpg", cwd=mlv_repo).returncode == 0
+
+
+def test_status_text_has_a_line_for_a_target_in_error(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"dd/a.txt": "a", "m.txt": "m"})
+    mlv("add", "dd", "m.txt", cwd=mlv_repo)
+    os.symlink("nowhere", mlv_repo / "dd" / "dangling")
+    proc = mlv("status", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("error        dd  (dd/dangling: dangling symbolic link"), lines
+    assert lines[1] == "clean        m.txt"
+    assert proc.stderr.startswith("error: dd/dangling")
+
+
+def test_status_hints_checkout_after_git_checkout_of_an_old_commit(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"data/a.txt": "a1", "m.txt": "m1"})
+    mlv("add", "data", "m.txt", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    write_files(mlv_repo, {"data/a.txt": "a2", "m.txt": "m2"})
+    mlv("commit", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    git("checkout", "-q", "HEAD~1", cwd=mlv_repo)  # pointers move, the data stays
+    hint = "[the workspace holds another recorded version: run `mlv checkout`"
+    lines = mlv("status", cwd=mlv_repo).stdout.splitlines()
+    assert lines[0].startswith("modified     data  (0 added, 1 modified, 0 deleted)  " + hint)
+    assert lines[-1].startswith("modified     m.txt  " + hint)
+    # an edit never recorded gets no such hint
+    mlv("checkout", cwd=mlv_repo)
+    (mlv_repo / "m.txt").chmod(0o644)
+    (mlv_repo / "m.txt").write_text("m3")
+    assert mlv("status", "m.txt", cwd=mlv_repo).stdout.splitlines() == ["modified     m.txt"]
