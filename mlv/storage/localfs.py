@@ -18,9 +18,10 @@ from collections.abc import Callable
 TMP_MARK = ".mlvtmp-"
 _FICLONE = 0x40049409
 _counter = itertools.count()
-# copy_fd with a tap: every byte passes through one reused buffer per thread (4 MiB reads
-# measured fastest here, a little faster than copy_file_range alone on ext4)
-TAP_CHUNK = 4 << 20
+# copy_fd with a tap: every byte passes through one reused buffer per thread. 1 MiB
+# measured best here: as fast as copy_file_range alone on ext4, while 4 MiB writes from two
+# threads at once cost 5x more system time (docs/performance.md)
+TAP_CHUNK = 1 << 20
 _ZEROS = bytes(1 << 20)
 _local = threading.local()
 
