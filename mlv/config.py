@@ -80,8 +80,9 @@ class Config:
     remote: str | None = None
     remotes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
-    # (source, mapping) as merged, weakest first: which file set what (see is_committed)
-    layers: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    # (source, mapping) as merged, weakest first: which file set what (see is_committed).
+    # Where a setting came from, not the setting: two configs that say the same are equal.
+    layers: tuple[tuple[str, Mapping[str, Any]], ...] = field(default=(), compare=False)
 
     def get(self, key: str) -> Any:
         node: Any = self.raw

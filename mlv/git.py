@@ -70,6 +70,12 @@ def tracked(root: str, paths: Sequence[str]) -> list[str]:
     return hits
 
 
+def tracked_files(root: str, paths: Sequence[str]) -> list[str]:
+    """The files git tracks at or below paths (relative to root)."""
+    proc = _run(["ls-files", "-z", "--cached", "--", *[":(literal)" + p for p in paths]], root)
+    return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
 def add(root: str, paths: Sequence[str]) -> None:
     """Stage files mlv wrote (pointers, .gitignore). Forced: a broad pattern in the user's
     .gitignore (say `data*`) must not keep a pointer out of git."""

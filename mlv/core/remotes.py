@@ -204,9 +204,11 @@ def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> Remote
 
 
 # Options that a committed config (chosen by whoever wrote the repository) may not set:
-# they make the storage library run a command, load a library, forward the user's ssh
-# agent, or read or write local files of the author's choosing (ssh keys and configs,
-# caches). Matched in any case, at any depth of an option's mapping. This machine's
+# they make the storage library run a command (asyncssh runs client_host_keysign as
+# ssh-keysign), load a library, forward the user's ssh agent or Kerberos credentials, send
+# the user's environment variables (send_env: ["*"] sends every one, AWS keys included, to
+# the author's server), or read or write local files of the author's choosing (ssh keys and
+# configs, caches). Matched in any case, at any depth of an option's mapping. This machine's
 # config.local.yaml, or the global config with the same value, may set them.
 UNTRUSTED_OPTIONS = frozenset(
     {
@@ -215,7 +217,8 @@ UNTRUSTED_OPTIONS = frozenset(
         "agent_path", "agent_forwarding", "pkcs11_provider", "tunnel", "x509_trusted_certs",
         "x509_trusted_cert_paths", "ssh_config", "credential_process", "cache_storage",
         "same_names", "fo", "target_protocol", "target_options", "remote_protocol",
-        "remote_options", "preload", "load_module",
+        "remote_options", "preload", "load_module", "client_host_keysign", "send_env", "env",
+        "gss_delegate_creds",
     }
 )  # fmt: skip
 _UNTRUSTED_WORDS = ("command", "_cmd", "exec", "_file", "filename", "provider", "_path", "_dir")

@@ -58,6 +58,7 @@ class Repo:
     root: str
     lock_wait: float | None = 3.0
     _closing: list[StateDB] = field(default_factory=list, repr=False)
+    _own_checked: bool = field(default=False, repr=False)  # _refuse_tracked_own_files ran
 
     @classmethod
     def open(cls, start: str | None = None, lock_wait: float | None = 3.0) -> Repo:
@@ -79,7 +80,41 @@ class Repo:
 
     @cached_property
     def config(self) -> config_mod.Config:
-        return config_mod.load(self.mlv_dir)
+        cfg = config_mod.load(self.mlv_dir)
+        if os.path.lexists(os.path.join(self.mlv_dir, config_mod.LOCAL_CONFIG_FILE)):
+            self._refuse_tracked_own_files(cfg)
+        return cfg
+
+    def _refuse_tracked_own_files(self, cfg: config_mod.Config) -> None:
+        """Refuse (ConfigError) files git tracks where mlv keeps what belongs to this
+        machine: .mlv/config.local.yaml (a clone that commits one would set the options a
+        committed config may not, cache.dir outside the repository...), .mlv/tmp (the state
+        database's trust records) and the cache when it lies inside the repository (objects
+        planted under names their bytes do not have). Only .mlv/config.yaml and
+        .mlv/.gitignore may be committed. One `git ls-files`, once per command."""
+        if not self.scm or self._own_checked:
+            return
+        self._own_checked = True
+        places = [MLV_DIR]
+        if cfg.cache_dir is not None:
+            folder = os.path.join(self.root, os.path.expanduser(cfg.cache_dir))
+            inside = os.path.relpath(os.path.normpath(folder), self.root)
+            if not (inside == os.curdir or inside.startswith(os.pardir) or os.path.isabs(inside)):
+                places.append(inside.replace(os.sep, "/"))
+        allowed = {f"{MLV_DIR}/{config_mod.CONFIG_FILE}", f"{MLV_DIR}/.gitignore"}
+        for path in git.tracked_files(self.root, places):
+            if path in allowed:
+                continue
+            shown = path
+            for folder in (f"{MLV_DIR}/tmp", f"{MLV_DIR}/cache", *places[1:]):
+                if path.startswith(folder + "/"):
+                    shown = folder
+            raise ConfigError(
+                f"{shown} is tracked by git: a repository cannot commit what mlv keeps for "
+                "this machine (local config, state, cache)",
+                f"untrack it with `git rm -r --cached {shown}` and commit; "
+                "delete it unless you wrote it",
+            )
 
     @cached_property
     def scm(self) -> bool:
@@ -110,8 +145,10 @@ class Repo:
     @cached_property
     def cache(self) -> Cache:
         cfg = self.config
-        safepaths.check_own_folders(self.root, self.cache_dir)  # no committed links there
-        return Cache(self.cache_dir, cfg.hash, cfg.cache_type, trust=self.state, fsync=cfg.fsync)
+        cache_dir = self.cache_dir  # a committed cache.dir outside is refused first
+        self._refuse_tracked_own_files(cfg)
+        safepaths.check_own_folders(self.root, cache_dir)  # no committed links there
+        return Cache(cache_dir, cfg.hash, cfg.cache_type, trust=self.state, fsync=cfg.fsync)
 
     @cached_property
     def state(self) -> StateDB:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import MLV, assert_error, commit_all, git, mlv, write_files
+from helpers import MLV, assert_error, commit_all, git, mlv, write_files, xxh
 
 LIMIT = 512 << 20  # address space for a command reading a bomb: a billion laughs needs GBs
 
@@ -344,3 +344,72 @@ def test_import_from_a_repository_whose_config_runs_a_command(
     for args in (("import", str(source), "f.txt"), ("get", str(source), "f.txt")):
         assert_error(mlv(*args, cwd=mlv_repo, check=False), 1, "proxy_command", "refused")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "    send_env: ['*']\n",  # every environment variable (AWS keys...) to the author's server
+        "    client_host_keysign: ./keysign.sh\n",  # asyncssh runs it as ssh-keysign
+        "    gss_delegate_creds: true\n",  # the user's Kerberos ticket to the author's server
+    ],
+    ids=["send_env", "client_host_keysign", "gss_delegate_creds"],
+)
+def test_committed_ssh_options_that_send_secrets_or_run_a_program(
+    mlv_repo: Path, options: str
+) -> None:
+    _committed_remote(mlv_repo, options)
+    key = options.split(":")[0].strip()
+    line = assert_error(mlv("pull", cwd=mlv_repo, check=False), 1, f"remote.evil.{key}", "--local")
+    assert "refused" in line
+
+
+def _clone_with(tmp_path: Path, mlv_repo: Path, files: dict[str, str]) -> Path:
+    """A clone of mlv_repo (data on a folder remote) whose author force-added files under
+    .mlv that mlv keeps for one machine."""
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    write_files(mlv_repo, {"f.txt": "data"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    mlv("push", cwd=mlv_repo)
+    write_files(mlv_repo, files)
+    git("add", "-f", *files, cwd=mlv_repo)
+    commit_all(mlv_repo, "machine files from someone else")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    return clone
+
+
+def test_a_committed_config_local_yaml_is_refused(mlv_repo: Path, tmp_path: Path) -> None:
+    """config.local.yaml is this machine's: a clone that commits one would set what a
+    committed config may not (a cache outside the repository, a proxy_command)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    local = f"cache:\n  dir: {outside / 'cache'}\nremote:\n  store:\n    jobs: 2\n"
+    clone = _clone_with(tmp_path, mlv_repo, {".mlv/config.local.yaml": local})
+    for args in (("pull",), ("status",), ("push",)):
+        assert_error(
+            mlv(*args, cwd=clone, check=False),
+            1,
+            ".mlv/config.local.yaml is tracked by git",
+            "`git rm -r --cached .mlv/config.local.yaml`",
+        )
+    assert list(outside.iterdir()) == []
+    git("rm", "-q", "-r", "--cached", ".mlv/config.local.yaml", cwd=clone)  # the hint
+    (clone / ".mlv" / "config.local.yaml").unlink()
+    mlv("pull", cwd=clone)
+    assert (clone / "f.txt").read_text() == "data"
+    assert list(outside.iterdir()) == []
+
+
+def test_committed_cache_objects_are_refused(mlv_repo: Path, tmp_path: Path) -> None:
+    """An object planted in the cache under a name its bytes do not have would be taken as
+    held: `mlv add` of a file with that hash would store nothing and push the planted bytes."""
+    planted = xxh(b"the victim's future file")
+    obj = f".mlv/cache/xxh128/{planted[7:9]}/{planted[9:]}"
+    clone = _clone_with(tmp_path, mlv_repo, {obj: "planted bytes"})
+    assert_error(
+        mlv("status", cwd=clone, check=False),
+        1,
+        ".mlv/cache is tracked by git",
+        "git rm -r --cached .mlv/cache",
+    )
