@@ -233,9 +233,10 @@ def _render(s: TransferSummary, repair: str = "") -> None:
                 "data again, or `mlv pull` it from a remote that has it)"
             )
         else:
+            command = repair or "mlv push --verify"
             why = (
-                f"corrupt on remote {remote}, not used (delete them there, then push again "
-                "from a good copy)"
+                f"corrupt on remote {remote}, not used (delete them there, then `{command}` "
+                "from a cache that has them intact)"
             )
         objects = {h: f"object file {f}" for h, f in s.objects.items()}
         _list(s, s.corrupt, why, objects)

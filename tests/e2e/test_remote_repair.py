@@ -344,3 +344,36 @@ def test_push_verify_reads_trees_the_cache_lacks_from_the_remote(
     assert gone not in folder_objects(remote)
     mlv("push", "--verify", cwd=mlv_repo)
     assert gone in folder_objects(remote)
+
+
+def test_a_corrupt_object_on_the_remote_is_repaired_from_the_hint(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A file of a pushed folder rots on a folder remote. The clone's pull refuses it and
+    names the repair: delete it there, then `mlv push --verify` (a plain push trusts the
+    folder's tree and re-sends nothing, so "push again" did not repair it)."""
+    remote = tmp_path / "remote"
+    nested(mlv_repo)
+    mlv("add", "data", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    commit_all(mlv_repo, "data")
+    mlv("push", cwd=mlv_repo)
+    sub = tree_entries(mlv_repo, pointer_hash(mlv_repo, "data"))["sub"]
+    rotten = tree_entries(mlv_repo, sub)["s3.txt"]
+    algo, _, hexpart = rotten.partition(":")
+    obj = remote / algo / hexpart[:2] / hexpart[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"rotten bytes")
+
+    clone = clone_at(mlv_repo, tmp_path / "clone")
+    proc = mlv("pull", cwd=clone, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"1 object(s) corrupt on remote 'store' ({remote})" in proc.stderr
+    hint = backticked(proc.stderr, "mlv push")
+    assert hint == "mlv push --verify"
+
+    obj.unlink()  # "delete them there"
+    assert mlv("push", cwd=mlv_repo).stdout.startswith("Pushed 0 objects")  # trusts the tree
+    assert mlv(*hint.split()[1:], cwd=mlv_repo).stdout.startswith("Pushed 1 objects")
+    mlv("pull", cwd=clone)
+    assert snapshot(clone / "data") == snapshot(mlv_repo / "data")
