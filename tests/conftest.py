@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import git, mlv
+from helpers import mlv
 from hypothesis import settings
+from prebuilt import make_git_repo
 from servers import (
     FaultProxy,
     S3Server,
@@ -26,13 +28,70 @@ settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# When a hypothesis test fails, hypothesis' pytest plugin imports hypothesis.extra._patching
+# (and through it libcst), which on this machine emits a DeprecationWarning from
+# mypy_extensions; with filterwarnings=error that turns every hypothesis failure into a
+# pytest INTERNALERROR that hides the falsifying example. Import it once here, quietly.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        import hypothesis.extra._patching  # noqa: F401
+    except ImportError:  # libcst absent: hypothesis then skips the patch itself
+        pass
 
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME and XDG_CONFIG_HOME in tmp_path, no system git config, a fixed git identity,
+
+# Tests marked `slow` run in CI (CI set, as CI services set it: CI=true) and when asked for
+# (--run-slow, -m slow, or their node ids named); a plain `pytest` deselects them and says so.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (the default when the CI variable is set)",
+    )
+
+
+def _slow_tests_run(config: pytest.Config) -> bool:
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return ci or bool(config.getoption("--run-slow")) or "slow" in config.getoption("markexpr")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _slow_tests_run(config):
+        return "slow tests: run"
+    return "slow tests: not run (they run with --run-slow, -m slow or CI=true)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _slow_tests_run(config):
+        return
+    named = tuple(arg for arg in config.args if "::" in arg)  # node ids asked for by name
+    keep, slow = [], []
+    for item in items:
+        is_named = bool(named) and item.nodeid.startswith(named)
+        (slow if item.get_closest_marker("slow") and not is_named else keep).append(item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = keep
+        config.stash[_SLOW_DESELECTED] = len(slow)
+
+
+_SLOW_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    count = terminalreporter.config.stash.get(_SLOW_DESELECTED, 0)
+    if count:
+        terminalreporter.write_line(
+            f"{count} slow tests deselected: run them with --run-slow (CI=true runs them)"
+        )
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """HOME and XDG_CONFIG_HOME in home, no system git config, a fixed git identity,
     no colours, CI mode, and no MLV_* or GIT_* variables from the caller."""
-    home = tmp_path / "home"
-    (home / ".config").mkdir(parents=True)
+    (home / ".config").mkdir(parents=True, exist_ok=True)
     for name in list(os.environ):
         if name.startswith(("MLV_", "GIT_")):
             monkeypatch.delenv(name)
@@ -45,17 +104,40 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "tests@mlv.invalid")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("CI", "true")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test (unit tests too) runs isolate()d, with HOME at tmp_path/home: that HOME."""
+    home = tmp_path / "home"
+    isolate(monkeypatch, home)
     return home
+
+
+@pytest.fixture
+def home(isolated_env: Path) -> Path:
+    """The temporary HOME of this test."""
+    return isolated_env
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """For module-scoped fixtures that build something once (see tests/prebuilt.py): the
+    environment of isolated_env, with a HOME of the module's own, while the module runs;
+    yields a fresh folder to build in. (A module-scoped fixture is set up before the test's
+    isolated_env, and cannot use the function-scoped monkeypatch.)"""
+    folder = tmp_path_factory.mktemp("module")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, folder / "home")
+        build = folder / "build"
+        build.mkdir()
+        yield build
 
 
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """A fresh git repository with one empty commit."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("commit", "-q", "--allow-empty", "-m", "initial", cwd=repo)
-    return repo
+    return make_git_repo(tmp_path / "repo")
 
 
 @pytest.fixture

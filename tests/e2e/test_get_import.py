@@ -20,6 +20,7 @@ from helpers import (
     status_json,
     write_files,
 )
+from prebuilt import Prebuilt
 
 V1 = {
     "data/images/a.jpg": b"image a v1",
@@ -40,11 +41,11 @@ def _head(repo: Path) -> str:
     return git("rev-parse", "HEAD", cwd=repo).stdout.strip()
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> SourceRepo:
+@pytest.fixture(scope="module")
+def built_source(module_env: Path) -> tuple[Prebuilt, dict[str, str]]:
     """A source repository: v1 (tag), a `dev` branch, then v2 on main (tag); everything
     pushed to the folder remote ../store (a path relative to the repository root)."""
-    src = tmp_path / "source"
+    src = module_env / "source"
     src.mkdir()
     git("init", "-q", "-b", "main", cwd=src)
     mlv("init", "-q", cwd=src)
@@ -68,7 +69,15 @@ def source(tmp_path: Path) -> SourceRepo:
     git("tag", "-a", "v2", "-m", "release 2", cwd=src)
     commits["v2"] = _head(src)
     mlv("push", "-q", "--all-branches", "--all-tags", cwd=src)
-    return SourceRepo(src, tmp_path / "store", commits)
+    return Prebuilt(module_env), commits
+
+
+@pytest.fixture
+def source(built_source: tuple[Prebuilt, dict[str, str]], tmp_path: Path) -> SourceRepo:
+    """built_source, copied for each test to tmp_path/source and tmp_path/store."""
+    built, commits = built_source
+    built.copy_into(tmp_path)
+    return SourceRepo(tmp_path / "source", tmp_path / "store", dict(commits))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Reproducing any commit: checkout of old revisions, diff, ls, du, log and the Python API.
 
-Every test builds a repository with several commits, a branch and a tag, and runs the
-installed `mlv` (and real git) against it; the API tests import mlv.api in-process.
+Every test gets a copy of a repository with several commits, a branch and a tag (built once
+for the module), and runs `mlv` (and real git) against it; the API tests import mlv.api.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from helpers import (
     write_files,
     xxh,
 )
+from prebuilt import Prebuilt, make_mlv_repo
 
 V1 = {
     "data/images/cats/c0.jpg": b"cat 0",
@@ -38,10 +39,12 @@ def _unlock(repo: Path) -> None:
     mlv("unprotect", "data", "model.bin", cwd=repo)
 
 
-@pytest.fixture
-def history(mlv_repo: Path, tmp_path: Path) -> dict[str, object]:
-    """v1 (tag), v2 on main, v3 on main; branch `exp` from v2 with its own model."""
-    remote = tmp_path / "remote"
+@pytest.fixture(scope="module")
+def built_history(module_env: Path) -> tuple[Prebuilt, dict[str, object]]:
+    """v1 (tag), v2 on main, v3 on main; branch `exp` from v2 with its own model; pushed to
+    a folder remote beside the repository (its absolute path in the committed config)."""
+    mlv_repo = make_mlv_repo(module_env / "repo")
+    remote = module_env / "remote"
     mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
     write_files(mlv_repo, V1)
     mlv("add", "data", "model.bin", cwd=mlv_repo)
@@ -81,7 +84,17 @@ def history(mlv_repo: Path, tmp_path: Path) -> dict[str, object]:
     commit_all(mlv_repo, "v3")
     v3 = snapshot(mlv_repo)
     mlv("push", "--all-branches", "--all-tags", cwd=mlv_repo)
-    return {"repo": mlv_repo, "remote": remote, "v1": v1, "v2": v2, "v3": v3, "exp": exp}
+    info = {"repo": mlv_repo, "remote": remote, "v1": v1, "v2": v2, "v3": v3, "exp": exp}
+    return Prebuilt(module_env), info
+
+
+@pytest.fixture
+def history(built_history: tuple[Prebuilt, dict[str, object]]) -> dict[str, object]:
+    """built_history, a fresh copy for each test at the built path (so the remote URL that
+    its commits hold names the copy's remote)."""
+    built, info = built_history
+    built.copy()
+    return dict(info)
 
 
 def _data(snap: object) -> dict[str, bytes | str]:
