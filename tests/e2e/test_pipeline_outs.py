@@ -29,6 +29,7 @@ from helpers import (
     write_files,
     xxh,
 )
+from prebuilt import Prebuilt, make_mlv_repo
 
 PIPELINE = {
     "stages": {
@@ -113,9 +114,10 @@ def produce(repo: Path, files: dict[str, bytes | str | None]) -> list[dict[str, 
     return outs
 
 
-@pytest.fixture
-def pipeline_repo(mlv_repo: Path) -> Path:
+@pytest.fixture(scope="module")
+def built_pipeline_repo(module_env: Path) -> Prebuilt:
     """A repository whose stage train has run once (committed), plus a pointer data.mlv."""
+    mlv_repo = make_mlv_repo(module_env / "repo")
     write_files(
         mlv_repo,
         {
@@ -129,7 +131,13 @@ def pipeline_repo(mlv_repo: Path) -> Path:
     mlv("add", "data", cwd=mlv_repo)
     produce(mlv_repo, V1)
     commit_all(mlv_repo, "stage train, run 1")
-    return mlv_repo
+    return Prebuilt(module_env)
+
+
+@pytest.fixture
+def pipeline_repo(built_pipeline_repo: Prebuilt, tmp_path: Path) -> Path:
+    """built_pipeline_repo, copied for each test to tmp_path/repo."""
+    return built_pipeline_repo.copy_into(tmp_path) / "repo"
 
 
 def targets_of(repo: Path, *paths: str) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ from helpers import (
     write_files,
     xxh,
 )
+from prebuilt import Prebuilt, make_mlv_repo
 
 PY = sys.executable
 
@@ -87,9 +88,16 @@ def pipeline(repo: Path) -> Path:
     return repo
 
 
+@pytest.fixture(scope="module")
+def built_pipeline(module_env: Path) -> Prebuilt:
+    pipeline(make_mlv_repo(module_env / "repo"))
+    return Prebuilt(module_env)
+
+
 @pytest.fixture
-def repo(mlv_repo: Path) -> Path:
-    return pipeline(mlv_repo)
+def repo(built_pipeline: Prebuilt, tmp_path: Path) -> Path:
+    """pipeline() in a repository at tmp_path/repo (built once, copied for each test)."""
+    return built_pipeline.copy_into(tmp_path) / "repo"
 
 
 def test_stage_add_writes_the_stage_and_list_shows_it(repo: Path) -> None:
