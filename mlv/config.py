@@ -96,8 +96,7 @@ class Config:
 def read_file(path: str) -> dict[str, Any]:
     """One config file as a mapping ({} if absent); errors name the file."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = localfs.read_small(path)
     except FileNotFoundError:
         return {}
     except OSError as e:

@@ -24,6 +24,7 @@ from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
 from mlv.objects.tree import Entry, Tree
 from mlv.objects.tree import decode as decode_tree
+from mlv.storage import localfs
 
 # mlv.core.pipeline.spec's names, not imported from there: it loads PyYAML, which a status
 # of a repository without a pipeline never needs.
@@ -101,8 +102,7 @@ def lock_targets(repo: Repo) -> list[Target]:
 
 def _read_if_there(path: str, where: str) -> bytes | None:
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return localfs.read_small(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:

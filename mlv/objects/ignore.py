@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mlv.storage import localfs
+
 IGNORE_FILE = ".mlvignore"
 
 _STAR, _QMARK, _LBRACKET, _BACKSLASH, _SLASH, _RBRACKET, _DASH, _COLON = b"*?[\\/]-:"
@@ -446,8 +448,7 @@ class IgnoreRules:
         because silently dropping ignore rules could version data the user meant to exclude.
         """
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = localfs.read_small(os.fspath(path))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return self
         return self.with_lines(data.decode("utf-8", "surrogateescape").split("\n"), base)

@@ -283,8 +283,7 @@ def check_place(path: str, where: str, root: bool = True, shown: str | None = No
 def read(pointer_file: str, where: str | None = None) -> Pointer:
     where = where or pointer_file
     try:
-        with open(pointer_file, "rb") as fh:
-            text = fh.read()
+        text = localfs.read_small(pointer_file)
     except FileNotFoundError:
         raise PointerError(f"{where}: no such pointer file") from None
     except OSError as e:

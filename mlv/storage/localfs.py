@@ -12,6 +12,7 @@ import errno
 import fcntl
 import itertools
 import os
+import stat as stat_mod
 import threading
 from collections.abc import Callable
 
@@ -30,6 +31,28 @@ Tap = Callable[[memoryview], None]  # sees every byte copied, in order
 
 class LinkUnsupported(OSError):
     """The filesystem cannot make this kind of link here; try the next link type."""
+
+
+SMALL_FILE_LIMIT = 64 << 20  # the most mlv reads of a file it parses (read_small)
+
+
+def read_small(path: str, limit: int = SMALL_FILE_LIMIT) -> bytes:
+    """The bytes of a file that mlv parses (pointer, config, mlv.yaml, mlv.lock, params,
+    metrics, ignore rules), which a clone may have committed as a symbolic link: anything
+    but a regular file (a link to /dev/zero, /dev/urandom or a FIFO, which would never end
+    or never answer) and more than limit bytes are refused with an OSError naming path,
+    before anything is read. A folder raises IsADirectoryError, as open() does."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat_mod.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat_mod.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit >> 20} MiB, not read", path)
+    return data
 
 
 def write_bytes_atomic(

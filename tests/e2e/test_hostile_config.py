@@ -413,3 +413,34 @@ def test_committed_cache_objects_are_refused(mlv_repo: Path, tmp_path: Path) -> 
         ".mlv/cache is tracked by git",
         "git rm -r --cached .mlv/cache",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("mlv.lock", ("status",)),
+        ("mlv.yaml", ("repro", "--dry")),
+        ("params.yaml", ("params", "diff")),
+        (".mlv/config.yaml", ("remote", "list")),
+        (".mlvignore", ("add", "data")),
+    ],
+)
+def test_a_committed_link_to_a_device_is_not_read(
+    mlv_repo: Path, tmp_path: Path, name: str, args: tuple[str, ...]
+) -> None:
+    """git commits `mlv.lock -> /dev/zero` as a link and never reads through it; mlv read
+    such files whole and ran out of memory (MemoryError under a cap, gigabytes without)."""
+    write_files(mlv_repo, {"mlv.yaml": "stages:\n  s:\n    cmd: echo\n"})
+    if name == "params.yaml":
+        (mlv_repo / "mlv.yaml").write_text("stages:\n  s:\n    cmd: echo\n    params: [lr]\n")
+    target = mlv_repo / name
+    target.unlink(missing_ok=True)
+    target.symlink_to("/dev/zero")
+    commit_all(mlv_repo, "a link to a device")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    write_files(clone, {"data/a.txt": "a"})
+    proc = _limited(*args, cwd=clone)
+    assert "MemoryError" not in proc.stderr and "internal error" not in proc.stderr
+    line = _refused(proc, "not a regular file") if name != "mlv.lock" else proc.stdout
+    assert name in line, (proc.stdout, proc.stderr)

@@ -126,8 +126,9 @@ def load(root: str) -> Lock:
 def read_bytes(root: str) -> bytes | None:
     """mlv.lock's bytes as they are on disk, None when there is none."""
     try:
-        with open(os.path.join(root, LOCK_FILE), "rb") as fh:
-            return fh.read()
+        from mlv.storage import localfs
+
+        return localfs.read_small(os.path.join(root, LOCK_FILE))
     except FileNotFoundError:
         return None
 

@@ -14,6 +14,7 @@ from typing import Any
 from mlv import yamlio
 from mlv.core.pipeline.spec import ParamRef
 from mlv.errors import PipelineError
+from mlv.storage import localfs
 
 MISSING = object()
 
@@ -21,8 +22,7 @@ MISSING = object()
 def read_file(root: str, rel: str) -> dict[str, Any] | None:
     """The parsed content of a parameters file: a mapping, None when the file is absent."""
     try:
-        with open(os.path.join(root, rel), "rb") as fh:
-            data = fh.read()
+        data = localfs.read_small(os.path.join(root, rel))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except IsADirectoryError:

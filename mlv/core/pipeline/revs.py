@@ -30,6 +30,7 @@ from mlv import git, yamlio
 from mlv.core.pipeline import params as params_mod
 from mlv.core.pipeline import spec
 from mlv.errors import MlvError, PipelineError
+from mlv.storage import localfs
 
 WORKSPACE = "workspace"
 
@@ -136,8 +137,7 @@ def _workspace(root: str) -> Snapshot:
 
     def read_file(rel: str) -> bytes | None:
         try:
-            with open(os.path.join(root, rel), "rb") as fh:
-                return fh.read()
+            return localfs.read_small(os.path.join(root, rel))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 

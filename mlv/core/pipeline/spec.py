@@ -111,9 +111,10 @@ class Pipeline:
 def load(root: str) -> Pipeline:
     """The pipeline of the repository at root; empty when there is no mlv.yaml."""
     path = os.path.join(root, PIPELINE_FILE)
+    from mlv.storage import localfs
+
     try:
-        with open(path, "rb") as fh:
-            text = fh.read()
+        text = localfs.read_small(path)
     except FileNotFoundError:
         return Pipeline()
     return parse(text, PIPELINE_FILE)
@@ -281,8 +282,7 @@ def add_stage(
 
     path = os.path.join(root, PIPELINE_FILE)
     try:
-        with open(path, "rb") as fh:
-            text = fh.read()
+        text = localfs.read_small(path)
     except FileNotFoundError:
         text = b""
     parse(text)  # refuse to rewrite a file that does not parse (duplicate keys included)
