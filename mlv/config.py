@@ -16,7 +16,7 @@ from typing import Any
 from mlv.errors import ConfigError
 from mlv.objects import hashing
 from mlv.objects.store import DEFAULT_LINK_TYPES, LINK_TYPES
-from mlv.storage import localfs
+from mlv.util import localfs
 
 CONFIG_FILE = "config.yaml"
 LOCAL_CONFIG_FILE = "config.local.yaml"

@@ -170,7 +170,7 @@ def _render(r: ImportResult, action: str) -> None:
 
 
 def _shown(url: str) -> str:
-    from mlv.storage.urls import redact
+    from mlv.util.urls import redact
 
     return redact(url)
 

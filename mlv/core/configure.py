@@ -60,7 +60,7 @@ def is_secret_key(key: str) -> bool:
 def mask(key: str, value: Any) -> Any:
     """value as listings show it: *** for a secret, URLs with their credentials redacted,
     mappings and lists masked item by item."""
-    from mlv.storage.urls import has_credentials, redact
+    from mlv.util.urls import has_credentials, redact
 
     if is_secret_key(key):
         return "***"
@@ -113,7 +113,7 @@ def shown(key: str, level: str | None) -> Any:
 def set_(key: str, value: str, level: str) -> Any:
     _check_key(key)
     if level == "repo" and key.startswith("remote."):
-        from mlv.storage.urls import has_credentials, redact
+        from mlv.util.urls import has_credentials, redact
 
         if has_credentials(value):  # url, endpoint_url, proxy...: any URL with a password
             raise UsageError(

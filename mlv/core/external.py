@@ -33,7 +33,7 @@ from mlv.errors import GitError, MlvError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
 from mlv.objects.store import Cache
 from mlv.storage import registry
-from mlv.storage.urls import redact, scrub, secrets_in
+from mlv.util.urls import redact, scrub, secrets_in
 
 CONFIG_SPEC = f"{MLV_DIR}/{config_mod.CONFIG_FILE}"
 _SCP_LIKE = re.compile(r"^[^/\\]{2,}:")  # user@host:path/repo.git (not C:\ or ./a:b)

@@ -50,7 +50,7 @@ from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
 from mlv.storage.backend import PermanentError
 from mlv.storage.folder import FolderBackend
-from mlv.storage.urls import scrub
+from mlv.util.urls import scrub
 
 TREE_MARK = b'{"mlv-tree":'
 

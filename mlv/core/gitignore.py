@@ -7,7 +7,7 @@ import os
 
 from mlv.core import safepaths
 from mlv.errors import WorkspaceError
-from mlv.storage import localfs
+from mlv.util import localfs
 
 _SPECIAL = set("*?[]\\!#")
 

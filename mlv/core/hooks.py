@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from mlv import git
 from mlv.core.repo import MLV_DIR
 from mlv.errors import MlvError, NotARepoError, UsageError
-from mlv.storage import localfs
+from mlv.util import localfs
 
 HOOKS = ("post-checkout", "pre-commit", "pre-push")
 MARKER = "# mlv-hook: written by `mlv install`; remove with `mlv install --uninstall`"

@@ -32,8 +32,8 @@ from mlv.errors import ObjectMissingError, PointerError, UsageError, WorkspaceEr
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer, PointerSource
 from mlv.objects.store import Cache
-from mlv.storage import localfs
-from mlv.storage.urls import has_credentials, redact
+from mlv.util import localfs
+from mlv.util.urls import has_credentials, redact
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from mlv.errors import ConfigError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
 from mlv.storage import registry
 from mlv.storage.backend import PermanentError
-from mlv.storage.urls import has_credentials, redact, scrub, secrets_in
+from mlv.util.urls import has_credentials, redact, scrub, secrets_in
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 

@@ -17,7 +17,7 @@ from mlv.errors import ConfigError, NotARepoError, UsageError
 from mlv.objects import names
 from mlv.objects.state import StateDB
 from mlv.objects.store import Cache
-from mlv.storage import localfs
+from mlv.util import localfs
 
 MLV_DIR = ".mlv"
 GITIGNORE_BODY = "/cache/\n/tmp/\n/config.local.yaml\n"

@@ -24,7 +24,7 @@ from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
 from mlv.objects.tree import Entry, Tree
 from mlv.objects.tree import decode as decode_tree
-from mlv.storage import localfs
+from mlv.util import localfs
 
 # mlv.core.pipeline.spec's names, not imported from there: it loads PyYAML, which a status
 # of a repository without a pipeline never needs.

@@ -52,9 +52,9 @@ from mlv.errors import (
 from mlv.objects import tree as tree_mod
 from mlv.objects.remote import BATCH, Outcome, RemoteStore
 from mlv.objects.tree import Entry, Tree
-from mlv.storage import localfs
 from mlv.storage.backend import PermanentError
-from mlv.storage.urls import scrub
+from mlv.util import localfs
+from mlv.util.urls import scrub
 
 if TYPE_CHECKING:
     from mlv.core.checkout import CheckoutResult

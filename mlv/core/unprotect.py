@@ -9,7 +9,7 @@ import stat as stat_mod
 from mlv.core import safepaths, targets
 from mlv.core.repo import Repo
 from mlv.objects.names import is_git_name
-from mlv.storage import localfs
+from mlv.util import localfs
 
 
 def _writable_copy(path: str) -> bool:

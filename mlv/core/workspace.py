@@ -35,7 +35,7 @@ from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
 from mlv.objects.names import is_git_name
 from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, decode
-from mlv.storage.localfs import TMP_MARK
+from mlv.util.localfs import TMP_MARK
 
 _XXH = xxhash.xxh3_128_digest
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mlv.storage import localfs
+from mlv.util import localfs
 
 IGNORE_FILE = ".mlvignore"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from mlv.errors import PointerError
 from mlv.objects import hashing, names
-from mlv.storage import localfs
+from mlv.util import localfs
 
 POINTER_VERSION = 1
 SUFFIX = ".mlv"

@@ -23,7 +23,7 @@ from mlv.errors import RemoteError
 from mlv.objects import hashing
 from mlv.objects.store import Cache, hash_path_mmap
 from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
-from mlv.storage.urls import scrub
+from mlv.util.urls import scrub
 
 # Up to this many objects, existence checks are always the cheaper way to ask.
 FEW = 16

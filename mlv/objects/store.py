@@ -20,7 +20,7 @@ from typing import Protocol
 from mlv import log
 from mlv.errors import CacheError, ConfigError, ObjectCorruptError, ObjectMissingError
 from mlv.objects import hashing
-from mlv.storage import localfs
+from mlv.util import localfs
 
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
 DEFAULT_LINK_TYPES = ("reflink", "copy")

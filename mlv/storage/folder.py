@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from mlv.storage import localfs, retry
+from mlv.storage import retry
 from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
+from mlv.util import localfs
 
 T = TypeVar("T")
 SMALL = 1 << 20  # read whole and write at once below this

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from mlv import log
 from mlv.storage import retry
 from mlv.storage.backend import Backend, PermanentError
-from mlv.storage.urls import redact
+from mlv.util.urls import redact
 
 MLV_OPTIONS = ("url", "jobs", "retries", "timeout", "connect_timeout")
 DEFAULT_TIMEOUT = 60.0  # seconds without an answer or progress before a request is given up

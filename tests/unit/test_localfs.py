@@ -1,4 +1,4 @@
-"""mlv.storage.localfs: atomic writes, hole-preserving copies, temporaries' clean-up."""
+"""mlv.util.localfs: atomic writes, hole-preserving copies, temporaries' clean-up."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from mlv.storage import localfs
-from mlv.storage.localfs import TMP_MARK
+from mlv.util import localfs
+from mlv.util.localfs import TMP_MARK
 
 MiB = 1 << 20
 

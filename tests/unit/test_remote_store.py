@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from mlv.objects import hashing
 from mlv.objects.remote import FEW, IN_MEMORY, RemoteStore, hash_of_key, key_of
 from mlv.objects.store import Cache
-from mlv.storage import localfs
 from mlv.storage.folder import FolderBackend
+from mlv.util import localfs
 
 
 class CountingFolder(FolderBackend):

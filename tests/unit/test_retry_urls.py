@@ -1,4 +1,4 @@
-"""mlv.storage.retry (which failures are retried, and how often), mlv.storage.urls
+"""mlv.storage.retry (which failures are retried, and how often), mlv.util.urls
 (credentials never printed) and mlv.storage.registry (options to fsspec, and errors)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from mlv.storage import retry
 from mlv.storage.backend import Missing, PermanentError
 from mlv.storage.folder import FolderBackend
 from mlv.storage.registry import open_backend, storage_options
-from mlv.storage.urls import has_credentials, redact
+from mlv.util.urls import has_credentials, redact
 
 FAST = retry.Policy(first_delay=0.001)
 

@@ -14,7 +14,7 @@ from mlv.errors import ConfigError, ObjectCorruptError, ObjectMissingError
 from mlv.objects import hashing
 from mlv.objects.state import StateDB
 from mlv.objects.store import OBJECT_MODE, Cache, check_link_types
-from mlv.storage import localfs
+from mlv.util import localfs
 
 SMALL = 1000
 LARGE = hashing.SMALL_FILE + 12345

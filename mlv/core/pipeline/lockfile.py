@@ -126,7 +126,7 @@ def load(root: str) -> Lock:
 def read_bytes(root: str) -> bytes | None:
     """mlv.lock's bytes as they are on disk, None when there is none."""
     try:
-        from mlv.storage import localfs
+        from mlv.util import localfs
 
         return localfs.read_small(os.path.join(root, LOCK_FILE))
     except FileNotFoundError:
@@ -236,7 +236,7 @@ def write(
 ) -> bytes:
     """Write mlv.lock atomically; stages in `order` (mlv.yaml's) first, the rest after.
     Returns the bytes written. A renderer kept between writes makes each one cheap."""
-    from mlv.storage import localfs
+    from mlv.util import localfs
 
     if order is not None:
         ranked = [n for n in order if n in lock.stages]

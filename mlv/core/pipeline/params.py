@@ -14,7 +14,7 @@ from typing import Any
 from mlv import yamlio
 from mlv.core.pipeline.spec import ParamRef
 from mlv.errors import PipelineError
-from mlv.storage import localfs
+from mlv.util import localfs
 
 MISSING = object()
 

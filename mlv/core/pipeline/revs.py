@@ -30,7 +30,7 @@ from mlv import git, yamlio
 from mlv.core.pipeline import params as params_mod
 from mlv.core.pipeline import spec
 from mlv.errors import MlvError, PipelineError
-from mlv.storage import localfs
+from mlv.util import localfs
 
 WORKSPACE = "workspace"
 

@@ -20,7 +20,7 @@ from mlv.objects import hashing
 from mlv.objects import tree as tree_mod
 from mlv.objects.store import Cache
 from mlv.objects.tree import Entry
-from mlv.storage import localfs
+from mlv.util import localfs
 
 RUNS = "runs"
 RUN_ENTRY_VERSION = 1

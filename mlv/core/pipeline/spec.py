@@ -111,7 +111,7 @@ class Pipeline:
 def load(root: str) -> Pipeline:
     """The pipeline of the repository at root; empty when there is no mlv.yaml."""
     path = os.path.join(root, PIPELINE_FILE)
-    from mlv.storage import localfs
+    from mlv.util import localfs
 
     try:
         text = localfs.read_small(path)
@@ -278,7 +278,7 @@ def add_stage(
 
     The file is rewritten through YAML: comments and formatting in it are not kept.
     """
-    from mlv.storage import localfs
+    from mlv.util import localfs
 
     path = os.path.join(root, PIPELINE_FILE)
     try:
