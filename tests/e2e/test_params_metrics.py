@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 from helpers import assert_error, commit_all, git, mlv, write_files
-from prebuilt import Prebuilt, make_mlv_repo
 
 PIPELINE = {
     "stages": {
@@ -48,13 +47,13 @@ def _head(repo: Path, rev: str = "HEAD") -> str:
     return git("rev-parse", rev, cwd=repo).stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def built_history(module_env: Path) -> tuple[Prebuilt, dict[str, str]]:
+@pytest.fixture
+def history(mlv_repo: Path) -> dict[str, str]:
     """v1 (tag) -> v2 (tag) -> v3 on main, branch `exp` from v2; the workspace edits v3's files.
 
     Returns the commit ids by name.
     """
-    repo = make_mlv_repo(module_env / "repo")
+    repo = mlv_repo
     write_files(
         repo,
         {
@@ -103,15 +102,7 @@ def built_history(module_env: Path) -> tuple[Prebuilt, dict[str, str]]:
             "metrics.json": _metrics(0.95, 0.31, 0.6, note="new"),
         },
     )
-    return Prebuilt(repo), ids
-
-
-@pytest.fixture
-def history(mlv_repo: Path, built_history: tuple[Prebuilt, dict[str, str]]) -> dict[str, str]:
-    """built_history, copied over mlv_repo for each test: its commit ids by name."""
-    built, ids = built_history
-    built.copy(mlv_repo)
-    return dict(ids)
+    return ids
 
 
 def _json(*args: str, cwd: Path) -> Any:
