@@ -31,7 +31,7 @@ from helpers import git, mlv
 
 def make_git_repo(repo: Path) -> Path:
     """A fresh git repository at repo (created), branch main, with one empty commit."""
-    repo.mkdir()
+    repo.mkdir(parents=True)
     git("init", "-q", "-b", "main", cwd=repo)
     git("commit", "-q", "--allow-empty", "-m", "initial", cwd=repo)
     return repo
