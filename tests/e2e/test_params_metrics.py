@@ -505,7 +505,7 @@ def test_exp_show_before_the_first_commit(tmp_path: Path) -> None:
     assert doc["rows"][0]["params"] == {"params.yaml": {"lr": 0.1}}
 
 
-# ---- review fixes: NaN and infinity, stash, ambiguous keys, flags ----------------------
+# ---- NaN and infinity, the stash, ambiguous keys, conflicting flags --------------------
 
 
 def _strict_json(text: str) -> Any:
