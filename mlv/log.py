@@ -29,6 +29,11 @@ def add_secrets(values: Iterable[str]) -> None:
             _secrets.update({value, unquote(value)})
 
 
+def forget_secrets() -> None:
+    """Forget every secret given to add_secrets (the end of one command)."""
+    _secrets.clear()
+
+
 def redact(text: str) -> str:
     """text with every secret given to add_secrets replaced by ***."""
     for secret in sorted(_secrets, key=len, reverse=True):

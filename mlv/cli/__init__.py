@@ -133,7 +133,21 @@ _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and map every outcome to an exit code."""
+    """Entry point: run the CLI and map every outcome to an exit code (raises SystemExit).
+
+    What a command sets for itself (output settings, -v's logging, the secrets to redact)
+    is undone on the way out, so main() can run many times in one process, as the tests do.
+    The working directory (-C) is the caller's to restore."""
+    from mlv import log
+
+    try:
+        _main(argv)
+    finally:
+        output.reset()
+        log.forget_secrets()
+
+
+def _main(argv: list[str] | None) -> None:
     from mlv.errors import EXIT_FAILURE, EXIT_USAGE, MlvError
 
     args = _hoist_global_flags(sys.argv[1:] if argv is None else argv)

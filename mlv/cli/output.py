@@ -12,19 +12,38 @@ from types import TracebackType
 from typing import Any
 
 _settings = {"verbose": False, "quiet": False}
+# What -v changed in the logging module, undone by reset(): the handler it added to the root
+# logger and the root logger's level before.
+_logging_state: list[tuple[Any, int]] = []
 
 
 def configure(verbose: bool, quiet: bool) -> None:
     _settings["verbose"] = verbose
     _settings["quiet"] = quiet
-    if verbose:
+    if verbose and not _logging_state:
         import logging
 
-        logging.basicConfig(
-            level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
-        )
-        for handler in logging.getLogger().handlers:  # libraries log URLs with passwords
-            handler.addFilter(_redact_record)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        handler.addFilter(_redact_record)  # libraries log URLs with passwords
+        root = logging.getLogger()
+        _logging_state.append((handler, root.level))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+
+
+def reset() -> None:
+    """Undo configure(): the settings and logging as they were before the command, so that
+    main() can run again in the same process (the tests run the CLI in-process)."""
+    _settings["verbose"] = _settings["quiet"] = False
+    while _logging_state:
+        import logging
+
+        handler, level = _logging_state.pop()
+        root = logging.getLogger()
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.flush()
 
 
 def _redact_record(record: Any) -> bool:
