@@ -18,14 +18,10 @@ Rules inside tracked directories:
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
 import stat as stat_mod
 from collections.abc import Callable
-from typing import Any
-
-import xxhash
 
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
@@ -34,12 +30,21 @@ from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
 from mlv.objects.names import is_git_name
 from mlv.objects.store import Cache
-from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, decode
+from mlv.objects.tree import (
+    DIR,
+    FILE,
+    Entry,
+    Tree,
+    decode,
+    decode_rows,
+    encode_rows,
+    from_rows,
+    merge_rows,
+)
 from mlv.util.localfs import TMP_MARK
 
-_XXH = xxhash.xxh3_128_digest
+_XXH = hashing.fingerprint
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
@@ -355,6 +360,12 @@ class Scanner:
         sig_items: list[tuple[str, int, int, int]] = []
         prefix = rel + "/" if rel else ""
         for child, st, is_link in entries:
+            if "\\" in child:  # tree.check_name refuses it: a tree mlv could not read back
+                raise WorkspaceError(
+                    f"{printable(prefix + child)}: name holds a backslash, "
+                    "which Windows reads as a folder separator",
+                    "rename it, or exclude it in .mlvignore",
+                )
             if st is None:
                 subdirs.append(self._dir(path + "/" + child, prefix + child, child, rules))
             else:
@@ -369,7 +380,7 @@ class Scanner:
         if snap is not None and snap[0] == sig:
             fragment, size, count = marshal.loads(snap[1])
             if self.store:
-                rows = json.loads(fragment)
+                rows = decode_rows(fragment)
                 for (child, st, is_link), row in zip(files, rows, strict=True):
                     self._ensure_stored(path + "/" + child, rel, child, st, row[2], is_link)
                     if self._report:
@@ -386,7 +397,7 @@ class Scanner:
                 for child, st, is_link in files
                 for item_path in (path + "/" + child,)
             ]
-            fragment = _ENCODER.encode(rows)
+            fragment = encode_rows(rows)
             size = sum([r[3] for r in rows])
             count = len(rows)
             max_mtime = max([st.st_mtime_ns for _, st, _ in files]) if files else 0
@@ -396,10 +407,8 @@ class Scanner:
         if subdirs:
             size += sum([e.size for e in subdirs])
             count += sum([e.files for e in subdirs])
-            merged: list[Any] = json.loads(fragment) + [list(e) for e in subdirs]
-            merged.sort(key=_row_name)
-            fragment = _ENCODER.encode(merged)
-        data = f'{{"mlv-tree":{TREE_VERSION},"entries":{fragment}}}'.encode()
+            fragment = merge_rows(fragment, subdirs)
+        data = from_rows(fragment)
         hash_id = hashing.hash_bytes(self.algo, data)
         if self.store:
             try:
@@ -413,10 +422,6 @@ class Scanner:
         else:
             self.trees[hash_id] = data
         return Entry(DIR, name, hash_id, size, count)
-
-
-def _row_name(row: list[Any]) -> str:
-    return row[1]  # type: ignore[no-any-return]
 
 
 def tree_loader(scanner: Scanner) -> Callable[[str], Tree]:

@@ -54,6 +54,10 @@ _ONESHOT: dict[str, Callable[[bytes], str]] = {
 }
 _local = threading.local()
 
+# XXH3-128 digest (16 bytes) of bytes: a fingerprint that never becomes a hash id (the scan's
+# folder listings). The C function itself, so the scan's hot path pays no call in between.
+fingerprint: Callable[[bytes], bytes] = xxhash.xxh3_128_digest
+
 
 def is_hash(value: object) -> bool:
     """True for a well-formed "ALGO:HEX" string of a known algorithm."""

@@ -10,14 +10,20 @@ Canonical form (the bytes that are hashed), UTF-8 JSON without spaces:
 Entries are sorted by name (Unicode code point order, which is UTF-8 byte order); dir
 entries carry the total size and file count of their subtree. Mtimes, modes and traversal
 order do not enter the hash.
+
+This module is the one codec for that form. Tree.encode and the workspace scan
+(core/workspace.py) both build it from encode_rows and from_rows: the scan keeps each
+folder's encoded file rows in the state database and reuses them while the folder is
+unchanged, which is what makes status fast; tests/unit/test_tree.py checks that both give
+the same bytes for the same entries. Every tree read goes through decode.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mlv.errors import TreeError
 from mlv.objects import hashing, names
@@ -64,15 +70,48 @@ class Tree:
         return {e.name: e for e in self.entries}
 
     def encode(self) -> bytes:
-        rows = [e[:4] if e[0] == FILE else e for e in self.entries]
-        doc = {"mlv-tree": TREE_VERSION, "entries": rows}
-        return _ENCODER.encode(doc).encode("utf-8")
+        return from_rows(encode_rows([e[:4] if e[0] == FILE else e for e in self.entries]))
 
     def hash(self, algo: str) -> str:
         return hashing.hash_bytes(algo, self.encode())
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+MARK = b'{"mlv-tree":'  # how every tree object starts (gc tells trees from files by it)
+_HEAD = f'{{"mlv-tree":{TREE_VERSION},"entries":'
+
+
+def encode_rows(rows: Sequence[Sequence[str | int]]) -> str:
+    """Entry rows in name order as the JSON array of the canonical form: a file's row is
+    [kind, name, hash, size], a folder's adds its file count."""
+    return _ENCODER.encode(rows)
+
+
+def from_rows(fragment: str) -> bytes:
+    """A tree object's canonical bytes from its encoded entry rows (encode_rows)."""
+    return (_HEAD + fragment + "}").encode()
+
+
+def merge_rows(fragment: str, dirs: Sequence[Entry]) -> str:
+    """Encoded file rows (in name order) with the folder entries dirs, in name order."""
+    if not dirs:
+        return fragment
+    merged = decode_rows(fragment)
+    merged += [list(e) for e in dirs]
+    merged.sort(key=_row_name)
+    return encode_rows(merged)
+
+
+def decode_rows(fragment: str) -> list[Any]:
+    """encode_rows' output back into rows. Only for fragments the scan wrote itself (kept in
+    the state database): a tree object, from the cache or a remote, goes through decode,
+    which checks every name, hash and size."""
+    rows: list[Any] = json.loads(fragment)
+    return rows
+
+
+def _row_name(row: list[Any]) -> str:
+    return row[1]  # type: ignore[no-any-return]
 
 
 def _name_key(entry: Entry) -> str:

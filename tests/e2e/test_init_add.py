@@ -564,6 +564,23 @@ def test_name_inside_a_tracked_directory_not_utf8_is_shown_readably(mlv_repo: Pa
     assert "data/in\\xfe:" in line and "b'" not in line and str(mlv_repo) not in line
 
 
+def test_backslash_in_a_name_inside_a_tracked_directory_is_refused(mlv_repo: Path) -> None:
+    """A tree cannot hold a name with a backslash (checkout refuses it as unsafe): add used
+    to record one, and the folder could not be checked out again."""
+    write_files(mlv_repo, {"data/ok.txt": "a", "data/sub/a\\b.txt": "b"})
+    line = assert_error(mlv("add", "data", cwd=mlv_repo, check=False), 1)
+    assert line == (
+        "error: data/sub/a\\b.txt: name holds a backslash, which Windows reads as a folder "
+        "separator: rename it, or exclude it in .mlvignore"
+    )
+    assert not (mlv_repo / "data.mlv").exists()
+    write_files(mlv_repo, {"data/.mlvignore": "a\\\\b.txt\n"})
+    mlv("add", "data", cwd=mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+    mlv("checkout", cwd=mlv_repo)
+    assert sorted(p.name for p in (mlv_repo / "data").rglob("*")) == [".mlvignore", "ok.txt", "sub"]
+
+
 def test_one_file_is_singular(mlv_repo: Path) -> None:
     write_files(mlv_repo, {"data/a.txt": "a"})
     assert mlv("add", "data", cwd=mlv_repo).stdout.splitlines()[0] == (

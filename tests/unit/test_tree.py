@@ -12,7 +12,20 @@ from hypothesis import strategies as st
 from mlv.errors import TreeError
 from mlv.objects import hashing
 from mlv.objects.names import is_git_name
-from mlv.objects.tree import DIR, FILE, TREE_VERSION, Entry, Tree, check_name, decode
+from mlv.objects.tree import (
+    DIR,
+    FILE,
+    MARK,
+    TREE_VERSION,
+    Entry,
+    Tree,
+    check_name,
+    decode,
+    decode_rows,
+    encode_rows,
+    from_rows,
+    merge_rows,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 
@@ -84,6 +97,21 @@ def test_entries_sorted_by_code_point_which_is_utf8_byte_order(entries: list[Ent
     names_out = [e.name for e in tree.entries]
     assert names_out == sorted(names_out)
     assert [n.encode() for n in names_out] == sorted(n.encode() for n in names_out)
+
+
+@SETTINGS
+@given(entry_sets())
+def test_scan_path_and_tree_encode_give_identical_bytes(entries: list[Entry]) -> None:
+    """The workspace scan's fast path (file rows encoded alone and kept in the state
+    database, folders merged in afterwards) and Tree.encode give the same bytes."""
+    files = sorted((e for e in entries if not e.is_dir), key=lambda e: e.name)
+    dirs = [e for e in entries if e.is_dir]
+    fragment = encode_rows([[FILE, e.name, e.hash, e.size] for e in files])
+    assert decode_rows(fragment) == [list(e[:4]) for e in files]
+    data = from_rows(merge_rows(fragment, dirs))
+    assert data == Tree.build(entries).encode()
+    assert data.startswith(MARK)
+    assert decode(data, "t") == Tree.build(entries)
 
 
 def test_exact_canonical_form() -> None:
