@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from mlv.core.repo import Repo
+from mlv.core.selection import Revisions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,6 +24,49 @@ def wait_for_lock_option(f: F) -> F:
 
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (documented shape).")(f)
+
+
+def revision_options(keep: bool = False) -> Callable[[F], F]:
+    """--rev, -a/--all-branches, -T/--all-tags, -A/--all-commits, handed to the command as
+    one `revisions: Revisions` argument. keep: gc's wording (revisions whose objects it
+    keeps) instead of the transfers' and verify's (revisions whose pointers it selects)."""
+    also = "Also keep" if keep else "Also"
+    rev = "git revision REV" if keep else "this git revision"
+    options = [
+        click.option(
+            "--rev", "revs", multiple=True, metavar="REV", help=f"{also} {rev} (repeatable)."
+        ),
+        click.option(
+            "--all-branches", "-a", is_flag=True, help=f"{also} the tips of all branches."
+        ),
+        click.option("--all-tags", "-T", is_flag=True, help=f"{also} all tags."),
+        click.option("--all-commits", "-A", is_flag=True, help=f"{also} every commit."),
+    ]
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def command(
+            *args: Any,
+            revs: tuple[str, ...],
+            all_branches: bool,
+            all_tags: bool,
+            all_commits: bool,
+            **kwargs: Any,
+        ) -> Any:
+            revisions = Revisions(
+                revs=tuple(revs),
+                all_branches=all_branches,
+                all_tags=all_tags,
+                all_commits=all_commits,
+            )
+            return f(*args, revisions=revisions, **kwargs)
+
+        decorated: Any = command
+        for option in reversed(options):
+            decorated = option(decorated)
+        return cast(F, decorated)
+
+    return decorate
 
 
 def open_repo(wait_for_lock: bool = False) -> Repo:

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option, open_repo, wait_for_lock_option
+from mlv.cli.common import json_option, open_repo, revision_options, wait_for_lock_option
 from mlv.core import gc as gc_mod
 from mlv.core.gc import GcPlan, GcResult, Scope
-from mlv.core.transfer import Revisions
+from mlv.core.selection import Revisions
 from mlv.errors import UsageError
 
 SHOW = 20
@@ -24,12 +24,7 @@ SHOW = 20
     is_flag=True,
     help="Keep what the workspace references (always kept; the scope when nothing else).",
 )
-@click.option("-a", "--all-branches", is_flag=True, help="Also keep the tips of all branches.")
-@click.option("-T", "--all-tags", is_flag=True, help="Also keep all tags.")
-@click.option("-A", "--all-commits", is_flag=True, help="Also keep every commit.")
-@click.option(
-    "--rev", "revs", multiple=True, metavar="REV", help="Also keep git revision REV (repeatable)."
-)
+@revision_options(keep=True)
 @click.option(
     "-r", "--remote", metavar="NAME", help="Clean remote NAME instead of the local cache."
 )
@@ -44,10 +39,7 @@ SHOW = 20
 @wait_for_lock_option
 def gc_cmd(
     workspace: bool,
-    all_branches: bool,
-    all_tags: bool,
-    all_commits: bool,
-    revs: tuple[str, ...],
+    revisions: Revisions,
     remote: str | None,
     dry_run: bool,
     force: bool,
@@ -63,7 +55,7 @@ def gc_cmd(
     Without -r, cleans the local cache. With -r NAME, cleans that remote only (the cache
     is not touched), after a yes at the terminal or with --force.
     """
-    scope = Scope(workspace, Revisions(tuple(revs), all_branches, all_tags, all_commits))
+    scope = Scope(workspace=workspace, revisions=revisions)
 
     def confirm(plan: GcPlan) -> bool:
         place = _place(plan.where)

@@ -93,7 +93,14 @@ def repro_cmd(
     from mlv.core.repo import Repo
 
     repo = Repo.open(lock_wait=None if wait_for_lock else 3.0)
-    options = repro.Options(force, dry, keep_going, downstream, not no_run_cache, single_item)
+    options = repro.Options(
+        force=force,
+        dry=dry,
+        keep_going=keep_going,
+        downstream=downstream,
+        run_cache=not no_run_cache,
+        single=single_item,
+    )
     try:
         result = repro.repro(repo, list(stages), options, _Printer())
     finally:

@@ -5,22 +5,26 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option, open_repo, wait_for_lock_option
+from mlv.cli.common import json_option, open_repo, revision_options, wait_for_lock_option
 from mlv.core import transfer as transfer_mod
 from mlv.core.repo import Repo
-from mlv.core.transfer import Revisions, RunsSummary, TransferSummary
+from mlv.core.selection import Revisions
+from mlv.core.transfer import RunsSummary, TransferSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 SHOW = 20
 
 
 def transfer_options(f: F) -> F:
+    """The selection options every transfer command takes: PATHS, -r, -j, the revision
+    options (one `revisions` argument), --run-cache, --json, --wait-for-lock."""
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path()),
         click.option(
@@ -32,16 +36,7 @@ def transfer_options(f: F) -> F:
             type=click.IntRange(min=1),
             help="Transfers at once (default: per backend).",
         ),
-        click.option(
-            "--rev",
-            "revs",
-            multiple=True,
-            metavar="REV",
-            help="Also this git revision (repeatable).",
-        ),
-        click.option("--all-branches", "-a", is_flag=True, help="Also the tips of all branches."),
-        click.option("--all-tags", "-T", is_flag=True, help="Also all tags."),
-        click.option("--all-commits", "-A", is_flag=True, help="Also every commit."),
+        revision_options(),
         click.option(
             "--run-cache",
             is_flag=True,
@@ -55,23 +50,32 @@ def transfer_options(f: F) -> F:
     return f
 
 
-def _move(run: Callable[..., TransferSummary], repo: Repo, **selection: Any) -> TransferSummary:
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """What a transfer command was asked to move, as its options said."""
+
+    paths: tuple[str, ...]
+    remote: str | None
+    jobs: int | None
+    revisions: Revisions
+    run_cache: bool
+
+    @property
+    def repair(self) -> str:
+        return repair_command(self.paths, self.remote, self.revisions)
+
+
+def _move(run: Callable[..., TransferSummary], repo: Repo, chosen: Selection) -> TransferSummary:
     """Run push or fetch with the selection options every transfer command takes."""
-    revisions = Revisions(
-        tuple(selection["revs"]),
-        selection["all_branches"],
-        selection["all_tags"],
-        selection["all_commits"],
-    )
     with output.TerminalProgress(transfer=True) as progress:
         summary: TransferSummary = run(
             repo,
-            selection["remote"],
-            list(selection["paths"]),
-            revisions,
-            selection["jobs"],
+            chosen.remote,
+            list(chosen.paths),
+            chosen.revisions,
+            chosen.jobs,
             progress,
-            selection["run_cache"],
+            chosen.run_cache,
         )
     return summary
 
@@ -84,7 +88,16 @@ def _move(run: Callable[..., TransferSummary], repo: Repo, **selection: Any) -> 
     help="Ask the remote for every object (no tree taken to stand for its folder) and "
     "re-send what it lacks: repairs a remote that lost objects.",
 )
-def push_cmd(as_json: bool, wait_for_lock: bool, verify: bool, **selection: Any) -> None:
+def push_cmd(
+    paths: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revisions: Revisions,
+    run_cache: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+    verify: bool,
+) -> None:
     """Upload the objects that the selected pointers need and the remote lacks.
 
     Selects the workspace's pointers (all, or PATHS), plus those of --rev REV and the
@@ -95,7 +108,10 @@ def push_cmd(as_json: bool, wait_for_lock: bool, verify: bool, **selection: Any)
     repo = open_repo(wait_for_lock)
     try:
         run = partial(transfer_mod.run_push, verify=verify)
-        summary = _move(run, repo, **selection)
+        chosen = Selection(
+            paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
+        )
+        summary = _move(run, repo, chosen)
     finally:
         repo.close()
     _finish(summary, as_json)
@@ -103,18 +119,29 @@ def push_cmd(as_json: bool, wait_for_lock: bool, verify: bool, **selection: Any)
 
 @click.command("fetch")
 @transfer_options
-def fetch_cmd(as_json: bool, wait_for_lock: bool, **selection: Any) -> None:
+def fetch_cmd(
+    paths: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revisions: Revisions,
+    run_cache: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+) -> None:
     """Download into the cache the objects that the selected pointers need.
 
     Every object is checked against its hash before it enters the cache. The workspace is
     not touched (`mlv pull` also checks out).
     """
+    chosen = Selection(
+        paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
+    )
     repo = open_repo(wait_for_lock)
     try:
-        summary = _move(transfer_mod.run_fetch, repo, **selection)
+        summary = _move(transfer_mod.run_fetch, repo, chosen)
     finally:
         repo.close()
-    _finish(summary, as_json, repair_command(**selection))
+    _finish(summary, as_json, chosen.repair)
 
 
 @click.command("pull")
@@ -122,7 +149,16 @@ def fetch_cmd(as_json: bool, wait_for_lock: bool, **selection: Any) -> None:
 @click.option(
     "--force", "-f", is_flag=True, help="Checkout may overwrite content not in the cache."
 )
-def pull_cmd(as_json: bool, wait_for_lock: bool, force: bool, **selection: Any) -> None:
+def pull_cmd(
+    paths: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revisions: Revisions,
+    run_cache: bool,
+    as_json: bool,
+    wait_for_lock: bool,
+    force: bool,
+) -> None:
     """Fetch, then check out: make the workspace match the pointers, from the remote.
 
     `mlv pull images/cats` fetches and checks out only that subtree of a tracked directory.
@@ -130,18 +166,18 @@ def pull_cmd(as_json: bool, wait_for_lock: bool, force: bool, **selection: Any) 
     from mlv.cli.checkout import render_results
     from mlv.core import checkout as checkout_mod
 
+    chosen = Selection(
+        paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
+    )
     repo = open_repo(wait_for_lock)
     try:
-        summary = _move(transfer_mod.run_fetch, repo, **selection)
+        summary = _move(transfer_mod.run_fetch, repo, chosen)
         with output.TerminalProgress() as progress:
-            paths = list(selection["paths"])
-            results = checkout_mod.checkout(repo, paths, force, False, progress)
+            results = checkout_mod.checkout(repo, list(paths), force, False, progress)
         # objects the checkout found corrupt in the cache: a good copy from the remote
         # replaces each, then their paths are checked out again
         with output.TerminalProgress(transfer=True) as progress:
-            repaired = transfer_mod.repair_checkout(
-                repo, selection["remote"], selection["jobs"], results, force, progress
-            )
+            repaired = transfer_mod.repair_checkout(repo, remote, jobs, results, force, progress)
     finally:
         repo.close()
     checked_out = all(r.ok for r in results)
@@ -155,7 +191,7 @@ def pull_cmd(as_json: bool, wait_for_lock: bool, force: bool, **selection: Any) 
         doc["ok"] = ok
         output.emit_json(doc)
     else:
-        _render(summary, repair_command(**selection))
+        _render(summary, chosen.repair)
         if repaired is not None:
             _render_repaired(repaired)
         render_results(results)
@@ -179,21 +215,20 @@ def _render_repaired(s: TransferSummary) -> None:
 def repair_command(
     paths: tuple[str, ...] | list[str] = (),
     remote: str | None = None,
-    revs: tuple[str, ...] | list[str] = (),
-    all_branches: bool = False,
-    all_tags: bool = False,
-    all_commits: bool = False,
-    **_: Any,
+    revisions: Revisions | None = None,
 ) -> str:
     """The `mlv push --verify ...` that re-sends what the remote lacks, for the same
     selection (named in the messages of pull, fetch, verify and `status --remote`)."""
     words = ["mlv", "push", "--verify"]
     if remote is not None:
         words += ["-r", remote]
-    for rev in revs:
+    r = revisions or Revisions()
+    for rev in r.revs:
         words += ["--rev", rev]
     words += [
-        flag for flag, on in (("-a", all_branches), ("-T", all_tags), ("-A", all_commits)) if on
+        flag
+        for flag, on in (("-a", r.all_branches), ("-T", r.all_tags), ("-A", r.all_commits))
+        if on
     ]
     words += list(paths)
     return " ".join(shlex.quote(w) for w in words)

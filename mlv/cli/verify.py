@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option
+from mlv.cli.common import json_option, revision_options
 from mlv.core import verify as verify_mod
 from mlv.core.repo import Repo
-from mlv.core.transfer import Revisions
+from mlv.core.selection import Revisions
 
 
 @click.command("verify")
@@ -19,12 +19,7 @@ from mlv.core.transfer import Revisions
 @click.option("--workspace", is_flag=True, help="Check workspace files against their pointers.")
 @click.option("--cache", is_flag=True, help="Check the cache holds every object, intact.")
 @click.option("-r", "--remote", metavar="NAME", help="Check remote NAME holds every object needed.")
-@click.option(
-    "--rev", "revs", multiple=True, metavar="REV", help="Also this git revision (repeatable)."
-)
-@click.option("--all-branches", "-a", is_flag=True, help="Also the tips of all branches.")
-@click.option("--all-tags", "-T", is_flag=True, help="Also all tags.")
-@click.option("--all-commits", "-A", is_flag=True, help="Also every commit.")
+@revision_options()
 @click.option(
     "--changed-since",
     metavar="REV",
@@ -53,10 +48,7 @@ def verify_cmd(
     workspace: bool,
     cache: bool,
     remote: str | None,
-    revs: tuple[str, ...],
-    all_branches: bool,
-    all_tags: bool,
-    all_commits: bool,
+    revisions: Revisions,
     changed_since: str | None,
     rehash: bool,
     sample: float | None,
@@ -78,9 +70,16 @@ def verify_cmd(
     everything checked holds, 1 when something does not, 2 on bad usage.
     """
     options = verify_mod.Options(
-        workspace, cache, remote, rehash, sample, full, seed, jobs, changed_since
+        workspace=workspace,
+        cache=cache,
+        remote=remote,
+        rehash=rehash,
+        sample=sample,
+        full=full,
+        seed=seed,
+        jobs=jobs,
+        changed_since=changed_since,
     )
-    revisions = Revisions(revs, all_branches, all_tags, all_commits)
     repo = Repo.open()
     try:
         with output.TerminalProgress(transfer=True) as progress:
@@ -91,7 +90,7 @@ def verify_cmd(
     if any(p.where == verify_mod.REMOTE and p.found == verify_mod.MISSING for p in report.problems):
         from mlv.cli.transfer import repair_command
 
-        repair = repair_command(paths, remote, revs, all_branches, all_tags, all_commits)
+        repair = repair_command(paths, remote, revisions)
     if as_json:
         output.emit_json({**as_dict(report), "repair": repair})
     else:

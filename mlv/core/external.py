@@ -32,8 +32,7 @@ from mlv.core.view import Objects, View
 from mlv.errors import GitError, MlvError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
 from mlv.objects.store import Cache
-from mlv.storage import registry
-from mlv.util.urls import redact, scrub, secrets_in
+from mlv.util.urls import redact, scheme_of, scrub, secrets_in
 
 CONFIG_SPEC = f"{MLV_DIR}/{config_mod.CONFIG_FILE}"
 _SCP_LIKE = re.compile(r"^[^/\\]{2,}:")  # user@host:path/repo.git (not C:\ or ./a:b)
@@ -53,7 +52,7 @@ class Source:
 def local_path(url: str) -> str | None:
     """The absolute folder a source URL names when it is a local path (or file:// URL);
     None for a remote git URL (https://, ssh://, git@host:path...)."""
-    scheme = registry.scheme_of(url)
+    scheme = scheme_of(url)
     if scheme == "file":
         return os.path.abspath(unquote(urlsplit(url).path))
     if scheme:
@@ -68,7 +67,7 @@ def is_relative_path(url: str) -> bool:
     """A local path given relative to the current folder (`../data-registry`)."""
     return (
         local_path(url) is not None
-        and not registry.scheme_of(url)
+        and not scheme_of(url)
         and not url.startswith("~")
         and not os.path.isabs(url)
     )

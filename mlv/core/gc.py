@@ -32,7 +32,7 @@ from mlv import git
 from mlv.core import targets as targets_mod
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import MLV_DIR, Repo
-from mlv.core.transfer import Revisions, revision_commits, targets_at
+from mlv.core.selection import Revisions, revision_commits, targets_at
 from mlv.errors import (
     MlvError,
     ObjectCorruptError,
@@ -45,17 +45,14 @@ from mlv.objects import hashing
 from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
 from mlv.objects.pointer import SUFFIX
-from mlv.objects.remote import BATCH, RemoteStore, hash_of_key, key_of
+from mlv.objects.remote import BATCH, RemoteStore, hash_of_key
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
-from mlv.storage.backend import PermanentError
-from mlv.storage.folder import FolderBackend
-from mlv.util.urls import scrub
 
 TREE_MARK = b'{"mlv-tree":'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scope:
     """What gc keeps besides the workspace and the index (which it always keeps)."""
 
@@ -140,7 +137,7 @@ def run_gc(
     try:
         return _gc_remote(repo, store, scope, dry_run, force, confirm, progress)
     finally:
-        store.backend.close()
+        store.close()
 
 
 # ---- what is kept -----------------------------------------------------------------------
@@ -437,45 +434,21 @@ def _remote_loader(cache: Cache, store: RemoteStore) -> TreeLoader:
                 out[h] = got
             else:
                 lacking.append(h)
-        for start in range(0, len(lacking), BATCH):
-            chunk = lacking[start : start + BATCH]
-            try:
-                results = store.backend.read([key_of(h) for h in chunk], store.jobs)
-            except Exception as e:
-                raise store.failure(e) from e
-            for r in results:
-                h = hash_of_key(r.key) or r.key
-                if r.error is not None:
-                    if isinstance(r.error, PermanentError):
-                        raise store.failure(r.error)
-                    if isinstance(r.error, FileNotFoundError):
-                        out[h] = "neither in the cache nor on the remote"
-                    else:
-                        out[h] = f"cannot read it from the remote ({type(r.error).__name__})"
-                    continue
-                data = r.data or b""
-                if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
-                    out[h] = "not in the cache, corrupt on the remote"
-                    continue
-                out[h] = _decode(h, data)
+        if not lacking:
+            return out
+        read: dict[str, bytes] = {}
+        fetched = store.check(lacking, "", keep=read.__setitem__)  # into memory, checked
+        for h in fetched.done:
+            out[h] = _decode(h, read[h])
+        for h in fetched.missing:
+            out[h] = "neither in the cache nor on the remote"
+        for h in fetched.corrupt:
+            out[h] = "not in the cache, corrupt on the remote"
+        for h in fetched.failed:
+            out[h] = f"cannot read it from the remote ({fetched.kinds[h]})"
         return out
 
     return load
-
-
-def remote_objects(store: RemoteStore) -> dict[str, int]:
-    """hash -> size of every object on the remote (keys of the object form only)."""
-    found: dict[str, int] = {}
-    for algo in hashing.ALGORITHMS:
-        try:
-            listed = store.backend.list_sizes(algo + "/")
-        except Exception as e:
-            raise store.failure(e) from e
-        for key, size in listed.items():
-            h = hash_of_key(key)
-            if h is not None:
-                found[h] = size
-    return found
 
 
 def _deletion_steps(
@@ -498,28 +471,11 @@ def _deletion_steps(
                 heads[h] = fh.read(len(TREE_MARK))
         except OSError:
             unknown.append(h)
-    for start in range(0, len(unknown), BATCH):
-        chunk = unknown[start : start + BATCH]
-        try:
-            results = store.backend.read_head(
-                [key_of(h) for h in chunk], len(TREE_MARK), store.jobs
-            )
-        except Exception as e:
-            raise store.failure(e) from e
-        for r in results:
-            h = hash_of_key(r.key) or r.key
-            if r.error is None:
-                heads[h] = r.data or b""
-            elif isinstance(r.error, PermanentError):
-                raise store.failure(r.error)
-            elif isinstance(r.error, FileNotFoundError):
-                heads[h] = b""  # gone already: deleting it again costs nothing
-            else:
-                text = scrub(" ".join(str(r.error).split())[:200], store.secrets)
-                result.failed[h] = (
-                    f"not deleted: cannot tell whether it is a tree ({type(r.error).__name__}: "
-                    f"{text})"
-                )
+    read = store.read_heads(unknown, len(TREE_MARK))
+    heads.update(read.data)
+    heads.update(dict.fromkeys(read.missing, b""))  # gone already: deleting it again is free
+    for h, why in read.failed.items():
+        result.failed[h] = f"not deleted: cannot tell whether it is a tree ({why})"
     if result.failed:
         # One of them may be a tree naming any of the others: delete nothing this time.
         result.warnings.append(
@@ -585,21 +541,21 @@ def _gc_remote(
     confirm: Confirm,
     progress: Progress,
 ) -> GcResult:
-    if store.backend.read_only and not dry_run:
+    if store.read_only and not dry_run:
         raise RemoteError(
             f"remote '{store.name}' ({store.url}) is read-only (HTTP): gc cannot delete there",
             "clean the store behind it with a folder, S3, GCS, Azure or SSH remote",
         )
     where = f"remote {store.name}"
     result = GcResult(where, store.url, dry_run)
-    if not dry_run and isinstance(store.backend, FolderBackend):
-        store.backend.remove_stale_tmp()
+    if not dry_run:
+        store.remove_stale_tmp()
     unreadable: list[tuple[str, MlvError]] = []
     roots = kept_roots(repo, scope, unreadable)
     _check_pointers(unreadable, force, result)
     kept, problems = referenced(roots, _remote_loader(repo.cache, store))
     _check_problems(problems, force, "add or fetch it where it exists first", result)
-    present = remote_objects(store)
+    present = store.inventory()
     doomed = {h: size for h, size in sorted(present.items()) if h not in kept}
     plan = GcPlan(where, store.url, doomed, len(present) - len(doomed))
     result.kept = plan.kept
@@ -617,25 +573,14 @@ def _gc_remote(
             order = [h for h in step if h not in held]
             for start in range(0, len(order), BATCH):
                 chunk = order[start : start + BATCH]
-                try:
-                    results = store.backend.delete([key_of(h) for h in chunk], store.jobs)
-                except Exception as e:
-                    raise store.failure(e) from e
-                permanent: PermanentError | None = None
-                for r in results:
-                    h = hash_of_key(r.key) or r.key
-                    if r.error is None:
-                        result.removed += 1
-                        result.bytes += doomed.get(h, 0)
-                        progress.advance(1, doomed.get(h, 0))
-                    else:
-                        if isinstance(r.error, PermanentError) and permanent is None:
-                            permanent = r.error
-                        text = scrub(" ".join(str(r.error).split())[:200], store.secrets)
-                        result.failed[h] = f"{type(r.error).__name__}: {text}".rstrip(": ")
-                        held |= _below(h, children)
-                if permanent is not None:
-                    raise store.failure(permanent)
+                gone = store.delete(chunk)
+                for h in gone.done:
+                    result.removed += 1
+                    result.bytes += doomed.get(h, 0)
+                    progress.advance(1, doomed.get(h, 0))
+                for h, why in gone.failed.items():
+                    result.failed[h] = why
+                    held |= _below(h, children)
         if held - set(result.failed):
             result.warnings.append(
                 f"{len(held - set(result.failed))} object(s) kept: a tree naming them could "

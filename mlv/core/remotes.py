@@ -20,10 +20,9 @@ from mlv import log
 from mlv.core.configure import config_path, is_secret_option, mask
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, RemoteError, UsageError
+from mlv.objects import remote as remote_mod
 from mlv.objects.remote import RemoteStore
-from mlv.storage import registry
-from mlv.storage.backend import PermanentError
-from mlv.util.urls import has_credentials, redact, scrub, secrets_in
+from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -66,7 +65,7 @@ def _refuse_secret(level: str, key: str, value: str, name: str = "NAME") -> None
 def _store_url(url: str, level: str) -> str:
     """Folder paths in the global config are made absolute (there is no repo to be relative
     to); in the repo's files they are kept as written, relative to the repo root."""
-    if level == "global" and registry.is_folder(url) and "://" not in url:
+    if level == "global" and is_folder(url) and "://" not in url:
         return os.path.abspath(os.path.expanduser(url))
     return url
 
@@ -91,9 +90,9 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
 
 
 def _check_scheme(url: str) -> None:
-    if not registry.known_scheme(url):
+    if not remote_mod.known_scheme(url):
         raise UsageError(
-            f"unknown storage scheme '{registry.scheme_of(url)}://' in {redact(url)}",
+            f"unknown storage scheme '{scheme_of(url)}://' in {redact(url)}",
             "use a folder path, s3://, gs://, az://, ssh:// or another fsspec scheme",
         )
 
@@ -116,7 +115,7 @@ def modify(name: str, key: str, value: str | None, level: str) -> None:
         parsed = config_mod.parse_value(f"remote.{name}.{key}", value)
         if key in ("timeout", "connect_timeout"):
             try:
-                registry.seconds(key, parsed)
+                remote_mod.timeout_seconds(key, parsed)
             except ValueError as e:
                 raise UsageError(str(e), f"e.g. `mlv remote modify {name} {key} 60`") from None
         if key == "url":
@@ -246,7 +245,7 @@ def _hazards(options: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tup
 
 
 def _wrapper_url(url: str) -> bool:
-    return "::" in url or registry.scheme_of(url) in _UNTRUSTED_SCHEMES
+    return "::" in url or scheme_of(url) in _UNTRUSTED_SCHEMES
 
 
 def _lookup(layer: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -312,7 +311,7 @@ def _secret_values(node: Any, secret: bool = False) -> list[str]:
 
 def is_relative_folder(url: str) -> bool:
     """A folder URL that is relative to a repository root (`../store`, not `/abs`, `~/x`)."""
-    if not registry.is_folder(url) or "://" in url:
+    if not is_folder(url) or "://" in url:
         return False
     return not os.path.isabs(os.path.expanduser(url))
 
@@ -331,7 +330,7 @@ def open_store(
         raise ConfigError(
             f"remote '{chosen}' has no url", f"set it with `mlv remote modify {chosen} url URL`"
         )
-    if registry.is_folder(url) and "://" not in url:
+    if is_folder(url) and "://" not in url:
         if base_dir is None and is_relative_folder(url):
             raise RemoteError(
                 f"remote '{chosen}' is a relative folder ({url}) with no repository to be "
@@ -341,21 +340,6 @@ def open_store(
         url = os.path.normpath(os.path.join(base_dir or "", os.path.expanduser(url)))
     secrets = secrets_in(url) + _secret_values(options)
     log.add_secrets(secrets)  # never in a debug log line or a -v traceback either
-    try:
-        backend = registry.open_backend(url, options)
-    except PermanentError as e:
-        message = scrub(e.message, secrets)
-        shown = redact(url)
-        if message.startswith(f"remote {shown}: "):  # name the remote once: 'NAME' (URL)
-            message = message[len(f"remote {shown}: ") :]
-        hint = e.hint.replace(" NAME ", f" {chosen} ") if e.hint else e.hint
-        raise RemoteError(f"remote '{chosen}' ({shown}): {message}", hint) from None
-    except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
-        text = scrub(" ".join(str(e).split())[:200], secrets) or type(e).__name__
-        raise RemoteError(
-            f"remote '{chosen}' ({redact(url)}): cannot connect ({type(e).__name__}: {text})",
-            "check the URL, credentials and host keys (ssh: ~/.ssh/config, known_hosts)",
-        ) from e
     configured = options.get("jobs")
     if jobs is None and configured is not None:
         try:
@@ -364,4 +348,4 @@ def open_store(
             raise ConfigError(f"remote.{chosen}.jobs: expected a number") from None
     if jobs is not None and jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    return RemoteStore(backend, chosen, jobs, secrets)
+    return remote_mod.open_store(chosen, url, options, jobs, secrets)

@@ -1,8 +1,7 @@
 """`mlv push`, `fetch`, `pull` and `status --remote`: moving objects between cache and remote.
 
 Selection: the pointers of the workspace (all, or the paths named), plus those of git
-revisions (--rev, --all-branches, --all-tags, --all-commits). A path inside a tracked
-directory selects that subtree alone.
+revisions (--rev, --all-branches, --all-tags, --all-commits): see selection.py.
 
 Push walks each directory's trees from the top and stops wherever the remote already holds
 a tree: a tree is only ever written after everything it names, so a tree on the remote
@@ -30,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mlv import git
 from mlv.core import targets as targets_mod
 from mlv.core.pipeline.runcache import (
     RUNS,
@@ -41,6 +39,7 @@ from mlv.core.pipeline.runcache import (
 )
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
+from mlv.core.selection import Revisions, select
 from mlv.core.targets import Target
 from mlv.errors import (
     MlvError,
@@ -50,28 +49,12 @@ from mlv.errors import (
     UsageError,
 )
 from mlv.objects import tree as tree_mod
-from mlv.objects.remote import BATCH, Outcome, RemoteStore
+from mlv.objects.remote import Outcome, RemoteStore
 from mlv.objects.tree import Entry, Tree
-from mlv.storage.backend import PermanentError
 from mlv.util import localfs
-from mlv.util.urls import scrub
 
 if TYPE_CHECKING:
     from mlv.core.checkout import CheckoutResult
-
-
-@dataclass(frozen=True)
-class Revisions:
-    """Which git revisions to take pointers from, besides the workspace."""
-
-    revs: tuple[str, ...] = ()
-    all_branches: bool = False
-    all_tags: bool = False
-    all_commits: bool = False
-
-    @property
-    def any(self) -> bool:
-        return bool(self.revs or self.all_branches or self.all_tags or self.all_commits)
 
 
 @dataclass
@@ -120,59 +103,6 @@ class Root:
 
     label: str  # the workspace path it stands for
     entry: Entry
-
-
-# ---- selection --------------------------------------------------------------------------
-
-
-def select(repo: Repo, paths: list[str], revisions: Revisions) -> list[Target]:
-    """Targets of the workspace (and of the revisions asked for), without duplicates."""
-    chosen = targets_mod.resolve(repo, paths)
-    if not revisions.any:
-        return chosen
-    seen = {(t.pointer.hash, t.sub) for t in chosen}
-    for commit in revision_commits(repo, revisions):
-        for target in targets_at(repo, commit, paths):
-            if (target.pointer.hash, target.sub) not in seen:
-                seen.add((target.pointer.hash, target.sub))
-                chosen.append(target)
-    return chosen
-
-
-def revision_commits(repo: Repo, revisions: Revisions) -> list[str]:
-    """The commit ids the revisions name, sorted, without duplicates."""
-    if not revisions.any:
-        return []
-    if not repo.scm:
-        raise UsageError("--rev and --all-* need a git repository")
-    commits: set[str] = {git.rev_parse(repo.root, r) for r in revisions.revs}
-    if revisions.all_branches:
-        commits.update(git.refs(repo.root, "heads"))
-    if revisions.all_tags:
-        commits.update(git.refs(repo.root, "tags"))
-    if revisions.all_commits:
-        commits.update(git.all_commits(repo.root))
-    return sorted(commits)
-
-
-def targets_at(
-    repo: Repo,
-    commit: str,
-    paths: list[str],
-    broken: list[tuple[str, MlvError]] | None = None,
-) -> list[Target]:
-    """The pointers of a commit (those of paths only, if given). Pointers that do not parse
-    in that commit are skipped (nothing can be moved for them), and listed in broken as
-    (pointer path, error) when a list is given."""
-    found = targets_mod.at_commit(repo.root, commit, None, broken)
-    if not paths:
-        return found
-    picked: list[Target] = []
-    for raw in paths:
-        for t in targets_mod.match(repo.rel(raw), found):
-            if t not in picked:
-                picked.append(t)
-    return picked
 
 
 # ---- trees ------------------------------------------------------------------------------
@@ -309,7 +239,7 @@ def push(
     verify: bool = False,
 ) -> TransferSummary:
     progress = progress or NullProgress()
-    if store.backend.read_only:
+    if store.read_only:
         raise RemoteError(
             f"remote '{store.name}' ({store.url}) is read-only (HTTP)",
             "push to a folder, S3, GCS, Azure or SSH remote instead",
@@ -453,11 +383,7 @@ def _advance(progress: Progress) -> Callable[[int], None]:
 
 def _remote_runs(store: RemoteStore) -> set[str]:
     """The run keys of the entries on the remote (one listing of runs/)."""
-    try:
-        keys = store.backend.list_keys(RUNS + "/")
-    except Exception as e:
-        raise store.failure(e) from e
-    return {k for k in map(run_key_of, keys) if k is not None}
+    return {k for k in map(run_key_of, store.list_files(RUNS + "/")) if k is not None}
 
 
 def _merge_objects(summary: TransferSummary, scratch: TransferSummary) -> None:
@@ -518,20 +444,10 @@ def push_runs(
 
 
 def _write_entries(store: RemoteStore, items: list[tuple[bytes, str]], runs: RunsSummary) -> None:
-    for start in range(0, len(items), BATCH):
-        try:
-            results = store.backend.write(items[start : start + BATCH], store.jobs)
-        except Exception as e:
-            raise store.failure(e) from e
-        for r in results:
-            key = run_key_of(r.key) or r.key
-            if r.error is None:
-                runs.transferred += 1
-            elif isinstance(r.error, PermanentError):
-                raise store.failure(r.error)
-            else:
-                text = " ".join(str(r.error).split())[:200]
-                runs.failed[key] = scrub(f"{type(r.error).__name__}: {text}", store.secrets)
+    written = store.write_files(items)
+    runs.transferred += len(written.done)
+    for key, why in written.failed.items():
+        runs.failed[run_key_of(key) or key] = why
 
 
 def fetch_runs(
@@ -547,26 +463,17 @@ def fetch_runs(
     wanted = sorted(remote - set(local))
     runs.skipped = len(remote) - len(wanted)
     got: dict[str, tuple[bytes, list[tuple[str, Entry]]]] = {}
-    for start in range(0, len(wanted), BATCH):
-        chunk = wanted[start : start + BATCH]
-        try:
-            results = store.backend.read([run_entry_key(k) for k in chunk], store.jobs)
-        except Exception as e:
-            raise store.failure(e) from e
-        for r in results:
-            key = run_key_of(r.key) or r.key
-            if r.error is not None:
-                if isinstance(r.error, PermanentError):
-                    raise store.failure(r.error)
-                if not isinstance(r.error, FileNotFoundError):  # gone meanwhile: nothing
-                    text = " ".join(str(r.error).split())[:200]
-                    runs.failed[key] = scrub(f"{type(r.error).__name__}: {text}", store.secrets)
-                continue
-            named = parse_run_entry(r.data or b"")
-            if named is None:
-                runs.invalid.append(key)
-            else:
-                got[key] = (r.data or b"", named)
+    read = store.read_files([run_entry_key(k) for k in wanted])
+    for entry_key, why in read.failed.items():
+        runs.failed[run_key_of(entry_key) or entry_key] = why
+    for entry_key in read.done:  # those gone meanwhile (read.missing): nothing to do
+        key = run_key_of(entry_key) or entry_key
+        data = read.data.get(entry_key, b"")
+        named = parse_run_entry(data)
+        if named is None:
+            runs.invalid.append(key)
+        else:
+            got[key] = (data, named)
     if not got:
         return runs
     roots = [Root(f"{p} (run {k[:12]})", e) for k, (_, named) in got.items() for p, e in named]
@@ -637,7 +544,7 @@ def _opened(repo: Repo, remote: str | None, jobs: int | None) -> Iterator[Remote
     try:
         yield store
     finally:
-        store.backend.close()
+        store.close()
 
 
 def run_push(

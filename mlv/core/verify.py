@@ -19,6 +19,7 @@ Trees the cache lacks are read from the remote into memory, checked and not kept
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import secrets
@@ -28,8 +29,8 @@ import time
 from dataclasses import dataclass, field
 
 from mlv import git
+from mlv.core import selection
 from mlv.core import targets as targets_mod
-from mlv.core import transfer
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.core.targets import Target
@@ -59,7 +60,7 @@ SAMPLE = "sample"
 FULL = "full"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Options:
     workspace: bool = False
     cache: bool = False
@@ -89,17 +90,7 @@ class Options:
                 "--rehash applies to the workspace check (the cache check always reads every byte)",
                 "add --workspace",
             )
-        return Options(
-            workspace,
-            cache,
-            self.remote,
-            self.rehash,
-            self.sample,
-            self.full,
-            self.seed,
-            self.jobs,
-            self.changed_since,
-        )
+        return dataclasses.replace(self, workspace=workspace, cache=cache)
 
 
 @dataclass
@@ -176,9 +167,9 @@ class Selected:
 
 
 def select(
-    repo: Repo, paths: list[str], revisions: transfer.Revisions, changed_since: str | None
+    repo: Repo, paths: list[str], revisions: selection.Revisions, changed_since: str | None
 ) -> list[Selected]:
-    """transfer.select's targets (the workspace's, plus the revisions'), remembering where
+    """selection.select's targets (the workspace's, plus the revisions'), remembering where
     each came from. changed_since: only the workspace pointers whose path, kind or hash
     differ from that revision's (new ones included)."""
     if changed_since is not None and revisions.any:
@@ -193,15 +184,15 @@ def select(
         commit = git.rev_parse(repo.root, changed_since)
         before = {
             (t.data_rel, t.pointer.kind, t.pointer.hash)
-            for t in transfer.targets_at(repo, commit, [])
+            for t in selection.targets_at(repo, commit, [])
         }
         workspace = [
             t for t in workspace if (t.data_rel, t.pointer.kind, t.pointer.hash) not in before
         ]
     chosen = [Selected(t, None) for t in workspace]
     seen = {(t.pointer.hash, t.sub) for t in workspace}
-    for commit in transfer.revision_commits(repo, revisions):
-        for t in transfer.targets_at(repo, commit, paths):
+    for commit in selection.revision_commits(repo, revisions):
+        for t in selection.targets_at(repo, commit, paths):
             if (t.pointer.hash, t.sub) not in seen:
                 seen.add((t.pointer.hash, t.sub))
                 chosen.append(Selected(t, commit))
@@ -634,7 +625,7 @@ def check_remote(
 def verify(
     repo: Repo,
     paths: list[str],
-    revisions: transfer.Revisions,
+    revisions: selection.Revisions,
     options: Options,
     progress: Progress | None = None,
 ) -> Report:
@@ -675,7 +666,7 @@ def verify(
     finally:
         if store is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-            store.backend.close()
+            store.close()
         repo.state.flush()
     report.seconds = time.monotonic() - started
     return report

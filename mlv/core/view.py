@@ -139,7 +139,7 @@ class Objects:
 
     def close(self) -> None:
         if self._remote is not None:
-            self._remote.backend.close()
+            self._remote.close()
             self._remote = None
 
 

@@ -7,6 +7,14 @@ step) changes this module, not the commands.
 Which objects are there: one existence check each, or listings, whichever costs fewer
 requests (the rule is in `present`). Downloads land in a temporary inside the cache and get
 their final name only after their content hashed to their name.
+
+This is the one road from the commands (mlv/core) to a remote: they ask for objects by hash
+id (present, upload, download, check, read_heads, delete, inventory) and for the few plain
+files kept beside them (the run cache's runs/: list_files, read_files, write_files), never
+for keys of the backend. What a backend's error means is decided here once (`_book`,
+`failure`): an absent key, a failure of the whole remote (PermanentError: one line, the
+command stops), or a failure of one item (its reason, shortened and scrubbed of secrets by
+`reason`).
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
 from mlv.objects.store import Cache, hash_path_mmap
+from mlv.storage import registry
 from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
-from mlv.util.urls import scrub
+from mlv.util.urls import redact, scrub
 
 # Up to this many objects, existence checks are always the cheaper way to ask.
 FEW = 16
@@ -65,6 +74,8 @@ class Outcome:
     missing: list[str] = field(default_factory=list)  # not where they should come from
     corrupt: list[str] = field(default_factory=list)  # downloaded bytes did not match
     got: dict[str, str] = field(default_factory=dict)  # check(): hash of the corrupt bytes
+    data: dict[str, bytes] = field(default_factory=dict)  # read_heads(), read_files(): bytes
+    kinds: dict[str, str] = field(default_factory=dict)  # failed: the error's type name
 
     def merge(self, other: Outcome) -> None:
         self.done += other.done
@@ -73,6 +84,8 @@ class Outcome:
         self.missing += other.missing
         self.corrupt += other.corrupt
         self.got.update(other.got)
+        self.data.update(other.data)
+        self.kinds.update(other.kinds)
 
 
 @dataclass
@@ -96,6 +109,21 @@ class RemoteStore:
     @property
     def url(self) -> str:
         return self.backend.url
+
+    @property
+    def read_only(self) -> bool:
+        """HTTP: objects can be fetched, never written or deleted."""
+        return self.backend.read_only
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def remove_stale_tmp(self) -> None:
+        """Temporaries that killed writers left anywhere on the remote (a folder remote
+        only: object stores write with a single PUT)."""
+        sweep = getattr(self.backend, "remove_stale_tmp", None)
+        if callable(sweep):
+            sweep()
 
     # ---- which objects are there ------------------------------------------------------
 
@@ -192,7 +220,12 @@ class RemoteStore:
                 message = f"{where}: {message}"
             hint = e.hint.replace(" NAME ", f" {self.name} ") if e.hint else e.hint
             return RemoteError(scrub(message, self.secrets), hint)
-        return RemoteError(f"{where}: {scrub(_reason(e), self.secrets)}", _hint(e, self.url))
+        return RemoteError(f"{where}: {self.reason(e)}", _hint(e, self.url))
+
+    def reason(self, e: BaseException) -> str:
+        """Why one item failed, in one line: the error's type and its first 200
+        characters, secrets scrubbed."""
+        return scrub(_reason(e), self.secrets)
 
     def _list(self, prefix: str, counted: bool = True) -> set[str]:
         if counted:  # False: counted by the caller (listings in threads)
@@ -418,21 +451,145 @@ class RemoteStore:
             batch, batch_bytes = [], 0
         return outcome
 
-    def _book(self, results: list[ItemResult], outcome: Outcome) -> None:
+    def _book(
+        self,
+        results: list[ItemResult],
+        outcome: Outcome,
+        absent: str = "missing",
+        name: Callable[[str], str] | None = None,
+    ) -> None:
+        """Sort a batch's results into outcome, by hash id (or by name(key)). An absent key
+        goes to outcome.missing, or with absent="done" counts as done (a deletion), with
+        absent="failed" as failed (a write). A PermanentError stops the command once the
+        batch is booked: RemoteError via failure()."""
         permanent: PermanentError | None = None
         for r in results:
-            h = hash_of_key(r.key) or r.key
-            if r.error is None:
+            h = name(r.key) if name is not None else hash_of_key(r.key) or r.key
+            if r.error is None or (absent == "done" and isinstance(r.error, Missing)):
                 outcome.done.append(h)
                 outcome.nbytes += r.nbytes
-            elif isinstance(r.error, Missing):
+                if r.data is not None and name is not None:
+                    outcome.data[h] = r.data
+            elif isinstance(r.error, Missing) and absent == "missing":
                 outcome.missing.append(h)
             else:
                 if isinstance(r.error, PermanentError) and permanent is None:
                     permanent = r.error
-                outcome.failed[h] = scrub(_reason(r.error), self.secrets)
+                outcome.failed[h] = self.reason(r.error)
+                outcome.kinds[h] = type(r.error).__name__
         if permanent is not None:
             raise self.failure(permanent)
+
+    def _call(self, request: Callable[..., list[ItemResult]], *args: object) -> list[ItemResult]:
+        """One batch request: an exception out of it is a failure of the whole remote."""
+        try:
+            return request(*args)
+        except Exception as e:
+            raise self.failure(e) from e
+
+    # ---- what gc asks -------------------------------------------------------------------
+
+    def inventory(self) -> dict[str, int]:
+        """hash -> size of every object on the remote (keys of the object form only)."""
+        found: dict[str, int] = {}
+        for algo in hashing.ALGORITHMS:
+            try:
+                listed = self.backend.list_sizes(algo + "/")
+            except Exception as e:
+                raise self.failure(e) from e
+            for key, size in listed.items():
+                h = hash_of_key(key)
+                if h is not None:
+                    found[h] = size
+        return found
+
+    def read_heads(self, hashes: Iterable[str], nbytes: int) -> Outcome:
+        """The first nbytes of each object (a ranged read where the store has one) in
+        outcome.data; outcome.done lists those read, outcome.missing the absent ones."""
+        outcome = Outcome()
+        wanted = list(hashes)
+        for start in range(0, len(wanted), BATCH):
+            keys = [key_of(h) for h in wanted[start : start + BATCH]]
+            results = self._call(self.backend.read_head, keys, nbytes, self.jobs)
+            chunk = Outcome()
+            self._book(results, chunk)
+            for r in results:
+                if r.error is None:
+                    chunk.data[hash_of_key(r.key) or r.key] = r.data or b""
+            outcome.merge(chunk)
+        return outcome
+
+    def delete(self, hashes: Iterable[str]) -> Outcome:
+        """Delete objects, in batches, in the order given; an object absent already counts
+        as deleted. Ordering across calls (trees before what they name) is the caller's."""
+        outcome = Outcome()
+        wanted = list(hashes)
+        for start in range(0, len(wanted), BATCH):
+            keys = [key_of(h) for h in wanted[start : start + BATCH]]
+            self._book(self._call(self.backend.delete, keys, self.jobs), outcome, "done")
+        return outcome
+
+    # ---- plain files beside the objects (the run cache's runs/) ------------------------
+
+    def list_files(self, prefix: str) -> list[str]:
+        """Every key below prefix ("runs/")."""
+        try:
+            return self.backend.list_keys(prefix)
+        except Exception as e:
+            raise self.failure(e) from e
+
+    def read_files(self, keys: Iterable[str]) -> Outcome:
+        """Small files into memory (outcome.data by key); absent ones in outcome.missing."""
+        outcome = Outcome()
+        wanted = list(keys)
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            results = self._call(self.backend.read, chunk, self.jobs)
+            self._book(results, outcome, name=str)
+        return outcome
+
+    def write_files(self, items: list[tuple[bytes, str]]) -> Outcome:
+        """Write (data, key) pairs, each complete or not at all; outcome by key."""
+        outcome = Outcome()
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            results = self._call(self.backend.write, chunk, self.jobs)
+            self._book(results, outcome, "failed", name=str)
+        return outcome
+
+
+def known_scheme(url: str) -> bool:
+    """Is url a folder, or of a scheme a backend exists for (installed or not)?"""
+    return registry.known_scheme(url)
+
+
+def timeout_seconds(name: str, value: object) -> float:
+    """A `timeout` or `connect_timeout` option as the backends read it: seconds, or a
+    ValueError with the message to show."""
+    return registry.seconds(name, value)
+
+
+def open_store(
+    name: str, url: str, options: Mapping[str, object], jobs: int | None, secrets: list[str]
+) -> RemoteStore:
+    """Open remote `name` at url (a folder URL already absolute) with its options; a
+    failure to open it is one RemoteError naming 'NAME' (URL), secrets scrubbed."""
+    shown = redact(url)
+    try:
+        backend = registry.open_backend(url, options)
+    except PermanentError as e:
+        message = scrub(e.message, secrets)
+        if message.startswith(f"remote {shown}: "):  # name the remote once: 'NAME' (URL)
+            message = message[len(f"remote {shown}: ") :]
+        hint = e.hint.replace(" NAME ", f" {name} ") if e.hint else e.hint
+        raise RemoteError(f"remote '{name}' ({shown}): {message}", hint) from None
+    except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
+        text = scrub(" ".join(str(e).split())[:200], secrets) or type(e).__name__
+        raise RemoteError(
+            f"remote '{name}' ({shown}): cannot connect ({type(e).__name__}: {text})",
+            "check the URL, credentials and host keys (ssh: ~/.ssh/config, known_hosts)",
+        ) from e
+    return RemoteStore(backend, name, jobs, secrets)
 
 
 _CREDENTIAL_WORDS = ("credential", "invalidaccesskeyid", "signaturedoesnotmatch", "expiredtoken")

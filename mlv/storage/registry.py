@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from mlv import log
 from mlv.storage import retry
 from mlv.storage.backend import Backend, PermanentError
-from mlv.util.urls import redact
+from mlv.util.urls import is_folder, redact, scheme_of
 
 MLV_OPTIONS = ("url", "jobs", "retries", "timeout", "connect_timeout")
 DEFAULT_TIMEOUT = 60.0  # seconds without an answer or progress before a request is given up
@@ -114,18 +114,6 @@ INSTALL_HINTS = {
     "http": "pip install 'mlv[http]' (aiohttp)",
     "https": "pip install 'mlv[http]' (aiohttp)",
 }
-
-
-def scheme_of(url: str) -> str:
-    """ "s3" for s3://b/p, "" for a plain path (also on Windows-style drive letters)."""
-    parts = urlsplit(url)
-    if len(parts.scheme) <= 1:
-        return ""
-    return parts.scheme.lower()
-
-
-def is_folder(url: str) -> bool:
-    return scheme_of(url) in ("", "file", "local")
 
 
 def known_scheme(url: str) -> bool:

@@ -75,3 +75,15 @@ def scrub(text: str, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def scheme_of(url: str) -> str:
+    """ "s3" for s3://b/p, "" for a plain path (also on Windows-style drive letters)."""
+    parts = urlsplit(url)
+    if len(parts.scheme) <= 1:
+        return ""
+    return parts.scheme.lower()
+
+
+def is_folder(url: str) -> bool:
+    return scheme_of(url) in ("", "file", "local")

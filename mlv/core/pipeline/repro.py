@@ -83,7 +83,7 @@ class ReproResult:
         return sum(1 for s in self.stages if s.status == status)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Options:
     force: bool = False
     dry: bool = False
