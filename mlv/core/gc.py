@@ -49,7 +49,7 @@ from mlv.objects.remote import BATCH, RemoteStore, hash_of_key
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
 
-TREE_MARK = b'{"mlv-tree":'
+TREE_MARK = tree_mod.MARK
 
 
 @dataclass(frozen=True, kw_only=True)
