@@ -584,9 +584,8 @@ def open_store(
         hint = e.hint.replace(" NAME ", f" {name} ") if e.hint else e.hint
         raise RemoteError(f"remote '{name}' ({shown}): {message}", hint) from None
     except Exception as e:  # connecting (sshfs connects here): refused, host key, auth...
-        text = scrub(" ".join(str(e).split())[:200], secrets) or type(e).__name__
         raise RemoteError(
-            f"remote '{name}' ({shown}): cannot connect ({type(e).__name__}: {text})",
+            f"remote '{name}' ({shown}): cannot connect ({scrub(_reason(e), secrets)})",
             "check the URL, credentials and host keys (ssh: ~/.ssh/config, known_hosts)",
         ) from e
     return RemoteStore(backend, name, jobs, secrets)
