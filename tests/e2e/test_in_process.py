@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from helpers import mlv, mlv_process, write_files
+from helpers import MLV, mlv, mlv_process, write_files
 
 from mlv import log
 from mlv.cli import output
@@ -114,10 +116,11 @@ def test_the_runner_honours_env_input_and_timeout(mlv_repo: Path) -> None:
     assert "mlv repro cannot run inside stage 'outer'" in inside.stderr
     assert "MLV_STAGE" not in os.environ
     mlv("repro", cwd=mlv_repo)
-    mlv("stage", "add", "slow", "-o", "o.txt", "--", "sleep 30; echo x > o.txt", cwd=mlv_repo)
-    with pytest.raises(subprocess.TimeoutExpired):
-        mlv("repro", cwd=mlv_repo, timeout=1)
-    assert not (mlv_repo / "o.txt").exists()
+    mlv("stage", "add", "slow", "-o", "o.txt", "--", "exec sleep 30", cwd=mlv_repo)
+    with pytest.raises(subprocess.TimeoutExpired) as stopped:
+        mlv("repro", cwd=mlv_repo, timeout=1)  # a Ctrl-C after a second
+    assert str(stopped.value.stderr).splitlines()[-1] == "error: interrupted"
+    assert "slow" not in (mlv_repo / "mlv.lock").read_text()
     mlv("stage", "add", "cat", "-o", "c.txt", "--", "cat > c.txt", cwd=mlv_repo)
     mlv("repro", "cat", cwd=mlv_repo, input="from stdin\n")
     assert (mlv_repo / "c.txt").read_text() == "from stdin\n"
@@ -138,3 +141,18 @@ def test_help_starts_without_the_heavy_modules(tmp_path: Path) -> None:
     )
     assert proc.stderr == "[]\n", proc.stderr
     assert "Commands:" in proc.stdout
+
+
+def test_ctrl_c_stops_a_command_with_exit_130(mlv_repo: Path) -> None:
+    """A signal is a process's business: SIGINT (Ctrl-C) ends mlv with 130 and one line."""
+    mlv("stage", "add", "slow", "-o", "o.txt", "--", "exec sleep 30", cwd=mlv_repo)
+    proc = subprocess.Popen(
+        [MLV, "repro"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line] == ["error: interrupted"]
+    assert not (mlv_repo / "mlv.lock").exists()
