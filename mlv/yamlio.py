@@ -127,6 +127,16 @@ def _check_text(text: str | bytes) -> None:
 
 
 def _load(text: str | bytes, loader_class: Any) -> Any:
+    try:
+        return _load_checked(text, loader_class)
+    except yaml.YAMLError as e:
+        # libyaml >= 0.2.6 (PyYAML 6.0.3's wheels) stops at 1,000 levels on its own
+        if "maximum nesting depth" in str(e):
+            raise _too_deep() from None
+        raise
+
+
+def _load_checked(text: str | bytes, loader_class: Any) -> Any:
     _check_text(text)
     loader = loader_class(text)
     try:
