@@ -1,8 +1,8 @@
-"""Everything mlv asks of git. The one module allowed to import gitpython.
+"""Everything mlv asks of git, by running the git command (no gitpython: docs/decisions.md,
+"gitpython: not a dependency").
 
-Simple questions (where is the root, is a path tracked, stage these files) run the git
-command directly: spawning git costs a few milliseconds, importing gitpython tens. History
-walks in later commands may use gitpython, imported lazily here.
+A question costs one git process of a few milliseconds; reading many files of history costs
+one `git cat-file --batch` for all of them (read_blobs), not a process each.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The import contracts in pyproject.toml ([tool.importlinter]): the layers point down only,
-core reaches storage only through objects, and xxhash, click, rich, fsspec and gitpython are
-imported only where docs/decisions.md ("Layers, and where shared utilities live") says.
+core reaches storage only through objects, xxhash, click, rich and fsspec are imported only
+where docs/decisions.md ("Layers, and where shared utilities live") says, and gitpython (not
+a dependency) nowhere.
 
 import-linter runs in a child process: it configures logging and sys.path for itself, which
 must not leak into the tests that run mlv in this process.
@@ -48,6 +49,7 @@ def test_a_broken_import_fails_and_is_named(tmp_path: Path) -> None:
         "objects/names.py": "from mlv.core import repo",
         "core/lock.py": "from mlv.storage import backend",
         "core/diff.py": "import xxhash",
+        "git.py": "import git",  # gitpython: not a dependency, not even in mlv.git
     }
     for rel, line in planted.items():
         path = tmp_path / "mlv" / rel
@@ -59,3 +61,4 @@ def test_a_broken_import_fails_and_is_named(tmp_path: Path) -> None:
     assert "mlv.objects.names -> mlv.core.repo" in out, out
     assert "mlv.core.lock -> mlv.storage.backend" in out, out
     assert "mlv.core.diff -> xxhash" in out, out
+    assert "mlv.git -> git" in out, out
