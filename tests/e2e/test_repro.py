@@ -6,16 +6,21 @@ so the tests can tell a run from a skip or a restore from the run cache.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from helpers import (
+    MLV,
     assert_error,
     commit_all,
     git,
@@ -660,3 +665,116 @@ def test_params_and_lock_errors_say_what_to_do(mlv_repo: Path) -> None:
     )
     (repo / "mlv.lock").write_text("version: 1\nstages:\n  a: {cmd: x, outs: [{path: 1}]}\n")
     assert_error(mlv("repro", cwd=repo, check=False), 1, "malformed entry", "`mlv repro`")
+
+
+def _running(pid: int) -> bool:
+    """pid is a live process (a zombie, dead but not yet reaped by its parent, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        os.kill(pid, 0)  # no /proc: raises once the process is gone
+        return True
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "whom"),
+    [
+        (signal.SIGINT, 130, "mlv"),  # kill -INT PID, a CI runner cancelling a job
+        (signal.SIGTERM, 143, "mlv"),
+        (signal.SIGINT, 130, "group"),  # Ctrl-C at a terminal: mlv's whole process group
+    ],
+)
+def test_a_signal_to_mlv_stops_everything_its_stage_started(
+    mlv_repo: Path, signum: int, code: int, whom: str
+) -> None:
+    """Only mlv gets the signal; the stage's shell, what it started in the background and
+    what it waits for all end, and mlv's output reaches EOF at once (no grandchild keeps
+    the pipe open)."""
+    cmd = "sleep 60 & echo $! > bg.pid; echo started; sleep 60; touch o.txt"
+    mlv("stage", "add", "slow", "-o", "o.txt", "--", cmd, cwd=mlv_repo)
+    proc = subprocess.Popen(
+        [MLV, "repro"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    pid_file = mlv_repo / "bg.pid"
+    background = 0
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        background = int(pid_file.read_text())
+        time.sleep(0.3)  # the foreground `sleep 60` has started too
+        sent = time.monotonic()
+        if whom == "group":
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        try:
+            out, err = proc.communicate(timeout=10)  # EOF: every writer of the pipes is gone
+        except subprocess.TimeoutExpired:
+            out, err = "", ""
+        took = time.monotonic() - sent
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # what mlv left behind, in its session
+        if background and _running(background):
+            os.kill(background, signal.SIGKILL)
+        proc.communicate()
+    assert took < 3, f"{took:.1f} s"
+    assert proc.returncode == code, err
+    assert "started" in out  # the stage's output streamed
+    assert not _running(background)
+    assert "Traceback" not in err
+    expected = ["error: interrupted"] if signum == signal.SIGINT else []
+    assert [line for line in err.splitlines() if line] == expected
+    assert not (mlv_repo / "o.txt").exists()
+    assert not (mlv_repo / "mlv.lock").exists()
+
+
+def test_a_stage_that_ignores_the_signal_gets_a_grace_then_a_second_one_kills_it(
+    mlv_repo: Path,
+) -> None:
+    """mlv waits for a stage that does not stop at once (it may be saving a checkpoint);
+    a second Ctrl-C ends the wait: the stage is killed and mlv exits 130."""
+    cmd = "trap '' INT; echo $$ > sh.pid; echo started; sleep 60; touch o.txt"
+    mlv("stage", "add", "stubborn", "-o", "o.txt", "--", cmd, cwd=mlv_repo)
+    proc = subprocess.Popen(
+        [MLV, "repro"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    pid_file = mlv_repo / "sh.pid"
+    stage = 0
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        stage = int(pid_file.read_text())
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert proc.poll() is None  # waiting for the stage
+        assert _running(stage)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            out, err = "", ""
+        took = time.monotonic() - sent
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if stage and _running(stage):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(stage, signal.SIGKILL)
+        proc.communicate()
+    assert took < 2, f"{took:.1f} s"
+    assert proc.returncode == 130, err
+    assert "started" in out
+    assert not _running(stage)
+    assert [line for line in err.splitlines() if line] == ["error: interrupted"]

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mlv import git
 from mlv.core import checkout, gitignore, targets
 from mlv.core.lock import RepoLock
-from mlv.core.pipeline import dag, lockfile, params, runcache, spec
+from mlv.core.pipeline import dag, lockfile, params, runcache, shell, spec
 from mlv.core.pipeline.lockfile import Lock, LockedStage, Recorded
 from mlv.core.pipeline.spec import LOCK_FILE, Stage
 from mlv.core.repo import Repo
@@ -488,19 +486,18 @@ class _Runner:
             raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
         env = dict(os.environ, MLV_ROOT=self.repo.root, MLV_STAGE=stage.name)
         self.repo_lock.release()  # commands may run mlv themselves
-        previous = signal.signal(signal.SIGTERM, _terminated)  # the command dies with mlv
         try:
-            for cmd in stage.cmd:
-                self.events.command(stage.name, cmd)
-                code = subprocess.call(cmd, shell=True, cwd=cwd, env=env)
-                if code != 0:
-                    how = f"exit code {code}" if code > 0 else f"signal {-code}"
-                    raise PipelineError(
-                        f"stage '{stage.name}' failed: `{cmd}` ended with {how}",
-                        f"fix it and run `mlv repro {stage.name}` again",
-                    )
+            with shell.run_commands() as runner:  # a signal to mlv stops all they started
+                for cmd in stage.cmd:
+                    self.events.command(stage.name, cmd)
+                    code = runner.run(cmd, cwd, env)
+                    if code != 0:
+                        how = f"exit code {code}" if code > 0 else f"signal {-code}"
+                        raise PipelineError(
+                            f"stage '{stage.name}' failed: `{cmd}` ended with {how}",
+                            f"fix it and run `mlv repro {stage.name}` again",
+                        )
         finally:
-            signal.signal(signal.SIGTERM, previous)
             self.repo_lock.acquire()
 
     def _clear_outs(self, stage: Stage, paths: list[str] | None = None) -> None:
@@ -729,12 +726,6 @@ def _changed_keys(key: str, old: Any, new: Any) -> list[str]:
     return sorted(
         k for k in set(a) | set(b) if k not in a or k not in b or not params.same(a[k], b[k])
     ) or [key]
-
-
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM while a command runs: leave through the exception path, which kills the
-    command (subprocess.call does) instead of leaving it running without mlv."""
-    raise SystemExit(128 + signum)
 
 
 def _entry(rec: Recorded) -> Entry:

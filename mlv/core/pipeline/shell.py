@@ -1,0 +1,177 @@
+"""Run a stage's commands so that stopping mlv stops everything they started.
+
+Each command runs through /bin/sh in a session (and process group) of its own, its output
+streaming to mlv's. A SIGINT, SIGTERM or SIGHUP sent to mlv alone (`kill -INT PID`, a CI
+runner cancelling a job) or to mlv's process group (Ctrl-C at a terminal, which no longer
+reaches the stage's own session) is forwarded to the command's whole group: the shell, what
+it waits for, what it started in the background. The shell gets GRACE seconds to end;
+what it leaves behind gets SIGTERM, and whatever is still running after that is killed
+(SIGKILL). A second signal skips the waiting. mlv then leaves as the signal asks: SIGINT as
+KeyboardInterrupt (the CLI's `error: interrupted`, exit 130), the others with exit
+128 + signal, as a process killed by them would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
+
+GRACE = 5.0  # seconds the command's shell gets to end after a forwarded signal
+LEFTOVERS = 1.0  # seconds what it started in the background gets after SIGTERM
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_POLL = 0.02
+
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+class _Stop(BaseException):
+    """Raised by the signal handler out of the wait for a command, and caught around it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Runner:
+    """Runs commands one at a time; see the module's docstring. Use as `with run_commands()
+    as runner:` so the signal handlers are in place only while commands run.
+
+    The handler stops a command only where run() can catch it (while it waits); during the
+    start of a command a signal is kept for the moment the command's group exists."""
+
+    def __init__(self) -> None:
+        self._starting = False
+        self._waiting = False
+        self._stopping = False
+        self._pending = 0  # a signal that came while a command was starting
+        self._hurry = False  # a second signal: no more grace
+
+    def run(self, cmd: str, cwd: str, env: dict[str, str]) -> int:
+        """Run cmd through /bin/sh; its exit code, or -N if signal N ended it."""
+        self._starting = True
+        try:
+            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, start_new_session=True)
+        except BaseException:
+            self._starting = False
+            if self._pending:
+                _leave(self._pending)
+            raise
+        try:
+            self._waiting = True
+            self._starting = False
+            if self._pending:
+                self._stopping, self._waiting = True, False
+                raise _Stop(self._pending)
+            code = proc.wait()
+            self._waiting = False
+            return code
+        except _Stop as stop:
+            self._stop_group(proc, stop.signum)
+            _leave(stop.signum)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stopping:
+            self._hurry = True
+        elif self._starting:
+            self._pending = signum
+        elif self._waiting:
+            self._stopping, self._waiting = True, False
+            raise _Stop(signum)
+        else:  # between commands: nothing to stop
+            _leave(signum)
+
+    def _stop_group(self, proc: subprocess.Popen[bytes], signum: int) -> None:
+        if proc.returncode is not None:  # reaped already: the command had ended
+            return
+        group = proc.pid  # the shell leads its group; it is reaped last, so the id stays its
+        _killpg(group, signum)
+        if self._wait(lambda: _exited(proc), GRACE):
+            _killpg(group, signal.SIGTERM)  # what the shell left running in the background
+            self._wait(lambda: not _running(group), LEFTOVERS)
+        if _running(group):
+            _killpg(group, signal.SIGKILL)
+        proc.wait()
+
+    def _wait(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Wait until done() (True) or seconds passed or a second signal came (False)."""
+        deadline = time.monotonic() + seconds
+        while not done():
+            if self._hurry or time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL)
+        return True
+
+
+def _leave(signum: int) -> NoReturn:
+    """Leave as the signal asks: SIGINT as Ctrl-C does, the others with 128 + signal."""
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt from None
+    raise SystemExit(128 + signum) from None
+
+
+@contextmanager
+def run_commands() -> Iterator[Runner]:
+    """A Runner, with SIGINT, SIGTERM and SIGHUP forwarded while the block runs (from the
+    main thread only: elsewhere Python delivers no signals, and the defaults stay)."""
+    runner = Runner()
+    if threading.current_thread() is not threading.main_thread():
+        yield runner
+        return
+    previous: list[tuple[int, Handler]] = []
+    try:
+        for signum in FORWARDED:
+            previous.append((signum, signal.signal(signum, runner.on_signal)))
+        yield runner
+    finally:
+        for number, handler in reversed(previous):
+            signal.signal(number, handler)
+
+
+def _killpg(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """proc ended (it is not reaped: its id, which names the group, stays taken)."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _running(group: int) -> bool:
+    """A process of the group still runs. Zombies do not count: the unreaped shell, and
+    orphans that an init which reaps nothing (some containers) keeps forever."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        names = os.listdir("/proc")
+    except OSError:  # no /proc (macOS): something of the group exists
+        return True
+    member = (str(group), "running")
+    return any(name.isdigit() and _stat(name) == member for name in names)
+
+
+def _stat(pid: str) -> tuple[str, str]:
+    """(process group, "running" or "zombie") of a process from /proc, ("", "") if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return "", ""
+    state = "zombie" if fields[0] in (b"Z", b"X") else "running"
+    return fields[2].decode(), state
