@@ -76,7 +76,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during a command, carried past click's main() (which would print an empty
+    line on stderr before it) to the error boundary, which prints one line."""
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -158,7 +169,7 @@ def _main(argv: list[str] | None) -> None:
     except MlvError as e:
         output.error(str(e))
         if verbose:
-            sys.stderr.write(output.traceback_text())
+            output.show_traceback()
         code = e.exit_code
     except click.exceptions.Exit as e:
         code = e.exit_code
@@ -181,7 +192,7 @@ def _main(argv: list[str] | None) -> None:
         else:
             output.error("aborted")
             code = EXIT_FAILURE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         output.error("interrupted")
         code = 130
     except BrokenPipeError:
@@ -189,11 +200,11 @@ def _main(argv: list[str] | None) -> None:
     except OSError as e:
         output.error(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
         if verbose:
-            sys.stderr.write(output.traceback_text())
+            output.show_traceback()
         code = EXIT_FAILURE
     except Exception as e:  # a bug: say so, and show it under -v
         if verbose:
-            sys.stderr.write(output.traceback_text())
+            output.show_traceback()
             sys.exit(EXIT_FAILURE)
         output.error(
             f"internal error: {type(e).__name__}: {e} (run with -v for the traceback "

@@ -78,8 +78,5 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
 def _list(paths: list[str], why: str, detail: dict[str, str] | None = None) -> None:
     if not paths:
         return
-    output.error(f"{len(paths)} file(s) {why}:")
-    for p in paths[:SHOW]:
-        sys.stderr.write(f"    {p}{(detail or {}).get(p, '')}\n")
-    if len(paths) > SHOW:
-        sys.stderr.write(f"    ... and {len(paths) - SHOW} more (see --json)\n")
+    items = [f"{p}{(detail or {}).get(p, '')}" for p in paths]
+    output.error_list(f"{len(paths)} file(s) {why}:", items, SHOW)

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from mlv.cli import output
+
 
 @click.command("dag")
 @click.argument("stages", nargs=-1, metavar="[STAGE]...")
@@ -41,12 +43,12 @@ def dag_cmd(stages: tuple[str, ...], dot: bool, mermaid: bool, downstream: bool)
         lines += [f'  {ids[n]}["{_mermaid(n)}"]' for n in names]
         lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges]
     else:
-        width = max(len(n) for n in names)
-        lines = []
+        rows = []
         for n in names:
             needs = [p for p in graph.parents[n] if p in chosen]
-            lines.append(f"{n.ljust(width)}  <- {', '.join(needs)}" if needs else n)
-    click.echo("\n".join(lines))
+            rows.append([n, f"<- {', '.join(needs)}"] if needs else [n])
+        lines = output.columns(rows)
+    output.out("\n".join(lines))
 
 
 def _mermaid(name: str) -> str:

@@ -97,7 +97,7 @@ def _markdown(result: DiffResult) -> None:
         lines.append(f"| {status} | {_label(c)} | {_size(c)} | {hash_id} |")
     for path in result.unknown:
         lines.append(f"| changed (files not listed) | {path} |  |  |")
-    click.echo("\n".join(lines))
+    output.out("\n".join(lines))
 
 
 def as_dict(result: DiffResult) -> dict[str, object]:

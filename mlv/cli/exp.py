@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import datetime
-import sys
+import io
 from typing import Any
 
 import click
 
+from mlv.cli import output
 from mlv.cli.common import json_option
-from mlv.cli.metrics import cell, emit_json, md_option, one_format, rev_label, table, warn_errors
+from mlv.cli.metrics import cell, emit_json, md_option, one_format, rev_label, warn_errors
 from mlv.core.pipeline import experiments
 from mlv.core.pipeline.experiments import Column, Row
 from mlv.core.repo import Repo
@@ -91,7 +92,8 @@ def show_cmd(
         )
         return
     if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["rev", "commit", "time", "subject", *_csv_names(result.columns)])
         for row in result.rows:
             writer.writerow(
@@ -103,6 +105,7 @@ def show_cmd(
                     *[_csv_cell(row, c) for c in result.columns],
                 ]
             )
+        output.out(text.getvalue(), end="")
         return
     for row in result.rows:
         label = "" if row.rev.commit is None else f" at {rev_label(row.rev)}"
@@ -116,7 +119,7 @@ def show_cmd(
         ]
         for r in result.rows
     ]
-    table(headers, rows, as_md)
+    output.table(headers, rows, as_md)
 
 
 def _row_dict(row: Row) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def gc_cmd(
             output.info(f"{unreferenced(plan.count)} ({size}) on {place}.")
         if force:
             return True
-        if sys.stdin.isatty() and sys.stderr.isatty():
+        if output.can_ask():
             if click.confirm(
                 f"Delete {output.plural(plan.count, 'object')} ({size}) from {place}?",
                 default=False,
@@ -119,11 +119,11 @@ def _render(r: GcResult) -> None:
     verb = "would be removed" if r.dry_run else "removed"
     output.info(f"{output.plural(r.removed, 'object')}, {size} {verb} from {place}; {r.kept} kept.")
     if r.failed:
-        output.error(f"{len(r.failed)} object(s) could not be deleted (run gc again to retry):")
-        for h, reason in list(r.failed.items())[:SHOW]:
-            sys.stderr.write(f"    {h}: {reason}\n")
-        if len(r.failed) > SHOW:
-            sys.stderr.write(f"    ... and {len(r.failed) - SHOW} more (see --json)\n")
+        output.error_list(
+            f"{len(r.failed)} object(s) could not be deleted (run gc again to retry):",
+            [f"{h}: {reason}" for h, reason in r.failed.items()],
+            SHOW,
+        )
 
 
 def _as_dict(r: GcResult) -> dict[str, Any]:

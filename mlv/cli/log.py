@@ -52,14 +52,14 @@ def log_cmd(path: str, limit: int | None, rev: str, as_json: bool) -> None:
         return
     for v in versions:
         when = datetime.datetime.fromtimestamp(v.time).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{v.commit[:10]}  {when}  {v.author}  {v.subject}")
+        output.out(f"{v.commit[:10]}  {when}  {v.author}  {v.subject}")
         if v.entry is not None:
             files = f", {output.plural(v.entry.files, 'file')}" if v.entry.is_dir else ""
-            click.echo(f"    {v.entry.hash}  {output.human_size(v.entry.size)}{files}")
+            output.out(f"    {v.entry.hash}  {output.human_size(v.entry.size)}{files}")
         elif v.unknown:
-            click.echo(f"    (cannot read: {v.unknown})")
+            output.out(f"    (cannot read: {v.unknown})")
         else:
-            click.echo("    deleted")
+            output.out("    deleted")
 
 
 def _status(v: history.Version) -> str:

@@ -88,7 +88,7 @@ def ls_cmd(
         else:
             lines.append(shown)
     if lines:
-        click.echo("\n".join(lines))  # one write: a 20,000-line listing in one go
+        output.out("\n".join(lines))  # one write: a 20,000-line listing in one go
 
 
 def _as_dict(n: Node) -> dict[str, object]:
@@ -138,8 +138,8 @@ def du_cmd(
         )
         return
     for c, (size, files) in rows:
-        click.echo(f"{output.human_size(size):>10} {files:>9}  {c.path}{'/' if c.is_dir else ''}")
-    click.echo(f"{output.human_size(total[0]):>10} {total[1]:>9}  {top.path or '.'} (total)")
+        output.out(f"{output.human_size(size):>10} {files:>9}  {c.path}{'/' if c.is_dir else ''}")
+    output.out(f"{output.human_size(total[0]):>10} {total[1]:>9}  {top.path or '.'} (total)")
 
 
 def _usage(view: View, node: Node) -> tuple[int, int]:

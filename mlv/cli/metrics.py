@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -77,41 +76,6 @@ def rev_label(rev: Rev) -> str:
     return rev.name
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], as_md: bool = False) -> None:
-    """Markdown with as_md; a rich table on a terminal; else plain aligned columns."""
-    if as_md:
-        lines = ["| " + " | ".join(_md(h) for h in headers) + " |"]
-        lines.append("|" + "|".join("-" * (len(h) + 2) for h in headers) + "|")
-        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
-        click.echo("\n".join(lines))
-        return
-    if output.quiet():
-        return
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-
-        console = Console(highlight=False)
-        if sum(widths) + 2 * (len(widths) - 1) <= console.width:  # else: plain, unwrapped
-            rich_table = Table(box=None, header_style="bold", pad_edge=False)
-            for h in headers:
-                rich_table.add_column(Text(h))  # Text: no markup in user's keys and values
-            for row in rows:
-                rich_table.add_row(*[Text(c) for c in row])
-            console.print(rich_table)
-            return
-    for line in [list(headers), *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def warn_errors(errors: dict[str, str], where: str = "") -> None:
     for file, why in errors.items():
         output.warn(f"{why}{where}" if why.startswith(file) else f"{file}: {why}{where}")
@@ -177,7 +141,7 @@ def show_cmd(rev_names: tuple[str, ...], all_commits: bool, as_json: bool, as_md
         if not as_md:
             output.info("No metrics: no stage in mlv.yaml declares `metrics:` files that exist.")
         return
-    table(["Revision", "Path", *keys], rows, as_md)
+    output.table(["Revision", "Path", *keys], rows, as_md)
 
 
 @metrics_group.command("diff")
@@ -214,7 +178,7 @@ def diff_cmd(
         [c.file, c.key, cell(c.old), cell(c.new), signed(c.change), percent(c.relative)]
         for c in result.changes
     ]
-    table(["Path", "Metric", "Old", "New", "Change", "Relative"], rows, as_md)
+    output.table(["Path", "Metric", "Old", "New", "Change", "Relative"], rows, as_md)
 
 
 def _diff_warnings(result: metrics_mod.DiffResult) -> None:
@@ -297,7 +261,7 @@ def check_cmd(baseline: str | None, as_json: bool, as_md: bool) -> None:
                 ]
                 for r in report.results
             ]
-            table(["Check", "Values", "Result", "Reason"], rows, as_md)
+            output.table(["Check", "Values", "Result", "Reason"], rows, as_md)
             failed = sum(not r.passed for r in report.results)
             if not as_md:
                 base = ""

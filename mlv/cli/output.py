@@ -1,6 +1,10 @@
-"""Rendering helpers: the only place that decides what goes to stdout and stderr.
+"""Rendering helpers: the only place that writes to stdout and stderr.
 
-Plain lines in pipes and CI; rich progress bars on a terminal (rich imported only then).
+Every command's output goes through here: `info` (lines -q hides), `out` (what the command
+was asked for: a listing, a diff, a table; -q does not hide it), `warn`, `error` and
+`error_list` (stderr), `emit_json`, `table`, `TerminalProgress`. Here too are the -q/-v
+settings and the terminal checks. Plain lines in pipes and CI; on a terminal, rich progress
+bars and tables, rich imported only then (rich itself honours NO_COLOR and TERM=dumb).
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -84,6 +89,13 @@ def info(line: str) -> None:
         sys.stdout.write(line + "\n")
 
 
+def out(text: str, end: str = "\n") -> None:
+    """What the command was asked for (a listing, a diff, a table) on stdout, shown with -q
+    too, in one write (a 20,000-line listing goes out at once), as it is: names with control
+    characters are not altered (--json escapes them)."""
+    sys.stdout.write(text + end)
+
+
 def warn(line: str) -> None:
     if not _settings["quiet"]:
         sys.stderr.write(f"warning: {line}\n")
@@ -92,6 +104,86 @@ def warn(line: str) -> None:
 def error(line: str) -> None:
     sys.stderr.write(f"error: {line}\n")
     sys.stderr.flush()
+
+
+def error_list(line: str, items: Sequence[str], show: int) -> None:
+    """An error line, then the first `show` items it is about, indented, and how many more
+    (--json lists them all)."""
+    more = [f"... and {len(items) - show} more (see --json)"] if len(items) > show else []
+    sys.stderr.write(f"error: {line}\n" + "".join(f"    {i}\n" for i in [*items[:show], *more]))
+    sys.stderr.flush()
+
+
+def show_traceback() -> None:
+    """The exception being handled, on stderr (-v), without the remotes' secrets."""
+    sys.stderr.write(traceback_text())
+
+
+def stdout_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def can_ask() -> bool:
+    """A person at a terminal who can answer a question (gc's confirmation)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def flush() -> None:
+    """Before a child process writes to the same terminal or log (repro's commands)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], as_md: bool = False) -> None:
+    """Markdown with as_md (shown with -q too); else, unless -q, a rich table on a terminal
+    wide enough for it, plain columns (each padded to its widest cell, two spaces apart,
+    trailing spaces dropped) anywhere else."""
+    if as_md:
+        lines = ["| " + " | ".join(_md(h) for h in headers) + " |"]
+        lines.append("|" + "|".join("-" * (len(h) + 2) for h in headers) + "|")
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+        out("\n".join(lines))
+        return
+    if _settings["quiet"]:
+        return
+    if stdout_terminal() and _rich_table(headers, rows):
+        return
+    out("\n".join(columns([list(headers), *rows])))
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Plain aligned lines: every column padded to its widest cell, two spaces between
+    columns, trailing spaces dropped (a short row leaves its last columns empty)."""
+    count = max((len(row) for row in rows), default=0)
+    full = [[*row, *[""] * (count - len(row))] for row in rows]
+    widths = [max(len(row[i]) for row in full) for i in range(count)]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in full
+    ]
+
+
+def _rich_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> bool:
+    """A rich table on stdout, when the terminal is wide enough (else False: plain lines,
+    unwrapped)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    if sum(widths) + 2 * (len(widths) - 1) > console.width:
+        return False
+    rich_table = Table(box=None, header_style="bold", pad_edge=False)
+    for h in headers:
+        rich_table.add_column(Text(h))  # Text: no markup in user's keys and values
+    for row in rows:
+        rich_table.add_row(*[Text(c) for c in row])
+    console.print(rich_table)
+    return True
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def emit_json(data: Any) -> None:

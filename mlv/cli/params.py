@@ -14,7 +14,6 @@ from mlv.cli.metrics import (
     one_format,
     rev_label,
     revision,
-    table,
     warn_errors,
 )
 from mlv.core.pipeline import metrics as metrics_mod
@@ -60,4 +59,4 @@ def diff_cmd(
             output.info("No params changed." if not everything else "No params.")
         return
     rows = [[c.file, c.key, cell(c.old), cell(c.new)] for c in result.changes]
-    table(["Path", "Param", "Old", "New"], rows, as_md)
+    output.table(["Path", "Param", "Old", "New"], rows, as_md)

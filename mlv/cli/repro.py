@@ -23,8 +23,7 @@ class _Printer:
 
     def command(self, name: str, cmd: str) -> None:
         output.info(f"> {cmd}")
-        sys.stdout.flush()
-        sys.stderr.flush()
+        output.flush()
 
     def restored(self, name: str, reasons: list[str], run_cache: bool) -> None:
         where = "the run cache" if run_cache else "the cache, as mlv.lock records it"

@@ -174,10 +174,8 @@ def list_cmd(as_json: bool) -> None:
             ]
         )
         return
-    from mlv.cli.metrics import table
-
     rows = []
     for s in stages:
         what = s.desc or s.command.replace("\n", "; ")
         rows.append([s.name, what, ", ".join(s.deps) or "-", ", ".join(s.out_paths) or "-"])
-    table(["Stage", "Command", "Deps", "Outs"], rows)
+    output.table(["Stage", "Command", "Deps", "Outs"], rows)

@@ -297,23 +297,21 @@ def _render_runs(s: TransferSummary, runs: RunsSummary) -> None:
             f"(first: {runs.invalid[0]})"
         )
     if runs.failed:
-        output.error(f"{len(runs.failed)} run-cache entries failed (run again to retry):")
-        for key, reason in list(runs.failed.items())[:SHOW]:
-            sys.stderr.write(f"    {key}: {reason}\n")
-        if len(runs.failed) > SHOW:
-            sys.stderr.write(f"    ... and {len(runs.failed) - SHOW} more (see --json)\n")
+        output.error_list(
+            f"{len(runs.failed)} run-cache entries failed (run again to retry):",
+            [f"{key}: {reason}" for key, reason in runs.failed.items()],
+            SHOW,
+        )
 
 
 def _list(
     s: TransferSummary, hashes: list[str], why: str, reasons: dict[str, str] | None = None
 ) -> None:
-    output.error(f"{len(hashes)} object(s) {why}:")
-    for h in hashes[:SHOW]:
-        path = s.paths.get(h, "?")
-        reason = f": {reasons[h]}" if reasons and h in reasons else ""
-        sys.stderr.write(f"    {h}  {path}{reason}\n")
-    if len(hashes) > SHOW:
-        sys.stderr.write(f"    ... and {len(hashes) - SHOW} more (see --json)\n")
+    reasons = reasons or {}
+    items = [
+        f"{h}  {s.paths.get(h, '?')}" + (f": {reasons[h]}" if h in reasons else "") for h in hashes
+    ]
+    output.error_list(f"{len(hashes)} object(s) {why}:", items, SHOW)
 
 
 def _as_dict(s: TransferSummary) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def render(r: verify_mod.Report) -> None:
     for name, state, text in rows:
         output.info(f"{name:<{width}}{state:<12}{text}")
     for p in r.problems:
-        sys.stdout.write(problem_line(p, r) + "\n")
+        output.out(problem_line(p, r))
     if r.problems:
         output.info(f"{_n(len(r.problems), 'problem')} found ({r.seconds:.2f} s).")
     else:
