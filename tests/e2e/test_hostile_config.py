@@ -324,7 +324,11 @@ def test_this_machines_config_may_decide_them(mlv_repo: Path, tmp_path: Path) ->
     _committed_remote(mlv_repo, "    known_hosts: /nonexistent/known_hosts\n")
     assert_error(mlv("push", cwd=mlv_repo, check=False), 1, "known_hosts")
     mlv("config", "--local", "remote.evil.proxy_command", f"touch {marker}", cwd=mlv_repo)
-    mlv("config", "--local", "remote.evil.known_hosts", "/nonexistent/known_hosts", cwd=mlv_repo)
+    # an existing (empty) file: with a missing one, asyncssh's failure to read it raced the
+    # proxy command and sometimes killed it before it ran
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.touch()
+    mlv("config", "--local", "remote.evil.known_hosts", str(known_hosts), cwd=mlv_repo)
     proc = mlv("push", cwd=mlv_repo, check=False)
     assert proc.returncode == 1 and "refused" not in proc.stderr, proc.stderr
     assert marker.exists()  # the user's own choice runs
