@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("--out")
     a = ap.parse_args()
     data = os.path.abspath(a.data)
+    os.makedirs(a.work, exist_ok=True)
     server, endpoint = start_moto() if a.s3 else (None, None)
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
