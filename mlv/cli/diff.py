@@ -62,7 +62,9 @@ def _size(change: FileChange) -> str:
 
 
 def _label(change: FileChange) -> str:
-    return f"{change.old_path} -> {change.path}" if change.old_path else change.path
+    if change.old_path:
+        return f"{output.path(change.old_path)} -> {output.path(change.path)}"
+    return output.path(change.path)
 
 
 def _text(result: DiffResult) -> None:
@@ -80,7 +82,7 @@ def _text(result: DiffResult) -> None:
             for c in changes:
                 output.info(f"    {_label(c)}  ({_size(c)})")
     for path, why in result.unknown.items():
-        output.warn(f"{path}: changed, files not listed ({why})")
+        output.warn(f"{output.path(path)}: changed, files not listed ({why})")
     output.info(
         f"files summary: {len(result.added)} added, {len(result.deleted)} deleted, "
         f"{len(result.renamed)} renamed, {len(result.modified)} modified"
@@ -96,7 +98,7 @@ def _markdown(result: DiffResult) -> None:
             hash_id = f"{c.old.hash} -> {c.new.hash}"
         lines.append(f"| {status} | {_label(c)} | {_size(c)} | {hash_id} |")
     for path in result.unknown:
-        lines.append(f"| changed (files not listed) | {path} |  |  |")
+        lines.append(f"| changed (files not listed) | {output.path(path)} |  |  |")
     output.out("\n".join(lines))
 
 

@@ -80,7 +80,7 @@ def ls_cmd(
     lines = []
     for n in nodes:
         shown = n.path[len(base) :] if n.path.startswith(base) else n.path
-        shown += "/" if n.is_dir else ""
+        shown = output.path(shown + ("/" if n.is_dir else ""))
         if long_:
             size = output.human_size(n.size) if n.size is not None else "-"
             files = str(n.files) if n.files is not None else "-"
@@ -138,8 +138,10 @@ def du_cmd(
         )
         return
     for c, (size, files) in rows:
-        output.out(f"{output.human_size(size):>10} {files:>9}  {c.path}{'/' if c.is_dir else ''}")
-    output.out(f"{output.human_size(total[0]):>10} {total[1]:>9}  {top.path or '.'} (total)")
+        shown = output.path(c.path + ("/" if c.is_dir else ""))
+        output.out(f"{output.human_size(size):>10} {files:>9}  {shown}")
+    shown = output.path(top.path or ".")
+    output.out(f"{output.human_size(total[0]):>10} {total[1]:>9}  {shown} (total)")
 
 
 def _usage(view: View, node: Node) -> tuple[int, int]:

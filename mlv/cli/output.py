@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from mlv.util.quoting import quote_path
+
 _settings = {"verbose": False, "quiet": False}
 # What -v changed in the logging module, undone by reset(): the handler it added to the root
 # logger and the root logger's level before.
@@ -89,10 +91,17 @@ def info(line: str) -> None:
         sys.stdout.write(line + "\n")
 
 
+def path(name: str) -> str:
+    """A path as text output shows it: in double quotes with C escapes when it holds a
+    control character ("x\\ny", "a\\033[31m.txt"), as git's core.quotePath does; any other
+    name unchanged (--json shows names as they are, escaped by JSON)."""
+    return quote_path(name)
+
+
 def out(text: str, end: str = "\n") -> None:
     """What the command was asked for (a listing, a diff, a table) on stdout, shown with -q
-    too, in one write (a 20,000-line listing goes out at once), as it is: names with control
-    characters are not altered (--json escapes them)."""
+    too, in one write (a 20,000-line listing goes out at once), as it is: the commands quote
+    the paths in it with path()."""
     sys.stdout.write(text + end)
 
 

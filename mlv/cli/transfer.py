@@ -309,7 +309,8 @@ def _list(
 ) -> None:
     reasons = reasons or {}
     items = [
-        f"{h}  {s.paths.get(h, '?')}" + (f": {reasons[h]}" if h in reasons else "") for h in hashes
+        f"{h}  {output.path(s.paths.get(h, '?'))}" + (f": {reasons[h]}" if h in reasons else "")
+        for h in hashes
     ]
     output.error_list(f"{len(hashes)} object(s) {why}:", items, SHOW)
 
