@@ -35,6 +35,12 @@ def _read_lines(path: str) -> list[str]:
         return []
 
 
+def file_of(data_rel: str) -> str:
+    """The .gitignore (relative to the root) that holds data_rel's line."""
+    folder = data_rel.rpartition("/")[0]
+    return f"{folder}/.gitignore" if folder else ".gitignore"
+
+
 def add_entry(root: str, data_rel: str) -> str | None:
     """Ignore data_rel in its folder's .gitignore; returns that .gitignore (relative) if changed."""
     folder, _, name = data_rel.rpartition("/")

@@ -380,11 +380,15 @@ def _write_pointer(repo: Repo, rel: str, ptr: Pointer, pointer_rel: str | None =
     safepaths.check_parents(repo.root, pointer_rel)
     os.makedirs(os.path.dirname(repo.abs(pointer_rel)), exist_ok=True)
     pointer_mod.write(repo.abs(pointer_rel), ptr)
-    staged = [pointer_rel]
-    ignore_file = gitignore.add_entry(repo.root, rel)
-    if ignore_file:
-        staged.append(ignore_file)
-    repo.stage(staged)
+    gitignore.add_entry(repo.root, rel)
+    _stage(repo, rel, pointer_rel)
+
+
+def _stage(repo: Repo, rel: str, pointer_rel: str) -> None:
+    """Stage the pointer and its folder's .gitignore, changed or not, in one `git add`: a
+    run killed between writing them and staging them left them unstaged, and the next run
+    of the same import or update fixes that at no extra cost."""
+    repo.stage([pointer_rel, gitignore.file_of(rel)])
 
 
 # ---- update ----------------------------------------------------------------------------
@@ -414,7 +418,8 @@ def update(
             wanted = rev if rev is not None else origin.rev
             with open_source(_open_url(repo, origin.url), wanted, repo.cache, jobs) as src:
                 moved = replace(origin, commit=src.commit, rev=wanted)
-                if moved == origin:
+                if moved == origin:  # nothing moves; what an earlier run wrote is staged
+                    _stage(repo, target.data_rel, target.pointer_rel)
                     return _result(target, origin, origin.commit, False, [])
                 content = _content(repo, src, origin.path)
             ptr = replace(

@@ -184,9 +184,11 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
                 stop = not options.keep_going
         result.lock_written = runner.lock_written
     finally:
-        if runner is not None:
-            runner.stage_files()
-        repo_lock.release()
+        try:
+            if runner is not None:
+                runner.stage_files()
+        finally:  # a failed `git add` must not keep the repository locked
+            repo_lock.release()
     return result
 
 
@@ -213,6 +215,9 @@ class _Runner:
         self.param_files: dict[str, dict[str, Any] | None] = {}  # parsed once (None: absent)
         self.lock_written = False
         self.to_stage: set[str] = set()  # files mlv wrote for git: staged once, at the end
+        # .gitignore files of the cached outs of the stages looked at: staged with them,
+        # changed or not (a run killed before its `git add` left them unstaged)
+        self.managed: set[str] = set()
         self._git_tracked: set[str] | None = None
         self.renderer = lockfile.Renderer()
         # objects of outputs git tracks are kept for the run cache as plain copies
@@ -277,6 +282,7 @@ class _Runner:
         stage = self.graph.stage(name)
         try:
             check_outs_inside(self.repo.root, stage)
+            self.managed.update(gitignore.file_of(o.path) for o in stage.outs if o.cache)
             deps, missing = self._deps(stage)
             if missing and not waiting:
                 raise PipelineError(
@@ -697,11 +703,16 @@ class _Runner:
 
     def stage_files(self) -> None:
         """Stage in git what the run wrote (mlv.lock, .gitignore files): once, at the end,
-        so that a run of many stages is not a run of as many `git add`s."""
+        so that a run of many stages is not a run of as many `git add`s. mlv.lock and the
+        .gitignore files of the outs looked at are staged whether or not this run changed
+        them: a run killed between writing them and staging them left them unstaged, and
+        the next run fixes that in the same `git add` (a missing file is skipped)."""
+        if self.options.dry:
+            return
+        paths = sorted(self.to_stage | self.managed | {LOCK_FILE})
+        self.repo.stage(paths)
         if self.to_stage:
-            paths = sorted(self.to_stage)
-            self.repo.stage(paths)
-            gone = [p for p in paths if not os.path.lexists(self.repo.abs(p))]
+            gone = [p for p in sorted(self.to_stage) if not os.path.lexists(self.repo.abs(p))]
             if gone and self.repo.scm:  # a .gitignore emptied and deleted: stage that too
                 git.remove_cached(self.repo.root, gone)
             self.to_stage.clear()
