@@ -23,7 +23,12 @@ _LABEL = {
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--check", is_flag=True, help="Exit 1 when anything is not clean.")
 @click.option(
-    "-r", "--remote", metavar="NAME", help="Instead: what the remote NAME lacks (not pushed)."
+    "-r",
+    "--remote",
+    metavar="NAME",
+    is_flag=False,
+    flag_value="",
+    help="Instead: what the remote NAME lacks (not pushed); NAME defaults to core.remote.",
 )
 @json_option
 def status_cmd(paths: tuple[str, ...], check: bool, remote: str | None, as_json: bool) -> None:
@@ -37,7 +42,7 @@ def status_cmd(paths: tuple[str, ...], check: bool, remote: str | None, as_json:
     names (one check per pointer). `mlv verify --remote NAME` asks for every object.
     """
     if remote is not None:
-        _remote_status(list(paths), remote, check, as_json)
+        _remote_status(list(paths), remote or None, check, as_json)
         return
     repo = Repo.open()
     try:
@@ -106,7 +111,7 @@ def _as_dict(r: status_mod.TargetStatus) -> dict[str, object]:
     }
 
 
-def _remote_status(paths: list[str], remote: str, check: bool, as_json: bool) -> None:
+def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: bool) -> None:
     from mlv.core import transfer
 
     repo = Repo.open()

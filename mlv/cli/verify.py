@@ -18,7 +18,14 @@ from mlv.core.selection import Revisions
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--workspace", is_flag=True, help="Check workspace files against their pointers.")
 @click.option("--cache", is_flag=True, help="Check the cache holds every object, intact.")
-@click.option("-r", "--remote", metavar="NAME", help="Check remote NAME holds every object needed.")
+@click.option(
+    "-r",
+    "--remote",
+    metavar="NAME",
+    is_flag=False,
+    flag_value="",
+    help="Check remote NAME holds every object needed; NAME defaults to core.remote.",
+)
 @revision_options()
 @click.option(
     "--changed-since",
@@ -90,7 +97,8 @@ def verify_cmd(
     if any(p.where == verify_mod.REMOTE and p.found == verify_mod.MISSING for p in report.problems):
         from mlv.cli.transfer import repair_command
 
-        repair = repair_command(paths, remote, revisions)
+        named = report.remote.name if report.remote is not None else remote
+        repair = repair_command(paths, named, revisions)
     if as_json:
         output.emit_json({**as_dict(report), "repair": repair})
     else:

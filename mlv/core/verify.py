@@ -642,7 +642,7 @@ def verify(
     store = None
     scratch = ""
     if opts.remote is not None:
-        store = remotes.open_remote(repo, opts.remote, opts.jobs)
+        store = remotes.open_remote(repo, opts.remote or None, opts.jobs)  # "": the default
         scratch = tempfile.mkdtemp(prefix="verify-", dir=_scratch_root(repo))
     try:
         trees = Trees(repo, store, store is not None and opts.full, scratch)

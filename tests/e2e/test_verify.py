@@ -569,3 +569,21 @@ def test_ci_example_commands(
             assert f"data/train/new2.txt  expected {missing}  found: missing" in out, out
             assert f"data/eval/e1.txt  expected {corrupt}  found: corrupt (got " in out, out
             assert "2 problems found" in out
+
+
+def test_remote_without_a_name_is_the_default_remote(mlv_repo: Path, tmp_path: Path) -> None:
+    """`--remote` alone (as `status --remote --check` or `verify --remote`) means core.remote,
+    like push and pull; its hints name the remote that was checked."""
+    remote = setup_pushed(mlv_repo, tmp_path)
+    missing, _ = break_folder_remote(mlv_repo, remote)
+    for args in (["--remote", "--check"], ["-r", "--check"], ["--check", "--remote"]):
+        proc = mlv("status", *args, cwd=mlv_repo, check=False)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "taken to stand for all it names" in proc.stdout
+    proc = mlv("verify", "--remote", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert f"expected {missing}  found: missing  where: remote store" in proc.stdout
+    assert "`mlv push --verify -r store` re-sends them" in proc.stdout
+    code, doc = verify(mlv_repo, "--remote")
+    assert code == 1 and doc["repair"] == "mlv push --verify -r store"
+    assert_error(mlv("verify", "-r", "nosuch", cwd=mlv_repo, check=False), 2, "no remote named")
