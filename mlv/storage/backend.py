@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 Done = Callable[[int], None]  # called with a finished item's bytes (progress); any thread
 
@@ -35,6 +35,18 @@ class ItemResult:
         return self.error is None
 
 
+class KeyInfo(NamedTuple):
+    """What a listing says of one key (list_info)."""
+
+    size: int  # bytes
+    mtime: float  # last modification, POSIX seconds (UTC), by the remote's clock
+
+
+# The most bytes one range of read_ranges may ask for: a pack is at most 4 GiB (its offsets
+# are u32), and nothing mlv reads by range is bigger. A longer range is refused, not read.
+MAX_RANGE = 1 << 32
+
+
 class Missing(FileNotFoundError):
     """The key is not on the remote."""
 
@@ -46,6 +58,19 @@ class PermanentError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+def check_range(start: int, length: int) -> None:
+    """ValueError for a range no backend reads (read_ranges)."""
+    if start < 0 or length < 0:
+        raise ValueError(f"invalid byte range: start {start}, length {length}")
+    if length > MAX_RANGE:
+        raise ValueError(f"byte range of {length} bytes is longer than {MAX_RANGE} allowed")
+
+
+def too_long(key: str, length: int) -> OSError:
+    """The error for a ranged read that got more bytes than it asked for."""
+    return OSError(f"{key}: the remote sent more than the {length} bytes asked for")
 
 
 class Backend(Protocol):
@@ -62,15 +87,27 @@ class Backend(Protocol):
         """Those of keys that are on the remote (one existence check each)."""
         ...
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, prefix: str, limit: int | None = None) -> list[str]:
         """Every key below prefix, recursively: a folder ("xxh128/ab/"), or a folder and
         the start of the names in it ("xxh128/a": the keys of shards a0 to af), which lets
-        a caller split one long listing of a flat store into listings it runs at once."""
+        a caller split one long listing of a flat store into listings it runs at once.
+
+        limit: stop after that many keys (at most limit come back; which ones is the
+        listing's order, unspecified). On S3 a limit up to 1000 costs one request whatever
+        the prefix holds; a folder stops walking; other stores may list whole and cut.
+        `limit=1` answers "does anything live below prefix". 0 gives []."""
         ...
 
     def list_sizes(self, prefix: str) -> dict[str, int]:
         """Like list_keys, with each key's size in bytes (from the same listing requests:
-        `mlv gc --remote` reports what it deletes)."""
+        `mlv gc --remote` reports what it deletes). A view of list_info."""
+        ...
+
+    def list_info(self, prefix: str) -> dict[str, KeyInfo]:
+        """Like list_sizes, with each key's modification time as well, from the same
+        listing requests (no request per key): the server's clock, so that ages compared
+        between keys or against a listing's newest key do not depend on the writers'
+        clocks. Temporaries are left out, as in list_keys; an absent prefix gives {}."""
         ...
 
     def upload(
@@ -103,6 +140,32 @@ class Backend(Protocol):
         """The first nbytes of each key (fewer if it is shorter) in ItemResult.data: a
         ranged read where the store has one, never the whole of a large object. `mlv gc
         --remote` tells trees from files this way before it deletes."""
+        ...
+
+    def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
+        """Byte ranges of keys, (key, start, length) triples: one ItemResult per item, in
+        the items' order (a key may appear many times), with the bytes in data and their
+        count in nbytes.
+
+        Requests: S3, GCS, Azure and HTTP one ranged GET per range (none of them answers
+        several ranges in one request); a folder opens each key once and preads its ranges;
+        SFTP opens each key once and reads its ranges on that handle (a round trip each).
+        Merging neighbouring ranges is the caller's choice (the gap bytes are its to
+        spend), never the backend's.
+
+        Per item:
+        - `Missing`: the key is not there (every range of it fails so).
+        - A range that runs past the end of the object gives the bytes up to the end (short
+          data, possibly b""); a range that starts at or past the end gives b"". The
+          caller, which knows the length it expects, decides whether short is an error.
+        - length 0 gives b"" without a request, whether the key exists or not.
+        - start or length negative, or length above MAX_RANGE: ValueError, without a
+          request.
+        - A server that sends more bytes than asked (one that ignores Range and answers
+          with the whole object) is an error, not a bigger buffer: no item ever holds more
+          than min(length, the object's size - start) bytes, and on a folder, SFTP and S3
+          no more than that is ever read into memory.
+        """
         ...
 
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:

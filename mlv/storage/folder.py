@@ -14,7 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from mlv.storage import retry
-from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
+from mlv.storage.backend import (
+    Done,
+    ItemResult,
+    KeyInfo,
+    Missing,
+    PermanentError,
+    check_range,
+)
 from mlv.util import localfs
 
 T = TypeVar("T")
@@ -67,29 +74,42 @@ class FolderBackend:
     def exists(self, keys: Sequence[str], jobs: int) -> set[str]:
         return {k for k in keys if os.path.exists(self._path(k))}
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, prefix: str, limit: int | None = None) -> list[str]:
+        if limit is not None and limit <= 0:
+            return []
+        start = ""
         if prefix and not prefix.endswith("/"):  # a folder and the start of names
-            folder = prefix.rpartition("/")[0] + "/"
-            return [k for k in self._keys(folder) if k.startswith(prefix)]
-        return self._keys(prefix)
+            prefix, _, start = prefix.rpartition("/")
+            prefix += "/"
+        return self._keys(prefix, start, limit)
 
-    def _keys(self, prefix: str) -> list[str]:
+    def _keys(self, prefix: str, start: str, limit: int | None) -> list[str]:
         base = self._path(prefix)
         found: list[str] = []
+        top = True
         for folder, dirs, files in os.walk(base):
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            if top and start:  # only the names of base that begin with start
+                dirs[:] = [d for d in dirs if d.startswith(start)]
+                files = [f for f in files if f.startswith(start)]
+            top = False
             dirs.sort()
             found.extend(f"{rel}/{f}" for f in files if not f.startswith(localfs.TMP_MARK))
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
         return found
 
     def list_sizes(self, prefix: str) -> dict[str, int]:
+        return {k: info.size for k, info in self.list_info(prefix).items()}
+
+    def list_info(self, prefix: str) -> dict[str, KeyInfo]:
         if prefix and not prefix.endswith("/"):  # a folder and the start of names
             folder = prefix.rpartition("/")[0] + "/"
-            return {k: n for k, n in self._sizes(folder).items() if k.startswith(prefix)}
-        return self._sizes(prefix)
+            return {k: i for k, i in self._infos(folder).items() if k.startswith(prefix)}
+        return self._infos(prefix)
 
-    def _sizes(self, prefix: str) -> dict[str, int]:
-        found: dict[str, int] = {}
+    def _infos(self, prefix: str) -> dict[str, KeyInfo]:
+        found: dict[str, KeyInfo] = {}
         pending = [self._path(prefix)]
         while pending:
             folder = pending.pop()
@@ -101,9 +121,10 @@ class FolderBackend:
                             pending.append(entry.path)
                         elif not entry.name.startswith(localfs.TMP_MARK):
                             try:
-                                found[f"{rel}/{entry.name}"] = entry.stat().st_size
+                                st = entry.stat()
                             except FileNotFoundError:
-                                pass  # deleted meanwhile
+                                continue  # deleted meanwhile
+                            found[f"{rel}/{entry.name}"] = KeyInfo(st.st_size, st.st_mtime)
             except (FileNotFoundError, NotADirectoryError):
                 continue
         return found
@@ -210,6 +231,57 @@ class FolderBackend:
             return len(data), data
 
         return self._each(keys, jobs, lambda k: k, get, None)
+
+    def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
+        """Each key opened once, each range one pread of at most the bytes the file holds
+        from start (so an absurd length allocates nothing)."""
+        out: list[ItemResult | None] = [None] * len(items)
+        wanted: dict[str, list[int]] = {}
+        for i, (key, start, length) in enumerate(items):
+            try:
+                check_range(start, length)
+            except ValueError as e:
+                out[i] = ItemResult(key, 0, e)
+                continue
+            if length == 0:
+                out[i] = ItemResult(key, 0, data=b"")
+                continue
+            wanted.setdefault(key, []).append(i)
+
+        def ranges_of(key: str) -> list[bytes]:
+            try:
+                fd = os.open(self._path(key), os.O_RDONLY)
+            except FileNotFoundError:
+                raise Missing(key) from None
+            try:
+                size = os.fstat(fd).st_size
+                got = []
+                for i in wanted[key]:
+                    _, start, length = items[i]
+                    n = min(length, max(0, size - start))
+                    got.append(os.pread(fd, n, start) if n else b"")
+                return got
+            finally:
+                os.close(fd)
+
+        def one(key: str) -> None:
+            try:
+                got = retry.call(lambda: ranges_of(key), self.policy, what=key)
+            except Exception as e:
+                error = _classify(e, self.url)
+                for i in wanted[key]:
+                    out[i] = ItemResult(key, 0, error)
+                return
+            for i, data in zip(wanted[key], got, strict=True):
+                out[i] = ItemResult(key, len(data), data=data)
+
+        if jobs <= 1 or len(wanted) < 8:
+            for key in wanted:
+                one(key)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(one, wanted))
+        return [r for r in out if r is not None]
 
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
         results = []

@@ -28,7 +28,15 @@ from typing import Any, TypeVar
 from fsspec.callbacks import Callback
 
 from mlv.storage import retry
-from mlv.storage.backend import Done, ItemResult, Missing, PermanentError
+from mlv.storage.backend import (
+    Done,
+    ItemResult,
+    KeyInfo,
+    Missing,
+    PermanentError,
+    check_range,
+    too_long,
+)
 
 # Protocols whose keys are flat (no folders to create) and whose PUT is atomic.
 FLAT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
@@ -304,25 +312,32 @@ class FsspecBackend:
         else:
             await self.fs._info(path)
 
-    def list_keys(self, prefix: str) -> list[str]:
-        return [key for key, _ in self._listing(prefix)]
+    def list_keys(self, prefix: str, limit: int | None = None) -> list[str]:
+        if limit is not None and limit <= 0:
+            return []
+        return [key for key, _ in self._listing(prefix, limit)]
 
     def list_sizes(self, prefix: str) -> dict[str, int]:
+        return {key: info.size for key, info in self._listing(prefix)}
+
+    def list_info(self, prefix: str) -> dict[str, KeyInfo]:
         return dict(self._listing(prefix))
 
-    def _listing(self, prefix: str) -> list[tuple[str, int]]:
-        """(key, size) of every key below prefix, temporaries left out. A prefix that does
-        not end in "/" is a folder and the start of the names in it."""
+    def _listing(self, prefix: str, limit: int | None = None) -> list[tuple[str, KeyInfo]]:
+        """(key, size and mtime) of every key below prefix, temporaries left out; at most
+        limit of them. A prefix that does not end in "/" is a folder and the start of the
+        names in it."""
         if prefix and not prefix.endswith("/") and self.protocol not in ("s3", "s3a"):
             folder = prefix.rpartition("/")[0] + "/"
-            return [(k, n) for k, n in self._listing(folder) if k.startswith(prefix)]
+            inside = [(k, i) for k, i in self._listing(folder) if k.startswith(prefix)]
+            return inside[:limit] if limit is not None else inside
         base = self._path(prefix.rstrip("/"))
         start = "" if not prefix or prefix.endswith("/") else prefix.rpartition("/")[2]
 
-        def find() -> list[tuple[str, int]]:
+        def find() -> list[tuple[str, KeyInfo]]:
             if self.protocol in ("s3", "s3a"):
-                listed: list[tuple[str, int]] = self._sync(
-                    lambda: self._watched(lambda: self._s3_list(base, start))
+                listed: list[tuple[str, KeyInfo]] = self._sync(
+                    lambda: self._watched(lambda: self._s3_list(base, start, limit))
                 )
                 return listed
             try:
@@ -334,28 +349,41 @@ class FsspecBackend:
                     found = self.fs.find(base, detail=True)
             except FileNotFoundError:
                 return []
-            return [(p, int(info.get("size") or 0)) for p, info in found.items()]
+            return [(p, _info(info)) for p, info in found.items()]
 
         try:
             paths = retry.call(find, self.policy, what=f"listing {prefix}")
         except Exception as e:
             raise self._classify(e) from None
         cut = len(self.root) + 1 if self.root else 0
-        named = [(self.fs._strip_protocol(p)[cut:], size) for p, size in paths]
-        return [(n, size) for n, size in named if ".mlvtmp-" not in n]
+        named = [(self.fs._strip_protocol(p)[cut:], info) for p, info in paths]
+        kept = [(n, info) for n, info in named if ".mlvtmp-" not in n]
+        return kept[:limit] if limit is not None else kept
 
-    async def _s3_list(self, base: str, start: str = "") -> list[tuple[str, int]]:
-        """Keys below base (whose names begin with start) with their sizes: ListObjectsV2
-        pages and nothing else (s3fs's find adds a HEAD and a folder probe when a prefix is
-        empty, as it is on a new remote)."""
+    async def _s3_list(
+        self, base: str, start: str = "", limit: int | None = None
+    ) -> list[tuple[str, KeyInfo]]:
+        """Keys below base (whose names begin with start) with their sizes and times:
+        ListObjectsV2 pages and nothing else (s3fs's find adds a HEAD and a folder probe
+        when a prefix is empty, as it is on a new remote). With a limit, no page after the
+        one that reaches it (temporaries do not count towards it)."""
         bucket, key, _ = self.fs.split_path(base if not start else base.rpartition("/")[0])
         prefix = key.rstrip("/") + "/" + start if key else start
-        found = []
+        found: list[tuple[str, KeyInfo]] = []
+        kept = 0
         meter = _METER.get()  # a listing that keeps coming is progress
-        async for item in self.fs._iterdir(bucket, delimiter="", prefix=prefix):
-            found.append((item["name"], int(item.get("size") or 0)))
-            if meter is not None:
-                meter.relative_update(LISTED_KEY_BYTES)
+        pages = self.fs._iterdir(bucket, delimiter="", prefix=prefix)
+        try:
+            async for item in pages:
+                found.append((item["name"], _info(item)))
+                if ".mlvtmp-" not in item["name"]:
+                    kept += 1
+                if meter is not None:
+                    meter.relative_update(LISTED_KEY_BYTES)
+                if limit is not None and kept >= limit:
+                    break
+        finally:
+            await pages.aclose()
         return found
 
     def upload(
@@ -558,6 +586,176 @@ class FsspecBackend:
             ItemResult(r.key, r.nbytes, r.error, found.get(r.key)) if r.ok else r for r in results
         ]
 
+    def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
+        """S3: one ranged GetObject per range, its body read in pieces up to the asked
+        length. GCS, Azure, HTTP: one ranged _cat_file per range. SFTP: each key opened
+        once on a channel of sshfs's pool, each range one read at an offset. Others
+        (memory): each key opened once, seek and read."""
+        out: list[ItemResult | None] = [None] * len(items)
+        wanted: dict[str, list[int]] = {}
+        for i, (key, start, length) in enumerate(items):
+            try:
+                check_range(start, length)
+            except ValueError as e:
+                out[i] = ItemResult(key, 0, e)
+                continue
+            if length == 0:
+                out[i] = ItemResult(key, 0, data=b"")
+                continue
+            wanted.setdefault(key, []).append(i)
+        got: dict[int, bytes] = {}
+        s3 = self.protocol in ("s3", "s3a")
+        per_range = self.is_async and (s3 or self.protocol in RANGED)
+
+        if per_range:  # a batch item per range: pairs (key, position in items)
+            pairs = [(k, str(i)) for k, where in wanted.items() for i in where]
+
+            async def one_range(key: str, pos: str) -> int:
+                _, start, length = items[int(pos)]
+                if s3:
+                    data = await self._s3_range(key, start, length)
+                else:
+                    data = await self._cat_range(key, start, length)
+                got[int(pos)] = data
+                return len(data)
+
+            def unused(key: str, pos: str) -> int:
+                raise AssertionError("async only")
+
+            results = self._batch(
+                pairs,
+                jobs,
+                lambda p: p[0],
+                one_range,
+                unused,
+                None,
+                # S3 meters the bytes it reads (each extends the deadline); the others
+                # get the time the asked length needs
+                lambda p: 0 if s3 else items[int(p[1])][2],
+            )
+            for (_, pos), r in zip(pairs, results, strict=True):
+                i = int(pos)
+                out[i] = ItemResult(r.key, len(got[i]), data=got[i]) if r.ok else r
+            return [r for r in out if r is not None]
+
+        # a batch item per key: pairs (key, key)
+        def collect(key: str, datas: list[bytes]) -> int:
+            for i, data in zip(wanted[key], datas, strict=True):
+                got[i] = data
+            return sum(len(d) for d in datas)
+
+        def spans(key: str, size: int) -> list[tuple[int, int]]:
+            """(offset, bytes to read) of each range of key: never past the end."""
+            return [
+                (items[i][1], min(items[i][2], max(0, size - items[i][1]))) for i in wanted[key]
+            ]
+
+        async def sftp_key(key: str, _: str) -> int:
+            return collect(key, await self._sftp_ranges(key, spans))
+
+        def sync_key(key: str, _: str) -> int:
+            datas = []
+            with self.fs.open(self._path(key), "rb") as fh:
+                size = int(fh.size)
+                for start, n in spans(key, size):
+                    fh.seek(start)
+                    data = fh.read(n) if n else b""
+                    if len(data) > n:
+                        raise too_long(key, n)
+                    datas.append(data)
+            return collect(key, datas)
+
+        sftp = self.is_async and self.protocol in SFTP and getattr(self.fs, "_pool", None)
+        pairs = [(k, k) for k in wanted]
+        results = self._batch(
+            pairs,
+            jobs,
+            lambda p: p[0],
+            sftp_key if sftp else None,
+            sync_key,
+            None,
+            lambda p: sum(items[i][2] for i in wanted[p[0]]),
+        )
+        for r in results:
+            for i in wanted[r.key]:
+                out[i] = ItemResult(r.key, len(got[i]), data=got[i]) if r.ok else r
+        return [r for r in out if r is not None]
+
+    async def _s3_range(self, key: str, start: int, length: int) -> bytes:
+        """One GetObject with Range; at most length bytes are read from its body (a server
+        that ignores Range and sends the whole object is an error after length + 1)."""
+        bucket, name, version = self.fs.split_path(self._path(key))
+        extra = {"VersionId": version} if version else {}
+        try:
+            resp = await self.fs._call_s3(
+                "get_object",
+                self.fs.kwargs,
+                Bucket=bucket,
+                Key=name,
+                Range=f"bytes={start}-{start + length - 1}",
+                **extra,
+            )
+        except Exception as e:
+            if _unsatisfiable(e):
+                return b""  # start at or past the end (416)
+            raise
+        body = resp["Body"]
+        try:
+            chunks: list[bytes] = []
+            have = 0
+            while have <= length:
+                chunk = await body.read(min(1 << 20, length + 1 - have))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                have += len(chunk)
+                meter = _METER.get()
+                if meter is not None:
+                    meter.relative_update(len(chunk))
+            if have > length:
+                raise too_long(key, length)
+            return b"".join(chunks)
+        finally:
+            body.close()
+
+    async def _cat_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            data: bytes = await self.fs._cat_file(self._path(key), start=start, end=start + length)
+        except Exception as e:
+            if _unsatisfiable(e):
+                return b""
+            raise
+        if len(data) > length:
+            raise too_long(key, length)
+        return data
+
+    async def _sftp_ranges(
+        self, key: str, spans: Callable[[str, int], list[tuple[int, int]]]
+    ) -> list[bytes]:
+        """Open key once on a pooled SFTP channel; read each span at its offset."""
+        path = self._path(key)
+        try:
+            async with self.fs._pool.get() as channel, channel.open(path, "rb") as f:
+                size = int((await f.stat()).size or 0)
+                datas = []
+                for start, n in spans(key, size):
+                    parts: list[bytes] = []
+                    have = 0
+                    while have < n:
+                        part = await f.read(n - have, start + have)
+                        if not part:
+                            break  # shrunk meanwhile: short data
+                        parts.append(part)
+                        have += len(part)
+                    if have > n:
+                        raise too_long(key, n)
+                    datas.append(b"".join(parts))
+                return datas
+        except Exception as e:
+            if type(e).__name__ == "SFTPNoSuchFile":
+                raise Missing(key) from None
+            raise
+
     def delete(self, keys: Sequence[str], jobs: int) -> list[ItemResult]:
         async def rm(key: str, _: str) -> int:
             try:
@@ -585,6 +783,45 @@ class FsspecBackend:
         for r in results:
             if r.error is not None:
                 raise r.error
+
+
+def _info(info: dict[str, Any]) -> KeyInfo:
+    """Size and modification time from a listing entry of any fsspec filesystem: s3fs
+    (LastModified), sshfs (mtime), gcsfs (updated), adlfs (last_modified), memory
+    (created); 0.0 where the store gives none."""
+    when: Any = None
+    for name in ("LastModified", "mtime", "last_modified", "updated", "modified", "created"):
+        if info.get(name) is not None:
+            when = info[name]
+            break
+    return KeyInfo(int(info.get("size") or 0), _seconds(when))
+
+
+def _seconds(when: Any) -> float:
+    from datetime import datetime, timezone
+
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return float(when.timestamp())
+    if isinstance(when, (int, float)):
+        return float(when)
+    if isinstance(when, str):
+        try:
+            return _seconds(datetime.fromisoformat(when.replace("Z", "+00:00")))
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def _unsatisfiable(e: BaseException) -> bool:
+    """A ranged GET that starts at or past the end of the object (HTTP 416)."""
+    if isinstance(e, FileNotFoundError):
+        return False
+    if getattr(e, "status", None) == 416 or getattr(e, "code", None) == 416:
+        return True
+    text = f" {e} {getattr(e, 'args', '')}".lower()
+    return "invalidrange" in text or "not satisfiable" in text
 
 
 def _local_size(pair: tuple[str, str]) -> int:

@@ -15,7 +15,8 @@ import fsspec
 import pytest
 from servers import FaultProxy, S3Server, SFTPServer
 
-from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
+from mlv.storage.backend import MAX_RANGE, Backend, ItemResult, KeyInfo, Missing, PermanentError
+from mlv.storage.fsspec_backend import FsspecBackend
 from mlv.storage.registry import open_backend
 
 TMP_MARK = ".mlvtmp-"
@@ -299,6 +300,175 @@ def test_read_head_gives_the_first_bytes_and_missing(remote: Remote) -> None:
     assert results[a].data == b'{"mlv-tree"' and results[a].nbytes == 11
     assert results[short].data == b"ab"
     assert isinstance(results[absent].error, Missing)
+
+
+# ---- read_ranges ----------------------------------------------------------------------
+
+PACK = bytes(range(256)) * 4096  # 1 MiB, every offset's byte known
+
+
+def ranges(remote: Remote, items: list[tuple[str, int, int]], jobs: int = 4) -> list[ItemResult]:
+    results = remote.backend.read_ranges(items, jobs)
+    assert [r.key for r in results] == [k for k, _, _ in items], "one result per item, in order"
+    return results
+
+
+def test_read_ranges_at_start_middle_and_end(remote: Remote) -> None:
+    a = key(1)
+    remote.put_raw(a, PACK)
+    n = len(PACK)
+    wanted = [(a, 0, 32), (a, 1000, 5000), (a, n - 40, 40), (a, 0, n)]
+    for (_, start, length), r in zip(wanted, ranges(remote, wanted), strict=True):
+        assert r.ok, r.error
+        assert r.data == PACK[start : start + length] and r.nbytes == length
+
+
+def test_read_ranges_past_the_end_give_short_data(remote: Remote) -> None:
+    a = key(1)
+    remote.put_raw(a, b"0123456789")
+    results = ranges(remote, [(a, 6, 100), (a, 10, 5), (a, 50, 1), (a, 0, MAX_RANGE)])
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert [r.data for r in results] == [b"6789", b"", b"", b"0123456789"]
+    assert [r.nbytes for r in results] == [4, 0, 0, 10]
+
+
+def test_read_ranges_of_an_empty_object(remote: Remote) -> None:
+    a = key(1)
+    remote.put_raw(a, b"")
+    results = ranges(remote, [(a, 0, 10), (a, 3, 1)])
+    assert all(r.ok and r.data == b"" for r in results), [r.error for r in results]
+
+
+def test_read_ranges_empty_and_invalid_ranges(remote: Remote) -> None:
+    a, absent = key(1), key(2)
+    remote.put_raw(a, b"abc")
+    results = ranges(
+        remote, [(a, 1, 0), (absent, 0, 0), (a, -1, 2), (a, 0, -5), (a, 0, MAX_RANGE + 1)]
+    )
+    assert results[0].ok and results[0].data == b"" and results[0].nbytes == 0
+    assert results[1].ok and results[1].data == b""  # no request: proves nothing
+    for r in results[2:]:
+        assert isinstance(r.error, ValueError) and r.data is None
+
+
+def test_read_ranges_many_ranges_of_one_key_and_several_keys(remote: Remote) -> None:
+    a, b = key(1), key(2, "cd")
+    remote.put_raw(a, PACK)
+    remote.put_raw(b, b"other object")
+    wanted = [(a, i * 4099, 1 + i % 300) for i in range(200)]
+    wanted += [(b, 6, 6), (a, 7, 3), (b, 0, 5), (a, 7, 3)]  # repeated and interleaved
+    results = ranges(remote, wanted, jobs=8)
+    for (k, start, length), r in zip(wanted, results, strict=True):
+        assert r.ok, r.error
+        source = PACK if k == a else b"other object"
+        assert r.data == source[start : start + length]
+
+
+def test_read_ranges_of_a_missing_key_fail_alone(remote: Remote) -> None:
+    a, absent = key(1), key(2)
+    remote.put_raw(a, b"present")
+    results = ranges(remote, [(absent, 0, 4), (a, 0, 4), (absent, 10, 4)])
+    assert isinstance(results[0].error, Missing) and results[0].data is None
+    assert isinstance(results[2].error, Missing)
+    assert results[1].ok and results[1].data == b"pres"
+    assert remote.backend.read_ranges([], 4) == []
+
+
+# ---- list_info, listing limit -----------------------------------------------------------
+
+
+def test_list_info_gives_sizes_and_modification_times(remote: Remote) -> None:
+    import time
+
+    before = time.time()
+    keys = {key(1): b"", key(2): b"two", key(3, "cd"): b"x" * 1000, "index/" + "a" * 32: b"i"}
+    for k, data in keys.items():
+        remote.put_raw(k, data)
+    remote.put_raw(f"xxh128/ab/{TMP_MARK}{uuid.uuid4().hex}", b"half")
+    after = time.time()
+    info = remote.backend.list_info("xxh128/")
+    assert {k: i.size for k, i in info.items()} == {
+        k: len(v) for k, v in keys.items() if k.startswith("xxh128/")
+    }
+    for i in info.values():
+        assert isinstance(i, KeyInfo)
+        # the server's clock, at one-second resolution on S3
+        assert before - 5 <= i.mtime <= after + 5, (before, i.mtime, after)
+    assert list(remote.backend.list_info("index/")) == ["index/" + "a" * 32]
+    assert remote.backend.list_info("xxh128/c") == {key(3, "cd"): info[key(3, "cd")]}
+    assert remote.backend.list_info("locks/") == {}
+    assert remote.backend.list_sizes("xxh128/") == {k: i.size for k, i in info.items()}
+
+
+def test_list_keys_stops_at_the_limit(remote: Remote) -> None:
+    every = {key(n, shard) for n in range(5) for shard in ("ab", "cd")}
+    for k in every:
+        remote.put_raw(k, b"x")
+    remote.put_raw(f"xxh128/ab/{TMP_MARK}{uuid.uuid4().hex}", b"half")
+    one = remote.backend.list_keys("xxh128/", limit=1)
+    assert len(one) == 1 and set(one) <= every
+    some = remote.backend.list_keys("xxh128/", limit=7)
+    assert len(some) == 7 and set(some) <= every
+    assert sorted(remote.backend.list_keys("xxh128/", limit=100)) == sorted(every)
+    assert remote.backend.list_keys("xxh128/", limit=0) == []
+    assert remote.backend.list_keys("sha256/", limit=1) == []
+    start = remote.backend.list_keys("xxh128/c", limit=3)
+    assert len(start) == 3 and all(k.startswith("xxh128/cd/") for k in start)
+
+
+def test_s3_one_ranged_get_per_range_and_one_listing_for_a_limit(
+    s3_server: S3Server, s3_bucket: str, fault_proxy: FaultProxy
+) -> None:
+    options = {"endpoint_url": fault_proxy.endpoint_url, "key": "testing", "secret": "testing"}
+    backend = open_backend(f"s3://{s3_bucket}/prefix", options)
+    client = s3_server.client()
+    try:
+        for n in range(3):
+            client.put_object(Bucket=s3_bucket, Key=f"prefix/{key(n)}", Body=PACK)
+        fault_proxy.clear()
+        wanted = [(key(0), 0, 10), (key(0), 500, 10), (key(1), 7, 1), (key(2), 1 << 30, 8)]
+        results = backend.read_ranges(wanted, 4)
+        assert [r.data for r in results] == [PACK[:10], PACK[500:510], PACK[7:8], b""]
+        assert fault_proxy.count("GET") == 4 and fault_proxy.count("HEAD") == 0
+        fault_proxy.clear()
+        assert len(backend.list_keys("xxh128/", limit=1)) == 1
+        assert fault_proxy.count("GET") == 1  # one ListObjectsV2 page
+    finally:
+        client.close()
+        backend.close()
+
+
+def test_s3_a_server_that_ignores_range_is_an_error_not_a_big_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body longer than the range asked for is read no further than one byte past it."""
+    backend = open_backend("s3://bucket/prefix", {"key": "testing", "secret": "testing"})
+    pulled: list[int] = []
+
+    class Body:
+        def __init__(self) -> None:
+            self.left = 1 << 40  # a terabyte, if anyone read it whole
+
+        async def read(self, n: int = -1) -> bytes:
+            assert 0 < n <= 1 << 20, "bounded reads only"
+            n = min(n, self.left)
+            self.left -= n
+            pulled.append(n)
+            return b"x" * n
+
+        def close(self) -> None:
+            pass
+
+    async def call_s3(method: str, *args: object, **kwargs: object) -> dict[str, object]:
+        assert method == "get_object" and kwargs["Range"] == "bytes=0-99"
+        return {"Body": Body()}
+
+    assert isinstance(backend, FsspecBackend)
+    monkeypatch.setattr(backend.fs, "_call_s3", call_s3)
+    results = backend.read_ranges([(key(1), 0, 100)], 1)
+    assert results[0].data is None and "more than the 100 bytes" in str(results[0].error)
+    assert max(pulled) <= 101 and sum(pulled) <= 101 * 5  # at most one byte past, per try
+    backend.close()
 
 
 # ---- delete ---------------------------------------------------------------------------

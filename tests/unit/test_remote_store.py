@@ -33,9 +33,9 @@ class CountingFolder(FolderBackend):
         self.checked.extend(keys)
         return super().exists(keys, jobs)
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, prefix: str, limit: int | None = None) -> list[str]:
         self.listed.append(prefix)
-        return super().list_keys(prefix)
+        return super().list_keys(prefix, limit)
 
 
 def fake(shard: int, n: int, algo: str = "xxh128") -> str:
