@@ -338,7 +338,7 @@ class _Checkout:
             result.unreadable[rel] = f"{obj}: {(e.strerror or type(e).__name__).lower()}"
             return
         rel_dir, _, name = rel.rpartition("/")
-        self.state.record(rel_dir, name, st, entry.hash)
+        self.state.record(rel_dir, name, st, entry.hash, written=True)
         result.restored.append(rel)
         self.progress.advance(1, entry.size)
 

@@ -359,7 +359,9 @@ class _NoState(StateDB):
     def folder(self, rel_dir: str) -> dict[str, tuple[int, int, int, str]]:
         return {}
 
-    def record(self, rel_dir: str, name: str, st: os.stat_result, hash_id: str) -> None:
+    def record(
+        self, rel_dir: str, name: str, st: os.stat_result, hash_id: str, written: bool = False
+    ) -> None:
         pass
 
     def snapshot(self, rel_dir: str) -> tuple[bytes, bytes] | None:

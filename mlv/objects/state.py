@@ -9,6 +9,14 @@ rewritten within the same clock tick after it was hashed would otherwise look un
 RACY_NS (2 s) for whole-second timestamps (ext3, HFS+, FAT, some network filesystems) and
 FINE_RACY_NS (20 ms, twice the coarsest kernel tick) for filesystems with sub-second ones.
 
+Files mlv writes itself (checkout) are recorded the moment they are written, so by that rule
+every one of them would look racy and the next `status` would re-read them all. Their rows
+are instead stamped with the time flush() commits them, as git judges entries against the
+index file's own mtime: only files written in the last window before the flush get another
+look. Like git, this trusts a file that someone else rewrote, keeping its size, within the
+same timestamp tick as mlv's own write and before the flush; rows of files mlv hashed (a
+scan) keep the stricter per-row stamp.
+
 Each folder also gets one snapshot row: a digest of its files' (name, inode, mtime, size)
 and their tree rows. When a folder's listing digests the same, its files' hashes come from
 that one row without a per-file look-up; that is what makes `status` of an unchanged
@@ -34,6 +42,7 @@ from mlv import log
 T = TypeVar("T")
 RACY_NS = 2_000_000_000
 FINE_RACY_NS = 20_000_000
+FLUSH_TIME = -1  # a queued row's recorded_ns to be filled in by flush()
 
 
 def trusted_after(mtime_ns: int, recorded_ns: int) -> bool:
@@ -152,10 +161,14 @@ class StateDB:
             return None
         return row[0], row[1], row[2], row[3]
 
-    def record(self, rel_dir: str, name: str, st: os.stat_result, hash_id: str) -> None:
-        """Queue a row; written by flush() in one transaction."""
+    def record(
+        self, rel_dir: str, name: str, st: os.stat_result, hash_id: str, written: bool = False
+    ) -> None:
+        """Queue a row; written by flush() in one transaction. written: mlv wrote this
+        content itself (a checkout): the row's time is the flush's, not this moment's."""
+        recorded = FLUSH_TIME if written else time.time_ns()
         self._pending.append(
-            (rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id, time.time_ns())
+            (rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id, recorded)
         )
         if len(self._pending) >= 50_000:
             self.flush()
@@ -192,11 +205,14 @@ class StateDB:
         if not (self._pending or self._pending_folders or self._pending_objects):
             return
 
+        now = time.time_ns()  # every file of a FLUSH_TIME row was written before this
+        rows = [r if r[6] != FLUSH_TIME else (*r[:6], now) for r in self._pending]
+
         def work(db: sqlite3.Connection) -> None:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             db.execute("BEGIN")
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
             db.executemany(
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders
             )

@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from helpers import (
     assert_error,
@@ -248,6 +249,62 @@ def test_racy_edit_keeping_size_and_mtime_is_seen(mlv_repo: Path) -> None:
     f.write_text("bbbb")  # same size, same inode
     os.utime(f, ns=(future, future))  # same mtime
     assert target_status(mlv_repo, "data")["modified"] == ["data/f.txt"]
+
+
+def test_status_after_a_copy_checkout_reads_no_file(mlv_repo: Path, monkeypatch) -> None:
+    """Issue 17: checkout knows the hash of every file it writes. Its rows are judged
+    against the moment they reach the state db, so when that flush comes well after the
+    writes (a long checkout, simulated by a clock 1 s ahead during the flush) the next
+    status trusts them all instead of re-reading every file."""
+    from types import SimpleNamespace
+
+    from mlv.core.checkout import checkout
+    from mlv.core.repo import Repo
+    from mlv.core.workspace import Scanner
+    from mlv.objects import state as state_mod
+
+    mlv("config", "cache.type", "copy", cwd=mlv_repo)
+    write_files(mlv_repo, {f"data/d{i % 3}/f{i}.txt": f"content {i}" for i in range(30)})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+
+    skew = [0]
+    real = time.time_ns
+    monkeypatch.setattr(state_mod, "time", SimpleNamespace(time_ns=lambda: real() + skew[0]))
+    flush = state_mod.StateDB.flush
+
+    def late_flush(self: state_mod.StateDB) -> None:
+        skew[0] = 10**9
+        try:
+            flush(self)
+        finally:
+            skew[0] = 0
+
+    monkeypatch.setattr(state_mod.StateDB, "flush", late_flush)
+    monkeypatch.chdir(mlv_repo)
+    repo = Repo.open(str(mlv_repo))
+    try:
+        [result] = checkout(repo, ["data"])
+        assert len(result.restored) == 30
+    finally:
+        repo.close()
+
+    hashed: list[str] = []
+    hash_new = Scanner._hash_new
+
+    def counting(self: Scanner, path: str, *args: Any) -> str:
+        hashed.append(path)
+        return hash_new(self, path, *args)
+
+    monkeypatch.setattr(Scanner, "_hash_new", counting)
+    repo = Repo.open(str(mlv_repo))
+    try:
+        Scanner(repo, store=False).scan("data")
+    finally:
+        repo.close()
+    assert hashed == []
+    assert target_status(mlv_repo, "data")["status"] == "clean"
 
 
 def test_folder_snapshots_agree_whoever_names_the_hash(mlv_repo: Path) -> None:

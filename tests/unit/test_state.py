@@ -119,6 +119,53 @@ def test_racy_row_trusted_once_re_recorded_later(
     assert db.folder("d") == {"f": (1, mtime, 3, H1)}
 
 
+def test_written_rows_are_judged_against_the_flush(
+    db: StateDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of files mlv wrote itself (a checkout) take the flush's time, as git judges its
+    entries against the index file's mtime: a long checkout's files are trusted at once,
+    except those written in the last window before the flush; a file hashed by a scan at
+    the same moment keeps its own, racy, time."""
+    clock = [time.time_ns()]
+    monkeypatch.setattr(state_mod.time, "time_ns", lambda: clock[0])
+    start = clock[0] + 1  # not a whole second: the fine window applies
+    for i in range(100):  # a checkout writing one file every 10 ms
+        mtime = start + i * 10_000_000
+        clock[0] = mtime + 100_000  # recorded just after the write
+        db.record("d", f"w{i}", _stat(i, mtime, 3), H1, written=True)
+    db.record("d", "hashed", _stat(200, clock[0], 3), H2)  # a scan's row, same moment
+    clock[0] += 1_000_000  # the flush, 1 ms after the last write
+    db.flush()
+    rows = db.folder("d")
+    assert "hashed" not in rows
+    assert set(rows) == {f"w{i}" for i in range(98)}  # the last two are within 20 ms
+    assert rows["w0"] == (0, start, 3, H1)
+    assert db.file("d", "w99") is None and db.file("d", "w0") == (0, start, 3, H1)
+
+
+def test_written_row_rewritten_after_the_flush_is_not_trusted(
+    db: StateDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file rewritten after the flush in the same tick as mlv's own write keeps its stat:
+    its row must not be trusted, so it is re-read."""
+    clock = [time.time_ns() // 10**9 * 10**9 + 500_000_000]
+    monkeypatch.setattr(state_mod.time, "time_ns", lambda: clock[0])
+    db.record("d", "f", _stat(1, clock[0], 3), H1, written=True)
+    clock[0] += 5_000_000
+    db.flush()
+    assert db.folder("d") == {} and db.file("d", "f") is None
+    # whole-second timestamps: the 2 s window, judged against the flush too
+    second = clock[0] // 10**9 * 10**9
+    db.record("d", "g", _stat(2, second, 3), H1, written=True)
+    clock[0] = second + RACY_NS  # not more than the window
+    db.flush()
+    assert "g" not in db.folder("d")
+    db.record("d", "g", _stat(2, second, 3), H1, written=True)
+    clock[0] = second + RACY_NS + 1
+    db.flush()
+    assert set(db.folder("d")) == {"g"}
+
+
 # ---- batching -------------------------------------------------------------------------
 
 
