@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 from helpers import (
-    MLV,
     assert_cache_sound,
     assert_error,
     cache_objects,
     mlv,
     object_path,
     read_pointer,
-    run,
+    run_unprivileged,
     snapshot,
     write_files,
     xxh,
@@ -169,30 +168,18 @@ def test_corrupt_tree_object_is_detected(mlv_repo: Path) -> None:
 # ---- unreadable files -------------------------------------------------------------------
 
 
-def _unprivileged() -> list[str]:
-    """A command prefix under which file modes apply: root ignores them, so as root mlv runs
-    without the capabilities that bypass them."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: file modes cannot be tested")
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-
-
 def test_unreadable_file_or_folder_is_an_error_and_nothing_is_written(mlv_repo: Path) -> None:
-    prefix = _unprivileged()
     write_files(mlv_repo, {"data/ok.txt": "ok", "data/secret.txt": "secret", "data/locked/x": "x"})
     secret, locked = mlv_repo / "data" / "secret.txt", mlv_repo / "data" / "locked"
     before = _workspace(mlv_repo)
     objects = sorted(cache_objects(mlv_repo))
     os.chmod(secret, 0)
     try:
-        proc = run(*prefix, MLV, "add", "data", cwd=mlv_repo, check=False)
+        proc = run_unprivileged("mlv", "add", "data", cwd=mlv_repo, check=False)
         assert_error(proc, 1, "data/secret.txt", "permission denied")
         os.chmod(secret, 0o644)
         os.chmod(locked, 0)
-        proc = run(*prefix, MLV, "add", "data", cwd=mlv_repo, check=False)
+        proc = run_unprivileged("mlv", "add", "data", cwd=mlv_repo, check=False)
         assert_error(proc, 1, "data/locked", "permission denied")
     finally:
         os.chmod(secret, 0o644)
@@ -206,14 +193,13 @@ def test_unreadable_file_or_folder_is_an_error_and_nothing_is_written(mlv_repo: 
 
 
 def test_unwritable_workspace_folder_on_checkout(mlv_repo: Path) -> None:
-    prefix = _unprivileged()
     write_files(mlv_repo, {"data/ro/a.txt": "a", "data/b.txt": "b"})
     mlv("add", "data", cwd=mlv_repo)
     (mlv_repo / "data" / "ro" / "a.txt").unlink()
     (mlv_repo / "data" / "b.txt").unlink()
     os.chmod(mlv_repo / "data" / "ro", 0o555)
     try:
-        proc = run(*prefix, MLV, "checkout", cwd=mlv_repo, check=False)
+        proc = run_unprivileged("mlv", "checkout", cwd=mlv_repo, check=False)
     finally:
         os.chmod(mlv_repo / "data" / "ro", 0o755)
     assert proc.returncode == 1
