@@ -68,6 +68,27 @@ def check_range(start: int, length: int) -> None:
         raise ValueError(f"byte range of {length} bytes is longer than {MAX_RANGE} allowed")
 
 
+def sort_ranges(
+    items: Sequence[tuple[str, int, int]],
+) -> tuple[list[ItemResult | None], dict[str, list[int]]]:
+    """read_ranges' first step: the results already known (an invalid range's ValueError,
+    empty data for length 0) by position in items, the rest None; and the positions left
+    to read, grouped by key."""
+    out: list[ItemResult | None] = [None] * len(items)
+    wanted: dict[str, list[int]] = {}
+    for i, (key, start, length) in enumerate(items):
+        try:
+            check_range(start, length)
+        except ValueError as e:
+            out[i] = ItemResult(key, 0, e)
+            continue
+        if length == 0:
+            out[i] = ItemResult(key, 0, data=b"")
+            continue
+        wanted.setdefault(key, []).append(i)
+    return out, wanted
+
+
 def too_long(key: str, length: int) -> OSError:
     """The error for a ranged read that got more bytes than it asked for."""
     return OSError(f"{key}: the remote sent more than the {length} bytes asked for")

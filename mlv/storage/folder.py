@@ -20,7 +20,7 @@ from mlv.storage.backend import (
     KeyInfo,
     Missing,
     PermanentError,
-    check_range,
+    sort_ranges,
 )
 from mlv.util import localfs
 
@@ -235,18 +235,7 @@ class FolderBackend:
     def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
         """Each key opened once, each range one pread of at most the bytes the file holds
         from start (so an absurd length allocates nothing)."""
-        out: list[ItemResult | None] = [None] * len(items)
-        wanted: dict[str, list[int]] = {}
-        for i, (key, start, length) in enumerate(items):
-            try:
-                check_range(start, length)
-            except ValueError as e:
-                out[i] = ItemResult(key, 0, e)
-                continue
-            if length == 0:
-                out[i] = ItemResult(key, 0, data=b"")
-                continue
-            wanted.setdefault(key, []).append(i)
+        out, wanted = sort_ranges(items)
 
         def ranges_of(key: str) -> list[bytes]:
             try:

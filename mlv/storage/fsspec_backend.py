@@ -34,7 +34,7 @@ from mlv.storage.backend import (
     KeyInfo,
     Missing,
     PermanentError,
-    check_range,
+    sort_ranges,
     too_long,
 )
 
@@ -591,18 +591,7 @@ class FsspecBackend:
         length. GCS, Azure, HTTP: one ranged _cat_file per range. SFTP: each key opened
         once on a channel of sshfs's pool, each range one read at an offset. Others
         (memory): each key opened once, seek and read."""
-        out: list[ItemResult | None] = [None] * len(items)
-        wanted: dict[str, list[int]] = {}
-        for i, (key, start, length) in enumerate(items):
-            try:
-                check_range(start, length)
-            except ValueError as e:
-                out[i] = ItemResult(key, 0, e)
-                continue
-            if length == 0:
-                out[i] = ItemResult(key, 0, data=b"")
-                continue
-            wanted.setdefault(key, []).append(i)
+        out, wanted = sort_ranges(items)
         got: dict[int, bytes] = {}
         s3 = self.protocol in ("s3", "s3a")
         per_range = self.is_async and (s3 or self.protocol in RANGED)
