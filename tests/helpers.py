@@ -433,3 +433,11 @@ def target_status(repo: Path, path: str) -> dict[str, Any]:
 def commit_all(repo: Path, message: str = "snapshot") -> None:
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", message, cwd=repo)
+
+
+def commit_images(repo: Path) -> None:
+    """A committed repository with two targets: the folder data/images (a.jpg, b.jpg) and the
+    file model.pt."""
+    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
+    mlv("add", "data/images", "model.pt", cwd=repo)
+    commit_all(repo, "v1")

@@ -11,6 +11,7 @@ from pathlib import Path
 from helpers import (
     assert_error,
     commit_all,
+    commit_images,
     git,
     mlv,
     object_path,
@@ -265,14 +266,8 @@ def test_checkout_untracked_path_is_usage_error(mlv_repo: Path) -> None:
 # ---- unprotect and checkout of a path the pointer lacks --------------------------------------
 
 
-def _images(repo: Path) -> None:
-    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
-    mlv("add", "data/images", "model.pt", cwd=repo)
-    commit_all(repo, "v1")
-
-
 def test_unprotect_and_checkout_of_a_path_the_pointer_lacks(mlv_repo: Path) -> None:
-    _images(mlv_repo)
+    commit_images(mlv_repo)
     proc = mlv("unprotect", "data/images/nonexist", cwd=mlv_repo, check=False)
     assert_error(proc, 2, "data/images/nonexist", "not tracked", "data/images.mlv")
     assert proc.stdout == ""

@@ -10,6 +10,7 @@ from pathlib import Path
 from helpers import (
     assert_error,
     commit_all,
+    commit_images,
     git,
     index_files,
     mlv,
@@ -188,14 +189,8 @@ def test_mv_refusals_change_nothing(mlv_repo: Path) -> None:
 # ---- commit: partial success, and a deleted cache --------------------------------------------
 
 
-def _images(repo: Path) -> None:
-    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
-    mlv("add", "data/images", "model.pt", cwd=repo)
-    commit_all(repo, "v1")
-
-
 def test_commit_reports_what_it_recorded_before_the_failure(mlv_repo: Path) -> None:
-    _images(mlv_repo)
+    commit_images(mlv_repo)
     (mlv_repo / "data" / "images" / "a.jpg").write_text("edited")
     (mlv_repo / "model.pt").unlink()
     proc = mlv("commit", cwd=mlv_repo, check=False)
@@ -213,7 +208,7 @@ def test_commit_reports_what_it_recorded_before_the_failure(mlv_repo: Path) -> N
 
 
 def test_commit_of_one_missing_target_prints_only_the_error(mlv_repo: Path) -> None:
-    _images(mlv_repo)
+    commit_images(mlv_repo)
     (mlv_repo / "model.pt").unlink()
     proc = mlv("commit", "model.pt", cwd=mlv_repo, check=False)
     assert_error(proc, 1, "model.pt", "mlv checkout")
@@ -221,7 +216,7 @@ def test_commit_of_one_missing_target_prints_only_the_error(mlv_repo: Path) -> N
 
 
 def test_commit_after_the_cache_was_deleted_says_it_stored_objects(mlv_repo: Path) -> None:
-    _images(mlv_repo)
+    commit_images(mlv_repo)
     shutil.rmtree(mlv_repo / ".mlv" / "cache")
     assert "`mlv commit` stores them" in mlv("status", cwd=mlv_repo, check=False).stdout
     proc = mlv("commit", cwd=mlv_repo)

@@ -13,6 +13,7 @@ from typing import Any
 from helpers import (
     assert_error,
     commit_all,
+    commit_images,
     git,
     mlv,
     object_path,
@@ -341,14 +342,8 @@ def test_folder_snapshots_agree_whoever_names_the_hash(mlv_repo: Path) -> None:
 # ---- paths inside a tracked directory, error lines, where the workspace came from ------------
 
 
-def _images(repo: Path) -> None:
-    write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
-    mlv("add", "data/images", "model.pt", cwd=repo)
-    commit_all(repo, "v1")
-
-
 def test_status_of_a_path_neither_pointer_nor_workspace_has_is_an_error(mlv_repo: Path) -> None:
-    _images(mlv_repo)
+    commit_images(mlv_repo)
     for flags in ((), ("--check",), ("--json",)):
         proc = mlv("status", *flags, "data/images/nonexist", cwd=mlv_repo, check=False)
         line = assert_error(proc, 2, "data/images/nonexist", "not tracked", "data/images.mlv")
@@ -360,7 +355,7 @@ def test_status_of_a_path_neither_pointer_nor_workspace_has_is_an_error(mlv_repo
 
 
 def test_status_of_one_file_inside_a_tracked_directory(mlv_repo: Path) -> None:
-    _images(mlv_repo)
+    commit_images(mlv_repo)
     assert mlv("status", "data/images/a.jpg", cwd=mlv_repo).stdout.splitlines() == [
         "clean        data/images/a.jpg"
     ]
