@@ -302,6 +302,13 @@ def test_read_head_gives_the_first_bytes_and_missing(remote: Remote) -> None:
     assert isinstance(results[absent].error, Missing)
 
 
+def test_read_head_of_an_empty_object(remote: Remote) -> None:
+    a = key(1)
+    remote.put_raw(a, b"")
+    results = by_key(remote.backend.read_head([a], 11, 4))
+    assert results[a].ok and results[a].data == b"", results[a].error
+
+
 # ---- read_ranges ----------------------------------------------------------------------
 
 PACK = bytes(range(256)) * 4096  # 1 MiB, every offset's byte known
