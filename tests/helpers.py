@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -441,3 +442,12 @@ def commit_images(repo: Path) -> None:
     write_files(repo, {"data/images/a.jpg": "a", "data/images/b.jpg": "b", "model.pt": "m"})
     mlv("add", "data/images", "model.pt", cwd=repo)
     commit_all(repo, "v1")
+
+
+def plant_temporary(path: Path, age_s: float) -> Path:
+    """A temporary as a killed writer leaves it, last written age_s ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half an object")
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path

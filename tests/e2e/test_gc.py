@@ -12,7 +12,6 @@ import json
 import os
 import random
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from helpers import (
     git,
     mlv,
     object_path,
+    plant_temporary,
     read_pointer,
     snapshot,
     status_json,
@@ -400,15 +400,6 @@ def test_unreadable_pointer_of_a_revision_refuses_unless_forced(history: History
     assert set(cache_objects(repo)) == expected
 
 
-def _plant(path: Path, age_s: float) -> Path:
-    """A temporary as a killed writer leaves it, last written age_s ago."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"half an object")
-    when = time.time() - age_s
-    os.utime(path, (when, when))
-    return path
-
-
 def test_gc_removes_stale_temporaries_and_keeps_fresh_ones(history: History) -> None:
     repo = history.repo
     cache = repo / ".mlv" / "cache"
@@ -416,13 +407,13 @@ def test_gc_removes_stale_temporaries_and_keeps_fresh_ones(history: History) -> 
     stamp.parent.mkdir(exist_ok=True)
     stamp.touch()  # just ran: gc sweeps anyway
     stale = [
-        _plant(cache / "xxh128" / "ab" / ".mlvtmp-4242-0-cdef", 2 * 3600),
-        _plant(cache / "sha256" / "01" / ".mlvtmp-4242-1-23", 2 * 3600),
-        _plant(cache / "tmp" / ".mlvtmp-4242-2-obj", 2 * 3600),
+        plant_temporary(cache / "xxh128" / "ab" / ".mlvtmp-4242-0-cdef", 2 * 3600),
+        plant_temporary(cache / "sha256" / "01" / ".mlvtmp-4242-1-23", 2 * 3600),
+        plant_temporary(cache / "tmp" / ".mlvtmp-4242-2-obj", 2 * 3600),
     ]
     fresh = [  # a concurrent writer's, from another repository sharing the cache say
-        _plant(cache / "xxh128" / "ab" / ".mlvtmp-4243-0-cdef", 60),
-        _plant(cache / "tmp" / ".mlvtmp-4243-1-obj", 0),
+        plant_temporary(cache / "xxh128" / "ab" / ".mlvtmp-4243-0-cdef", 60),
+        plant_temporary(cache / "tmp" / ".mlvtmp-4243-1-obj", 0),
     ]
     before = set(cache_objects(repo))
     gc(repo, "-w", "--dry-run")
@@ -494,11 +485,11 @@ def test_remote_gc_removes_stale_temporaries_everywhere_on_a_folder_remote(
     repo = history.repo
     before = snapshot(pushed)
     stale = [
-        _plant(pushed / "xxh128" / "ab" / ".mlvtmp-77-0-cdef", 2 * 3600),
-        _plant(pushed / "runs" / "xx" / ".mlvtmp-77-1-yy", 2 * 3600),
-        _plant(pushed / ".mlvtmp-77-2-top", 2 * 3600),
+        plant_temporary(pushed / "xxh128" / "ab" / ".mlvtmp-77-0-cdef", 2 * 3600),
+        plant_temporary(pushed / "runs" / "xx" / ".mlvtmp-77-1-yy", 2 * 3600),
+        plant_temporary(pushed / ".mlvtmp-77-2-top", 2 * 3600),
     ]
-    fresh = _plant(pushed / "xxh128" / "cd" / ".mlvtmp-78-0-ef", 60)
+    fresh = plant_temporary(pushed / "xxh128" / "cd" / ".mlvtmp-78-0-ef", 60)
     doc = gc(repo, "-A", "-r", "store", "--force")
     assert doc["removed"] == 0  # -A keeps every object
     assert not any(p.exists() for p in stale)

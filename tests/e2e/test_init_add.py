@@ -20,6 +20,7 @@ from helpers import (
     index_files,
     mlv,
     object_path,
+    plant_temporary,
     read_pointer,
     run_unprivileged,
     snapshot,
@@ -478,33 +479,24 @@ def test_unwritable_cache_is_named_not_the_workspace_file(mlv_repo: Path, where:
     assert read_pointer(mlv_repo / "data2.mlv")["files"] == 2
 
 
-def _plant(path: Path, age_s: float) -> Path:
-    """A temporary as a killed writer leaves it, last written age_s ago."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"half an object")
-    when = time.time() - age_s
-    os.utime(path, (when, when))
-    return path
-
-
 def test_add_and_commit_remove_stale_temporaries(mlv_repo: Path) -> None:
     cache = mlv_repo / ".mlv" / "cache"
     hour = 3600
     stale = [
-        _plant(cache / "xxh128" / "ab" / ".mlvtmp-4242-0-cdef", 2 * hour),
-        _plant(cache / "tmp" / ".mlvtmp-4242-1-obj", 2 * hour),
+        plant_temporary(cache / "xxh128" / "ab" / ".mlvtmp-4242-0-cdef", 2 * hour),
+        plant_temporary(cache / "tmp" / ".mlvtmp-4242-1-obj", 2 * hour),
     ]
     fresh = [  # a concurrent writer's (another repository sharing the cache, say)
-        _plant(cache / "xxh128" / "ab" / ".mlvtmp-4243-0-cdef", 60),
-        _plant(cache / "tmp" / ".mlvtmp-4243-1-obj", 0),
+        plant_temporary(cache / "xxh128" / "ab" / ".mlvtmp-4243-0-cdef", 60),
+        plant_temporary(cache / "tmp" / ".mlvtmp-4243-1-obj", 0),
     ]
     write_files(mlv_repo, {"a.txt": "one"})
     mlv("add", "a.txt", cwd=mlv_repo)
     assert not any(p.exists() for p in stale)
     assert all(p.read_bytes() == b"half an object" for p in fresh)
     # cache/tmp/ is swept by every write command, the object folders once a day
-    in_shard = _plant(cache / "xxh128" / "ab" / ".mlvtmp-4244-0-cdef", 2 * hour)
-    in_tmp = _plant(cache / "tmp" / ".mlvtmp-4244-1-obj", 2 * hour)
+    in_shard = plant_temporary(cache / "xxh128" / "ab" / ".mlvtmp-4244-0-cdef", 2 * hour)
+    in_tmp = plant_temporary(cache / "tmp" / ".mlvtmp-4244-1-obj", 2 * hour)
     write_files(mlv_repo, {"a.txt": "two"})
     mlv("commit", "a.txt", cwd=mlv_repo)
     assert not in_tmp.exists()

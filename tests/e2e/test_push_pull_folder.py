@@ -9,7 +9,17 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import MLV, commit_all, git, mlv, read_pointer, snapshot, write_files, xxh
+from helpers import (
+    MLV,
+    commit_all,
+    git,
+    mlv,
+    plant_temporary,
+    read_pointer,
+    snapshot,
+    write_files,
+    xxh,
+)
 
 
 def remote_objects(remote: Path) -> dict[str, Path]:
@@ -239,15 +249,6 @@ def test_http_remote_is_read_only(mlv_repo: Path) -> None:
     assert len(proc.stderr.splitlines()) == 1
 
 
-def _plant(path: Path, age_s: float) -> Path:
-    """A temporary as a killed writer leaves it, last written age_s ago."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"half an object")
-    when = time.time() - age_s
-    os.utime(path, (when, when))
-    return path
-
-
 def test_push_removes_stale_temporaries_in_the_folders_it_writes(
     mlv_repo: Path, tmp_path: Path
 ) -> None:
@@ -257,9 +258,9 @@ def test_push_removes_stale_temporaries_in_the_folders_it_writes(
     shard = xxh(content).split(":")[1][:2]
     other = "00" if shard != "00" else "01"
     written = remote / "xxh128" / shard
-    stale = _plant(written / ".mlvtmp-4242-0-cdef", 2 * 3600)
-    fresh = _plant(written / ".mlvtmp-4243-0-cdef", 60)  # a concurrent push's
-    elsewhere = _plant(remote / "xxh128" / other / ".mlvtmp-4242-1-cdef", 2 * 3600)
+    stale = plant_temporary(written / ".mlvtmp-4242-0-cdef", 2 * 3600)
+    fresh = plant_temporary(written / ".mlvtmp-4243-0-cdef", 60)  # a concurrent push's
+    elsewhere = plant_temporary(remote / "xxh128" / other / ".mlvtmp-4242-1-cdef", 2 * 3600)
     write_files(mlv_repo, {"a.bin": content})
     mlv("add", "a.bin", cwd=mlv_repo)
     mlv("push", cwd=mlv_repo)
