@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -24,7 +25,24 @@ SHOW = 20
 
 def transfer_options(f: F) -> F:
     """The selection options every transfer command takes: PATHS, -r, -j, the revision
-    options (one `revisions` argument), --run-cache, --json, --wait-for-lock."""
+    options, --run-cache (handed to the command as one `chosen: Selection`), --json,
+    --wait-for-lock."""
+
+    @functools.wraps(f)
+    def with_selection(
+        paths: tuple[str, ...],
+        remote: str | None,
+        jobs: int | None,
+        revisions: Revisions,
+        run_cache: bool,
+        **rest: Any,
+    ) -> Any:
+        chosen = Selection(
+            paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
+        )
+        return f(chosen=chosen, **rest)
+
+    command: Any = with_selection
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path()),
         click.option(
@@ -46,8 +64,8 @@ def transfer_options(f: F) -> F:
         wait_for_lock_option,
     ]
     for decorate in reversed(decorators):
-        f = decorate(f)
-    return f
+        command = decorate(command)
+    return cast(F, command)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,16 +106,7 @@ def _move(run: Callable[..., TransferSummary], repo: Repo, chosen: Selection) ->
     help="Ask the remote for every object (no tree taken to stand for its folder) and "
     "re-send what it lacks: repairs a remote that lost objects.",
 )
-def push_cmd(
-    paths: tuple[str, ...],
-    remote: str | None,
-    jobs: int | None,
-    revisions: Revisions,
-    run_cache: bool,
-    as_json: bool,
-    wait_for_lock: bool,
-    verify: bool,
-) -> None:
+def push_cmd(chosen: Selection, as_json: bool, wait_for_lock: bool, verify: bool) -> None:
     """Upload the objects that the selected pointers need and the remote lacks.
 
     Selects the workspace's pointers (all, or PATHS), plus those of --rev REV and the
@@ -108,9 +117,6 @@ def push_cmd(
     repo = open_repo(wait_for_lock)
     try:
         run = partial(transfer_mod.run_push, verify=verify)
-        chosen = Selection(
-            paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
-        )
         summary = _move(run, repo, chosen)
     finally:
         repo.close()
@@ -119,23 +125,12 @@ def push_cmd(
 
 @click.command("fetch")
 @transfer_options
-def fetch_cmd(
-    paths: tuple[str, ...],
-    remote: str | None,
-    jobs: int | None,
-    revisions: Revisions,
-    run_cache: bool,
-    as_json: bool,
-    wait_for_lock: bool,
-) -> None:
+def fetch_cmd(chosen: Selection, as_json: bool, wait_for_lock: bool) -> None:
     """Download into the cache the objects that the selected pointers need.
 
     Every object is checked against its hash before it enters the cache. The workspace is
     not touched (`mlv pull` also checks out).
     """
-    chosen = Selection(
-        paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
-    )
     repo = open_repo(wait_for_lock)
     try:
         summary = _move(transfer_mod.run_fetch, repo, chosen)
@@ -149,16 +144,7 @@ def fetch_cmd(
 @click.option(
     "--force", "-f", is_flag=True, help="Checkout may overwrite content not in the cache."
 )
-def pull_cmd(
-    paths: tuple[str, ...],
-    remote: str | None,
-    jobs: int | None,
-    revisions: Revisions,
-    run_cache: bool,
-    as_json: bool,
-    wait_for_lock: bool,
-    force: bool,
-) -> None:
+def pull_cmd(chosen: Selection, as_json: bool, wait_for_lock: bool, force: bool) -> None:
     """Fetch, then check out: make the workspace match the pointers, from the remote.
 
     `mlv pull images/cats` fetches and checks out only that subtree of a tracked directory.
@@ -166,18 +152,17 @@ def pull_cmd(
     from mlv.cli.checkout import render_results
     from mlv.core import checkout as checkout_mod
 
-    chosen = Selection(
-        paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
-    )
     repo = open_repo(wait_for_lock)
     try:
         summary = _move(transfer_mod.run_fetch, repo, chosen)
         with output.TerminalProgress() as progress:
-            results = checkout_mod.checkout(repo, list(paths), force, False, progress)
+            results = checkout_mod.checkout(repo, list(chosen.paths), force, False, progress)
         # objects the checkout found corrupt in the cache: a good copy from the remote
         # replaces each, then their paths are checked out again
         with output.TerminalProgress(transfer=True) as progress:
-            repaired = transfer_mod.repair_checkout(repo, remote, jobs, results, force, progress)
+            repaired = transfer_mod.repair_checkout(
+                repo, chosen.remote, chosen.jobs, results, force, progress
+            )
     finally:
         repo.close()
     checked_out = all(r.ok for r in results)
