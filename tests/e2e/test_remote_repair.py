@@ -233,6 +233,15 @@ def nested(repo: Path) -> dict[str, str]:
     return files
 
 
+def push_nested(repo: Path, url: str) -> None:
+    """nested() added as data, committed and pushed to the default remote "store" at url."""
+    nested(repo)
+    mlv("add", "data", cwd=repo)
+    mlv("remote", "add", "-d", "store", url, cwd=repo)
+    commit_all(repo, "data")
+    mlv("push", cwd=repo)
+
+
 @pytest.fixture(params=["folder", "s3"])
 def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "folder":
@@ -273,11 +282,7 @@ def test_a_remote_that_lost_objects_is_found_and_repaired_from_the_hint(
     """One object of a pushed folder disappears from the remote (a lifecycle rule, a bad
     restore). Plain push trusts the tree above it; verify and a clone's pull report it and
     name `mlv push --verify`, which re-sends it; then a fresh clone pulls every file."""
-    nested(mlv_repo)
-    mlv("add", "data", cwd=mlv_repo)
-    mlv("remote", "add", "-d", "store", remote_url, cwd=mlv_repo)
-    commit_all(mlv_repo, "data")
-    mlv("push", cwd=mlv_repo)
+    push_nested(mlv_repo, remote_url)
     top = pointer_hash(mlv_repo, "data")
     sub = tree_entries(mlv_repo, top)["sub"]
     gone = tree_entries(mlv_repo, sub)["s3.txt"] if lost == "file" else sub
@@ -324,11 +329,7 @@ def test_push_verify_reads_trees_the_cache_lacks_from_the_remote(
     --verify reads from the remote to find every object; it reports (not re-sends) what
     neither the remote nor this cache holds, and names the path."""
     remote = tmp_path / "remote"
-    nested(mlv_repo)
-    mlv("add", "data", cwd=mlv_repo)
-    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
-    commit_all(mlv_repo, "data")
-    mlv("push", cwd=mlv_repo)
+    push_nested(mlv_repo, str(remote))
     top = pointer_hash(mlv_repo, "data")
     sub = tree_entries(mlv_repo, top)["sub"]
     deep = tree_entries(mlv_repo, sub)["deep"]
@@ -353,11 +354,7 @@ def test_a_corrupt_object_on_the_remote_is_repaired_from_the_hint(
     names the repair: delete it there, then `mlv push --verify` (a plain push trusts the
     folder's tree and re-sends nothing, so "push again" did not repair it)."""
     remote = tmp_path / "remote"
-    nested(mlv_repo)
-    mlv("add", "data", cwd=mlv_repo)
-    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
-    commit_all(mlv_repo, "data")
-    mlv("push", cwd=mlv_repo)
+    push_nested(mlv_repo, str(remote))
     sub = tree_entries(mlv_repo, pointer_hash(mlv_repo, "data"))["sub"]
     rotten = tree_entries(mlv_repo, sub)["s3.txt"]
     algo, _, hexpart = rotten.partition(":")
