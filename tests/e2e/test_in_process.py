@@ -12,14 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import MLV, mlv, mlv_process, write_files
+from helpers import mlv, mlv_process, write_files
 
 from mlv import log
 from mlv.cli import output
@@ -141,18 +139,3 @@ def test_help_starts_without_the_heavy_modules(tmp_path: Path) -> None:
     )
     assert proc.stderr == "[]\n", proc.stderr
     assert "Commands:" in proc.stdout
-
-
-def test_ctrl_c_stops_a_command_with_exit_130(mlv_repo: Path) -> None:
-    """A signal is a process's business: SIGINT (Ctrl-C) ends mlv with 130 and one line."""
-    mlv("stage", "add", "slow", "-o", "o.txt", "--", "exec sleep 30", cwd=mlv_repo)
-    proc = subprocess.Popen(
-        [MLV, "repro"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    assert [line for line in err.splitlines() if line] == ["error: interrupted"]
-    assert not (mlv_repo / "mlv.lock").exists()
