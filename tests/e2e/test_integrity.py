@@ -10,6 +10,8 @@ restored or pushed, then what could not be is listed (exit 1).
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 from helpers import (
@@ -24,6 +26,21 @@ from helpers import (
 )
 
 BIG = 3 << 20  # above the small-file threshold (1 MiB): copied in the background, streamed
+
+
+def _run_unreadable(
+    repo: Path, objects: Iterable[Path], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`mlv ARGS` (allowed to fail), run unprivileged while the cache objects are unreadable
+    (mode 0); they are read-only (0o444) again after."""
+    objects = list(objects)
+    try:
+        for obj in objects:
+            os.chmod(obj, 0)
+        return run_unprivileged("mlv", *args, cwd=repo, check=False)
+    finally:
+        for obj in objects:
+            os.chmod(obj, 0o444)
 
 
 def _rot(obj: Path) -> None:
@@ -147,13 +164,7 @@ def test_checkout_restores_everything_but_unreadable_objects(mlv_repo: Path) -> 
     bad = {rel: object_path(mlv_repo, xxh(files[rel])) for rel in ("data/f077.txt", "data/big.bin")}
     for rel in files:
         (mlv_repo / rel).unlink()
-    try:
-        for obj in bad.values():
-            os.chmod(obj, 0)
-        proc = run_unprivileged("mlv", "checkout", cwd=mlv_repo, check=False)
-    finally:
-        for obj in bad.values():
-            os.chmod(obj, 0o444)
+    proc = _run_unreadable(mlv_repo, bad.values(), "checkout")
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "Errno" not in proc.stderr, proc.stderr
     first = proc.stderr.splitlines()[0]
@@ -177,13 +188,7 @@ def test_push_sends_everything_but_unreadable_objects(mlv_repo: Path, tmp_path: 
     remote = tmp_path / "remote"
     mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
     bad = {rel: object_path(mlv_repo, xxh(files[rel])) for rel in ("data/f077.txt", "data/big.bin")}
-    try:
-        for obj in bad.values():
-            os.chmod(obj, 0)
-        proc = run_unprivileged("mlv", "push", cwd=mlv_repo, check=False)
-    finally:
-        for obj in bad.values():
-            os.chmod(obj, 0o444)
+    proc = _run_unreadable(mlv_repo, bad.values(), "push")
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "Errno" not in proc.stderr, proc.stderr
     for rel, obj in bad.items():
@@ -211,11 +216,7 @@ def test_unreadable_object_of_the_workspace_version_keeps_that_file(mlv_repo: Pa
     (mlv_repo / ".mlv" / "tmp" / "state.db").unlink()  # no trust records: objects are read
     obj = object_path(mlv_repo, xxh(b"a2"))
     git("checkout", "-q", "HEAD~1", cwd=mlv_repo)
-    try:
-        os.chmod(obj, 0)
-        proc = run_unprivileged("mlv", "checkout", cwd=mlv_repo, check=False)
-    finally:
-        os.chmod(obj, 0o444)
+    proc = _run_unreadable(mlv_repo, [obj], "checkout")
     assert proc.returncode == 1, proc.stderr
     assert "Errno" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: 1 file(s) not restored, cache object unreadable")
