@@ -184,6 +184,17 @@ def fault_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
         yield proxy
 
 
+@pytest.fixture
+def via_proxy(
+    s3_env: dict[str, str], fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
+    """s3_env with AWS_ENDPOINT_URL pointing at the fault proxy; fails the test if the proxy
+    saw an error."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
+    yield fault_proxy
+    assert not fault_proxy.errors, fault_proxy.errors[0]
+
+
 @pytest.fixture(scope="session")
 def sftp_server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the session's sshd keeps its config, keys and log (kept for post-mortems)."""

@@ -10,7 +10,6 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,16 +130,6 @@ def counts(proxy: FaultProxy) -> dict[str, int]:
 
 
 SHARD_LISTING = re.compile(rf"^{PREFIX}/xxh128/[0-9a-f]{{2}}/$")
-
-
-@pytest.fixture
-def via_proxy(
-    s3_env: dict[str, str], fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FaultProxy]:
-    """s3_env with AWS_ENDPOINT_URL pointing at the fault proxy."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
-    yield fault_proxy
-    assert not fault_proxy.errors, fault_proxy.errors[0]
 
 
 # ---- 1. credentials and endpoint from the environment ------------------------------------

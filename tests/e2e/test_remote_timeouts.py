@@ -108,15 +108,6 @@ def test_a_bad_timeout_is_refused(mlv_repo: Path, value: str) -> None:
 # ---- an S3 server that freezes in the middle of a transfer ----------------------------------
 
 
-@pytest.fixture
-def via_proxy(
-    s3_env: dict[str, str], fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FaultProxy]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
-    yield fault_proxy
-    assert not fault_proxy.errors, fault_proxy.errors[0]
-
-
 def test_push_to_a_server_that_freezes_after_some_uploads(
     mlv_repo: Path, s3_server: S3Server, s3_bucket: str, via_proxy: FaultProxy
 ) -> None:
