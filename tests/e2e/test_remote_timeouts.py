@@ -44,6 +44,16 @@ def clone(repo: Path, tmp_path: Path) -> Path:
     return target
 
 
+def pushed_clone(repo: Path, tmp_path: Path, url: str) -> Path:
+    """project() pushed to url, then a clone (its cache empty) with the remote's timeout at
+    TIMEOUT."""
+    project(repo, url)
+    mlv("push", cwd=repo)
+    mlv("remote", "modify", "store", "timeout", str(TIMEOUT), cwd=repo)
+    commit_all(repo, "timeout")
+    return clone(repo, tmp_path)
+
+
 def assert_gives_up(cwd: Path, args: list[str], *needles: str) -> str:
     """`mlv ARGS` exits 1 within BOUND seconds with one line that contains every needle."""
     start = time.monotonic()
@@ -133,11 +143,7 @@ def test_push_to_a_server_that_freezes_after_some_uploads(
 def test_pull_from_a_server_that_freezes_mid_download(
     mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy
 ) -> None:
-    project(mlv_repo, f"s3://{s3_bucket}/{PREFIX}")
-    mlv("push", cwd=mlv_repo)
-    mlv("remote", "modify", "store", "timeout", str(TIMEOUT), cwd=mlv_repo)
-    commit_all(mlv_repo, "timeout")
-    other = clone(mlv_repo, tmp_path)
+    other = pushed_clone(mlv_repo, tmp_path, f"s3://{s3_bucket}/{PREFIX}")
     # Every download sends its headers and 10 bytes, then nothing more.
     via_proxy.hang("GET", re.compile(r"/xxh128/"), keep=10, times=None)
     assert_gives_up(other, ["pull"], "remote 'store'", f"no answer for {TIMEOUT} s")
@@ -151,11 +157,7 @@ def test_pull_from_a_server_that_trickles(
     mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy
 ) -> None:
     """A byte every half second keeps every read timeout happy; the watchdog is not."""
-    project(mlv_repo, f"s3://{s3_bucket}/{PREFIX}")
-    mlv("push", cwd=mlv_repo)
-    mlv("remote", "modify", "store", "timeout", str(TIMEOUT), cwd=mlv_repo)
-    commit_all(mlv_repo, "timeout")
-    other = clone(mlv_repo, tmp_path)
+    other = pushed_clone(mlv_repo, tmp_path, f"s3://{s3_bucket}/{PREFIX}")
     via_proxy.trickle("GET", re.compile(r"/xxh128/"), interval=0.5, times=None)
     assert_gives_up(other, ["pull"], "remote 'store'", f"no answer for {TIMEOUT} s")
 
