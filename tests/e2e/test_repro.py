@@ -667,6 +667,27 @@ def test_params_and_lock_errors_say_what_to_do(mlv_repo: Path) -> None:
     assert_error(mlv("repro", cwd=repo, check=False), 1, "malformed entry", "`mlv repro`")
 
 
+def _repro_until_pid(repo: Path, pid_file: Path) -> tuple[subprocess.Popen[str], int]:
+    """`mlv repro` started in its own session, once its stage has written a pid to pid_file:
+    the process and that pid. If it never does (30 s), its session is killed and the test
+    fails."""
+    proc = subprocess.Popen(
+        [MLV, "repro"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        return proc, int(pid_file.read_text())
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+
+
 def _running(pid: int) -> bool:
     """pid is a live process (a zombie, dead but not yet reaped by its parent, is not)."""
     try:
@@ -695,18 +716,8 @@ def test_a_signal_to_mlv_stops_everything_its_stage_started(
     the pipe open)."""
     cmd = "sleep 60 & echo $! > bg.pid; echo started; sleep 60; touch o.txt"
     mlv("stage", "add", "slow", "-o", "o.txt", "--", cmd, cwd=mlv_repo)
-    proc = subprocess.Popen(
-        [MLV, "repro"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    pid_file = mlv_repo / "bg.pid"
-    background = 0
+    proc, background = _repro_until_pid(mlv_repo, mlv_repo / "bg.pid")
     try:
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        background = int(pid_file.read_text())
         time.sleep(0.3)  # the foreground `sleep 60` has started too
         sent = time.monotonic()
         if whom == "group":
@@ -742,18 +753,8 @@ def test_a_stage_that_ignores_the_signal_gets_a_grace_then_a_second_one_kills_it
     a second Ctrl-C ends the wait: the stage is killed and mlv exits 130."""
     cmd = "trap '' INT; echo $$ > sh.pid; echo started; sleep 60; touch o.txt"
     mlv("stage", "add", "stubborn", "-o", "o.txt", "--", cmd, cwd=mlv_repo)
-    proc = subprocess.Popen(
-        [MLV, "repro"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    pid_file = mlv_repo / "sh.pid"
-    stage = 0
+    proc, stage = _repro_until_pid(mlv_repo, mlv_repo / "sh.pid")
     try:
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        stage = int(pid_file.read_text())
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         time.sleep(1)
