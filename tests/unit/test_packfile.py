@@ -129,7 +129,7 @@ def valid_pack(tmp_path: Path) -> bytes:
 
 def rewrite_trailer(data: bytes, mutate: Callable[[list[list[object]]], None]) -> bytes:
     """The pack with its trailer rows changed and its checksum recomputed to match."""
-    n, t, _checksum, end = struct.unpack("<QQ16s8s", data[-40:])
+    _n, t, _checksum, end = struct.unpack("<QQ16s8s", data[-40:])
     rows = [list(r) for r in struct.iter_unpack(ROW["xxh128"], data[t:-40])]
     mutate(rows)
     trailer = b"".join(struct.pack(ROW["xxh128"], *r) for r in rows)
