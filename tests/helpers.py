@@ -451,3 +451,77 @@ def plant_temporary(path: Path, age_s: float) -> Path:
     when = time.time() - age_s
     os.utime(path, (when, when))
     return path
+
+
+# ---- folder remotes: loose objects and packs (docs/formats.md, remote format version 1) ----
+
+
+def loose_objects(remote: Path) -> dict[str, Path]:
+    """hash id -> file, for every loose object (ALGO/XX/REST) on a folder remote."""
+    found: dict[str, Path] = {}
+    for algo in ("xxh128", "sha256"):
+        for path in (remote / algo).glob("*/*"):
+            if path.is_file() and not is_tmp_name(path.name):
+                found[f"{algo}:{path.parent.name}{path.name}"] = path
+    return found
+
+
+def packed_objects(remote: Path) -> dict[str, tuple[Path, int, int]]:
+    """hash id -> (pack file, offset, stored length), for every object that an index of a
+    folder remote names (read with mlv's own index parser, which checks each index)."""
+    from mlv.objects.packs.index import PackIndex
+
+    found: dict[str, tuple[Path, int, int]] = {}
+    for idx in sorted((remote / "index").glob("*.idx")):
+        index = PackIndex.parse(idx.stem, idx.read_bytes())
+        for h, loc in index.items():
+            pack = remote / "packs" / loc.pack.name[:2] / f"{loc.pack.name}.pack"
+            found.setdefault(h, (pack, loc.offset, loc.stored))
+    return found
+
+
+def remote_objects(remote: Path) -> dict[str, bytes]:
+    """hash id -> bytes, for every object on a folder remote, loose or packed (bytes as
+    stored: a damaged object is returned damaged; one whose pack is gone is left out)."""
+    found = {h: p.read_bytes() for h, p in loose_objects(remote).items()}
+    for h, (pack, offset, stored) in packed_objects(remote).items():
+        if h in found or not pack.exists():
+            continue
+        with pack.open("rb") as fh:
+            fh.seek(offset)
+            found[h] = fh.read(stored)
+    return found
+
+
+def remove_remote_object(remote: Path, hash_id: str) -> set[str]:
+    """Delete an object from a folder remote behind mlv's back: its loose file, and the
+    pack holding it (with every other object of that pack). The hashes lost."""
+    lost = set()
+    loose = loose_objects(remote).get(hash_id)
+    if loose is not None:
+        loose.unlink()
+        lost.add(hash_id)
+    packed = packed_objects(remote)
+    if hash_id in packed:
+        pack = packed[hash_id][0]
+        lost |= {h for h, (p, _, _) in packed.items() if p == pack}
+        pack.unlink(missing_ok=True)
+    return lost
+
+
+def damage_remote_object(remote: Path, hash_id: str) -> None:
+    """Flip the first byte of an object on a folder remote, loose or packed (bit rot)."""
+    loose = loose_objects(remote).get(hash_id)
+    if loose is not None:
+        loose.chmod(0o644)
+        data = bytearray(loose.read_bytes())
+        data[0] ^= 0xFF
+        loose.write_bytes(bytes(data))
+        return
+    pack, offset, _ = packed_objects(remote)[hash_id]
+    pack.chmod(0o644)
+    with pack.open("r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0xFF]))

@@ -21,10 +21,13 @@ from mlv.core.configure import config_path, is_secret_option, mask
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, RemoteError, UsageError
 from mlv.objects import remote as remote_mod
+from mlv.objects.packs.packed import Settings as PackSettings
+from mlv.objects.packs.packfile import MAX_PACK_WRITE, MAX_PACKED_OBJECT
 from mlv.objects.remote import RemoteStore
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+INDEX_CACHE = "index"  # <cache>/index/: remote indexes by name (docs/formats.md)
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,9 @@ def resolve_name(repo: Repo, name: str | None) -> str:
 def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> RemoteStore:
     chosen = resolve_name(repo, name)
     check_committed_options(repo.config, chosen)
-    return open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
+    store = open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
+    store.use_index_cache(os.path.join(repo.cache.root, INDEX_CACHE))
+    return store
 
 
 # Options that a committed config (chosen by whoever wrote the repository) may not set:
@@ -348,4 +353,56 @@ def open_store(
             raise ConfigError(f"remote.{chosen}.jobs: expected a number") from None
     if jobs is not None and jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    return remote_mod.open_store(chosen, url, options, jobs, secrets)
+    packing = _packing(chosen, options)
+    return remote_mod.open_store(chosen, url, options, jobs, secrets, packing)
+
+
+def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
+    """The remote's `pack_threshold` and `pack_size` options (mlv's own: taken out of the
+    options handed to the storage library), in bytes; defaults where unset."""
+    values = {}
+    for option in ("pack_threshold", "pack_size"):
+        raw = options.pop(option, None)
+        if raw is None:
+            continue
+        try:
+            values[option] = parse_size(raw)
+        except ValueError:
+            raise ConfigError(
+                f"remote.{chosen}.{option}: expected a size in bytes (4194304, 4MiB, 0)",
+                f"`mlv remote modify {chosen} {option} 4MiB`",
+            ) from None
+    default = PackSettings()
+    threshold = values.get("pack_threshold", default.threshold)
+    size = values.get("pack_size", default.size)
+    if threshold > MAX_PACKED_OBJECT:
+        raise ConfigError(
+            f"remote.{chosen}.pack_threshold: at most {MAX_PACKED_OBJECT >> 20}MiB",
+            f"`mlv remote modify {chosen} pack_threshold 4MiB`",
+        )
+    if size < 1 << 20 or size > MAX_PACK_WRITE:
+        raise ConfigError(
+            f"remote.{chosen}.pack_size: between 1MiB and {MAX_PACK_WRITE >> 20}MiB",
+            f"`mlv remote modify {chosen} pack_size 32MiB`",
+        )
+    return PackSettings(threshold, size)
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}
+_UNITS |= {"g": 1 << 30, "gib": 1 << 30, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+
+
+def parse_size(value: object) -> int:
+    """A size option: an integer of bytes, or a number with a unit (4MiB, 512k, 1GB)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        number, unit = value, ""
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(value))
+        if m is None:
+            raise ValueError(value)
+        number, unit = int(m.group(1)), m.group(2).lower()
+    if number < 0 or unit not in _UNITS:
+        raise ValueError(value)
+    return number * _UNITS[unit]

@@ -189,7 +189,13 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
             files[root.entry.hash] = root.entry.size
     seen: set[str] = set()
     while frontier:
-        present = store.present(frontier)
+        if verify:
+            present = store.prove(frontier)
+        else:
+            present = store.present(frontier, _cached_sizes(repo, frontier))
+        # A tree named by an index is walked like one the remote lacks: asking the
+        # indexes about what it names is free, so nothing is taken on trust.
+        indexed = store.indexed(present)
         plan.present |= present
         following: dict[str, tuple[int, str]] = {}
         if verify:  # trees the cache lacks: read from the remote, checked, kept in memory
@@ -198,7 +204,7 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
                 store.check(lacking, repo.tmp_dir, keep=trees.keep)
         for tree_hash, (depth, label) in frontier.items():
             seen.add(tree_hash)
-            if tree_hash in present and not verify:
+            if tree_hash in present and not verify and tree_hash not in indexed:
                 plan.trusted.add(tree_hash)
                 continue
             try:
@@ -219,7 +225,7 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
                 else:
                     files[e.hash] = e.size
         frontier = following
-    present_files = store.present(files)
+    present_files = store.prove(files) if verify else store.present(files, files)
     plan.present |= present_files
     for h, size in files.items():
         if h in present_files:
@@ -229,6 +235,17 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
         else:
             plan.missing.add(h)
     return plan
+
+
+def _cached_sizes(repo: Repo, hashes: Iterable[str]) -> dict[str, int]:
+    """The sizes of those of hashes that the cache holds (trees: push packs small ones)."""
+    sizes = {}
+    for h in hashes:
+        try:
+            sizes[h] = os.stat(repo.cache.object_path(h)).st_size
+        except OSError:
+            continue
+    return sizes
 
 
 def push(
@@ -275,9 +292,27 @@ def _send(
     missing object, a failed upload) is reported on its own anyway."""
     progress.begin(label, len(plan.files) + len(plan.trees))
     done = _advance(progress)
-    sent = store.upload(repo.cache, sorted(plan.files), done)
+    sent = store.upload(repo.cache, list(plan.files), done)  # walk order: folders together
     summary.add(sent)
     on_remote = plan.present | set(sent.done)
+    if plan.trees and store.packs_all(_cached_sizes(repo, plan.trees).values()):
+        # All trees go into packs under one index: they appear at once, so a tree is
+        # ready when what it names is on the remote or is a ready tree of this same call.
+        packed: set[str] = set()
+        for depth in sorted(set(plan.trees.values()), reverse=True):
+            for h in sorted(h for h, d in plan.trees.items() if d == depth):
+                short = [c for c in plan.children[h] if c not in on_remote and c not in packed]
+                if not short:
+                    packed.add(h)
+                elif report_unsent:
+                    summary.failed[h] = (
+                        f"not sent: {len(short)} object(s) it names are not on the remote"
+                    )
+        outcome = store.upload(repo.cache, sorted(packed), done, trees=True)
+        summary.add(outcome)
+        on_remote |= set(outcome.done)
+        progress.end()
+        return on_remote
     for depth in sorted(set(plan.trees.values()), reverse=True):
         level = sorted(h for h, d in plan.trees.items() if d == depth)
         ready = [h for h in level if all(c in on_remote for c in plan.children[h])]

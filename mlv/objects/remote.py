@@ -22,13 +22,16 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
+from mlv.objects.packs.index import Location
+from mlv.objects.packs.packed import Packed, Settings
+from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
 from mlv.objects.store import Cache, hash_path_mmap
 from mlv.storage import registry
 from mlv.storage.backend import Backend, ItemResult, Missing, PermanentError
@@ -98,13 +101,29 @@ class PresenceStats:
 
 class RemoteStore:
     def __init__(
-        self, backend: Backend, name: str, jobs: int | None = None, secrets: list[str] | None = None
+        self,
+        backend: Backend,
+        name: str,
+        jobs: int | None = None,
+        secrets: list[str] | None = None,
+        packing: Settings | None = None,
     ) -> None:
         self.secrets = [s for s in secrets or [] if len(s) >= 3]  # never printed
         self.backend = backend
         self.name = name
         self.jobs = jobs or backend.default_jobs
         self.stats = PresenceStats()
+        self.packing = packing or Settings()
+        self.packs = Packed(backend, self.jobs, self.packing, self.failure)
+
+    def use_index_cache(self, folder: str) -> None:
+        """Keep downloaded indexes in folder (the cache's index/), named by their hash."""
+        self.packs.index_dir = folder
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should hear about the remote (an index that failed its checks)."""
+        return self.packs.warnings
 
     @property
     def url(self) -> str:
@@ -127,12 +146,16 @@ class RemoteStore:
 
     # ---- which objects are there ------------------------------------------------------
 
-    def present(self, hashes: Collection[str]) -> set[str]:
-        """Those of hashes that the remote holds.
+    def present(self, hashes: Collection[str], sizes: Mapping[str, int] | None = None) -> set[str]:
+        """Those of hashes that the remote holds: named by one of its indexes (answered
+        locally), else loose.
 
-        Rule: with few objects (FEW), one existence check each. Otherwise list one shard
-        folder the objects fall in, estimate the remote's size from it, and compare the
-        requests each way would cost: existence checks (one per object), listing the
+        sizes (push): on a remote born packed, an object that push would pack and that no
+        index names is absent without asking, since small objects are never loose there.
+
+        Loose objects, rule: with few objects (FEW), one existence check each. Otherwise
+        list one shard folder the objects fall in, estimate the remote's size from it, and
+        compare the requests each way would cost: existence checks (one per object), listing the
         shards the objects fall in, or (flat stores, where a listing request returns up to
         `listing_page` keys) listing the whole ALGO/ prefix. The cheapest wins, so pushing
         three files never lists a remote of millions, and a full push never sends a
@@ -140,6 +163,31 @@ class RemoteStore:
         (`_list_whole`).
         """
         wanted = set(hashes)
+        if not wanted:
+            return set()
+        indexed = self.packs.catalog().holds(wanted)
+        wanted -= indexed
+        if sizes is not None and wanted and not self.read_only and not self.packs.loose_small():
+            wanted = {h for h in wanted if not self.packing.packs(sizes.get(h))}
+        return indexed | self._present_loose(wanted)
+
+    def packs_all(self, sizes: Iterable[int]) -> bool:
+        """Would upload() put every object of these sizes into packs?"""
+        return not self.read_only and all(self.packing.packs(size) for size in sizes)
+
+    def indexed(self, hashes: Collection[str]) -> set[str]:
+        """Those of hashes that an index of the remote names (no request but the one
+        listing of index/ per command)."""
+        return self.packs.catalog().holds(hashes)
+
+    def prove(self, hashes: Collection[str]) -> set[str]:
+        """Those of hashes that the remote holds, packed objects counted only when their
+        pack is listed with the size its index records (one listing of packs/)."""
+        wanted = set(hashes)
+        proven = self.packs.prove(wanted)
+        return proven | self._present_loose(wanted - proven)
+
+    def _present_loose(self, wanted: set[str]) -> set[str]:
         if not wanted:
             return set()
         if len(wanted) <= FEW:
@@ -243,7 +291,64 @@ class RemoteStore:
 
     # ---- moving objects ---------------------------------------------------------------
 
-    def upload(self, cache: Cache, hashes: Iterable[str], done: Progress | None = None) -> Outcome:
+    def upload(
+        self,
+        cache: Cache,
+        hashes: Iterable[str],
+        done: Progress | None = None,
+        trees: bool = False,
+    ) -> Outcome:
+        """Send objects from the cache: those below the packing threshold in packs, the
+        rest loose. trees: tree objects, packed apart from files and all named by one
+        index written after their packs (Packed.write), so that the trees of one call
+        appear on the remote at once, in any order of levels."""
+        outcome = Outcome()
+        loose: list[str] = []
+        packable: list[str] = []
+        for h in hashes:
+            try:
+                size = os.stat(cache.object_path(h)).st_size
+            except FileNotFoundError:
+                outcome.missing.append(h)
+                continue
+            if not self.read_only and self.packing.packs(size):
+                packable.append(h)
+            else:
+                loose.append(h)
+        if packable:
+
+            def checked() -> Iterator[tuple[str, bytes]]:
+                for h in packable:
+                    path = cache.object_path(h)
+                    try:
+                        with open(path, "rb") as fh:
+                            data = fh.read()
+                    except FileNotFoundError:
+                        outcome.missing.append(h)
+                        continue
+                    except OSError as e:
+                        outcome.failed[h] = unreadable(path, e)
+                        continue
+                    if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
+                        cache.distrust(h)
+                        outcome.corrupt.append(h)  # never spread a damaged object
+                        continue
+                    yield h, data
+
+            kind = KIND_TREE if trees else KIND_FILE
+            written = self.packs.write(checked(), kind, cache.tmp_dir, done)
+            outcome.done += written.done
+            outcome.nbytes += written.nbytes
+            for h, e in written.failed.items():
+                outcome.failed[h] = self.reason(e)
+                outcome.kinds[h] = type(e).__name__
+        if loose:
+            outcome.merge(self._upload_loose(cache, loose, done))
+        return outcome
+
+    def _upload_loose(
+        self, cache: Cache, hashes: Iterable[str], done: Progress | None = None
+    ) -> Outcome:
         """Send objects from the cache. Objects the cache lacks are reported missing,
         damaged ones corrupt, unreadable ones failed (with the reason); the rest go out.
 
@@ -328,7 +433,19 @@ class RemoteStore:
         """
         outcome = Outcome()
         sizes = sizes or {}
-        wanted = sorted(set(hashes))
+        wanted: list[str] = []
+        for h, data, error in self._packed(sorted(set(hashes)), wanted):
+            if error is not None:
+                self._book_error(h, error, outcome)
+            elif hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
+                log.debug(__name__, f"{self.name}: packed object {h} is corrupt")
+                outcome.corrupt.append(h)
+            else:
+                cache.put_bytes(data, h, repair=True)
+                outcome.done.append(h)
+                outcome.nbytes += len(data)
+                if done is not None:
+                    done(len(data))
         small = [h for h in wanted if sizes.get(h, 0) <= IN_MEMORY]
         large = [h for h in wanted if sizes.get(h, 0) > IN_MEMORY]
         for start in range(0, len(small), BATCH):
@@ -388,9 +505,6 @@ class RemoteStore:
         deleted once hashed."""
         outcome = Outcome()
         sizes = sizes or {}
-        wanted = sorted(set(hashes))
-        small = [h for h in wanted if sizes.get(h, 0) <= IN_MEMORY]
-        large = [h for h in wanted if sizes.get(h, 0) > IN_MEMORY]
 
         def judge(h: str, actual: str, data: bytes | None) -> bool:
             if actual == h:
@@ -401,6 +515,18 @@ class RemoteStore:
             outcome.got[h] = actual
             outcome.nbytes += len(data) if data is not None else 0
             return False
+
+        wanted: list[str] = []
+        for h, data, error in self._packed(sorted(set(hashes)), wanted):
+            if error is not None:
+                self._book_error(h, error, outcome)
+            elif judge(h, hashing.hash_bytes(hashing.algorithm_of(h), data), data):
+                outcome.done.append(h)
+                outcome.nbytes += len(data)
+                if done is not None:
+                    done(len(data))
+        small = [h for h in wanted if sizes.get(h, 0) <= IN_MEMORY]
+        large = [h for h in wanted if sizes.get(h, 0) > IN_MEMORY]
 
         for start in range(0, len(small), BATCH):
             chunk = small[start : start + BATCH]
@@ -450,6 +576,50 @@ class RemoteStore:
                         pass
             batch, batch_bytes = [], 0
         return outcome
+
+    def _packed(
+        self, hashes: list[str], loose: list[str]
+    ) -> Iterator[tuple[str, bytes, BaseException | None]]:
+        """Read the objects of hashes that an index names, by ranges: (hash, stored bytes,
+        None), or (hash, b"", error). Those no index names go to loose, and so do those
+        whose pack has gone (a gc ran since the listing) and that a fresh listing of
+        index/ does not place in another pack."""
+        catalog = self.packs.catalog()
+        wanted: dict[str, Location] = {}
+        for h in hashes:
+            loc = catalog.lookup(h)
+            if loc is None:
+                loose.append(h)
+            else:
+                wanted[h] = loc
+        for attempt in (1, 2):
+            gone: list[str] = []
+            for h, data, error in self.packs.read(wanted):
+                if isinstance(error, Missing):
+                    gone.append(h)
+                elif error is None:
+                    assert data is not None
+                    yield h, data, None
+                else:
+                    yield h, b"", error
+            if not gone:
+                return
+            if attempt == 2:
+                loose += gone
+                return
+            log.debug(__name__, f"{self.name}: {len(gone)} packed object(s) gone: listing again")
+            catalog = self.packs.catalog(refresh=True)
+            before, wanted = wanted, {}
+            for h in gone:
+                loc = catalog.lookup(h)
+                if loc is None or loc.pack == before[h].pack:
+                    loose.append(h)  # no other copy is indexed: maybe a loose one
+                else:
+                    wanted[h] = loc
+
+    def _book_error(self, h: str, error: BaseException, outcome: Outcome) -> None:
+        outcome.failed[h] = self.reason(error)
+        outcome.kinds[h] = type(error).__name__
 
     def _book(
         self,
@@ -570,7 +740,12 @@ def timeout_seconds(name: str, value: object) -> float:
 
 
 def open_store(
-    name: str, url: str, options: Mapping[str, object], jobs: int | None, secrets: list[str]
+    name: str,
+    url: str,
+    options: Mapping[str, object],
+    jobs: int | None,
+    secrets: list[str],
+    packing: Settings | None = None,
 ) -> RemoteStore:
     """Open remote `name` at url (a folder URL already absolute) with its options; a
     failure to open it is one RemoteError naming 'NAME' (URL), secrets scrubbed."""
@@ -588,7 +763,7 @@ def open_store(
             f"remote '{name}' ({shown}): cannot connect ({scrub(_reason(e), secrets)})",
             "check the URL, credentials and host keys (ssh: ~/.ssh/config, known_hosts)",
         ) from e
-    return RemoteStore(backend, name, jobs, secrets)
+    return RemoteStore(backend, name, jobs, secrets, packing)
 
 
 _CREDENTIAL_WORDS = ("credential", "invalidaccesskeyid", "signaturedoesnotmatch", "expiredtoken")

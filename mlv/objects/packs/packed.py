@@ -1,0 +1,439 @@
+"""The packed side of one remote: its indexes, its marker, writing packs, reading ranges.
+
+RemoteStore (mlv/objects/remote.py) asks this for everything about packs and keeps the
+loose-object road itself; commands never see either. The rules (docs/formats.md, remote
+format version 1): a pack is written whole before the index that names it; an index is
+downloaded once, checked against its name and kept in the local index cache; which indexes
+apply is one listing of index/ per command, never remembered between commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mlv import log
+from mlv.errors import RemoteError
+from mlv.objects import hashing
+from mlv.objects.packs import layout, ranges
+from mlv.objects.packs.catalog import Catalog
+from mlv.objects.packs.index import (
+    MAX_INDEX_BYTES,
+    Location,
+    PackIndex,
+    PackRef,
+    encode,
+    index_name,
+)
+from mlv.objects.packs.layout import Marker, MarkerError
+from mlv.objects.packs.packfile import (
+    CODEC_RAW,
+    CONTENTS_DATA,
+    CONTENTS_TREES,
+    KIND_FILE,
+    KIND_TREE,
+    MAX_PACK_WRITE,
+    Pack,
+    PackFormatError,
+    PackWriter,
+)
+from mlv.storage.backend import Backend, Missing, PermanentError
+from mlv.util import localfs
+
+Done = Callable[[int], None]
+
+# Defaults decided by measurement (docs/performance.md, "Packed remotes"); per remote:
+# `pack_threshold` and `pack_size`.
+THRESHOLD = 4 << 20
+PACK_SIZE = 32 << 20
+IN_FLIGHT = 4  # packs built ahead of the uploads (scratch space: IN_FLIGHT x PACK_SIZE)
+READ_BATCH = 96 << 20  # bytes of ranges asked for at once (memory)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How push packs: objects smaller than threshold go into packs of about size bytes
+    (threshold 0: nothing is packed, every object is loose as in mlv 0.1)."""
+
+    threshold: int = THRESHOLD
+    size: int = PACK_SIZE
+
+    def packs(self, size: int | None) -> bool:
+        return size is not None and size < self.threshold
+
+
+@dataclass
+class Written:
+    """What a pack write did: objects now named by an index, and failures by hash."""
+
+    done: list[str] = field(default_factory=list)
+    nbytes: int = 0
+    failed: dict[str, BaseException] = field(default_factory=dict)
+    requests: int = 0
+
+
+class NewerFormat(Exception):
+    """An object stored with a codec or kind that a newer mlv wrote."""
+
+
+class Packed:
+    def __init__(
+        self,
+        backend: Backend,
+        jobs: int,
+        settings: Settings,
+        failure: Callable[[BaseException], RemoteError],
+        index_dir: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.jobs = jobs
+        self.settings = settings
+        self.failure = failure
+        self.index_dir = index_dir
+        self.warnings: list[str] = []
+        self._catalog: Catalog | None = None
+        self._marker: Marker | None = None
+        self._marker_read = False
+        self._loose_small: bool | None = None
+
+    # ---- what the remote holds -----------------------------------------------------------
+
+    def catalog(self, refresh: bool = False) -> Catalog:
+        """The union of the indexes one listing of index/ names (asked once per command,
+        again with refresh)."""
+        if self._catalog is not None and not refresh:
+            return self._catalog
+        try:
+            listed = self.backend.list_info(layout.INDEXES)
+        except Missing:
+            listed = {}
+        except Exception as e:
+            if self.backend.read_only:  # an HTTP server without listings: loose only
+                log.debug(__name__, f"cannot list {layout.INDEXES}: {e}")
+                listed = {}
+            else:
+                raise self.failure(e) from e
+        known = {i.name: i for i in self._catalog.indexes} if self._catalog else {}
+        indexes: list[PackIndex] = []
+        invalid: dict[str, str] = {}
+        fetch: dict[str, int] = {}
+        for key, info in sorted(listed.items()):
+            name = layout.index_name_of(key)
+            if name is None:
+                continue
+            if name in known:
+                indexes.append(known[name])
+                continue
+            if info.size > MAX_INDEX_BYTES:
+                invalid[name] = f"{info.size} bytes, more than the {MAX_INDEX_BYTES} allowed"
+                continue
+            local = self._cached_index(name)
+            if local is not None:
+                indexes.append(local)
+            else:
+                fetch[name] = info.size
+        if fetch:
+            items = [(layout.index_key(n), 0, size + 1) for n, size in fetch.items()]
+            try:
+                results = self.backend.read_ranges(items, self.jobs)
+            except Exception as e:
+                raise self.failure(e) from e
+            for (name, size), r in zip(fetch.items(), results, strict=True):
+                if r.error is not None:
+                    if isinstance(r.error, PermanentError):
+                        raise self.failure(r.error)
+                    if not isinstance(r.error, Missing):  # gone meanwhile: not an index
+                        invalid[name] = f"cannot read it ({type(r.error).__name__})"
+                    continue
+                data = r.data or b""
+                if len(data) != size:
+                    invalid[name] = f"{len(data)} bytes where the listing said {size}"
+                    continue
+                try:
+                    index = PackIndex.parse(name, data)
+                except PackFormatError as e:
+                    invalid[name] = str(e)
+                    continue
+                self._keep_index(name, data)
+                indexes.append(index)
+        for name, why in invalid.items():
+            note = (
+                f"index {layout.index_key(name)} is not usable ({why}): its objects count as absent"
+            )
+            if note not in self.warnings:
+                self.warnings.append(note)
+        self._catalog = Catalog(indexes, invalid)
+        return self._catalog
+
+    def _cached_index(self, name: str) -> PackIndex | None:
+        if self.index_dir is None:
+            return None
+        path = os.path.join(self.index_dir, name + ".idx")
+        try:
+            data = localfs.read_small(path, MAX_INDEX_BYTES)
+            index = PackIndex.parse(name, data)
+        except (OSError, PackFormatError, ValueError):
+            return None  # absent or damaged: downloaded again
+        with contextlib.suppress(OSError):
+            os.utime(path)  # named by a listing: kept by the local gc's expiry
+        return index
+
+    def _keep_index(self, name: str, data: bytes) -> None:
+        if self.index_dir is None:
+            return
+        try:
+            os.makedirs(self.index_dir, exist_ok=True)
+            localfs.write_bytes_atomic(os.path.join(self.index_dir, name + ".idx"), data, 0o444)
+        except OSError as e:  # a cache we cannot write only costs a download next time
+            log.debug(__name__, f"cannot keep index {name}: {e}")
+
+    def prove(self, hashes: set[str]) -> set[str]:
+        """Those of hashes that an index names in a pack that one listing of packs/ shows
+        with the size the index records (verify, push --verify)."""
+        catalog = self.catalog()
+        named = catalog.holds(hashes)
+        if not named:
+            return set()
+        try:
+            listed = self.backend.list_info(layout.PACKS)
+        except Missing:
+            listed = {}
+        except Exception as e:
+            raise self.failure(e) from e
+        sizes = {layout.pack_name_of(k): info.size for k, info in listed.items()}
+        out = set()
+        for h in named:
+            loc = catalog.lookup(h)
+            if loc is not None and sizes.get(loc.pack.name) == loc.pack.size:
+                out.add(h)
+        return out
+
+    # ---- the marker -------------------------------------------------------------------------
+
+    def marker(self) -> Marker | None:
+        """The remote's mlv-remote.json; None on a remote that has none (new, or 0.1)."""
+        if self._marker_read:
+            return self._marker
+        try:
+            results = self.backend.read_ranges([(layout.MARKER_KEY, 0, 4097)], 1)
+        except Exception as e:
+            raise self.failure(e) from e
+        r = results[0]
+        if r.error is not None:
+            if not isinstance(r.error, Missing):
+                raise self.failure(r.error)
+            self._marker = None
+        else:
+            try:
+                self._marker = Marker.parse(r.data or b"")
+            except MarkerError as e:
+                raise RemoteError(
+                    f"{self.backend.url}: {e}",
+                    "upgrade mlv"
+                    if "newer" in str(e)
+                    else f"look at {layout.MARKER_KEY} on the remote",
+                ) from None
+        self._marker_read = True
+        return self._marker
+
+    def loose_small(self) -> bool:
+        """May small objects be loose on this remote? From the marker; on a remote without
+        one, whether it holds any loose object (one listing of one key per algorithm)."""
+        if self._loose_small is None:
+            marker = self.marker()
+            if marker is not None:
+                self._loose_small = marker.loose_small
+            else:
+                try:
+                    self._loose_small = any(
+                        self.backend.list_keys(algo + "/", limit=1) for algo in hashing.ALGORITHMS
+                    )
+                except Exception as e:
+                    raise self.failure(e) from e
+        return self._loose_small
+
+    def _ensure_marker(self) -> None:
+        if self.marker() is not None:
+            return
+        marker = Marker(loose_small=self.loose_small())
+        try:
+            results = self.backend.write([(marker.encode(), layout.MARKER_KEY)], 1)
+        except Exception as e:
+            raise self.failure(e) from e
+        if results[0].error is not None:
+            raise self.failure(results[0].error)
+        self._marker = marker
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def write(
+        self,
+        objects: Iterator[tuple[str, bytes]],
+        kind: int,
+        scratch: str,
+        done: Done | None = None,
+    ) -> Written:
+        """Pack (hash id, bytes) pairs, already checked against their hashes, and send them.
+
+        Files: one index per pack, each right after its pack, so a killed push keeps every
+        pack whose index made it. Trees (kind KIND_TREE): every tree pack first, then one
+        index naming them all, so the trees of one push appear at once (a tree never
+        appears before a tree it names)."""
+        self._ensure_marker()
+        written = Written()
+        contents = CONTENTS_TREES if kind == KIND_TREE else CONTENTS_DATA
+        writers: dict[str, PackWriter] = {}
+        pending: list[tuple[Future[None], Pack, str]] = []
+        finished: list[tuple[Pack, str]] = []
+        os.makedirs(scratch, exist_ok=True)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(IN_FLIGHT, self.jobs)))
+        target = min(self.settings.size, MAX_PACK_WRITE)
+
+        def ship(pack: Pack, path: str) -> None:
+            results = self.backend.upload([(path, layout.pack_key(pack.name))], 1)
+            written.requests += 1
+            if results[0].error is not None:
+                raise results[0].error
+            if kind != KIND_TREE:
+                self._send_index([pack])
+
+        def close(algo: str) -> None:
+            writer = writers.pop(algo)
+            pack = writer.finish()
+            path = writer_paths.pop(algo)
+            while len(pending) >= IN_FLIGHT:
+                self._settle(pending.pop(0), written, done)
+            pending.append((pool.submit(ship, pack, path), pack, path))
+
+        writer_paths: dict[str, str] = {}
+        try:
+            for h, data in objects:
+                algo = hashing.split(h)[0]
+                writer = writers.get(algo)
+                if writer is None:
+                    path = localfs.tmp_name(os.path.join(scratch, "pack"))
+                    writer = writers[algo] = PackWriter(path, algo, contents)
+                    writer_paths[algo] = path
+                writer.add(h, data, kind)
+                if writer.size >= target:
+                    close(algo)
+            for algo in sorted(writers):
+                close(algo)
+            while pending:
+                item = pending.pop(0)
+                if kind == KIND_TREE:
+                    finished.append((item[1], item[2]))
+                self._settle(item, written, done if kind != KIND_TREE else None)
+            if kind == KIND_TREE:
+                sent = [p for p, _ in finished if p.entries[0].hash in set(written.done)]
+                if sent:
+                    try:
+                        self._send_index(sent)
+                    except Exception as e:
+                        for p in sent:
+                            for entry in p.entries:
+                                written.done.remove(entry.hash)
+                                written.failed[entry.hash] = e
+                        written.nbytes -= sum(e.length for p in sent for e in p.entries)
+                    else:
+                        if done is not None:
+                            for p in sent:
+                                for entry in p.entries:
+                                    done(entry.length)
+        finally:
+            for writer in writers.values():
+                writer.abort()
+            pool.shutdown(wait=True)
+            for _, _, path in pending:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return written
+
+    def _settle(
+        self, item: tuple[Future[None], Pack, str], written: Written, done: Done | None
+    ) -> None:
+        future, pack, path = item
+        try:
+            future.result()
+        except PermanentError as e:
+            raise self.failure(e) from e
+        except Exception as e:
+            for entry in pack.entries:
+                written.failed[entry.hash] = e
+        else:
+            for entry in pack.entries:
+                written.done.append(entry.hash)
+                written.nbytes += entry.length
+                if done is not None:
+                    done(entry.length)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def _send_index(self, packs: Sequence[Pack]) -> None:
+        algo = packs[0].algo
+        data = encode(algo, [(PackRef(p.name, p.size), p.entries) for p in packs])
+        name = index_name(data)
+        results = self.backend.write([(data, layout.index_key(name))], 1)
+        if results[0].error is not None:
+            raise results[0].error
+        self._keep_index(name, data)
+        index = PackIndex.parse(name, data)
+        if self._catalog is not None:  # this command's own view grows with what it wrote
+            self._catalog = Catalog([*self._catalog.indexes, index], self._catalog.invalid)
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def read(
+        self, wanted: dict[str, Location]
+    ) -> Iterator[tuple[str, bytes | None, BaseException | None]]:
+        """(hash id, stored bytes decoded, None) or (hash id, None, error) for every wanted
+        object, read by ranges (neighbours merged, most of a pack read whole). The bytes
+        are not checked against the hash here: the caller does, before using them."""
+        spans: list[tuple[PackRef, ranges.Span]] = []
+        by_pack: dict[PackRef, list[tuple[str, int, int]]] = {}
+        for h, loc in wanted.items():
+            by_pack.setdefault(loc.pack, []).append((h, loc.offset, loc.stored))
+        for pack, members in sorted(by_pack.items(), key=lambda kv: kv[0].name):
+            spans += [(pack, s) for s in ranges.plan(members, pack.size)]
+        start = 0
+        while start < len(spans):
+            batch: list[tuple[PackRef, ranges.Span]] = []
+            nbytes = 0
+            while start < len(spans) and (
+                not batch or nbytes + spans[start][1].length <= READ_BATCH
+            ):
+                batch.append(spans[start])
+                nbytes += spans[start][1].length
+                start += 1
+            items = [(layout.pack_key(p.name), s.start, s.length) for p, s in batch]
+            try:
+                results = self.backend.read_ranges(items, self.jobs)
+            except Exception as e:
+                raise self.failure(e) from e
+            for (pack, span), r in zip(batch, results, strict=True):
+                if r.error is not None:
+                    if isinstance(r.error, PermanentError):
+                        raise self.failure(r.error)
+                    for h, _, _ in span.members:
+                        yield h, None, r.error
+                    continue
+                pieces = ranges.cut(span, r.data or b"")
+                for h, _, _ in span.members:
+                    loc = wanted[h]
+                    data = pieces.get(h)
+                    if data is None:
+                        yield h, None, OSError(f"pack {pack.name} is shorter than its index says")
+                    elif loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE):
+                        yield (
+                            h,
+                            None,
+                            NewerFormat(
+                                f"stored with codec {loc.codec}, kind {loc.kind}: needs a newer mlv"
+                            ),
+                        )
+                    else:
+                        yield h, data, None
