@@ -65,7 +65,7 @@ def gc_cmd(
                 output.info(f"Deleting {unreferenced(plan.count)} ({size}) from {place}...")
             return True
         if not as_json:
-            output.info(f"{unreferenced(plan.count)} ({size}) on {place}.")
+            output.info(f"{unreferenced(plan.count)} ({size}) on {place}{_pack_plan(plan)}.")
         if force:
             return True
         if output.can_ask():
@@ -107,6 +107,22 @@ def unreferenced(count: int) -> str:
     return f"{count} unreferenced object{'' if count == 1 else 's'}"
 
 
+def _pack_plan(plan: GcPlan) -> str:
+    """What gc does to a packed remote's packs, for the line shown before it asks."""
+    p = plan.packed
+    if p is None or not (p.dead or p.rewrite or p.orphans):
+        return ""
+    parts = []
+    if p.dead or p.orphans:
+        parts.append(f"{output.plural(len(p.dead) + len(p.orphans), 'pack')} to delete")
+    if p.rewrite:
+        parts.append(
+            f"{output.plural(len(p.rewrite), 'pack')} to rewrite "
+            f"({output.plural(len(p.copy), 'kept object')} copied)"
+        )
+    return f" ({', '.join(parts)})"
+
+
 def _place(where: str) -> str:
     if where == "cache":
         return "the cache"
@@ -117,7 +133,18 @@ def _render(r: GcResult) -> None:
     size = output.human_size(r.bytes)
     place = _place(r.where)
     verb = "would be removed" if r.dry_run else "removed"
-    output.info(f"{output.plural(r.removed, 'object')}, {size} {verb} from {place}; {r.kept} kept.")
+    packs = ""
+    if r.packs.get("deleted") or r.packs.get("written") or r.packs.get("reindexed"):
+        would = "would be " if r.dry_run else ""
+        packs = (
+            f" ({output.plural(r.packs['deleted'], 'pack')} {would}deleted, "
+            f"{r.packs['written']} {would}written"
+            + (f", {r.packs['reindexed']} indexed again" if r.packs.get("reindexed") else "")
+            + ")"
+        )
+    output.info(
+        f"{output.plural(r.removed, 'object')}, {size} {verb} from {place}{packs}; {r.kept} kept."
+    )
     if r.failed:
         output.error_list(
             f"{len(r.failed)} object(s) could not be deleted (run gc again to retry):",
@@ -127,7 +154,7 @@ def _render(r: GcResult) -> None:
 
 
 def _as_dict(r: GcResult) -> dict[str, Any]:
-    return {
+    doc = {
         "where": r.where,
         "dry_run": r.dry_run,
         "removed": r.removed,
@@ -135,3 +162,6 @@ def _as_dict(r: GcResult) -> dict[str, Any]:
         "kept": r.kept,
         "failed": [{"hash": h, "reason": reason} for h, reason in r.failed.items()],
     }
+    if r.where != "cache":  # a remote: what happened to its packs
+        doc["packs"] = r.packs
+    return doc

@@ -44,6 +44,7 @@ from mlv.errors import (
 from mlv.objects import hashing
 from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
+from mlv.objects.packs import prune
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import BATCH, RemoteStore, hash_of_key
 from mlv.objects.store import Cache
@@ -80,16 +81,20 @@ class GcPlan:
 
     where: str  # "cache" | "remote NAME"
     url: str
-    doomed: dict[str, int]  # hash -> size
+    doomed: dict[str, int]  # hash -> size (loose objects, or the cache's)
     kept: int  # objects of the store that stay
+    packed: prune.PrunePlan | None = None  # a remote's packs: objects dropped, packs changed
 
     @property
     def count(self) -> int:
-        return len(self.doomed)
+        if self.packed is None:
+            return len(self.doomed)
+        return len(self.doomed.keys() | self.packed.doomed.keys())
 
     @property
     def bytes(self) -> int:
-        return sum(self.doomed.values())
+        """Bytes freed: the loose objects', and the packs' deleted less what is copied."""
+        return sum(self.doomed.values()) + (self.packed.freed if self.packed else 0)
 
 
 @dataclass
@@ -102,6 +107,9 @@ class GcResult:
     kept: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
     warnings: list[str] = field(default_factory=list)
+    # a packed remote: packs deleted, written (kept objects copied), indexes written and
+    # deleted, unindexed packs indexed again (with dry_run: the plan's)
+    packs: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -557,14 +565,67 @@ def _gc_remote(
     _check_problems(problems, force, "add or fetch it where it exists first", result)
     present = store.inventory()
     doomed = {h: size for h, size in sorted(present.items()) if h not in kept}
-    plan = GcPlan(where, store.url, doomed, len(present) - len(doomed))
+    # The exclusive lock before the listings the plan is made of (not for a dry run, which
+    # writes nothing: readers take no lock).
+    held = None if dry_run else prune.lock(store.packs, f"mlv gc -r {store.name}")
+    try:
+        packed = (
+            prune.PrunePlan()
+            if store.read_only
+            else prune.plan(store.packs, kept, held.mtime if held else None)
+        )
+        return _gc_remote_locked(
+            repo, store, kept, present, doomed, packed, result, dry_run, confirm, progress
+        )
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _invalid_warning(store: RemoteStore, invalid: dict[str, str]) -> str:
+    name, why = sorted(invalid.items())[0]
+    more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+    return (
+        f"no pack deleted this run: index index/{name}.idx of remote '{store.name}' is not "
+        f"usable ({why}){more} and may name any pack; remove or repair it, then run "
+        f"`mlv gc -r {store.name}` again"
+    )
+
+
+def _gc_remote_locked(
+    repo: Repo,
+    store: RemoteStore,
+    kept: set[str],
+    present: dict[str, int],
+    doomed: dict[str, int],
+    packed: prune.PrunePlan,
+    result: GcResult,
+    dry_run: bool,
+    confirm: Confirm,
+    progress: Progress,
+) -> GcResult:
+    where = result.where
+    stored = present.keys() | packed.hashes
+    plan = GcPlan(where, store.url, doomed, 0, packed)
+    plan.kept = len(stored) - plan.count
     result.kept = plan.kept
-    if dry_run or not doomed or not confirm(plan):
+    if packed.invalid:
+        result.warnings.append(_invalid_warning(store, packed.invalid))
+    if packed.young:
+        result.warnings.append(
+            f"{packed.young} pack(s) that no index names are younger than "
+            f"{prune.GRACE // 3600} h and kept: a push may be writing them; "
+            f"`mlv gc -r {store.name}` deletes them once older"
+        )
+    if dry_run or not (doomed or packed.work) or not confirm(plan):
         if dry_run:
             result.removed, result.bytes = plan.count, plan.bytes
+            result.packs = _planned(packed)
         else:
-            result.kept = len(present)
+            result.kept = len(stored)
         return result
+    pruned = prune.PruneResult()
+    prune.rewrite(store.packs, packed, kept, repo.cache.tmp_dir, pruned)
     steps, children = _deletion_steps(repo.cache, store, doomed, result)
     progress.begin(f"gc {store.name}", len(doomed))
     held: set[str] = set()  # below a tree that could not be deleted: kept this time
@@ -588,5 +649,28 @@ def _gc_remote(
             )
     finally:
         progress.end()
-    result.kept = len(present) - result.removed
+    prune.drop_packs(store.packs, packed, kept, pruned)
+    if pruned.complete:
+        result.removed += len(packed.doomed.keys() - doomed.keys())
+    result.bytes += max(0, pruned.freed)
+    result.failed.update(pruned.failed)
+    result.warnings += pruned.warnings
+    result.packs = {
+        "deleted": pruned.packs_deleted,
+        "written": pruned.packs_written,
+        "indexes_written": pruned.indexes_written,
+        "indexes_deleted": pruned.indexes_deleted,
+        "reindexed": pruned.reindexed,
+    }
+    result.kept = len(stored) - result.removed
     return result
+
+
+def _planned(packed: prune.PrunePlan) -> dict[str, int]:
+    return {
+        "deleted": len(packed.dead) + len(packed.rewrite) + len(packed.orphans),
+        "written": 1 if packed.copy else 0,
+        "indexes_written": 1 if packed.keep else 0,
+        "indexes_deleted": len(packed.replace),
+        "reindexed": 0,
+    }
