@@ -6,7 +6,8 @@ PUTs its lock, lists locks/ with the server's modification times, and backs off 
 a fresh lock it conflicts with (gc conflicts with any other lock, push with a gc lock).
 Ages are read from the listing (the server's clock), never from this machine's clock, so
 writers with wrong clocks still agree on what is stale. A holder re-writes its lock every
-REFRESH seconds from a daemon thread; a killed holder's lock goes stale after STALE.
+REFRESH seconds from a daemon thread; a killed holder's lock goes stale after STALE, or at
+once for a command on this same machine whose process is gone (restic's rule).
 """
 
 from __future__ import annotations
@@ -201,6 +202,10 @@ def acquire(
                 stale.append(other)
             elif kind == "gc" or other_kind == "gc":
                 conflicts.append((other, other_kind, age, info))
+        dead = [c for c in conflicts if _dead(backend, c[0], c[1], c[2])]
+        if dead:
+            conflicts = [c for c in conflicts if c not in dead]
+            stale += [c[0] for c in dead]
         if not conflicts:
             if stale and kind == "gc":
                 log.debug(__name__, f"removing {len(stale)} stale lock(s): {', '.join(stale)}")
@@ -249,6 +254,24 @@ def _delete(backend: Backend, keys: list[str]) -> None:
         backend.delete(keys, 1)
     except Exception as e:  # left behind, it goes stale
         log.debug(__name__, f"cannot delete lock(s) {', '.join(keys)}: {e}")
+
+
+def _dead(backend: Backend, key: str, kind: str, age: float) -> bool:
+    """Is key the lock of a command on this machine that is not running any more (killed:
+    its lock would otherwise stop everyone for STALE seconds)?"""
+    holder = _holder(backend, key, kind, age)
+    if holder.host != socket.gethostname() or not holder.pid.isdigit():
+        return False
+    pid = int(holder.pid)
+    if pid == os.getpid() or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # running, as another user
+        return False
+    return False
 
 
 def _holder(backend: Backend, key: str, kind: str, age: float) -> Holder:
