@@ -145,6 +145,14 @@ def _render(r: GcResult) -> None:
     output.info(
         f"{output.plural(r.removed, 'object')}, {size} {verb} from {place}{packs}; {r.kept} kept."
     )
+    if r.corrupt:
+        name = r.where.removeprefix("remote ")
+        output.error_list(
+            f"{len(r.corrupt)} kept object(s) corrupt on {place}, not copied into the new "
+            f"packs (run `mlv push --verify -r {name}` to send good copies):",
+            [f"{h}: corrupt in pack {pack}" for h, pack in r.corrupt.items()],
+            SHOW,
+        )
     if r.failed:
         output.error_list(
             f"{len(r.failed)} object(s) could not be deleted (run gc again to retry):",
@@ -162,6 +170,8 @@ def _as_dict(r: GcResult) -> dict[str, Any]:
         "kept": r.kept,
         "failed": [{"hash": h, "reason": reason} for h, reason in r.failed.items()],
     }
+    if r.corrupt:
+        doc["corrupt"] = [{"hash": h, "pack": pack} for h, pack in r.corrupt.items()]
     if r.where != "cache":  # a remote: what happened to its packs
         doc["packs"] = r.packs
     return doc

@@ -106,6 +106,8 @@ class GcResult:
     bytes: int = 0
     kept: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # hash -> reason
+    # kept objects found corrupt in a pack gc rewrote: not copied, so gone from the remote
+    corrupt: dict[str, str] = field(default_factory=dict)  # hash -> pack name
     warnings: list[str] = field(default_factory=list)
     # a packed remote: packs deleted, written (kept objects copied), indexes written and
     # deleted, unindexed packs indexed again (with dry_run: the plan's)
@@ -113,7 +115,7 @@ class GcResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.corrupt
 
 
 Confirm = Callable[[GcPlan], bool]  # shown the plan; False: delete nothing
@@ -625,7 +627,7 @@ def _gc_remote_locked(
             result.kept = len(stored)
         return result
     pruned = prune.PruneResult()
-    prune.rewrite(store.packs, packed, kept, repo.cache.tmp_dir, pruned)
+    prune.rewrite(store.packs, packed, repo.cache.tmp_dir, pruned)
     steps, children = _deletion_steps(repo.cache, store, doomed, result)
     progress.begin(f"gc {store.name}", len(doomed))
     held: set[str] = set()  # below a tree that could not be deleted: kept this time
@@ -654,6 +656,7 @@ def _gc_remote_locked(
         result.removed += len(packed.doomed.keys() - doomed.keys())
     result.bytes += max(0, pruned.freed)
     result.failed.update(pruned.failed)
+    result.corrupt.update(pruned.corrupt)
     result.warnings += pruned.warnings
     result.packs = {
         "deleted": pruned.packs_deleted,
@@ -662,7 +665,7 @@ def _gc_remote_locked(
         "indexes_deleted": pruned.indexes_deleted,
         "reindexed": pruned.reindexed,
     }
-    result.kept = len(stored) - result.removed
+    result.kept = len(stored) - result.removed - len(pruned.corrupt)
     return result
 
 

@@ -19,6 +19,7 @@ from helpers import (
     assert_error,
     cache_objects,
     commit_all,
+    damage_remote_object,
     git,
     loose_objects,
     mlv,
@@ -218,6 +219,23 @@ def test_a_lost_index_is_rebuilt_from_its_packs_trailer(
     packs = doc["packs"]
     assert isinstance(packs, dict) and packs["reindexed"] == len(pack_files(remote)) > 0
     assert set(remote_objects(remote)) == set(cache_objects(repo))
+    assert_pulls_v2(repo, tmp_path)
+
+
+def test_a_corrupt_kept_object_is_reported_not_copied(
+    folder_remote: tuple[Path, Path, set[str]], tmp_path: Path
+) -> None:
+    repo, remote, _ = folder_remote
+    victim = xxh(files(2, 4)["data/d1/f06.txt"])  # unchanged since v1: in v1's file pack
+    damage_remote_object(remote, victim)
+    proc = mlv("gc", "-w", "-r", "store", "-f", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert "kept object(s) corrupt on remote 'store'" in proc.stderr
+    assert "`mlv push --verify -r store`" in proc.stderr
+    assert f"{victim}: corrupt in pack" in proc.stderr
+    assert proc.stdout.rstrip().endswith(f"; {len(cache_objects(repo)) - 1} kept.")
+    assert victim not in remote_objects(remote)  # no damaged copy spread into a new pack
+    mlv("push", "--verify", cwd=repo)  # the repair: a good copy from the cache
     assert_pulls_v2(repo, tmp_path)
 
 

@@ -90,6 +90,7 @@ class PruneResult:
     indexes_deleted: int = 0
     reindexed: int = 0  # unindexed packs given an index again
     failed: dict[str, str] = field(default_factory=dict)  # hash or key -> reason
+    corrupt: dict[str, str] = field(default_factory=dict)  # kept hash -> its pack: dropped
     warnings: list[str] = field(default_factory=list)
     complete: bool = False  # every old index replaced: the second phase may delete packs
 
@@ -208,9 +209,7 @@ def _plan_orphans(
             out.young += 1
 
 
-def rewrite(
-    packed: Packed, plan: PrunePlan, kept: set[str], scratch: str, result: PruneResult
-) -> None:
+def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) -> None:
     """Phase one (before the loose part): new packs and indexes, then the old indexes go.
     Nothing is deleted unless every kept object of the packs going away is named again."""
     if plan.invalid:
@@ -240,10 +239,7 @@ def rewrite(
         for h, e in written.failed.items():
             result.failed[h] = f"cannot write it into a new pack: {type(e).__name__}: {e}"
             failed = True
-    for h, pack in corrupt.items():
-        result.failed[h] = (
-            f"corrupt in pack {pack} (its bytes do not hash to its name): not copied, dropped"
-        )
+    result.corrupt.update(corrupt)
     if failed:
         result.warnings.append(
             "no index or pack deleted: some kept objects could not be copied into new packs; "
@@ -263,10 +259,10 @@ def rewrite(
             _write_index(packed, encode(algo, group))
             result.indexes_written += 1
     keys = [layout.index_key(i.name) for i in plan.replace]
-    _delete(packed, keys, result)
-    if not result.failed:
-        result.indexes_deleted = len(keys)
-        result.complete = True
+    done = _delete(packed, keys, result)
+    result.indexes_deleted = len(done)
+    # Every old index gone: the packs only they named may go once index/ is listed again.
+    result.complete = len(done) == len(keys)
 
 
 def _groups(
