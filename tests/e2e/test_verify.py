@@ -11,12 +11,23 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import MLV, assert_error, cache_objects, commit_all, git, mlv, write_files, xxh
+from helpers import (
+    MLV,
+    assert_error,
+    cache_objects,
+    commit_all,
+    damage_remote_object,
+    git,
+    mlv,
+    remove_remote_object,
+    write_files,
+    xxh,
+)
 from servers import S3Server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "ci"
-BIG = 3 << 20  # above 1 MiB: streamed to a scratch file by the remote check
+BIG = 3 << 20  # above 1 MiB: streamed to a scratch file by the remote check; packed (< 4 MiB)
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -46,15 +57,29 @@ def dataset(repo: Path) -> dict[str, bytes]:
     return files
 
 
+def push_in_two(repo: Path, first: str) -> None:
+    """Push `first`, then the rest: two pushes write two data packs, so one pack can be lost
+    and an object of the other damaged."""
+    mlv("push", first, cwd=repo)
+    mlv("push", cwd=repo)
+
+
 def setup_pushed(mlv_repo: Path, tmp_path: Path) -> Path:
-    """data/ and model.bin tracked, committed and pushed to a folder remote 'store'."""
+    """data/ and model.bin tracked, committed and pushed to a folder remote 'store' (the
+    default, packed): model.bin in a pack of its own, data/'s files in another."""
     remote = tmp_path / "remote"
     dataset(mlv_repo)
     mlv("add", "data", "model.bin", cwd=mlv_repo)
     mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
     commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    push_in_two(mlv_repo, "model.bin")
     return remote
+
+
+def paths_of(repo: Path) -> dict[str, str]:
+    """hash id -> path, for every file of dataset()."""
+    files = [p for p in (repo / "data").rglob("*") if p.is_file()] + [repo / "model.bin"]
+    return {xxh(p.read_bytes()): p.relative_to(repo).as_posix() for p in files}
 
 
 def folder_object(root: Path, hash_id: str) -> Path:
@@ -67,6 +92,41 @@ def overwrite(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def s3_packed(client: Any, bucket: str) -> dict[str, tuple[str, int, int]]:
+    """hash id -> (pack key, offset, stored length), for every object that an index of
+    s3://BUCKET/store names (read with mlv's own checked parser)."""
+    from mlv.objects.packs.index import PackIndex
+
+    found: dict[str, tuple[str, int, int]] = {}
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="store/index/").get("Contents", [])
+    for item in sorted(listed, key=lambda i: str(i["Key"])):
+        name = item["Key"].rsplit("/", 1)[1].removesuffix(".idx")
+        body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for h, loc in PackIndex.parse(name, body).items():
+            key = f"store/packs/{loc.pack.name[:2]}/{loc.pack.name}.pack"
+            found.setdefault(h, (key, loc.offset, loc.stored))
+    return found
+
+
+def s3_break(server: S3Server, bucket: str, missing: str, corrupt: str) -> tuple[set[str], str]:
+    """On s3://BUCKET/store, lose the pack holding `missing` and flip the first byte of
+    `corrupt` (packed, in another pack): (the hashes lost, the hash of corrupt's bytes now)."""
+    client = server.client()
+    try:
+        packed = s3_packed(client, bucket)
+        gone = packed[missing][0]
+        lost = {h for h, (key, _, _) in packed.items() if key == gone}
+        assert corrupt not in lost
+        client.delete_object(Bucket=bucket, Key=gone)
+        key, offset, stored = packed[corrupt]
+        data = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        data[offset] ^= 0xFF
+        client.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+        return lost, xxh(bytes(data[offset : offset + stored]))
+    finally:
+        client.close()
+
+
 def state(root: Path) -> dict[str, tuple[bytes, int, int]]:
     """Every file below root (mlv's scratch folder .mlv/tmp aside): bytes, mtime, mode."""
     out = {}
@@ -75,7 +135,9 @@ def state(root: Path) -> dict[str, tuple[bytes, int, int]]:
         if rel.startswith((".mlv/tmp", ".git/")) or not path.is_file():
             continue
         st = path.stat()
-        out[rel] = (path.read_bytes(), st.st_mtime_ns, st.st_mode)
+        # cached remote indexes are touched when a listing names them (their bytes never change)
+        mtime = 0 if rel.startswith(".mlv/cache/index/") else st.st_mtime_ns
+        out[rel] = (path.read_bytes(), mtime, st.st_mode)
     return out
 
 
@@ -226,42 +288,40 @@ def test_a_damaged_tree_hides_its_folder_and_says_so(mlv_repo: Path, tmp_path: P
 # ---- the remote -----------------------------------------------------------------------------
 
 
-def break_folder_remote(repo: Path, remote: Path) -> tuple[str, str]:
-    """Delete one object and corrupt another on the remote; (missing, corrupt) hashes."""
-    missing, corrupt = xxh(b"dog 3"), xxh((repo / "model.bin").read_bytes())
-    folder_object(remote, missing).unlink()
-    data = bytearray(folder_object(remote, corrupt).read_bytes())
-    data[-1] ^= 0xFF
-    overwrite(folder_object(remote, corrupt), bytes(data))
-    return missing, corrupt
+def break_folder_remote(repo: Path, remote: Path) -> tuple[set[tuple[str, str, str]], str]:
+    """Lose the pack holding data/images/dogs/d3.jpg (every file of data/ goes with it) and
+    flip a byte of model.bin on the remote: (the missing problems, model.bin's hash)."""
+    corrupt = xxh((repo / "model.bin").read_bytes())
+    lost = remove_remote_object(remote, xxh(b"dog 3"))
+    damage_remote_object(remote, corrupt)
+    paths = paths_of(repo)
+    assert xxh(b"dog 3") in lost and corrupt not in lost and len(lost) == 11
+    return {(paths[h], "missing", "remote") for h in lost}, corrupt
 
 
 def test_folder_remote_missing_and_corrupt(mlv_repo: Path, tmp_path: Path) -> None:
     remote = setup_pushed(mlv_repo, tmp_path)
     missing, corrupt = break_folder_remote(mlv_repo, remote)
-    # the quick check: a tree on the remote stands for its directory, so it sees nothing
+    # the quick check answers from the indexes, which still name the lost pack's objects
     assert mlv("status", "--remote", "store", "--check", cwd=mlv_repo).returncode == 0
-    # presence, per object: the missing one
+    # presence, per object: every object of the lost pack
     code, doc = verify(mlv_repo, "--remote", "store")
     assert code == 1
-    assert found(doc) == {("data/images/dogs/d3.jpg", "missing", "remote")}
-    assert doc["problems"][0]["hash"] == missing
+    assert found(doc) == missing
     assert doc["remote"]["downloaded"]["bytes"] == 0  # trees came from the cache
     # and the corrupt one, with every object downloaded, or a sample of 100%
     for args in (["--full"], ["--sample", "100"]):
         code, doc = verify(mlv_repo, "--remote", "store", *args)
         assert code == 1
-        assert found(doc) == {
-            ("data/images/dogs/d3.jpg", "missing", "remote"),
-            ("model.bin", "corrupt", "remote"),
-        }, args
+        assert found(doc) == missing | {("model.bin", "corrupt", "remote")}, args
         bad = next(p for p in doc["problems"] if p["found"] == "corrupt")
         assert bad["hash"] == corrupt and bad["got"] is not None and bad["got"] != corrupt
     proc = mlv("verify", "--remote", "store", "--full", cwd=mlv_repo, check=False)
     assert proc.returncode == 1
     assert f"model.bin  expected {corrupt}  found: corrupt (got " in proc.stdout
     assert "where: remote store" in proc.stdout
-    assert f"data/images/dogs/d3.jpg  expected {missing}  found: missing" in proc.stdout
+    dog = xxh(b"dog 3")
+    assert f"data/images/dogs/d3.jpg  expected {dog}  found: missing" in proc.stdout
 
 
 def test_a_clone_without_cache_reads_trees_from_the_remote(mlv_repo: Path, tmp_path: Path) -> None:
@@ -271,13 +331,12 @@ def test_a_clone_without_cache_reads_trees_from_the_remote(mlv_repo: Path, tmp_p
     code, doc = verify(clone, "--remote", "store")
     assert code == 0, doc["problems"]
     assert doc["remote"]["downloaded"]["objects"] == 4  # the trees, nothing else
-    assert not (clone / ".mlv/cache").exists()  # read into memory, not kept
-    break_folder_remote(mlv_repo, remote)
+    # read into memory, not kept: the cache holds the remote's indexes only
+    assert cache_objects(clone) == {}
+    assert {p.name for p in (clone / ".mlv/cache").iterdir()} == {"index"}
+    missing, _ = break_folder_remote(mlv_repo, remote)
     code, doc = verify(clone, "--remote", "store", "--full")
-    assert {(p, f) for p, f, _ in found(doc)} == {
-        ("data/images/dogs/d3.jpg", "missing"),
-        ("model.bin", "corrupt"),
-    }
+    assert found(doc) == missing | {("model.bin", "corrupt", "remote")}
     # the cache check of a clone that fetched nothing: everything is missing
     code, doc = verify(clone, "--cache", "model.bin")
     assert found(doc) == {("model.bin", "missing", "cache")}
@@ -290,30 +349,23 @@ def test_s3_remote_missing_and_corrupt(
     mlv("add", "data", "model.bin", cwd=mlv_repo)
     mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/store", cwd=mlv_repo)
     commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    push_in_two(mlv_repo, "data/labels.csv")  # labels.csv in a pack of its own
     code, doc = verify(mlv_repo, "--remote", "s3", "--full")
     assert code == 0, doc["problems"]
     assert doc["remote"]["url"] == f"s3://{s3_bucket}/store"
-    missing, corrupt = xxh(b"cat 4"), xxh(b"a,b\n1,2\n")
-    client = s3_server.client()
-    try:
-        key = f"store/xxh128/{missing[7:9]}/{missing[9:]}"
-        client.delete_object(Bucket=s3_bucket, Key=key)
-        key = f"store/xxh128/{corrupt[7:9]}/{corrupt[9:]}"
-        client.put_object(Bucket=s3_bucket, Key=key, Body=b"a,b\n1,3\n")
-    finally:
-        client.close()
+    corrupt = xxh(b"a,b\n1,2\n")
+    lost, got = s3_break(s3_server, s3_bucket, xxh(b"cat 4"), corrupt)
+    paths = paths_of(mlv_repo)
+    missing = {(paths[h], "missing", "remote") for h in lost}
+    assert ("data/images/cats/c4.jpg", "missing", "remote") in missing
     code, doc = verify(mlv_repo, "--remote", "s3")
-    assert found(doc) == {("data/images/cats/c4.jpg", "missing", "remote")}
+    assert found(doc) == missing
     for args in (["--full"], ["--sample", "100"]):
         code, doc = verify(mlv_repo, "--remote", "s3", *args)
         assert code == 1
-        assert found(doc) == {
-            ("data/images/cats/c4.jpg", "missing", "remote"),
-            ("data/labels.csv", "corrupt", "remote"),
-        }
+        assert found(doc) == missing | {("data/labels.csv", "corrupt", "remote")}
         bad = next(p for p in doc["problems"] if p["found"] == "corrupt")
-        assert (bad["hash"], bad["got"]) == (corrupt, xxh(b"a,b\n1,3\n"))
+        assert (bad["hash"], bad["got"]) == (corrupt, got)
 
 
 def test_sample_downloads_about_pct_of_the_bytes(mlv_repo: Path, tmp_path: Path) -> None:
@@ -359,7 +411,7 @@ def test_sample_never_passes_pct_and_names_what_it_cannot_draw(
     mlv("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=mlv_repo)
     commit_all(mlv_repo, "data")
     mlv("push", cwd=mlv_repo)
-    overwrite(folder_object(tmp_path / "remote", xxh(big)), os.urandom(3 << 20))
+    damage_remote_object(tmp_path / "remote", xxh(big))
     for seed in range(1, 4):
         code, doc = verify(mlv_repo, "--remote", "store", "--sample", "1", "--seed", str(seed))
         remote = doc["remote"]
@@ -401,7 +453,8 @@ def test_revisions_and_changed_since(mlv_repo: Path, tmp_path: Path) -> None:
     assert f"data/labels.csv (at {v1[:10]})  expected" in proc.stdout
     # --changed-since: only the pointers that differ from that revision
     remote = tmp_path / "remote"
-    folder_object(remote, xxh((mlv_repo / "model.bin").read_bytes())).unlink()
+    model = xxh((mlv_repo / "model.bin").read_bytes())
+    assert remove_remote_object(remote, model) == {model}  # pushed alone: its own pack
     code, doc = verify(mlv_repo, "--remote", "store")
     assert found(doc) == {("model.bin", "missing", "remote")}
     code, doc = verify(mlv_repo, "--remote", "store", "--changed-since", v1)
@@ -510,7 +563,7 @@ def pr_checkout(tmp_path: Path, bucket: str, remote_name: str, name: str) -> tup
     write_files(checkout, {"data/eval/e1.txt": "eval 1, fixed"})
     mlv("add", "data/train", "data/eval", cwd=checkout)
     commit_all(checkout, "more data")
-    mlv("push", cwd=checkout)
+    push_in_two(checkout, "data/eval")  # the fixed eval file in one pack, new1 and new2 in another
     return checkout, base
 
 
@@ -539,19 +592,10 @@ def test_ci_example_commands(
         }
         missing = xxh(b"new 2")
         corrupt = xxh(b"eval 1, fixed")
+        lost: set[str] = set()
         if kind == "broken":
-            client = s3_server.client()
-            try:
-                client.delete_object(
-                    Bucket=bucket, Key=f"store/xxh128/{missing[7:9]}/{missing[9:]}"
-                )
-                client.put_object(
-                    Bucket=bucket,
-                    Key=f"store/xxh128/{corrupt[7:9]}/{corrupt[9:]}",
-                    Body=b"eval 1, fixeD",
-                )
-            finally:
-                client.close()
+            lost = s3_break(s3_server, bucket, missing, corrupt)[0]
+            assert lost == {missing, xxh(b"new 1")}
         outputs = [run_ci(line, ci, env) for line in verify_job]
         results[kind] = outputs
         if kind == "healthy":
@@ -567,21 +611,23 @@ def test_ci_example_commands(
             assert "Traceback" not in proc.stderr
             out = proc.stdout
             assert f"data/train/new2.txt  expected {missing}  found: missing" in out, out
+            new1 = xxh(b"new 1")
+            assert f"data/train/new1.txt  expected {new1}  found: missing" in out, out
             assert f"data/eval/e1.txt  expected {corrupt}  found: corrupt (got " in out, out
-            assert "2 problems found" in out
+            assert "3 problems found" in out
 
 
 def test_remote_without_a_name_is_the_default_remote(mlv_repo: Path, tmp_path: Path) -> None:
     """`--remote` alone (as `status --remote --check` or `verify --remote`) means core.remote,
     like push and pull; its hints name the remote that was checked."""
     remote = setup_pushed(mlv_repo, tmp_path)
-    missing, _ = break_folder_remote(mlv_repo, remote)
+    break_folder_remote(mlv_repo, remote)
     for args in (["--remote", "--check"], ["-r", "--check"], ["--check", "--remote"]):
         proc = mlv("status", *args, cwd=mlv_repo, check=False)
-        assert proc.returncode == 0, (args, proc.stderr)
-        assert "taken to stand for all it names" in proc.stdout
+        assert proc.returncode == 0, (args, proc.stderr)  # the indexes still name them
     proc = mlv("verify", "--remote", cwd=mlv_repo, check=False)
     assert proc.returncode == 1
+    missing = xxh(b"dog 3")
     assert f"expected {missing}  found: missing  where: remote store" in proc.stdout
     assert "`mlv push --verify -r store` re-sends them" in proc.stdout
     code, doc = verify(mlv_repo, "--remote")
