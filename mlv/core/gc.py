@@ -620,9 +620,9 @@ def _gc_remote_locked(
             f"`mlv gc -r {store.name}` deletes them once older"
         )
     if dry_run or not (doomed or packed.work) or not confirm(plan):
+        result.packs = _planned(packed if dry_run else prune.PrunePlan())
         if dry_run:
             result.removed, result.bytes = plan.count, plan.bytes
-            result.packs = _planned(packed)
         else:
             result.kept = len(stored)
         return result
