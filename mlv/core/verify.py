@@ -572,7 +572,8 @@ def check_remote(
     check.downloaded_objects += len(read)
     check.read_bytes += trees.remote_bytes
     asked = [h for h in needs if h not in read]
-    present = store.present(asked)
+    # Packed objects count when their pack is listed with the size their index records.
+    present = store.prove(asked)
     check.present = len(present) + sum(1 for h in read if trees.on_remote[h][0] in ("ok", CORRUPT))
     for h in sorted(set(asked) - present, key=lambda x: needs[x].path):
         problems.append(_problem(needs[h], h, MISSING, REMOTE))

@@ -167,8 +167,10 @@ class RemoteStore:
             return set()
         indexed = self.packs.catalog().holds(wanted)
         wanted -= indexed
-        if sizes is not None and wanted and not self.read_only and not self.packs.loose_small():
-            wanted = {h for h in wanted if not self.packing.packs(sizes.get(h))}
+        if sizes is not None and not self.read_only:
+            packable = {h for h in wanted if self.packing.packs(sizes.get(h))}
+            if packable and not self.packs.loose_small():
+                wanted -= packable
         return indexed | self._present_loose(wanted)
 
     def packs_all(self, sizes: Iterable[int]) -> bool:

@@ -37,21 +37,43 @@ TREE = b'{"mlv-tree"'
 # ---- helpers ----------------------------------------------------------------------------
 
 
-def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
-    """hash id -> bytes of every key under the remote's prefix (any other key fails)."""
+def bucket_keys(server: S3Server, bucket: str) -> dict[str, bytes]:
+    """key (below the remote's prefix) -> bytes, for every key of the remote."""
     client = server.client()
     try:
         found: dict[str, bytes] = {}
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="")
         for page in pages:
             for item in page.get("Contents", []):
-                prefix, algo, shard, rest = item["Key"].split("/")
-                assert (prefix, algo, len(shard)) == (PREFIX, "xxh128", 2), item["Key"]
+                assert item["Key"].startswith(f"{PREFIX}/"), item["Key"]
                 body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found[f"{algo}:{shard}{rest}"] = body
+                found[item["Key"][len(PREFIX) + 1 :]] = body
         return found
     finally:
         client.close()
+
+
+def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
+    """hash id -> bytes of every object of the remote, loose or packed (read through the
+    indexes with mlv's own checked parser); any key of another form fails."""
+    from mlv.objects.packs.index import PackIndex
+
+    keys = bucket_keys(server, bucket)
+    found: dict[str, bytes] = {}
+    for key, body in keys.items():
+        parts = key.split("/")
+        if key == "mlv-remote.json" or parts[0] in ("packs", "index"):
+            continue
+        algo, shard, rest = parts
+        assert (algo, len(shard)) == ("xxh128", 2), key
+        found[f"{algo}:{shard}{rest}"] = body
+    for key, body in keys.items():
+        if key.startswith("index/"):
+            index = PackIndex.parse(key[len("index/") : -len(".idx")], body)
+            for h, loc in index.items():
+                pack = keys[f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack"]
+                found.setdefault(h, pack[loc.offset : loc.offset + loc.stored])
+    return found
 
 
 def assert_remote_sound(server: S3Server, bucket: str) -> dict[str, bytes]:
@@ -67,10 +89,30 @@ def assert_remote_sound(server: S3Server, bucket: str) -> dict[str, bytes]:
 
 
 def put_raw(server: S3Server, bucket: str, hash_id: str, data: bytes) -> None:
+    """Replace an object's bytes on the remote behind mlv's back: its loose key, or its
+    range inside its pack (data of the same length)."""
+    from mlv.objects.packs.index import PackIndex
+
+    keys = bucket_keys(server, bucket)
     client = server.client()
     try:
-        key = f"{PREFIX}/xxh128/{hash_id[7:9]}/{hash_id[9:]}"
-        client.put_object(Bucket=bucket, Key=key, Body=data)
+        loose = f"xxh128/{hash_id[7:9]}/{hash_id[9:]}"
+        if loose in keys:
+            client.put_object(Bucket=bucket, Key=f"{PREFIX}/{loose}", Body=data)
+            return
+        for key, body in keys.items():
+            if not key.startswith("index/"):
+                continue
+            loc = PackIndex.parse(key[len("index/") : -len(".idx")], body).lookup(hash_id)
+            if loc is None:
+                continue
+            assert len(data) == loc.stored
+            pack_key = f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack"
+            pack = bytearray(keys[pack_key])
+            pack[loc.offset : loc.offset + loc.stored] = data
+            client.put_object(Bucket=bucket, Key=f"{PREFIX}/{pack_key}", Body=bytes(pack))
+            return
+        raise AssertionError(f"{hash_id} is not on the remote")
     finally:
         client.close()
 
@@ -229,6 +271,7 @@ def test_request_counts_of_a_full_and_a_noop_push(
     write_files(mlv_repo, {"one.txt": "one", "two.txt": "two"})
     mlv("add", "many", "one.txt", "two.txt", cwd=mlv_repo)
     mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/{PREFIX}", cwd=mlv_repo)
+    mlv("remote", "modify", "s3", "pack_threshold", "0", cwd=mlv_repo)  # loose, as 0.1 wrote
     proxy.clear()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
     full = counts(proxy)
@@ -240,10 +283,10 @@ def test_request_counts_of_a_full_and_a_noop_push(
     expected = {f"/{s3_bucket}/{PREFIX}/xxh128/{h[7:9]}/{h[9:]}" for h in cache_objects(mlv_repo)}
     assert sorted(puts) == sorted(expected)
     assert proxy.count("POST") == 0 and proxy.count("DELETE") == 0
-    # no existence check per object: listings are cheaper
+    # no existence check per object: listings are cheaper (and index/, the marker: 0.1 has none)
     assert full["HEAD"] <= 3
-    assert full["LIST"] <= 3
-    assert full["GET"] == 0
+    assert full["LIST"] <= 4
+    assert full["GET"] <= 1
 
     proxy.clear()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
@@ -253,7 +296,65 @@ def test_request_counts_of_a_full_and_a_noop_push(
     assert doc["ok"] and doc["transferred"] == {"objects": 0, "bytes": 0}
     assert noop["PUT"] == 0
     assert noop["HEAD"] <= 3  # at most one check per pointer
-    assert noop["all"] == noop["HEAD"]
+    assert noop["all"] == noop["HEAD"] + noop["LIST"] and noop["LIST"] <= 1  # index/
+
+
+def test_request_counts_of_pushes_and_pulls_on_a_packed_remote(
+    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy, record_property: Any
+) -> None:
+    proxy = via_proxy
+    write_files(mlv_repo, {f"many/d{i % 3}/f{i:03}.txt": f"file {i}" for i in range(300)})
+    write_files(mlv_repo, {"one.txt": "one", "two.txt": "two"})
+    mlv("add", "many", "one.txt", "two.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/{PREFIX}", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    proxy.clear()
+    doc = as_json(mlv("push", "--json", cwd=mlv_repo))
+    full = counts(proxy)
+    record_property("packed_push_of_306_objects", full)
+    print("push of 306 objects to an empty bucket, packed:", full, listing_prefixes(proxy))
+    assert doc["ok"] and doc["transferred"]["objects"] == 306
+    # the marker, a data pack and its index, a tree pack and its index: nothing per object
+    keys = sorted(r.path.split(f"/{PREFIX}/", 1)[1].split("/")[0] for r in proxy.matching("PUT"))
+    assert keys == ["index", "index", "mlv-remote.json", "packs", "packs"], keys
+    assert full["HEAD"] == 0 and full["all"] <= 12
+
+    proxy.clear()
+    doc = as_json(mlv("push", "--json", cwd=mlv_repo))
+    noop = counts(proxy)
+    record_property("packed_noop_push", noop)
+    print("no-op push, packed:", noop)
+    assert doc["ok"] and doc["transferred"] == {"objects": 0, "bytes": 0}
+    assert noop == {"PUT": 0, "HEAD": 0, "GET": 0, "LIST": 1, "all": 1}  # index/ only
+
+    write_files(mlv_repo, {f"many/d{i}/f{i:03}.txt": f"changed {i}" for i in range(3)})
+    write_files(mlv_repo, {f"many/d{i % 3}/n{i}.txt": f"new {i}" for i in range(7)})
+    mlv("add", "many", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    proxy.clear()
+    doc = as_json(mlv("push", "--json", cwd=mlv_repo))
+    ten = counts(proxy)
+    record_property("packed_push_of_10_changed_files", ten)
+    print("push of 10 changed files, packed:", ten)
+    assert doc["ok"] and doc["transferred"]["objects"] == 10 + 4  # files, trees d0-d2, many
+    assert ten["all"] <= 10 and ten["PUT"] == 4
+
+    other = clone(mlv_repo, tmp_path)
+    proxy.clear()
+    mlv("pull", "many/d1/f001.txt", cwd=other)
+    one = counts(proxy)
+    record_property("packed_pull_of_one_file", one)
+    print("pull of one file, packed (indexes not cached yet):", one)
+    assert (other / "many" / "d1" / "f001.txt").read_text() == "changed 1"
+    assert one["PUT"] == 0 and one["HEAD"] == 0 and one["LIST"] == 1
+    assert one["GET"] <= 4 + 3  # the 4 indexes, then a range of a tree pack per level, the file
+
+    proxy.clear()
+    doc = as_json(mlv("verify", "--remote", "s3", "--json", cwd=mlv_repo, check=False))
+    checked = counts(proxy)
+    record_property("packed_verify_remote", checked)
+    print("verify --remote, packed:", checked)
+    assert checked["all"] <= 3 and checked["PUT"] == 0
 
 
 def _fill(backend: Any, bucket: str, n: int) -> float:
@@ -283,6 +384,7 @@ def test_small_transfers_never_list_a_big_remote(
     write_files(mlv_repo, {f"few/f{i:02}.txt": f"few {i}" for i in range(20)})
     mlv("add", "one.bin", "few", cwd=mlv_repo)
     mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/{PREFIX}", cwd=mlv_repo)
+    mlv("remote", "modify", "s3", "pack_threshold", "0", cwd=mlv_repo)  # loose, as 0.1 wrote
     commit_all(mlv_repo)
 
     proxy.clear()
@@ -291,8 +393,9 @@ def test_small_transfers_never_list_a_big_remote(
     record_property("push_one_file_to_100k", one)
     print("push of one file to a remote of 100,000 objects:", one)
     assert doc["ok"] and doc["transferred"]["objects"] == 1
-    # HEAD of the object, and once per run of the bucket (a 404 could mean either)
-    assert one == {"PUT": 1, "HEAD": 2, "GET": 0, "LIST": 0, "all": 3}
+    # HEAD of the object, and once per run of the bucket (a 404 could mean either); the
+    # listing of index/ that every command asks (a packed remote's indexes: none here)
+    assert one == {"PUT": 1, "HEAD": 2, "GET": 0, "LIST": 1, "all": 4}
 
     proxy.clear()
     doc = as_json(mlv("push", "few", "--json", cwd=mlv_repo))
@@ -301,8 +404,9 @@ def test_small_transfers_never_list_a_big_remote(
     print("push of 21 objects to a remote of 100,000:", few, listing_prefixes(proxy))
     assert doc["ok"] and doc["transferred"]["objects"] == 21  # more than FEW: rule by counts
     assert few["PUT"] == 21
-    assert all(SHARD_LISTING.match(p) for p in listing_prefixes(proxy)), listing_prefixes(proxy)
-    assert few["HEAD"] + few["LIST"] <= 21 + 2
+    shards = [p for p in listing_prefixes(proxy) if p != f"{PREFIX}/index/"]
+    assert all(SHARD_LISTING.match(p) for p in shards), listing_prefixes(proxy)
+    assert few["HEAD"] + few["LIST"] <= 21 + 3
 
     other = clone(mlv_repo, tmp_path)
     proxy.clear()
@@ -311,7 +415,7 @@ def test_small_transfers_never_list_a_big_remote(
     record_property("pull_one_file_from_100k", pull)
     print("pull of one file from a remote of 100,000 objects:", pull)
     assert (other / "one.bin").read_text() == "just one file"
-    assert pull == {"PUT": 0, "HEAD": 0, "GET": 1, "LIST": 0, "all": 1}
+    assert pull == {"PUT": 0, "HEAD": 0, "GET": 1, "LIST": 1, "all": 2}
 
 
 # ---- 4. faults ---------------------------------------------------------------------------
@@ -323,16 +427,18 @@ def test_push_survives_server_errors(
     proxy = via_proxy
     setup_repo(mlv_repo, s3_bucket)
     rules = [
-        proxy.fail("PUT", "/xxh128/", status=503, times=4, every=3),
-        proxy.fail("PUT", "/xxh128/", status=500, times=2, every=2),
-        proxy.drop("PUT", "/xxh128/", forward=True, times=1),  # stored, answer lost
-        proxy.drop("PUT", "/xxh128/", times=1),  # never arrives
+        proxy.fail("PUT", "/packs/", status=503, times=2),
+        proxy.fail("PUT", "/index/", status=500, times=1),
+        proxy.drop("PUT", "/packs/", forward=True, times=1),  # stored, answer lost
+        proxy.drop("PUT", "/index/", times=1),  # never arrives
+        proxy.fail("PUT", "/xxh128/", status=503, times=1),  # the large file, loose
+        proxy.drop("PUT", "/xxh128/", forward=True, times=1),
     ]
     start = time.monotonic()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
     assert doc["ok"] and doc["transferred"]["objects"] == N_OBJECTS, doc
     assert time.monotonic() - start < 30
-    assert sum(r.fired for r in rules) == 8
+    assert [r.fired for r in rules] == [2, 1, 1, 1, 1, 1]
     on_remote = assert_remote_sound(s3_server, s3_bucket)
     assert set(on_remote) == set(cache_objects(mlv_repo))
 
@@ -349,13 +455,13 @@ def test_pull_survives_cut_downloads_and_server_errors(
     rules = [
         proxy.cut("GET", big[9:], keep=1 << 20, times=2),  # the large file, streamed
         proxy.fail("GET", big[9:], status=503, times=1),
-        proxy.cut("GET", "/xxh128/", keep=3, times=3, every=4),  # small ones, in memory
-        proxy.fail("GET", "/xxh128/", status=503, times=3, every=3),
-        proxy.fail("GET", "/xxh128/", status=500, times=1),
+        proxy.cut("GET", "/packs/", keep=3, times=2),  # ranges of packs: small ones
+        proxy.fail("GET", "/packs/", status=503, times=2),
+        proxy.fail("GET", "/index/", status=500, times=1),
     ]
     doc = as_json(mlv("pull", "--json", cwd=other))
     assert doc["ok"] and doc["transferred"]["objects"] == N_OBJECTS, doc
-    assert [r.fired for r in rules] == [2, 1, 3, 3, 1]
+    assert [r.fired for r in rules] == [2, 1, 2, 2, 1]
     assert snapshot(other / "data") == snapshot(mlv_repo / "data")
     assert set(assert_cache_sound(other)) == set(cache_objects(mlv_repo))
     assert mlv("status", "--check", cwd=other).returncode == 0
@@ -367,7 +473,7 @@ def test_corrupt_objects_on_s3_never_enter_the_cache(
     files = setup_repo(mlv_repo, s3_bucket)
     mlv("push", cwd=mlv_repo)
     small, big = xxh(b"sub 3"), xxh(files["data/big.bin"])
-    put_raw(s3_server, s3_bucket, small, b"tampered")
+    put_raw(s3_server, s3_bucket, small, b"sub 9")  # packed: same length, other bytes
     put_raw(s3_server, s3_bucket, big, os.urandom(BIG))  # same size, other bytes
     other = clone(mlv_repo, tmp_path)
     proc = mlv("pull", "--json", cwd=other, check=False)
