@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
+from mlv.objects.packs import locks
 from mlv.objects.packs.index import Location
 from mlv.objects.packs.packed import Packed, Settings
 from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
@@ -115,6 +116,7 @@ class RemoteStore:
         self.stats = PresenceStats()
         self.packing = packing or Settings()
         self.packs = Packed(backend, self.jobs, self.packing, self.failure)
+        self._lock: locks.RemoteLock | None = None
 
     def use_index_cache(self, folder: str) -> None:
         """Keep downloaded indexes in folder (the cache's index/), named by their hash."""
@@ -135,7 +137,27 @@ class RemoteStore:
         return self.backend.read_only
 
     def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         self.backend.close()
+
+    def _begin_write(self) -> None:
+        """Before this command's first write: take a shared push lock (so no `gc -r` runs
+        meanwhile), then list index/ again; if an index this command planned with has gone
+        (a gc ran since), what it took as present may be gone too: stop, and let the user
+        run the push again."""
+        if self._lock is not None:
+            return
+        self._lock = locks.acquire(self.backend, "push", "mlv push", self.failure)
+        before = self.packs.catalog().names
+        after = self.packs.catalog(refresh=True).names
+        if before - after:
+            raise RemoteError(
+                f"remote '{self.name}' ({self.url}): a gc rewrote its packs while this "
+                "command was planning",
+                "run the same command again",
+            )
 
     def remove_stale_tmp(self) -> None:
         """Temporaries that killed writers left anywhere on the remote (a folder remote
@@ -307,6 +329,9 @@ class RemoteStore:
         outcome = Outcome()
         loose: list[str] = []
         packable: list[str] = []
+        hashes = list(hashes)
+        if hashes:
+            self._begin_write()
         for h in hashes:
             try:
                 size = os.stat(cache.object_path(h)).st_size
@@ -723,6 +748,8 @@ class RemoteStore:
     def write_files(self, items: list[tuple[bytes, str]]) -> Outcome:
         """Write (data, key) pairs, each complete or not at all; outcome by key."""
         outcome = Outcome()
+        if items:
+            self._begin_write()
         for start in range(0, len(items), BATCH):
             chunk = items[start : start + BATCH]
             results = self._call(self.backend.write, chunk, self.jobs)

@@ -279,13 +279,14 @@ def test_request_counts_of_a_full_and_a_noop_push(
     print("push of 303 objects to an empty bucket:", full, listing_prefixes(proxy))
     assert doc["ok"] and doc["transferred"]["objects"] == 303
     # exactly one PUT per object (300 files, 1 tree, 2 single files), nothing else written
-    puts = [r.path for r in proxy.matching("PUT")]
+    puts = [r.path for r in proxy.matching("PUT") if f"/{PREFIX}/locks/push-" not in r.path]
     expected = {f"/{s3_bucket}/{PREFIX}/xxh128/{h[7:9]}/{h[9:]}" for h in cache_objects(mlv_repo)}
     assert sorted(puts) == sorted(expected)
-    assert proxy.count("POST") == 0 and proxy.count("DELETE") == 0
+    assert proxy.count("PUT") == len(puts) + 1  # and the push lock
+    assert proxy.count("POST") == 0 and proxy.count("DELETE") == 1  # the lock, released
     # no existence check per object: listings are cheaper (and index/, the marker: 0.1 has none)
     assert full["HEAD"] <= 3
-    assert full["LIST"] <= 4
+    assert full["LIST"] <= 6  # and index/ (before and under the lock), locks/
     assert full["GET"] <= 1
 
     proxy.clear()
@@ -314,10 +315,11 @@ def test_request_counts_of_pushes_and_pulls_on_a_packed_remote(
     record_property("packed_push_of_306_objects", full)
     print("push of 306 objects to an empty bucket, packed:", full, listing_prefixes(proxy))
     assert doc["ok"] and doc["transferred"]["objects"] == 306
-    # the marker, a data pack and its index, a tree pack and its index: nothing per object
+    # the lock, the marker, a data pack and its index, a tree pack and its index: nothing
+    # per object
     keys = sorted(r.path.split(f"/{PREFIX}/", 1)[1].split("/")[0] for r in proxy.matching("PUT"))
-    assert keys == ["index", "index", "mlv-remote.json", "packs", "packs"], keys
-    assert full["HEAD"] == 0 and full["all"] <= 12
+    assert keys == ["index", "index", "locks", "mlv-remote.json", "packs", "packs"], keys
+    assert full["HEAD"] == 0 and full["all"] <= 14
 
     proxy.clear()
     doc = as_json(mlv("push", "--json", cwd=mlv_repo))
@@ -337,7 +339,7 @@ def test_request_counts_of_pushes_and_pulls_on_a_packed_remote(
     record_property("packed_push_of_10_changed_files", ten)
     print("push of 10 changed files, packed:", ten)
     assert doc["ok"] and doc["transferred"]["objects"] == 10 + 4  # files, trees d0-d2, many
-    assert ten["all"] <= 10 and ten["PUT"] == 4
+    assert ten["all"] <= 10 and ten["PUT"] == 4 + 1  # 2 packs, 2 indexes, the lock
 
     other = clone(mlv_repo, tmp_path)
     proxy.clear()
@@ -395,7 +397,8 @@ def test_small_transfers_never_list_a_big_remote(
     assert doc["ok"] and doc["transferred"]["objects"] == 1
     # HEAD of the object, and once per run of the bucket (a 404 could mean either); the
     # listing of index/ that every command asks (a packed remote's indexes: none here)
-    assert one == {"PUT": 1, "HEAD": 2, "GET": 0, "LIST": 1, "all": 4}
+    # and the push lock: PUT, LIST locks/, DELETE, then index/ listed again under it
+    assert one == {"PUT": 2, "HEAD": 2, "GET": 0, "LIST": 3, "all": 8}
 
     proxy.clear()
     doc = as_json(mlv("push", "few", "--json", cwd=mlv_repo))
@@ -403,10 +406,12 @@ def test_small_transfers_never_list_a_big_remote(
     record_property("push_21_objects_to_100k", few)
     print("push of 21 objects to a remote of 100,000:", few, listing_prefixes(proxy))
     assert doc["ok"] and doc["transferred"]["objects"] == 21  # more than FEW: rule by counts
-    assert few["PUT"] == 21
-    shards = [p for p in listing_prefixes(proxy) if p != f"{PREFIX}/index/"]
+    assert few["PUT"] == 21 + 1  # and the lock
+    shards = [
+        p for p in listing_prefixes(proxy) if p not in (f"{PREFIX}/index/", f"{PREFIX}/locks/")
+    ]
     assert all(SHARD_LISTING.match(p) for p in shards), listing_prefixes(proxy)
-    assert few["HEAD"] + few["LIST"] <= 21 + 3
+    assert few["HEAD"] + few["LIST"] <= 21 + 5
 
     other = clone(mlv_repo, tmp_path)
     proxy.clear()
