@@ -613,6 +613,12 @@ def _gc_remote_locked(
     result.kept = plan.kept
     if packed.invalid:
         result.warnings.append(_invalid_warning(store, packed.invalid))
+    if packed.newer:
+        result.warnings.append(
+            f"no pack deleted: remote '{store.name}' holds {packed.newer} packed object(s) of "
+            "a kind a newer mlv wrote, which may name others; upgrade mlv (pip install -U mlv), "
+            f"then run `mlv gc -r {store.name}` again"
+        )
     if packed.young:
         result.warnings.append(
             f"{packed.young} pack(s) that no index names are younger than "

@@ -59,6 +59,7 @@ class PrunePlan:
     packs: int = 0  # packs the indexes name
     hashes: set[str] = field(default_factory=set)  # every object the indexes name
     invalid: dict[str, str] = field(default_factory=dict)
+    newer: int = 0  # entries of a kind that names other objects (a newer mlv's): no pruning
     dead: list[PackRef] = field(default_factory=list)  # no kept object in them
     rewrite: list[PackRef] = field(default_factory=list)  # kept objects copied out
     copy: dict[str, Location] = field(default_factory=dict)  # kept objects to copy
@@ -117,6 +118,12 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
             by_pack.setdefault(loc.pack.name, {}).setdefault(h, loc)
             refs[loc.pack.name] = loc.pack
     out.packs = len(refs)
+    naming = sum(1 for e in by_pack.values() for loc in e.values() if loc.kind > KIND_TREE)
+    if naming:
+        # Chunk lists (issue 16) or a newer kind name other objects in ways this mlv cannot
+        # follow: dropping anything could drop what they name.
+        out.newer = naming
+        return out
     out.hashes = {h for entries in by_pack.values() for h in entries}
     pinned = {name for name, entries in by_pack.items() if any(map(_pinned, entries.values()))}
     live: dict[str, dict[str, Location]] = {
@@ -212,7 +219,7 @@ def _plan_orphans(
 def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) -> None:
     """Phase one (before the loose part): new packs and indexes, then the old indexes go.
     Nothing is deleted unless every kept object of the packs going away is named again."""
-    if plan.invalid:
+    if plan.invalid or plan.newer:
         return
     corrupt: dict[str, str] = {}
     failed = False
@@ -313,7 +320,7 @@ def drop_packs(packed: Packed, plan: PrunePlan, kept: set[str], result: PruneRes
     """Phase two (after the loose part): list index/ again and delete the packs that no
     index of that listing names; then unindexed packs past the grace period are indexed
     again from their trailer when they hold kept objects no index names, else deleted."""
-    if plan.invalid:
+    if plan.invalid or plan.newer:
         return
     catalog = packed.catalog(refresh=True)
     if catalog.invalid:
