@@ -45,6 +45,7 @@ from mlv.objects import hashing
 from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
 from mlv.objects.packs import prune
+from mlv.objects.packs.locks import UNSURE, RemoteLock
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import BATCH, RemoteStore, hash_of_key
 from mlv.objects.store import Cache
@@ -569,19 +570,19 @@ def _gc_remote(
     doomed = {h: size for h, size in sorted(present.items()) if h not in kept}
     # The exclusive lock before the listings the plan is made of (not for a dry run, which
     # writes nothing: readers take no lock).
-    held = None if dry_run else prune.lock(store.packs, f"mlv gc -r {store.name}")
+    lock = None if dry_run else prune.lock(store.packs, f"mlv gc -r {store.name}")
     try:
         packed = (
             prune.PrunePlan()
             if store.read_only
-            else prune.plan(store.packs, kept, held.mtime if held else None)
+            else prune.plan(store.packs, kept, lock.mtime if lock else None)
         )
         return _gc_remote_locked(
-            repo, store, kept, present, doomed, packed, result, dry_run, confirm, progress
+            repo, store, kept, present, doomed, packed, result, dry_run, confirm, progress, lock
         )
     finally:
-        if held is not None:
-            held.release()
+        if lock is not None:
+            lock.release()
 
 
 def _invalid_warning(store: RemoteStore, invalid: dict[str, str]) -> str:
@@ -605,6 +606,7 @@ def _gc_remote_locked(
     dry_run: bool,
     confirm: Confirm,
     progress: Progress,
+    lock: RemoteLock | None = None,
 ) -> GcResult:
     where = result.where
     stored = present.keys() | packed.hashes
@@ -633,6 +635,7 @@ def _gc_remote_locked(
             result.kept = len(stored)
         return result
     pruned = prune.PruneResult()
+    _still_locked(store, lock)  # a prompt may have waited long
     prune.rewrite(store.packs, packed, repo.cache.tmp_dir, pruned)
     steps, children = _deletion_steps(repo.cache, store, doomed, result)
     progress.begin(f"gc {store.name}", len(doomed))
@@ -657,6 +660,7 @@ def _gc_remote_locked(
             )
     finally:
         progress.end()
+    _still_locked(store, lock)
     prune.drop_packs(store.packs, packed, kept, pruned)
     if pruned.complete:
         result.removed += len(packed.doomed.keys() - doomed.keys())
@@ -673,6 +677,17 @@ def _gc_remote_locked(
     }
     result.kept = len(stored) - result.removed - len(pruned.corrupt)
     return result
+
+
+def _still_locked(store: RemoteStore, lock: RemoteLock | None) -> None:
+    """Stop before deleting when the lock could not be refreshed for long (a suspended
+    machine, a lost network): another gc or a push may hold the remote by now."""
+    if lock is not None and not lock.held:
+        raise RemoteError(
+            f"remote '{store.name}' ({store.url}): gc could not refresh its lock for "
+            f"{UNSURE // 60} minutes and may have lost it; nothing more deleted",
+            f"run `mlv gc -r {store.name}` again",
+        )
 
 
 def _planned(packed: prune.PrunePlan) -> dict[str, int]:
