@@ -1,11 +1,14 @@
 """A damaged remote is found and repaired (issue 13, item 4).
 
-- `mlv gc -r` deletes trees before what they name, level by level, so that however it is
-  stopped (SIGKILL, a failed delete), no tree stays on the remote without its content:
-  push and `status --remote` take a tree on the remote to stand for its whole folder.
+- `mlv gc -r` on a loose remote (mlv 0.1's layout, `pack_threshold 0`) deletes trees before
+  what they name, level by level, so that however it is stopped (SIGKILL, a failed delete),
+  no tree stays on the remote without its content: push and `status --remote` take a loose
+  tree on the remote to stand for its whole folder.
 - `mlv push --verify` checks every object of the selection on the remote (trees are not
-  trusted), re-sends what is missing, then writes the trees that lack; the messages of
-  pull, verify and `status --remote` name it.
+  trusted; on a packed remote, packs are listed), re-sends what is missing, then writes the
+  trees that lack; the messages of pull, verify and `status --remote` name it. On a packed
+  remote, losing an object means losing its pack: every object of the pack is reported and
+  re-sent.
 """
 
 from __future__ import annotations
@@ -16,9 +19,22 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import MLV, cache_objects, commit_all, git, mlv, object_path, snapshot, write_files
+from helpers import (
+    MLV,
+    cache_objects,
+    commit_all,
+    damage_remote_object,
+    git,
+    mlv,
+    object_path,
+    remote_objects,
+    remove_remote_object,
+    snapshot,
+    write_files,
+)
 from servers import FaultProxy, S3Server
 
 TREE = b'{"mlv-tree"'
@@ -28,35 +44,71 @@ PREFIX = "store"
 # ---- helpers ----------------------------------------------------------------------------
 
 
-def folder_objects(remote: Path) -> dict[str, bytes]:
-    found = {}
-    for path in remote.rglob("*"):
-        parts = path.relative_to(remote).parts
-        if path.is_file() and len(parts) == 3 and ".mlvtmp-" not in path.name:
-            found[f"{parts[0]}:{parts[1]}{parts[2]}"] = path.read_bytes()
+def bucket_keys(client: Any, bucket: str) -> dict[str, bytes]:
+    """key below the remote's prefix -> bytes, for every key of s3://BUCKET/store."""
+    found: dict[str, bytes] = {}
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="")
+    for page in pages:
+        for item in page.get("Contents", []):
+            assert item["Key"].startswith(f"{PREFIX}/"), item["Key"]
+            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found[item["Key"][len(PREFIX) + 1 :]] = body
+    return found
+
+
+def bucket_packed(keys: dict[str, bytes]) -> dict[str, str]:
+    """hash id -> pack key, for every object an index names (mlv's own checked parser)."""
+    from mlv.objects.packs.index import PackIndex
+
+    found: dict[str, str] = {}
+    for key, body in sorted(keys.items()):
+        if key.startswith("index/"):
+            for h, loc in PackIndex.parse(key[len("index/") : -len(".idx")], body).items():
+                found.setdefault(h, f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack")
     return found
 
 
 def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
+    """hash id -> bytes, for every object of s3://BUCKET/store, loose or packed (one whose
+    pack is gone is left out)."""
+    from mlv.objects.packs.index import PackIndex
+
     client = server.client()
     try:
-        found: dict[str, bytes] = {}
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="")
-        for page in pages:
-            for item in page.get("Contents", []):
-                _, algo, shard, rest = item["Key"].split("/")
-                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found[f"{algo}:{shard}{rest}"] = body
-        return found
+        keys = bucket_keys(client, bucket)
     finally:
         client.close()
+    found: dict[str, bytes] = {}
+    for key, body in keys.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] in ("xxh128", "sha256"):
+            found[f"{parts[0]}:{parts[1]}{parts[2]}"] = body
+    for key, body in sorted(keys.items()):
+        if key.startswith("index/"):
+            for h, loc in PackIndex.parse(key[len("index/") : -len(".idx")], body).items():
+                pack = keys.get(f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack")
+                if pack is not None:
+                    found.setdefault(h, pack[loc.offset : loc.offset + loc.stored])
+    return found
 
 
-def delete_from_bucket(server: S3Server, bucket: str, hash_id: str) -> None:
+def delete_from_bucket(server: S3Server, bucket: str, hash_id: str) -> set[str]:
+    """Delete an object of s3://BUCKET/store behind mlv's back: its loose key and its whole
+    pack. The hashes lost."""
     client = server.client()
     try:
+        keys = bucket_keys(client, bucket)
+        lost = set()
         algo, _, hexpart = hash_id.partition(":")
-        client.delete_object(Bucket=bucket, Key=f"{PREFIX}/{algo}/{hexpart[:2]}/{hexpart[2:]}")
+        loose = f"{algo}/{hexpart[:2]}/{hexpart[2:]}"
+        if loose in keys:
+            client.delete_object(Bucket=bucket, Key=f"{PREFIX}/{loose}")
+            lost.add(hash_id)
+        packed = bucket_packed(keys)
+        if hash_id in packed:
+            lost |= {h for h, pack in packed.items() if pack == packed[hash_id]}
+            client.delete_object(Bucket=bucket, Key=f"{PREFIX}/{packed[hash_id]}")
+        return lost
     finally:
         client.close()
 
@@ -95,10 +147,12 @@ def clone_at(repo: Path, target: Path, rev: str | None = None) -> Path:
 FOLDERS, PER_FOLDER = 6, 15  # 90 files, 7 trees per version
 
 
-def two_versions(repo: Path, url: str) -> str:
+def two_versions(repo: Path, url: str, *, loose: bool = True) -> str:
     """data/ pushed at v1, then every file changed, pushed at v2; the local cache then
     collected down to v2 (it no longer holds v1's trees). Returns v1's commit."""
     mlv("remote", "add", "-d", "store", url, cwd=repo)
+    if loose:  # loose trees, deleted top-down by gc -r: what these tests are about
+        mlv("remote", "modify", "store", "pack_threshold", "0", cwd=repo)
     for version in (1, 2):
         write_files(
             repo,
@@ -132,14 +186,6 @@ def check_after_interrupted_gc(
         assert "not pushed   data" in status.stdout
         assert pull.returncode == 1, pull.stderr
         assert "not on remote 'store'" in pull.stderr
-
-
-@pytest.fixture
-def via_proxy(
-    s3_env: dict[str, str], fault_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
-) -> FaultProxy:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint_url)
-    return fault_proxy
 
 
 @pytest.mark.parametrize("after", [1, 5, 40])
@@ -210,16 +256,18 @@ def test_remote_gc_deletes_nothing_below_a_tree_it_could_not_delete(
     check_after_interrupted_gc(mlv_repo, before, set(), tmp_path)
 
 
+@pytest.mark.parametrize("layout", ["loose", "packed"])
 def test_remote_gc_on_a_folder_reads_trees_it_lacks_from_the_remote(
-    mlv_repo: Path, tmp_path: Path
+    mlv_repo: Path, tmp_path: Path, layout: str
 ) -> None:
     """A folder remote, a cache without v1's trees: gc -r deletes exactly v1 and leaves
     nothing behind that a later push could trust."""
     remote = tmp_path / "remote"
-    two_versions(mlv_repo, str(remote))
+    two_versions(mlv_repo, str(remote), loose=layout == "loose")
     proc = mlv("gc", "-w", "-r", "store", "-f", "--json", cwd=mlv_repo)
     assert json.loads(proc.stdout)["removed"] == FOLDERS * PER_FOLDER + FOLDERS + 1
-    assert set(folder_objects(remote)) == set(cache_objects(mlv_repo))
+    assert set(remote_objects(remote)) == set(cache_objects(mlv_repo))
+    assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
 
 
 # ---- push --verify: the repair the messages name -------------------------------------------
@@ -233,13 +281,32 @@ def nested(repo: Path) -> dict[str, str]:
     return files
 
 
-def push_nested(repo: Path, url: str) -> None:
-    """nested() added as data, committed and pushed to the default remote "store" at url."""
+def push_nested(repo: Path, url: str, layout: str = "packed") -> None:
+    """nested() added as data, committed and pushed to the default remote "store" at url,
+    packed (the default) or loose (`pack_threshold 0`, mlv 0.1's layout)."""
     nested(repo)
     mlv("add", "data", cwd=repo)
     mlv("remote", "add", "-d", "store", url, cwd=repo)
+    if layout == "loose":
+        mlv("remote", "modify", "store", "pack_threshold", "0", cwd=repo)
     commit_all(repo, "data")
     mlv("push", cwd=repo)
+
+
+def nested_paths(repo: Path) -> dict[str, str]:
+    """hash id -> path of every file and folder of the pushed data/ (trees from the cache)."""
+    found = {}
+
+    def walk(tree: str, path: str) -> None:
+        found[tree] = path
+        for name, h in tree_entries(repo, tree).items():
+            if object_path(repo, h).read_bytes().startswith(TREE):
+                walk(h, f"{path}/{name}")
+            else:
+                found[h] = f"{path}/{name}"
+
+    walk(pointer_hash(repo, "data"), "data")
+    return found
 
 
 @pytest.fixture(params=["folder", "s3"])
@@ -255,16 +322,15 @@ def remote_has(url: str, request: pytest.FixtureRequest) -> set[str]:
     if url.startswith("s3://"):
         server: S3Server = request.getfixturevalue("s3_server")
         return set(bucket_objects(server, url[5:].split("/")[0]))
-    return set(folder_objects(Path(url)))
+    return set(remote_objects(Path(url)))
 
 
-def remove_from_remote(url: str, hash_id: str, request: pytest.FixtureRequest) -> None:
+def remove_from_remote(url: str, hash_id: str, request: pytest.FixtureRequest) -> set[str]:
+    """Delete an object behind mlv's back (with its whole pack): the hashes lost."""
     if url.startswith("s3://"):
         server: S3Server = request.getfixturevalue("s3_server")
-        delete_from_bucket(server, url[5:].split("/")[0], hash_id)
-    else:
-        algo, _, hexpart = hash_id.partition(":")
-        (Path(url) / algo / hexpart[:2] / hexpart[2:]).unlink()
+        return delete_from_bucket(server, url[5:].split("/")[0], hash_id)
+    return remove_remote_object(Path(url), hash_id)
 
 
 def backticked(text: str, start: str) -> str:
@@ -275,44 +341,64 @@ def backticked(text: str, start: str) -> str:
     raise AssertionError(f"no `{start}...` in {text!r}")
 
 
+@pytest.mark.parametrize("layout", ["packed", "loose"])
 @pytest.mark.parametrize("lost", ["file", "tree"])
 def test_a_remote_that_lost_objects_is_found_and_repaired_from_the_hint(
-    mlv_repo: Path, tmp_path: Path, remote_url: str, lost: str, request: pytest.FixtureRequest
+    mlv_repo: Path,
+    tmp_path: Path,
+    remote_url: str,
+    lost: str,
+    layout: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     """One object of a pushed folder disappears from the remote (a lifecycle rule, a bad
-    restore). Plain push trusts the tree above it; verify and a clone's pull report it and
-    name `mlv push --verify`, which re-sends it; then a fresh clone pulls every file."""
-    push_nested(mlv_repo, remote_url)
+    restore), with its pack on a packed remote. Plain push trusts the tree above it (loose)
+    or the index naming it (packed); verify and a clone's pull report it and name `mlv push
+    --verify`, which re-sends exactly what was lost; then a fresh clone pulls every file."""
+    push_nested(mlv_repo, remote_url, layout)
     top = pointer_hash(mlv_repo, "data")
     sub = tree_entries(mlv_repo, top)["sub"]
     gone = tree_entries(mlv_repo, sub)["s3.txt"] if lost == "file" else sub
-    remove_from_remote(remote_url, gone, request)
+    removed = remove_from_remote(remote_url, gone, request)
+    paths = nested_paths(mlv_repo)
+    if layout == "loose":
+        assert removed == {gone}
+    else:  # every file is in one data pack, every tree in one tree pack
+        kind = {h for h, p in paths.items() if (p in ("data", "data/sub", "data/sub/deep"))}
+        assert removed == (kind if lost == "tree" else set(paths) - kind)
 
-    proc = mlv("push", cwd=mlv_repo)  # a tree on the remote stands for its folder
+    proc = mlv("push", cwd=mlv_repo)  # a tree, or an index, on the remote stands for it
     assert proc.stdout.startswith("Pushed 0 objects")
     proc = mlv("status", "--remote", "store", "--check", cwd=mlv_repo)
     assert proc.stdout.startswith("pushed       data\n")
-    assert "`mlv verify --remote store` checks every object" in proc.stdout
-    assert "`mlv push --verify -r store` re-sends what is missing" in proc.stdout
+    if layout == "loose":  # a tree taken to stand for its folder: the hints say how to check
+        assert "`mlv verify --remote store` checks every object" in proc.stdout
+        assert "`mlv push --verify -r store` re-sends what is missing" in proc.stdout
 
     proc = mlv("verify", "--remote", "store", cwd=mlv_repo, check=False)
     assert proc.returncode == 1
     missing_path = "data/sub/s3.txt" if lost == "file" else "data/sub"
     assert f"{missing_path}  expected {gone}  found: missing  where: remote store" in proc.stdout
+    doc = json.loads(mlv("verify", "--remote", "store", "--json", cwd=mlv_repo, check=False).stdout)
+    reported = {(p["path"], p["found"]) for p in doc["problems"]}
+    if lost == "file":
+        assert reported == {(paths[h], "missing") for h in removed}
+    else:  # a missing tree hides what it names: the top tree's absence is reported
+        assert ("data", "missing") in reported or (missing_path, "missing") in reported
     assert backticked(proc.stdout, "mlv push") == "mlv push --verify -r store"
 
     clone = clone_at(mlv_repo, tmp_path / "clone")
     proc = mlv("pull", cwd=clone, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"object(s) not on remote 'store' ({remote_url})" in proc.stderr
-    assert gone in proc.stderr
+    assert gone in proc.stderr or top in proc.stderr
     hint = backticked(proc.stderr, "mlv push")
     assert hint == "mlv push --verify"
 
     proc = mlv(*hint.split()[1:], cwd=mlv_repo)  # where a cache has them
-    assert proc.stdout.startswith("Pushed 1 objects"), proc.stdout
+    assert proc.stdout.startswith(f"Pushed {len(removed)} objects"), proc.stdout
     assert "Checked every object on 'store'" in proc.stdout
-    assert gone in remote_has(remote_url, request)
+    assert removed <= remote_has(remote_url, request)
     assert mlv("verify", "--remote", "store", cwd=mlv_repo).returncode == 0
     again = json.loads(mlv("push", "--verify", "--json", cwd=mlv_repo).stdout)
     assert again["ok"] and again["verified"] and again["transferred"]["objects"] == 0
@@ -323,54 +409,59 @@ def test_a_remote_that_lost_objects_is_found_and_repaired_from_the_hint(
 
 
 def test_push_verify_reads_trees_the_cache_lacks_from_the_remote(
-    mlv_repo: Path, tmp_path: Path, request: pytest.FixtureRequest
+    mlv_repo: Path, tmp_path: Path
 ) -> None:
     """A clone that fetched only one file: its cache lacks the other trees, which push
-    --verify reads from the remote to find every object; it reports (not re-sends) what
-    neither the remote nor this cache holds, and names the path."""
+    --verify reads from the remote to find every object; it re-sends what it holds of the
+    lost pack, reports (not re-sends) what neither the remote nor this cache holds, and
+    names the path."""
     remote = tmp_path / "remote"
     push_nested(mlv_repo, str(remote))
     top = pointer_hash(mlv_repo, "data")
     sub = tree_entries(mlv_repo, top)["sub"]
     deep = tree_entries(mlv_repo, sub)["deep"]
     gone = tree_entries(mlv_repo, deep)["d1.txt"]
-    remove_from_remote(str(remote), gone, request)
     clone = clone_at(mlv_repo, tmp_path / "clone")
     mlv("pull", "data/top0.txt", cwd=clone)
     assert deep not in cache_objects(clone)
+    lost = remove_remote_object(remote, gone)  # with every file of data/: one pack
+    assert len(lost) == 11
     proc = mlv("push", "--verify", cwd=clone, check=False)
     assert proc.returncode == 1, proc.stdout
-    assert "1 object(s) not in the cache, not pushed" in proc.stderr
+    assert proc.stdout.startswith("Pushed 1 objects"), proc.stdout  # top0.txt, from its cache
+    assert f"{len(lost) - 1} object(s) not in the cache, not pushed" in proc.stderr
     assert f"{gone}  data/sub/deep/d1.txt" in proc.stderr
-    assert gone not in folder_objects(remote)
+    assert gone not in remote_objects(remote)
     mlv("push", "--verify", cwd=mlv_repo)
-    assert gone in folder_objects(remote)
+    assert lost <= set(remote_objects(remote))
 
 
+@pytest.mark.parametrize("layout", ["packed", "loose"])
 def test_a_corrupt_object_on_the_remote_is_repaired_from_the_hint(
-    mlv_repo: Path, tmp_path: Path
+    mlv_repo: Path, tmp_path: Path, layout: str
 ) -> None:
     """A file of a pushed folder rots on a folder remote. The clone's pull refuses it and
-    names the repair: delete it there, then `mlv push --verify` (a plain push trusts the
-    folder's tree and re-sends nothing, so "push again" did not repair it)."""
+    names the repair: delete it there (on a packed remote, its pack), then `mlv push
+    --verify` (a plain push trusts the folder's tree, or the index, and re-sends nothing,
+    so "push again" did not repair it)."""
     remote = tmp_path / "remote"
-    push_nested(mlv_repo, str(remote))
+    push_nested(mlv_repo, str(remote), layout)
     sub = tree_entries(mlv_repo, pointer_hash(mlv_repo, "data"))["sub"]
     rotten = tree_entries(mlv_repo, sub)["s3.txt"]
-    algo, _, hexpart = rotten.partition(":")
-    obj = remote / algo / hexpart[:2] / hexpart[2:]
-    obj.chmod(0o644)
-    obj.write_bytes(b"rotten bytes")
+    damage_remote_object(remote, rotten)
 
     clone = clone_at(mlv_repo, tmp_path / "clone")
     proc = mlv("pull", cwd=clone, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"1 object(s) corrupt on remote 'store' ({remote})" in proc.stderr
+    assert f"{rotten}  data/sub/s3.txt" in proc.stderr
     hint = backticked(proc.stderr, "mlv push")
     assert hint == "mlv push --verify"
 
-    obj.unlink()  # "delete them there"
-    assert mlv("push", cwd=mlv_repo).stdout.startswith("Pushed 0 objects")  # trusts the tree
-    assert mlv(*hint.split()[1:], cwd=mlv_repo).stdout.startswith("Pushed 1 objects")
+    lost = remove_remote_object(remote, rotten)  # "delete them there"
+    assert rotten in lost and len(lost) == (1 if layout == "loose" else 11)
+    assert mlv("push", cwd=mlv_repo).stdout.startswith("Pushed 0 objects")  # trusts the remote
+    pushed = mlv(*hint.split()[1:], cwd=mlv_repo).stdout
+    assert pushed.startswith(f"Pushed {len(lost)} objects"), pushed
     mlv("pull", cwd=clone)
     assert snapshot(clone / "data") == snapshot(mlv_repo / "data")
