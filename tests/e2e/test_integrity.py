@@ -20,6 +20,7 @@ from helpers import (
     mlv,
     object_path,
     read_pointer,
+    remote_objects,
     run_unprivileged,
     write_files,
     xxh,
@@ -83,11 +84,12 @@ def _setup(repo: Path) -> tuple[dict[str, bytes], Path]:
 
 
 def _remote_keys(remote: Path) -> set[str]:
-    return {
-        f"{p.parent.parent.name}:{p.parent.name}{p.name}"
-        for p in remote.rglob("*")
-        if p.is_file() and ".mlvtmp-" not in p.name
-    }
+    """The objects on a folder remote, loose or packed; each one's bytes hash to its name
+    (what went out is intact)."""
+    objects = remote_objects(remote)
+    for hash_id, data in objects.items():
+        assert xxh(data) == hash_id, f"{hash_id} on the remote does not match its bytes"
+    return set(objects)
 
 
 def test_copy_checkout_refuses_bit_rot_that_keeps_inode_size_and_mtime(
