@@ -318,7 +318,7 @@ def bucket_keys(server: S3Server, bucket: str) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,after", [("PUT", 2), ("PUT", 3), ("DELETE", 1), ("DELETE", 4)])
+@pytest.mark.parametrize("method,after", [("PUT", 1), ("PUT", 2), ("DELETE", 1), ("DELETE", 4)])
 def test_gc_killed_at_any_point_leaves_a_valid_remote(
     mlv_repo: Path,
     tmp_path: Path,
@@ -328,12 +328,13 @@ def test_gc_killed_at_any_point_leaves_a_valid_remote(
     method: str,
     after: int,
 ) -> None:
-    """SIGKILL once the server saw `after` requests of `method` (the lock, new packs and
-    indexes are PUTs; old indexes and packs DELETEs): verify --remote passes, a clone
+    """SIGKILL while the request after the first `after` of `method` hangs (the lock, new
+    packs and indexes are PUTs; old indexes and packs DELETEs): verify --remote passes, a clone
     pulls v2, and a re-run of gc completes and leaves only what is kept."""
     two_pushes(mlv_repo, f"s3://{s3_bucket}/store")
     before = set(bucket_keys(s3_server, s3_bucket))
     via_proxy.clear()
+    via_proxy.hang(method, every=after + 1)  # gc stops there until it is killed
     proc = subprocess.Popen(
         [MLV, "gc", "-w", "-r", "store", "-f"],
         cwd=mlv_repo,
@@ -341,7 +342,7 @@ def test_gc_killed_at_any_point_leaves_a_valid_remote(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while via_proxy.count(method) < after and proc.poll() is None:
+    while via_proxy.count(method) <= after and proc.poll() is None:
         assert time.monotonic() < deadline, f"gc never sent {after} {method}"
         time.sleep(0.002)
     killed = proc.poll() is None
