@@ -229,6 +229,8 @@ def _finish(summary: TransferSummary, as_json: bool, repair: str = "") -> None:
 
 
 def _render(s: TransferSummary, repair: str = "") -> None:
+    for line in s.warnings:
+        output.warn(f"remote '{s.remote}': {line}")
     verb = {"push": "Pushed", "fetch": "Fetched"}[s.action]
     where = "to" if s.action == "push" else "from"
     there = "on the remote" if s.action == "push" else "in the cache"
@@ -312,6 +314,7 @@ def _as_dict(s: TransferSummary) -> dict[str, Any]:
         "missing": [{"hash": h, "path": s.paths.get(h)} for h in s.missing],
         "corrupt": [{"hash": h, "path": s.paths.get(h)} for h in s.corrupt],
         **({"verified": True} if s.verified else {}),
+        **({"warnings": s.warnings} if s.warnings else {}),
         **({"run_cache": _runs_dict(s.runs)} if s.runs is not None else {}),
     }
 

@@ -162,6 +162,9 @@ def render(r: verify_mod.Report) -> None:
             f", in {m.seconds:.2f} s"
         )
         rows.append((f"remote '{m.name}'", _state(m), text))
+    if r.remote is not None:
+        for line in r.remote.warnings:
+            output.warn(f"remote '{r.remote.name}': {line}")
     width = max((len(name) for name, _, _ in rows), default=0) + 2
     for name, state, text in rows:
         output.info(f"{name:<{width}}{state:<12}{text}")
@@ -233,6 +236,7 @@ def as_dict(r: verify_mod.Report) -> dict[str, Any]:
             "downloaded": {"objects": m.downloaded_objects, "bytes": m.read_bytes},
             "seconds": round(m.seconds, 3),
             "problems": m.problems,
+            "warnings": m.warnings,
         }
     return {
         "ok": r.ok,

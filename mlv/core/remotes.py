@@ -361,7 +361,8 @@ def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
     """The remote's `pack_threshold` and `pack_size` options (mlv's own: taken out of the
     options handed to the storage library), in bytes; defaults where unset."""
     values = {}
-    for option in ("pack_threshold", "pack_size"):
+    defaults = {"pack_threshold": "4MiB", "pack_size": "32MiB"}
+    for option, default_text in defaults.items():
         raw = options.pop(option, None)
         if raw is None:
             continue
@@ -370,7 +371,7 @@ def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
         except ValueError:
             raise ConfigError(
                 f"remote.{chosen}.{option}: expected a size in bytes (4194304, 4MiB, 0)",
-                f"`mlv remote modify {chosen} {option} 4MiB`",
+                f"`mlv remote modify {chosen} {option} {default_text}`",
             ) from None
     default = PackSettings()
     threshold = values.get("pack_threshold", default.threshold)

@@ -72,6 +72,7 @@ class TransferSummary:
     paths: dict[str, str] = field(default_factory=dict)  # hash -> a path it stands for
     runs: RunsSummary | None = None  # with --run-cache
     verified: bool = False  # push --verify: every object asked for, no tree trusted
+    warnings: list[str] = field(default_factory=list)  # about the remote (unusable indexes)
 
     @property
     def ok(self) -> bool:
@@ -599,6 +600,7 @@ def run_push(
         summary = push(repo, store, select(repo, paths, revisions), progress, verify)
         if run_cache:
             push_runs(repo, store, summary, progress)
+        summary.warnings = list(store.warnings)
         return summary
 
 
@@ -619,6 +621,7 @@ def run_fetch(
             summary = fetch(repo, store, select(repo, paths, revisions), progress)
             if run_cache:
                 fetch_runs(repo, store, summary, progress)
+            summary.warnings = list(store.warnings)
             return summary
         finally:
             repo.state.flush()

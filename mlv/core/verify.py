@@ -133,6 +133,7 @@ class RemoteCheck(Check):
     present: int = 0
     downloaded_objects: int = 0
     sample: Sample | None = None
+    warnings: list[str] = field(default_factory=list)  # about the remote (unusable indexes)
 
 
 @dataclass
@@ -662,6 +663,7 @@ def verify(
             if store is not None:
                 report.remote, found = check_remote(store, needs, trees, opts, scratch, progress)
                 report.remote.seconds += walked
+                report.remote.warnings = list(store.warnings)
                 report.problems += found
             elif report.cache is not None:
                 report.cache.seconds += walked

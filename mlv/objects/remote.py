@@ -206,8 +206,13 @@ class RemoteStore:
 
     def prove(self, hashes: Collection[str]) -> set[str]:
         """Those of hashes that the remote holds, packed objects counted only when their
-        pack is listed with the size its index records (one listing of packs/)."""
+        pack is listed with the size its index records (one listing of packs/), by indexes
+        read from the remote itself (not the local copies: one of them may have rotten
+        there)."""
         wanted = set(hashes)
+        if self.packs.trust_cached:
+            self.packs.trust_cached = False
+            self.packs.catalog(refresh=True)
         proven = self.packs.prove(wanted)
         return proven | self._present_loose(wanted - proven)
 

@@ -94,6 +94,10 @@ class Packed:
         self.failure = failure
         self.index_dir = index_dir
         self.warnings: list[str] = []
+        # False (verify, push --verify): read every index from the remote again instead of
+        # the local copy, so an index damaged on the remote is found by this clone too.
+        self.trust_cached = True
+        self._fresh: set[str] = set()  # indexes this command read from the remote or wrote
         self._catalog: Catalog | None = None
         self._marker: Marker | None = None
         self._marker_read = False
@@ -116,7 +120,11 @@ class Packed:
                 listed = {}
             else:
                 raise self.failure(e) from e
-        known = {i.name: i for i in self._catalog.indexes} if self._catalog else {}
+        known = {
+            i.name: i
+            for i in (self._catalog.indexes if self._catalog else [])
+            if self.trust_cached or i.name in self._fresh
+        }
         indexes: list[PackIndex] = []
         invalid: dict[str, str] = {}
         fetch: dict[str, int] = {}
@@ -158,6 +166,7 @@ class Packed:
                     invalid[name] = str(e)
                     continue
                 self._keep_index(name, data)
+                self._fresh.add(name)
                 indexes.append(index)
         for name, why in invalid.items():
             note = (
@@ -169,7 +178,7 @@ class Packed:
         return self._catalog
 
     def _cached_index(self, name: str) -> PackIndex | None:
-        if self.index_dir is None:
+        if self.index_dir is None or not self.trust_cached:
             return None
         path = os.path.join(self.index_dir, name + ".idx")
         try:
@@ -381,6 +390,7 @@ class Packed:
         if results[0].error is not None:
             raise results[0].error
         self._keep_index(name, data)
+        self._fresh.add(name)
         index = PackIndex.parse(name, data)
         if self._catalog is not None:  # this command's own view grows with what it wrote
             self._catalog = Catalog([*self._catalog.indexes, index], self._catalog.invalid)

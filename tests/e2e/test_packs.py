@@ -1,0 +1,179 @@
+"""Packed remotes (remote format version 1, docs/formats.md): what push writes, how a 0.1
+remote is upgraded without converting anything, and what a damaged or newer remote does.
+
+Request counts on S3 are asserted in test_remote_s3.py; gc -r over packs in test_gc_packs.py;
+lost and damaged packs in test_remote_repair.py and test_verify.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import xxhash
+from helpers import (
+    assert_cache_sound,
+    commit_all,
+    git,
+    loose_objects,
+    mlv,
+    packed_objects,
+    remote_objects,
+    snapshot,
+    write_files,
+    xxh,
+)
+
+BIG = 5 << 20  # above the default pack_threshold (4 MiB): stays loose
+
+
+def name_of(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def dataset(repo: Path) -> dict[str, bytes]:
+    files = {f"data/a/f{i}.txt": f"a {i}".encode() for i in range(6)}
+    files |= {f"data/b/deep/g{i}.txt": f"deep {i}".encode() for i in range(4)}
+    files["data/model.bin"] = os.urandom(BIG)
+    write_files(repo, files)
+    return files
+
+
+def pushed(repo: Path, remote: Path, *options: str) -> dict[str, bytes]:
+    files = dataset(repo)
+    mlv("add", "data", cwd=repo)
+    mlv("remote", "add", "-d", "store", str(remote), cwd=repo)
+    for option in options:
+        name, value = option.split("=")
+        mlv("remote", "modify", "store", name, value, cwd=repo)
+    commit_all(repo, "v1")
+    mlv("push", cwd=repo)
+    return files
+
+
+def clone(repo: Path, target: Path) -> Path:
+    git("clone", "-q", str(repo), str(target), cwd=repo.parent)
+    return target
+
+
+def test_a_push_packs_small_objects_and_leaves_large_ones_loose(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    files = pushed(mlv_repo, remote)
+    assert (remote / "mlv-remote.json").read_bytes() == b'{"mlv-remote":1,"loose-small":false}'
+    big = xxh(files["data/model.bin"])
+    loose = loose_objects(remote)
+    assert set(loose) == {big}  # `xxh128sum` of the loose file prints its name
+    assert "xxh128:" + name_of(loose[big].read_bytes()) == big
+    packed = packed_objects(remote)
+    small = {xxh(v) for k, v in files.items() if k != "data/model.bin"}
+    assert small <= set(packed) and big not in packed
+    # every pack and index is named by the xxh128sum of its bytes, packs sharded by name
+    for pack in (remote / "packs").glob("*/*.pack"):
+        assert pack.stem == name_of(pack.read_bytes()) and pack.parent.name == pack.stem[:2]
+    for index in (remote / "index").glob("*.idx"):
+        assert index.stem == name_of(index.read_bytes())
+    # trees sit in packs of their own (header byte 11: contents 1), files in others
+    kinds = {
+        pack.read_bytes()[11]
+        for h, (pack, _, _) in packed.items()
+        if remote_objects(remote)[h].startswith(b'{"mlv-tree"')
+    }
+    assert kinds == {1}
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)
+    assert snapshot(other / "data") == snapshot(mlv_repo / "data")
+    assert_cache_sound(other)
+    # the clone keeps the indexes it read, named by their hash, beside its objects
+    cached = sorted(p.name for p in (other / ".mlv" / "cache" / "index").iterdir())
+    assert cached == sorted(p.name for p in (remote / "index").iterdir())
+
+
+def test_a_loose_remote_of_mlv_0_1_is_upgraded_without_converting(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, remote, "pack_threshold=0")  # every object loose, as mlv 0.1 wrote
+    old = loose_objects(remote)
+    assert not (remote / "mlv-remote.json").exists() and not (remote / "index").exists()
+    mlv("remote", "modify", "store", "pack_threshold", "4MiB", cwd=mlv_repo)
+    write_files(mlv_repo, {f"data/c/n{i}.txt": f"new {i}" for i in range(5)})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
+    assert doc["ok"] and doc["transferred"]["objects"] == 5 + 2  # files, trees c and data
+    marker = (remote / "mlv-remote.json").read_bytes()
+    assert marker == b'{"mlv-remote":1,"loose-small":true}'  # it held loose objects
+    assert loose_objects(remote) == old  # nothing re-sent, moved or deleted
+    assert {xxh(f"new {i}".encode()) for i in range(5)} <= set(packed_objects(remote))
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)  # loose and packed objects, from one remote
+    assert snapshot(other / "data") == snapshot(mlv_repo / "data")
+    assert mlv("verify", "--remote", "store", cwd=mlv_repo).returncode == 0
+
+
+def test_an_unusable_index_is_named_and_what_it_held_sent_again(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """An index that rots on the remote: this clone keeps a good copy of it (named by its
+    hash), but verify and push --verify read every index from the remote again, say which
+    one is unusable, count its objects absent and re-send them; other clones then pull."""
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, remote)
+    index = max((remote / "index").glob("*.idx"), key=lambda p: p.stat().st_size)
+    data = bytearray(index.read_bytes())
+    data[-1] ^= 0xFF  # no longer what its name says
+    index.chmod(0o644)
+    index.write_bytes(bytes(data))
+    (remote / "index" / f"{'0' * 32}.idx").write_bytes(b"not an index")
+    proc = mlv("verify", "--remote", "store", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"warning: remote 'store': index index/{index.name} is not usable" in proc.stderr
+    assert f"index/{'0' * 32}.idx is not usable" in proc.stderr
+    hint = proc.stdout.split("`")[1] if "`" in proc.stdout else proc.stderr.split("`")[1]
+    assert hint.startswith("mlv push --verify"), proc.stdout + proc.stderr
+    doc = json.loads(mlv(*hint.split()[1:], "--json", cwd=mlv_repo).stdout)
+    assert doc["ok"] and doc["transferred"]["objects"] > 0  # what it named, sent again
+    assert any(index.name in w and "not usable" in w for w in doc["warnings"]), doc
+    assert mlv("verify", "--remote", "store", cwd=mlv_repo).returncode == 0
+    other = clone(mlv_repo, tmp_path / "clone")
+    proc = mlv("pull", cwd=other)
+    assert f"index index/{index.name} is not usable" in proc.stderr
+    assert snapshot(other / "data") == snapshot(mlv_repo / "data")
+
+
+def test_a_remote_of_a_newer_format_stops_writers_not_readers(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, remote)
+    marker = remote / "mlv-remote.json"
+    marker.chmod(0o644)
+    marker.write_bytes(b'{"mlv-remote":2,"loose-small":false,"chunks":true}')
+    write_files(mlv_repo, {"data/a/later.txt": "later"})
+    mlv("add", "data", cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "format version 2, newer than this mlv understands (version 1)" in proc.stderr
+    assert "upgrade mlv" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)  # readers use the indexes and packs, each of its own version
+    assert (other / "data" / "a" / "f1.txt").read_text() == "a 1"
+
+
+def test_pack_options_are_checked_and_the_hint_fixes_them(mlv_repo: Path, tmp_path: Path) -> None:
+    write_files(mlv_repo, {"f.txt": "x"})
+    mlv("add", "f.txt", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=mlv_repo)
+    mlv("remote", "modify", "store", "pack_size", "12parsecs", cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "remote.store.pack_size: expected a size in bytes" in proc.stderr
+    hint = proc.stderr.split("`")[1]
+    assert hint == "mlv remote modify store pack_size 32MiB"
+    mlv(*hint.split()[1:], cwd=mlv_repo)
+    assert mlv("push", cwd=mlv_repo).returncode == 0
+    assert xxh(b"x") in packed_objects(tmp_path / "remote")
