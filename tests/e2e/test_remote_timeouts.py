@@ -21,6 +21,7 @@ from servers import BlackHole, FaultProxy, S3Server
 TIMEOUT = 2  # seconds, set with `mlv remote modify NAME timeout 2`
 BOUND = 30  # seconds: every command below must be done well within this
 PREFIX = "store"
+OBJECTS = re.compile(r"/(xxh128|packs)/")  # object reads: loose keys, or ranges of packs
 
 
 @pytest.fixture
@@ -29,12 +30,15 @@ def black_hole() -> Iterator[BlackHole]:
         yield hole
 
 
-def project(repo: Path, url: str, name: str = "store") -> None:
-    """A small tracked folder and a tracked file, committed, with remote `name` at url."""
+def project(repo: Path, url: str, name: str = "store", layout: str = "packed") -> None:
+    """A small tracked folder and a tracked file, committed, with remote `name` at url,
+    packed (the default) or loose (`pack_threshold 0`: one request per object)."""
     write_files(repo, {f"data/f{i}.txt": f"file {i}\n" for i in range(5)})
     write_files(repo, {"model.bin": os.urandom(300_000)})
     mlv("add", "data", "model.bin", cwd=repo)
     mlv("remote", "add", "-d", name, url, cwd=repo)
+    if layout == "loose":
+        mlv("remote", "modify", name, "pack_threshold", "0", cwd=repo)
     commit_all(repo, "data")
 
 
@@ -44,10 +48,10 @@ def clone(repo: Path, tmp_path: Path) -> Path:
     return target
 
 
-def pushed_clone(repo: Path, tmp_path: Path, url: str) -> Path:
+def pushed_clone(repo: Path, tmp_path: Path, url: str, layout: str) -> Path:
     """project() pushed to url, then a clone (its cache empty) with the remote's timeout at
     TIMEOUT."""
-    project(repo, url)
+    project(repo, url, layout=layout)
     mlv("push", cwd=repo)
     mlv("remote", "modify", "store", "timeout", str(TIMEOUT), cwd=repo)
     commit_all(repo, "timeout")
@@ -118,48 +122,61 @@ def test_a_bad_timeout_is_refused(mlv_repo: Path, value: str) -> None:
 # ---- an S3 server that freezes in the middle of a transfer ----------------------------------
 
 
+@pytest.mark.parametrize("layout", ["packed", "loose"])
 def test_push_to_a_server_that_freezes_after_some_uploads(
-    mlv_repo: Path, s3_server: S3Server, s3_bucket: str, via_proxy: FaultProxy
+    mlv_repo: Path, s3_server: S3Server, s3_bucket: str, via_proxy: FaultProxy, layout: str
 ) -> None:
-    project(mlv_repo, f"s3://{s3_bucket}/{PREFIX}")
+    project(mlv_repo, f"s3://{s3_bucket}/{PREFIX}", layout=layout)
     mlv("remote", "modify", "store", "timeout", str(TIMEOUT), cwd=mlv_repo)
     mlv("push", "data", cwd=mlv_repo)
-    # The server answers what push asks first (HEAD, listings), then freezes on uploads.
     via_proxy.clear()
-    via_proxy.hang("PUT", times=None)
+    if layout == "loose":  # push asks first (HEAD, listings), then freezes on uploads
+        via_proxy.hang("PUT", times=None)
+    else:  # the marker, index listing and lock go through; the server freezes on the pack
+        via_proxy.hang("PUT", re.compile(r"/packs/"), times=None)
     assert_gives_up(
         mlv_repo,
         ["push"],
         f"remote 'store' (s3://{s3_bucket}/{PREFIX})",
         f"no answer for {TIMEOUT} s",
     )
-    assert via_proxy.count("HEAD") > 0 and via_proxy.count("PUT") > 0
+    if layout == "loose":
+        assert via_proxy.count("HEAD") > 0 and via_proxy.count("PUT") > 0
+    else:
+        assert via_proxy.count("GET", re.compile(r"/mlv-remote\.json$")) > 0
+        assert via_proxy.count("PUT", re.compile(r"/packs/")) > 0
     # Nothing half-written: what arrived is whole, and the next push sends the rest.
     via_proxy.clear()
     mlv("push", cwd=mlv_repo)
     assert mlv("status", "--remote", "store", "--check", cwd=mlv_repo).returncode == 0
+    assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
 
 
+@pytest.mark.parametrize("layout", ["packed", "loose"])
 def test_pull_from_a_server_that_freezes_mid_download(
-    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy
+    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy, layout: str
 ) -> None:
-    other = pushed_clone(mlv_repo, tmp_path, f"s3://{s3_bucket}/{PREFIX}")
-    # Every download sends its headers and 10 bytes, then nothing more.
-    via_proxy.hang("GET", re.compile(r"/xxh128/"), keep=10, times=None)
+    other = pushed_clone(mlv_repo, tmp_path, f"s3://{s3_bucket}/{PREFIX}", layout)
+    # Every object download (a loose key, or a range of a pack) sends its headers and 10
+    # bytes, then nothing more.
+    via_proxy.hang("GET", OBJECTS, keep=10, times=None)
     assert_gives_up(other, ["pull"], "remote 'store'", f"no answer for {TIMEOUT} s")
+    assert via_proxy.count("GET", OBJECTS) > 0
     assert not (other / "model.bin").exists()
     via_proxy.clear()
     mlv("pull", cwd=other)
     assert (other / "model.bin").read_bytes() == (mlv_repo / "model.bin").read_bytes()
 
 
+@pytest.mark.parametrize("layout", ["packed", "loose"])
 def test_pull_from_a_server_that_trickles(
-    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy
+    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy, layout: str
 ) -> None:
     """A byte every half second keeps every read timeout happy; the watchdog is not."""
-    other = pushed_clone(mlv_repo, tmp_path, f"s3://{s3_bucket}/{PREFIX}")
-    via_proxy.trickle("GET", re.compile(r"/xxh128/"), interval=0.5, times=None)
+    other = pushed_clone(mlv_repo, tmp_path, f"s3://{s3_bucket}/{PREFIX}", layout)
+    via_proxy.trickle("GET", OBJECTS, interval=0.5, times=None)
     assert_gives_up(other, ["pull"], "remote 'store'", f"no answer for {TIMEOUT} s")
+    assert via_proxy.count("GET", OBJECTS) > 0
 
 
 # ---- an SSH server that accepts TCP and never sends its banner -----------------------------
