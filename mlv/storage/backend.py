@@ -89,9 +89,14 @@ def sort_ranges(
     return out, wanted
 
 
+class TooLong(OSError):
+    """A ranged read got more bytes than it asked for: a server that ignores Range and
+    answers with the whole object (the caller may ask for the whole object instead)."""
+
+
 def too_long(key: str, length: int) -> OSError:
     """The error for a ranged read that got more bytes than it asked for."""
-    return OSError(f"{key}: the remote sent more than the {length} bytes asked for")
+    return TooLong(f"{key}: the remote sent more than the {length} bytes asked for")
 
 
 class Backend(Protocol):

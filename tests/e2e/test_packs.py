@@ -7,10 +7,19 @@ lost and damaged packs in test_remote_repair.py and test_verify.py.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import io
 import json
 import os
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 import xxhash
 from helpers import (
     assert_cache_sound,
@@ -177,3 +186,68 @@ def test_pack_options_are_checked_and_the_hint_fixes_them(mlv_repo: Path, tmp_pa
     mlv(*hint.split()[1:], cwd=mlv_repo)
     assert mlv("push", cwd=mlv_repo).returncode == 0
     assert xxh(b"x") in packed_objects(tmp_path / "remote")
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    """A static file server; with `ranges`, it answers Range requests (206) as nginx and
+    object stores do, else with the whole file (200) as python's http.server does."""
+
+    ranges = False
+    served: list[str] = []  # noqa: RUF012 (one list per server subclass)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_head(self) -> Any:
+        self.served.append(f"{self.command} {self.path} {self.headers.get('Range', '')}")
+        path = self.translate_path(self.path)
+        wanted = self.headers.get("Range")
+        if not self.ranges or wanted is None or os.path.isdir(path):
+            return super().send_head()
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", wanted)
+        if m is None or not os.path.isfile(path):
+            return super().send_head()
+        with open(path, "rb") as fh:
+            data = fh.read()
+        start = int(m.group(1))
+        end = min(int(m.group(2)) if m.group(2) else len(data) - 1, len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        return io.BytesIO(data[start : end + 1])
+
+
+@contextlib.contextmanager
+def serving(folder: Path, ranges: bool) -> Iterator[tuple[str, list[str]]]:
+    handler = type("Handler", (_Files,), {"ranges": ranges, "served": []})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["range-requests", "whole-files"])
+def test_a_packed_remote_pulls_over_plain_http(
+    mlv_repo: Path, tmp_path: Path, ranges: bool
+) -> None:
+    """A packed folder remote published by a static web server: the indexes are found
+    through its directory pages, packed objects read by ranges, or, from a server that
+    ignores Range, each pack read once whole."""
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, remote)
+    other = clone(mlv_repo, tmp_path / "clone")
+    with serving(remote, ranges) as (url, served):
+        mlv("remote", "add", "-d", "web", url, cwd=other)
+        mlv("pull", "-r", "web", cwd=other)
+    assert snapshot(other / "data") == snapshot(mlv_repo / "data")
+    assert_cache_sound(other)
+    pack_gets = [line for line in served if line.startswith("GET /packs/")]
+    assert pack_gets and all(("bytes=" in line) for line in pack_gets)

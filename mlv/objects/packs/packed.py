@@ -40,7 +40,7 @@ from mlv.objects.packs.packfile import (
     PackFormatError,
     PackWriter,
 )
-from mlv.storage.backend import Backend, Missing, PermanentError
+from mlv.storage.backend import Backend, Missing, PermanentError, TooLong
 from mlv.util import localfs
 
 Done = Callable[[int], None]
@@ -51,6 +51,7 @@ THRESHOLD = 4 << 20
 PACK_SIZE = 32 << 20
 IN_FLIGHT = 4  # packs built ahead of the uploads (scratch space: IN_FLIGHT x PACK_SIZE)
 READ_BATCH = 96 << 20  # bytes of ranges asked for at once (memory)
+MAX_WHOLE_READ = 256 << 20  # a pack read whole (a server without Range) is at most this
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,12 @@ class Packed:
             else:
                 fetch[name] = info.size
         if fetch:
-            items = [(layout.index_key(n), 0, size + 1) for n, size in fetch.items()]
+            # size + 1: a server that sends more than its listing said is caught. A listing
+            # without sizes (an HTTP server's directory page) says 0: read up to the limit.
+            items = [
+                (layout.index_key(n), 0, size + 1 if size else MAX_INDEX_BYTES)
+                for n, size in fetch.items()
+            ]
             try:
                 results = self.backend.read_ranges(items, self.jobs)
             except Exception as e:
@@ -157,7 +163,7 @@ class Packed:
                         invalid[name] = f"cannot read it ({type(r.error).__name__})"
                     continue
                 data = r.data or b""
-                if len(data) != size:
+                if size and len(data) != size:
                     invalid[name] = f"{len(data)} bytes where the listing said {size}"
                     continue
                 try:
@@ -397,6 +403,30 @@ class Packed:
 
     # ---- reading ----------------------------------------------------------------------------
 
+    def _read_whole(
+        self, wanted: dict[PackRef, list[ranges.Span]]
+    ) -> list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]]:
+        """The spans of packs on a server that answered a ranged read with the whole pack
+        (an HTTP server without Range support): each pack read once, whole (at most its
+        indexed size), and cut here."""
+        packs = sorted(wanted, key=lambda p: p.name)
+        log.debug(__name__, f"{len(packs)} pack(s) read whole: the server ignores Range")
+        try:
+            results = self.backend.read_ranges(
+                [(layout.pack_key(p.name), 0, p.size) for p in packs], self.jobs
+            )
+        except Exception as e:
+            raise self.failure(e) from e
+        out: list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]] = []
+        for pack, r in zip(packs, results, strict=True):
+            for span in wanted[pack]:
+                if r.error is not None:
+                    out.append((pack, span, None, r.error))
+                else:
+                    data = (r.data or b"")[span.start : span.start + span.length]
+                    out.append((pack, span, data, None))
+        return out
+
     def read(
         self, wanted: dict[str, Location]
     ) -> Iterator[tuple[str, bytes | None, BaseException | None]]:
@@ -424,14 +454,23 @@ class Packed:
                 results = self.backend.read_ranges(items, self.jobs)
             except Exception as e:
                 raise self.failure(e) from e
+            whole: dict[PackRef, list[ranges.Span]] = {}
+            answers: list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]] = []
             for (pack, span), r in zip(batch, results, strict=True):
-                if r.error is not None:
-                    if isinstance(r.error, PermanentError):
-                        raise self.failure(r.error)
+                if isinstance(r.error, TooLong) and pack.size <= MAX_WHOLE_READ:
+                    whole.setdefault(pack, []).append(span)  # a server that ignores Range
+                else:
+                    answers.append((pack, span, r.data, r.error))
+            if whole:
+                answers += self._read_whole(whole)
+            for pack, span, data, error in answers:
+                if error is not None:
+                    if isinstance(error, PermanentError):
+                        raise self.failure(error)
                     for h, _, _ in span.members:
-                        yield h, None, r.error
+                        yield h, None, error
                     continue
-                pieces = ranges.cut(span, r.data or b"")
+                pieces = ranges.cut(span, data or b"")
                 for h, _, _ in span.members:
                     loc = wanted[h]
                     data = pieces.get(h)
