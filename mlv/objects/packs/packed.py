@@ -171,7 +171,7 @@ class Packed:
                 except PackFormatError as e:
                     invalid[name] = str(e)
                     continue
-                self._keep_index(name, data)
+                self.keep_index(name, data)
                 self._fresh.add(name)
                 indexes.append(index)
         for name, why in invalid.items():
@@ -196,7 +196,8 @@ class Packed:
             os.utime(path)  # named by a listing: kept by the local gc's expiry
         return index
 
-    def _keep_index(self, name: str, data: bytes) -> None:
+    def keep_index(self, name: str, data: bytes) -> None:
+        """Keep an index this command read or wrote in the local index cache (by name)."""
         if self.index_dir is None:
             return
         try:
@@ -395,7 +396,7 @@ class Packed:
         results = self.backend.write([(data, layout.index_key(name))], 1)
         if results[0].error is not None:
             raise results[0].error
-        self._keep_index(name, data)
+        self.keep_index(name, data)
         self._fresh.add(name)
         index = PackIndex.parse(name, data)
         if self._catalog is not None:  # this command's own view grows with what it wrote
