@@ -198,10 +198,16 @@ def test_interrupted_push_leaves_only_whole_objects(mlv_repo: Path, tmp_path: Pa
     for h, data in sent.items():
         assert xxh(data) == h  # nothing half-written under an object's name
     assert_trees_complete(remote)
+    # every index names complete packs; the pointer's data is just not all there yet
+    proc = mlv("verify", "--remote", "store", "--json", cwd=mlv_repo, check=False)
+    doc = json.loads(proc.stdout)
+    assert {p["found"] for p in doc["problems"]} == {"missing"}, doc["problems"]
+    assert not doc["remote"]["warnings"]
     doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
     assert doc["transferred"]["objects"] == 3001 - len(sent)  # what arrived is not re-sent
     assert len(remote_objects(remote)) == 3001
     assert_trees_complete(remote)
+    assert mlv("verify", "--remote", "store", cwd=mlv_repo).returncode == 0
 
 
 def test_push_never_spreads_a_corrupt_cache_object(mlv_repo: Path, tmp_path: Path) -> None:
