@@ -22,7 +22,10 @@ from helpers import (
     cache_objects,
     commit_all,
     git,
+    loose_objects,
     mlv,
+    packed_objects,
+    remote_objects,
     snapshot,
     write_files,
     xxh,
@@ -41,22 +44,12 @@ def url_of(store: Path) -> str:
     return f"ssh://mlvtest{store}"  # store is absolute: ssh://mlvtest/tmp/.../store-...
 
 
-def remote_objects(store: Path) -> dict[str, Path]:
-    """hash id -> file, for every object on the remote (seen from the server's disk)."""
-    found = {}
-    for path in store.rglob("*"):
-        if path.is_file() and ".mlvtmp-" not in path.name:
-            algo, shard, rest = path.relative_to(store).parts
-            found[f"{algo}:{shard}{rest}"] = path
-    return found
-
-
-def assert_store_sound(store: Path) -> dict[str, Path]:
-    """Every object hashes to its name; every tree names only objects that are there."""
-    objects = remote_objects(store)
-    for hash_id, path in objects.items():
-        data = path.read_bytes()
-        assert xxh(data) == hash_id, f"{path} does not match its name"
+def assert_store_sound(store: Path) -> dict[str, bytes]:
+    """Every object on the remote (seen from the server's disk, loose or packed) hashes to
+    its name; every tree names only objects that are there."""
+    objects = remote_objects(store) if store.is_dir() else {}
+    for hash_id, data in objects.items():
+        assert xxh(data) == hash_id, f"{hash_id} on {store} does not match its bytes"
         if data.startswith(TREE):
             for row in json.loads(data)["entries"]:
                 assert row[2] in objects, f"tree {hash_id} names {row[2]}, absent"
@@ -80,6 +73,9 @@ def test_push_then_pull_in_a_second_clone(
     assert doc["ok"] and doc["transferred"]["objects"] == total
     assert set(assert_store_sound(store)) == set(cache_objects(mlv_repo))
     assert not list(store.rglob(".mlvtmp-*"))
+    # every object is below the packing threshold: all packed, nothing loose
+    assert set(packed_objects(store)) == set(cache_objects(mlv_repo))
+    assert loose_objects(store) == {}
 
     again = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
     assert again["ok"] and again["transferred"] == {"objects": 0, "bytes": 0}
@@ -94,19 +90,34 @@ def test_push_then_pull_in_a_second_clone(
     assert set(assert_cache_sound(other)) == set(cache_objects(mlv_repo))
 
 
+@pytest.mark.parametrize("layout", ["loose", "packed"])
 def test_interrupted_push_resumes_with_what_is_missing(
-    mlv_repo: Path, tmp_path: Path, sftp_server: SFTPServer, ssh_home_config: Path
+    mlv_repo: Path, tmp_path: Path, sftp_server: SFTPServer, ssh_home_config: Path, layout: str
 ) -> None:
+    """SIGKILL mid-push: what is on the remote is whole (loose objects, or packs an index
+    names), a temporary left behind is never read, and the next push sends exactly the
+    rest. Loose: one file per object (pack_threshold 0); packed: 1 MiB packs, killed once
+    the first pack's index is there."""
     store = store_of(sftp_server)
-    n = 2000
+    n = 2000 if layout == "loose" else 6000
     write_files(mlv_repo, {f"many/f{i:04}.bin": os.urandom(1024) for i in range(n)})
     mlv("add", "many", cwd=mlv_repo)
     mlv("remote", "add", "-d", "ssh", url_of(store), cwd=mlv_repo)
+    if layout == "loose":
+        mlv("remote", "modify", "ssh", "pack_threshold", "0", cwd=mlv_repo)
+    else:
+        mlv("remote", "modify", "ssh", "pack_size", "1MiB", cwd=mlv_repo)
     commit_all(mlv_repo, "many")
+
+    def arrived() -> bool:
+        if layout == "loose":
+            return store.is_dir() and len(loose_objects(store)) >= 100
+        return any((store / "index").glob("*.idx"))
+
     proc = subprocess.Popen([MLV, "push"], cwd=mlv_repo, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if store.is_dir() and len(remote_objects(store)) >= 100:
+        if arrived():
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
@@ -116,8 +127,9 @@ def test_interrupted_push_resumes_with_what_is_missing(
     left = {p.relative_to(store) for p in store.rglob(".mlvtmp-*")}
     print(f"killed after {len(sent)} of {n + 1} objects; {len(left)} temporaries left")
     # what a kill may leave: a half-written temporary, here beside an object not yet sent
+    # (loose) or beside the packs
     unsent = sorted(set(cache_objects(mlv_repo)) - set(sent))[0]
-    shard = store / "xxh128" / unsent[7:9]
+    shard = store / "xxh128" / unsent[7:9] if layout == "loose" else store / "packs" / "00"
     shard.mkdir(parents=True, exist_ok=True)
     (shard / f".mlvtmp-{uuid.uuid4().hex}").write_bytes(b"half an obj")
 
