@@ -1,14 +1,15 @@
-"""`mlv remote add | modify | list | remove | default`."""
+"""`mlv remote add | modify | list | remove | default | repack`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option
+from mlv.cli.common import json_option, open_repo, wait_for_lock_option
 from mlv.core import remotes
 from mlv.errors import MlvError
 
@@ -108,3 +109,80 @@ def default_cmd(name: str | None, unset: bool, level: str | None) -> None:
         output.info(current)
         return
     remotes.set_default(name, level or "repo")
+
+
+@remote_group.command("repack")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show what would be packed; change nothing.")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), help="Transfers at once (default: per backend)."
+)
+@json_option
+@wait_for_lock_option
+def repack_cmd(
+    name: str, dry_run: bool, jobs: int | None, as_json: bool, wait_for_lock: bool
+) -> None:
+    """Pack the loose objects of remote NAME below its pack_threshold (a remote written by
+    mlv 0.1, or pushed with pack_threshold 0), then delete their loose copies.
+
+    Runs under the remote's exclusive lock, as `mlv gc -r` does. Once no small loose object
+    remains, the remote's format marker says so, and mlv 0.1 can no longer read the remote.
+    """
+    from mlv.core.repack import RepackOptions, run_repack
+
+    repo = open_repo(wait_for_lock)
+    try:
+        with output.TerminalProgress() as progress:
+            r = run_repack(repo, name, RepackOptions(dry_run=dry_run, jobs=jobs), progress)
+    finally:
+        repo.close()
+    for warning in r.warnings:
+        output.warn(warning)
+    if as_json:
+        output.emit_json(
+            {
+                "remote": r.name,
+                "dry_run": r.dry_run,
+                "packed": r.packed,
+                "bytes": r.bytes,
+                "packs": r.packs,
+                "deleted": r.deleted,
+                "large": r.large,
+                "remaining": r.remaining,
+                "marker_written": r.marker_written,
+                "corrupt": [{"hash": h, "got": got} for h, got in r.corrupt.items()],
+                "failed": [{"hash": h, "reason": why} for h, why in r.failed.items()],
+            }
+        )
+    else:
+        size = output.human_size(r.bytes)
+        if r.dry_run:
+            output.info(
+                f"Would pack {output.plural(r.packed, 'object')} ({size}) of remote "
+                f"'{r.name}' into about {r.packs} pack(s); would delete "
+                f"{_copies(r.deleted)}."
+            )
+        else:
+            output.info(
+                f"Packed {output.plural(r.packed, 'object')} ({size}) of remote '{r.name}' "
+                f"into {r.packs} pack(s); deleted {_copies(r.deleted)}."
+            )
+        if r.corrupt:
+            output.error_list(
+                f"{len(r.corrupt)} loose object(s) corrupt on remote '{r.name}', left as they "
+                f"are (run `mlv push --verify -r {r.name}` to send good copies):",
+                [f"{h}: its bytes hash to {got}" for h, got in r.corrupt.items()],
+                20,
+            )
+        if r.failed:
+            output.error_list(
+                f"{len(r.failed)} object(s) not packed or not deleted (run repack again):",
+                [f"{h}: {why}" for h, why in r.failed.items()],
+                20,
+            )
+    if not r.ok:
+        sys.exit(1)
+
+
+def _copies(n: int) -> str:
+    return f"{n} loose cop{'y' if n == 1 else 'ies'}"
