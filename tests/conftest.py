@@ -12,9 +12,15 @@ from helpers import mlv
 from hypothesis import settings
 from prebuilt import make_git_repo
 from servers import (
+    AzuriteServer,
     FaultProxy,
+    GCSServer,
     S3Server,
     SFTPServer,
+    azurite_command,
+    gcs_emulator_installed,
+    run_azurite,
+    run_gcs_emulator,
     run_moto,
     run_sshd,
     s3_env_vars,
@@ -215,3 +221,41 @@ def ssh_home_config(isolated_env: Path, sftp_server: SFTPServer) -> Path:
     """~/.ssh/config in the test's HOME with `Host mlvtest` -> sftp_server (key, port, user,
     known_hosts), so ssh://mlvtest/PATH works as with a real host; the config's path."""
     return write_ssh_config(Path(os.environ["HOME"]), sftp_server)
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GCSServer]:
+    """gcp-storage-emulator (in memory) for the session; skips if it or gcsfs is missing."""
+    if not gcs_emulator_installed():
+        pytest.skip(
+            "gcp-storage-emulator or gcsfs not installed: pip install -e '.[test]' "
+            "-c constraints.txt"
+        )
+    with run_gcs_emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: GCSServer) -> str:
+    """The name of a new, empty bucket on gcs_server."""
+    return gcs_server.create_bucket()
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[AzuriteServer]:
+    """Azurite's blob service (in memory) for the session; skips if Azurite, node or adlfs
+    is missing."""
+    command = azurite_command()
+    if command is None:
+        pytest.skip(
+            "Azurite (npm package azurite, with node) or adlfs not installed: .ci/run "
+            "installs Azurite into .ci/azurite"
+        )
+    with run_azurite(command) as server:
+        yield server
+
+
+@pytest.fixture
+def azure_container(azurite_server: AzuriteServer) -> str:
+    """The name of a new, empty container on azurite_server."""
+    return azurite_server.create_container()

@@ -717,3 +717,156 @@ def write_ssh_config(home: Path, server: SFTPServer, alias: str = "mlvtest") -> 
     )
     config.chmod(0o600)
     return config
+
+
+# -------------------------------------------------------------------------- GCS and Azure
+
+# Azurite's well-known development account (its documentation publishes the key).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+# Where .ci/run installs Azurite with npm (git-ignored), relative to the repository.
+AZURITE_PREFIX = Path(__file__).resolve().parent.parent / ".ci" / "azurite"
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path, name: str) -> None:
+    """Until something accepts connections on the port; fails with the log if it never does."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not start (exit code {proc.poll()}):\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def _serve(argv: list[str], port: int, name: str) -> Iterator[None]:
+    """Run argv (a server listening on port) for the block; its output goes to a log file
+    that a failed start shows; terminated and waited for at the end."""
+    with tempfile.TemporaryDirectory(prefix=f"mlv-{name}-") as base:
+        log = Path(base) / "server.log"
+        with open(log, "wb") as log_file:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        try:
+            _wait_for_port(proc, port, log, name)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass(frozen=True)
+class GCSServer:
+    """A running gcp-storage-emulator (in memory); `endpoint_url` is what gcsfs's
+    endpoint_url option (or STORAGE_EMULATOR_HOST) points at. It checks no credentials."""
+
+    endpoint_url: str
+
+    def filesystem(self) -> Any:
+        """gcsfs's plain HTTP file system on the emulator (not cached by fsspec)."""
+        from gcsfs.core import GCSFileSystem
+
+        return GCSFileSystem(
+            endpoint_url=self.endpoint_url,
+            token="anon",
+            project="mlv-tests",
+            skip_instance_cache=True,
+        )
+
+    def create_bucket(self) -> str:
+        name = f"mlv-test-{uuid.uuid4().hex[:16]}"
+        self.filesystem().mkdir(name)
+        return name
+
+
+def gcs_emulator_installed() -> bool:
+    """Whether the gcp-storage-emulator package and gcsfs are importable."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("gcp_storage_emulator", "gcsfs"))
+
+
+@contextlib.contextmanager
+def run_gcs_emulator() -> Iterator[GCSServer]:
+    """gcp-storage-emulator with in-memory storage on a free loopback port, as a process of
+    its own (its HTTP server answers one request at a time: out of pytest's process, it
+    shares no thread or warning filter with the tests)."""
+    import sys
+
+    port = free_port()
+    argv = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", LOOPBACK]
+    with _serve([*argv, "--port", str(port), "--in-memory", "--quiet"], port, "gcs"):
+        yield GCSServer(endpoint_url=f"http://{LOOPBACK}:{port}")
+
+
+@dataclass(frozen=True)
+class AzuriteServer:
+    """A running Azurite blob service (in memory) with the well-known development account."""
+
+    blob_endpoint: str  # http://127.0.0.1:PORT/devstoreaccount1
+
+    @property
+    def connection_string(self) -> str:
+        """What adlfs's connection_string option (or AZURE_STORAGE_CONNECTION_STRING) takes."""
+        return self.connection_string_with(AZURITE_KEY)
+
+    def connection_string_with(self, key: str) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={self.blob_endpoint};"
+        )
+
+    def filesystem(self) -> Any:
+        """adlfs's file system on Azurite (not cached by fsspec)."""
+        from adlfs import AzureBlobFileSystem
+
+        return AzureBlobFileSystem(
+            connection_string=self.connection_string, skip_instance_cache=True
+        )
+
+    def create_container(self) -> str:
+        name = f"mlv-test-{uuid.uuid4().hex[:16]}"
+        self.filesystem().mkdir(name)
+        return name
+
+
+def azurite_command() -> list[str] | None:
+    """How to start Azurite's blob service: .ci/run's npm install, else azurite-blob on PATH;
+    None when it (or node, or adlfs) is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("adlfs") is None or shutil.which("node") is None:
+        return None
+    local = AZURITE_PREFIX / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+    if local.is_file():
+        return ["node", str(local)]
+    found = shutil.which("azurite-blob")
+    return [found] if found else None
+
+
+@contextlib.contextmanager
+def run_azurite(command: list[str]) -> Iterator[AzuriteServer]:
+    """Azurite's blob service, in memory, on a free loopback port, for the block."""
+    port = free_port()
+    argv = [
+        *command,
+        "--blobHost",
+        LOOPBACK,
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--silent",
+    ]
+    with _serve(argv, port, "azurite"):
+        yield AzuriteServer(blob_endpoint=f"http://{LOOPBACK}:{port}/{AZURITE_ACCOUNT}")

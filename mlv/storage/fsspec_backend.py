@@ -41,6 +41,19 @@ from mlv.storage.backend import (
 # Protocols whose keys are flat (no folders to create) and whose PUT is atomic.
 FLAT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 SFTP = {"ssh", "sftp"}
+# Stores whose keys live in a bucket (an Azure container) that a 404 may mean is missing.
+AZURE = {"az", "abfs", "abfss"}
+BUCKETS = {"s3", "s3a", "gs", "gcs"} | AZURE
+# How S3, GCS and Azure say that the bucket or container itself is missing.
+NO_BUCKET_WORDS = (
+    "nosuchbucket",
+    "specified bucket does not exist",
+    "containernotfound",
+    "specified container does not exist",
+    "no such container",
+)
+# Azure's error codes (ErrorCode:...) for a wrong key, token or SAS, or too few rights.
+AZURE_DENIED = ("authenticationfailed", "authorizationfailure", "authorizationpermissionmismatch")
 # Stores whose _cat_file reads a byte range (start, end) with one ranged request.
 RANGED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https"}
 
@@ -239,13 +252,15 @@ class FsspecBackend:
         if isinstance(e, PermanentError | Missing):
             return e
         text = str(e).lower()
-        if "nosuchbucket" in text or "specified bucket does not exist" in text:
-            return PermanentError(
-                f"remote {self.url}: the bucket does not exist",
-                "create it, or fix the remote's url (`mlv remote modify NAME url ...`)",
-            )
+        if any(word in text for word in NO_BUCKET_WORDS):
+            return self._no_bucket()
         if isinstance(e, FileNotFoundError):
             return Missing(str(e))
+        if _denied(e):
+            return PermanentError(
+                f"remote {self.url}: access denied ({_short(e)})",
+                "check the credentials and permissions for this remote",
+            )
         if retry.is_unreachable(e):
             return PermanentError(
                 f"remote {self.url}: cannot connect ({_short(e)})",
@@ -279,30 +294,38 @@ class FsspecBackend:
 
         results = self._batch(pairs, jobs, lambda p: p[0], head, head_sync, None)
         self._raise_first(results)
-        if len(present) < len(keys) and self.protocol in ("s3", "s3a"):
+        if len(present) < len(keys):
             self._check_bucket()
         return present
 
     def _check_bucket(self) -> None:
-        """A HEAD answers 404 alike for a missing key and a missing bucket: before calling
-        keys absent, make sure the bucket is there (one HEAD per run)."""
-        if self._bucket_ok:
+        """On S3, GCS and Azure a request answers 404 alike for a missing key and a missing
+        bucket (or container), and a listing of a missing one can be empty: before calling
+        keys absent, make sure the bucket is there (one request per run)."""
+        if self._bucket_ok or self.protocol not in BUCKETS:
             return
         bucket = self.fs.split_path(self.root)[0]
 
         async def head_bucket() -> None:
-            await self.fs._call_s3("head_bucket", self.fs.kwargs, Bucket=bucket)
+            if self.protocol in ("s3", "s3a"):
+                await self.fs._call_s3("head_bucket", self.fs.kwargs, Bucket=bucket)
+            else:  # gcsfs: GET b/BUCKET; adlfs: the container's properties
+                await self.fs._info(bucket)
 
         try:
             self._sync(lambda: self._watched(head_bucket))
         except FileNotFoundError:
-            raise PermanentError(
-                f"remote {self.url}: the bucket does not exist",
-                "create it, or fix the remote's url (`mlv remote modify NAME url ...`)",
-            ) from None
+            raise self._no_bucket() from None
         except Exception as e:
             raise self._classify(e) from None
         self._bucket_ok = True
+
+    def _no_bucket(self) -> PermanentError:
+        what = "container" if self.protocol in AZURE else "bucket"
+        return PermanentError(
+            f"remote {self.url}: the {what} does not exist",
+            "create it, or fix the remote's url (`mlv remote modify NAME url ...`)",
+        )
 
     async def _head(self, path: str) -> None:
         if self.protocol in ("s3", "s3a"):
@@ -355,6 +378,8 @@ class FsspecBackend:
             paths = retry.call(find, self.policy, what=f"listing {prefix}")
         except Exception as e:
             raise self._classify(e) from None
+        if not paths and self.protocol not in ("s3", "s3a"):
+            self._check_bucket()  # gcsfs and adlfs list a missing bucket as empty
         cut = len(self.root) + 1 if self.root else 0
         named = [(self.fs._strip_protocol(p)[cut:], info) for p, info in paths]
         kept = [(n, info) for n, info in named if ".mlvtmp-" not in n]
@@ -400,10 +425,13 @@ class FsspecBackend:
         else a temporary in the final folder renamed into place."""
         path = self._path(key)
         if self.flat:
-            if local is not None:
-                await self.fs._put_file(local, path, **_callback())
-            else:
-                await self.fs._pipe_file(path, data)
+            try:
+                if local is not None:
+                    await self.fs._put_file(local, path, **_callback())
+                else:
+                    await self.fs._pipe_file(path, data)
+            except FileNotFoundError:
+                raise self._no_bucket() from None  # a PUT finds no key: only the bucket
             return
         parent = path.rpartition("/")[0]
         await self._afolder(parent)
@@ -809,6 +837,16 @@ def _seconds(when: Any) -> float:
         except ValueError:
             return 0.0
     return 0.0
+
+
+def _denied(e: BaseException) -> bool:
+    """Credentials refused, as azure-core (status_code 401/403, or Azure's error codes) and
+    gcsfs (HttpError code 401/403) say it: every other request would fail the same way."""
+    for attr in ("status_code", "code", "status"):
+        if getattr(e, attr, None) in (401, 403):
+            return True
+    text = str(e).lower()
+    return any(word in text for word in AZURE_DENIED)
 
 
 def _unsatisfiable(e: BaseException) -> bool:

@@ -8,8 +8,12 @@ host keys are checked against known_hosts (sshfs alone would not check them).
 
 Timeouts: every remote gets a connect timeout and a read timeout in the form its library
 documents (botocore's config, asyncssh's connect_timeout and keepalives, aiohttp's
-ClientTimeout, adlfs's connection_timeout/read_timeout), and FsspecBackend watches every
-request on top of that (fsspec_backend.py), so that no remote can make mlv wait forever.
+ClientTimeout, also as gcsfs's requests_timeout, adlfs's connection_timeout/read_timeout),
+and FsspecBackend watches every request on top of that (fsspec_backend.py), so that no
+remote can make mlv wait forever.
+
+GCS with an endpoint of its own (endpoint_url, or STORAGE_EMULATOR_HOST: an emulator) gets
+gcsfs's plain HTTP file system, not the gRPC-probing one gcsfs registers for gs://.
 """
 
 from __future__ import annotations
@@ -98,6 +102,14 @@ def timeout_options(protocol: str, options: Mapping[str, Any], t: Timeouts) -> d
     elif protocol in ("az", "abfs", "abfss"):
         out.setdefault("connection_timeout", math.ceil(t.connect))
         out.setdefault("read_timeout", math.ceil(t.read))
+    elif protocol in ("gs", "gcs"):
+        import aiohttp
+
+        # gcsfs hands requests_timeout to every aiohttp request it makes
+        out.setdefault(
+            "requests_timeout",
+            aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=t.read),
+        )
     return out
 
 
@@ -169,9 +181,11 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
         # Libraries warn at import (asyncssh: "DSA is deprecated"): debug lines, not output.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fs, root = url_to_fs(
-                url, **timeout_options(protocol, storage_options(protocol, options), limits)
-            )
+            kwargs = timeout_options(protocol, storage_options(protocol, options), limits)
+            if protocol in ("gs", "gcs") and gcs_endpoint(kwargs):
+                fs, root = _plain_gcsfs(url, kwargs)
+            else:
+                fs, root = url_to_fs(url, **kwargs)
         for w in caught:
             log.debug(__name__, f"{w.category.__name__}: {w.message}")
         if protocol in ("s3", "s3a") and isinstance(getattr(fs, "retries", None), int):
@@ -197,6 +211,24 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
             CONNECT_HINT,
         ) from None
     return FsspecBackend(fs, root, redact(url), protocol, policy, limits.read)
+
+
+def gcs_endpoint(options: Mapping[str, Any]) -> str | None:
+    """The GCS endpoint other than Google's that options (endpoint_url) or the environment
+    (STORAGE_EMULATOR_HOST, as Google's own libraries read it) name, if any."""
+    endpoint = options.get("endpoint_url") or os.environ.get("STORAGE_EMULATOR_HOST")
+    return None if endpoint in (None, "", "default") else str(endpoint)
+
+
+def _plain_gcsfs(url: str, kwargs: dict[str, Any]) -> tuple[Any, str]:
+    """gcsfs's plain HTTP (JSON API) file system for url. gcsfs 2026 registers an extended
+    one for gs:// that first asks Google's gRPC control API what kind of bucket it is: an
+    emulator or other endpoint does not speak it, and each object operation would wait a
+    minute for that answer (never cached) before falling back to the same HTTP calls."""
+    import importlib
+
+    fs = importlib.import_module("gcsfs.core").GCSFileSystem(**kwargs)
+    return fs, str(fs._strip_protocol(url))
 
 
 CONNECT_HINT = (
