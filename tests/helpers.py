@@ -476,7 +476,8 @@ def packed_objects(remote: Path) -> dict[str, tuple[Path, int, int]]:
         index = PackIndex.parse(idx.stem, idx.read_bytes())
         for h, loc in index.items():
             pack = remote / "packs" / loc.pack.name[:2] / f"{loc.pack.name}.pack"
-            found.setdefault(h, (pack, loc.offset, loc.stored))
+            if h not in found or not found[h][0].exists():  # a copy in a pack still there
+                found[h] = (pack, loc.offset, loc.stored)
     return found
 
 

@@ -641,13 +641,14 @@ class RemoteStore:
                 return
             log.debug(__name__, f"{self.name}: {len(gone)} packed object(s) gone: listing again")
             catalog = self.packs.catalog(refresh=True)
-            before, wanted = wanted, {}
+            lost = {before.pack for before in wanted.values()}
+            wanted = {}
             for h in gone:
-                loc = catalog.lookup(h)
-                if loc is None or loc.pack == before[h].pack:
-                    loose.append(h)  # no other copy is indexed: maybe a loose one
+                others = [loc for loc in catalog.locations(h) if loc.pack not in lost]
+                if others:
+                    wanted[h] = others[0]  # another copy: re-sent after the pack was lost
                 else:
-                    wanted[h] = loc
+                    loose.append(h)  # no other copy is indexed: maybe a loose one
 
     def _book_error(self, h: str, error: BaseException, outcome: Outcome) -> None:
         outcome.failed[h] = self.reason(error)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from helpers import damage_remote_object, remote_objects
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlv.objects import hashing
+from mlv.objects.packs.packed import Settings
 from mlv.objects.remote import FEW, IN_MEMORY, RemoteStore, hash_of_key, key_of
 from mlv.objects.store import Cache
 from mlv.storage.folder import FolderBackend
@@ -229,15 +231,22 @@ def tamper(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-@pytest.fixture
-def stores(tmp_path: Path) -> tuple[Cache, Cache, RemoteStore, Path]:
+@pytest.fixture(params=["packed", "loose"])
+def stores(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Cache, Cache, RemoteStore, Path]]:
+    """Two caches and a folder remote: packed (small objects in packs, the default) or
+    loose (pack_threshold 0: one key per object, as mlv 0.1 wrote)."""
     remote = tmp_path / "remote"
-    return (
+    packing = Settings() if request.param == "packed" else Settings(threshold=0)
+    store = RemoteStore(FolderBackend(str(remote)), "origin", packing=packing)
+    yield (
         Cache(str(tmp_path / "cache1"), "xxh128"),
         Cache(str(tmp_path / "cache2"), "xxh128"),
-        RemoteStore(FolderBackend(str(remote)), "origin"),
+        store,
         remote,
     )
+    store.close()
 
 
 def test_upload_then_download_into_another_cache(
@@ -251,8 +260,9 @@ def test_upload_then_download_into_another_cache(
     assert sorted(up.done) == sorted(hashes)
     assert up.nbytes == sum(len(b) for b in blobs)
     assert up.missing == [absent] and up.corrupt == [] and up.failed == {}
+    on_remote = remote_objects(remote)
     for h, b in zip(hashes, blobs, strict=True):
-        assert (remote / key_of(h)).read_bytes() == b
+        assert on_remote[h] == b
     assert store.present(hashes) == set(hashes)
 
     sizes = {h: len(b) for h, b in zip(hashes, blobs, strict=True)}
@@ -272,7 +282,7 @@ def test_upload_refuses_a_corrupt_cache_object(
     tamper(Path(src.object_path(bad)), b"BAD")
     out = store.upload(src, [good, bad])
     assert out.done == [good] and out.corrupt == [bad]
-    assert not (remote / key_of(bad)).exists()
+    assert bad not in remote_objects(remote)
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["in-memory", "via-tmp-file"])
@@ -284,8 +294,7 @@ def test_corrupt_remote_object_never_enters_the_cache(
     good_data, bad_data = os.urandom(size), os.urandom(size)
     good, bad = src.put_bytes(good_data), src.put_bytes(bad_data)
     assert sorted(store.upload(src, [good, bad]).done) == sorted([good, bad])
-    flipped = bytes([bad_data[0] ^ 1]) + bad_data[1:]
-    tamper(remote / key_of(bad), flipped)
+    damage_remote_object(remote, bad)
 
     out = store.download(dst, [good, bad], sizes={good: size, bad: size})
     assert out.corrupt == [bad]

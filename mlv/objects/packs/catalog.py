@@ -28,9 +28,13 @@ class Catalog:
 
     def __post_init__(self) -> None:
         self._table: dict[bytes, tuple[int, int]] = {}
+        self._more: dict[bytes, list[tuple[int, int]]] = {}  # second and later copies
         for number, index in enumerate(self.indexes):
             for raw, row in index.rows():
-                self._table.setdefault(raw, (number, row))
+                if raw in self._table:
+                    self._more.setdefault(raw, []).append((number, row))
+                else:
+                    self._table[raw] = (number, row)
 
     @property
     def names(self) -> set[str]:
@@ -50,6 +54,24 @@ class Catalog:
         if index.algo != hashing.split(hash_id)[0]:
             return None
         return index.location(found[1])
+
+    def locations(self, hash_id: str) -> list[Location]:
+        """Every copy the indexes name (an object re-sent after its pack was lost is named
+        by the old index and the new one), first the one lookup gives."""
+        try:
+            raw = raw_hash(hash_id)
+        except ValueError:
+            return []
+        found = self._table.get(raw)
+        if found is None:
+            return []
+        algo = hashing.split(hash_id)[0]
+        out = []
+        for number, row in [found, *self._more.get(raw, [])]:
+            index = self.indexes[number]
+            if index.algo == algo:
+                out.append(index.location(row))
+        return out
 
     def holds(self, hashes: Iterable[str]) -> set[str]:
         """Those of hashes that some index names."""

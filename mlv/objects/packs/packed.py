@@ -222,8 +222,7 @@ class Packed:
         sizes = {layout.pack_name_of(k): info.size for k, info in listed.items()}
         out = set()
         for h in named:
-            loc = catalog.lookup(h)
-            if loc is not None and sizes.get(loc.pack.name) == loc.pack.size:
+            if any(sizes.get(loc.pack.name) == loc.pack.size for loc in catalog.locations(h)):
                 out.add(h)
         return out
 
