@@ -145,6 +145,12 @@ def _render(r: GcResult) -> None:
     output.info(
         f"{output.plural(r.removed, 'object')}, {size} {verb} from {place}{packs}; {r.kept} kept."
     )
+    if r.indexes:
+        n = r.indexes
+        output.info(
+            f"{n} cached remote index{'' if n == 1 else 'es'} ({output.human_size(r.index_bytes)}) "
+            f"unused for {gc_mod.INDEX_EXPIRY // 86400} days {verb}."
+        )
     if r.corrupt:
         name = r.where.removeprefix("remote ")
         output.error_list(
@@ -174,4 +180,7 @@ def _as_dict(r: GcResult) -> dict[str, Any]:
         doc["corrupt"] = [{"hash": h, "pack": pack} for h, pack in r.corrupt.items()]
     if r.where != "cache":  # a remote: what happened to its packs
         doc["packs"] = r.packs
+    else:  # the local index cache: copies of remote indexes unused for 30 days
+        doc["indexes_expired"] = r.indexes
+        doc["index_bytes"] = r.index_bytes
     return doc

@@ -19,12 +19,16 @@ cache lacks are read from the remote.
 Only names of the object form (ALGO/HEX[:2]/HEX[2:]) are ever considered: the cache's tmp/,
 runs/ (the run cache) and other files are left alone, here and on remotes. Temporaries that
 killed writers left (`.mlvtmp-*` untouched for an hour) are removed from the whole cache, and
-from the whole of a folder remote, before anything else (not with --dry-run).
+from the whole of a folder remote, before anything else (not with --dry-run). The cache's
+index/ (remote indexes kept locally) loses the copies no command used for 30 days.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +56,8 @@ from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
 
 TREE_MARK = tree_mod.MARK
+INDEX_EXPIRY = 30 * 24 * 3600  # seconds: a cached remote index unused this long is deleted
+_INDEX_FILE = re.compile(r"[0-9a-f]{32}\.idx")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +119,10 @@ class GcResult:
     # a packed remote: packs deleted, written (kept objects copied), indexes written and
     # deleted, unindexed packs indexed again (with dry_run: the plan's)
     packs: dict[str, int] = field(default_factory=dict)
+    # the cache: remote indexes in <cache>/index/ that no command used for INDEX_EXPIRY
+    # (deleted, or with dry_run that would be): count and bytes
+    indexes: int = 0
+    index_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -381,6 +391,7 @@ def _gc_cache(
     result = GcResult("cache", cache.root, dry_run)
     if not dry_run:
         cache.remove_stale_tmp(everywhere=True)
+    _expire_indexes(cache, dry_run, result)
     unreadable: list[tuple[str, MlvError]] = []
     roots = kept_roots(repo, scope, unreadable)
     _check_pointers(unreadable, force, result)
@@ -426,6 +437,38 @@ def _gc_cache(
         progress.end()
     result.kept = len(present) - result.removed
     return result
+
+
+def _expire_indexes(cache: Cache, dry_run: bool, result: GcResult) -> None:
+    """Delete the local copies of remote indexes untouched for INDEX_EXPIRY: every command
+    that lists a remote's index/ touches the copies it names, so these are of indexes a gc
+    replaced, or of remotes no longer used. One still needed is downloaded again."""
+    from mlv.core.remotes import INDEX_CACHE
+
+    folder = os.path.join(cache.root, INDEX_CACHE)
+    cutoff = time.time() - INDEX_EXPIRY
+    try:
+        with os.scandir(folder) as it:
+            entries = [e for e in it if _INDEX_FILE.fullmatch(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in sorted(entries, key=lambda e: e.name):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_mtime >= cutoff:
+            continue
+        if not dry_run:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                result.warnings.append(f"cannot delete the cached index {entry.path}: {e}")
+                continue
+        result.indexes += 1
+        result.index_bytes += st.st_size
 
 
 # ---- a remote ---------------------------------------------------------------------------

@@ -237,6 +237,8 @@ def test_gc_keeps_exactly_the_scope(
         "bytes": freed,
         "kept": len(expected),
         "failed": [],
+        "indexes_expired": 0,
+        "index_bytes": 0,
     }
     after = cache_objects(repo)
     assert set(after) == expected

@@ -153,6 +153,36 @@ def test_gc_drops_dead_packed_objects_and_keeps_every_kept_one(
     assert again["removed"] == 0 and set(remote_objects(remote)) == kept
 
 
+def index_cache(repo: Path) -> Path:
+    return repo / ".mlv" / "cache" / "index"
+
+
+def test_local_gc_expires_cached_indexes_that_no_listing_named_for_30_days(
+    folder_remote: tuple[Path, Path, set[str]],
+) -> None:
+    repo, remote, _ = folder_remote
+    cached = index_cache(repo)
+    used = {p.name for p in (remote / "index").glob("*.idx")}
+    assert used and used <= {p.name for p in cached.glob("*.idx")}
+    gone = cached / f"{'e' * 32}.idx"  # an index a gc replaced, say: no listing names it
+    gone.write_bytes(b"old index")
+    unrelated = cached / "notes.txt"
+    unrelated.write_bytes(b"not an index")
+    for path in cached.iterdir():
+        age(path, 31 * 24 * HOUR)
+    mlv("status", "--remote", "store", cwd=repo)  # lists index/: touches the copies it names
+    before = snapshot(cached)
+    doc = json.loads(mlv("gc", "-w", "--dry-run", "--json", cwd=repo).stdout)
+    assert doc["indexes_expired"] == 1 and doc["index_bytes"] == len(b"old index")
+    assert snapshot(cached) == before
+    proc = mlv("gc", "-w", cwd=repo)
+    assert "1 cached remote index (9 B) unused for 30 days removed." in proc.stdout
+    assert not gone.exists() and unrelated.exists()
+    assert {p.name for p in cached.glob("*.idx")} == used
+    again = json.loads(mlv("gc", "-w", "--json", cwd=repo).stdout)
+    assert again["indexes_expired"] == 0
+
+
 def test_dry_run_changes_nothing_and_counts_packed_objects(
     folder_remote: tuple[Path, Path, set[str]],
 ) -> None:
@@ -361,6 +391,25 @@ def test_gc_killed_at_any_point_leaves_a_valid_remote(
     keys = bucket_keys(s3_server, s3_bucket)
     assert not [k for k in keys if k.startswith("store/locks/")]
     mlv("verify", "--remote", "store", cwd=mlv_repo)
+
+
+def test_gc_reads_no_index_it_wrote_itself(
+    mlv_repo: Path, s3_bucket: str, via_proxy: FaultProxy
+) -> None:
+    """The merged index gc writes goes into the local index cache: neither gc's second
+    listing of index/ nor the next command downloads it."""
+    mlv("remote", "add", "-d", "store", f"s3://{s3_bucket}/store", cwd=mlv_repo)
+    write_files(mlv_repo, files(1, 0))
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)  # a file pack and a tree pack, each with its index (kept)
+    via_proxy.clear()
+    doc = gc_remote(mlv_repo, "-f")
+    packs = doc["packs"]
+    assert isinstance(packs, dict) and packs["indexes_written"] == 1 and not packs["written"]
+    mlv("status", "--remote", "store", cwd=mlv_repo)
+    index_reads = [r for r in via_proxy.requests if r.method == "GET" and r.path.endswith(".idx")]
+    assert index_reads == [], via_proxy.requests
 
 
 def test_gc_of_a_small_packed_remote_costs_few_requests(

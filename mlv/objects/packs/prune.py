@@ -290,13 +290,16 @@ def _groups(
 
 
 def _write_index(packed: Packed, data: bytes) -> None:
-    key = layout.index_key(name_of_index(data))
+    """Write an index, and keep it in the local index cache (the next command reads it from
+    there, not from the remote)."""
+    name = name_of_index(data)
     try:
-        results = packed.backend.write([(data, key)], 1)
+        results = packed.backend.write([(data, layout.index_key(name))], 1)
     except Exception as e:
         raise packed.failure(e) from e
     if results[0].error is not None:
         raise packed.failure(results[0].error)
+    packed.keep_index(name, data)
 
 
 def _delete(packed: Packed, keys: list[str], result: PruneResult) -> list[str]:
