@@ -134,6 +134,7 @@ def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: b
                         "not_pushed": r.not_pushed,
                         "not_in_cache": r.not_in_cache,
                         "trusted_trees": r.trusted,
+                        "indexed_objects": r.indexed,
                     }
                     for r in results
                 ],
@@ -150,7 +151,13 @@ def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: b
             if r.not_in_cache:
                 extra += f", {r.not_in_cache} not in the cache either"
             output.info(f"{'not pushed':<13}{output.path(r.path)}{extra})")
-        if any(r.pushed and r.trusted for r in results):
+        if any(r.pushed and r.indexed for r in results):
+            output.info(
+                f"(objects were found in the indexes of '{name}': "
+                f"`mlv verify --remote {name}` checks that their packs are there, "
+                f"`mlv push --verify -r {name}` re-sends what is missing)"
+            )
+        elif any(r.pushed and r.trusted for r in results):
             output.info(
                 f"(a folder's tree on '{name}' was taken to stand for all it names: "
                 f"`mlv verify --remote {name}` checks every object, "

@@ -168,6 +168,7 @@ class PushPlan:
     missing: set[str] = field(default_factory=set)  # needed, not in the cache
     paths: dict[str, str] = field(default_factory=dict)
     trusted: set[str] = field(default_factory=set)  # trees on the remote taken as complete
+    indexed: set[str] = field(default_factory=set)  # present because an index names them
 
     @property
     def pending(self) -> int:
@@ -197,6 +198,7 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
         # A tree named by an index is walked like one the remote lacks: asking the
         # indexes about what it names is free, so nothing is taken on trust.
         indexed = store.indexed(present)
+        plan.indexed |= indexed
         plan.present |= present
         following: dict[str, tuple[int, str]] = {}
         if verify:  # trees the cache lacks: read from the remote, checked, kept in memory
@@ -228,6 +230,7 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
         frontier = following
     present_files = store.prove(files) if verify else store.present(files, files)
     plan.present |= present_files
+    plan.indexed |= store.indexed(present_files)
     for h, size in files.items():
         if h in present_files:
             continue
@@ -544,6 +547,7 @@ class RemoteStatus:
     not_pushed: int  # objects the remote lacks
     not_in_cache: int  # of those, objects this cache cannot send either
     trusted: int = 0  # trees found on the remote and taken to stand for all they name
+    indexed: int = 0  # objects taken as present because an index of the remote names them
 
 
 def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> list[RemoteStatus]:
@@ -564,6 +568,7 @@ def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> l
                 plan.pending,
                 len(plan.missing),
                 len(plan.trusted),
+                len(plan.indexed),
             )
         )
     return out

@@ -29,6 +29,7 @@ from helpers import (
     mlv,
     packed_objects,
     remote_objects,
+    remove_remote_object,
     snapshot,
     write_files,
     xxh,
@@ -251,3 +252,22 @@ def test_a_packed_remote_pulls_over_plain_http(
     assert_cache_sound(other)
     pack_gets = [line for line in served if line.startswith("GET /packs/")]
     assert pack_gets and all(("bytes=" in line) for line in pack_gets)
+
+
+def test_status_remote_says_it_read_the_indexes_and_its_hints_find_a_lost_pack(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, remote)
+    assert remove_remote_object(remote, xxh(b"a 3"))  # a pack lost behind mlv's back
+    proc = mlv("status", "--remote", "store", "--check", cwd=mlv_repo)
+    assert "pushed       data" in proc.stdout  # "pushed" here means: the indexes name it
+    doc = json.loads(mlv("status", "--remote", "store", "--json", cwd=mlv_repo).stdout)
+    assert doc["targets"][0]["indexed_objects"] > 0
+    hints = proc.stdout.split("`")[1::2]
+    assert hints == ["mlv verify --remote store", "mlv push --verify -r store"], proc.stdout
+    found = mlv(*hints[0].split()[1:], cwd=mlv_repo, check=False)
+    assert found.returncode == 1 and "missing" in found.stdout
+    repaired = mlv(*hints[1].split()[1:], cwd=mlv_repo)
+    assert repaired.stdout.startswith("Pushed ") and not repaired.stdout.startswith("Pushed 0")
+    assert mlv(*hints[0].split()[1:], cwd=mlv_repo).returncode == 0
