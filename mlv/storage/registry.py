@@ -197,7 +197,18 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None) -> Backend:
         raise PermanentError(
             f"remote {redact(url)}: support for {protocol}:// is not installed", hint
         ) from None
-    except (TypeError, ValueError) as e:  # an option the backend does not take
+    except ValueError as e:
+        if protocol in ("az", "abfs", "abfss") and "unable to connect to account" in str(e):
+            # adlfs found no account or no credentials in the options and the environment
+            raise PermanentError(
+                f"remote {redact(url)}: no Azure account or credentials ({e})",
+                AZURE_CREDENTIALS_HINT,
+            ) from None
+        raise PermanentError(
+            f"remote {redact(url)}: invalid options ({e})",
+            "check `mlv remote list` and the backend's documented storage options",
+        ) from None
+    except TypeError as e:  # an option the backend does not take
         raise PermanentError(
             f"remote {redact(url)}: invalid options ({e})",
             "check `mlv remote list` and the backend's documented storage options",
@@ -230,6 +241,12 @@ def _plain_gcsfs(url: str, kwargs: dict[str, Any]) -> tuple[Any, str]:
     fs = importlib.import_module("gcsfs.core").GCSFileSystem(**kwargs)
     return fs, str(fs._strip_protocol(url))
 
+
+AZURE_CREDENTIALS_HINT = (
+    "set the account with `mlv remote modify NAME account_name ACCOUNT` and its key with "
+    "`mlv remote modify --local NAME account_key ...` (or sas_token, or connection_string), "
+    "or AZURE_STORAGE_CONNECTION_STRING in the environment"
+)
 
 CONNECT_HINT = (
     "check the URL and that the server is up and reachable; on a slow link raise "
