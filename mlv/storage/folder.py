@@ -191,7 +191,7 @@ class FolderBackend:
         src = self._path(key)
         try:
             size = os.path.getsize(src)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a file where a folder would be
             raise Missing(key) from None
         _unlink_quiet(local)  # a retry starts afresh
         localfs.copy_to_new(src, local, 0o644, reflink=False)
@@ -207,7 +207,7 @@ class FolderBackend:
     def _read(self, key: str) -> bytes:
         try:
             fd = os.open(self._path(key), os.O_RDONLY)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a file where a folder would be
             raise Missing(key) from None
         try:  # os calls, not open(): no isatty/seek probes, a third fewer syscalls
             size = os.fstat(fd).st_size
@@ -222,7 +222,7 @@ class FolderBackend:
         def get(key: str) -> tuple[int, bytes]:
             try:
                 fd = os.open(self._path(key), os.O_RDONLY)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 raise Missing(key) from None
             try:
                 data = os.read(fd, nbytes)
@@ -240,7 +240,7 @@ class FolderBackend:
         def ranges_of(key: str) -> list[bytes]:
             try:
                 fd = os.open(self._path(key), os.O_RDONLY)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 raise Missing(key) from None
             try:
                 size = os.fstat(fd).st_size
