@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 
 
 def sh(cmd: str, cwd: str, env: dict[str, str] | None = None) -> float:
@@ -58,7 +59,7 @@ def start_moto() -> tuple[object, str]:
 
 
 def make_bucket(endpoint: str, name: str) -> None:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     client = boto3.client(
         "s3",
@@ -71,7 +72,9 @@ def make_bucket(endpoint: str, name: str) -> None:
     client.close()
 
 
-def scenario(tool: str, exe: str, data: str, work: str, endpoint: str | None, rep: int):
+def scenario(
+    tool: str, exe: str, data: str, work: str, endpoint: str | None, rep: int
+) -> Iterator[tuple[str, float]]:
     repo = os.path.join(work, "repo")
     os.makedirs(repo)
     sh(
