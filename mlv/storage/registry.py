@@ -8,7 +8,7 @@ host keys are checked against known_hosts (sshfs alone would not check them).
 
 Timeouts: every remote gets a connect timeout and a read timeout in the form its library
 documents (botocore's config, asyncssh's connect_timeout and keepalives, aiohttp's
-ClientTimeout, also as gcsfs's requests_timeout, adlfs's connection_timeout/read_timeout),
+ClientTimeout, adlfs's connection_timeout/read_timeout; gcsfs gets none: the watchdog alone),
 and FsspecBackend watches every request on top of that (fsspec_backend.py), so that no
 remote can make mlv wait forever.
 
@@ -102,14 +102,6 @@ def timeout_options(protocol: str, options: Mapping[str, Any], t: Timeouts) -> d
     elif protocol in ("az", "abfs", "abfss"):
         out.setdefault("connection_timeout", math.ceil(t.connect))
         out.setdefault("read_timeout", math.ceil(t.read))
-    elif protocol in ("gs", "gcs"):
-        import aiohttp
-
-        # gcsfs hands requests_timeout to every aiohttp request it makes
-        out.setdefault(
-            "requests_timeout",
-            aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=t.read),
-        )
     return out
 
 
