@@ -104,10 +104,12 @@ def read(
 def get_url(
     path: str, repo: str | None = None, rev: str | None = None, remote: str | None = None
 ) -> str:
-    """Where the object of a tracked file (or a directory's tree) lives on the remote.
+    """Where the object of a tracked file (or a directory's tree) lives on the remote: the
+    URL of its own key (a loose object: files of the remote's pack_threshold or more).
 
-    Nothing is downloaded and the object's presence is not checked; credentials are not
-    part of the URL.
+    Nothing is downloaded and a loose object's presence is not checked; credentials are not
+    part of the URL. An object stored inside a pack has no URL of its own: UsageError,
+    naming the pack and the byte range (read it with `mlv.api.open`).
     """
     from mlv.errors import UsageError
     from mlv.objects.remote import key_of
@@ -119,6 +121,12 @@ def get_url(
         store = view.objects.remote()
         if store is None:
             raise UsageError("no remote is configured", "pass remote=NAME or set a default remote")
+        packed = store.packed_at(node.hash)
+        if packed is not None:
+            raise UsageError(
+                f"{path}: stored inside {packed} on remote '{store.name}', with no URL of its own",
+                "read it with mlv.api.open or mlv.api.read",
+            )
         return f"{store.url.rstrip('/')}/{key_of(node.hash)}"
 
 

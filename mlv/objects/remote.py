@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
-from mlv.objects.packs import locks
+from mlv.objects.packs import layout, locks
 from mlv.objects.packs.index import Location
 from mlv.objects.packs.packed import Packed, Settings
 from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
@@ -194,6 +194,14 @@ class RemoteStore:
             if packable and not self.packs.loose_small():
                 wanted -= packable
         return indexed | self._present_loose(wanted)
+
+    def packed_at(self, hash_id: str) -> str | None:
+        """Where an index places the object: "KEY, bytes START-END", or None."""
+        loc = self.packs.catalog().lookup(hash_id)
+        if loc is None:
+            return None
+        end = loc.offset + loc.stored - 1
+        return f"{layout.pack_key(loc.pack.name)}, bytes {loc.offset}-{end}"
 
     def packs_all(self, sizes: Iterable[int]) -> bool:
         """Would upload() put every object of these sizes into packs?"""

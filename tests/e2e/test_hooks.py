@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import helpers
 import pytest
 from helpers import MLV, assert_error, commit_all, git, mlv, object_path, snapshot, write_files, xxh
 
@@ -24,12 +25,8 @@ def hook_bytes(repo: Path) -> dict[str, bytes]:
 
 
 def remote_objects(remote: Path) -> set[str]:
-    found = set()
-    for path in remote.rglob("*"):
-        if path.is_file() and ".mlvtmp-" not in path.name:
-            algo, shard, rest = path.relative_to(remote).parts
-            found.add(f"{algo}:{shard}{rest}")
-    return found
+    """The objects on a folder remote, loose or packed."""
+    return set(helpers.remote_objects(remote))
 
 
 def two_versions(repo: Path) -> tuple[dict[str, bytes | str], dict[str, bytes | str]]:
