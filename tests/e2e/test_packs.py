@@ -14,7 +14,10 @@ import io
 import json
 import os
 import re
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 import xxhash
 from helpers import (
+    MLV,
     assert_cache_sound,
     commit_all,
     git,
@@ -34,6 +38,7 @@ from helpers import (
     write_files,
     xxh,
 )
+from servers import FaultProxy
 
 BIG = 5 << 20  # above the default pack_threshold (4 MiB): stays loose
 
@@ -271,3 +276,40 @@ def test_status_remote_says_it_read_the_indexes_and_its_hints_find_a_lost_pack(
     repaired = mlv(*hints[1].split()[1:], cwd=mlv_repo)
     assert repaired.stdout.startswith("Pushed ") and not repaired.stdout.startswith("Pushed 0")
     assert mlv(*hints[0].split()[1:], cwd=mlv_repo).returncode == 0
+
+
+# ---- a push killed at any point, on S3 through the fault proxy -----------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [1, 2, 3, 4, 6, 9])
+def test_a_push_killed_at_any_point_leaves_a_valid_remote(
+    mlv_repo: Path, s3_bucket: str, via_proxy: FaultProxy, after: int
+) -> None:
+    """SIGKILL while the PUT after the first `after` hangs (the lock, the marker, packs and
+    their indexes, the tree pack and its index): every index names a complete pack, so
+    verify --remote finds objects missing and nothing corrupt or unusable; a re-run of the
+    push completes (the killed push's lock does not block it) and verify passes."""
+    write_files(mlv_repo, {f"data/d{i % 4}/f{i:03}.bin": os.urandom(20_000) for i in range(200)})
+    mlv("add", "data", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "s3", f"s3://{s3_bucket}/store", cwd=mlv_repo)
+    mlv("remote", "modify", "s3", "pack_size", "1MiB", cwd=mlv_repo)  # 4 data packs
+    commit_all(mlv_repo, "v1")
+    via_proxy.clear()
+    via_proxy.hang("PUT", every=after + 1)
+    proc = subprocess.Popen([MLV, "push"], cwd=mlv_repo, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while via_proxy.count("PUT") <= after and proc.poll() is None:
+        assert time.monotonic() < deadline, f"push never sent {after} PUTs"
+        time.sleep(0.002)
+    assert proc.poll() is None, "push finished before it was killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.2)  # requests already sent reach the server
+    via_proxy.clear()
+    doc = json.loads(mlv("verify", "--remote", "s3", "--json", cwd=mlv_repo, check=False).stdout)
+    assert {p["found"] for p in doc["problems"]} <= {"missing"}, doc["problems"]
+    assert not doc["remote"]["warnings"]
+    again = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
+    assert again["ok"]
+    assert mlv("verify", "--remote", "s3", cwd=mlv_repo).returncode == 0
