@@ -1,8 +1,9 @@
 """Objects on a remote: where each one lives, which ones are there, and moving them.
 
-The key of object ALGO:HEX is ALGO/HEX[:2]/HEX[2:], as in the cache. Everything that knows
-this mapping is here, so a remote that also holds packs of small objects (the planned next
-step) changes this module, not the commands.
+A loose object ALGO:HEX is the key ALGO/HEX[:2]/HEX[2:], as in the cache; objects smaller
+than the remote's pack_threshold live in packs (remote format version 1, docs/formats.md),
+which mlv/objects/packs/packed.py reads and writes for this module. Commands see neither:
+they ask RemoteStore for objects by hash id.
 
 Which objects are there: one existence check each, or listings, whichever costs fewer
 requests (the rule is in `present`). Downloads land in a temporary inside the cache and get
@@ -30,7 +31,7 @@ from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
 from mlv.objects.packs import layout, locks
-from mlv.objects.packs.index import Location
+from mlv.objects.packs.index import Location, PackRef
 from mlv.objects.packs.packed import Packed, Settings
 from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
 from mlv.objects.store import Cache, hash_path_mmap
@@ -92,6 +93,15 @@ class Outcome:
         self.kinds.update(other.kinds)
 
 
+class Mismatch(Exception):
+    """Downloaded bytes that do not hash to the object's name (got: what they hash to)."""
+
+    def __init__(self, got: str, data: bytes) -> None:
+        super().__init__(f"corrupt: the bytes hash to {got}")
+        self.got = got
+        self.data = data
+
+
 @dataclass
 class PresenceStats:
     """How `present` asked: for the request-count tests and -v output."""
@@ -148,7 +158,11 @@ class RemoteStore:
         (a gc ran since), what it took as present may be gone too: stop, and let the user
         run the push again."""
         if self._lock is not None:
-            return
+            if self._lock.held:
+                return
+            # Could not refresh it for long (a suspended laptop): it may have gone stale and
+            # a gc may have run. Take it again and check the indexes again before writing.
+            self._lock.release()
         self._lock = locks.acquire(self.backend, "push", "mlv push", self.failure)
         before = self.packs.catalog().names
         after = self.packs.catalog(refresh=True).names
@@ -475,11 +489,10 @@ class RemoteStore:
         sizes = sizes or {}
         wanted: list[str] = []
         for h, data, error in self._packed(sorted(set(hashes)), wanted):
-            if error is not None:
-                self._book_error(h, error, outcome)
-            elif hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
-                log.debug(__name__, f"{self.name}: packed object {h} is corrupt")
+            if isinstance(error, Mismatch):
                 outcome.corrupt.append(h)
+            elif error is not None:
+                self._book_error(h, error, outcome)
             else:
                 cache.put_bytes(data, h, repair=True)
                 outcome.done.append(h)
@@ -558,9 +571,11 @@ class RemoteStore:
 
         wanted: list[str] = []
         for h, data, error in self._packed(sorted(set(hashes)), wanted):
-            if error is not None:
+            if isinstance(error, Mismatch):
+                judge(h, error.got, error.data)
+            elif error is not None:
                 self._book_error(h, error, outcome)
-            elif judge(h, hashing.hash_bytes(hashing.algorithm_of(h), data), data):
+            elif judge(h, h, data):
                 outcome.done.append(h)
                 outcome.nbytes += len(data)
                 if done is not None:
@@ -620,10 +635,12 @@ class RemoteStore:
     def _packed(
         self, hashes: list[str], loose: list[str]
     ) -> Iterator[tuple[str, bytes, BaseException | None]]:
-        """Read the objects of hashes that an index names, by ranges: (hash, stored bytes,
-        None), or (hash, b"", error). Those no index names go to loose, and so do those
-        whose pack has gone (a gc ran since the listing) and that a fresh listing of
-        index/ does not place in another pack."""
+        """Read the objects of hashes that an index names, by ranges, each checked against
+        its hash: (hash, bytes, None), or (hash, b"", error), a Mismatch when no copy hashes
+        right. An object named by several indexes (re-sent after its pack was lost or
+        damaged) is read from the next copy when one is missing or damaged. Those no index
+        names go to loose, and so do those whose every indexed copy is gone and that a fresh
+        listing of index/ (once: a gc may have run since) does not place elsewhere."""
         catalog = self.packs.catalog()
         wanted: dict[str, Location] = {}
         for h in hashes:
@@ -632,29 +649,40 @@ class RemoteStore:
                 loose.append(h)
             else:
                 wanted[h] = loc
-        for attempt in (1, 2):
+        tried: dict[str, set[PackRef]] = {}
+        damaged: dict[str, Mismatch] = {}
+        refreshed = False
+        while wanted:
+            retry: list[str] = []
             gone: list[str] = []
             for h, data, error in self.packs.read(wanted):
+                tried.setdefault(h, set()).add(wanted[h].pack)
                 if isinstance(error, Missing):
                     gone.append(h)
-                elif error is None:
-                    assert data is not None
-                    yield h, data, None
-                else:
+                elif error is not None:
                     yield h, b"", error
-            if not gone:
-                return
-            if attempt == 2:
-                loose += gone
-                return
-            log.debug(__name__, f"{self.name}: {len(gone)} packed object(s) gone: listing again")
-            catalog = self.packs.catalog(refresh=True)
-            lost = {before.pack for before in wanted.values()}
+                else:
+                    data = data or b""
+                    got = hashing.hash_bytes(hashing.algorithm_of(h), data)
+                    if got == h:
+                        yield h, data, None
+                    else:
+                        log.debug(__name__, f"{self.name}: a packed copy of {h} is corrupt")
+                        damaged.setdefault(h, Mismatch(got, data))
+                        retry.append(h)
+            if gone and not refreshed:
+                log.debug(
+                    __name__, f"{self.name}: {len(gone)} packed object(s) gone: listing again"
+                )
+                catalog = self.packs.catalog(refresh=True)
+                refreshed = True
             wanted = {}
-            for h in gone:
-                others = [loc for loc in catalog.locations(h) if loc.pack not in lost]
+            for h in retry + gone:
+                others = [loc for loc in catalog.locations(h) if loc.pack not in tried[h]]
                 if others:
-                    wanted[h] = others[0]  # another copy: re-sent after the pack was lost
+                    wanted[h] = others[0]
+                elif h in damaged:
+                    yield h, b"", damaged[h]
                 else:
                     loose.append(h)  # no other copy is indexed: maybe a loose one
 

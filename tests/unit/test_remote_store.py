@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import damage_remote_object, remote_objects
@@ -16,8 +17,10 @@ from hypothesis import strategies as st
 
 from mlv.objects import hashing
 from mlv.objects.packs.packed import Settings
+from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
 from mlv.objects.remote import FEW, IN_MEMORY, RemoteStore, hash_of_key, key_of
 from mlv.objects.store import Cache
+from mlv.storage.backend import ItemResult
 from mlv.storage.folder import FolderBackend
 from mlv.util import localfs
 
@@ -304,3 +307,96 @@ def test_corrupt_remote_object_never_enters_the_cache(
     assert not dst.has(bad)
     assert not os.path.exists(dst.object_path(bad))
     assert tmp_leftovers(dst) == []
+
+
+# ---- packed objects: copies, tree packs, the hard maximum ------------------------------------
+
+
+def test_a_damaged_packed_copy_is_passed_over_for_a_good_one(tmp_path: Path) -> None:
+    """An object in two packs (re-sent after the first was damaged): download and check
+    take the copy that hashes right, whichever index is listed first."""
+    cache, other = Cache(str(tmp_path / "c1"), "xxh128"), Cache(str(tmp_path / "c2"), "xxh128")
+    remote = tmp_path / "remote"
+    store = RemoteStore(FolderBackend(str(remote)), "origin")
+    data = b"the only object" * 10
+    h = cache.put_bytes(data)
+    assert store.upload(cache, [h]).done == [h]
+    damage_remote_object(remote, h)
+    written = store.packs.write(iter([(h, data)]), KIND_FILE, str(tmp_path / "scratch"))
+    assert written.done == [h] and len(list((remote / "index").glob("*.idx"))) == 2
+    store.close()
+    fresh = RemoteStore(FolderBackend(str(remote)), "origin")
+    try:
+        down = fresh.download(other, [h], sizes={h: len(data)})
+        assert down.done == [h] and down.corrupt == [] and other.read_bytes(h) == data
+        checked = fresh.check([h], str(tmp_path / "scratch"))
+        assert checked.done == [h] and checked.corrupt == []
+    finally:
+        fresh.close()
+
+
+def test_a_damaged_packed_object_without_another_copy_is_corrupt(tmp_path: Path) -> None:
+    cache, other = Cache(str(tmp_path / "c1"), "xxh128"), Cache(str(tmp_path / "c2"), "xxh128")
+    remote = tmp_path / "remote"
+    store = RemoteStore(FolderBackend(str(remote)), "origin")
+    try:
+        h = cache.put_bytes(b"rots")
+        store.upload(cache, [h])
+        damage_remote_object(remote, h)
+        down = store.download(other, [h], sizes={h: 4})
+        assert down.corrupt == [h] and down.done == [] and not other.has(h)
+        checked = store.check([h], str(tmp_path / "scratch"))
+        assert checked.corrupt == [h] and checked.got[h] != h
+    finally:
+        store.close()
+
+
+class _FailingSecondUpload(FolderBackend):
+    """A folder whose second pack upload fails (a network error that outlived retries)."""
+
+    uploads = 0
+
+    def upload(self, items: Sequence[tuple[str, str]], jobs: int, done: Any = None) -> Any:
+        self.uploads += 1
+        if self.uploads == 2:
+            return [ItemResult(key, 0, OSError("connection reset")) for _, key in items]
+        return super().upload(items, jobs, done)
+
+
+def test_trees_of_a_push_get_no_index_when_one_of_their_packs_failed(tmp_path: Path) -> None:
+    """A push's trees share one index; if a tree pack fails, none is indexed (a tree
+    must never be named while a tree it names is not)."""
+    remote = tmp_path / "remote"
+    backend = _FailingSecondUpload(str(remote))
+    store = RemoteStore(backend, "origin", packing=Settings(size=1 << 20))
+    trees = [os.urandom(600_000) for _ in range(3)]  # one pack each at 1 MiB packs
+    objects = [(hashing.hash_bytes("xxh128", t), t) for t in trees]
+    try:
+        written = store.packs.write(iter(objects), KIND_TREE, str(tmp_path / "scratch"))
+    finally:
+        store.close()
+    assert written.done == [] and set(written.failed) == {h for h, _ in objects}
+    assert not list((remote / "index").glob("*.idx"))
+
+
+def test_a_pack_never_grows_past_the_hard_maximum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many small objects and a pack_size at the maximum: the pack is cut before its
+    trailer would take it past the hard maximum (1 GiB; 1 MiB here)."""
+    from mlv.objects.packs import packed, packfile
+
+    monkeypatch.setattr(packfile, "MAX_PACK_WRITE", 1 << 20)
+    monkeypatch.setattr(packed, "MAX_PACK_WRITE", 1 << 20)
+    remote = tmp_path / "remote"
+    store = RemoteStore(FolderBackend(str(remote)), "origin", packing=Settings(size=1 << 30))
+    objects = [
+        (hashing.hash_bytes("xxh128", b), b) for b in (os.urandom(60) for _ in range(30_000))
+    ]
+    try:
+        written = store.packs.write(iter(objects), KIND_FILE, str(tmp_path / "scratch"))
+    finally:
+        store.close()
+    assert not written.failed and len(written.done) == len(objects)
+    packs = list((remote / "packs").glob("*/*.pack"))
+    assert len(packs) >= 2 and all(p.stat().st_size <= 1 << 20 for p in packs)

@@ -68,7 +68,7 @@ class Marker:
             raise MarkerError("mlv-remote.json is not a format marker (too long)")
         try:
             doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise MarkerError("mlv-remote.json is not valid JSON") from None
         if not isinstance(doc, dict):
             raise MarkerError("mlv-remote.json is not a JSON object")

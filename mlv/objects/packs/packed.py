@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,12 +34,14 @@ from mlv.objects.packs.packfile import (
     CODEC_RAW,
     CONTENTS_DATA,
     CONTENTS_TREES,
+    FOOTER_SIZE,
     KIND_FILE,
     KIND_TREE,
     MAX_PACK_WRITE,
     Pack,
     PackFormatError,
     PackWriter,
+    entry_size,
 )
 from mlv.storage.backend import Backend, Missing, PermanentError, TooLong
 from mlv.util import localfs
@@ -52,6 +55,7 @@ PACK_SIZE = 32 << 20
 IN_FLIGHT = 4  # packs built ahead of the uploads (scratch space: IN_FLIGHT x PACK_SIZE)
 READ_BATCH = 96 << 20  # bytes of ranges asked for at once (memory)
 MAX_WHOLE_READ = 256 << 20  # a pack read whole (a server without Range) is at most this
+INDEX_BATCH = 256 << 20  # bytes of indexes downloaded at once (memory)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,27 @@ class Written:
     done: list[str] = field(default_factory=list)
     nbytes: int = 0
     failed: dict[str, BaseException] = field(default_factory=dict)
-    requests: int = 0
+    packs: int = 0  # packs written and indexed
+
+    @property
+    def requests(self) -> int:  # the old name, until its callers move to `packs`
+        return self.packs
+
+
+def _batches(sizes: dict[str, int], limit: int) -> Iterator[dict[str, int]]:
+    """sizes cut into runs of at most limit bytes (a size of 0, unknown, counts as the
+    largest an index may be)."""
+    batch: dict[str, int] = {}
+    total = 0
+    for name, size in sizes.items():
+        size_or_max = size or MAX_INDEX_BYTES
+        if batch and total + size_or_max > limit:
+            yield batch
+            batch, total = {}, 0
+        batch[name] = size
+        total += size_or_max
+    if batch:
+        yield batch
 
 
 class NewerFormat(Exception):
@@ -144,24 +168,22 @@ class Packed:
                 indexes.append(local)
             else:
                 fetch[name] = info.size
-        if fetch:
+        for batch in _batches(fetch, INDEX_BATCH):
             # size + 1: a server that sends more than its listing said is caught. A listing
             # without sizes (an HTTP server's directory page) says 0: read up to the limit.
             items = [
                 (layout.index_key(n), 0, size + 1 if size else MAX_INDEX_BYTES)
-                for n, size in fetch.items()
+                for n, size in batch.items()
             ]
             try:
                 results = self.backend.read_ranges(items, self.jobs)
             except Exception as e:
                 raise self.failure(e) from e
-            for (name, size), r in zip(fetch.items(), results, strict=True):
+            for (name, size), r in zip(batch.items(), results, strict=True):
                 if r.error is not None:
-                    if isinstance(r.error, PermanentError):
+                    if not isinstance(r.error, Missing):  # a read that kept failing
                         raise self.failure(r.error)
-                    if not isinstance(r.error, Missing):  # gone meanwhile: not an index
-                        invalid[name] = f"cannot read it ({type(r.error).__name__})"
-                    continue
+                    continue  # gone meanwhile (a gc replaced it): not an index any more
                 data = r.data or b""
                 if size and len(data) != size:
                     invalid[name] = f"{len(data)} bytes where the listing said {size}"
@@ -296,97 +318,105 @@ class Packed:
         Files: one index per pack, each right after its pack, so a killed push keeps every
         pack whose index made it. Trees (kind KIND_TREE): every tree pack first, then one
         index naming them all, so the trees of one push appear at once (a tree never
-        appears before a tree it names)."""
+        appears before a tree it names); if any tree pack fails, no index is written and
+        every tree of the call fails (a tree must not be named while one it names is not).
+        Packs are built in scratch, at most IN_FLIGHT of them waiting for their upload."""
         self._ensure_marker()
+        trees = kind == KIND_TREE
         written = Written()
-        contents = CONTENTS_TREES if kind == KIND_TREE else CONTENTS_DATA
-        writers: dict[str, PackWriter] = {}
-        pending: list[tuple[Future[None], Pack, str]] = []
-        finished: list[tuple[Pack, str]] = []
+        shipped: list[Pack] = []  # trees: uploaded, waiting for their one index
+        pending: deque[tuple[Future[None], Pack, str]] = deque()
+        writers: dict[str, tuple[PackWriter, str]] = {}
+        contents = CONTENTS_TREES if trees else CONTENTS_DATA
+        target = min(self.settings.size, MAX_PACK_WRITE)
         os.makedirs(scratch, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=max(1, min(IN_FLIGHT, self.jobs)))
-        target = min(self.settings.size, MAX_PACK_WRITE)
+
+        def book(pack: Pack) -> None:
+            written.packs += 1
+            for entry in pack.entries:
+                written.done.append(entry.hash)
+                written.nbytes += entry.length
+                if done is not None:
+                    done(entry.length)
+
+        def fail(pack: Pack, error: BaseException) -> None:
+            for entry in pack.entries:
+                written.failed[entry.hash] = error
 
         def ship(pack: Pack, path: str) -> None:
             results = self.backend.upload([(path, layout.pack_key(pack.name))], 1)
-            written.requests += 1
             if results[0].error is not None:
                 raise results[0].error
-            if kind != KIND_TREE:
+            if not trees:
                 self._send_index([pack])
 
+        def settle() -> None:
+            future, pack, path = pending.popleft()
+            try:
+                future.result()
+            except PermanentError as e:
+                raise self.failure(e) from e
+            except Exception as e:
+                fail(pack, e)
+            else:
+                if trees:
+                    shipped.append(pack)
+                else:
+                    book(pack)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
         def close(algo: str) -> None:
-            writer = writers.pop(algo)
+            writer, path = writers.pop(algo)
             pack = writer.finish()
-            path = writer_paths.pop(algo)
             while len(pending) >= IN_FLIGHT:
-                self._settle(pending.pop(0), written, done)
+                settle()
             pending.append((pool.submit(ship, pack, path), pack, path))
 
-        writer_paths: dict[str, str] = {}
         try:
             for h, data in objects:
                 algo = hashing.split(h)[0]
-                writer = writers.get(algo)
-                if writer is None:
+                if algo in writers:
+                    writer = writers[algo][0]
+                    after = writer.size + len(data) + (writer.count + 1) * entry_size(algo)
+                    if after + FOOTER_SIZE > MAX_PACK_WRITE:
+                        close(algo)  # the trailer counts toward the hard maximum too
+                if algo not in writers:
                     path = localfs.tmp_name(os.path.join(scratch, "pack"))
-                    writer = writers[algo] = PackWriter(path, algo, contents)
-                    writer_paths[algo] = path
+                    writers[algo] = (PackWriter(path, algo, contents), path)
+                writer = writers[algo][0]
                 writer.add(h, data, kind)
                 if writer.size >= target:
                     close(algo)
             for algo in sorted(writers):
                 close(algo)
             while pending:
-                item = pending.pop(0)
-                if kind == KIND_TREE:
-                    finished.append((item[1], item[2]))
-                self._settle(item, written, done if kind != KIND_TREE else None)
-            if kind == KIND_TREE:
-                sent = [p for p, _ in finished if p.entries[0].hash in set(written.done)]
-                if sent:
-                    try:
-                        self._send_index(sent)
-                    except Exception as e:
-                        for p in sent:
-                            for entry in p.entries:
-                                written.done.remove(entry.hash)
-                                written.failed[entry.hash] = e
-                        written.nbytes -= sum(e.length for p in sent for e in p.entries)
-                    else:
-                        if done is not None:
-                            for p in sent:
-                                for entry in p.entries:
-                                    done(entry.length)
+                settle()
+            if shipped and written.failed:
+                why = OSError("not indexed: another tree pack of this push failed")
+                for pack in shipped:
+                    fail(pack, why)
+            elif shipped:
+                try:
+                    self._send_index(shipped)
+                except PermanentError as e:
+                    raise self.failure(e) from e
+                except Exception as e:
+                    for pack in shipped:
+                        fail(pack, e)
+                else:
+                    for pack in shipped:
+                        book(pack)
         finally:
-            for writer in writers.values():
+            for writer, _ in writers.values():
                 writer.abort()
             pool.shutdown(wait=True)
             for _, _, path in pending:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
         return written
-
-    def _settle(
-        self, item: tuple[Future[None], Pack, str], written: Written, done: Done | None
-    ) -> None:
-        future, pack, path = item
-        try:
-            future.result()
-        except PermanentError as e:
-            raise self.failure(e) from e
-        except Exception as e:
-            for entry in pack.entries:
-                written.failed[entry.hash] = e
-        else:
-            for entry in pack.entries:
-                written.done.append(entry.hash)
-                written.nbytes += entry.length
-                if done is not None:
-                    done(entry.length)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
 
     def _send_index(self, packs: Sequence[Pack]) -> None:
         algo = packs[0].algo
@@ -411,14 +441,12 @@ class Packed:
         indexed size), and cut here."""
         packs = sorted(wanted, key=lambda p: p.name)
         log.debug(__name__, f"{len(packs)} pack(s) read whole: the server ignores Range")
-        try:
-            results = self.backend.read_ranges(
-                [(layout.pack_key(p.name), 0, p.size) for p in packs], self.jobs
-            )
-        except Exception as e:
-            raise self.failure(e) from e
         out: list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]] = []
-        for pack, r in zip(packs, results, strict=True):
+        for pack in packs:  # one at a time: at most one whole pack in memory
+            try:
+                r = self.backend.read_ranges([(layout.pack_key(pack.name), 0, pack.size)], 1)[0]
+            except Exception as e:
+                raise self.failure(e) from e
             for span in wanted[pack]:
                 if r.error is not None:
                     out.append((pack, span, None, r.error))
@@ -436,6 +464,10 @@ class Packed:
         spans: list[tuple[PackRef, ranges.Span]] = []
         by_pack: dict[PackRef, list[tuple[str, int, int]]] = {}
         for h, loc in wanted.items():
+            if loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE):
+                # a newer mlv's: refused before a byte of it is read
+                yield h, None, NewerFormat(f"codec {loc.codec}, kind {loc.kind}: needs a newer mlv")
+                continue
             by_pack.setdefault(loc.pack, []).append((h, loc.offset, loc.stored))
         for pack, members in sorted(by_pack.items(), key=lambda kv: kv[0].name):
             spans += [(pack, s) for s in ranges.plan(members, pack.size)]
@@ -472,17 +504,8 @@ class Packed:
                     continue
                 pieces = ranges.cut(span, data or b"")
                 for h, _, _ in span.members:
-                    loc = wanted[h]
                     data = pieces.get(h)
                     if data is None:
                         yield h, None, OSError(f"pack {pack.name} is shorter than its index says")
-                    elif loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE):
-                        yield (
-                            h,
-                            None,
-                            NewerFormat(
-                                f"stored with codec {loc.codec}, kind {loc.kind}: needs a newer mlv"
-                            ),
-                        )
                     else:
                         yield h, data, None
