@@ -313,3 +313,19 @@ def test_a_push_killed_at_any_point_leaves_a_valid_remote(
     again = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
     assert again["ok"]
     assert mlv("verify", "--remote", "s3", cwd=mlv_repo).returncode == 0
+
+
+def test_a_marker_that_is_not_one_stops_writers_with_one_line(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, remote)
+    marker = remote / "mlv-remote.json"
+    marker.chmod(0o644)
+    marker.write_bytes(b"[" * 4000)  # deeper than any JSON parser recurses
+    write_files(mlv_repo, {"data/a/later.txt": "later"})
+    mlv("add", "data", cwd=mlv_repo)
+    proc = mlv("push", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "mlv-remote.json is not valid JSON" in proc.stderr
+    assert "look at mlv-remote.json on the remote" in proc.stderr
