@@ -670,6 +670,14 @@ def _gc_remote_locked(
             f"{prune.GRACE // 3600} h and kept: a push may be writing them; "
             f"`mlv gc -r {store.name}` deletes them once older"
         )
+    if packed.missing:
+        h, pack = sorted(packed.missing.items())[0]
+        more = f" (and {len(packed.missing) - 1} more)" if len(packed.missing) > 1 else ""
+        result.warnings.append(
+            f"{len(packed.missing)} kept object(s) are not on remote '{store.name}': their "
+            f"pack is lost ({h} in pack {pack}: {packed.lost[pack]}){more}; gc drops the "
+            f"indexes naming lost packs; send them again with `mlv push --verify -r {store.name}`"
+        )
     if dry_run or not (doomed or packed.work) or not confirm(plan):
         result.packs = _planned(packed if dry_run else prune.PrunePlan())
         if dry_run:
@@ -679,12 +687,27 @@ def _gc_remote_locked(
         return result
     pruned = prune.PruneResult()
     _still_locked(store, lock)  # a prompt may have waited long
-    prune.rewrite(store.packs, packed, repo.cache.tmp_dir, pruned)
+    before = len(result.failed)
     steps, children = _deletion_steps(repo.cache, store, doomed, result)
+    told = len(result.failed) == before  # trees told from files: deletions may start
     progress.begin(f"gc {store.name}", len(doomed))
     held: set[str] = set()  # below a tree that could not be deleted: kept this time
     try:
-        for step in steps:
+        # Loose trees, then the packed objects (indexes), then loose files: whenever gc is
+        # killed, no tree outlives what it names, loose or packed.
+        tree_steps = [s for s in steps if s[0] in children]  # children: one key per tree
+        file_steps = [s for s in steps if s[0] not in children]
+        for step in [*tree_steps, None, *file_steps]:
+            if step is None:
+                if told and len(result.failed) == before:
+                    _still_locked(store, lock)
+                    prune.rewrite(store.packs, packed, repo.cache.tmp_dir, pruned)
+                elif told:
+                    pruned.warnings.append(
+                        "no packed object dropped: some unreferenced trees could not be "
+                        "deleted; run gc again"
+                    )
+                continue
             order = [h for h in step if h not in held]
             for start in range(0, len(order), BATCH):
                 chunk = order[start : start + BATCH]
@@ -704,9 +727,10 @@ def _gc_remote_locked(
     finally:
         progress.end()
     _still_locked(store, lock)
-    prune.drop_packs(store.packs, packed, kept, pruned)
+    if told:
+        prune.drop_packs(store.packs, packed, kept, pruned)
     if pruned.complete:
-        result.removed += len(packed.doomed.keys() - doomed.keys())
+        result.removed += len(pruned.gone - doomed.keys())
     result.bytes += max(0, pruned.freed)
     result.failed.update(pruned.failed)
     result.corrupt.update(pruned.corrupt)

@@ -25,6 +25,7 @@ from helpers import (
     mlv,
     packed_objects,
     remote_objects,
+    remove_remote_object,
     snapshot,
     write_files,
     xxh,
@@ -271,20 +272,63 @@ def test_a_lost_index_is_rebuilt_from_its_packs_trailer(
     assert_pulls_v2(repo, tmp_path)
 
 
-def test_a_corrupt_kept_object_is_reported_not_copied(
-    folder_remote: tuple[Path, Path, set[str]], tmp_path: Path
+def indexes_naming(remote: Path, hash_id: str) -> set[Path]:
+    from mlv.objects.packs.index import PackIndex
+
+    return {
+        idx
+        for idx in (remote / "index").glob("*.idx")
+        if any(h == hash_id for h, _ in PackIndex.parse(idx.stem, idx.read_bytes()).items())
+    }
+
+
+def test_a_corrupt_kept_object_is_reported_and_what_names_it_stays(
+    folder_remote: tuple[Path, Path, set[str]],
 ) -> None:
+    """A kept object whose only copy is rotten: reported and not copied; the index naming
+    it and its pack stay (gc never drops the last copy of a kept object), the rest is done."""
     repo, remote, _ = folder_remote
     victim = xxh(files(2, 4)["data/d1/f06.txt"])  # unchanged since v1: in v1's file pack
     damage_remote_object(remote, victim)
+    naming = indexes_naming(remote, victim)
+    pack = packed_objects(remote)[victim][0]
     proc = mlv("gc", "-w", "-r", "store", "-f", cwd=repo, check=False)
     assert proc.returncode == 1
     assert "kept object(s) corrupt on remote 'store'" in proc.stderr
     assert "`mlv push --verify -r store`" in proc.stderr
     assert f"{victim}: corrupt in pack" in proc.stderr
-    assert proc.stdout.rstrip().endswith(f"; {len(cache_objects(repo)) - 1} kept.")
-    assert victim not in remote_objects(remote)  # no damaged copy spread into a new pack
-    mlv("push", "--verify", cwd=repo)  # the repair: a good copy from the cache
+    assert naming and naming <= set((remote / "index").glob("*.idx")) and pack.exists()
+    assert packed_objects(remote)[victim][0] == pack  # no damaged copy spread into a new pack
+    assert set(cache_objects(repo)) <= set(remote_objects(remote))
+
+
+def test_a_rotten_copy_of_a_kept_object_is_replaced_by_its_sound_copy(
+    folder_remote: tuple[Path, Path, set[str]], tmp_path: Path
+) -> None:
+    """A kept object in two packs that gc rewrites both: whichever copy gc reads first is
+    rotten, the other serves, and the object stays on the remote."""
+    from mlv.objects.packs.index import PackIndex
+
+    repo, remote, dead = folder_remote
+    data = files(2, 4)["data/d1/f06.txt"]
+    victim = xxh(data)
+    plant_pack(remote, [data], indexed=True)  # a second copy (a push after a lost pack)
+    copies = sorted(
+        (loc.pack.name, loc.offset)
+        for idx in (remote / "index").glob("*.idx")
+        for h, loc in PackIndex.parse(idx.stem, idx.read_bytes()).items()
+        if h == victim
+    )
+    assert len(copies) == 2
+    name, offset = copies[0]  # the copy gc reads first (packs in name order): rotten
+    path = remote / "packs" / name[:2] / f"{name}.pack"
+    path.chmod(0o644)
+    with path.open("r+b") as fh:
+        fh.seek(offset)
+        fh.write(bytes([data[0] ^ 0xFF]))
+    doc = gc_remote(repo, "-f")
+    assert doc["removed"] == len(dead) and not doc.get("corrupt")
+    assert xxh(remote_objects(remote)[victim]) == victim
     assert_pulls_v2(repo, tmp_path)
 
 
@@ -427,3 +471,58 @@ def test_gc_of_a_small_packed_remote_costs_few_requests(
     assert via_proxy.count("DELETE") == 7, requests
     # listings (loose objects, locks, index/ twice, packs/), the marker, two packs read whole
     assert via_proxy.count("GET") <= 10, requests
+
+
+def test_a_merged_index_equal_to_one_it_replaces_is_not_deleted(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A big pack A and a small pack B holding only a second copy of one of A's objects:
+    merging their indexes gives A's index again, byte for byte; gc keeps it."""
+    from mlv.objects.packs.index import PackRef, encode
+    from mlv.objects.packs.packfile import PackWriter
+
+    remote = tmp_path / "store"
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    small = b"a kept object with a second copy " * 40
+    data = {f"data/big{i}.bin": os.urandom(3 << 20) for i in range(3)}  # one pack of 9 MiB
+    write_files(mlv_repo, {**data, "data/small.txt": small})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)
+    gc_remote(mlv_repo, "-f")  # one merged index of the file pack and the tree pack
+    (merged,) = (remote / "index").glob("*.idx")
+    big = packed_objects(remote)[xxh(small)][0].stem
+    while True:  # B after A in name order, so the merge keeps A's copy
+        writer = PackWriter(str(tmp_path / "b.pack"), "xxh128")
+        writer.add(xxh(small), small, 0)
+        pack = writer.finish()
+        if pack.name > big:
+            break
+    path = remote / "packs" / pack.name[:2] / f"{pack.name}.pack"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "b.pack").rename(path)
+    index = encode("xxh128", [(PackRef(pack.name, pack.size), pack.entries)])
+    (remote / "index" / f"{xxh(index).split(':')[1]}.idx").write_bytes(index)
+    gc_remote(mlv_repo, "-f")
+    assert [p.name for p in (remote / "index").glob("*.idx")] == [merged.name]
+    assert set(cache_objects(mlv_repo)) <= set(remote_objects(remote))
+    mlv("verify", "--remote", "store", cwd=mlv_repo)
+
+
+def test_a_lost_pack_is_not_named_again_and_its_kept_objects_are_reported(
+    folder_remote: tuple[Path, Path, set[str]], tmp_path: Path
+) -> None:
+    """A pack an index names but packs/ lacks: gc writes no index naming it, deletes the
+    indexes naming only it, reports its kept objects as missing, and does the rest."""
+    repo, remote, _ = folder_remote
+    victim = xxh(files(2, 4)["data/d1/f06.txt"])
+    lost = remove_remote_object(remote, victim)
+    proc = mlv("gc", "-w", "-r", "store", "-f", cwd=repo)
+    assert "kept object(s) are not on remote 'store'" in proc.stderr
+    assert "`mlv push --verify -r store`" in proc.stderr
+    named = {p for p, _, _ in packed_objects(remote).values()}
+    assert named == pack_files(remote)  # every index names packs that are there
+    assert not lost & set(packed_objects(remote))
+    mlv("gc", "-w", "-r", "store", "-f", cwd=repo)  # a second run works too
+    mlv("push", "--verify", cwd=repo)  # the repair: sends what the lost pack held
+    assert_pulls_v2(repo, tmp_path)

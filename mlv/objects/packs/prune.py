@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from mlv import log
 from mlv.objects import hashing
 from mlv.objects.packs import layout
-from mlv.objects.packs.index import FIXED_SIZE, PACK_ROW, Location, PackIndex, PackRef, encode
+from mlv.objects.packs.index import (
+    FIXED_SIZE,
+    MAX_INDEX_BYTES,
+    PACK_ROW,
+    Location,
+    PackIndex,
+    PackRef,
+    encode,
+)
 from mlv.objects.packs.index import index_name as name_of_index
 from mlv.objects.packs.locks import RemoteLock, acquire
 from mlv.objects.packs.packed import Packed
@@ -33,7 +41,7 @@ from mlv.objects.packs.packfile import (
     footer_span,
     parse_trailer,
 )
-from mlv.storage.backend import Missing
+from mlv.storage.backend import KeyInfo, Missing
 
 LIVE_SHARE = 0.7  # a pack whose kept bytes are below this share of its size is rewritten
 SMALL_PACK = 8 << 20  # packs below this size are merged when there are several
@@ -69,6 +77,11 @@ class PrunePlan:
     doomed: dict[str, int] = field(default_factory=dict)  # packed objects dropped: length
     orphans: list[Orphan] = field(default_factory=list)  # older than the grace period
     young: int = 0  # unindexed packs younger than the grace period: left alone
+    # packs an index names that packs/ lists not at all or at another size: their objects
+    # are not on the remote (never read, copied or named again)
+    lost: dict[str, str] = field(default_factory=dict)  # pack name -> why
+    missing: dict[str, str] = field(default_factory=dict)  # kept hash -> its lost pack
+    tree_indexes: set[str] = field(default_factory=set)  # of replace: naming doomed trees
 
     @property
     def freed(self) -> int:
@@ -80,10 +93,15 @@ class PrunePlan:
     def work(self) -> bool:
         return bool(self.dead or self.rewrite or self.replace or self.orphans)
 
+    def listed(self, loc: Location) -> bool:
+        """Is loc in a pack that packs/ lists whole (a copy worth reading)?"""
+        return loc.pack.name not in self.lost
+
 
 @dataclass
 class PruneResult:
     removed: int = 0  # packed objects no index names any more
+    gone: set[str] = field(default_factory=set)  # those objects
     freed: int = 0  # bytes of packs deleted, less the bytes of new packs
     packs_written: int = 0
     packs_deleted: int = 0
@@ -111,10 +129,21 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
     out = PrunePlan(invalid=dict(catalog.invalid))
     if out.invalid:
         return out
+    listed = _list_packs(packed)
     by_pack: dict[str, dict[str, Location]] = {}
     refs: dict[str, PackRef] = {}
+    lost: dict[str, dict[str, Location]] = {}
     for index in catalog.indexes:
+        for p in index.packs:
+            size = listed[p.name].size if p.name in listed else None
+            if size != p.size:
+                out.lost[p.name] = (
+                    "not in packs/" if size is None else f"{size} bytes, its index says {p.size}"
+                )
         for h, loc in index.items():
+            if loc.pack.name in out.lost:
+                lost.setdefault(loc.pack.name, {}).setdefault(h, loc)
+                continue
             by_pack.setdefault(loc.pack.name, {}).setdefault(h, loc)
             refs[loc.pack.name] = loc.pack
     out.packs = len(refs)
@@ -125,6 +154,10 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
         out.newer = naming
         return out
     out.hashes = {h for entries in by_pack.values() for h in entries}
+    for name, entries in sorted(lost.items()):
+        for h in entries:
+            if h in kept and h not in out.hashes:
+                out.missing.setdefault(h, name)
     pinned = {name for name, entries in by_pack.items() if any(map(_pinned, entries.values()))}
     live: dict[str, dict[str, Location]] = {
         name: {h: loc for h, loc in entries.items() if h in kept or name in pinned}
@@ -169,13 +202,12 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
         if len(group) >= 2:
             replace.update((i.name, i) for i in group)
     # Deletion order: indexes naming trees that are not kept first (docs/design/packs.md).
-    out.replace = sorted(
-        replace.values(),
-        key=lambda i: (
-            not any(loc.kind == KIND_TREE and h not in kept for h, loc in i.items()),
-            i.name,
-        ),
-    )
+    out.tree_indexes = {
+        i.name
+        for i in replace.values()
+        if any(loc.kind == KIND_TREE and h not in kept for h, loc in i.items())
+    }
+    out.replace = sorted(replace.values(), key=lambda i: (i.name not in out.tree_indexes, i.name))
     remaining = [i for i in catalog.indexes if i.name not in replace]
     named_after = {h for i in remaining for h, _ in i.items()}
     keep = sorted({p.name for i in out.replace for p in i.packs if p.name in stay})
@@ -188,26 +220,35 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
         for h, loc in entries.items():
             if h not in named_after:
                 out.doomed.setdefault(h, loc.length)
-    _plan_orphans(packed, set(refs), out, lock_mtime)
+    _plan_orphans(listed, set(refs) | set(out.lost), out, lock_mtime)
     return out
 
 
-def _plan_orphans(
-    packed: Packed, named: set[str], out: PrunePlan, lock_mtime: float | None
-) -> None:
+def _list_packs(packed: Packed) -> dict[str, KeyInfo]:
+    """One listing of packs/: pack name -> what the server says of it."""
     try:
         listed = packed.backend.list_info(layout.PACKS)
     except Missing:
         listed = {}
     except Exception as e:
         raise packed.failure(e) from e
+    out: dict[str, KeyInfo] = {}
+    for key, info in listed.items():
+        name = layout.pack_name_of(key)
+        if name is not None:
+            out[name] = info
+    return out
+
+
+def _plan_orphans(
+    listed: dict[str, KeyInfo], named: set[str], out: PrunePlan, lock_mtime: float | None
+) -> None:
     if not listed:
         return
     # Ages by the server's clock: against the newest key listed, or this gc's own lock.
     now = max([info.mtime for info in listed.values()] + ([lock_mtime] if lock_mtime else []))
-    for key, info in sorted(listed.items()):
-        name = layout.pack_name_of(key)
-        if name is None or name in named:
+    for name, info in sorted(listed.items()):
+        if name in named:
             continue
         age = now - info.mtime
         if age > GRACE:
@@ -230,15 +271,24 @@ def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) 
 
         def checked(wanted: dict[str, Location] = wanted) -> Iterator[tuple[str, bytes]]:
             nonlocal failed
+            bad: dict[str, str] = {}  # hash -> why its first copy did not serve
             for h, data, error in packed.read(wanted):
                 if error is not None or data is None:
-                    result.failed[h] = f"cannot read it from pack {wanted[h].pack.name}: {error}"
-                    failed = True
-                    continue
-                if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
-                    corrupt[h] = wanted[h].pack.name
-                    continue
+                    bad[h] = f"cannot read it from pack {wanted[h].pack.name}: {error}"
+                elif hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
+                    bad[h] = ""
+                else:
+                    yield h, data
+            # Another copy may be sound: every other indexed one, then a loose one.
+            for h, data in _other_copies(packed, plan, wanted, dict(bad)):
+                del bad[h]
                 yield h, data
+            for h, why in bad.items():
+                if why:
+                    result.failed[h] = why
+                    failed = True
+                else:
+                    corrupt[h] = wanted[h].pack.name  # what names it stays (below)
 
         written = packed.write(checked(), kind, scratch)
         result.packs_written += written.requests
@@ -261,15 +311,83 @@ def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) 
         ]
         algo = hashing.split(entries[0].hash)[0]
         by_algo.setdefault(algo, []).append((ref, entries))
+    wrote: set[str] = set()
     for algo, packs in sorted(by_algo.items()):
         for group in _groups(algo, packs):
-            _write_index(packed, encode(algo, group))
+            wrote.add(_write_index(packed, encode(algo, group)))
             result.indexes_written += 1
-    keys = [layout.index_key(i.name) for i in plan.replace]
-    done = _delete(packed, keys, result)
-    result.indexes_deleted = len(done)
+    # An index this run just wrote may have the very bytes (so the name) of one it replaces
+    # (the same packs and entries): it stays.
+    # A kept object with no sound copy anywhere: every index naming it stays, and so do its
+    # packs (drop_packs deletes none that an index names), rotten copy and all.
+    stuck = {i.name for i in plan.replace if corrupt and any(h in corrupt for h, _ in i.items())}
+    if stuck:
+        result.warnings.append(
+            f"{len(stuck)} index(es) naming kept objects found corrupt are kept, with their "
+            "packs: nothing of those objects is deleted"
+        )
+    old = [i.name for i in plan.replace if i.name not in wrote and i.name not in stuck]
+    deleted = 0
+    for step in (
+        [n for n in old if n in plan.tree_indexes],
+        [n for n in old if n not in plan.tree_indexes],
+    ):
+        keys = [layout.index_key(n) for n in step]
+        done = _delete(packed, keys, result)
+        deleted += len(done)
+        if len(done) < len(keys):
+            break  # an index naming a doomed tree stays: what it names stays too
+    result.indexes_deleted = deleted
     # Every old index gone: the packs only they named may go once index/ is listed again.
-    result.complete = len(done) == len(keys)
+    result.complete = deleted == len(old)
+
+
+def _loose_key(hash_id: str) -> str:
+    algo, hexpart = hashing.split(hash_id)
+    return f"{algo}/{hexpart[:2]}/{hexpart[2:]}"
+
+
+def _other_copies(
+    packed: Packed, plan: PrunePlan, tried: dict[str, Location], bad: dict[str, str]
+) -> Iterator[tuple[str, bytes]]:
+    """Sound copies of the objects in bad, from the other packs the indexes name (packs
+    listed whole only), then from loose copies; each checked against its hash."""
+    if not bad:
+        return
+    catalog = packed.catalog()
+    others = {
+        h: [
+            loc
+            for loc in catalog.locations(h)
+            if plan.listed(loc) and loc.pack != tried[h].pack and not _pinned(loc)
+        ]
+        for h in bad
+    }
+    found: set[str] = set()
+    while True:
+        wanted = {h: locs.pop(0) for h, locs in others.items() if locs and h not in found}
+        if not wanted:
+            break
+        for h, data, error in packed.read(wanted):
+            if error is None and data is not None and _sound(h, data):
+                found.add(h)
+                yield h, data
+    loose = [h for h in bad if h not in found]
+    if not loose:
+        return
+    try:
+        results = packed.backend.read([_loose_key(h) for h in loose], packed.jobs)
+    except Exception as e:
+        raise packed.failure(e) from e
+    by_key = {_loose_key(h): h for h in loose}
+    for r in results:
+        h = by_key.get(r.key, "")
+        if h and r.error is None and r.data is not None and _sound(h, r.data):
+            yield h, r.data
+
+
+def _sound(hash_id: str, data: bytes) -> bool:
+    return hashing.hash_bytes(hashing.algorithm_of(hash_id), data) == hash_id
 
 
 def _groups(
@@ -289,9 +407,9 @@ def _groups(
         yield group
 
 
-def _write_index(packed: Packed, data: bytes) -> None:
+def _write_index(packed: Packed, data: bytes) -> str:
     """Write an index, and keep it in the local index cache (the next command reads it from
-    there, not from the remote)."""
+    there, not from the remote). Its name comes back."""
     name = name_of_index(data)
     try:
         results = packed.backend.write([(data, layout.index_key(name))], 1)
@@ -300,6 +418,7 @@ def _write_index(packed: Packed, data: bytes) -> None:
     if results[0].error is not None:
         raise packed.failure(results[0].error)
     packed.keep_index(name, data)
+    return name
 
 
 def _delete(packed: Packed, keys: list[str], result: PruneResult) -> list[str]:
@@ -331,7 +450,8 @@ def drop_packs(packed: Packed, plan: PrunePlan, kept: set[str], result: PruneRes
         return
     named = set(catalog.packs())
     if result.complete:
-        result.removed = len(plan.doomed)
+        result.gone = set(plan.doomed) - catalog.holds(plan.doomed)
+        result.removed = len(result.gone)
         going = [p for p in plan.dead + plan.rewrite if p.name not in named]
         done = set(_delete(packed, [layout.pack_key(p.name) for p in going], result))
         for p in going:
@@ -355,9 +475,13 @@ def _orphan(
     ref = PackRef(orphan.name, orphan.size)
     try:
         entries = _trailer(packed, key, orphan.size)
-    except (PackFormatError, OSError) as e:
+    except PackFormatError as e:
         log.debug(__name__, f"{key}: {e}")
         entries = ()  # not a pack this mlv can read: nothing in it is named, nothing kept
+    except OSError as e:
+        # It may hold the only copy of kept objects: kept until its trailer can be read.
+        result.warnings.append(f"pack {key} that no index names is kept: {e}; run gc again")
+        return
     named = holds(e.hash for e in entries)
     wanted = {
         e.hash: Location(ref, e.offset, e.stored, e.length, e.codec, e.kind)
@@ -368,17 +492,25 @@ def _orphan(
         and e.kind in (KIND_FILE, KIND_TREE)
     }
     good: list[Entry] = []
+    unread = 0  # kept objects that could not be read (as opposed to read and found rotten)
     if wanted:
         by_hash = {e.hash: e for e in entries}
         for h, data, error in packed.read(wanted):
-            ok = error is None and data is not None
-            if ok and data is not None and hashing.hash_bytes(hashing.algorithm_of(h), data) == h:
+            if error is not None or data is None:
+                unread += 1
+            elif _sound(h, data):
                 good.append(by_hash[h])
     if good:
         algo = hashing.split(good[0].hash)[0]
         _write_index(packed, encode(algo, [(ref, sorted(good, key=lambda e: e.hash))]))
         result.reindexed += 1
         result.indexes_written += 1
+        return
+    if unread:
+        result.warnings.append(
+            f"pack {key} that no index names is kept: {unread} kept object(s) in it could "
+            "not be read; run gc again"
+        )
         return
     if _delete(packed, [key], result):
         result.packs_deleted += 1
@@ -387,7 +519,7 @@ def _orphan(
 
 def _trailer(packed: Packed, key: str, size: int) -> tuple[Entry, ...]:
     """A pack's entries from its header, footer and trailer (three ranged reads), every
-    field checked as for an index."""
+    field checked as for an index. OSError: it could not be read (or is too big to)."""
     head = [(key, 0, HEADER_SIZE), (key, max(0, size - FOOTER_SIZE), FOOTER_SIZE)]
     try:
         results = packed.backend.read_ranges(head, 1)
@@ -399,6 +531,8 @@ def _trailer(packed: Packed, key: str, size: int) -> tuple[Entry, ...]:
     header, footer = results[0].data or b"", results[1].data or b""
     algo, trailer_offset, count = footer_span(header, footer, size)
     length = size - FOOTER_SIZE - trailer_offset
+    if length > MAX_INDEX_BYTES:  # a hostile footer would have it read into memory
+        raise OSError(f"its trailer is {length} bytes, more than the {MAX_INDEX_BYTES} read")
     try:
         r = packed.backend.read_ranges([(key, trailer_offset, length)], 1)[0]
     except Exception as e:
