@@ -187,3 +187,30 @@ def test_repack_killed_midway_leaves_a_valid_remote_and_a_rerun_completes(
     assert not [k for k in keys if k.startswith("store/locks/")]
     mlv("verify", "--remote", "store", cwd=mlv_repo)
     assert_clone_pulls(mlv_repo, tmp_path, "clone2")
+
+
+def test_a_loose_copy_stays_when_its_packed_copy_is_rotten(mlv_repo: Path, tmp_path: Path) -> None:
+    """An object loose and indexed (a killed repack's) loses its loose copy only once its
+    packed bytes hash right: a pack of the right size but rotten inside proves nothing."""
+    from mlv.objects.packs.index import PackRef, encode
+    from mlv.objects.packs.packfile import PackWriter
+
+    remote = tmp_path / "remote"
+    files = pushed_loose(mlv_repo, str(remote))
+    data = files["data/a/f3.txt"]
+    victim = xxh(data)
+    writer = PackWriter(str(tmp_path / "p.pack"), "xxh128")
+    writer.add(victim, data, 0)
+    pack = writer.finish()
+    path = remote / "packs" / pack.name[:2] / f"{pack.name}.pack"
+    path.parent.mkdir(parents=True)
+    raw = bytearray((tmp_path / "p.pack").read_bytes())
+    raw[pack.entries[0].offset] ^= 0xFF  # rotten, same size
+    path.write_bytes(bytes(raw))
+    index = encode("xxh128", [(PackRef(pack.name, pack.size), pack.entries)])
+    (remote / "index").mkdir()
+    (remote / "index" / f"{xxh(index).split(':')[1]}.idx").write_bytes(index)
+    proc = mlv("remote", "repack", "store", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and victim in proc.stdout + proc.stderr
+    loose = loose_objects(remote)
+    assert victim in loose and xxh(loose[victim].read_bytes()) == victim

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from mlv.errors import RemoteError
@@ -168,7 +168,9 @@ def run(
     # names is there" holds as long as possible.
     tree_copies = newly.get(KIND_TREE, [])
     file_copies = newly.get(KIND_FILE, [])
-    packed_before = sorted(todo.packed)
+    # A packed copy is proven by its bytes, not by its pack's listed size, before the loose
+    # copy goes: a rotten pack (or a hostile index) must not cost the only good copy.
+    packed_before = sorted(_sound_packed(store, todo.packed, result))
     _still_locked(store, held)
     for group in (tree_copies, file_copies + packed_before):
         if not group:
@@ -185,6 +187,30 @@ def run(
         _write_marker(store, Marker(loose_small=False))
         result.marker_written = True
     return result
+
+
+def _sound_packed(store: RemoteStore, hashes: Iterable[str], result: RepackResult) -> set[str]:
+    """Those of hashes with a packed copy that hashes right (every indexed copy tried, read
+    by ranges); the others keep their loose copy and are reported."""
+    catalog = store.packs.catalog()
+    todo = {h: catalog.locations(h) for h in hashes}
+    sound: set[str] = set()
+    why: dict[str, str] = {}
+    while True:
+        wanted = {h: locs.pop(0) for h, locs in todo.items() if locs and h not in sound}
+        if not wanted:
+            break
+        for h, data, error in store.packs.read(wanted):
+            if error is not None or data is None:
+                why.setdefault(h, f"cannot read it from pack {wanted[h].pack.name}: {error}")
+            elif hashing.hash_bytes(hashing.algorithm_of(h), data) == h:
+                sound.add(h)
+            else:
+                why[h] = f"its copy in pack {wanted[h].pack.name} is corrupt"
+    for h in todo:
+        if h not in sound:
+            result.failed[h] = f"loose copy kept: {why.get(h, 'no index names it any more')}"
+    return sound
 
 
 def _file_name(h: str) -> str:
