@@ -369,8 +369,11 @@ def test_a_push_lock_stops_gc_but_a_dead_local_one_does_not(
     # a killed command on this machine: its pid is gone, its lock does not wait 30 minutes
     child = subprocess.Popen(["true"])
     child.wait()
+    from mlv.objects.packs.locks import _pid_space
+
     path = plant_lock(remote, "gc", socket.gethostname(), 10)
-    path.write_text(json.dumps({"host": socket.gethostname(), "pid": child.pid}))
+    body = {"host": socket.gethostname(), "pid": child.pid, "space": _pid_space()}
+    path.write_text(json.dumps(body))
     doc = gc_remote(repo, "-f")
     assert doc["removed"] == len(dead) and not path.exists()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -81,3 +83,75 @@ def test_a_held_lock_is_rewritten_until_released(tmp_path: Path) -> None:
     assert lock.held
     lock.release()
     assert not path.exists() and not lock.held
+
+
+def plant(root: Path, name: str, body: dict[str, object], seconds_old: float = 0) -> Path:
+    path = root / "locks" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(body))
+    when = time.time() - seconds_old
+    os.utime(path, (when, when))
+    return path
+
+
+@pytest.mark.parametrize("pid", ["99999999999999999999", "²", "-5", " 7"])
+def test_a_hostile_pid_on_this_host_is_a_holder_not_a_crash(tmp_path: Path, pid: str) -> None:
+    """A pid no process can have leaves the lock standing (not dead, not an internal
+    error), and the lock just written is deleted again."""
+    backend = FolderBackend(str(tmp_path))
+    plant(tmp_path, f"gc-{'3' * 32}.json", {"host": socket.gethostname(), "pid": pid})
+    with pytest.raises(RemoteError, match="locked by gc"):
+        locks.acquire(backend, "push", "mlv push", failure, tries=1)
+    assert lock_files(tmp_path) == [f"gc-{'3' * 32}.json"]
+
+
+def test_a_lock_key_is_shown_without_its_junk(tmp_path: Path) -> None:
+    backend = FolderBackend(str(tmp_path))
+    plant(tmp_path, "gc-\x1b[2J\x07.json", {"host": "h", "pid": 5})
+    with pytest.raises(RemoteError) as caught:
+        locks.acquire(backend, "push", "mlv push", failure, tries=1)
+    assert "gc-[2J.json" in caught.value.message
+    assert "\x1b" not in caught.value.message and "\x07" not in caught.value.message
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_dead_holder_of_this_pid_space_goes_at_once(tmp_path: Path) -> None:
+    backend = FolderBackend(str(tmp_path))
+    host, space = socket.gethostname(), locks._pid_space()
+    if space == "?":
+        pytest.skip("no /proc here: pid spaces unknown")
+    plant(tmp_path, f"gc-{'4' * 32}.json", {"host": host, "pid": dead_pid(), "space": space})
+    with locks.acquire(backend, "gc", "mlv gc -r store", failure, tries=1):
+        assert len(lock_files(tmp_path)) == 1
+
+
+def test_a_holder_of_another_pid_space_with_this_host_name_is_not_judged_by_pid(
+    tmp_path: Path,
+) -> None:
+    """A container or CI runner with this host name but its own process ids: its pid
+    says nothing here, so its fresh lock holds."""
+    backend = FolderBackend(str(tmp_path))
+    host = socket.gethostname()
+    body = {"host": host, "pid": dead_pid(), "space": "another-boot/pid:[1]"}
+    plant(tmp_path, f"gc-{'5' * 32}.json", body)
+    with pytest.raises(RemoteError, match="locked by gc"):
+        locks.acquire(backend, "push", "mlv push", failure, tries=1)
+
+
+def test_a_lock_without_a_pid_space_is_judged_by_pid_only_once_past_a_refresh(
+    tmp_path: Path,
+) -> None:
+    backend = FolderBackend(str(tmp_path))
+    body = {"host": socket.gethostname(), "pid": dead_pid()}
+    fresh = plant(tmp_path, f"gc-{'6' * 32}.json", body, seconds_old=10)
+    with pytest.raises(RemoteError, match="locked by gc"):
+        locks.acquire(backend, "push", "mlv push", failure, tries=1)
+    when = time.time() - locks.REFRESH - 120
+    os.utime(fresh, (when, when))
+    with locks.acquire(backend, "gc", "mlv gc -r store", failure, tries=1):
+        assert not fresh.exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -49,11 +50,11 @@ class Holder:
     host: str = "?"
     pid: str = "?"
     command: str = "?"
+    space: str = "?"  # its process-id space: _pid_space() of the machine that wrote it
 
     def describe(self) -> str:
-        return (
-            f"`{self.command}` on {self.host} (pid {self.pid}, lock {self.key}, {_ago(self.age)})"
-        )
+        key = _clean(self.key)  # a hostile key name is shown as cleaned as a body field
+        return f"`{self.command}` on {self.host} (pid {self.pid}, lock {key}, {_ago(self.age)})"
 
 
 def lock_kind(key: str) -> str | None:
@@ -78,6 +79,18 @@ def _clean(value: object) -> str:
     """A field of a hostile lock body, fit for one line of output."""
     text = "".join(c for c in str(value) if c.isprintable())
     return text[:80] or "?"
+
+
+def _pid_space() -> str:
+    """Which process ids this process sees: the kernel's boot id and the pid namespace
+    (containers and CI runners sharing a host name have their own); "?" where unknown."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read(64).strip()
+        ns = os.readlink("/proc/self/ns/pid")
+    except (OSError, ValueError):
+        return "?"
+    return _clean(f"{boot}/{ns}") if boot else "?"
 
 
 class RemoteLock:
@@ -164,6 +177,7 @@ def acquire(
         {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "space": _pid_space(),
             "command": command,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
@@ -173,60 +187,79 @@ def acquire(
         key = f"{LOCKS}{kind}-{os.urandom(16).hex()}.json"
         _write(backend, key, body, failure)
         try:
-            listed = _list(backend, failure)
-        except BaseException:
-            _delete(backend, [key])
-            raise
-        mine = listed.get(key)
-        if mine is None:
-            if kind == "gc":
-                _delete(backend, [key])
-                raise failure(
-                    PermanentError(
-                        f"this remote does not list new keys at once (lock {key} was written "
-                        "but not listed): gc cannot lock it",
-                        "run gc where the remote's listings are consistent (S3, GCS, Azure, "
-                        "a local folder), or clean it without mlv",
-                    )
-                )
-            log.debug(__name__, f"lock {key} not listed yet: going on (push takes it shared)")
-            return RemoteLock(backend, key, body, time.time(), refresh_every)
-        now = max(info.mtime for info in listed.values())
-        stale, conflicts = [], []
-        for other, info in sorted(listed.items()):
-            other_kind = lock_kind(other)
-            if other == key or other_kind is None:
-                continue
-            age = now - info.mtime
-            if age >= STALE:
-                stale.append(other)
-            elif kind == "gc" or other_kind == "gc":
-                conflicts.append((other, other_kind, age, info))
-        dead = [c for c in conflicts if _dead(backend, c[0], c[1], c[2])]
-        if dead:
-            conflicts = [c for c in conflicts if c not in dead]
-            stale += [c[0] for c in dead]
-        if not conflicts:
-            if stale and kind == "gc":
-                log.debug(__name__, f"removing {len(stale)} stale lock(s): {', '.join(stale)}")
-                _delete(backend, stale)
-            return RemoteLock(backend, key, body, mine.mtime, refresh_every)
-        _delete(backend, [key])
-        together = any(info.mtime >= mine.mtime - TOGETHER for _, _, _, info in conflicts)
-        if together and attempt < tries:
-            time.sleep(random.uniform(*BACKOFF))
-            continue
-        other, other_kind, age, _ = conflicts[0]
-        holder = _holder(backend, other, other_kind, age)
-        more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
-        raise failure(
-            PermanentError(
-                f"locked by {holder.kind} {holder.describe()}{more}",
-                f"wait until it ends, then run `{command}` again (a lock left by a killed "
-                f"command goes stale {STALE // 60} minutes after its last refresh)",
+            taken = _settle(
+                backend, kind, key, body, command, failure, attempt, tries, refresh_every
             )
-        )
+        except BaseException:
+            _delete(backend, [key])  # never left behind, whatever stopped this command
+            raise
+        if taken is not None:
+            return taken
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _settle(
+    backend: Backend,
+    kind: Kind,
+    key: str,
+    body: bytes,
+    command: str,
+    failure: Callable[[BaseException], RemoteError],
+    attempt: int,
+    tries: int,
+    refresh_every: float,
+) -> RemoteLock | None:
+    """After writing key: the lock, None to try again (its key deleted), or the RemoteError
+    naming the holder (acquire deletes the key then)."""
+    listed = _list(backend, failure)
+    mine = listed.get(key)
+    if mine is None:
+        if kind == "gc":
+            raise failure(
+                PermanentError(
+                    f"this remote does not list new keys at once (lock {key} was written "
+                    "but not listed): gc cannot lock it",
+                    "run gc where the remote's listings are consistent (S3, GCS, Azure, "
+                    "a local folder), or clean it without mlv",
+                )
+            )
+        log.debug(__name__, f"lock {key} not listed yet: going on (push takes it shared)")
+        return RemoteLock(backend, key, body, time.time(), refresh_every)
+    now = max(info.mtime for info in listed.values())
+    stale, conflicts = [], []
+    for other, info in sorted(listed.items()):
+        other_kind = lock_kind(other)
+        if other == key or other_kind is None:
+            continue
+        age = now - info.mtime
+        if age >= STALE:
+            stale.append(other)
+        elif kind == "gc" or other_kind == "gc":
+            conflicts.append((other, other_kind, age, info))
+    dead = [c for c in conflicts if _dead(backend, c[0], c[1], c[2])]
+    if dead:
+        conflicts = [c for c in conflicts if c not in dead]
+        stale += [c[0] for c in dead]
+    if not conflicts:
+        if stale and kind == "gc":
+            log.debug(__name__, f"removing {len(stale)} stale lock(s): {', '.join(stale)}")
+            _delete(backend, stale)
+        return RemoteLock(backend, key, body, mine.mtime, refresh_every)
+    together = any(info.mtime >= mine.mtime - TOGETHER for _, _, _, info in conflicts)
+    if together and attempt < tries:
+        _delete(backend, [key])
+        time.sleep(random.uniform(*BACKOFF))
+        return None
+    other, other_kind, age, _ = conflicts[0]
+    holder = _holder(backend, other, other_kind, age)
+    more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+    raise failure(
+        PermanentError(
+            f"locked by {holder.kind} {holder.describe()}{more}",
+            f"wait until it ends, then run `{command}` again (a lock left by a killed "
+            f"command goes stale {STALE // 60} minutes after its last refresh)",
+        )
+    )
 
 
 def _write(
@@ -260,7 +293,15 @@ def _dead(backend: Backend, key: str, kind: str, age: float) -> bool:
     """Is key the lock of a command on this machine that is not running any more (killed:
     its lock would otherwise stop everyone for STALE seconds)?"""
     holder = _holder(backend, key, kind, age)
-    if holder.host != socket.gethostname() or not holder.pid.isdigit():
+    if holder.host != socket.gethostname() or not re.fullmatch(r"[0-9]{1,9}", holder.pid):
+        return False
+    space = _pid_space()
+    if holder.space != "?" and space != "?":
+        if holder.space != space:  # another container or runner of the same name
+            return False
+    elif age <= REFRESH + TOGETHER:
+        # Unknown pid spaces (an older mlv's lock, no /proc): a live holder refreshes its
+        # lock every REFRESH seconds, so only a lock older than that may be a dead one's.
         return False
     pid = int(holder.pid)
     if pid == os.getpid() or pid <= 1:
@@ -283,7 +324,9 @@ def _holder(backend: Backend, key: str, kind: str, age: float) -> Holder:
         if result.error is None and result.data:
             doc = yamlio.loads_json(result.data)
             if isinstance(doc, dict):
-                fields = {k: _clean(doc[k]) for k in ("host", "pid", "command") if k in doc}
+                fields = {
+                    k: _clean(doc[k]) for k in ("host", "pid", "command", "space") if k in doc
+                }
     except Exception as e:
         log.debug(__name__, f"cannot read lock {key}: {e}")
     return Holder(key, kind, age, **fields)
