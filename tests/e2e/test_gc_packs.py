@@ -529,3 +529,27 @@ def test_a_lost_pack_is_not_named_again_and_its_kept_objects_are_reported(
     mlv("gc", "-w", "-r", "store", "-f", cwd=repo)  # a second run works too
     mlv("push", "--verify", cwd=repo)  # the repair: sends what the lost pack held
     assert_pulls_v2(repo, tmp_path)
+
+
+def test_an_unindexed_pack_claiming_a_huge_trailer_is_kept_unread(
+    folder_remote: tuple[Path, Path, set[str]],
+) -> None:
+    """A (hostile) pack whose footer claims a trailer of more than an index's limit: gc
+    neither reads that into memory nor deletes the pack, and says so."""
+    from mlv.objects.packs.packfile import END_MAGIC, FOOTER, HEADER, MAGIC
+
+    repo, remote, _ = folder_remote
+    count = (300 << 20) // 40  # xxh128 entries: a 300 MiB trailer
+    size = 32 + 40 * count + 40
+    path = remote / "packs" / "ab" / f"ab{'c' * 30}.pack"
+    path.parent.mkdir(exist_ok=True)
+    with path.open("wb") as fh:  # sparse: header and footer only
+        fh.write(HEADER.pack(MAGIC, 1, 1, 0, 0, b"\0" * 16))
+        fh.truncate(size - 40)
+        fh.seek(size - 40)
+        fh.write(FOOTER.pack(count, 32, b"\0" * 16, END_MAGIC))
+    age(path, 48 * HOUR)
+    proc = mlv("gc", "-w", "-r", "store", "-f", cwd=repo)
+    assert path.exists()
+    assert f"pack packs/ab/{path.stem}.pack that no index names is kept" in proc.stderr
+    assert "more than the" in proc.stderr
