@@ -34,9 +34,10 @@ MAX_LIST_SIZE = 64 << 20  # the most bytes of a chunk list a reader parses
 
 ALGO_FASTCDC_2020 = 1
 # Algorithm 1 is FastCDC 2020 exactly as pyfastcdc 0.3 cuts: its default gear table (seed 0)
-# and normalized chunking level NC = 2 (below avg_size a cut needs the gear hash to match a
-# mask of round(log2(avg_size)) + 2 bits, from avg_size on one of that - 2 bits; no cut before
-# min_size, a forced cut at max_size; the last chunk is what remains).
+# and normalized chunking level NC = 2 (the gear hash starts at min_size; a cut needs zeros
+# under the reference's sparse mask of round(log2(avg_size)) + 2 bits before avg_size, of
+# round(log2(avg_size)) - 2 bits from there; a forced cut at max_size; the last chunk is
+# what remains). test_chunks.py pins the cut points.
 # Changing any of these gives other boundaries, so it would be another algorithm number.
 FASTCDC_NORMALIZATION: Final = 2
 FASTCDC_SEED: Final = 0
