@@ -358,8 +358,8 @@ def open_store(
 
 
 def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
-    """The remote's `pack_threshold` and `pack_size` options (mlv's own: taken out of the
-    options handed to the storage library), in bytes; defaults where unset."""
+    """The remote's `pack_threshold`, `pack_size` (in bytes) and `chunking` options (mlv's
+    own: taken out of the options handed to the storage library); defaults where unset."""
     values = {}
     defaults = {"pack_threshold": "4MiB", "pack_size": "32MiB"}
     for option, default_text in defaults.items():
@@ -386,7 +386,15 @@ def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
             f"remote.{chosen}.pack_size: between 1MiB and {MAX_PACK_WRITE >> 20}MiB",
             f"`mlv remote modify {chosen} pack_size 32MiB`",
         )
-    return PackSettings(threshold, size)
+    chunking = options.pop("chunking", True)
+    if isinstance(chunking, str) and chunking.lower() in ("true", "false"):
+        chunking = chunking.lower() == "true"
+    if not isinstance(chunking, bool):
+        raise ConfigError(
+            f"remote.{chosen}.chunking: expected true or false",
+            f"`mlv remote modify {chosen} chunking true`",
+        )
+    return PackSettings(threshold, size, chunking)
 
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}

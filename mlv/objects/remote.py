@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
-from mlv.objects.packs import layout, locks
+from mlv.objects.packs import chunked, layout, locks
 from mlv.objects.packs.index import Location, PackRef
 from mlv.objects.packs.packed import Packed, Settings
 from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
@@ -356,6 +356,7 @@ class RemoteStore:
         outcome = Outcome()
         loose: list[str] = []
         packable: list[str] = []
+        chunkable: list[str] = []
         hashes = list(hashes)
         if hashes:
             self._begin_write()
@@ -367,6 +368,8 @@ class RemoteStore:
                 continue
             if not self.read_only and self.packing.packs(size):
                 packable.append(h)
+            elif not self.read_only and self.packing.chunks(size):
+                chunkable.append(h)
             else:
                 loose.append(h)
         if packable:
@@ -396,9 +399,22 @@ class RemoteStore:
             for h, e in written.failed.items():
                 outcome.failed[h] = self.reason(e)
                 outcome.kinds[h] = type(e).__name__
+        if chunkable:
+            self._book_chunked(
+                chunked.push(self.packs, cache, chunkable, cache.tmp_dir, done), outcome
+            )
         if loose:
             outcome.merge(self._upload_loose(cache, loose, done))
         return outcome
+
+    def _book_chunked(self, result: chunked.Result, outcome: Outcome) -> None:
+        outcome.done += result.done
+        outcome.nbytes += result.nbytes
+        outcome.missing += result.missing
+        outcome.corrupt += list(result.corrupt)
+        outcome.got.update(result.corrupt)
+        for h, e in result.failed.items():
+            self._book_error(h, e, outcome)
 
     def _upload_loose(
         self, cache: Cache, hashes: Iterable[str], done: Progress | None = None
@@ -487,8 +503,19 @@ class RemoteStore:
         """
         outcome = Outcome()
         sizes = sizes or {}
+        asked = set(hashes)
+        rebuilt = chunked.chunked_locations(self.packs.catalog(), asked)
+        if rebuilt:
+
+            def adopt(h: str, path: str) -> None:
+                cache.adopt(path, h)
+
+            result = chunked.rebuild(
+                self.packs, cache, rebuilt, lambda h: cache.new_tmp(), adopt, done
+            )
+            self._book_chunked(result, outcome)
         wanted: list[str] = []
-        for h, data, error in self._packed(sorted(set(hashes)), wanted):
+        for h, data, error in self._packed(sorted(asked - set(rebuilt)), wanted):
             if isinstance(error, Mismatch):
                 outcome.corrupt.append(h)
             elif error is not None:
@@ -569,8 +596,26 @@ class RemoteStore:
             outcome.nbytes += len(data) if data is not None else 0
             return False
 
+        asked = set(hashes)
+        rebuilt = chunked.chunked_locations(self.packs.catalog(), asked)
+        if rebuilt:
+            result = chunked.rebuild(
+                self.packs,
+                None,  # every chunk from the remote: it is the remote being checked
+                rebuilt,
+                lambda h: os.path.join(scratch, f"rebuilt-{hashing.split(h)[1]}"),
+                lambda h, path: None,  # judged by its hash already; deleted after
+                done,
+            )
+            outcome.done += result.done
+            outcome.nbytes += result.nbytes
+            outcome.missing += result.missing
+            for h, got in result.corrupt.items():
+                judge(h, got, None)
+            for h, e in result.failed.items():
+                self._book_error(h, e, outcome)
         wanted: list[str] = []
-        for h, data, error in self._packed(sorted(set(hashes)), wanted):
+        for h, data, error in self._packed(sorted(asked - set(rebuilt)), wanted):
             if isinstance(error, Mismatch):
                 judge(h, error.got, error.data)
             elif error is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,6 +35,7 @@ from mlv.objects.packs.packfile import (
     CONTENTS_DATA,
     CONTENTS_TREES,
     FOOTER_SIZE,
+    KIND_CHUNKS,
     KIND_FILE,
     KIND_TREE,
     MAX_PACK_WRITE,
@@ -65,9 +66,14 @@ class Settings:
 
     threshold: int = THRESHOLD
     size: int = PACK_SIZE
+    chunking: bool = True  # objects at or above threshold are cut into chunks (chunked.py)
 
     def packs(self, size: int | None) -> bool:
         return size is not None and size < self.threshold
+
+    def chunks(self, size: int | None) -> bool:
+        """Is an object of this size cut into chunks (the rest of those not packed)?"""
+        return self.chunking and self.threshold > 0 and size is not None and size >= self.threshold
 
 
 @dataclass
@@ -312,6 +318,7 @@ class Packed:
         kind: int,
         scratch: str,
         done: Done | None = None,
+        lengths: Mapping[str, int] | None = None,
     ) -> Written:
         """Pack (hash id, bytes) pairs, already checked against their hashes, and send them.
 
@@ -387,7 +394,7 @@ class Packed:
                     path = localfs.tmp_name(os.path.join(scratch, "pack"))
                     writers[algo] = (PackWriter(path, algo, contents), path)
                 writer = writers[algo][0]
-                writer.add(h, data, kind)
+                writer.add(h, data, kind, lengths.get(h) if lengths else None)
                 if writer.size >= target:
                     close(algo)
             for algo in sorted(writers):
@@ -464,7 +471,7 @@ class Packed:
         spans: list[tuple[PackRef, ranges.Span]] = []
         by_pack: dict[PackRef, list[tuple[str, int, int]]] = {}
         for h, loc in wanted.items():
-            if loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE):
+            if loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE, KIND_CHUNKS):
                 # a newer mlv's: refused before a byte of it is read
                 yield h, None, NewerFormat(f"codec {loc.codec}, kind {loc.kind}: needs a newer mlv")
                 continue

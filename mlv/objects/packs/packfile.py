@@ -255,9 +255,12 @@ class PackWriter:
         self._hasher.update(data)
         self._size += len(data)
 
-    def add(self, hash_id: str, data: bytes, kind: int = KIND_FILE) -> Entry:
-        """Append one object's bytes (raw codec). A hash already in this pack is not written
-        twice: its first entry is returned."""
+    def add(
+        self, hash_id: str, data: bytes, kind: int = KIND_FILE, length: int | None = None
+    ) -> Entry:
+        """Append one object's stored bytes (raw codec). A hash already in this pack is not
+        written twice: its first entry is returned. length: the object's length when it is
+        not len(data) (a chunk list: the length of the whole object it rebuilds)."""
         if self._done:
             raise ValueError("pack already finished")
         raw_hash(self.algo, hash_id)
@@ -269,7 +272,8 @@ class PackWriter:
         after = self._size + len(data) + entry_size(self.algo) * (len(self._entries) + 1)
         if after + FOOTER_SIZE > MAX_PACK_WRITE:
             raise ValueError("pack full: start another pack")
-        entry = Entry(hash_id, self._size, len(data), len(data), CODEC_RAW, kind)
+        whole = len(data) if length is None else length
+        entry = Entry(hash_id, self._size, len(data), whole, CODEC_RAW, kind)
         self._write(data)
         self._entries[hash_id] = entry
         return entry
