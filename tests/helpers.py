@@ -481,16 +481,43 @@ def packed_objects(remote: Path) -> dict[str, tuple[Path, int, int]]:
     return found
 
 
+def chunked_objects(remote: Path) -> dict[str, int]:
+    """hash id -> length, for every object that an index of a folder remote names as a
+    chunk list (kind 2: a large object stored as content-defined chunks)."""
+    from mlv.objects.packs.index import PackIndex
+
+    found: dict[str, int] = {}
+    for idx in sorted((remote / "index").glob("*.idx")):
+        for h, loc in PackIndex.parse(idx.stem, idx.read_bytes()).items():
+            if loc.kind == 2:
+                found[h] = loc.length
+    return found
+
+
 def remote_objects(remote: Path) -> dict[str, bytes]:
     """hash id -> bytes, for every object on a folder remote, loose or packed (bytes as
-    stored: a damaged object is returned damaged; one whose pack is gone is left out)."""
+    stored: a damaged object is returned damaged; one whose pack is gone is left out); a
+    chunked object is its chunks put together (left out when one of them is missing)."""
+    from mlv.objects.packs.chunks import ChunkList
+
     found = {h: p.read_bytes() for h, p in loose_objects(remote).items()}
-    for h, (pack, offset, stored) in packed_objects(remote).items():
+    stored: dict[str, bytes] = {}
+    for h, (pack, offset, length) in packed_objects(remote).items():
         if h in found or not pack.exists():
             continue
         with pack.open("rb") as fh:
             fh.seek(offset)
-            found[h] = fh.read(stored)
+            stored[h] = fh.read(length)
+    chunked = chunked_objects(remote)
+    for h, data in stored.items():
+        if h not in chunked:
+            found[h] = data
+    for h, length in chunked.items():
+        if h not in stored or h in found:
+            continue
+        chunk_list = ChunkList.parse(stored[h], length, h.split(":")[0])
+        if all(ref.hash in stored for ref in chunk_list.chunks):
+            found[h] = b"".join(stored[ref.hash] for ref in chunk_list.chunks)
     return found
 
 

@@ -31,6 +31,7 @@ from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
 from mlv.objects.packs import chunked, layout, locks
+from mlv.objects.packs.chunks import ChunkList
 from mlv.objects.packs.index import Location, PackRef
 from mlv.objects.packs.packed import Packed, Settings
 from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
@@ -236,7 +237,30 @@ class RemoteStore:
             self.packs.trust_cached = False
             self.packs.catalog(refresh=True)
         proven = self.packs.prove(wanted)
+        proven -= self._unproven_chunked(proven)
         return proven | self._present_loose(wanted - proven)
+
+    def _unproven_chunked(self, proven: set[str]) -> set[str]:
+        """Those of the chunked objects among proven whose chunk list cannot be read, or
+        names a chunk that is not proven (a ranged read of each chunk list)."""
+        lists = chunked.chunked_locations(self.packs.catalog(), proven)
+        if not lists:
+            return set()
+        bad: set[str] = set()
+        named: dict[str, list[str]] = {}
+        for h, data, error in self.packs.read(lists):
+            try:
+                if error is not None:
+                    raise error
+                chunk_list = ChunkList.parse(data or b"", lists[h].length, hashing.algorithm_of(h))
+            except Exception as e:  # unreadable, absent, damaged, a newer format
+                log.debug(__name__, f"{self.name}: chunk list of {h}: {e}")
+                bad.add(h)
+                continue
+            named[h] = [ref.hash for ref in chunk_list.chunks]
+        chunks = {c for refs in named.values() for c in refs}
+        there = self.packs.prove(chunks)
+        return bad | {h for h, refs in named.items() if not set(refs) <= there}
 
     def _present_loose(self, wanted: set[str]) -> set[str]:
         if not wanted:

@@ -27,6 +27,7 @@ import xxhash
 from helpers import (
     MLV,
     assert_cache_sound,
+    chunked_objects,
     commit_all,
     git,
     loose_objects,
@@ -72,19 +73,17 @@ def clone(repo: Path, target: Path) -> Path:
     return target
 
 
-def test_a_push_packs_small_objects_and_leaves_large_ones_loose(
-    mlv_repo: Path, tmp_path: Path
-) -> None:
+def test_a_push_packs_small_objects_and_chunks_large_ones(mlv_repo: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     files = pushed(mlv_repo, remote)
     assert (remote / "mlv-remote.json").read_bytes() == b'{"mlv-remote":1,"loose-small":false}'
     big = xxh(files["data/model.bin"])
-    loose = loose_objects(remote)
-    assert set(loose) == {big}  # `xxh128sum` of the loose file prints its name
-    assert "xxh128:" + name_of(loose[big].read_bytes()) == big
+    assert loose_objects(remote) == {}
+    assert chunked_objects(remote) == {big: BIG}  # a chunk list under the file's own hash
+    assert remote_objects(remote)[big] == files["data/model.bin"]  # its chunks, together
     packed = packed_objects(remote)
     small = {xxh(v) for k, v in files.items() if k != "data/model.bin"}
-    assert small <= set(packed) and big not in packed
+    assert small <= set(packed)
     # every pack and index is named by the xxh128sum of its bytes, packs sharded by name
     for pack in (remote / "packs").glob("*/*.pack"):
         assert pack.stem == name_of(pack.read_bytes()) and pack.parent.name == pack.stem[:2]
@@ -329,3 +328,39 @@ def test_a_marker_that_is_not_one_stops_writers_with_one_line(
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "mlv-remote.json is not valid JSON" in proc.stderr
     assert "look at mlv-remote.json on the remote" in proc.stderr
+
+
+def test_chunking_false_keeps_large_objects_loose(mlv_repo: Path, tmp_path: Path) -> None:
+    """`chunking false`: a large object keeps a key of its own (`xxh128sum` of it prints its
+    name; `aws s3 cp` or a URL reach it), as in mlv 0.1."""
+    remote = tmp_path / "remote"
+    files = pushed(mlv_repo, remote, "chunking=false")
+    big = xxh(files["data/model.bin"])
+    loose = loose_objects(remote)
+    assert set(loose) == {big} and not chunked_objects(remote)
+    assert "xxh128:" + name_of(loose[big].read_bytes()) == big
+
+
+def test_a_new_version_of_a_large_file_sends_and_fetches_only_its_changed_chunks(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    files = pushed(mlv_repo, remote)
+    v1 = files["data/model.bin"]
+    v2 = v1[: 2 << 20] + os.urandom(100_000) + v1[2 << 20 :]  # an insert in the middle
+    v2 = v2[:4096] + os.urandom(4096) + v2[8192:]  # and an edit near the start
+    (mlv_repo / "data" / "model.bin").chmod(0o644)
+    (mlv_repo / "data" / "model.bin").write_bytes(v2)
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
+    assert doc["ok"] and doc["transferred"]["bytes"] < len(v2) // 5, doc
+    other = clone(mlv_repo, tmp_path / "clone")
+    git("checkout", "-q", "HEAD~1", cwd=other)
+    mlv("pull", cwd=other)
+    git("checkout", "-q", "-", cwd=other)
+    doc = json.loads(mlv("pull", "--json", cwd=other).stdout)
+    assert doc["ok"] and doc["transferred"]["bytes"] < len(v2) // 5, doc  # v1's chunks reused
+    assert (other / "data" / "model.bin").read_bytes() == v2
+    assert_cache_sound(other)
+    assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
