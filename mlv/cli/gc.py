@@ -151,6 +151,11 @@ def _render(r: GcResult) -> None:
             f"{n} cached remote index{'' if n == 1 else 'es'} ({output.human_size(r.index_bytes)}) "
             f"unused for {gc_mod.INDEX_EXPIRY // 86400} days {verb}."
         )
+    if r.chunk_lists:
+        output.info(
+            f"{output.plural(r.chunk_lists, 'chunk list')} "
+            f"({output.human_size(r.chunk_list_bytes)}) of objects not in the cache {verb}."
+        )
     if r.corrupt:
         name = r.where.removeprefix("remote ")
         output.error_list(
@@ -183,4 +188,6 @@ def _as_dict(r: GcResult) -> dict[str, Any]:
     else:  # the local index cache: copies of remote indexes unused for 30 days
         doc["indexes_expired"] = r.indexes
         doc["index_bytes"] = r.index_bytes
+        doc["chunk_lists"] = r.chunk_lists
+        doc["chunk_list_bytes"] = r.chunk_list_bytes
     return doc

@@ -25,6 +25,7 @@ index/ (remote indexes kept locally) loses the copies no command used for 30 day
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -48,12 +49,13 @@ from mlv.errors import (
 from mlv.objects import hashing
 from mlv.objects import pointer as pointer_mod
 from mlv.objects import tree as tree_mod
-from mlv.objects.packs import prune
+from mlv.objects.packs import chunked, prune
 from mlv.objects.packs.locks import UNSURE, RemoteLock
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import BATCH, RemoteStore, hash_of_key
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
+from mlv.util import localfs
 
 TREE_MARK = tree_mod.MARK
 INDEX_EXPIRY = 30 * 24 * 3600  # seconds: a cached remote index unused this long is deleted
@@ -123,6 +125,10 @@ class GcResult:
     # (deleted, or with dry_run that would be): count and bytes
     indexes: int = 0
     index_bytes: int = 0
+    # the cache: chunk lists in <cache>/chunks/ of objects no longer in the cache (deleted,
+    # or with dry_run that would be): count and bytes
+    chunk_lists: int = 0
+    chunk_list_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -405,7 +411,10 @@ def _gc_cache(
     if dry_run or not doomed or not confirm(plan):
         if dry_run:
             result.removed, result.bytes = plan.count, plan.bytes
+            _drop_chunk_lists(cache, set(doomed), True, result)
         else:
+            if not doomed:
+                _drop_chunk_lists(cache, set(), False, result)
             result.kept = len(present)
         return result
     progress.begin("gc cache", len(doomed))
@@ -436,7 +445,48 @@ def _gc_cache(
                 pass
         progress.end()
     result.kept = len(present) - result.removed
+    _drop_chunk_lists(cache, set(), False, result)
     return result
+
+
+def _drop_chunk_lists(cache: Cache, going: set[str], dry_run: bool, result: GcResult) -> None:
+    """Delete the chunk lists kept for objects the cache no longer holds (or, dry_run,
+    count them and those of the objects in going): a list only serves to rebuild the next
+    version of a file from the chunks of an object that is here."""
+    base = os.path.join(cache.root, chunked.CHUNKS_DIR)
+    for algo in _names(base):
+        if algo not in hashing.ALGORITHMS:
+            continue
+        for shard in _names(os.path.join(base, algo)):
+            folder = os.path.join(base, algo, shard)
+            for rest in _names(folder):
+                object_id = f"{algo}:{shard}{rest}"
+                if rest.startswith(localfs.TMP_MARK) or not hashing.is_hash(object_id):
+                    continue
+                if object_id not in going and os.path.lexists(cache.object_path(object_id)):
+                    continue
+                path = os.path.join(folder, rest)
+                try:
+                    size = os.lstat(path).st_size
+                    if not dry_run:
+                        os.unlink(path)
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    result.warnings.append(f"cannot delete the chunk list {path}: {e}")
+                    continue
+                result.chunk_lists += 1
+                result.chunk_list_bytes += size
+            if not dry_run:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)  # only if empty
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _expire_indexes(cache: Cache, dry_run: bool, result: GcResult) -> None:
@@ -618,8 +668,10 @@ def _gc_remote(
         packed = (
             prune.PrunePlan()
             if store.read_only
-            else prune.plan(store.packs, kept, lock.mtime if lock else None)
+            else prune.plan(store.packs, kept, lock.mtime if lock else None, repo.cache)
         )
+        # A loose copy of a chunk a kept chunk list names is kept too.
+        doomed = {h: size for h, size in doomed.items() if h not in packed.chunks}
         return _gc_remote_locked(
             repo, store, kept, present, doomed, packed, result, dry_run, confirm, progress, lock
         )
@@ -658,6 +710,15 @@ def _gc_remote_locked(
     result.kept = plan.kept
     if packed.invalid:
         result.warnings.append(_invalid_warning(store, packed.invalid))
+    if packed.unknown:
+        h, why = sorted(packed.unknown.items())[0]
+        more = f" (and {len(packed.unknown) - 1} more)" if len(packed.unknown) > 1 else ""
+        result.warnings.append(
+            f"no pack deleted this run: the chunk list of kept object {h} on remote "
+            f"'{store.name}' is not usable ({why}){more}, so the chunks it names are unknown; "
+            f"check the remote with `mlv verify --remote {store.name} --full`, repair it, "
+            f"then run `mlv gc -r {store.name}` again"
+        )
     if packed.newer:
         result.warnings.append(
             f"no pack deleted: remote '{store.name}' holds {packed.newer} packed object(s) of "

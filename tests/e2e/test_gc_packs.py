@@ -227,10 +227,10 @@ def test_an_unusable_index_stops_every_pack_deletion(
 def test_objects_of_a_kind_from_a_newer_mlv_stop_pack_deletions(
     folder_remote: tuple[Path, Path, set[str]],
 ) -> None:
-    """A chunk list (kind 2, issue 16) names objects this mlv cannot follow: gc keeps every
-    pack rather than drop what it may name."""
+    """A kind above chunk lists (kind 3, of a newer mlv) may name objects in ways this mlv
+    cannot follow: gc keeps every pack rather than drop what it may name."""
     repo, remote, dead = folder_remote
-    plant_pack(remote, [b"a chunk list of a newer mlv"], kind=2, indexed=True)
+    plant_pack(remote, [b"an entry of a newer mlv"], kind=3, indexed=True)
     before = {p: p.read_bytes() for p in pack_files(remote)}
     proc = mlv("gc", "-w", "-r", "store", "-f", cwd=repo)
     assert "no pack deleted: remote 'store' holds 1 packed object(s) of a kind" in proc.stderr

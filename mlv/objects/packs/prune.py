@@ -7,6 +7,10 @@ remote's exclusive lock: writes new packs of the kept objects of mostly-dead or 
 as they are, deletes the old indexes, then (after the loose part) lists index/ again and
 deletes the packs no index names. Killed at any moment, every index still names complete
 packs and every kept object stays named by at least one index.
+
+Chunk lists (kind 2, issue 16) name their chunks: a kept chunk list keeps every chunk it
+names, so gc reads each kept list (the cache's copy when it fits, else the remote's) before
+it decides anything, and deletes no pack when one cannot be read or parsed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass, field
 
 from mlv import log
 from mlv.objects import hashing
-from mlv.objects.packs import layout
+from mlv.objects.packs import chunked, layout
+from mlv.objects.packs.chunks import ChunkList
 from mlv.objects.packs.index import (
     FIXED_SIZE,
     MAX_INDEX_BYTES,
@@ -33,6 +38,7 @@ from mlv.objects.packs.packfile import (
     CODEC_RAW,
     FOOTER_SIZE,
     HEADER_SIZE,
+    KIND_CHUNKS,
     KIND_FILE,
     KIND_TREE,
     Entry,
@@ -41,6 +47,7 @@ from mlv.objects.packs.packfile import (
     footer_span,
     parse_trailer,
 )
+from mlv.objects.store import Cache
 from mlv.storage.backend import KeyInfo, Missing
 
 LIVE_SHARE = 0.7  # a pack whose kept bytes are below this share of its size is rewritten
@@ -67,7 +74,12 @@ class PrunePlan:
     packs: int = 0  # packs the indexes name
     hashes: set[str] = field(default_factory=set)  # every object the indexes name
     invalid: dict[str, str] = field(default_factory=dict)
-    newer: int = 0  # entries of a kind that names other objects (a newer mlv's): no pruning
+    newer: int = 0  # entries of a kind newer than chunk lists (a newer mlv's): no pruning
+    # kept chunk lists that could not be read or parsed (hash -> why): the chunks they name
+    # are unknown, so gc deletes no pack and no index
+    unknown: dict[str, str] = field(default_factory=dict)
+    chunks: set[str] = field(default_factory=set)  # chunks the kept chunk lists name
+    lists: dict[str, ChunkList] = field(default_factory=dict)  # kept chunk lists, parsed
     dead: list[PackRef] = field(default_factory=list)  # no kept object in them
     rewrite: list[PackRef] = field(default_factory=list)  # kept objects copied out
     copy: dict[str, Location] = field(default_factory=dict)  # kept objects to copy
@@ -93,6 +105,12 @@ class PrunePlan:
     def work(self) -> bool:
         return bool(self.dead or self.rewrite or self.replace or self.orphans)
 
+    @property
+    def blocked(self) -> bool:
+        """Does this plan delete nothing (an unusable index, a newer kind, an unreadable
+        kept chunk list)?"""
+        return bool(self.invalid or self.newer or self.unknown)
+
     def listed(self, loc: Location) -> bool:
         """Is loc in a pack that packs/ lists whole (a copy worth reading)?"""
         return loc.pack.name not in self.lost
@@ -116,15 +134,18 @@ class PruneResult:
 
 def _pinned(loc: Location) -> bool:
     """An entry a newer mlv wrote (codec or kind unknown here): gc keeps its pack as it is."""
-    return loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE)
+    return loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE, KIND_CHUNKS)
 
 
 def _index_bytes(index: PackIndex) -> int:
     return FIXED_SIZE + PACK_ROW.size * len(index.packs) + entry_size(index.algo) * len(index)
 
 
-def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> PrunePlan:
-    """Decide what to rewrite and drop, from one fresh listing of index/ and one of packs/."""
+def plan(
+    packed: Packed, kept: set[str], lock_mtime: float | None = None, cache: Cache | None = None
+) -> PrunePlan:
+    """Decide what to rewrite and drop, from one fresh listing of index/ and one of packs/.
+    kept grows by the chunks of every kept chunk list (read from cache's copy when it fits)."""
     catalog = packed.catalog(refresh=True)
     out = PrunePlan(invalid=dict(catalog.invalid))
     if out.invalid:
@@ -147,13 +168,17 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
             by_pack.setdefault(loc.pack.name, {}).setdefault(h, loc)
             refs[loc.pack.name] = loc.pack
     out.packs = len(refs)
-    naming = sum(1 for e in by_pack.values() for loc in e.values() if loc.kind > KIND_TREE)
+    naming = sum(1 for e in by_pack.values() for loc in e.values() if loc.kind > KIND_CHUNKS)
     if naming:
-        # Chunk lists (issue 16) or a newer kind name other objects in ways this mlv cannot
-        # follow: dropping anything could drop what they name.
+        # A newer kind may name other objects in ways this mlv cannot follow: dropping
+        # anything could drop what they name.
         out.newer = naming
         return out
     out.hashes = {h for entries in by_pack.values() for h in entries}
+    _read_lists(packed, cache, kept, by_pack, out)
+    if out.unknown:
+        return out
+    kept = kept | out.chunks
     for name, entries in sorted(lost.items()):
         for h in entries:
             if h in kept and h not in out.hashes:
@@ -201,11 +226,12 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
     for group in smalls.values():
         if len(group) >= 2:
             replace.update((i.name, i) for i in group)
-    # Deletion order: indexes naming trees that are not kept first (docs/design/packs.md).
+    # Deletion order: indexes naming trees or chunk lists that are not kept first
+    # (docs/design/packs.md): nothing outlives what it names.
     out.tree_indexes = {
         i.name
         for i in replace.values()
-        if any(loc.kind == KIND_TREE and h not in kept for h, loc in i.items())
+        if any(loc.kind in (KIND_TREE, KIND_CHUNKS) and h not in kept for h, loc in i.items())
     }
     out.replace = sorted(replace.values(), key=lambda i: (i.name not in out.tree_indexes, i.name))
     remaining = [i for i in catalog.indexes if i.name not in replace]
@@ -222,6 +248,55 @@ def plan(packed: Packed, kept: set[str], lock_mtime: float | None = None) -> Pru
                 out.doomed.setdefault(h, loc.length)
     _plan_orphans(listed, set(refs) | set(out.lost), out, lock_mtime)
     return out
+
+
+def _read_lists(
+    packed: Packed,
+    cache: Cache | None,
+    kept: set[str],
+    by_pack: dict[str, dict[str, Location]],
+    out: PrunePlan,
+) -> None:
+    """Read and parse every kept chunk list into out.lists, its chunks into out.chunks;
+    those that cannot be read or parsed go to out.unknown. The cache's copy serves when it
+    parses with the entry's length, has the entry's size and names only chunks an index
+    names; else the remote's (one location each, by range)."""
+    wanted: dict[str, Location] = {}
+    for entries in by_pack.values():
+        for h, loc in entries.items():
+            if loc.kind == KIND_CHUNKS and h in kept:
+                wanted.setdefault(h, loc)
+    if not wanted:
+        return
+    remote: dict[str, Location] = {}
+    for h, loc in sorted(wanted.items()):
+        local = _local_list(cache, h, loc) if cache is not None else None
+        if local is not None and all(r.hash in out.hashes for r in local.chunks):
+            out.lists[h] = local
+        else:
+            remote[h] = loc
+    for h, data, error in packed.read(remote):
+        if error is not None or data is None:
+            out.unknown[h] = f"cannot read it from pack {remote[h].pack.name}: {error}"
+            continue
+        try:
+            out.lists[h] = ChunkList.parse(data, remote[h].length, hashing.algorithm_of(h))
+        except PackFormatError as e:
+            out.unknown[h] = f"its chunk list in pack {remote[h].pack.name} is not valid: {e}"
+    out.chunks = {r.hash for chunk_list in out.lists.values() for r in chunk_list.chunks}
+
+
+def _local_list(cache: Cache, hash_id: str, loc: Location) -> ChunkList | None:
+    """The cache's copy of hash_id's chunk list, if it is the size the index records and
+    parses with the entry's length."""
+    try:
+        with open(chunked.list_path(cache, hash_id), "rb") as fh:
+            data = fh.read(loc.stored + 1)
+        if len(data) != loc.stored:
+            return None
+        return ChunkList.parse(data, loc.length, hashing.algorithm_of(hash_id))
+    except (OSError, ValueError):
+        return None
 
 
 def _list_packs(packed: Packed) -> dict[str, KeyInfo]:
@@ -260,11 +335,13 @@ def _plan_orphans(
 def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) -> None:
     """Phase one (before the loose part): new packs and indexes, then the old indexes go.
     Nothing is deleted unless every kept object of the packs going away is named again."""
-    if plan.invalid or plan.newer:
+    if plan.blocked:
         return
     corrupt: dict[str, str] = {}
     failed = False
-    for kind in (KIND_FILE, KIND_TREE):
+    # Chunks (kind 0) before the chunk lists naming them, files before the trees naming
+    # them: each kind's packs are indexed after those of the kinds before it.
+    for kind in (KIND_FILE, KIND_CHUNKS, KIND_TREE):
         wanted = {h: loc for h, loc in plan.copy.items() if loc.kind == kind}
         if not wanted:
             continue
@@ -275,7 +352,7 @@ def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) 
             for h, data, error in packed.read(wanted):
                 if error is not None or data is None:
                     bad[h] = f"cannot read it from pack {wanted[h].pack.name}: {error}"
-                elif hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
+                elif not _sound(h, data, wanted[h], plan):
                     bad[h] = ""
                 else:
                     yield h, data
@@ -290,7 +367,8 @@ def rewrite(packed: Packed, plan: PrunePlan, scratch: str, result: PruneResult) 
                 else:
                     corrupt[h] = wanted[h].pack.name  # what names it stays (below)
 
-        written = packed.write(checked(), kind, scratch)
+        lengths = {h: loc.length for h, loc in wanted.items()} if kind == KIND_CHUNKS else None
+        written = packed.write(checked(), kind, scratch, lengths=lengths)
         result.packs_written += written.requests
         result.freed -= written.nbytes
         for h, e in written.failed.items():
@@ -359,7 +437,10 @@ def _other_copies(
         h: [
             loc
             for loc in catalog.locations(h)
-            if plan.listed(loc) and loc.pack != tried[h].pack and not _pinned(loc)
+            if plan.listed(loc)
+            and loc.pack != tried[h].pack
+            and loc.kind == tried[h].kind
+            and not _pinned(loc)
         ]
         for h in bad
     }
@@ -369,10 +450,11 @@ def _other_copies(
         if not wanted:
             break
         for h, data, error in packed.read(wanted):
-            if error is None and data is not None and _sound(h, data):
+            if error is None and data is not None and _sound(h, data, tried[h], plan):
                 found.add(h)
                 yield h, data
-    loose = [h for h in bad if h not in found]
+    # A loose copy is a whole object, never a chunk list.
+    loose = [h for h in bad if h not in found and tried[h].kind != KIND_CHUNKS]
     if not loose:
         return
     try:
@@ -382,12 +464,24 @@ def _other_copies(
     by_key = {_loose_key(h): h for h in loose}
     for r in results:
         h = by_key.get(r.key, "")
-        if h and r.error is None and r.data is not None and _sound(h, r.data):
+        if h and r.error is None and r.data is not None and _hashes_to(h, r.data):
             yield h, r.data
 
 
-def _sound(hash_id: str, data: bytes) -> bool:
+def _hashes_to(hash_id: str, data: bytes) -> bool:
     return hashing.hash_bytes(hashing.algorithm_of(hash_id), data) == hash_id
+
+
+def _sound(hash_id: str, data: bytes, loc: Location, plan: PrunePlan) -> bool:
+    """A copy worth writing: an object that hashes to its name; a chunk list (whose name is
+    the whole object's) that parses with the entry's length and names only chunks gc keeps."""
+    if loc.kind != KIND_CHUNKS:
+        return _hashes_to(hash_id, data)
+    try:
+        chunk_list = ChunkList.parse(data, loc.length, hashing.algorithm_of(hash_id))
+    except PackFormatError:
+        return False
+    return all(r.hash in plan.chunks for r in chunk_list.chunks)
 
 
 def _groups(
@@ -442,8 +536,9 @@ def drop_packs(packed: Packed, plan: PrunePlan, kept: set[str], result: PruneRes
     """Phase two (after the loose part): list index/ again and delete the packs that no
     index of that listing names; then unindexed packs past the grace period are indexed
     again from their trailer when they hold kept objects no index names, else deleted."""
-    if plan.invalid or plan.newer:
+    if plan.blocked:
         return
+    kept = kept | plan.chunks
     catalog = packed.catalog(refresh=True)
     if catalog.invalid:
         result.warnings.append("no pack deleted: an index became unusable meanwhile; run gc again")
@@ -498,7 +593,7 @@ def _orphan(
         for h, data, error in packed.read(wanted):
             if error is not None or data is None:
                 unread += 1
-            elif _sound(h, data):
+            elif _hashes_to(h, data):
                 good.append(by_hash[h])
     if good:
         algo = hashing.split(good[0].hash)[0]
