@@ -239,6 +239,8 @@ def test_gc_keeps_exactly_the_scope(
         "failed": [],
         "indexes_expired": 0,
         "index_bytes": 0,
+        "chunk_lists": 0,
+        "chunk_list_bytes": 0,
     }
     after = cache_objects(repo)
     assert set(after) == expected
