@@ -501,7 +501,7 @@ def remote_objects(remote: Path) -> dict[str, bytes]:
     from mlv.objects.packs.chunks import ChunkList
 
     found = {h: p.read_bytes() for h, p in loose_objects(remote).items()}
-    stored: dict[str, bytes] = {}
+    stored: dict[str, bytes] = {}  # chunks and chunk lists included
     for h, (pack, offset, length) in packed_objects(remote).items():
         if h in found or not pack.exists():
             continue
@@ -512,13 +512,15 @@ def remote_objects(remote: Path) -> dict[str, bytes]:
     for h, data in stored.items():
         if h not in chunked:
             found[h] = data
+    chunks: set[str] = set()
     for h, length in chunked.items():
         if h not in stored or h in found:
             continue
         chunk_list = ChunkList.parse(stored[h], length, h.split(":")[0])
+        chunks |= {ref.hash for ref in chunk_list.chunks}
         if all(ref.hash in stored for ref in chunk_list.chunks):
             found[h] = b"".join(stored[ref.hash] for ref in chunk_list.chunks)
-    return found
+    return {h: data for h, data in found.items() if h not in chunks}  # objects, not chunks
 
 
 def remove_remote_object(remote: Path, hash_id: str) -> set[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from mlv import log
 from mlv.objects import hashing
-from mlv.objects.packs import chunked, layout
+from mlv.objects.packs import layout
 from mlv.objects.packs.chunks import ChunkList
 from mlv.objects.packs.index import (
     FIXED_SIZE,
@@ -175,7 +175,7 @@ def plan(
         out.newer = naming
         return out
     out.hashes = {h for entries in by_pack.values() for h in entries}
-    _read_lists(packed, cache, kept, by_pack, out)
+    _read_lists(packed, kept, by_pack, out)
     if out.unknown:
         return out
     kept = kept | out.chunks
@@ -252,51 +252,37 @@ def plan(
 
 def _read_lists(
     packed: Packed,
-    cache: Cache | None,
     kept: set[str],
     by_pack: dict[str, dict[str, Location]],
     out: PrunePlan,
 ) -> None:
     """Read and parse every kept chunk list into out.lists, its chunks into out.chunks;
-    those that cannot be read or parsed go to out.unknown. The cache's copy serves when it
-    parses with the entry's length, has the entry's size and names only chunks an index
-    names; else the remote's (one location each, by range)."""
-    wanted: dict[str, Location] = {}
+    those that cannot be read or parsed go to out.unknown. Every indexed copy of a kept
+    chunk list is read from the remote (by range), never from the cache's copy: two
+    clones may have cut the same object with other parameters, and every copy that stays
+    indexed must keep the chunks it names."""
+    copies: dict[str, list[Location]] = {}
     for entries in by_pack.values():
         for h, loc in entries.items():
             if loc.kind == KIND_CHUNKS and h in kept:
-                wanted.setdefault(h, loc)
-    if not wanted:
-        return
-    remote: dict[str, Location] = {}
-    for h, loc in sorted(wanted.items()):
-        local = _local_list(cache, h, loc) if cache is not None else None
-        if local is not None and all(r.hash in out.hashes for r in local.chunks):
-            out.lists[h] = local
-        else:
-            remote[h] = loc
-    for h, data, error in packed.read(remote):
-        if error is not None or data is None:
-            out.unknown[h] = f"cannot read it from pack {remote[h].pack.name}: {error}"
-            continue
-        try:
-            out.lists[h] = ChunkList.parse(data, remote[h].length, hashing.algorithm_of(h))
-        except PackFormatError as e:
-            out.unknown[h] = f"its chunk list in pack {remote[h].pack.name} is not valid: {e}"
-    out.chunks = {r.hash for chunk_list in out.lists.values() for r in chunk_list.chunks}
-
-
-def _local_list(cache: Cache, hash_id: str, loc: Location) -> ChunkList | None:
-    """The cache's copy of hash_id's chunk list, if it is the size the index records and
-    parses with the entry's length."""
-    try:
-        with open(chunked.list_path(cache, hash_id), "rb") as fh:
-            data = fh.read(loc.stored + 1)
-        if len(data) != loc.stored:
-            return None
-        return ChunkList.parse(data, loc.length, hashing.algorithm_of(hash_id))
-    except (OSError, ValueError):
-        return None
+                copies.setdefault(h, []).append(loc)
+    round_no = 0
+    while True:
+        remote = {h: locs[round_no] for h, locs in copies.items() if len(locs) > round_no}
+        if not remote:
+            break
+        round_no += 1
+        for h, data, error in packed.read(remote):
+            if error is not None or data is None:
+                out.unknown[h] = f"cannot read it from pack {remote[h].pack.name}: {error}"
+                continue
+            try:
+                parsed = ChunkList.parse(data, remote[h].length, hashing.algorithm_of(h))
+            except PackFormatError as e:
+                out.unknown[h] = f"its chunk list in pack {remote[h].pack.name} is not valid: {e}"
+                continue
+            out.lists.setdefault(h, parsed)
+            out.chunks |= {r.hash for r in parsed.chunks}
 
 
 def _list_packs(packed: Packed) -> dict[str, KeyInfo]:
