@@ -312,19 +312,23 @@ def main() -> None:
                 small_steps(bench, v, os.path.abspath(a.small), rep, full)
                 if not a.no_large and full:
                     large_steps(bench, v, os.path.abspath(a.large), rep)
-    finally:
+    finally:  # a failed step still leaves the table of what was measured
         server.stop()  # type: ignore[attr-defined]
         shutil.rmtree(work, ignore_errors=True)
+        report(bench, [v.name for v in chosen], a.out)
+
+
+def report(bench: Bench, names: list[str], out: str | None) -> None:
     print()
-    print(table(bench, ["floor"] + [v.name for v in chosen]))
+    print(table(bench, ["floor", *names]))
     rss = {
         f"{n}: {s}": median(rows, "max_rss_mib")
         for (n, s), rows in bench.results.items()
         if s.startswith("push")
     }
     print("\npeak RSS (MiB, medians):", json.dumps(rss, indent=1))
-    if a.out:
-        with open(a.out, "w") as fh:
+    if out:
+        with open(out, "w") as fh:
             json.dump({f"{n} | {s}": rows for (n, s), rows in bench.results.items()}, fh, indent=1)
 
 
