@@ -358,8 +358,9 @@ def open_store(
 
 
 def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
-    """The remote's `pack_threshold`, `pack_size` (in bytes) and `chunking` options (mlv's
-    own: taken out of the options handed to the storage library); defaults where unset."""
+    """The remote's `pack_threshold`, `pack_size` (in bytes), `chunking` and `compression`
+    options (mlv's own: taken out of the options handed to the storage library); defaults
+    where unset."""
     values = {}
     defaults = {"pack_threshold": "4MiB", "pack_size": "32MiB"}
     for option, default_text in defaults.items():
@@ -386,15 +387,21 @@ def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
             f"remote.{chosen}.pack_size: between 1MiB and {MAX_PACK_WRITE >> 20}MiB",
             f"`mlv remote modify {chosen} pack_size 32MiB`",
         )
-    chunking = options.pop("chunking", True)
-    if isinstance(chunking, str) and chunking.lower() in ("true", "false"):
-        chunking = chunking.lower() == "true"
-    if not isinstance(chunking, bool):
+    flags = {name: _flag(chosen, options, name) for name in ("chunking", "compression")}
+    return PackSettings(threshold, size, flags["chunking"], flags["compression"])
+
+
+def _flag(chosen: str, options: dict[str, Any], name: str) -> bool:
+    """A true/false option of mlv's own (default true), taken out of the options."""
+    value = options.pop(name, True)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if not isinstance(value, bool):
         raise ConfigError(
-            f"remote.{chosen}.chunking: expected true or false",
-            f"`mlv remote modify {chosen} chunking true`",
+            f"remote.{chosen}.{name}: expected true or false",
+            f"`mlv remote modify {chosen} {name} true`",
         )
-    return PackSettings(threshold, size, chunking)
+    return value
 
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}

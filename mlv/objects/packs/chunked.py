@@ -23,6 +23,7 @@ from mlv import log
 from mlv.objects import hashing
 from mlv.objects.packs.catalog import Catalog
 from mlv.objects.packs.chunks import Chunker, ChunkList
+from mlv.objects.packs.codec import Compressor
 from mlv.objects.packs.index import Location
 from mlv.objects.packs.packed import Packed
 from mlv.objects.packs.packfile import KIND_CHUNKS, KIND_FILE, PackFormatError
@@ -117,10 +118,14 @@ def push(
     lengths: dict[str, int] = {}
     sent: set[str] = set()
     owners: dict[str, set[str]] = {}  # chunk -> objects that need it (failures spread)
+    # One compressor for the chunks: it stops trying the chunks of an object that do not
+    # compress (a model's weights) until new_object, so raw data costs little to push.
+    compressor = Compressor(packs.settings.compression)
 
     def chunks_to_send() -> Iterator[tuple[str, bytes]]:
         for h in hashes:
             algo = hashing.algorithm_of(h)
+            compressor.new_object()
             try:
                 chunker = Chunker(cache.object_path(h), algo)
                 for ref, _, data in chunker:
@@ -143,7 +148,7 @@ def push(
             lists[h] = chunk_list.encode()
             lengths[h] = chunk_list.length
 
-    written = packs.write(chunks_to_send(), KIND_FILE, scratch)
+    written = packs.write(chunks_to_send(), KIND_FILE, scratch, compressor=compressor)
     result.nbytes += written.nbytes
     for chunk, error in written.failed.items():
         for h in owners.get(chunk, ()):

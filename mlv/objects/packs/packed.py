@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from mlv import log
 from mlv.errors import RemoteError
 from mlv.objects import hashing
-from mlv.objects.packs import layout, ranges
+from mlv.objects.packs import codec, layout, ranges
 from mlv.objects.packs.catalog import Catalog
+from mlv.objects.packs.codec import Compressor
 from mlv.objects.packs.index import (
     MAX_INDEX_BYTES,
     Location,
@@ -32,6 +33,7 @@ from mlv.objects.packs.index import (
 from mlv.objects.packs.layout import Marker, MarkerError
 from mlv.objects.packs.packfile import (
     CODEC_RAW,
+    CODEC_ZSTD,
     CONTENTS_DATA,
     CONTENTS_TREES,
     FOOTER_SIZE,
@@ -67,6 +69,7 @@ class Settings:
     threshold: int = THRESHOLD
     size: int = PACK_SIZE
     chunking: bool = True  # objects at or above threshold are cut into chunks (chunked.py)
+    compression: bool = True  # packed objects and chunks stored zstd when it saves >= 10%
 
     def packs(self, size: int | None) -> bool:
         return size is not None and size < self.threshold
@@ -104,6 +107,16 @@ def _batches(sizes: dict[str, int], limit: int) -> Iterator[dict[str, int]]:
         total += size_or_max
     if batch:
         yield batch
+
+
+# (codec, kind) pairs this mlv reads; chunk lists are only raw (their hashes do not compress)
+_DECODED = {
+    (CODEC_RAW, KIND_FILE),
+    (CODEC_RAW, KIND_TREE),
+    (CODEC_RAW, KIND_CHUNKS),
+    (CODEC_ZSTD, KIND_FILE),
+    (CODEC_ZSTD, KIND_TREE),
+}
 
 
 class NewerFormat(Exception):
@@ -319,6 +332,7 @@ class Packed:
         scratch: str,
         done: Done | None = None,
         lengths: Mapping[str, int] | None = None,
+        compressor: Compressor | None = None,
     ) -> Written:
         """Pack (hash id, bytes) pairs, already checked against their hashes, and send them.
 
@@ -327,7 +341,10 @@ class Packed:
         index naming them all, so the trees of one push appear at once (a tree never
         appears before a tree it names); if any tree pack fails, no index is written and
         every tree of the call fails (a tree must not be named while one it names is not).
-        Packs are built in scratch, at most IN_FLIGHT of them waiting for their upload."""
+        Packs are built in scratch, at most IN_FLIGHT of them waiting for their upload.
+        Each object is stored zstd when that saves at least 10% (codec.py): by `compressor`
+        when given (chunked.py's, which knows where each large object starts), else each
+        object on its own; chunk lists (kind 2, hashes: they do not compress) stay raw."""
         self._ensure_marker()
         trees = kind == KIND_TREE
         written = Written()
@@ -338,6 +355,7 @@ class Packed:
         target = min(self.settings.size, MAX_PACK_WRITE)
         os.makedirs(scratch, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=max(1, min(IN_FLIGHT, self.jobs)))
+        own = Compressor(self.settings.compression)
 
         def book(pack: Pack) -> None:
             written.packs += 1
@@ -394,7 +412,13 @@ class Packed:
                     path = localfs.tmp_name(os.path.join(scratch, "pack"))
                     writers[algo] = (PackWriter(path, algo, contents), path)
                 writer = writers[algo][0]
-                writer.add(h, data, kind, lengths.get(h) if lengths else None)
+                if kind == KIND_CHUNKS:
+                    writer.add(h, data, kind, lengths.get(h) if lengths else None)
+                else:
+                    if compressor is None:
+                        own.new_object()
+                    used, stored = (compressor or own).encode(data)
+                    writer.add(h, stored, kind, len(data), used)
                 if writer.size >= target:
                     close(algo)
             for algo in sorted(writers):
@@ -466,16 +490,22 @@ class Packed:
         self, wanted: dict[str, Location]
     ) -> Iterator[tuple[str, bytes | None, BaseException | None]]:
         """(hash id, stored bytes decoded, None) or (hash id, None, error) for every wanted
-        object, read by ranges (neighbours merged, most of a pack read whole). The bytes
-        are not checked against the hash here: the caller does, before using them."""
+        object, read by ranges (neighbours merged, most of a pack read whole). A zstd entry
+        is decoded with its length as the output limit (codec.decode); one that does not
+        decode to exactly that many bytes is given as stored, which cannot hash right, so
+        it is a damaged copy for the caller. The bytes are not checked against the hash
+        here: the caller does, before using them."""
         spans: list[tuple[PackRef, ranges.Span]] = []
+        encoded: dict[str, int] = {}  # zstd entries: hash -> the object's length
         by_pack: dict[PackRef, list[tuple[str, int, int]]] = {}
         for h, loc in wanted.items():
-            if loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE, KIND_CHUNKS):
+            if (loc.codec, loc.kind) not in _DECODED:
                 # a newer mlv's: refused before a byte of it is read
                 yield h, None, NewerFormat(f"codec {loc.codec}, kind {loc.kind}: needs a newer mlv")
                 continue
             by_pack.setdefault(loc.pack, []).append((h, loc.offset, loc.stored))
+            if loc.codec == CODEC_ZSTD:
+                encoded[h] = loc.length
         for pack, members in sorted(by_pack.items(), key=lambda kv: kv[0].name):
             spans += [(pack, s) for s in ranges.plan(members, pack.size)]
         start = 0
@@ -514,5 +544,13 @@ class Packed:
                     data = pieces.get(h)
                     if data is None:
                         yield h, None, OSError(f"pack {pack.name} is shorter than its index says")
+                    elif h in encoded:
+                        try:
+                            yield h, codec.decode(CODEC_ZSTD, data, encoded[h]), None
+                        except codec.CodecError as e:
+                            # Given as stored: bytes that do not hash to h, so the caller
+                            # finds the copy damaged (next copy, else corrupt), as for raw.
+                            log.debug(__name__, f"{h} in pack {pack.name}: {e}")
+                            yield h, data, None
                     else:
                         yield h, data, None

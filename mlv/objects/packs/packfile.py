@@ -256,13 +256,21 @@ class PackWriter:
         self._size += len(data)
 
     def add(
-        self, hash_id: str, data: bytes, kind: int = KIND_FILE, length: int | None = None
+        self,
+        hash_id: str,
+        data: bytes,
+        kind: int = KIND_FILE,
+        length: int | None = None,
+        codec: int = CODEC_RAW,
     ) -> Entry:
-        """Append one object's stored bytes (raw codec). A hash already in this pack is not
-        written twice: its first entry is returned. length: the object's length when it is
-        not len(data) (a chunk list: the length of the whole object it rebuilds)."""
+        """Append one object's stored bytes, encoded with codec (codec.py chose it). A hash
+        already in this pack is not written twice: its first entry is returned. length: the
+        object's length when it is not len(data) (a compressed object: its length before
+        compression; a chunk list: the length of the whole object it rebuilds)."""
         if self._done:
             raise ValueError("pack already finished")
+        if codec != CODEC_RAW and length is None:
+            raise ValueError(f"{hash_id}: an encoded object needs its length")
         raw_hash(self.algo, hash_id)
         first = self._entries.get(hash_id)
         if first is not None:
@@ -273,7 +281,7 @@ class PackWriter:
         if after + FOOTER_SIZE > MAX_PACK_WRITE:
             raise ValueError("pack full: start another pack")
         whole = len(data) if length is None else length
-        entry = Entry(hash_id, self._size, len(data), whole, CODEC_RAW, kind)
+        entry = Entry(hash_id, self._size, len(data), whole, codec, kind)
         self._write(data)
         self._entries[hash_id] = entry
         return entry
