@@ -2,7 +2,7 @@
 """Packed remotes (issue 15) against loose ones and DVC, side by side, with request counts.
 
 usage: bench_packs.py [--small DIR] [--large DIR] [--reps 3] [--work DIR] [--out FILE]
-                      [--variants dvc,packed,loose] [--pack-sizes 8,64] [--no-large]
+                      [--variants dvc,packed,loose] [--pack-sizes 8,64] [--no-large | --no-small]
 
 Tools: env DVC=/path/dvc MLV=/path/mlv (or on PATH). Data: --small (default $BENCH_SMALL or
 /tmp/mlv-bench/data/small, `make_data.py small`) and --large (default $BENCH_LARGE or
@@ -280,6 +280,7 @@ def main() -> None:
     ap.add_argument("--small", default=os.environ.get("BENCH_SMALL", "/tmp/mlv-bench/data/small"))
     ap.add_argument("--large", default=os.environ.get("BENCH_LARGE", "/tmp/mlv-bench/data/large"))
     ap.add_argument("--no-large", action="store_true")
+    ap.add_argument("--no-small", action="store_true", help="the large files alone")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--work", default=os.environ.get("BENCH_WORK"))
     ap.add_argument("--out")
@@ -305,11 +306,13 @@ def main() -> None:
     print(json.dumps({"variants": [v.__dict__ for v in chosen], "small": a.small}), flush=True)
     try:
         for rep in range(a.reps):
-            floor(bench, os.path.abspath(a.small), rep)
+            if not a.no_small:
+                floor(bench, os.path.abspath(a.small), rep)
             shift = rep % len(chosen)
             for v in chosen[shift:] + chosen[:shift]:
                 full = v.name in ("dvc", "packed", "loose")
-                small_steps(bench, v, os.path.abspath(a.small), rep, full)
+                if not a.no_small:
+                    small_steps(bench, v, os.path.abspath(a.small), rep, full)
                 if not a.no_large and full:
                     large_steps(bench, v, os.path.abspath(a.large), rep)
     finally:  # a failed step still leaves the table of what was measured
