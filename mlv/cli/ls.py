@@ -11,6 +11,7 @@ from mlv.cli.common import json_option
 from mlv.core import view as view_mod
 from mlv.core.repo import Repo
 from mlv.core.view import Node, View
+from mlv.errors import UsageError
 
 rev_option = click.option(
     "--rev", metavar="REV", help="A commit, branch or tag (default: the workspace's pointers)."
@@ -106,16 +107,44 @@ def _as_dict(n: Node) -> dict[str, object]:
 @click.argument("path", required=False, type=click.Path())
 @rev_option
 @click.option("-s", "--summarize", is_flag=True, help="Only the total of PATH.")
-@remote_option
+@click.option(
+    "-r",
+    "--trees-from",
+    "trees_from",
+    metavar="NAME",
+    help="Fetch trees the cache lacks from NAME (default: the default remote).",
+)
+@click.option(
+    "--remote",
+    metavar="NAME",
+    is_flag=False,
+    flag_value="",
+    help="Instead: what remote NAME holds, logical and stored bytes; NAME defaults to core.remote.",
+)
 @json_option
 def du_cmd(
-    path: str | None, rev: str | None, summarize: bool, remote: str | None, as_json: bool
+    path: str | None,
+    rev: str | None,
+    summarize: bool,
+    trees_from: str | None,
+    remote: str | None,
+    as_json: bool,
 ) -> None:
     """Show the size of tracked data at PATH as of a revision: each entry, then the total.
 
     Sizes come from pointers and trees (no data is read); git's own files count too.
+    With --remote NAME: the objects the remote holds, their whole size and what they take
+    there after chunk deduplication and compression, from its indexes (nothing downloaded).
     """
-    repo, view = _open(rev, remote)
+    if remote is not None:
+        if path is not None or rev is not None or summarize or trees_from is not None:
+            raise UsageError(
+                "du --remote counts the whole remote: it takes no PATH, --rev, -s or -r",
+                "run `mlv du --remote NAME` alone",
+            )
+        _remote_usage(remote or None, as_json)
+        return
+    repo, view = _open(rev, trees_from)
     try:
         where = _rel(repo, path)
         top = view.info(where)
@@ -142,6 +171,45 @@ def du_cmd(
         output.out(f"{output.human_size(size):>10} {files:>9}  {shown}")
     shown = output.path(top.path or ".")
     output.out(f"{output.human_size(total[0]):>10} {total[1]:>9}  {shown} (total)")
+
+
+def _remote_usage(name: str | None, as_json: bool) -> None:
+    repo = Repo.open()
+    try:
+        found = view_mod.remote_usage(repo, name)
+    finally:
+        repo.close()
+    u = found.usage
+    for line in u.warnings:
+        output.warn(f"remote '{found.name}': {line}")
+    if as_json:
+        output.emit_json(
+            {
+                "remote": found.name,
+                "url": found.url,
+                "objects": u.objects,
+                "chunked": u.chunked,
+                "chunks": u.chunks,
+                "loose": u.loose,
+                "logical": u.logical,
+                "stored": u.stored,
+                "saved": u.saved,
+                "ratio": round(u.ratio, 4),
+                "compressed": u.compressed,
+                "packs": u.packs,
+                "pack_bytes": u.pack_bytes,
+            }
+        )
+        return
+    saved = (
+        f"dedup and compression saved {output.human_size(u.saved)}"
+        if u.saved >= 0
+        else f"{output.human_size(-u.saved)} more than the data (chunk lists, no savings)"
+    )
+    output.out(
+        f"remote '{found.name}': {u.objects:,} objects, {output.human_size(u.logical)} logical, "
+        f"{output.human_size(u.stored)} stored ({u.ratio:.0%}): {saved}"
+    )
 
 
 def _usage(view: View, node: Node) -> tuple[int, int]:

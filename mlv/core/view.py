@@ -16,7 +16,7 @@ import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from mlv import git, log
 from mlv.core import targets as targets_mod
@@ -29,6 +29,9 @@ from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import RemoteStore
 from mlv.objects.store import Cache, hash_path_mmap
 from mlv.objects.tree import Entry, Tree
+
+if TYPE_CHECKING:
+    from mlv.objects.packs.usage import Usage
 
 MLV = "mlv"  # data tracked by a pointer
 GIT = "git"  # a file git tracks
@@ -387,3 +390,28 @@ def _ancestors(path: str) -> Iterator[str]:
 
 def _plain(name: str) -> bool:
     return not name.endswith(SUFFIX) and not name.startswith(MLV_DIR + "/")
+
+
+# ---- `mlv du --remote`: what a remote holds and what it costs -----------------------------
+
+
+@dataclass(frozen=True)
+class RemoteUsage:
+    """A remote's objects with their whole (logical) and stored sizes."""
+
+    name: str
+    url: str
+    usage: Usage
+
+
+def remote_usage(repo: Repo, name: str | None) -> RemoteUsage:
+    """Read from the remote's indexes (and one listing of its loose objects): no object is
+    downloaded, so it costs the same for a 10 GB remote as for a small one."""
+    from mlv.core.remotes import open_remote
+    from mlv.objects.packs.usage import usage
+
+    store = open_remote(repo, name)
+    try:
+        return RemoteUsage(store.name, store.url, usage(store, repo.cache))
+    finally:
+        store.close()
