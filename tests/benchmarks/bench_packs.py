@@ -327,7 +327,7 @@ def report(bench: Bench, names: list[str], out: str | None) -> None:
     rss = {
         f"{n}: {s}": median(rows, "max_rss_mib")
         for (n, s), rows in bench.results.items()
-        if s.startswith("push")
+        if "push" in s
     }
     print("\npeak RSS (MiB, medians):", json.dumps(rss, indent=1))
     if out:
