@@ -137,9 +137,16 @@ class Backend(Protocol):
         ...
 
     def upload(
-        self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
+        self,
+        items: Sequence[tuple[str, str]],
+        jobs: int,
+        done: Done | None = None,
+        move: bool = False,
     ) -> list[ItemResult]:
-        """Write local files to keys, (local path, key) pairs. A key appears complete or
+        """Write local files to keys, (local path, key) pairs. move: the local files are
+        temporaries the caller gives away (a pack built for this upload): a backend may
+        move them into place (a folder: a hard link on the same filesystem) instead of
+        copying their bytes; the caller deletes its name afterwards. A key appears complete or
         not at all (a single PUT, or a temporary name renamed into place)."""
         ...
 

@@ -130,9 +130,15 @@ class FolderBackend:
         return found
 
     def upload(
-        self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
+        self,
+        items: Sequence[tuple[str, str]],
+        jobs: int,
+        done: Done | None = None,
+        move: bool = False,
     ) -> list[ItemResult]:
-        return self._each(items, jobs, lambda p: p[1], lambda p: (self._put(*p), None), done)
+        return self._each(
+            items, jobs, lambda p: p[1], lambda p: (self._put(*p, move=move), None), done
+        )
 
     def write(
         self, items: Sequence[tuple[bytes, str]], jobs: int, done: Done | None = None
@@ -166,7 +172,7 @@ class FolderBackend:
     def _put_bytes(self, data: bytes, key: str) -> None:
         localfs.write_bytes_atomic(self._folder_for(key), data, 0o444)
 
-    def _put(self, local: str, key: str) -> int:
+    def _put(self, local: str, key: str, move: bool = False) -> int:
         size = os.path.getsize(local)
         if size <= SMALL:
             with open(local, "rb") as fh:
@@ -175,7 +181,13 @@ class FolderBackend:
         dst = self._folder_for(key)
         tmp = localfs.tmp_name(dst)
         try:
-            localfs.copy_to_new(local, tmp, 0o444, reflink=False)
+            try:
+                if not move:
+                    raise localfs.LinkUnsupported(0, "a copy was asked for")
+                localfs.hardlink(local, tmp)  # a temporary given away: no byte copied
+                os.chmod(tmp, 0o444)
+            except localfs.LinkUnsupported:  # another filesystem, or not a temporary
+                localfs.copy_to_new(local, tmp, 0o444, reflink=False)
             os.replace(tmp, dst)
         except BaseException:
             _unlink_quiet(tmp)

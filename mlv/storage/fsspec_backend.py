@@ -412,7 +412,11 @@ class FsspecBackend:
         return found
 
     def upload(
-        self, items: Sequence[tuple[str, str]], jobs: int, done: Done | None = None
+        self,
+        items: Sequence[tuple[str, str]],
+        jobs: int,
+        done: Done | None = None,
+        move: bool = False,  # bytes cross the network anyway: nothing to save by moving
     ) -> list[ItemResult]:
         return self._batch(items, jobs, lambda p: p[1], self._aput, self._put, done, _local_size)
 

@@ -262,6 +262,18 @@ def test_upload_creates_folders_reports_sizes_and_leaves_no_temporary(
     assert remote.backend.exists(list(payloads), 4) == set(payloads)
 
 
+def test_upload_of_a_temporary_given_away(remote: Remote, tmp_path: Path) -> None:
+    """move=True (a pack built for the upload): the key gets the bytes, whether the backend
+    moved the file or copied it, and keeps them once the caller deletes its temporary."""
+    data = os.urandom(300_000)
+    local = write(tmp_path, "pack", data)
+    results = remote.backend.upload([(local, key(1))], 1, None, move=True)
+    assert results[0].ok and results[0].nbytes == len(data), results[0].error
+    os.unlink(local)
+    assert remote.get_raw(key(1)) == data
+    assert remote.raw_keys() == [key(1)]
+
+
 def test_upload_over_an_existing_key_with_identical_content(remote: Remote, tmp_path: Path) -> None:
     k, data = key(9), b"same bytes" * 100
     local = write(tmp_path, "f", data)

@@ -356,11 +356,13 @@ class _FailingSecondUpload(FolderBackend):
 
     uploads = 0
 
-    def upload(self, items: Sequence[tuple[str, str]], jobs: int, done: Any = None) -> Any:
+    def upload(
+        self, items: Sequence[tuple[str, str]], jobs: int, done: Any = None, move: bool = False
+    ) -> Any:
         self.uploads += 1
         if self.uploads == 2:
             return [ItemResult(key, 0, OSError("connection reset")) for _, key in items]
-        return super().upload(items, jobs, done)
+        return super().upload(items, jobs, done, move)
 
 
 def test_trees_of_a_push_get_no_index_when_one_of_their_packs_failed(tmp_path: Path) -> None:
