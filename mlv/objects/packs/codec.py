@@ -24,7 +24,9 @@ from mlv.objects.packs.packfile import CODEC_RAW, CODEC_ZSTD
 # to be stored raw (7% < 10%): so an object is probed on its first PROBE bytes, and the
 # chunks of one large object stop being tried after one does not pay, tried again after
 # 1, 2, 4 ... MAX_SKIP chunks (so a file whose head compresses but whose body does not
-# costs about one chunk in MAX_SKIP).
+# costs about one chunk in MAX_SKIP). Push of a fresh 512 MiB file to a folder remote,
+# compression on vs off, alternating runs (medians of 6-8): random bytes 0.56 s vs 0.56 s;
+# gaussian float32 weights 0.59 s vs 0.60 s (stored raw either way).
 LEVEL = 1
 PROBE = 64 << 10
 MIN_SIZE = 64  # smaller objects are not worth a frame header
