@@ -110,7 +110,7 @@ def _batches(sizes: dict[str, int], limit: int) -> Iterator[dict[str, int]]:
 
 
 # (codec, kind) pairs this mlv reads; chunk lists are only raw (their hashes do not compress)
-_DECODED = {
+DECODED = {
     (CODEC_RAW, KIND_FILE),
     (CODEC_RAW, KIND_TREE),
     (CODEC_RAW, KIND_CHUNKS),
@@ -499,7 +499,7 @@ class Packed:
         encoded: dict[str, int] = {}  # zstd entries: hash -> the object's length
         by_pack: dict[PackRef, list[tuple[str, int, int]]] = {}
         for h, loc in wanted.items():
-            if (loc.codec, loc.kind) not in _DECODED:
+            if (loc.codec, loc.kind) not in DECODED:
                 # a newer mlv's: refused before a byte of it is read
                 yield h, None, NewerFormat(f"codec {loc.codec}, kind {loc.kind}: needs a newer mlv")
                 continue
