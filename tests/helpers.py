@@ -481,6 +481,32 @@ def packed_objects(remote: Path) -> dict[str, tuple[Path, int, int]]:
     return found
 
 
+def entry_codecs(remote: Path) -> dict[str, tuple[int, int]]:
+    """hash id -> (codec, length) of the copy packed_objects names."""
+    from mlv.objects.packs.index import PackIndex
+
+    found: dict[str, tuple[Path, int, int]] = {}
+    for idx in sorted((remote / "index").glob("*.idx")):
+        for h, loc in PackIndex.parse(idx.stem, idx.read_bytes()).items():
+            pack = remote / "packs" / loc.pack.name[:2] / f"{loc.pack.name}.pack"
+            if h not in found or not found[h][0].exists():
+                found[h] = (pack, loc.codec, loc.length)
+    return {h: (codec, length) for h, (_, codec, length) in found.items()}
+
+
+def decoded(stored: bytes, codec: int, length: int) -> bytes:
+    """An entry's object from its stored bytes: a zstd frame decompressed (as mlv reads
+    it); bytes that do not decode are returned as stored (damaged)."""
+    from mlv.objects.packs.codec import CodecError, decode
+
+    if codec != 1:
+        return stored
+    try:
+        return decode(codec, stored, length)
+    except CodecError:
+        return stored
+
+
 def chunked_objects(remote: Path) -> dict[str, int]:
     """hash id -> length, for every object that an index of a folder remote names as a
     chunk list (kind 2: a large object stored as content-defined chunks)."""
@@ -502,12 +528,13 @@ def remote_objects(remote: Path) -> dict[str, bytes]:
 
     found = {h: p.read_bytes() for h, p in loose_objects(remote).items()}
     stored: dict[str, bytes] = {}  # chunks and chunk lists included
+    codecs = entry_codecs(remote)
     for h, (pack, offset, length) in packed_objects(remote).items():
         if h in found or not pack.exists():
             continue
         with pack.open("rb") as fh:
             fh.seek(offset)
-            stored[h] = fh.read(length)
+            stored[h] = decoded(fh.read(length), *codecs[h])
     chunked = chunked_objects(remote)
     for h, data in stored.items():
         if h not in chunked:

@@ -27,6 +27,7 @@ from helpers import (
     cache_objects,
     commit_all,
     damage_remote_object,
+    decoded,
     git,
     mlv,
     object_path,
@@ -88,7 +89,10 @@ def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
             for h, loc in PackIndex.parse(key[len("index/") : -len(".idx")], body).items():
                 pack = keys.get(f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack")
                 if pack is not None:
-                    found.setdefault(h, pack[loc.offset : loc.offset + loc.stored])
+                    found.setdefault(
+                        h,
+                        decoded(pack[loc.offset : loc.offset + loc.stored], loc.codec, loc.length),
+                    )
     return found
 
 

@@ -20,6 +20,7 @@ from helpers import (
     assert_error,
     cache_objects,
     commit_all,
+    decoded,
     git,
     mlv,
     snapshot,
@@ -74,7 +75,9 @@ def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:
             index = PackIndex.parse(key[len("index/") : -len(".idx")], body)
             for h, loc in index.items():
                 pack = keys[f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack"]
-                found.setdefault(h, pack[loc.offset : loc.offset + loc.stored])
+                found.setdefault(
+                    h, decoded(pack[loc.offset : loc.offset + loc.stored], loc.codec, loc.length)
+                )
                 if loc.kind == 2:  # a chunk list: the object is its chunks put together
                     chunked[h] = loc.length
     chunks: set[str] = set()
@@ -136,7 +139,9 @@ def bucket_objects_raw(server: S3Server, bucket: str) -> dict[str, bytes]:
         if key.startswith("index/"):
             for h, loc in PackIndex.parse(key[len("index/") : -len(".idx")], body).items():
                 pack = keys[f"packs/{loc.pack.name[:2]}/{loc.pack.name}.pack"]
-                found.setdefault(h, pack[loc.offset : loc.offset + loc.stored])
+                found.setdefault(
+                    h, decoded(pack[loc.offset : loc.offset + loc.stored], loc.codec, loc.length)
+                )
     return found
 
 

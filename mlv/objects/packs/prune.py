@@ -33,9 +33,8 @@ from mlv.objects.packs.index import (
 )
 from mlv.objects.packs.index import index_name as name_of_index
 from mlv.objects.packs.locks import RemoteLock, acquire
-from mlv.objects.packs.packed import Packed
+from mlv.objects.packs.packed import DECODED, Packed
 from mlv.objects.packs.packfile import (
-    CODEC_RAW,
     FOOTER_SIZE,
     HEADER_SIZE,
     KIND_CHUNKS,
@@ -134,7 +133,7 @@ class PruneResult:
 
 def _pinned(loc: Location) -> bool:
     """An entry a newer mlv wrote (codec or kind unknown here): gc keeps its pack as it is."""
-    return loc.codec != CODEC_RAW or loc.kind not in (KIND_FILE, KIND_TREE, KIND_CHUNKS)
+    return (loc.codec, loc.kind) not in DECODED
 
 
 def _index_bytes(index: PackIndex) -> int:
@@ -196,7 +195,13 @@ def plan(
             continue
         if name in pinned:
             continue
-        if sum(loc.stored for loc in live[name].values()) < LIVE_SHARE * ref.size:
+        # kept bytes: their stored bytes and trailer rows (and the pack's fixed frame), so
+        # a small pack of compressed objects is not taken for one mostly dead
+        algo = hashing.split(next(iter(live[name])))[0]
+        kept_bytes = HEADER_SIZE + FOOTER_SIZE + sum(
+            loc.stored + entry_size(algo) for loc in live[name].values()
+        )
+        if kept_bytes < LIVE_SHARE * ref.size:
             rewrite.add(name)
         if ref.size < SMALL_PACK:
             trees = any(loc.kind == KIND_TREE for loc in live[name].values())
@@ -569,7 +574,7 @@ def _orphan(
         for e in entries
         if e.hash in kept
         and e.hash not in named
-        and e.codec == CODEC_RAW
+        and (e.codec, e.kind) in DECODED
         and e.kind in (KIND_FILE, KIND_TREE)
     }
     good: list[Entry] = []
