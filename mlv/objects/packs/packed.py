@@ -370,7 +370,7 @@ class Packed:
                 written.failed[entry.hash] = error
 
         def ship(pack: Pack, path: str) -> None:
-            results = self.backend.upload([(path, layout.pack_key(pack.name))], 1)
+            results = self.backend.upload([(path, layout.pack_key(pack.name))], 1, move=True)
             if results[0].error is not None:
                 raise results[0].error
             if not trees:
