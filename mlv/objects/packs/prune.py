@@ -198,8 +198,10 @@ def plan(
         # kept bytes: their stored bytes and trailer rows (and the pack's fixed frame), so
         # a small pack of compressed objects is not taken for one mostly dead
         algo = hashing.split(next(iter(live[name])))[0]
-        kept_bytes = HEADER_SIZE + FOOTER_SIZE + sum(
-            loc.stored + entry_size(algo) for loc in live[name].values()
+        kept_bytes = (
+            HEADER_SIZE
+            + FOOTER_SIZE
+            + sum(loc.stored + entry_size(algo) for loc in live[name].values())
         )
         if kept_bytes < LIVE_SHARE * ref.size:
             rewrite.add(name)
