@@ -169,3 +169,31 @@ def test_a_pull_of_chunks_killed_midway_leaves_a_sound_cache(
     mlv("pull", cwd=other)
     assert (other / "model.bin").read_bytes() == v2
     assert_cache_sound(other)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,after", [("PUT", 1), ("DELETE", 1), ("DELETE", 2)])
+def test_a_gc_of_chunks_killed_at_any_point_leaves_a_valid_remote(
+    mlv_repo: Path, tmp_path: Path, s3_bucket: str, via_proxy: FaultProxy, method: str, after: int
+) -> None:
+    """v1 and v2 of a chunked file pushed, v1 no longer kept: gc -r killed while the request
+    after the first `after` of method hangs leaves v2 whole on the remote (verify --full),
+    and a re-run completes."""
+    v1, v2 = os.urandom(3 * THRESHOLD), os.urandom(3 * THRESHOLD)
+    write_files(mlv_repo, {"model.bin": v1})
+    mlv("add", "model.bin", cwd=mlv_repo)
+    with_remote(mlv_repo, f"s3://{s3_bucket}/store", "1MiB")
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)
+    (mlv_repo / "model.bin").chmod(0o644)
+    (mlv_repo / "model.bin").write_bytes(v2)
+    mlv("add", "model.bin", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    mlv("push", cwd=mlv_repo)
+    _kill_after(via_proxy, method, after, ["gc", "-w", "-r", "store", "-f"], mlv_repo)
+    assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
+    mlv("gc", "-w", "-r", "store", "-f", cwd=mlv_repo)
+    assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)
+    assert (other / "model.bin").read_bytes() == v2
