@@ -258,6 +258,7 @@ def _rebuild_some(
     places: dict[str, list[tuple[int, int]]] = {}  # chunk -> [(fd, offset)]
     fds: dict[str, int] = {}
     paths: dict[str, str] = {}
+    sources: dict[str, int] = {}  # local objects that chunks are taken from
     try:
         for h, chunk_list in building.items():
             paths[h] = into(h)
@@ -267,9 +268,9 @@ def _rebuild_some(
             for ref, offset in chunk_list.offsets():
                 if ref.hash in local:
                     src, at, length = local[ref.hash]
-                    with open(src, "rb") as fh:
-                        fh.seek(at)
-                        data = fh.read(length)
+                    if src not in sources:  # each local object opened once
+                        sources[src] = os.open(src, os.O_RDONLY)
+                    data = os.pread(sources[src], length, at)
                     if hashing.hash_bytes(chunk_list.algo, data) == ref.hash:
                         os.pwrite(fd, data, offset)
                         result.reused += length
@@ -312,7 +313,7 @@ def _rebuild_some(
             if done is not None:
                 done(building[h].length)
     finally:
-        for fd in fds.values():
+        for fd in [*fds.values(), *sources.values()]:
             with contextlib.suppress(OSError):
                 os.close(fd)
         for path in paths.values():
