@@ -197,3 +197,55 @@ def test_a_gc_of_chunks_killed_at_any_point_leaves_a_valid_remote(
     other = clone(mlv_repo, tmp_path / "clone")
     mlv("pull", cwd=other)
     assert (other / "model.bin").read_bytes() == v2
+
+
+def test_an_object_of_one_chunk_is_stored_plain_and_pulls(mlv_repo: Path, tmp_path: Path) -> None:
+    """Above the threshold but cut into a single chunk (here: a threshold of 16 KiB and a
+    20,000-byte file, below the smallest chunk): no chunk list, the object itself packed."""
+    data = os.urandom(20_000)
+    write_files(mlv_repo, {"small-model.bin": data})
+    mlv("add", "small-model.bin", cwd=mlv_repo)
+    remote = tmp_path / "remote"
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    mlv("remote", "modify", "store", "pack_threshold", "16KiB", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)
+    assert xxh(data) in packed_objects(remote) and not chunked_objects(remote)
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)
+    assert (other / "small-model.bin").read_bytes() == data
+    assert mlv("verify", "--remote", "store", cwd=other).returncode == 0
+
+
+def test_a_lost_pack_of_chunks_is_sent_again_by_push_verify(mlv_repo: Path, tmp_path: Path) -> None:
+    big = os.urandom(3 * THRESHOLD)
+    write_files(mlv_repo, {"model.bin": big})
+    mlv("add", "model.bin", cwd=mlv_repo)
+    remote = tmp_path / "remote"
+    with_remote(mlv_repo, str(remote))
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)
+    packed = packed_objects(remote)
+    chunk_pack = max({p for p, _, _ in packed.values()}, key=lambda p: p.stat().st_size)
+    chunk_pack.unlink()  # the chunks, lost behind mlv's back; the chunk list stays
+    assert mlv("verify", "--remote", "store", cwd=mlv_repo, check=False).returncode == 1
+    mlv("push", "--verify", cwd=mlv_repo)
+    assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)
+    assert (other / "model.bin").read_bytes() == big
+
+
+def test_a_stray_file_in_the_chunk_lists_folder_is_ignored(mlv_repo: Path, tmp_path: Path) -> None:
+    big = os.urandom(2 * THRESHOLD)
+    write_files(mlv_repo, {"model.bin": big})
+    mlv("add", "model.bin", cwd=mlv_repo)
+    with_remote(mlv_repo, str(tmp_path / "remote"))
+    commit_all(mlv_repo, "v1")
+    mlv("push", cwd=mlv_repo)
+    other = clone(mlv_repo, tmp_path / "clone")
+    chunks = other / ".mlv" / "cache" / "chunks" / "xxh128"
+    chunks.mkdir(parents=True)
+    (chunks / "stray").write_text("not a folder")
+    mlv("pull", cwd=other)
+    assert (other / "model.bin").read_bytes() == big

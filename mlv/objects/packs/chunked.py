@@ -24,7 +24,7 @@ from mlv.objects import hashing
 from mlv.objects.packs.catalog import Catalog
 from mlv.objects.packs.chunks import Chunker, ChunkList
 from mlv.objects.packs.codec import Compressor
-from mlv.objects.packs.index import Location
+from mlv.objects.packs.index import Location, PackRef
 from mlv.objects.packs.packed import Packed
 from mlv.objects.packs.packfile import KIND_CHUNKS, KIND_FILE, PackFormatError
 from mlv.objects.store import Cache, hash_path_mmap
@@ -66,22 +66,22 @@ def keep_list(cache: Cache, hash_id: str, data: bytes) -> None:
         log.debug(__name__, f"cannot keep the chunk list of {hash_id}: {e}")
 
 
-def local_chunks(cache: Cache, wanted: set[str]) -> dict[str, tuple[str, int, int]]:
-    """chunk hash -> (object file, offset, length) for those of wanted that some object in
-    the cache holds, by the chunk lists kept beside it."""
+def local_chunks(cache: Cache) -> dict[str, tuple[str, int, int]]:
+    """chunk hash -> (object file, offset, length) for every chunk that an object in the
+    cache holds, by the chunk lists kept beside it (built once per rebuild)."""
     found: dict[str, tuple[str, int, int]] = {}
     base = os.path.join(cache.root, CHUNKS_DIR)
-    if not wanted or not os.path.isdir(base):
-        return found
-    for algo in sorted(os.listdir(base)):
+    for algo in _entries(base):
         if algo not in hashing.ALGORITHMS:
             continue
-        for shard in sorted(os.listdir(os.path.join(base, algo))):
+        for shard in _entries(os.path.join(base, algo)):
             folder = os.path.join(base, algo, shard)
-            for rest in sorted(os.listdir(folder)):
+            for rest in _entries(folder):
                 if rest.startswith(localfs.TMP_MARK):
                     continue
                 object_id = f"{algo}:{shard}{rest}"
+                if not hashing.is_hash(object_id):
+                    continue  # a stray file: not a chunk list of ours
                 obj = cache.object_path(object_id)
                 try:
                     size = os.stat(obj).st_size
@@ -91,11 +91,16 @@ def local_chunks(cache: Cache, wanted: set[str]) -> dict[str, tuple[str, int, in
                 except (OSError, ValueError):
                     continue  # object gone, or a list that does not fit it: not a source
                 for ref, offset in chunk_list.offsets():
-                    if ref.hash in wanted and ref.hash not in found:
-                        found[ref.hash] = (obj, offset, ref.length)
-                if len(found) == len(wanted):
-                    return found
+                    found.setdefault(ref.hash, (obj, offset, ref.length))
     return found
+
+
+def _entries(folder: str) -> list[str]:
+    """The names in folder, sorted; none when it is not a readable folder."""
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
 
 
 # ---- push ------------------------------------------------------------------------------------
@@ -113,11 +118,11 @@ def push(
     Each object is hashed whole as it is cut: one whose bytes no longer match its name is
     reported corrupt and gets no chunk list."""
     result = Result()
-    catalog = packs.catalog()
     lists: dict[str, bytes] = {}
     lengths: dict[str, int] = {}
     sent: set[str] = set()
     owners: dict[str, set[str]] = {}  # chunk -> objects that need it (failures spread)
+    single: set[str] = set()  # objects of one chunk: sent as that chunk, a plain object
     # One compressor for the chunks: it stops trying the chunks of an object that do not
     # compress (a model's weights) until new_object, so raw data costs little to push.
     compressor = Compressor(packs.settings.compression)
@@ -130,7 +135,7 @@ def push(
                 chunker = Chunker(cache.object_path(h), algo)
                 for ref, _, data in chunker:
                     owners.setdefault(ref.hash, set()).add(h)
-                    if ref.hash in sent or catalog.lookup(ref.hash) is not None:
+                    if ref.hash in sent or packs.holds_chunk(ref.hash):
                         continue
                     sent.add(ref.hash)
                     yield ref.hash, bytes(data)
@@ -145,6 +150,9 @@ def push(
                 result.corrupt[h] = chunker.whole_hash
                 continue
             chunk_list = chunker.chunk_list()
+            if len(chunk_list.chunks) == 1:
+                single.add(h)  # its one chunk is the object itself, stored plain: no list
+                continue
             lists[h] = chunk_list.encode()
             lengths[h] = chunk_list.length
 
@@ -153,6 +161,12 @@ def push(
     for chunk, error in written.failed.items():
         for h in owners.get(chunk, ()):
             result.failed.setdefault(h, error)
+    for h in sorted(single - set(result.failed)):
+        size = os.stat(cache.object_path(h)).st_size
+        result.done.append(h)
+        result.logical += size
+        if done is not None:
+            done(size)
     ready = {h: data for h, data in lists.items() if h not in result.failed}
     if not ready:
         return result
@@ -173,12 +187,13 @@ def push(
 
 
 def chunked_locations(catalog: Catalog, hashes: Iterable[str]) -> dict[str, Location]:
-    """Those of hashes that an index names as a chunk list, with its location."""
+    """Those of hashes that an index names as a chunk list and as nothing readable whole,
+    with the list's location (an object named as a plain packed object too is read so)."""
     out = {}
     for h in hashes:
-        loc = catalog.lookup(h)
-        if loc is not None and loc.kind == KIND_CHUNKS:
-            out[h] = loc
+        locs = catalog.locations(h)
+        if locs and all(loc.kind == KIND_CHUNKS for loc in locs):
+            out[h] = locs[0]
     return out
 
 
@@ -196,10 +211,17 @@ def rebuild(
     """Rebuild chunked objects, GROUP at a time (see _rebuild_some). cache None (verify):
     every chunk comes from the remote, and no chunk list is kept."""
     result = Result()
+    local = local_chunks(cache) if cache is not None else {}
     order = sorted(wanted)
     for start in range(0, len(order), GROUP):
         some = _rebuild_some(
-            packs, cache, {h: wanted[h] for h in order[start : start + GROUP]}, into, finish, done
+            packs,
+            cache,
+            local,
+            {h: wanted[h] for h in order[start : start + GROUP]},
+            into,
+            finish,
+            done,
         )
         result.done += some.done
         result.nbytes += some.nbytes
@@ -211,43 +233,110 @@ def rebuild(
     return result
 
 
+def _read_lists(packs: Packed, wanted: dict[str, Location], result: Result) -> dict[str, ChunkList]:
+    """Each object's chunk list, from the first of its indexed copies that reads and
+    parses; objects none of whose copies does go to result (missing, or failed)."""
+    catalog = packs.catalog()
+    lists: dict[str, ChunkList] = {}
+    errors: dict[str, BaseException] = {}
+    tried: dict[str, set[PackRef]] = {}
+    current = dict(wanted)
+    while current:
+        following: dict[str, Location] = {}
+        for h, data, error in packs.read(current):
+            tried.setdefault(h, set()).add(current[h].pack)
+            if error is None:
+                try:
+                    lists[h] = ChunkList.parse(
+                        data or b"", current[h].length, hashing.algorithm_of(h)
+                    )
+                    continue
+                except PackFormatError as e:
+                    error = e
+            errors.setdefault(h, error)
+            others = [
+                loc
+                for loc in catalog.locations(h)
+                if loc.kind == KIND_CHUNKS and loc.pack not in tried[h]
+            ]
+            if others:
+                following[h] = others[0]
+        current = following
+    for h in wanted:
+        if h not in lists:
+            error = errors.get(h)
+            if error is None or isinstance(error, Missing):
+                result.missing.append(h)
+            else:
+                result.failed[h] = error
+    return lists
+
+
+def _fetch_chunks(
+    packs: Packed, places: dict[str, list[tuple[int, int]]], broken: dict[int, BaseException]
+) -> int:
+    """Download the chunks of places and write each at its (fd, offset) places, each
+    checked against its hash first; a missing or damaged copy is passed over for another
+    indexed copy. A chunk with no good copy: its damaged bytes are written anyway (the
+    whole file then hashes wrong: the object is corrupt), or, with no bytes at all, its
+    files are marked broken with the error. The bytes downloaded."""
+    catalog = packs.catalog()
+    tried: dict[str, set[PackRef]] = {}
+    current: dict[str, Location] = {}
+    for chunk in places:
+        plain = [loc for loc in catalog.locations(chunk) if loc.kind == KIND_FILE]
+        if plain:
+            current[chunk] = plain[0]
+    nbytes = 0
+    while current:
+        following: dict[str, Location] = {}
+        for chunk, data, error in packs.read(current):
+            tried.setdefault(chunk, set()).add(current[chunk].pack)
+            data = data or b""
+            good = error is None and hashing.hash_bytes(hashing.algorithm_of(chunk), data) == chunk
+            if error is None:
+                nbytes += len(data)
+            others = [
+                loc
+                for loc in catalog.locations(chunk)
+                if loc.kind == KIND_FILE and loc.pack not in tried[chunk]
+            ]
+            if not good and others:
+                following[chunk] = others[0]
+                continue
+            for fd, offset in places[chunk]:
+                if error is not None:
+                    broken.setdefault(fd, error)
+                else:
+                    os.pwrite(fd, data, offset)
+        current = following
+    return nbytes
+
+
 def _rebuild_some(
     packs: Packed,
     cache: Cache | None,
+    local: dict[str, tuple[str, int, int]],
     wanted: dict[str, Location],
     into: Callable[[str], str],
     finish: Callable[[str, str], None],
     done: Done | None = None,
 ) -> Result:
     """Rebuild chunked objects: read their chunk lists, take every chunk the cache holds
-    from the local object that holds it, download the others (by ranges, each checked
-    against its hash), write each at its offsets into the temporary into(hash), then check
-    the whole file against the object's hash and hand it to finish(hash, path) (which
-    adopts it into the cache, or judges and deletes it)."""
+    from the local object that holds it (re-hashed), download the others (by ranges, each
+    checked against its hash, another copy tried when one is missing or damaged), write
+    each at its offsets into the temporary into(hash), then check the whole file against
+    the object's hash and hand it to finish(hash, path) (which adopts it into the cache,
+    or judges and deletes it)."""
     result = Result()
-    lists: dict[str, ChunkList] = {}
-    for h, data, error in packs.read(wanted):
-        if error is not None:
-            if isinstance(error, Missing):
-                result.missing.append(h)
-            else:
-                result.failed[h] = error
-            continue
-        try:
-            lists[h] = ChunkList.parse(data or b"", wanted[h].length, hashing.algorithm_of(h))
-        except PackFormatError as e:
-            result.failed[h] = e
-    every = {ref.hash for chunk_list in lists.values() for ref in chunk_list.chunks}
-    local = local_chunks(cache, every) if cache is not None else {}
+    lists = _read_lists(packs, wanted, result)
     catalog = packs.catalog()
-    remote: dict[str, Location] = {}
-    for chunk in every - set(local):
-        loc = catalog.lookup(chunk)
-        if loc is not None and loc.kind == KIND_FILE:
-            remote[chunk] = loc
     for h, chunk_list in lists.items():
         lacking = [
-            r.hash for r in chunk_list.chunks if r.hash not in local and r.hash not in remote
+            r.hash
+            for r in chunk_list.chunks
+            if r.hash not in local
+            and not any(loc.kind == KIND_FILE for loc in catalog.locations(r.hash))
         ]
         if lacking:
             log.debug(__name__, f"{h}: {len(lacking)} chunk(s) on no index of the remote")
@@ -268,38 +357,27 @@ def _rebuild_some(
             for ref, offset in chunk_list.offsets():
                 if ref.hash in local:
                     src, at, length = local[ref.hash]
-                    if src not in sources:  # each local object opened once
-                        sources[src] = os.open(src, os.O_RDONLY)
-                    data = os.pread(sources[src], length, at)
+                    try:
+                        if src not in sources:  # each local object opened once
+                            sources[src] = os.open(src, os.O_RDONLY)
+                        data = os.pread(sources[src], length, at)
+                    except OSError:
+                        data = b""  # gone or unreadable since: the remote's copy serves
                     if hashing.hash_bytes(chunk_list.algo, data) == ref.hash:
                         os.pwrite(fd, data, offset)
                         result.reused += length
                         continue
-                    loc = catalog.lookup(ref.hash)  # the local copy changed: ask the remote
-                    if loc is None:
-                        result.missing.append(h)
-                        break
-                    remote[ref.hash] = loc
                 places.setdefault(ref.hash, []).append((fd, offset))
-        needed = {c: remote[c] for c in places if c in remote}
         broken: dict[int, BaseException] = {}
-        for chunk, data, error in packs.read(needed):
-            # A chunk's bytes go in as they came: a damaged one makes the whole file hash
-            # to something else, which is how the object is then reported (corrupt).
-            for fd, offset in places[chunk]:
-                if error is not None:
-                    broken.setdefault(fd, error)
-                else:
-                    os.pwrite(fd, data or b"", offset)
-            if error is None:
-                result.nbytes += len(data or b"")
+        result.nbytes += _fetch_chunks(packs, places, broken)
         for h in building:
-            if h in result.missing:
-                continue
             fd = fds.pop(h)
             os.close(fd)
             if fd in broken:
-                result.failed[h] = broken[fd]
+                if isinstance(broken[fd], Missing):
+                    result.missing.append(h)
+                else:
+                    result.failed[h] = broken[fd]
                 continue
             got = hash_path_mmap(hashing.algorithm_of(h), paths[h])
             if got != h:

@@ -9,7 +9,7 @@ deletes the packs no index names. Killed at any moment, every index still names 
 packs and every kept object stays named by at least one index.
 
 Chunk lists (kind 2, issue 16) name their chunks: a kept chunk list keeps every chunk it
-names, so gc reads each kept list (the cache's copy when it fits, else the remote's) before
+names, so gc reads every indexed copy of each kept list from the remote (by range) before
 it decides anything, and deletes no pack when one cannot be read or parsed.
 """
 
@@ -78,7 +78,6 @@ class PrunePlan:
     # are unknown, so gc deletes no pack and no index
     unknown: dict[str, str] = field(default_factory=dict)
     chunks: set[str] = field(default_factory=set)  # chunks the kept chunk lists name
-    lists: dict[str, ChunkList] = field(default_factory=dict)  # kept chunk lists, parsed
     dead: list[PackRef] = field(default_factory=list)  # no kept object in them
     rewrite: list[PackRef] = field(default_factory=list)  # kept objects copied out
     copy: dict[str, Location] = field(default_factory=dict)  # kept objects to copy
@@ -144,7 +143,8 @@ def plan(
     packed: Packed, kept: set[str], lock_mtime: float | None = None, cache: Cache | None = None
 ) -> PrunePlan:
     """Decide what to rewrite and drop, from one fresh listing of index/ and one of packs/.
-    kept grows by the chunks of every kept chunk list (read from cache's copy when it fits)."""
+    kept grows by the chunks of every indexed copy of every kept chunk list (read from the
+    remote)."""
     catalog = packed.catalog(refresh=True)
     out = PrunePlan(invalid=dict(catalog.invalid))
     if out.invalid:
@@ -288,7 +288,6 @@ def _read_lists(
             except PackFormatError as e:
                 out.unknown[h] = f"its chunk list in pack {remote[h].pack.name} is not valid: {e}"
                 continue
-            out.lists.setdefault(h, parsed)
             out.chunks |= {r.hash for r in parsed.chunks}
 
 
