@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -118,6 +120,7 @@ def push(
     Each object is hashed whole as it is cut: one whose bytes no longer match its name is
     reported corrupt and gets no chunk list."""
     result = Result()
+    wanted = list(hashes)
     lists: dict[str, bytes] = {}
     lengths: dict[str, int] = {}
     sent: set[str] = set()
@@ -127,10 +130,14 @@ def push(
     # compress (a model's weights) until new_object, so raw data costs little to push.
     compressor = Compressor(packs.settings.compression)
 
-    def chunks_to_send() -> Iterator[tuple[str, bytes]]:
-        for h in hashes:
+    def cut_all(put: Callable[[tuple[str, str, bytes]], bool]) -> None:
+        """Cut every object (in a thread of its own, beside the pack writes: the cutter
+        releases the GIL), handing ("object", h, b"") then ("chunk", hash, bytes) for each
+        chunk to send; the bookkeeping of each object after its last chunk."""
+        for h in wanted:
             algo = hashing.algorithm_of(h)
-            compressor.new_object()
+            if not put(("object", h, b"")):
+                return
             try:
                 chunker = Chunker(cache.object_path(h), algo)
                 for ref, _, data in chunker:
@@ -138,7 +145,8 @@ def push(
                     if ref.hash in sent or packs.holds_chunk(ref.hash):
                         continue
                     sent.add(ref.hash)
-                    yield ref.hash, bytes(data)
+                    if not put(("chunk", ref.hash, bytes(data))):
+                        return
             except FileNotFoundError:
                 result.missing.append(h)
                 continue
@@ -155,6 +163,47 @@ def push(
                 continue
             lists[h] = chunk_list.encode()
             lengths[h] = chunk_list.length
+
+    def chunks_to_send() -> Iterator[tuple[str, bytes]]:
+        handoff: queue.Queue[tuple[str, str, bytes] | BaseException | None] = queue.Queue(
+            maxsize=AHEAD
+        )
+        stop = threading.Event()
+
+        def put(item: tuple[str, str, bytes] | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    handoff.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            try:
+                cut_all(put)
+            except BaseException as e:  # handed to the consumer, raised there
+                put(e)
+            finally:
+                put(None)
+
+        cutter = threading.Thread(target=produce, name="mlv-chunker", daemon=True)
+        cutter.start()
+        try:
+            while True:
+                item = handoff.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                what, name, data = item
+                if what == "object":
+                    compressor.new_object()  # this thread's: the compressor is not shared
+                else:
+                    yield name, data
+        finally:
+            stop.set()
+            cutter.join()
 
     written = packs.write(chunks_to_send(), KIND_FILE, scratch, compressor=compressor)
     result.nbytes += written.nbytes
@@ -198,6 +247,7 @@ def chunked_locations(catalog: Catalog, hashes: Iterable[str]) -> dict[str, Loca
 
 
 GROUP = 32  # objects rebuilt at once (one open temporary each)
+AHEAD = 64  # chunks cut ahead of the pack writes (about 9 MiB at 146 KiB each)
 
 
 def rebuild(
