@@ -402,3 +402,29 @@ def test_a_pack_never_grows_past_the_hard_maximum(
     assert not written.failed and len(written.done) == len(objects)
     packs = list((remote / "packs").glob("*/*.pack"))
     assert len(packs) >= 2 and all(p.stat().st_size <= 1 << 20 for p in packs)
+
+
+def test_a_folder_remote_copies_ranges_into_local_files(tmp_path: Path) -> None:
+    """copy_ranges (a folder remote's own): the kernel copies each range to its offset in
+    an open file; an absent key is Missing, a range past the end an error."""
+    backend = FolderBackend(str(tmp_path / "remote"))
+    data = os.urandom(300_000)
+    backend.write([(data, "packs/ab/thing.pack")], 1)
+    target = tmp_path / "out"
+    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 1000)
+        results = backend.copy_ranges(
+            [
+                ("packs/ab/thing.pack", 100, 400, fd, 600),
+                ("packs/ab/thing.pack", 0, 100, fd, 0),
+                ("packs/ab/none.pack", 0, 10, fd, 0),
+                ("packs/ab/thing.pack", 299_990, 20, fd, 100),
+            ]
+        )
+    finally:
+        os.close(fd)
+    assert [r.error is None for r in results] == [True, True, False, False]
+    assert isinstance(results[2].error, FileNotFoundError)
+    out = target.read_bytes()
+    assert out[600:1000] == data[100:500] and out[:100] == data[:100]

@@ -481,6 +481,28 @@ class Packed:
 
     # ---- reading ----------------------------------------------------------------------------
 
+    def can_copy(self) -> bool:
+        """Can raw entries be copied into local files without passing through Python (a
+        folder remote: copy_file_range)?"""
+        return callable(getattr(self.backend, "copy_ranges", None)) and hasattr(
+            os, "copy_file_range"
+        )
+
+    def copy(self, items: Sequence[tuple[PackRef, int, int, int, int]]) -> list[bool]:
+        """Copy byte ranges of packs into open local files, (pack, start, length, fd,
+        offset): one bool each, True when its bytes were copied. Nothing is checked here:
+        the caller hashes what it built (can_copy must be true)."""
+        copy_ranges = self.backend.copy_ranges  # type: ignore[attr-defined]
+        keys = [
+            (layout.pack_key(pack.name), start, length, fd, offset)
+            for pack, start, length, fd, offset in items
+        ]
+        try:
+            results = copy_ranges(keys)
+        except Exception as e:
+            raise self.failure(e) from e
+        return [r.error is None for r in results]
+
     def _read_whole(
         self, wanted: dict[PackRef, list[ranges.Span]]
     ) -> list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]]:
