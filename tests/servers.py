@@ -97,6 +97,19 @@ class S3Server:
             client.close()
         return name
 
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """key -> bytes, for every key of the bucket (read behind mlv's back)."""
+        client = self.client()
+        try:
+            found: dict[str, bytes] = {}
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    found[item["Key"]] = body
+            return found
+        finally:
+            client.close()
+
 
 @contextlib.contextmanager
 def run_moto() -> Iterator[S3Server]:

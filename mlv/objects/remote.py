@@ -400,21 +400,9 @@ class RemoteStore:
 
             def checked() -> Iterator[tuple[str, bytes]]:
                 for h in packable:
-                    path = cache.object_path(h)
-                    try:
-                        with open(path, "rb") as fh:
-                            data = fh.read()
-                    except FileNotFoundError:
-                        outcome.missing.append(h)
-                        continue
-                    except OSError as e:
-                        outcome.failed[h] = unreadable(path, e)
-                        continue
-                    if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
-                        cache.distrust(h)
-                        outcome.corrupt.append(h)  # never spread a damaged object
-                        continue
-                    yield h, data
+                    data = _read_checked(cache, h, outcome)
+                    if data is not None:
+                        yield h, data
 
             kind = KIND_TREE if trees else KIND_FILE
             written = self.packs.write(checked(), kind, cache.tmp_dir, done)
@@ -466,15 +454,8 @@ class RemoteStore:
             if size > IN_MEMORY:
                 large.append((h, size))
                 continue
-            try:
-                with open(path, "rb") as fh:
-                    data = fh.read()
-            except OSError as e:
-                outcome.failed[h] = unreadable(path, e)
-                continue
-            if hashing.hash_bytes(hashing.algorithm_of(h), data) != h:
-                cache.distrust(h)
-                outcome.corrupt.append(h)  # never spread a damaged object
+            data = _read_checked(cache, h, outcome)
+            if data is None:
                 continue
             small.append((data, key_of(h)))
             small_bytes += len(data)
@@ -535,7 +516,7 @@ class RemoteStore:
                 cache.adopt(path, h)
 
             result = chunked.rebuild(
-                self.packs, cache, rebuilt, lambda h: cache.new_tmp(), adopt, done
+                self.packs, cache, rebuilt, lambda h: cache.new_tmp(), adopt, done, sizes
             )
             self._book_chunked(result, outcome)
         wanted: list[str] = []
@@ -630,6 +611,7 @@ class RemoteStore:
                 lambda h: os.path.join(scratch, f"rebuilt-{hashing.split(h)[1]}"),
                 lambda h, path: None,  # judged by its hash already; deleted after
                 done,
+                sizes,
             )
             outcome.done += result.done
             outcome.nbytes += result.nbytes
@@ -925,6 +907,27 @@ def _hint(e: BaseException, url: str) -> str:
     if isinstance(e, FileNotFoundError | NotADirectoryError):
         return "check the remote's url (`mlv remote list`) and that its folder can be created"
     return "check the URL, the network and the server, then run again"
+
+
+def _read_checked(cache: Cache, hash_id: str, outcome: Outcome) -> bytes | None:
+    """A small cache object's bytes, checked against its hash before they are sent; None
+    (and the reason in outcome: missing, failed, corrupt) otherwise. A damaged object is
+    never spread: its trust record is dropped so that `mlv pull` replaces it."""
+    path = cache.object_path(hash_id)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        outcome.missing.append(hash_id)
+        return None
+    except OSError as e:
+        outcome.failed[hash_id] = unreadable(path, e)
+        return None
+    if hashing.hash_bytes(hashing.algorithm_of(hash_id), data) != hash_id:
+        cache.distrust(hash_id)
+        outcome.corrupt.append(hash_id)
+        return None
+    return data
 
 
 def unreadable(path: str, e: OSError) -> str:

@@ -381,19 +381,6 @@ def test_a_push_lock_stops_gc_but_a_dead_local_one_does_not(
 # ---- killed gc on S3, through the fault proxy ---------------------------------------------
 
 
-def bucket_keys(server: S3Server, bucket: str) -> dict[str, bytes]:
-    client = server.client()
-    try:
-        found: dict[str, bytes] = {}
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found[item["Key"]] = body
-        return found
-    finally:
-        client.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("method,after", [("PUT", 1), ("PUT", 2), ("DELETE", 1), ("DELETE", 4)])
 def test_gc_killed_at_any_point_leaves_a_valid_remote(
@@ -409,7 +396,7 @@ def test_gc_killed_at_any_point_leaves_a_valid_remote(
     packs and indexes are PUTs; old indexes and packs DELETEs): verify --remote passes, a clone
     pulls v2, and a re-run of gc completes and leaves only what is kept."""
     two_pushes(mlv_repo, f"s3://{s3_bucket}/store")
-    before = set(bucket_keys(s3_server, s3_bucket))
+    before = set(s3_server.objects(s3_bucket))
     via_proxy.clear()
     via_proxy.hang(method, every=after + 1)  # gc stops there until it is killed
     proc = subprocess.Popen(
@@ -427,7 +414,7 @@ def test_gc_killed_at_any_point_leaves_a_valid_remote(
     proc.wait()
     time.sleep(0.2)  # requests already sent reach the server
     assert killed, "gc finished before it was killed"
-    assert set(bucket_keys(s3_server, s3_bucket)) != before
+    assert set(s3_server.objects(s3_bucket)) != before
     mlv("verify", "--remote", "store", cwd=mlv_repo)
     clone = tmp_path / "clone"
     git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
@@ -435,7 +422,7 @@ def test_gc_killed_at_any_point_leaves_a_valid_remote(
     assert snapshot(clone / "data") == snapshot(mlv_repo / "data")
     doc = json.loads(mlv("gc", "-w", "-r", "store", "-f", "--json", cwd=mlv_repo).stdout)
     assert doc["kept"] == len(cache_objects(mlv_repo))
-    keys = bucket_keys(s3_server, s3_bucket)
+    keys = s3_server.objects(s3_bucket)
     assert not [k for k in keys if k.startswith("store/locks/")]
     mlv("verify", "--remote", "store", cwd=mlv_repo)
 

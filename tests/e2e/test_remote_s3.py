@@ -39,19 +39,13 @@ TREE = b'{"mlv-tree"'
 
 
 def bucket_keys(server: S3Server, bucket: str) -> dict[str, bytes]:
-    """key (below the remote's prefix) -> bytes, for every key of the remote."""
-    client = server.client()
-    try:
-        found: dict[str, bytes] = {}
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="")
-        for page in pages:
-            for item in page.get("Contents", []):
-                assert item["Key"].startswith(f"{PREFIX}/"), item["Key"]
-                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found[item["Key"][len(PREFIX) + 1 :]] = body
-        return found
-    finally:
-        client.close()
+    """key (below the remote's prefix) -> bytes, for every key of the remote (any key
+    outside the prefix fails)."""
+    found: dict[str, bytes] = {}
+    for key, body in server.objects(bucket).items():
+        assert key.startswith(f"{PREFIX}/"), key
+        found[key[len(PREFIX) + 1 :]] = body
+    return found
 
 
 def bucket_objects(server: S3Server, bucket: str) -> dict[str, bytes]:

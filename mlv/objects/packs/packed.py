@@ -46,7 +46,7 @@ from mlv.objects.packs.packfile import (
     PackWriter,
     entry_size,
 )
-from mlv.storage.backend import Backend, Missing, PermanentError, TooLong
+from mlv.storage.backend import Backend, KeyInfo, Missing, PermanentError, TooLong
 from mlv.util import localfs
 
 Done = Callable[[int], None]
@@ -142,7 +142,7 @@ class Packed:
         # the local copy, so an index damaged on the remote is found by this clone too.
         self.trust_cached = True
         self._fresh: set[str] = set()  # indexes this command read from the remote or wrote
-        self._pack_sizes: dict[str | None, int] | None = None  # packs/ listed (prove)
+        self._packs_listed: dict[str, KeyInfo] | None = None  # packs/, once (list_packs)
         self._catalog: Catalog | None = None
         self._marker: Marker | None = None
         self._marker_read = False
@@ -252,37 +252,48 @@ class Packed:
         """Those of hashes that an index names in a pack that one listing of packs/ shows
         with the size the index records (verify, push --verify)."""
         catalog = self.catalog()
-        sizes = self._listed_packs()  # listed even when none is named: push --verify's
-        named = catalog.holds(hashes)  # chunks are judged by it (holds_chunk)
+        self.list_packs()  # listed even when none is named: push --verify's chunks are
+        named = catalog.holds(hashes)  # judged by it (holds_chunk)
         if not named:
             return set()
         out = set()
         for h in named:
-            if any(sizes.get(loc.pack.name) == loc.pack.size for loc in catalog.locations(h)):
+            if any(self._pack_listed_whole(loc) for loc in catalog.locations(h)):
                 out.add(h)
         return out
 
-    def _listed_packs(self) -> dict[str | None, int]:
-        """pack name -> size, from one listing of packs/ per command (kept: a proof is of
-        one moment, and push --verify asks level by level)."""
-        if self._pack_sizes is None:
+    def list_packs(self, refresh: bool = False) -> dict[str, KeyInfo]:
+        """pack name -> what one listing of packs/ says of it (size, the server's mtime).
+        Listed once per command and kept (a proof is of one moment, and push --verify asks
+        level by level); refresh lists again (gc)."""
+        if self._packs_listed is None or refresh:
             try:
                 listed = self.backend.list_info(layout.PACKS)
             except Missing:
                 listed = {}
             except Exception as e:
                 raise self.failure(e) from e
-            self._pack_sizes = {layout.pack_name_of(k): info.size for k, info in listed.items()}
-        return self._pack_sizes
+            self._packs_listed = {
+                name: info
+                for key, info in listed.items()
+                if (name := layout.pack_name_of(key)) is not None
+            }
+        return self._packs_listed
+
+    def _pack_listed_whole(self, loc: Location) -> bool:
+        """Does the packs/ listing show loc's pack at the size its index records?"""
+        assert self._packs_listed is not None
+        info = self._packs_listed.get(loc.pack.name)
+        return info is not None and info.size == loc.pack.size
 
     def holds_chunk(self, hash_id: str) -> bool:
         """May a push take this chunk as being on the remote? An index names it as a plain
         object; and once this command has listed packs/ (push --verify), in a pack listed at
         the size its index records, so that a lost pack's chunks are sent again."""
         plain = [loc for loc in self.catalog().locations(hash_id) if loc.kind == KIND_FILE]
-        if self._pack_sizes is None:
+        if self._packs_listed is None:
             return bool(plain)
-        return any(self._pack_sizes.get(loc.pack.name) == loc.pack.size for loc in plain)
+        return any(self._pack_listed_whole(loc) for loc in plain)
 
     # ---- the marker -------------------------------------------------------------------------
 

@@ -149,7 +149,7 @@ def plan(
     out = PrunePlan(invalid=dict(catalog.invalid))
     if out.invalid:
         return out
-    listed = _list_packs(packed)
+    listed = packed.list_packs(refresh=True)
     by_pack: dict[str, dict[str, Location]] = {}
     refs: dict[str, PackRef] = {}
     lost: dict[str, dict[str, Location]] = {}
@@ -289,22 +289,6 @@ def _read_lists(
                 out.unknown[h] = f"its chunk list in pack {remote[h].pack.name} is not valid: {e}"
                 continue
             out.chunks |= {r.hash for r in parsed.chunks}
-
-
-def _list_packs(packed: Packed) -> dict[str, KeyInfo]:
-    """One listing of packs/: pack name -> what the server says of it."""
-    try:
-        listed = packed.backend.list_info(layout.PACKS)
-    except Missing:
-        listed = {}
-    except Exception as e:
-        raise packed.failure(e) from e
-    out: dict[str, KeyInfo] = {}
-    for key, info in listed.items():
-        name = layout.pack_name_of(key)
-        if name is not None:
-            out[name] = info
-    return out
 
 
 def _plan_orphans(
