@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mlv.objects import hashing
 from mlv.objects.packs.packed import Settings
-from mlv.objects.packs.packfile import KIND_FILE, KIND_TREE
+from mlv.objects.packs.packfile import KIND_CHUNKS, KIND_FILE, KIND_TREE
 from mlv.objects.remote import FEW, IN_MEMORY, RemoteStore, hash_of_key, key_of
 from mlv.objects.store import Cache
 from mlv.storage.backend import ItemResult
@@ -428,3 +428,32 @@ def test_a_folder_remote_copies_ranges_into_local_files(tmp_path: Path) -> None:
     assert isinstance(results[2].error, FileNotFoundError)
     out = target.read_bytes()
     assert out[600:1000] == data[100:500] and out[:100] == data[:100]
+
+
+def test_a_chunk_list_claiming_another_length_than_the_pointer_is_not_built(
+    tmp_path: Path,
+) -> None:
+    """A hostile index names a chunked object with a length the pointer does not say: no
+    file of that length is made; the object fails, naming both lengths."""
+    from mlv.objects.packs.chunks import DEFAULT, ChunkList, ChunkRef
+
+    other = Cache(str(tmp_path / "c2"), "xxh128")
+    store = RemoteStore(FolderBackend(str(tmp_path / "remote")), "origin")
+    try:
+        h = hashing.hash_bytes("xxh128", b"x")
+        chunk = store.packs.write(iter([(h, b"x")]), KIND_FILE, str(tmp_path / "s"))
+        assert chunk.done == [h]
+        claimed = 3  # three times the chunk "x": a list that parses, of the wrong length
+        lie = ChunkList("xxh128", claimed, DEFAULT, (ChunkRef(h, 1),) * 3)
+        fake = hashing.hash_bytes("xxh128", b"a large object")
+        store.packs.write(
+            iter([(fake, lie.encode())]),
+            KIND_CHUNKS,
+            str(tmp_path / "s"),
+            lengths={fake: claimed},
+        )
+        out = store.download(other, [fake], sizes={fake: 14})
+        assert fake in out.failed and "for 3 bytes, where 14 are expected" in out.failed[fake]
+        assert not other.has(fake) and tmp_leftovers(other) == []
+    finally:
+        store.close()

@@ -18,7 +18,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from mlv import log
@@ -257,12 +257,21 @@ def rebuild(
     into: Callable[[str], str],
     finish: Callable[[str, str], None],
     done: Done | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> Result:
     """Rebuild chunked objects, GROUP at a time (see _rebuild_some). cache None (verify):
-    every chunk comes from the remote, and no chunk list is kept."""
+    every chunk comes from the remote, and no chunk list is kept. sizes: what the pointers
+    and trees say each object holds; an index claiming another length is not believed (no
+    file of its length is made): the object fails, naming both."""
     result = Result()
+    for h, loc in sorted(wanted.items()):
+        expected = (sizes or {}).get(h)
+        if expected is not None and expected != loc.length:
+            result.failed[h] = OSError(
+                f"the remote's chunk list is for {loc.length} bytes, where {expected} are expected"
+            )
     local = local_chunks(cache) if cache is not None else {}
-    order = sorted(wanted)
+    order = sorted(h for h in wanted if h not in result.failed)
     for start in range(0, len(order), GROUP):
         some = _rebuild_some(
             packs,
