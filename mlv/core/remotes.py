@@ -13,18 +13,19 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlv import config as config_mod
 from mlv import log
 from mlv.core.configure import config_path, is_secret_option, mask
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, RemoteError, UsageError
-from mlv.objects import remote as remote_mod
-from mlv.objects.packs.packed import Settings as PackSettings
-from mlv.objects.packs.packfile import MAX_PACK_WRITE, MAX_PACKED_OBJECT
-from mlv.objects.remote import RemoteStore
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
+
+if TYPE_CHECKING:  # the remote machinery is imported by the commands that open a remote:
+    # `mlv remote list` and the config commands never pay for it
+    from mlv.objects.packs.packed import Settings as PackSettings
+    from mlv.objects.remote import RemoteStore
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 INDEX_CACHE = "index"  # <cache>/index/: remote indexes by name (docs/formats.md)
@@ -93,6 +94,8 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
 
 
 def _check_scheme(url: str) -> None:
+    from mlv.objects import remote as remote_mod
+
     if not remote_mod.known_scheme(url):
         raise UsageError(
             f"unknown storage scheme '{scheme_of(url)}://' in {redact(url)}",
@@ -118,7 +121,9 @@ def modify(name: str, key: str, value: str | None, level: str) -> None:
         parsed = config_mod.parse_value(f"remote.{name}.{key}", value)
         if key in ("timeout", "connect_timeout"):
             try:
-                remote_mod.timeout_seconds(key, parsed)
+                from mlv.objects.remote import timeout_seconds
+
+                timeout_seconds(key, parsed)
             except ValueError as e:
                 raise UsageError(str(e), f"e.g. `mlv remote modify {name} {key} 60`") from None
         if key == "url":
@@ -353,6 +358,8 @@ def open_store(
             raise ConfigError(f"remote.{chosen}.jobs: expected a number") from None
     if jobs is not None and jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
+    from mlv.objects import remote as remote_mod
+
     packing = _packing(chosen, options)
     return remote_mod.open_store(chosen, url, options, jobs, secrets, packing)
 
@@ -361,6 +368,9 @@ def _packing(chosen: str, options: dict[str, Any]) -> PackSettings:
     """The remote's `pack_threshold`, `pack_size` (in bytes), `chunking` and `compression`
     options (mlv's own: taken out of the options handed to the storage library); defaults
     where unset."""
+    from mlv.objects.packs.packed import Settings as PackSettings
+    from mlv.objects.packs.packfile import MAX_PACK_WRITE, MAX_PACKED_OBJECT
+
     values = {}
     defaults = {"pack_threshold": "4MiB", "pack_size": "32MiB"}
     for option, default_text in defaults.items():
