@@ -365,3 +365,19 @@ def test_a_new_version_of_a_large_file_sends_and_fetches_only_its_changed_chunks
     assert (other / "data" / "model.bin").read_bytes() == v2
     assert_cache_sound(other)
     assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
+
+
+def test_two_pushes_at_the_same_moment_lose_nothing(mlv_repo: Path, tmp_path: Path) -> None:
+    """Two clones push different data to one remote at once: packs and indexes are named by
+    their content and nothing is read-modified-written, so both land whole."""
+    remote = tmp_path / "remote"
+    mlv("remote", "add", "-d", "store", str(remote), cwd=mlv_repo)
+    commit_all(mlv_repo, "remote")
+    clones = [clone(mlv_repo, tmp_path / f"c{n}") for n in range(2)]
+    for n, repo in enumerate(clones):
+        write_files(repo, {f"d{n}/f{i:03}.bin": os.urandom(5000) for i in range(300)})
+        mlv("add", f"d{n}", cwd=repo)
+    procs = [subprocess.Popen([MLV, "push", "-q"], cwd=repo) for repo in clones]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    for repo in clones:
+        assert mlv("verify", "--remote", "store", "--full", cwd=repo).returncode == 0
