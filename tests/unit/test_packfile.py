@@ -3,6 +3,7 @@ every pack that breaks the format."""
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import xxhash
 
 from mlv.objects import hashing
 from mlv.objects.packs.packfile import (
+    CODEC_ZSTD,
     CONTENTS_TREES,
     KIND_CHUNKS,
     KIND_TREE,
@@ -65,6 +67,30 @@ def test_round_trip_and_ranges_are_the_objects(tmp_path: Path, algo: str) -> Non
     assert checksum == xxhash.xxh3_128_digest(data[t:-40])
     assert len(data) == t + entry_size(algo) * n + 40
     assert data[:12] == b"\x89MLVPACK" + struct.pack("<HBB", 1, {"xxh128": 1, "sha256": 2}[algo], 0)
+
+
+def test_a_chunk_asked_to_align_sits_at_its_file_offset_modulo_a_page(tmp_path: Path) -> None:
+    """Raw chunks of one file: zeros before the first so its pack offset matches its file
+    offset modulo 4096, none between the chunks that follow it in the file; a compressed
+    chunk is never padded; the padded pack reads back whole."""
+    path = tmp_path / "a.pack"
+    chunks = [os.urandom(n) for n in (5000, 7001, 300)]
+    at = 123_456_789  # where the first chunk sits in its file
+    with PackWriter(str(path), "xxh128") as writer:
+        entries = []
+        for data in chunks:
+            entries.append(writer.add(hashing.hash_bytes("xxh128", data), data, align=at))
+            at += len(data)
+        squeezed = writer.add("xxh128:" + "ab" * 16, b"z", length=100, codec=CODEC_ZSTD, align=7)
+        pack = writer.finish()
+    data = path.read_bytes()
+    assert entries[0].offset % 4096 == 123_456_789 % 4096
+    assert data[32 : entries[0].offset] == bytes(entries[0].offset - 32)
+    assert [e.offset for e in entries[1:]] == [entries[0].offset + 5000, entries[0].offset + 12_001]
+    assert squeezed.offset == entries[2].offset + 300  # not padded
+    assert read_pack_file(path, pack.name) == pack
+    for entry, chunk in zip(entries, chunks, strict=True):
+        assert data[entry.offset : entry.offset + entry.stored] == chunk
 
 
 def test_two_packs_of_the_same_objects_have_different_names(tmp_path: Path) -> None:

@@ -413,21 +413,24 @@ def test_a_folder_remote_copies_ranges_into_local_files(tmp_path: Path) -> None:
     target = tmp_path / "out"
     fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        os.ftruncate(fd, 1000)
+        os.ftruncate(fd, 400_000)
         results = backend.copy_ranges(
             [
                 ("packs/ab/thing.pack", 100, 400, fd, 600),
                 ("packs/ab/thing.pack", 0, 100, fd, 0),
                 ("packs/ab/none.pack", 0, 10, fd, 0),
                 ("packs/ab/thing.pack", 299_990, 20, fd, 100),
+                # longer than the 64 KiB step it aligns to, starting mid-step: two calls
+                ("packs/ab/thing.pack", 1000, 250_000, fd, 70_001),
             ]
         )
     finally:
         os.close(fd)
-    assert [r.error is None for r in results] == [True, True, False, False]
+    assert [r.error is None for r in results] == [True, True, False, False, True]
     assert isinstance(results[2].error, FileNotFoundError)
     out = target.read_bytes()
     assert out[600:1000] == data[100:500] and out[:100] == data[:100]
+    assert out[70_001:320_001] == data[1000:251_000]
 
 
 def test_a_chunk_list_claiming_another_length_than_the_pointer_is_not_built(

@@ -124,6 +124,7 @@ def push(
     lists: dict[str, bytes] = {}
     lengths: dict[str, int] = {}
     sent: set[str] = set()
+    aligns: dict[str, int] = {}  # chunk sent -> its offset in the file it was cut from
     owners: dict[str, set[str]] = {}  # chunk -> objects that need it (failures spread)
     single: set[str] = set()  # objects of one chunk: sent as that chunk, a plain object
     # One compressor for the chunks: it stops trying the chunks of an object that do not
@@ -140,11 +141,12 @@ def push(
                 return
             try:
                 chunker = Chunker(cache.object_path(h), algo)
-                for ref, _, data in chunker:
+                for ref, offset, data in chunker:
                     owners.setdefault(ref.hash, set()).add(h)
                     if ref.hash in sent or packs.holds_chunk(ref.hash):
                         continue
                     sent.add(ref.hash)
+                    aligns[ref.hash] = offset
                     if not put(("chunk", ref.hash, bytes(data))):
                         return
             except FileNotFoundError:
@@ -205,7 +207,9 @@ def push(
             stop.set()
             cutter.join()
 
-    written = packs.write(chunks_to_send(), KIND_FILE, scratch, compressor=compressor)
+    written = packs.write(
+        chunks_to_send(), KIND_FILE, scratch, compressor=compressor, aligns=aligns
+    )
     result.nbytes += written.nbytes
     for chunk, error in written.failed.items():
         for h in owners.get(chunk, ()):
@@ -292,11 +296,14 @@ def rebuild(
     return result
 
 
-def _read_lists(packs: Packed, wanted: dict[str, Location], result: Result) -> dict[str, ChunkList]:
-    """Each object's chunk list, from the first of its indexed copies that reads and
-    parses; objects none of whose copies does go to result (missing, or failed)."""
+def _read_lists(
+    packs: Packed, wanted: dict[str, Location], result: Result
+) -> dict[str, tuple[ChunkList, bytes]]:
+    """Each object's chunk list (and its bytes, kept as read), from the first of its
+    indexed copies that reads and parses; objects none of whose copies does go to result
+    (missing, or failed)."""
     catalog = packs.catalog()
-    lists: dict[str, ChunkList] = {}
+    lists: dict[str, tuple[ChunkList, bytes]] = {}
     errors: dict[str, BaseException] = {}
     tried: dict[str, set[PackRef]] = {}
     current = dict(wanted)
@@ -306,9 +313,9 @@ def _read_lists(packs: Packed, wanted: dict[str, Location], result: Result) -> d
             tried.setdefault(h, set()).add(current[h].pack)
             if error is None:
                 try:
-                    lists[h] = ChunkList.parse(
-                        data or b"", current[h].length, hashing.algorithm_of(h)
-                    )
+                    raw = data or b""
+                    parsed = ChunkList.parse(raw, current[h].length, hashing.algorithm_of(h))
+                    lists[h] = (parsed, raw)
                     continue
                 except PackFormatError as e:
                     error = e
@@ -372,20 +379,22 @@ def _fetch_chunks(
     return nbytes
 
 
-def _copy_chunks(packs: Packed, places: dict[str, list[tuple[int, int]]]) -> tuple[set[str], int]:
+def _copy_chunks(
+    packs: Packed,
+    places: dict[str, list[tuple[int, int]]],
+    first: Mapping[str, Location | None],
+) -> tuple[set[str], int]:
     """On a remote whose packs can be copied by the kernel (a folder), copy the raw chunks
     straight into the files being rebuilt, unread: the caller checks each file's hash and
-    fetches the chunks of one that does not match again, checked one by one. The chunks
-    copied everywhere they go, and the bytes copied."""
+    fetches the chunks of one that does not match again, checked one by one. first: each
+    chunk's first plain copy. The chunks copied everywhere they go, and the bytes copied."""
     if not packs.can_copy():
         return set(), 0
-    catalog = packs.catalog()
     pieces: list[tuple[int, int, PackRef, int, int, str]] = []  # fd, offset, pack, at, n, chunk
     for chunk, targets in places.items():
-        plain = [loc for loc in catalog.locations(chunk) if loc.kind == KIND_FILE]
-        if not plain or plain[0].codec != CODEC_RAW:
+        loc = first.get(chunk)
+        if loc is None or loc.codec != CODEC_RAW:
             continue  # compressed, or on no index: read and decoded the slow way
-        loc = plain[0]
         for fd, offset in targets:
             pieces.append((fd, offset, loc.pack, loc.offset, loc.stored, chunk))
     # Chunks that follow each other in a file and in a pack (push writes them in file
@@ -427,17 +436,20 @@ def _rebuild_some(
     result = Result()
     lists = _read_lists(packs, wanted, result)
     catalog = packs.catalog()
-    for h, chunk_list in lists.items():
-        lacking = [
-            r.hash
-            for r in chunk_list.chunks
-            if r.hash not in local
-            and not any(loc.kind == KIND_FILE for loc in catalog.locations(r.hash))
-        ]
+    first: dict[str, Location | None] = {}  # chunk -> its first plain copy (one lookup each)
+    for h, (chunk_list, _) in lists.items():
+        lacking = 0
+        for ref in chunk_list.chunks:
+            if ref.hash in local:
+                continue
+            if ref.hash not in first:
+                plain = [loc for loc in catalog.locations(ref.hash) if loc.kind == KIND_FILE]
+                first[ref.hash] = plain[0] if plain else None
+            lacking += first[ref.hash] is None
         if lacking:
-            log.debug(__name__, f"{h}: {len(lacking)} chunk(s) on no index of the remote")
+            log.debug(__name__, f"{h}: {lacking} chunk(s) on no index of the remote")
             result.missing.append(h)
-    building = {h: c for h, c in lists.items() if h not in result.missing}
+    building = {h: c for h, (c, _) in lists.items() if h not in result.missing}
     if not building:
         return result
     places: dict[str, list[tuple[int, int]]] = {}  # chunk -> [(fd, offset)]
@@ -467,7 +479,7 @@ def _rebuild_some(
                 places.setdefault(ref.hash, []).append((fd, offset))
                 remote_of[h].append((ref.hash, offset))
         broken: dict[int, BaseException] = {}
-        copied, nbytes = _copy_chunks(packs, places) if cache is not None else (set(), 0)
+        copied, nbytes = _copy_chunks(packs, places, first) if cache is not None else (set(), 0)
         result.nbytes += nbytes
         result.nbytes += _fetch_chunks(
             packs, {c: p for c, p in places.items() if c not in copied}, broken
@@ -503,7 +515,7 @@ def _rebuild_some(
                 continue
             finish(h, paths[h])
             if cache is not None:
-                keep_list(cache, h, building[h].encode())
+                keep_list(cache, h, lists[h][1])
             result.done.append(h)
             result.logical += building[h].length
             if done is not None:

@@ -41,6 +41,7 @@ from mlv.objects.packs.packfile import (
     KIND_FILE,
     KIND_TREE,
     MAX_PACK_WRITE,
+    PAGE,
     Pack,
     PackFormatError,
     PackWriter,
@@ -361,6 +362,7 @@ class Packed:
         done: Done | None = None,
         lengths: Mapping[str, int] | None = None,
         compressor: Compressor | None = None,
+        aligns: Mapping[str, int] | None = None,
     ) -> Written:
         """Pack (hash id, bytes) pairs, already checked against their hashes, and send them.
 
@@ -372,7 +374,9 @@ class Packed:
         Packs are built in scratch, at most IN_FLIGHT of them waiting for their upload.
         Each object is stored zstd when that saves at least 10% (codec.py): by `compressor`
         when given (chunked.py's, which knows where each large object starts), else each
-        object on its own; chunk lists (kind 2, hashes: they do not compress) stay raw."""
+        object on its own; chunk lists (kind 2, hashes: they do not compress) stay raw.
+        aligns: chunks' offsets in their files, for PackWriter.add's alignment of raw ones
+        (read as each chunk arrives: the cutter fills it as it goes)."""
         self._ensure_marker()
         trees = kind == KIND_TREE
         written = Written()
@@ -433,7 +437,7 @@ class Packed:
                 algo = hashing.split(h)[0]
                 if algo in writers:
                     writer = writers[algo][0]
-                    after = writer.size + len(data) + (writer.count + 1) * entry_size(algo)
+                    after = writer.size + PAGE + len(data) + (writer.count + 1) * entry_size(algo)
                     if after + FOOTER_SIZE > MAX_PACK_WRITE:
                         close(algo)  # the trailer counts toward the hard maximum too
                 if algo not in writers:
@@ -446,7 +450,8 @@ class Packed:
                     if compressor is None:
                         own.new_object()
                     used, stored = (compressor or own).encode(data)
-                    writer.add(h, stored, kind, len(data), used)
+                    at = aligns.get(h) if aligns is not None else None
+                    writer.add(h, stored, kind, len(data), used, at)
                 if writer.size >= target:
                     close(algo)
             for algo in sorted(writers):

@@ -1,4 +1,4 @@
-"""Pack files, version 1: a header, objects' bytes back to back, and a trailer of entries.
+"""Pack files, version 1: a header, objects' bytes (padded only to align a chunk), a trailer.
 
 The byte layout is specified in docs/formats.md ("Remote format version 1"). A pack read from
 a remote is hostile input: `footer_span` and `parse_trailer` check every field before an
@@ -29,6 +29,7 @@ CONTENTS_DATA, CONTENTS_TREES = 0, 1
 MAX_PACK_WRITE = 1 << 30  # a writer never makes a bigger pack
 MAX_PACK_READ = 1 << 32  # a reader refuses a pack (or index row) claiming more
 MAX_PACKED_OBJECT = 64 << 20  # kinds 0/1 objects in a pack are at most this long
+PAGE = 4096  # a raw chunk may be padded to sit at its file offset modulo this
 
 ALGO_BY_CODE = {code: algo for algo, code in ALGO_CODES.items()}
 HEADER = struct.Struct("<8sHBBI16s")  # magic, version, algo, contents, reserved, nonce
@@ -225,8 +226,9 @@ def read_pack_file(path: str | os.PathLike[str], name: str | None = None) -> Pac
 
 class PackWriter:
     """Writes one pack into a local file, streaming: header (random 16-byte nonce via
-    os.urandom), bodies back to back, trailer on finish; the pack's name is hashed while
-    writing (no second read)."""
+    os.urandom), bodies back to back (zeros before a chunk only when `add` is asked to
+    align it), trailer on finish; the pack's name is hashed while writing (no second
+    read)."""
 
     def __init__(self, path: str, algo: str, contents: int = CONTENTS_DATA) -> None:
         if algo not in ALGO_CODES:
@@ -262,11 +264,18 @@ class PackWriter:
         kind: int = KIND_FILE,
         length: int | None = None,
         codec: int = CODEC_RAW,
+        align: int | None = None,
     ) -> Entry:
         """Append one object's stored bytes, encoded with codec (codec.py chose it). A hash
         already in this pack is not written twice: its first entry is returned. length: the
         object's length when it is not len(data) (a compressed object: its length before
-        compression; a chunk list: the length of the whole object it rebuilds)."""
+        compression; a chunk list: the length of the whole object it rebuilds).
+
+        align: a raw chunk's offset in its file. Zeros (fewer than PAGE) go before it so
+        that its offset in the pack equals that one modulo PAGE: the kernel then copies a
+        run of chunks from a folder remote page for page into the file being rebuilt
+        (copy_file_range between misaligned offsets costs 1.5x). Consecutive chunks of one
+        file need no zeros after the first."""
         if self._done:
             raise ValueError("pack already finished")
         if codec != CODEC_RAW and length is None:
@@ -277,10 +286,13 @@ class PackWriter:
             return first
         if len(data) > MAX_PACKED_OBJECT:
             raise ValueError(f"{hash_id}: {len(data)} bytes is more than a pack holds per object")
-        after = self._size + len(data) + entry_size(self.algo) * (len(self._entries) + 1)
+        pad = (align - self._size) % PAGE if align is not None and codec == CODEC_RAW else 0
+        after = self._size + pad + len(data) + entry_size(self.algo) * (len(self._entries) + 1)
         if after + FOOTER_SIZE > MAX_PACK_WRITE:
             raise ValueError("pack full: start another pack")
         whole = len(data) if length is None else length
+        if pad:
+            self._write(bytes(pad))
         entry = Entry(hash_id, self._size, len(data), whole, codec, kind)
         self._write(data)
         self._entries[hash_id] = entry
