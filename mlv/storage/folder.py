@@ -26,7 +26,6 @@ from mlv.util import localfs
 
 T = TypeVar("T")
 SMALL = 1 << 20  # read whole and write at once below this
-FOLIO = 64 << 10  # copy_ranges aligns its copies in the file written to this
 
 
 class FolderBackend:
@@ -257,16 +256,10 @@ class FolderBackend:
                 try:
                     if key not in opened:
                         opened[key] = os.open(self._path(key), os.O_RDONLY)
-                    src, at, to, left = opened[key], start, offset, length
-                    while left:
-                        # The first call ends where the file's offset is a multiple of
-                        # FOLIO, the rest go from there: the page cache then writes
-                        # whole large folios (a run starting mid-folio is 1.4x slower).
-                        step = min(left, -to % FOLIO) or left
-                        n = os.copy_file_range(src, fd, step, at, to)
-                        if n == 0:
-                            raise OSError(f"{key}: shorter than {start + length} bytes")
-                        at, to, left = at + n, to + n, left - n
+                    try:
+                        localfs.copy_between(opened[key], fd, length, start, offset)
+                    except localfs.ShortSource:
+                        raise OSError(f"{key}: shorter than {start + length} bytes") from None
                     out.append(ItemResult(key, length))
                 except (FileNotFoundError, NotADirectoryError):
                     out.append(ItemResult(key, 0, Missing(key)))

@@ -367,6 +367,36 @@ def test_a_new_version_of_a_large_file_sends_and_fetches_only_its_changed_chunks
     assert mlv("verify", "--remote", "store", "--full", cwd=mlv_repo).returncode == 0
 
 
+def test_a_rotten_local_version_gives_no_chunk_to_the_next(mlv_repo: Path, tmp_path: Path) -> None:
+    """Pulling v2 takes v1's chunks from the cache unread; when v1's object rotted (same
+    size and mtime), the rebuilt file fails its hash, every local chunk is read again and
+    checked, and the damaged ones come from the remote: v2 arrives exact."""
+    remote = tmp_path / "remote"
+    files = pushed(mlv_repo, remote)
+    v1 = files["data/model.bin"]
+    v2 = v1[: 2 << 20] + os.urandom(100_000) + v1[2 << 20 :]
+    (mlv_repo / "data" / "model.bin").chmod(0o644)
+    (mlv_repo / "data" / "model.bin").write_bytes(v2)
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    mlv("push", cwd=mlv_repo)
+    other = clone(mlv_repo, tmp_path / "clone")
+    git("checkout", "-q", "HEAD~1", cwd=other)
+    mlv("pull", cwd=other)
+    git("checkout", "-q", "-", cwd=other)
+    obj = other / ".mlv" / "cache" / "xxh128" / xxh(v1)[7:9] / xxh(v1)[9:]
+    st = obj.stat()
+    obj.chmod(0o644)
+    with open(obj, "r+b") as fh:  # rot in v1's first chunk, which v2 shares
+        fh.seek(1000)
+        fh.write(b"\0" * 16 if v1[1000:1016] != b"\0" * 16 else b"\1" * 16)
+    os.utime(obj, ns=(st.st_atime_ns, st.st_mtime_ns))
+    doc = json.loads(mlv("pull", "--json", cwd=other).stdout)
+    assert doc["ok"], doc
+    assert (other / "data" / "model.bin").read_bytes() == v2
+    assert doc["transferred"]["bytes"] > 100_000  # the rotten chunk came again
+
+
 def test_two_pushes_at_the_same_moment_lose_nothing(mlv_repo: Path, tmp_path: Path) -> None:
     """Two clones push different data to one remote at once: packs and indexes are named by
     their content and nothing is read-modified-written, so both land whole."""

@@ -379,6 +379,27 @@ def _fetch_chunks(
     return nbytes
 
 
+def _copy_local(fd: int, pieces: list[tuple[str, int, int, int, int]]) -> int:
+    """Copy chunks from local objects into the file being rebuilt, by the kernel, the
+    chunks that follow each other in both files as one range; unread, so the caller checks
+    the whole file and writes them again one by one, each checked, when it does not match.
+    A range that cannot be copied is left (the check fails). The bytes taken."""
+    runs: list[list[int]] = []  # [source fd, offset there, length, offset here]
+    for _, offset, src_fd, at, length in sorted(pieces, key=lambda p: p[1]):
+        if runs:
+            last = runs[-1]
+            if last[0] == src_fd and last[1] + last[2] == at and last[3] + last[2] == offset:
+                last[2] += length
+                continue
+        runs.append([src_fd, at, length, offset])
+    for src_fd, at, length, offset in runs:
+        try:
+            localfs.copy_between(src_fd, fd, length, at, offset)
+        except OSError as e:  # changed or unreadable since: the check after catches it
+            log.debug(__name__, f"local chunks not copied ({e})")
+    return sum(p[4] for p in pieces)
+
+
 def _copy_chunks(
     packs: Packed,
     places: dict[str, list[tuple[int, int]]],
@@ -427,12 +448,13 @@ def _rebuild_some(
     finish: Callable[[str, str], None],
     done: Done | None = None,
 ) -> Result:
-    """Rebuild chunked objects: read their chunk lists, take every chunk the cache holds
-    from the local object that holds it (re-hashed), download the others (by ranges, each
-    checked against its hash, another copy tried when one is missing or damaged), write
-    each at its offsets into the temporary into(hash), then check the whole file against
-    the object's hash and hand it to finish(hash, path) (which adopts it into the cache,
-    or judges and deletes it)."""
+    """Rebuild chunked objects: read their chunk lists, copy every chunk the cache holds
+    from the local object that holds it (by the kernel, unread), copy (a folder remote) or
+    download the others (by ranges, each checked against its hash, another copy tried when
+    one is missing or damaged), each at its offsets into the temporary into(hash), then
+    check the whole file against the object's hash and hand it to finish(hash, path)
+    (which adopts it into the cache, or judges and deletes it). A file that fails the
+    check while some of its chunks went unread gets every chunk again, each checked."""
     result = Result()
     lists = _read_lists(packs, wanted, result)
     catalog = packs.catalog()
@@ -457,6 +479,8 @@ def _rebuild_some(
     paths: dict[str, str] = {}
     sources: dict[str, int] = {}  # local objects that chunks are taken from
     remote_of: dict[str, list[tuple[str, int]]] = {h: [] for h in building}
+    # chunks taken from local objects: (chunk, offset here, source fd, offset there, length)
+    local_of: dict[str, list[tuple[str, int, int, int, int]]] = {h: [] for h in building}
     try:
         for h, chunk_list in building.items():
             paths[h] = into(h)
@@ -469,15 +493,14 @@ def _rebuild_some(
                     try:
                         if src not in sources:  # each local object opened once
                             sources[src] = os.open(src, os.O_RDONLY)
-                        data = os.pread(sources[src], length, at)
                     except OSError:
-                        data = b""  # gone or unreadable since: the remote's copy serves
-                    if hashing.hash_bytes(chunk_list.algo, data) == ref.hash:
-                        os.pwrite(fd, data, offset)
-                        result.reused += length
+                        pass  # gone or unreadable since: the remote's copy serves
+                    else:
+                        local_of[h].append((ref.hash, offset, sources[src], at, length))
                         continue
                 places.setdefault(ref.hash, []).append((fd, offset))
                 remote_of[h].append((ref.hash, offset))
+            result.reused += _copy_local(fd, local_of[h])
         broken: dict[int, BaseException] = {}
         copied, nbytes = _copy_chunks(packs, places, first) if cache is not None else (set(), 0)
         result.nbytes += nbytes
@@ -495,14 +518,25 @@ def _rebuild_some(
                 continue
             algo = hashing.algorithm_of(h)
             got = hash_path_mmap(algo, paths[h])
-            if got != h and any(c in copied for c, _ in remote_of[h]):
-                # Copied unchecked: fetch this object's chunks again, each checked against
-                # its hash, another copy tried where one is damaged.
+            if got != h and (local_of[h] or any(c in copied for c, _ in remote_of[h])):
+                # Copied unchecked: write every chunk again, each checked against its
+                # hash, a local one that fails (or cannot be read) and every remote one
+                # downloaded, another copy tried where one is damaged.
                 redo = os.open(paths[h], os.O_WRONLY)
                 try:
                     again: dict[str, list[tuple[int, int]]] = {}
                     for chunk, offset in remote_of[h]:
                         again.setdefault(chunk, []).append((redo, offset))
+                    for chunk, offset, src_fd, at, length in local_of[h]:
+                        try:
+                            data = os.pread(src_fd, length, at)
+                        except OSError:
+                            data = b""
+                        if hashing.hash_bytes(algo, data) == chunk:
+                            os.pwrite(redo, data, offset)
+                        else:
+                            result.reused -= length
+                            again.setdefault(chunk, []).append((redo, offset))
                     result.nbytes += _fetch_chunks(packs, again, broken)
                 finally:
                     os.close(redo)
