@@ -76,6 +76,9 @@ class StateDB:
         self._pending: list[tuple[str, str, int, int, int, str, int]] = []
         self._pending_folders: list[tuple[str, bytes, int, int, bytes]] = []
         self._pending_objects: list[tuple[str, int, int, int]] = []
+        # trust records read ahead for a batch of objects (prefetch_objects): hash ->
+        # (ino, mtime_ns, size), or None for an object with no record
+        self._objects_ahead: dict[str, tuple[int, int, int] | None] = {}
         self._lock = threading.RLock()
 
     def _open(self) -> sqlite3.Connection:
@@ -231,16 +234,44 @@ class StateDB:
         and mtime must match (not ctime: every hardlink made in a checkout changes it).
         Damage that leaves all three alone (bit rot) is found where the bytes are read
         anyway (a copy checkout, a push) and by `mlv verify`."""
-        row = self._one("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
-        return row is not None and tuple(row) == (st.st_ino, st.st_mtime_ns, st.st_size)
+        if hash_id in self._objects_ahead:
+            known = self._objects_ahead[hash_id]
+        else:
+            row = self._one("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
+            known = None if row is None else (row[0], row[1], row[2])
+        return known == (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def prefetch_objects(self, hashes: Iterable[str]) -> None:
+        """Read the trust records of a batch of objects in a few queries, for the
+        object_trusted calls that follow (a checkout asks for every file's object: one
+        query each cost more than the link). Replaces the previous batch: memory stays
+        that of one batch."""
+        wanted = list(dict.fromkeys(hashes))
+        ahead: dict[str, tuple[int, int, int] | None] = dict.fromkeys(wanted)
+
+        def rows(part: list[str]) -> list[Any]:
+            query = "SELECT hash, ino, mtime_ns, size FROM objects WHERE hash IN (%s)"
+            return self._run(
+                lambda db: db.execute(query % ",".join("?" * len(part)), part).fetchall()
+            )
+
+        for start in range(0, len(wanted), 500):
+            for h, ino, mtime, size in rows(wanted[start : start + 500]):
+                ahead[h] = (ino, mtime, size)
+        self._objects_ahead = ahead
 
     def trust_objects(self, rows: Iterable[tuple[str, os.stat_result]]) -> None:
         """Queue trust records; written by flush() with the other rows."""
-        self._pending_objects.extend((h, st.st_ino, st.st_mtime_ns, st.st_size) for h, st in rows)
+        for h, st in rows:
+            self._pending_objects.append((h, st.st_ino, st.st_mtime_ns, st.st_size))
+            if h in self._objects_ahead:
+                self._objects_ahead[h] = (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def distrust_object(self, hash_id: str) -> None:
         """Drop the trust record of an object found damaged (queued ones too), at once."""
         with self._lock:
+            if hash_id in self._objects_ahead:
+                self._objects_ahead[hash_id] = None
             self._pending_objects[:] = [r for r in self._pending_objects if r[0] != hash_id]
             self._run(lambda db: db.execute("DELETE FROM objects WHERE hash = ?", (hash_id,)))
 

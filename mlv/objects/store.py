@@ -78,8 +78,8 @@ class Cache:
         return os.path.join(self.root, "tmp")
 
     def object_path(self, hash_id: str) -> str:
-        algo, hexpart = hashing.split(hash_id)
-        return os.path.join(self.root, algo, hexpart[:2], hexpart[2:])
+        algo, _, hexpart = hash_id.partition(":")  # one call per file in a checkout: no join
+        return f"{self.root}/{algo}/{hexpart[:2]}/{hexpart[2:]}"
 
     def has(self, hash_id: str) -> bool:
         return os.path.exists(self.object_path(hash_id))
@@ -286,6 +286,10 @@ class Cache:
             st = os.stat(self.object_path(hash_id))
         except FileNotFoundError:
             return False
+        return self._intact_at(hash_id, st)
+
+    def _intact_at(self, hash_id: str, st: os.stat_result) -> bool:
+        """is_intact() for an object whose file's stat is st."""
         if self.trust is not None and self.trust.object_trusted(hash_id, st):
             return True
         if not self.verify(hash_id):
@@ -325,10 +329,22 @@ class Cache:
         """
         kind = self.link_type
         if kind in ("hardlink", "symlink"):
-            if not self.has(hash_id):
-                raise self.missing(hash_id, dst)
-            if not self.is_intact(hash_id):
+            obj = self.object_path(hash_id)
+            try:
+                obj_st = os.stat(obj)
+            except FileNotFoundError:
+                raise self.missing(hash_id, dst) from None
+            if not self._intact_at(hash_id, obj_st):
                 raise self.corrupt(hash_id)
+            if kind == "hardlink":
+                try:  # the usual case in a checkout: nothing there yet
+                    os.link(obj, dst)
+                    return obj_st  # the same inode: its ino, size and mtime are dst's
+                except FileExistsError:
+                    pass
+                except OSError as e:
+                    if e.errno not in localfs.LINK_UNSUPPORTED:
+                        raise
             self.link_workspace(hash_id, dst, kind)
             if kind not in self._broken:
                 return os.stat(dst)

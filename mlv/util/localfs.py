@@ -239,11 +239,14 @@ def copy_to_new(src: str, dst: str, mode: int, reflink: bool, tap: Tap | None = 
         os.close(src_fd)
 
 
+LINK_UNSUPPORTED = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)
+
+
 def hardlink(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
     except OSError as e:
-        if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
+        if e.errno in LINK_UNSUPPORTED:
             raise LinkUnsupported(e.errno, f"hardlink not possible: {e.strerror}") from None
         raise
 
