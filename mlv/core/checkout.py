@@ -34,6 +34,7 @@ from mlv.objects.tree import DIR, Entry
 
 PARALLEL_SIZE = 8 << 20  # files this large are copied two at a time
 PREFETCH = 2000  # changes whose objects' trust records are read in one go
+LINK_BATCH = 1000  # files hard-linked in one call of Cache.link_many
 
 
 @dataclass
@@ -90,6 +91,8 @@ class _Checkout:
         self._intact: dict[str, bool] = {}  # hash id -> the cache holds it intact
         self._unreadable: dict[str, str] = {}  # hash id -> why its object cannot be read
         self._pool: ThreadPoolExecutor | None = None
+        self._linking = self.cache.link_type == "hardlink"
+        self._links: list[tuple[str, Entry, CheckoutResult, str]] = []  # for _link_batch
         self._pending: list[tuple[str, Entry, CheckoutResult, Future[os.stat_result]]] = []
 
     def run(self, target: Target) -> CheckoutResult:
@@ -302,6 +305,7 @@ class _Checkout:
             yield from changes
             return
         while batch := list(itertools.islice(changes, PREFETCH)):
+            self._link_batch()  # the links of the batch before, while its records are read
             self.state.prefetch_objects(
                 c.new.hash for c in batch if c.new is not None and not c.new.is_dir
             )
@@ -313,7 +317,13 @@ class _Checkout:
 
     def _write(self, rel: str, entry: Entry, result: CheckoutResult) -> None:
         self.guard.parents(rel)
-        path = self.repo.abs(rel)
+        path = f"{self.repo.root}/{rel}"
+        if self._linking and entry.size < PARALLEL_SIZE:
+            # hardlinks: a batch at a time, in one loop (Cache.link_many)
+            self._links.append((rel, entry, result, path))
+            if len(self._links) >= LINK_BATCH:
+                self._link_batch()
+            return
         if entry.size >= PARALLEL_SIZE:
             # large files: two copies at once keep both cores (and the disk) busy
             if self._pool is None:
@@ -325,8 +335,16 @@ class _Checkout:
             rel, entry, result, lambda: self.cache.materialize(entry.hash, path, entry.size)
         )
 
+    def _link_batch(self) -> None:
+        links, self._links = self._links, []
+        outcomes = self.cache.link_many([(e.hash, path, e.size) for _, e, _, path in links])
+        for (rel, entry, result, _), outcome in zip(links, outcomes, strict=True):
+            self._book(rel, entry, result, outcome)
+
     def _drain(self) -> None:
-        """Book the large files written in the background (in the main thread)."""
+        """Book the files linked in a batch, and the large files written in the background
+        (in the main thread)."""
+        self._link_batch()
         pending, self._pending = self._pending, []
         for rel, entry, result, job in pending:
             self._finish(rel, entry, result, job.result)
@@ -335,26 +353,38 @@ class _Checkout:
         self, rel: str, entry: Entry, result: CheckoutResult, write: Callable[[], os.stat_result]
     ) -> None:
         try:
-            st = write()
-        except ObjectMissingError:
+            outcome: os.stat_result | MlvError | OSError = write()
+        except (MlvError, OSError) as e:
+            outcome = e
+        self._book(rel, entry, result, outcome)
+
+    def _book(
+        self,
+        rel: str,
+        entry: Entry,
+        result: CheckoutResult,
+        outcome: os.stat_result | MlvError | OSError,
+    ) -> None:
+        """Book one file's write: its state row, or what went wrong with its object."""
+        if isinstance(outcome, os.stat_result):
+            rel_dir, _, name = rel.rpartition("/")
+            self.state.record(rel_dir, name, outcome, entry.hash, written=True)
+            result.restored.append(rel)
+            self.progress.advance(1, entry.size)
+        elif isinstance(outcome, ObjectMissingError):
             result.missing.append(rel)
-            return
-        except ObjectCorruptError:
+        elif isinstance(outcome, ObjectCorruptError):
             result.corrupt.append(rel)
             result.corrupt_objects[rel] = self.cache.object_path(entry.hash)
             result.corrupt_hashes[rel] = entry.hash
-            return
-        except OSError as e:
-            obj = self.cache.object_path(entry.hash)
-            if e.filename != obj:
-                raise  # not the object (the workspace, say): the target stops
+        elif isinstance(outcome, OSError) and outcome.filename == self.cache.object_path(
+            entry.hash
+        ):
             # one unreadable object costs its own file only; the rest is restored
-            result.unreadable[rel] = f"{obj}: {(e.strerror or type(e).__name__).lower()}"
-            return
-        rel_dir, _, name = rel.rpartition("/")
-        self.state.record(rel_dir, name, st, entry.hash, written=True)
-        result.restored.append(rel)
-        self.progress.advance(1, entry.size)
+            why = (outcome.strerror or type(outcome).__name__).lower()
+            result.unreadable[rel] = f"{outcome.filename}: {why}"
+        else:
+            raise outcome  # not the object (the workspace, say): the target stops
 
     def close(self) -> None:
         if self._pool is not None:

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mlv import log
-from mlv.errors import CacheError, ConfigError, ObjectCorruptError, ObjectMissingError
+from mlv.errors import (
+    CacheError,
+    ConfigError,
+    MlvError,
+    ObjectCorruptError,
+    ObjectMissingError,
+)
 from mlv.objects import hashing
 from mlv.util import localfs
 
@@ -388,6 +394,52 @@ class Cache:
         except BaseException:
             _unlink_quiet(tmp)
             raise
+
+    def link_many(
+        self, items: Sequence[tuple[str, str, int]]
+    ) -> list[os.stat_result | MlvError | OSError]:
+        """materialize() of many (hash id, dst, size) at once where the link type is
+        hardlink: per file one stat of the object (its trust record, read ahead by the
+        caller, says whether it was checked) and one link, in one loop; a file that is
+        there already, or a link the filesystem refuses, takes materialize()'s way. Each
+        file's outcome in order: its stat, or the error materialize() would raise."""
+        out: list[os.stat_result | MlvError | OSError] = []
+        root = self.root
+        for hash_id, dst, size in items:
+            if self.link_type != "hardlink":  # given up on this filesystem meanwhile
+                out.append(self._materialized(hash_id, dst, size))
+                continue
+            algo, _, hexpart = hash_id.partition(":")
+            obj = f"{root}/{algo}/{hexpart[:2]}/{hexpart[2:]}"
+            try:
+                st = os.stat(obj)
+                if not self._intact_at(hash_id, st):
+                    out.append(self.corrupt(hash_id))
+                    continue
+                os.link(obj, dst)
+            except FileNotFoundError as e:
+                if e.filename == obj and not os.path.exists(obj):
+                    out.append(self.missing(hash_id, dst))
+                else:
+                    out.append(e)
+            except FileExistsError:
+                out.append(self._materialized(hash_id, dst, size))
+            except OSError as e:
+                if e.errno in localfs.LINK_UNSUPPORTED:
+                    out.append(self._materialized(hash_id, dst, size))
+                else:
+                    out.append(e)
+            else:
+                out.append(st)  # the same inode: its ino, size and mtime are dst's
+        return out
+
+    def _materialized(
+        self, hash_id: str, dst: str, size: int
+    ) -> os.stat_result | MlvError | OSError:
+        try:
+            return self.materialize(hash_id, dst, size)
+        except (MlvError, OSError) as e:
+            return e
 
     def write_refused(self, e: OSError, shown: Callable[[str], str] = str) -> CacheError | None:
         """A CacheError naming the cache folder that could not be written when e (permission

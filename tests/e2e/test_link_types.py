@@ -83,6 +83,36 @@ def test_hardlink_checkout_links_out(mlv_repo: Path) -> None:
     assert not _writable(a)
 
 
+def test_hardlink_checkout_links_the_rest_around_a_missing_and_a_corrupt_object(
+    mlv_repo: Path,
+) -> None:
+    """Hard links go a batch at a time: a missing object and a damaged one (its trust
+    record no longer matching) cost their own files only, each named; the others are
+    linked, and the next status finds them unchanged."""
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    files = {f"data/f{i:03d}.txt": f"file {i}" for i in range(30)}
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+    gone = object_path(mlv_repo, xxh(b"file 3"))
+    gone.chmod(0o644)
+    gone.unlink()
+    bad = object_path(mlv_repo, xxh(b"file 7"))
+    bad.chmod(0o644)
+    bad.write_bytes(b"file X")  # same size, other bytes, new mtime: no trust
+    proc = mlv("checkout", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "data/f003.txt" in proc.stderr and "data/f007.txt" in proc.stderr
+    assert str(bad) in proc.stderr
+    present = sorted(p.name for p in (mlv_repo / "data").iterdir())
+    assert present == sorted(f"f{i:03d}.txt" for i in range(30) if i not in (3, 7))
+    for i in (0, 29):
+        linked = mlv_repo / "data" / f"f{i:03d}.txt"
+        assert (
+            linked.stat().st_ino == object_path(mlv_repo, xxh(f"file {i}".encode())).stat().st_ino
+        )
+
+
 def test_symlink_add_and_unprotect(mlv_repo: Path) -> None:
     mlv("config", "cache.type", "symlink", cwd=mlv_repo)
     write_files(mlv_repo, FILES)
