@@ -21,6 +21,7 @@ from __future__ import annotations
 import marshal
 import os
 import stat as stat_mod
+from collections import OrderedDict
 from collections.abc import Callable
 
 from mlv.core.progress import NullProgress, Progress
@@ -44,6 +45,7 @@ from mlv.objects.tree import (
 from mlv.util.localfs import TMP_MARK
 
 _XXH = hashing.fingerprint
+LOADED_TREES = 256  # decoded trees a scanner keeps (each is decoded again when needed)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -100,7 +102,9 @@ class Scanner:
         self.progress = progress or NullProgress()
         self._report = progress is not None
         self.trees: dict[str, bytes] = {}  # trees built by a read-only scan (encoded)
-        self._loaded: dict[str, Tree] = {}
+        # decoded trees, the most recently used last: a checkout of a million files visits
+        # each of its 1,000 trees once, and keeping them all cost ~200 MB
+        self._loaded: OrderedDict[str, Tree] = OrderedDict()
         self._link = self.cache.link_type if store else "copy"
         self.stored_trees: list[str] = []
         self.notes: list[str] = []  # warnings for the user (also sent to progress.warn)
@@ -111,12 +115,16 @@ class Scanner:
     def load_tree(self, hash_id: str) -> Tree:
         """A tree built by this scan, or read (and checked) from the cache."""
         tree = self._loaded.get(hash_id)
-        if tree is None:
+        if tree is not None:
+            self._loaded.move_to_end(hash_id)
+        else:
             data = self.trees.get(hash_id)
             if data is None:
                 data = self.cache.read_bytes(hash_id)
             tree = decode(data, f"tree {hash_id}")
             self._loaded[hash_id] = tree
+            if len(self._loaded) > LOADED_TREES:
+                self._loaded.popitem(last=False)
         return tree
 
     # ---- scanning ----------------------------------------------------------------------
