@@ -23,7 +23,6 @@ import os
 import stat as stat_mod
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
@@ -45,12 +44,8 @@ from mlv.objects.tree import (
 )
 from mlv.util.localfs import TMP_MARK
 
-if TYPE_CHECKING:  # imported where used: status never needs the threads
-    from concurrent.futures import Future, ThreadPoolExecutor
-
 _XXH = hashing.fingerprint
 LOADED_TREES = 256  # decoded trees a scanner keeps (each is decoded again when needed)
-INGEST_AHEAD = 8 << 20  # new files this large are stored two at a time
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -114,8 +109,6 @@ class Scanner:
         self.stored_trees: list[str] = []
         self.notes: list[str] = []  # warnings for the user (also sent to progress.warn)
         self._unsettled: set[str] = set()  # folders whose snapshot must not be recorded
-        self._pool: ThreadPoolExecutor | None = None  # large files stored two at a time
-        self._ahead: dict[str, Future[str]] = {}  # path -> its hash id, being stored
 
     # ---- trees -------------------------------------------------------------------------
 
@@ -153,13 +146,7 @@ class Scanner:
         if stat_mod.S_ISDIR(st.st_mode):
             if rules is None:
                 rules = ignore_rules_above(self.repo, rel)
-            try:
-                entry = self._dir(path, rel, name, rules)
-            finally:
-                if self._pool is not None:
-                    self._pool.shutdown(wait=True)
-                    self._pool = None
-                self._ahead.clear()
+            entry = self._dir(path, rel, name, rules)
         elif stat_mod.S_ISREG(st.st_mode):
             row = self.state.file(rel_dir, name)
             rows = {} if row is None else {name: row}
@@ -180,8 +167,13 @@ class Scanner:
         is_link: bool,
     ) -> str:
         row = rows.get(name)
-        if self._trusted(row, st):
-            assert row is not None
+        if (
+            row is not None
+            and row[0] == st.st_ino
+            and row[1] == st.st_mtime_ns
+            and row[2] == st.st_size
+            and row[3].startswith(self.algo)
+        ):
             hash_id = row[3]
             if self.store:
                 self._ensure_stored(path, rel_dir, name, st, hash_id, is_link)
@@ -239,52 +231,12 @@ class Scanner:
             self.cache.link_workspace(hash_id, path, kind)
             self.state.record(rel_dir, name, os.stat(path), hash_id)
 
-    def _trusted(self, row: tuple[int, int, int, str] | None, st: os.stat_result) -> bool:
-        """Does the state row vouch for the file's content (same inode, mtime, size)?"""
-        return (
-            row is not None
-            and row[0] == st.st_ino
-            and row[1] == st.st_mtime_ns
-            and row[2] == st.st_size
-            and row[3].startswith(self.algo)
-        )
-
-    def _ingest_ahead(
-        self,
-        path: str,
-        files: list[tuple[str, os.stat_result, bool]],
-        rows: dict[str, tuple[int, int, int, str]],
-    ) -> None:
-        """Start storing a folder's large new files two at a time (the copy into the cache
-        and the hash keep a core each busy); _hash_new takes each result in turn, and the
-        bookkeeping (state rows, progress, messages) stays in this thread."""
-        big = [
-            (child, st, is_link)
-            for child, st, is_link in files
-            if st.st_size >= INGEST_AHEAD and not self._trusted(rows.get(child), st)
-        ]
-        if len(big) < 2:
-            return
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=2)
-        for child, st, is_link in big:
-            item = path + "/" + child
-            self._ahead[item] = self._pool.submit(
-                self.cache.ingest, item, st.st_size, self.algo, is_link
-            )
-
     def _hash_new(
         self, path: str, rel_dir: str, name: str, st: os.stat_result, is_link: bool
     ) -> str:
         try:
             if self.store:
-                ahead = self._ahead.pop(path, None)
-                if ahead is not None:
-                    hash_id = ahead.result()
-                else:
-                    hash_id = self.cache.ingest(path, st.st_size, self.algo, follow=is_link)
+                hash_id = self.cache.ingest(path, st.st_size, self.algo, follow=is_link)
                 if self._link in ("hardlink", "symlink"):
                     st = os.stat(path)
             elif st.st_size <= hashing.SMALL_FILE:
@@ -443,8 +395,6 @@ class Scanner:
                         self.progress.advance(1, st.st_size)
         else:
             state_rows = self.state.folder(rel)
-            if self.store:
-                self._ingest_ahead(path, files, state_rows)
             rows = [
                 [
                     FILE,
