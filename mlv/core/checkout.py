@@ -336,10 +336,24 @@ class _Checkout:
         )
 
     def _link_batch(self) -> None:
+        """Link the batch, and book it: the files linked in bulk (their state rows in one
+        call), anything else one by one as _book does."""
         links, self._links = self._links, []
+        if not links:
+            return
         outcomes = self.cache.link_many([(e.hash, path, e.size) for _, e, _, path in links])
+        rows: list[tuple[str, str, os.stat_result, str]] = []
+        nbytes = 0
         for (rel, entry, result, _), outcome in zip(links, outcomes, strict=True):
-            self._book(rel, entry, result, outcome)
+            if type(outcome) is os.stat_result:
+                rel_dir, _, name = rel.rpartition("/")
+                rows.append((rel_dir, name, outcome, entry.hash))
+                result.restored.append(rel)
+                nbytes += entry.size
+            else:
+                self._book(rel, entry, result, outcome)
+        self.state.record_many(rows, written=True)
+        self.progress.advance(len(rows), nbytes)
 
     def _drain(self) -> None:
         """Book the files linked in a batch, and the large files written in the background

@@ -176,6 +176,18 @@ class StateDB:
         if len(self._pending) >= 50_000:
             self.flush()
 
+    def record_many(
+        self, rows: Iterable[tuple[str, str, os.stat_result, str]], written: bool = False
+    ) -> None:
+        """record() of many (rel_dir, name, stat, hash id) at once."""
+        recorded = FLUSH_TIME if written else time.time_ns()
+        self._pending.extend(
+            (rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id, recorded)
+            for rel_dir, name, st, hash_id in rows
+        )
+        if len(self._pending) >= 50_000:
+            self.flush()
+
     def unrecord(self, rel_dir: str, name: str) -> None:
         """Drop the rows queued for one file (rare: a scan that must not vouch for it)."""
         self._pending = [r for r in self._pending if (r[0], r[1]) != (rel_dir, name)]
