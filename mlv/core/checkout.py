@@ -344,6 +344,7 @@ class _Checkout:
         outcomes = self.cache.link_many([(e.hash, path, e.size) for _, e, _, path in links])
         rows: list[tuple[str, str, os.stat_result, str]] = []
         nbytes = 0
+        stop: BaseException | None = None  # a workspace error: raised once all are booked
         for (rel, entry, result, _), outcome in zip(links, outcomes, strict=True):
             if type(outcome) is os.stat_result:
                 rel_dir, _, name = rel.rpartition("/")
@@ -351,9 +352,14 @@ class _Checkout:
                 result.restored.append(rel)
                 nbytes += entry.size
             else:
-                self._book(rel, entry, result, outcome)
+                try:
+                    self._book(rel, entry, result, outcome)
+                except (MlvError, OSError) as e:
+                    stop = stop or e
         self.state.record_many(rows, written=True)
         self.progress.advance(len(rows), nbytes)
+        if stop is not None:
+            raise stop
 
     def _drain(self) -> None:
         """Book the files linked in a batch, and the large files written in the background

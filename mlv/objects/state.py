@@ -43,6 +43,7 @@ T = TypeVar("T")
 RACY_NS = 2_000_000_000
 FINE_RACY_NS = 20_000_000
 FLUSH_TIME = -1  # a queued row's recorded_ns to be filled in by flush()
+_NOT_AHEAD = (-1, -1, -1)  # object_trusted: no record read ahead for this object
 
 
 def trusted_after(mtime_ns: int, recorded_ns: int) -> bool:
@@ -246,9 +247,8 @@ class StateDB:
         and mtime must match (not ctime: every hardlink made in a checkout changes it).
         Damage that leaves all three alone (bit rot) is found where the bytes are read
         anyway (a copy checkout, a push) and by `mlv verify`."""
-        if hash_id in self._objects_ahead:
-            known = self._objects_ahead[hash_id]
-        else:
+        known = self._objects_ahead.get(hash_id, _NOT_AHEAD)  # one read: another thread
+        if known is _NOT_AHEAD:  # may replace the dict meanwhile
             row = self._one("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
             known = None if row is None else (row[0], row[1], row[2])
         return known == (st.st_ino, st.st_mtime_ns, st.st_size)

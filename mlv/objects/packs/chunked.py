@@ -510,11 +510,12 @@ def _rebuild_some(
         for h in building:
             fd = fds.pop(h)
             os.close(fd)
-            if fd in broken:
-                if isinstance(broken[fd], Missing):
+            error = broken.pop(fd, None)  # popped: a later descriptor may reuse the number
+            if error is not None:
+                if isinstance(error, Missing):
                     result.missing.append(h)
                 else:
-                    result.failed[h] = broken[fd]
+                    result.failed[h] = error
                 continue
             algo = hashing.algorithm_of(h)
             got = hash_path_mmap(algo, paths[h])
@@ -523,6 +524,7 @@ def _rebuild_some(
                 # hash, a local one that fails (or cannot be read) and every remote one
                 # downloaded, another copy tried where one is damaged.
                 redo = os.open(paths[h], os.O_WRONLY)
+                broken.pop(redo, None)  # a closed file's number, reused
                 try:
                     again: dict[str, list[tuple[int, int]]] = {}
                     for chunk, offset in remote_of[h]:
