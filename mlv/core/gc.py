@@ -55,7 +55,6 @@ from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import BATCH, RemoteStore, hash_of_key
 from mlv.objects.store import Cache
 from mlv.objects.tree import Tree
-from mlv.util import localfs
 
 TREE_MARK = tree_mod.MARK
 INDEX_EXPIRY = 30 * 24 * 3600  # seconds: a cached remote index unused this long is deleted
@@ -453,40 +452,26 @@ def _drop_chunk_lists(cache: Cache, going: set[str], dry_run: bool, result: GcRe
     """Delete the chunk lists kept for objects the cache no longer holds (or, dry_run,
     count them and those of the objects in going): a list only serves to rebuild the next
     version of a file from the chunks of an object that is here."""
-    base = os.path.join(cache.root, chunked.CHUNKS_DIR)
-    for algo in _names(base):
-        if algo not in hashing.ALGORITHMS:
+    folders: set[str] = set()
+    for object_id, path in chunked.kept_lists(cache):
+        folders.add(os.path.dirname(path))
+        if object_id not in going and os.path.lexists(cache.object_path(object_id)):
             continue
-        for shard in _names(os.path.join(base, algo)):
-            folder = os.path.join(base, algo, shard)
-            for rest in _names(folder):
-                object_id = f"{algo}:{shard}{rest}"
-                if rest.startswith(localfs.TMP_MARK) or not hashing.is_hash(object_id):
-                    continue
-                if object_id not in going and os.path.lexists(cache.object_path(object_id)):
-                    continue
-                path = os.path.join(folder, rest)
-                try:
-                    size = os.lstat(path).st_size
-                    if not dry_run:
-                        os.unlink(path)
-                except FileNotFoundError:
-                    continue
-                except OSError as e:
-                    result.warnings.append(f"cannot delete the chunk list {path}: {e}")
-                    continue
-                result.chunk_lists += 1
-                result.chunk_list_bytes += size
+        try:
+            size = os.lstat(path).st_size
             if not dry_run:
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)  # only if empty
-
-
-def _names(folder: str) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+                os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            result.warnings.append(f"cannot delete the chunk list {path}: {e}")
+            continue
+        result.chunk_lists += 1
+        result.chunk_list_bytes += size
+    if not dry_run:
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only if empty
 
 
 def _expire_indexes(cache: Cache, dry_run: bool, result: GcResult) -> None:

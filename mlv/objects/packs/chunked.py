@@ -68,10 +68,9 @@ def keep_list(cache: Cache, hash_id: str, data: bytes) -> None:
         log.debug(__name__, f"cannot keep the chunk list of {hash_id}: {e}")
 
 
-def local_chunks(cache: Cache) -> dict[str, tuple[str, int, int]]:
-    """chunk hash -> (object file, offset, length) for every chunk that an object in the
-    cache holds, by the chunk lists kept beside it (built once per rebuild)."""
-    found: dict[str, tuple[str, int, int]] = {}
+def kept_lists(cache: Cache) -> Iterator[tuple[str, str]]:
+    """(object hash id, chunk list file) of every chunk list kept beside the cache, by
+    folder; temporaries and stray names are passed over."""
     base = os.path.join(cache.root, CHUNKS_DIR)
     for algo in _entries(base):
         if algo not in hashing.ALGORITHMS:
@@ -79,21 +78,27 @@ def local_chunks(cache: Cache) -> dict[str, tuple[str, int, int]]:
         for shard in _entries(os.path.join(base, algo)):
             folder = os.path.join(base, algo, shard)
             for rest in _entries(folder):
-                if rest.startswith(localfs.TMP_MARK):
-                    continue
                 object_id = f"{algo}:{shard}{rest}"
-                if not hashing.is_hash(object_id):
-                    continue  # a stray file: not a chunk list of ours
-                obj = cache.object_path(object_id)
-                try:
-                    size = os.stat(obj).st_size
-                    chunk_list = ChunkList.parse(
-                        localfs.read_small(os.path.join(folder, rest)), size, algo
-                    )
-                except (OSError, ValueError):
-                    continue  # object gone, or a list that does not fit it: not a source
-                for ref, offset in chunk_list.offsets():
-                    found.setdefault(ref.hash, (obj, offset, ref.length))
+                if rest.startswith(localfs.TMP_MARK) or not hashing.is_hash(object_id):
+                    continue  # a temporary or a stray file: not a chunk list of ours
+                yield object_id, os.path.join(folder, rest)
+
+
+def local_chunks(cache: Cache) -> dict[str, tuple[str, int, int]]:
+    """chunk hash -> (object file, offset, length) for every chunk that an object in the
+    cache holds, by the chunk lists kept beside it (built once per rebuild)."""
+    found: dict[str, tuple[str, int, int]] = {}
+    for object_id, path in kept_lists(cache):
+        obj = cache.object_path(object_id)
+        try:
+            size = os.stat(obj).st_size
+            chunk_list = ChunkList.parse(
+                localfs.read_small(path), size, hashing.algorithm_of(object_id)
+            )
+        except (OSError, ValueError):
+            continue  # object gone, or a list that does not fit it: not a source
+        for ref, offset in chunk_list.offsets():
+            found.setdefault(ref.hash, (obj, offset, ref.length))
     return found
 
 
