@@ -40,6 +40,24 @@ def with_remote(repo: Path, url: str, pack_size: str = "32MiB") -> None:
     mlv("remote", "modify", "store", "pack_size", pack_size, cwd=repo)
 
 
+def pushed(
+    repo: Path, url: str, files: dict[str, bytes], target: str, pack_size: str = "32MiB"
+) -> None:
+    """files written and `mlv add TARGET`, the remote set up and v1 committed and pushed."""
+    stored(repo, url, files, target, pack_size)
+    mlv("push", cwd=repo)
+
+
+def stored(
+    repo: Path, url: str, files: dict[str, bytes], target: str, pack_size: str = "32MiB"
+) -> None:
+    """files written and `mlv add TARGET`, the remote set up and v1 committed (no push)."""
+    write_files(repo, files)
+    mlv("add", target, cwd=repo)
+    with_remote(repo, url, pack_size)
+    commit_all(repo, "v1")
+
+
 def clone(repo: Path, target: Path) -> Path:
     git("clone", "-q", str(repo), str(target), cwd=repo.parent)
     return target
@@ -48,12 +66,8 @@ def clone(repo: Path, target: Path) -> Path:
 def test_sizes_at_the_threshold_round_trip(mlv_repo: Path, tmp_path: Path) -> None:
     sizes = [0, 1, THRESHOLD - 1, THRESHOLD, THRESHOLD + 1, 3 * THRESHOLD + 12345]
     files = {f"data/s{n}.bin": os.urandom(n) for n in sizes}
-    write_files(mlv_repo, files)
-    mlv("add", "data", cwd=mlv_repo)
     remote = tmp_path / "remote"
-    with_remote(mlv_repo, str(remote))
-    commit_all(mlv_repo, "sizes")
-    mlv("push", cwd=mlv_repo)
+    pushed(mlv_repo, str(remote), files, "data")
     chunked = chunked_objects(remote)
     assert set(chunked) == {xxh(files[f"data/s{n}.bin"]) for n in sizes if n >= THRESHOLD}
     other = clone(mlv_repo, tmp_path / "clone")
@@ -67,12 +81,8 @@ def test_a_damaged_chunk_is_found_and_never_enters_the_cache(
     mlv_repo: Path, tmp_path: Path
 ) -> None:
     big, small = os.urandom(3 * THRESHOLD), b"small and fine"
-    write_files(mlv_repo, {"data/big.bin": big, "data/small.txt": small})
-    mlv("add", "data", cwd=mlv_repo)
     remote = tmp_path / "remote"
-    with_remote(mlv_repo, str(remote))
-    commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    pushed(mlv_repo, str(remote), {"data/big.bin": big, "data/small.txt": small}, "data")
     # flip a byte in the middle of the big file's bytes inside its pack: some chunk
     packed = packed_objects(remote)
     chunk = max((h for h in packed if h not in (xxh(big), xxh(small))), key=lambda h: packed[h][2])
@@ -129,10 +139,8 @@ def test_a_push_of_chunks_killed_at_any_point_leaves_a_valid_remote(
     mlv_repo: Path, s3_bucket: str, via_proxy: FaultProxy, after: int
 ) -> None:
     v1, _ = _two_versions(mlv_repo)
-    write_files(mlv_repo, {"model.bin": v1})
-    mlv("add", "model.bin", cwd=mlv_repo)
-    with_remote(mlv_repo, f"s3://{s3_bucket}/store", "1MiB")  # several packs of chunks
-    commit_all(mlv_repo, "v1")
+    # several packs of chunks
+    stored(mlv_repo, f"s3://{s3_bucket}/store", {"model.bin": v1}, "model.bin", "1MiB")
     _kill_after(via_proxy, "PUT", after, ["push", "-j", "1"], mlv_repo)
     doc = json.loads(mlv("verify", "--remote", "store", "--json", cwd=mlv_repo, check=False).stdout)
     assert {p["found"] for p in doc["problems"]} <= {"missing"}, doc["problems"]
@@ -149,11 +157,7 @@ def test_a_pull_of_chunks_killed_midway_leaves_a_sound_cache(
     """Killed while rebuilding v2 from v1's chunks and downloaded ones: no object in the
     cache is half-written or wrong; the re-run completes and gets v2 byte for byte."""
     v1, v2 = _two_versions(mlv_repo)
-    write_files(mlv_repo, {"model.bin": v1})
-    mlv("add", "model.bin", cwd=mlv_repo)
-    with_remote(mlv_repo, f"s3://{s3_bucket}/store")
-    commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    pushed(mlv_repo, f"s3://{s3_bucket}/store", {"model.bin": v1}, "model.bin")
     (mlv_repo / "model.bin").chmod(0o644)
     (mlv_repo / "model.bin").write_bytes(v2)
     mlv("add", "model.bin", cwd=mlv_repo)
@@ -180,11 +184,7 @@ def test_a_gc_of_chunks_killed_at_any_point_leaves_a_valid_remote(
     after the first `after` of method hangs leaves v2 whole on the remote (verify --full),
     and a re-run completes."""
     v1, v2 = os.urandom(3 * THRESHOLD), os.urandom(3 * THRESHOLD)
-    write_files(mlv_repo, {"model.bin": v1})
-    mlv("add", "model.bin", cwd=mlv_repo)
-    with_remote(mlv_repo, f"s3://{s3_bucket}/store", "1MiB")
-    commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    pushed(mlv_repo, f"s3://{s3_bucket}/store", {"model.bin": v1}, "model.bin", "1MiB")
     (mlv_repo / "model.bin").chmod(0o644)
     (mlv_repo / "model.bin").write_bytes(v2)
     mlv("add", "model.bin", cwd=mlv_repo)
@@ -219,12 +219,8 @@ def test_an_object_of_one_chunk_is_stored_plain_and_pulls(mlv_repo: Path, tmp_pa
 
 def test_a_lost_pack_of_chunks_is_sent_again_by_push_verify(mlv_repo: Path, tmp_path: Path) -> None:
     big = os.urandom(3 * THRESHOLD)
-    write_files(mlv_repo, {"model.bin": big})
-    mlv("add", "model.bin", cwd=mlv_repo)
     remote = tmp_path / "remote"
-    with_remote(mlv_repo, str(remote))
-    commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    pushed(mlv_repo, str(remote), {"model.bin": big}, "model.bin")
     packed = packed_objects(remote)
     chunk_pack = max({p for p, _, _ in packed.values()}, key=lambda p: p.stat().st_size)
     chunk_pack.unlink()  # the chunks, lost behind mlv's back; the chunk list stays
@@ -238,11 +234,7 @@ def test_a_lost_pack_of_chunks_is_sent_again_by_push_verify(mlv_repo: Path, tmp_
 
 def test_a_stray_file_in_the_chunk_lists_folder_is_ignored(mlv_repo: Path, tmp_path: Path) -> None:
     big = os.urandom(2 * THRESHOLD)
-    write_files(mlv_repo, {"model.bin": big})
-    mlv("add", "model.bin", cwd=mlv_repo)
-    with_remote(mlv_repo, str(tmp_path / "remote"))
-    commit_all(mlv_repo, "v1")
-    mlv("push", cwd=mlv_repo)
+    pushed(mlv_repo, str(tmp_path / "remote"), {"model.bin": big}, "model.bin")
     other = clone(mlv_repo, tmp_path / "clone")
     chunks = other / ".mlv" / "cache" / "chunks" / "xxh128"
     chunks.mkdir(parents=True)
