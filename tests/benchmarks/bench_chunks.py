@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import shutil
@@ -38,8 +37,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
-from bench_packs import RequestLog, sh
-from bench_remote import make_bucket, start_moto
+from bench_packs import RequestLog, sh, start_counted_moto
+from bench_remote import make_bucket
 
 MiB = 1 << 20
 
@@ -309,15 +308,7 @@ def main() -> None:
     if a.work:
         os.makedirs(a.work, exist_ok=True)
     work = tempfile.mkdtemp(prefix="bench-chunks-", dir=a.work)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
-    )
-    log = RequestLog()
-    werkzeug = logging.getLogger("werkzeug")
-    server, endpoint = start_moto()
-    werkzeug.setLevel(logging.INFO)  # start_moto silenced it; its lines are counted instead
-    werkzeug.propagate = False
-    werkzeug.handlers = [log]
+    server, endpoint, log = start_counted_moto()
     bench = Bench(work, endpoint, log)
     commit = subprocess.run(
         ["git", "log", "--oneline", "-1"],

@@ -70,6 +70,21 @@ class RequestLog(logging.Handler):
             return counts
 
 
+def start_counted_moto() -> tuple[object, str, RequestLog]:
+    """A moto S3 server in this process (the test credentials set) whose requests a
+    RequestLog counts: (server, endpoint, log)."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
+    log = RequestLog()
+    werkzeug = logging.getLogger("werkzeug")
+    server, endpoint = start_moto()
+    werkzeug.setLevel(logging.INFO)  # start_moto silenced it; its lines are counted instead
+    werkzeug.propagate = False
+    werkzeug.handlers = [log]
+    return server, endpoint, log
+
+
 @dataclass
 class Run:
     seconds: float
@@ -293,15 +308,7 @@ def main() -> None:
     if a.work:
         os.makedirs(a.work, exist_ok=True)
     work = tempfile.mkdtemp(prefix="bench-packs-", dir=a.work)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
-    )
-    log = RequestLog()
-    werkzeug = logging.getLogger("werkzeug")
-    server, endpoint = start_moto()
-    werkzeug.setLevel(logging.INFO)  # start_moto silenced it; we count its lines instead
-    werkzeug.propagate = False
-    werkzeug.handlers = [log]
+    server, endpoint, log = start_counted_moto()
     bench = Bench(work, endpoint, log)
     print(json.dumps({"variants": [v.__dict__ for v in chosen], "small": a.small}), flush=True)
     try:
