@@ -398,40 +398,11 @@ class Cache:
     def link_many(
         self, items: Sequence[tuple[str, str, int]]
     ) -> list[os.stat_result | MlvError | OSError]:
-        """materialize() of many (hash id, dst, size) at once where the link type is
-        hardlink: per file one stat of the object (its trust record, read ahead by the
-        caller, says whether it was checked) and one link, in one loop; a file that is
-        there already, or a link the filesystem refuses, takes materialize()'s way. Each
-        file's outcome in order: its stat, or the error materialize() would raise."""
-        out: list[os.stat_result | MlvError | OSError] = []
-        root = self.root
-        for hash_id, dst, size in items:
-            if self.link_type != "hardlink":  # given up on this filesystem meanwhile
-                out.append(self._materialized(hash_id, dst, size))
-                continue
-            algo, _, hexpart = hash_id.partition(":")
-            obj = f"{root}/{algo}/{hexpart[:2]}/{hexpart[2:]}"
-            try:
-                st = os.stat(obj)
-                if not self._intact_at(hash_id, st):
-                    out.append(self.corrupt(hash_id))
-                    continue
-                os.link(obj, dst)
-            except FileNotFoundError as e:
-                if e.filename == obj and not os.path.exists(obj):
-                    out.append(self.missing(hash_id, dst))
-                else:
-                    out.append(e)
-            except FileExistsError:
-                out.append(self._materialized(hash_id, dst, size))
-            except OSError as e:
-                if e.errno in localfs.LINK_UNSUPPORTED:
-                    out.append(self._materialized(hash_id, dst, size))
-                else:
-                    out.append(e)
-            else:
-                out.append(st)  # the same inode: its ino, size and mtime are dst's
-        return out
+        """materialize() of many (hash id, dst, size) at once, for a caller that books them
+        in bulk: each file's outcome in order, its stat or the error materialize() raised.
+        With hardlinks, that is one stat of the object (its trust record read ahead by the
+        caller) and one link per file."""
+        return [self._materialized(hash_id, dst, size) for hash_id, dst, size in items]
 
     def _materialized(
         self, hash_id: str, dst: str, size: int
