@@ -18,8 +18,9 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from mlv import log
 from mlv.objects import hashing
@@ -384,22 +385,47 @@ def _fetch_chunks(
     return nbytes
 
 
-def _copy_local(fd: int, pieces: list[tuple[str, int, int, int, int]]) -> int:
-    """Copy chunks from local objects into the file being rebuilt, by the kernel, the
-    chunks that follow each other in both files as one range; unread, so the caller checks
-    the whole file and writes them again one by one, each checked, when it does not match.
-    A range that cannot be copied is left (the check fails). The bytes taken."""
-    runs: list[list[int]] = []  # [source fd, offset there, length, offset here]
-    for _, offset, src_fd, at, length in sorted(pieces, key=lambda p: p[1]):
-        if runs:
-            last = runs[-1]
-            if last[0] == src_fd and last[1] + last[2] == at and last[3] + last[2] == offset:
-                last[2] += length
+S = TypeVar("S", bound=Hashable)
+
+
+@dataclass
+class _Run(Generic[S]):
+    source: S  # a pack, or a local object's descriptor
+    at: int
+    length: int
+    fd: int  # the file being rebuilt
+    offset: int
+
+
+def _runs(pieces: Iterable[tuple[int, int, S, int, int, str]]) -> list[tuple[_Run[S], list[str]]]:
+    """Pieces (file descriptor, offset there, source, offset in the source, length, chunk)
+    merged into runs: chunks that follow each other in both the file and the source go
+    as one range (push writes a file's chunks in order), with the chunks of each run."""
+    out: list[tuple[_Run[S], list[str]]] = []
+    for fd, offset, source, at, n, chunk in sorted(pieces, key=lambda p: (p[0], p[1])):
+        if out:
+            run, members = out[-1]
+            if (
+                run.fd == fd
+                and run.source == source
+                and run.at + run.length == at
+                and run.offset + run.length == offset
+            ):
+                run.length += n
+                members.append(chunk)
                 continue
-        runs.append([src_fd, at, length, offset])
-    for src_fd, at, length, offset in runs:
+        out.append((_Run(source, at, n, fd, offset), [chunk]))
+    return out
+
+
+def _copy_local(fd: int, pieces: list[tuple[str, int, int, int, int]]) -> int:
+    """Copy chunks from local objects into the file being rebuilt, by the kernel, runs of
+    them as one range; unread, so the caller checks the whole file and writes them again
+    one by one, each checked, when it does not match. A range that cannot be copied is
+    left (the check fails). The bytes taken."""
+    for run, _ in _runs((fd, offset, src, at, n, c) for c, offset, src, at, n in pieces):
         try:
-            localfs.copy_between(src_fd, fd, length, at, offset)
+            localfs.copy_between(run.source, fd, run.length, run.at, run.offset)
         except OSError as e:  # changed or unreadable since: the check after catches it
             log.debug(__name__, f"local chunks not copied ({e})")
     return sum(p[4] for p in pieces)
@@ -416,32 +442,19 @@ def _copy_chunks(
     chunk's first plain copy. The chunks copied everywhere they go, and the bytes copied."""
     if not packs.can_copy():
         return set(), 0
-    pieces: list[tuple[int, int, PackRef, int, int, str]] = []  # fd, offset, pack, at, n, chunk
+    pieces: list[tuple[int, int, PackRef, int, int, str]] = []
     for chunk, targets in places.items():
         loc = first.get(chunk)
         if loc is None or loc.codec != CODEC_RAW:
             continue  # compressed, or on no index: read and decoded the slow way
         for fd, offset in targets:
             pieces.append((fd, offset, loc.pack, loc.offset, loc.stored, chunk))
-    # Chunks that follow each other in a file and in a pack (push writes them in file
-    # order) go as one range: a few large copies instead of one per chunk.
-    pieces.sort(key=lambda p: (p[0], p[1]))
-    runs: list[tuple[PackRef, int, int, int, int]] = []
-    members: list[list[str]] = []
-    for fd, offset, pack, at, n, chunk in pieces:
-        if runs:
-            rpack, rat, rn, rfd, roff = runs[-1]
-            if rfd == fd and rpack == pack and rat + rn == at and roff + rn == offset:
-                runs[-1] = (rpack, rat, rn + n, rfd, roff)
-                members[-1].append(chunk)
-                continue
-        runs.append((pack, at, n, fd, offset))
-        members.append([chunk])
-    done = packs.copy(runs)
-    owners = {chunk for group in members for chunk in group}
-    failed = {c for group, ok in zip(members, done, strict=True) if not ok for c in group}
-    nbytes = sum(run[2] for run, ok in zip(runs, done, strict=True) if ok)
-    return set(owners) - failed, nbytes
+    runs = _runs(pieces)
+    done = packs.copy([(r.source, r.at, r.length, r.fd, r.offset) for r, _ in runs])
+    owners = {chunk for _, group in runs for chunk in group}
+    failed = {c for (_, group), ok in zip(runs, done, strict=True) if not ok for c in group}
+    nbytes = sum(r.length for (r, _), ok in zip(runs, done, strict=True) if ok)
+    return owners - failed, nbytes
 
 
 def _rebuild_some(
