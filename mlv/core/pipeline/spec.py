@@ -39,8 +39,21 @@ PIPELINE_FILE = "mlv.yaml"
 LOCK_FILE = "mlv.lock"
 DEFAULT_PARAMS = "params.yaml"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_STAGE_KEYS = {"cmd", "deps", "params", "outs", "metrics", "wdir", "desc"}
+_STAGE_KEYS = {
+    "cmd",
+    "deps",
+    "params",
+    "outs",
+    "metrics",
+    "plots",
+    "wdir",
+    "desc",
+    "always_changed",
+    "frozen",
+}
 _OUT_KEYS = {"cache", "persist"}
+# DVC's plot properties, kept as given for `mlv plots` (which checks their values)
+PLOT_KEYS = {"x", "y", "template", "title", "x_label", "y_label"}
 NAME_HINT = "use letters, digits, '_', '-' and '.', starting with one"
 
 
@@ -73,6 +86,16 @@ class ParamRef:
 
 
 @dataclass(frozen=True)
+class Plot:
+    """A plot: a stage's plot output (id = its path) or an entry of the top-level `plots:`
+    (id = a path or a free name). props are DVC's plot properties (x, y, template, title,
+    x_label, y_label) as written, values unchecked here."""
+
+    id: str
+    props: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     cmd: tuple[str, ...]  # commands run one after another, in wdir, by the shell
@@ -82,6 +105,10 @@ class Stage:
     outs: tuple[Out, ...] = ()
     metrics: tuple[str, ...] = ()  # outputs that git tracks, read by `mlv metrics`
     desc: str | None = None
+    # plot outputs: each is also in outs (cached unless `cache: false`), with its properties
+    plots: tuple[Plot, ...] = ()
+    always_changed: bool = False  # runs on every repro, as DVC's always_changed
+    frozen: bool = False  # never run by repro; its lock entry is only checked
 
     @property
     def command(self) -> str:
@@ -97,6 +124,7 @@ class Stage:
 class Pipeline:
     stages: dict[str, Stage] = field(default_factory=dict)  # in file order
     checks: tuple[str, ...] = ()
+    plots: tuple[Plot, ...] = ()  # the top-level `plots:` section
 
     def stage(self, name: str) -> Stage:
         try:
@@ -137,11 +165,11 @@ def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
         return Pipeline()
     if not isinstance(doc, dict):
         raise PipelineError(f"{where}: expected a mapping with `stages:`")
-    unknown = set(doc) - {"stages", "checks"}
+    unknown = set(doc) - {"stages", "checks", "plots"}
     if unknown:
         raise PipelineError(
             f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
-            "the top level holds `stages:` and `checks:`",
+            "the top level holds `stages:`, `plots:` and `checks:`",
         )
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
@@ -155,7 +183,37 @@ def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
         raise PipelineError(
             f"{where}: `checks` must be a list of expressions", "e.g. `- accuracy >= 0.9`"
         )
-    return Pipeline(stages, tuple(checks_doc))
+    plots_doc = doc.get("plots") or []
+    if not isinstance(plots_doc, list):
+        raise PipelineError(
+            f"{where}: `plots` must be a list of files or {{NAME: {{x: .., y: ..}}}}"
+        )
+    plots = tuple(_plot(p, f"{where}: plots") for p in plots_doc)
+    return Pipeline(stages, tuple(checks_doc), plots)
+
+
+def _plot(raw: Any, at: str) -> Plot:
+    """A top-level plot entry: a path, or {id: props}; the id is kept as written (a path
+    relative to the root, or a name whose props' `y` names the files)."""
+    if isinstance(raw, str) and raw.strip():
+        return Plot(raw)
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((pid, props),) = raw.items()
+        return Plot(str(pid), _plot_props(props, f"{at}: {pid}"))
+    raise PipelineError(f"{at}: entries are file paths or {{NAME: {{x: .., y: ..}}}}, got {raw!r}")
+
+
+def _plot_props(props: Any, at: str) -> tuple[tuple[str, Any], ...]:
+    props = props or {}
+    if not isinstance(props, dict):
+        raise PipelineError(f"{at}: plot properties must be a mapping")
+    unknown = set(props) - PLOT_KEYS
+    if unknown:
+        raise PipelineError(
+            f"{at}: unknown plot propert(ies) {', '.join(sorted(map(str, unknown)))}",
+            f"a plot has {', '.join(sorted(PLOT_KEYS))}",
+        )
+    return tuple((str(k), v) for k, v in props.items())
 
 
 def _stage(name: str, body: Any, where: str) -> Stage:
@@ -184,6 +242,14 @@ def _stage(name: str, body: Any, where: str) -> Stage:
     params = tuple(_param(p, wdir, at) for p in _list(body, "params", at))
     outs = tuple(_out(o, wdir, at) for o in _list(body, "outs", at))
     metrics = tuple(_path(m, wdir, f"{at}: metrics") for m in _list(body, "metrics", at))
+    plot_outs = [_plot_out(p, wdir, at) for p in _list(body, "plots", at)]
+    outs += tuple(out for out, _ in plot_outs)
+    flags = {}
+    for key in ("always_changed", "frozen"):
+        value = body.get(key, False)
+        if not isinstance(value, bool):
+            raise PipelineError(f"{at}: `{key}` must be true or false")
+        flags[key] = value
     desc = body.get("desc")
     seen: set[str] = set()
     for path in [o.path for o in outs] + list(metrics):
@@ -200,7 +266,18 @@ def _stage(name: str, body: Any, where: str) -> Stage:
                 "a .gitignore line cannot hold it: rename it without line breaks",
             )
         seen.add(path)
-    return Stage(name, cmds, wdir, deps, params, outs, metrics, str(desc) if desc else None)
+    return Stage(
+        name,
+        cmds,
+        wdir,
+        deps,
+        params,
+        outs,
+        metrics,
+        str(desc) if desc else None,
+        tuple(plot for _, plot in plot_outs),
+        **flags,
+    )
 
 
 def _list(body: dict[str, Any], key: str, at: str) -> list[Any]:
@@ -261,6 +338,25 @@ def _out(raw: Any, wdir: str, at: str) -> Out:
             opts.get("persist", False),
         )
     raise PipelineError(f"{at}: outs entries are paths or {{PATH: {{cache: .., persist: ..}}}}")
+
+
+def _plot_out(raw: Any, wdir: str, at: str) -> tuple[Out, Plot]:
+    """A stage's plot output: a path, or {PATH: {cache, persist, x, y, template, ...}}."""
+    if isinstance(raw, str):
+        out = Out(_path(raw, wdir, f"{at}: plots"))
+        return out, Plot(out.path)
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((path, opts),) = raw.items()
+        if not isinstance(opts or {}, dict):
+            raise PipelineError(f"{at}: plots {path}: options must be a mapping")
+        opts = dict(opts or {})
+        out_opts = {k: opts.pop(k) for k in _OUT_KEYS if k in opts}
+        for key, value in out_opts.items():
+            if not isinstance(value, bool):
+                raise PipelineError(f"{at}: plots {path}: `{key}` must be true or false")
+        out = Out(_path(str(path), wdir, f"{at}: plots"), **out_opts)
+        return out, Plot(out.path, _plot_props(opts, f"{at}: plots {path}"))
+    raise PipelineError(f"{at}: plots entries are paths or {{PATH: {{x: .., y: .., cache: ..}}}}")
 
 
 # ---- writing (mlv stage add) ------------------------------------------------------------
