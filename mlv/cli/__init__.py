@@ -139,6 +139,19 @@ def _hoist_global_flags(args: list[str]) -> list[str]:
     return flags + rest + tail
 
 
+def _command_path(args: list[str]) -> str:
+    """`mlv push` for `mlv -q push -r`: the command a usage error that click raised without
+    its context (an option missing its value) is about, so the hint names that command's
+    --help."""
+    words = [a for i, a in enumerate(args) if not a.startswith("-") and args[i - 1 : i] != ["-C"]]
+    if not words or words[0] not in COMMANDS:
+        return "mlv"
+    command = cli.get_command(click.Context(cli), words[0])
+    if isinstance(command, click.Group) and len(words) > 1 and words[1] in command.commands:
+        return f"mlv {words[0]} {words[1]}"
+    return f"mlv {words[0]}"
+
+
 # click >= 8.2 raises this (a UsageError) for a group called without a command.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -179,7 +192,7 @@ def _main(argv: list[str] | None) -> None:
     except click.UsageError as e:  # one line, like every other error
         message = " ".join(e.format_message().split()).rstrip(".")
         message = message[:1].lower() + message[1:]
-        where = e.ctx.command_path if e.ctx is not None else "mlv"
+        where = e.ctx.command_path if e.ctx is not None else _command_path(args)
         output.error(f"{message}: see `{where} --help`")
         code = EXIT_USAGE
     except click.ClickException as e:
