@@ -51,6 +51,12 @@ class _Printer:
     def note(self, line: str) -> None:
         output.warn(line)
 
+    def recorded_data(self, path: str, pointer: str, dry: bool) -> None:
+        if dry:
+            output.info(f"Would record {path} in {pointer}: it changed (as `mlv commit` would)")
+        else:
+            output.info(f"Recorded {path} in {pointer}: it changed (as `mlv commit` would)")
+
 
 def _why(reasons: list[str]) -> str:
     shown = reasons[:3]
@@ -134,7 +140,9 @@ def repro_cmd(
     if not_run:
         parts.append(f"{not_run} not run")
     output.info("Stages: " + ", ".join(parts) + ".")
-    if result.lock_written:
+    if result.lock_as_committed:
+        output.info("mlv.lock updated and staged: it is again as the last commit records it.")
+    elif result.lock_written:
         output.info("mlv.lock updated and staged; `git commit` records this run.")
     if not result.ok:
         sys.exit(EXIT_FAILURE)

@@ -164,6 +164,13 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
         return results
 
 
+def record(repo: Repo, target: targets.Target) -> Tracked:
+    """Record a tracked path's workspace content in its pointer, as `mlv commit PATH` does
+    (for `mlv repro`, whose stage read the new content). The caller holds the lock."""
+    algo = hashing.algorithm_of(target.pointer.hash)
+    return _track(repo, target.data_rel, target.pointer, NullProgress(), None, algo)
+
+
 def _complete(repo: Repo, target: targets.Target, algo: str) -> bool:
     """Does the cache hold every object of the target's pointer? (Cheap once known true.)"""
     return status.in_cache(repo, Scanner(repo, store=False, algo=algo), target)

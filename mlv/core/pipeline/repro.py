@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mlv import git
-from mlv.core import checkout, gitignore, targets
+from mlv.core import add, checkout, gitignore, targets
 from mlv.core.lock import RepoLock
 from mlv.core.pipeline import dag, lockfile, params, runcache, shell, spec
 from mlv.core.pipeline.lockfile import Lock, LockedStage, Recorded
@@ -31,6 +31,7 @@ from mlv.core.repo import Repo
 from mlv.core.status import tree_complete
 from mlv.core.workspace import Scanner
 from mlv.errors import MlvError, PipelineError
+from mlv.objects import hashing, treediff
 from mlv.objects.pointer import Pointer
 from mlv.objects.tree import DIR, FILE, Entry
 
@@ -58,6 +59,7 @@ class Events(Protocol):
     def would_restore(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
     def would_update(self, name: str, reasons: list[str]) -> None: ...
     def note(self, line: str) -> None: ...
+    def recorded_data(self, path: str, pointer: str, dry: bool) -> None: ...
 
 
 @dataclass
@@ -71,7 +73,8 @@ class StageResult:
 @dataclass
 class ReproResult:
     stages: list[StageResult] = field(default_factory=list)
-    lock_written: bool = False
+    lock_written: bool = False  # mlv.lock's bytes differ from what they were before the run
+    lock_as_committed: bool = False  # ... and are now those of the commit checked out
 
     @property
     def ok(self) -> bool:
@@ -91,14 +94,15 @@ class Options:
     single: bool = False  # only the named stages, not those they need
 
 
-def load_graph(repo: Repo) -> dag.Graph:
-    """The checked graph of the workspace's mlv.yaml (an error when it has no stages)."""
+def load_graph(repo: Repo, tracked: list[tuple[str, str]] | None = None) -> dag.Graph:
+    """The checked graph of the workspace's mlv.yaml (an error when it has no stages);
+    tracked: tracked_paths(repo), when the caller has it."""
     pipeline = spec.load(repo.root)
     if not pipeline.stages:
         raise PipelineError(
             f"no stages in {spec.PIPELINE_FILE}", "add one with `mlv stage add NAME -- CMD`"
         )
-    return dag.build(pipeline, tracked_paths(repo))
+    return dag.build(pipeline, tracked_paths(repo) if tracked is None else tracked)
 
 
 def check_outs_inside(root: str, stage: Stage) -> None:
@@ -143,7 +147,8 @@ def repro(repo: Repo, names: list[str], options: Options, events: Events) -> Rep
 
 
 def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> ReproResult:
-    graph = load_graph(repo)
+    tracked = tracked_paths(repo)
+    graph = load_graph(repo, tracked)
     if options.single and names:
         chosen = [n for n in graph.order if n in set(names)]
         for name in names:
@@ -151,6 +156,7 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
     else:
         chosen = graph.select(names, options.downstream)
     lock = lockfile.load(repo.root)
+    start = lockfile.read_bytes(repo.root)
     result = ReproResult()
     repo_lock = repo.lock()
     repo_lock.acquire()
@@ -159,6 +165,7 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
         runner = _Runner(repo, graph, lock, options, events, repo_lock)
         if not options.dry:
             runner.drop_removed_stages()
+        runner.record_tracked_inputs(chosen, tracked)
         failed: set[str] = set()
         pending: set[str] = set()  # would run (dry): what needs them would run too
         stop = False
@@ -182,7 +189,10 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
             elif outcome.status == FAILED:
                 failed.add(name)
                 stop = not options.keep_going
-        result.lock_written = runner.lock_written
+        result.lock_written = runner.lock_written and runner.lock_bytes != start
+        if result.lock_written and repo.scm:
+            head = git.read_blobs(repo.root, [f"HEAD:{LOCK_FILE}"]).get(f"HEAD:{LOCK_FILE}")
+            result.lock_as_committed = head == runner.lock_bytes
     finally:
         try:
             if runner is not None:
@@ -232,6 +242,43 @@ class _Runner:
                 del self.lock.stages[name]
             self._write_lock()
             self.events.note(f"dropped stage(s) {', '.join(gone)} from {LOCK_FILE}")
+
+    def record_tracked_inputs(self, chosen: list[str], tracked: list[tuple[str, str]]) -> None:
+        """Data that a pointer file tracks and a chosen stage reads, changed in the
+        workspace since its pointer: recorded in the pointer (and staged) as `mlv commit`
+        would, before any stage runs, so that the pointer and mlv.lock, which records what
+        the stage read, never disagree (DVC updates the .dvc file too)."""
+        inputs = [
+            path
+            for name in chosen
+            if not self.graph.stage(name).frozen
+            for path in self._inputs(self.graph.stage(name))
+        ]
+        if not inputs or not tracked:
+            return
+        read = dag.overlaps_any(inputs)
+        for data_rel, pointer_rel in tracked:
+            if not read(data_rel):
+                continue
+            try:
+                target = targets.load_target(self.repo, pointer_rel)
+            except MlvError:
+                continue  # a broken pointer is status's to report
+            ptr = target.pointer
+            if hashing.algorithm_of(ptr.hash) == self.algo:
+                entry = self._hash(data_rel)
+            else:
+                algo = hashing.algorithm_of(ptr.hash)
+                entry = Scanner(self.repo, store=False, algo=algo).scan(data_rel)
+            if entry is None or (entry.hash == ptr.hash and entry.kind == ptr.kind):
+                continue  # missing: the stage that reads it says what to do
+            if not self.options.dry:
+                add.record(self.repo, target)
+            self.events.recorded_data(data_rel, pointer_rel, self.options.dry)
+
+    @staticmethod
+    def _inputs(stage: Stage) -> list[str]:
+        return list(stage.deps) + [p.file for p in stage.params]
 
     # ---- looking ------------------------------------------------------------------------
 
@@ -539,10 +586,22 @@ class _Runner:
         for path in self._to_clear(stage, paths):
             entry = self._hash(path)
             if entry is not None and not (
-                recorded.get(path) == entry.hash or self._complete(entry)
+                recorded.get(path) == entry.hash or self._complete(entry) or self._held(entry)
             ):
                 unknown.append(path)
         return unknown
+
+    def _held(self, entry: Entry) -> bool:
+        """Every file of a folder is in the cache, so deleting it loses nothing: a recorded
+        output folder with files deleted (its own tree is new, its files are not)."""
+        if not entry.is_dir:
+            return False
+        cache = self.repo.cache
+        try:
+            walked = treediff.walk(self.scanner.load_tree, entry.hash)
+            return all(e.is_dir or cache.has(e.hash) for _, e in walked)
+        except MlvError:
+            return False
 
     def _refuse_unknown(self, stage: Stage, unknown: list[str]) -> None:
         if unknown and not self.options.force:

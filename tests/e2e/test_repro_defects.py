@@ -1,0 +1,106 @@
+"""Issue 18's pipeline defects, each against real git and real stage commands: a partly
+deleted output folder is restored, a tracked input changed under a stage is recorded in its
+pointer, hints name commands that work (and the tests run them), an ignored metrics file is
+warned about, and mlv.lock's message says what happened to it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import assert_error, commit_all, git, mlv, read_pointer, staged, write_files
+from prebuilt import Prebuilt, make_mlv_repo
+
+PY = sys.executable
+
+PIPELINE = {
+    "stages": {
+        "prepare": {
+            "cmd": "mkdir -p eval/plots && cp data/data.xml eval/plots/a.txt"
+            " && echo two > eval/plots/b.txt && echo $MLV_STAGE >> runs.log",
+            "deps": ["data/data.xml"],
+            "outs": ["eval/plots"],
+        },
+        "train": {
+            "cmd": "cat eval/plots/a.txt eval/plots/b.txt > model.bin"
+            " && echo '{\"acc\": 0.5}' > metrics.json && echo $MLV_STAGE >> runs.log",
+            "deps": ["eval/plots"],
+            "outs": ["model.bin"],
+            "metrics": ["metrics.json"],
+        },
+    }
+}
+
+
+def runs(repo: Path) -> list[str]:
+    log = repo / "runs.log"
+    return log.read_text().split() if log.exists() else []
+
+
+@pytest.fixture(scope="module")
+def built(module_env: Path) -> Prebuilt:
+    """data/data.xml tracked by a pointer; prepare -> eval/plots/ -> train -> model.bin;
+    run once and committed."""
+    repo = make_mlv_repo(module_env / "repo")
+    write_files(repo, {"data/data.xml": "<rows>1</rows>\n", ".gitignore": "/runs.log\n"})
+    mlv("add", "data/data.xml", cwd=repo)
+    (repo / "mlv.yaml").write_text(yaml.safe_dump(PIPELINE, sort_keys=False))
+    mlv("repro", cwd=repo)
+    commit_all(repo, "v1")
+    (repo / "runs.log").unlink()
+    return Prebuilt(repo)
+
+
+@pytest.fixture
+def repo(built: Prebuilt, tmp_path: Path) -> Path:
+    return built.copy(tmp_path / "repo")
+
+
+def test_a_partly_deleted_output_folder_is_restored_not_refused(repo: Path) -> None:
+    (repo / "eval/plots/a.txt").unlink()
+    proc = mlv("repro", cwd=repo)
+    assert "Restored stage 'prepare' from the cache" in proc.stdout
+    assert (repo / "eval/plots/a.txt").read_text() == "<rows>1</rows>\n"
+    assert runs(repo) == []  # nothing ran
+    assert git("status", "--porcelain", cwd=repo).stdout == ""
+    # a file the cache does not hold is still refused, and the refusal's hint works
+    (repo / "eval/plots/b.txt").unlink()
+    (repo / "eval/plots/new.txt").write_text("mine\n")
+    proc = mlv("repro", cwd=repo, check=False)
+    assert_error(proc, 1, "eval/plots holds content that mlv did not produce")
+    assert (repo / "eval/plots/new.txt").read_text() == "mine\n"
+    mlv("repro", "--force", "-s", "prepare", cwd=repo)
+    assert runs(repo) == ["prepare"]
+
+
+def test_a_tracked_input_changed_under_a_stage_is_recorded_in_its_pointer(repo: Path) -> None:
+    (repo / "data/data.xml").write_text("<rows>2</rows>\n")
+    dry = mlv("repro", "--dry", cwd=repo)
+    assert "Would record data/data.xml in data/data.xml.mlv" in dry.stdout
+    assert read_pointer(repo / "data/data.xml.mlv")["size"] == 15
+    proc = mlv("repro", cwd=repo)
+    assert "Recorded data/data.xml in data/data.xml.mlv: it changed" in proc.stdout
+    assert runs(repo) == ["prepare", "train"]
+    pointer = read_pointer(repo / "data/data.xml.mlv")
+    lock = yaml.safe_load((repo / "mlv.lock").read_text())
+    (dep,) = lock["stages"]["prepare"]["deps"]
+    assert dep == {"path": "data/data.xml", "hash": pointer["hash"], "size": pointer["size"]}
+    assert "data/data.xml.mlv" in staged(repo) and "mlv.lock" in staged(repo)
+    # committed, the pointer and the lock agree: a clean status, nothing left to run
+    commit_all(repo, "v2")
+    assert "modified" not in mlv("status", cwd=repo).stdout
+    assert "2 up to date" in mlv("repro", cwd=repo).stdout
+
+
+def test_the_lock_message_says_when_it_is_back_to_the_commit(repo: Path) -> None:
+    (repo / "data/data.xml").write_text("<rows>2</rows>\n")
+    mlv("repro", cwd=repo)
+    (repo / "data/data.xml").write_text("<rows>1</rows>\n")
+    proc = mlv("repro", cwd=repo)  # back to v1: restored from the run cache
+    assert "`git commit` records this run" not in proc.stdout
+    assert "mlv.lock updated and staged: it is again as the last commit records it" in (proc.stdout)
+    assert git("status", "--porcelain", cwd=repo).stdout == ""
+    proc = mlv("repro", "-f", "-s", "prepare", cwd=repo)  # same outputs: the lock is as it was
+    assert "mlv.lock" not in proc.stdout
