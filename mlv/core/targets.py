@@ -112,9 +112,11 @@ def _read_if_there(path: str, where: str) -> bytes | None:
 def outs_of_lock(
     lock_text: bytes, spec_text: bytes | None, where: str, spec_where: str
 ) -> list[Target]:
-    """Targets for the cached outs a lock file's text records. Outs that the pipeline
-    (spec_text, when it parses) marks `cache: false` are left out; an out no longer in the
-    pipeline counts as cached. Raises PointerError (naming where) for a malformed lock."""
+    """Targets for the cached outs a lock file's text records. Outs that the lock or the
+    pipeline (spec_text, when it parses) marks `cache: false` are left out; an out no longer
+    in the pipeline counts as cached (a templated spec_text, read without its params files,
+    may not parse: the lock's own flag still holds). Raises PointerError (naming where)
+    for a malformed lock."""
     from mlv.core.pipeline import lockfile, spec
 
     try:
@@ -147,7 +149,7 @@ def outs_of_lock(
                 )
             if _bad_count(out.size) or (out.files is not None and _bad_count(out.files)):
                 raise PointerError(f"{at}: invalid size or file count")
-            if out.path in uncached or out.path in seen:
+            if out.path in uncached or not out.cache or out.path in seen:
                 continue
             seen.add(out.path)
             ptr = Pointer(out.path, out.kind, out.hash, out.size, out.files)

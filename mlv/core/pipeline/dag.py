@@ -33,12 +33,12 @@ class Graph:
 
     def select(self, names: Iterable[str] = (), downstream: bool = False) -> list[str]:
         """The stages to consider, in order: all of them with no names; else the named ones
-        with everything they need (or, downstream, everything that needs them)."""
+        with everything they need (or, downstream, everything that needs them). A
+        foreach/matrix group's name stands for every stage it generates."""
         names = list(names)
         if not names:
             return list(self.order)
-        for name in names:
-            self.pipeline.stage(name)  # an unknown name is an error naming the known ones
+        names = self.pipeline.expand_names(names)  # unknown: an error naming the known ones
         edges = self.children if downstream else self.parents
         chosen: set[str] = set()
         todo = list(names)

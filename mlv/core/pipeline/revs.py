@@ -90,7 +90,10 @@ def read(root: str, commits: Sequence[str | None]) -> list[Snapshot]:
     for c in ids:
         text = files.get((c, spec.PIPELINE_FILE))
         try:
-            pipe = spec.parse(text) if text is not None else spec.Pipeline()
+            read = _commit_reader(root, files, c)
+            pipe = (
+                spec.parse(text, spec.PIPELINE_FILE, read) if text is not None else spec.Pipeline()
+            )
         except PipelineError as e:
             pipelines[c] = e.message
             continue
@@ -113,6 +116,18 @@ def read(root: str, commits: Sequence[str | None]) -> list[Snapshot]:
 
 def _blob_reader(files: dict[tuple[str, str], bytes], commit: str) -> Reader:
     def read_file(rel: str) -> bytes | None:
+        return files.get((commit, rel))
+
+    return read_file
+
+
+def _commit_reader(root: str, files: dict[tuple[str, str], bytes], commit: str) -> Reader:
+    """The files a templated mlv.yaml reads (params.yaml, `vars`) as of commit: params.yaml
+    is fetched already; another file costs one more `git cat-file`."""
+
+    def read_file(rel: str) -> bytes | None:
+        if (commit, rel) not in files:
+            _fetch(root, [(commit, rel)], files)
         return files.get((commit, rel))
 
     return read_file

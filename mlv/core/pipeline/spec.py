@@ -18,8 +18,10 @@
       - loss <= baseline.loss * 1.05
 
 Everything here is the user's; mlv only reads this file, except `mlv stage add`, which
-appends a stage. Paths are resolved once, here, to repository-relative posix paths, so the
-rest of the pipeline code never sees a wdir.
+appends a stage. DVC's templating (`vars`, `${...}`, `foreach`, `matrix`) is expanded
+first, by templating.py, into plain stages (`train@0.1`); paths are then resolved once,
+here, to repository-relative posix paths, so the rest of the pipeline code never sees a
+wdir nor a template.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlv import yamlio
+from mlv.core.pipeline import templating
 from mlv.errors import EXIT_USAGE, PipelineError
 from mlv.objects import names
 
@@ -39,6 +42,8 @@ PIPELINE_FILE = "mlv.yaml"
 LOCK_FILE = "mlv.lock"
 DEFAULT_PARAMS = "params.yaml"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# GROUP@KEY: a stage that foreach or matrix generated (templating checks KEY)
+_GENERATED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*@[A-Za-z0-9_.+=-]+")
 _STAGE_KEYS = {
     "cmd",
     "deps",
@@ -130,10 +135,34 @@ class Pipeline:
         try:
             return self.stages[name]
         except KeyError:
-            known = ", ".join(self.stages) or "none"
             raise UnknownStageError(
-                f"no stage named '{name}' in {PIPELINE_FILE} (stages: {known})"
+                f"no stage named '{name}' in {PIPELINE_FILE} (stages: {self._known()})"
             ) from None
+
+    def expand_names(self, names: Iterable[str]) -> list[str]:
+        """Stage names as given on a command line, a foreach/matrix group's name standing
+        for every stage it generates (`train` -> `train@0.1`, `train@0.2`), as in DVC. An
+        unknown name raises UnknownStageError."""
+        found: list[str] = []
+        for name in names:
+            if name in self.stages:
+                found.append(name)
+                continue
+            members = [n for n in self.stages if n.startswith(name + templating.JOIN)]
+            if not members or templating.JOIN in name:
+                self.stage(name)  # raises, naming the stages there are
+            found.extend(members)
+        return list(dict.fromkeys(found))
+
+    def _known(self) -> str:
+        """The stage names for a message: a group as `train@*` (N stages), so that a
+        matrix of a thousand stages does not fill the screen."""
+        shown: dict[str, int] = {}
+        for name in self.stages:
+            group, join, _ = name.partition(templating.JOIN)
+            key = f"{group}@*" if join else name
+            shown[key] = shown.get(key, 0) + 1
+        return ", ".join(k if n == 1 else f"{k} ({n})" for k, n in shown.items()) or "none"
 
 
 def load(root: str) -> Pipeline:
@@ -145,10 +174,37 @@ def load(root: str) -> Pipeline:
         text = localfs.read_small(path)
     except FileNotFoundError:
         return Pipeline()
-    return parse(text, PIPELINE_FILE)
+    return parse(text, PIPELINE_FILE, disk_reader(root))
 
 
-def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
+def disk_reader(root: str) -> templating.Reader:
+    """Reads the params files that templating names, from the workspace at root."""
+    from mlv.util import localfs
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return localfs.read_small(os.path.join(root, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except IsADirectoryError:
+            raise PipelineError(
+                f"{rel} is a folder, not a parameters file",
+                f"move it away, or fix the `vars` of {PIPELINE_FILE}",
+            ) from None
+        except OSError as e:
+            raise PipelineError(
+                f"{rel}: cannot read it ({e.strerror})", "make it a readable parameters file"
+            ) from None
+
+    return read
+
+
+def parse(
+    text: str | bytes, where: str = PIPELINE_FILE, read: templating.Reader | None = None
+) -> Pipeline:
+    """The pipeline that text (mlv.yaml's content) defines. read gives the params files
+    that its templating uses (params.yaml and `vars`), as of the same revision; without
+    it, a template that needs one fails with an error naming the missing value."""
     try:
         doc = yamlio.loads_strict(text)
     except yamlio.DuplicateKeyError as e:
@@ -165,15 +221,26 @@ def parse(text: str | bytes, where: str = PIPELINE_FILE) -> Pipeline:
         return Pipeline()
     if not isinstance(doc, dict):
         raise PipelineError(f"{where}: expected a mapping with `stages:`")
-    unknown = set(doc) - {"stages", "checks", "plots"}
+    unknown = set(doc) - {"stages", "checks", "plots", templating.VARS}
     if unknown:
         raise PipelineError(
             f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
-            "the top level holds `stages:`, `plots:` and `checks:`",
+            "the top level holds `vars:`, `stages:`, `plots:` and `checks:`",
         )
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
         raise PipelineError(f"{where}: `stages` must be a mapping of stage names")
+    for name in stages_doc:
+        if not valid_name(str(name)):
+            at = f"{where}: stage '{name}'"
+            if templating.JOIN in str(name):
+                raise PipelineError(
+                    f"{at}: '@' is kept for the stages that foreach and matrix generate",
+                    "rename the stage without it",
+                )
+            raise PipelineError(f"{at}: invalid name", NAME_HINT)
+    doc = templating.expand(doc, where, read)
+    stages_doc = doc.get("stages") or {}
     stages = {}
     for name, body in stages_doc.items():
         stage = _stage(str(name), body, where)
@@ -218,7 +285,7 @@ def _plot_props(props: Any, at: str) -> tuple[tuple[str, Any], ...]:
 
 def _stage(name: str, body: Any, where: str) -> Stage:
     at = f"{where}: stage '{name}'"
-    if not valid_name(name):
+    if not valid_name(name) and not _GENERATED.fullmatch(name):
         raise PipelineError(f"{at}: invalid name", NAME_HINT)
     if not isinstance(body, dict):
         raise PipelineError(f"{at}: expected a mapping with `cmd:`")
@@ -381,7 +448,8 @@ def add_stage(
         text = localfs.read_small(path)
     except FileNotFoundError:
         text = b""
-    parse(text)  # refuse to rewrite a file that does not parse (duplicate keys included)
+    read = disk_reader(root)
+    parse(text, PIPELINE_FILE, read)  # refuse to rewrite a file that does not parse
     doc = yamlio.loads(text) or {}
     stages = doc.setdefault("stages", {}) if isinstance(doc, dict) else None
     if stages is None:
@@ -391,7 +459,7 @@ def add_stage(
             f"stage '{name}' already exists in {PIPELINE_FILE}", "use --force to replace it"
         )
     stages[name] = body
-    pipeline = parse(yamlio.dumps(doc))
+    pipeline = parse(yamlio.dumps(doc), PIPELINE_FILE, read)
     if check is not None:
         check(pipeline)
     stage = pipeline.stages[name]
