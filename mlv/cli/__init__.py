@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -70,6 +71,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dag": ("mlv.cli.dag", "dag_cmd", "Show how pipeline stages depend on each other."),
     "params": ("mlv.cli.params", "params_group", "Compare parameters between revisions."),
     "metrics": ("mlv.cli.metrics", "metrics_group", "Show, compare and check metrics."),
+    "plots": ("mlv.cli.plots", "plots_group", "Draw plots of revisions into an offline page."),
     "exp": ("mlv.cli.exp", "exp_group", "Compare experiments: commits by params and metrics."),
     "config": ("mlv.cli.config", "config_cmd", "Get or set configuration values."),
     "cache": ("mlv.cli.cache", "cache_group", "Manage the local cache."),
@@ -152,6 +154,35 @@ def _command_path(args: list[str]) -> str:
     return f"mlv {words[0]}"
 
 
+_NO_SUCH_COMMAND = re.compile(r"No such command '(.+)'\.")
+
+
+def _usage_line(e: click.UsageError, args: list[str]) -> str:
+    """A usage error as one line that ends with the help to read. A misspelled command or
+    option gets the close names (difflib, as git's "most similar command"), and the help
+    to read is that of the one command suggested, else that of the command at hand:
+    ``no such command 'statsu' (did you mean 'status'?): see `mlv status --help` ``."""
+    ctx = e.ctx
+    where = ctx.command_path if ctx is not None else _command_path(args)
+    unknown = _NO_SUCH_COMMAND.match(e.message)
+    if isinstance(e, click.NoSuchOption):
+        what, name, close = "option", e.option_name, e.possibilities or []
+    elif unknown is not None and ctx is not None and isinstance(ctx.command, click.Group):
+        import difflib
+
+        what, name = "command", unknown.group(1)
+        close = difflib.get_close_matches(name, ctx.command.list_commands(ctx))
+        if len(close) == 1:
+            where = f"{where} {close[0]}"
+    else:
+        message = " ".join(e.format_message().split()).rstrip(".")
+        return f"{message[:1].lower() + message[1:]}: see `{where} --help`"
+    guess = ""
+    if close:
+        guess = f" (did you mean {' or '.join(repr(c) for c in sorted(close))}?)"
+    return f"no such {what} {name!r}{guess}: see `{where} --help`"
+
+
 # click >= 8.2 raises this (a UsageError) for a group called without a command.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -190,10 +221,7 @@ def _main(argv: list[str] | None) -> None:
         e.show()
         code = EXIT_USAGE
     except click.UsageError as e:  # one line, like every other error
-        message = " ".join(e.format_message().split()).rstrip(".")
-        message = message[:1].lower() + message[1:]
-        where = e.ctx.command_path if e.ctx is not None else _command_path(args)
-        output.error(f"{message}: see `{where} --help`")
+        output.error(_usage_line(e, args))
         code = EXIT_USAGE
     except click.ClickException as e:
         e.show()

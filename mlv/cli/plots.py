@@ -1,0 +1,162 @@
+"""`mlv plots show | diff`: draw the plots mlv.yaml declares into one offline HTML page."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from mlv.cli import output
+from mlv.cli.common import json_option
+from mlv.cli.metrics import emit_json
+from mlv.core.pipeline import plots as plots_mod
+from mlv.core.pipeline.revs import Rev, workspace_rev
+from mlv.core.repo import Repo
+from mlv.errors import UsageError
+from mlv.util import localfs
+
+DEFAULT_DIR = "mlv_plots"  # DVC's is dvc_plots
+
+
+def out_option(f: Any) -> Any:
+    return click.option(
+        "-o",
+        "--out",
+        "out_dir",
+        metavar="DIR",
+        default=DEFAULT_DIR,
+        show_default=True,
+        help="Folder to write index.html (and static/ for images) into.",
+    )(f)
+
+
+@click.group("plots")
+def plots_group() -> None:
+    """Draw the plots that mlv.yaml declares (`plots:`) into an HTML page."""
+
+
+@plots_group.command("show")
+@click.argument("targets", nargs=-1, metavar="[TARGETS]...")
+@out_option
+@json_option
+def show_cmd(targets: tuple[str, ...], out_dir: str, as_json: bool) -> None:
+    """Draw the workspace's plots into DIR/index.html and print its path.
+
+    Plots are the files of stages' `plots:` and of the top-level `plots:` in mlv.yaml:
+    JSON, YAML, CSV and TSV data drawn as linear, scatter, bar or confusion plots; PNG, JPEG,
+    GIF and SVG images shown as they are. TARGETS limit the page to those plots (ids or
+    files; a file mlv.yaml does not declare is drawn with default properties). The page
+    needs no network and runs no script.
+    """
+    _run(None, targets, out_dir, as_json)
+
+
+@plots_group.command("diff")
+@click.argument("revisions", nargs=-1, metavar="[REVISIONS]...")
+@click.option(
+    "--targets",
+    "targets",
+    multiple=True,
+    metavar="TARGET",
+    help="Only this plot id or file (repeatable).",
+)
+@out_option
+@json_option
+def diff_cmd(
+    revisions: tuple[str, ...], targets: tuple[str, ...], out_dir: str, as_json: bool
+) -> None:
+    """Draw the plots of several revisions over each other, into DIR/index.html.
+
+    No revision: HEAD and the workspace. One: that revision and the workspace. More: those
+    revisions. Each revision is read with its own mlv.yaml, from git and the cache, without
+    checking anything out.
+    """
+    _run(revisions, targets, out_dir, as_json)
+
+
+def _run(
+    revisions: Sequence[str] | None, targets: Sequence[str], out_dir: str, as_json: bool
+) -> None:
+    """revisions None: the workspace alone (`show`); else `diff`'s revisions."""
+    repo = Repo.open()
+    folder = None if as_json else _prepare(out_dir)
+    try:
+        if revisions is None:
+            rev_list = [workspace_rev()]
+        else:
+            rev_list = plots_mod.diff_revisions(repo, revisions)
+        static = None if folder is None else os.path.join(folder, "static")
+        if static is not None:
+            os.makedirs(static, exist_ok=True)
+        result = plots_mod.collect(repo, rev_list, targets, image_dir=static)
+    finally:
+        repo.close()
+    if as_json:
+        emit_json(as_dict(result))
+        return
+    for e in result.errors:
+        where = "" if e.rev.commit is None else f" at {e.rev.name}"
+        output.warn(f"{e.why}{where}")
+    if not any(p.series or p.images for p in result.plots):
+        output.warn(
+            "no plots to draw: declare data or image files under `plots:` in mlv.yaml "
+            "(docs/pipelines.md, Plots), and run `mlv repro` to write them"
+        )
+        return
+    from mlv.cli import plots_page
+
+    assert folder is not None
+    index = os.path.join(folder, "index.html")
+    localfs.write_bytes_atomic(index, plots_page.page(result).encode("utf-8", "replace"))
+    output.out(output.path(index))
+
+
+def _prepare(out_dir: str) -> str:
+    if not out_dir.strip():
+        raise UsageError("--out is empty", "name a folder, e.g. -o mlv_plots")
+    folder = os.path.abspath(out_dir)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"{out_dir} is not a folder", "name a folder for the page with -o DIR")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UsageError(
+            f"cannot create {out_dir}: {e.strerror}", "name a folder you can write with -o DIR"
+        ) from None
+    return folder
+
+
+def as_dict(result: plots_mod.Result) -> dict[str, Any]:
+    """The --json shape (docs/commands.md, mlv plots show)."""
+
+    def rev(r: Rev) -> dict[str, Any]:
+        return {"rev": r.name, "commit": r.commit}
+
+    return {
+        "revisions": [rev(r) for r in result.revs],
+        "plots": [
+            {
+                "id": p.id,
+                "template": p.template,
+                "title": p.title,
+                "x_label": p.x_label,
+                "y_label": p.y_label,
+                "series": [
+                    {
+                        **rev(s.rev),
+                        "file": s.file,
+                        "x": s.x,
+                        "y": s.y,
+                        "points": [list(pt) for pt in s.points],
+                        "skipped": s.skipped,
+                    }
+                    for s in p.series
+                ],
+                "images": [{**rev(i.rev), "file": i.file} for i in p.images],
+            }
+            for p in result.plots
+        ],
+        "errors": [{**rev(e.rev), "file": e.file, "error": e.why} for e in result.errors],
+    }

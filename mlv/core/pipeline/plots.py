@@ -1,0 +1,661 @@
+"""`mlv plots show | diff`: the plots that mlv.yaml declares, read as of any revision.
+
+A plot is declared in one of DVC's two forms (docs/pipelines.md, "Plots"):
+
+- under a stage's `plots:`: an output of the stage, `PATH` or `{PATH: {x, y, template, ...}}`;
+- in the top-level `plots:` list: `PATH`, `{PATH: {props}}`, or `{NAME: {y: {FILE: FIELD or
+  [FIELDS]}, x: FIELD or {FILE: FIELD}, ...}}` (a name whose `y` names the files).
+
+A path may be a folder: each file below it is a plot with the same properties (dvclive's
+`dvclive/plots/metrics`). Files ending in .json, .yaml, .yml, .csv or .tsv are data, drawn
+as series; .png, .jpg, .jpeg, .gif, .svg and .webp are images, shown as they are.
+
+Each revision is read with its own mlv.yaml, as `mlv metrics` does; a file is read from git
+(an out with `cache: false`) or from the cache through the revision's mlv.lock (a cached
+out), without checking anything out. What a revision cannot give (a file that does not
+parse, an object missing from the cache and the remote, a bad property in an old mlv.yaml)
+becomes an error of that revision, not a failure of the command: history is not the
+user's to fix. The workspace's mlv.yaml is, so a bad property there is an error.
+
+Everything read from a revision is bounded (MAX_DATA_BYTES per file, MAX_DIR_FILES per
+folder) and kept as plain values: the page that shows them is the CLI's to render and to
+escape.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from mlv import yamlio
+from mlv.core.pipeline import revs, spec
+from mlv.core.pipeline.revs import Rev
+from mlv.core.repo import Repo
+from mlv.errors import MlvError, PipelineError, UsageError
+from mlv.util import localfs
+
+DATA_EXTS = (".json", ".yaml", ".yml", ".csv", ".tsv")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+LINEAR = "linear"
+# DVC's template names that mlv draws; `simple` is DVC's linear without its tooltips.
+TEMPLATES = (
+    LINEAR,
+    "simple",
+    "scatter",
+    "confusion",
+    "confusion_normalized",
+    "bar_horizontal",
+    "bar_horizontal_sorted",
+)
+CATEGORICAL = ("confusion", "confusion_normalized")
+BARS = ("bar_horizontal", "bar_horizontal_sorted")
+INDEX_FIELD = "step"  # x when none is given and the rows have no `step`: the row's index
+MAX_DATA_BYTES = 16 << 20  # a data file read for a plot (a hostile commit may hold any size)
+MAX_DIR_FILES = 500  # files of one plot folder, per revision
+MAX_IMAGE_BYTES = 64 << 20  # an image copied next to the page
+MAX_TARGETS = 1000
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file (or folder) of a plot, with the fields it draws. x None: `step` when the
+    rows have it, else the row index; y empty: the last field of the first row that is not
+    x (DVC's choice)."""
+
+    file: str
+    x: str | None = None
+    y: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A plot as one revision's mlv.yaml declares it, with checked properties."""
+
+    id: str
+    sources: tuple[Source, ...]
+    template: str = LINEAR
+    title: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
+
+
+@dataclass
+class Series:
+    """The points one field of one file gives at one revision. For linear, simple and
+    scatter: (x, y) numbers; bars: (value, category); confusion: (actual, predicted)."""
+
+    rev: Rev
+    file: str
+    x: str
+    y: str
+    points: list[tuple[Any, Any]]
+    skipped: int = 0  # rows without a finite number (or a value at all) for x or y
+
+
+@dataclass
+class Image:
+    rev: Rev
+    file: str
+    saved: str | None = None  # its name in the output folder, once copied there
+
+
+@dataclass
+class Plot:
+    """One plot of the page: its properties (from the newest revision that declares it),
+    and the series and images of every revision."""
+
+    id: str
+    template: str
+    title: str | None
+    x_label: str | None
+    y_label: str | None
+    series: list[Series] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Problem:
+    rev: Rev
+    file: str
+    why: str
+
+
+@dataclass
+class Result:
+    revs: list[Rev]
+    plots: list[Plot] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+
+
+# ---- what mlv.yaml declares --------------------------------------------------------------
+
+
+def definitions(pipe: spec.Pipeline) -> list[Definition]:
+    """Every plot of a pipeline: stage plots first (in stage order), then the top-level
+    ones; a top-level entry whose id is a stage plot's path replaces that one's properties.
+    Raises PipelineError naming the plot for a property mlv cannot draw."""
+    found: dict[str, Definition] = {}
+    for stage in pipe.stages.values():
+        for plot in stage.plots:
+            where = f"{spec.PIPELINE_FILE}: stage '{stage.name}': plots {plot.id}"
+            found[plot.id] = _definition(plot.id, dict(plot.props), where, plot.id)
+    for plot in pipe.plots:
+        where = f"{spec.PIPELINE_FILE}: plots: {plot.id}"
+        props = dict(plot.props)
+        path = None if isinstance(props.get("y"), dict) else _top_path(plot.id, where)
+        definition = _definition(plot.id if path is None else path, props, where, path)
+        found[definition.id] = definition
+    return list(found.values())
+
+
+def _top_path(raw: str, where: str) -> str:
+    if raw.startswith("/") or "\\" in raw or "\0" in raw:
+        raise PipelineError(f"{where}: {raw!r} must be a relative path inside the repository")
+    path = posixpath.normpath(raw)
+    if path in (".", "..") or path.startswith("../"):
+        raise PipelineError(
+            f"{where}: {raw!r} is outside the repository",
+            "name a file, or give the plot a name and its files in `y: {FILE: FIELD}`",
+        )
+    return path
+
+
+def _definition(pid: str, props: dict[str, Any], where: str, path: str | None) -> Definition:
+    template = props.get("template", LINEAR)
+    if template not in TEMPLATES:
+        raise PipelineError(
+            f"{where}: unknown template {template!r}", f"use one of {', '.join(TEMPLATES)}"
+        )
+    texts = {k: _text(props.get(k), k, where) for k in ("title", "x_label", "y_label")}
+    x, y = props.get("x"), props.get("y")
+    if path is not None:  # the id is the file; x and y are fields of it
+        sources: tuple[Source, ...] = (Source(path, _field(x, "x", where), _fields(y, where)),)
+    else:
+        if not y:
+            raise PipelineError(
+                f"{where}: `y` names no files", "write `y: {FILE: FIELD}` or `y: {FILE: [FIELDS]}`"
+            )
+        sources = tuple(
+            Source(
+                _top_path(str(file), where),
+                _x_for(x, str(file), where),
+                _fields(fields, where) or _missing_y(where, str(file)),
+            )
+            for file, fields in y.items()
+        )
+    if template in CATEGORICAL:
+        for src in sources:
+            if src.x is None or len(src.y) != 1:
+                raise PipelineError(
+                    f"{where}: a {template} plot needs `x` (the actual class's field) and one "
+                    "`y` (the predicted class's field)",
+                    "e.g. `{x: actual, y: predicted, template: confusion}`",
+                )
+    return Definition(pid, sources, str(template), **texts)
+
+
+def _missing_y(where: str, file: str) -> tuple[str, ...]:
+    raise PipelineError(f"{where}: `y` of {file} names no field", "write `{FILE: FIELD}`")
+
+
+def _x_for(x: Any, file: str, where: str) -> str | None:
+    if isinstance(x, dict):
+        return _field(x.get(file), "x", where)
+    return _field(x, "x", where)
+
+
+def _field(value: Any, key: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        return value
+    raise PipelineError(f"{where}: `{key}` must be a field name, got {value!r}")
+
+
+def _fields(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(dict.fromkeys(value))
+    raise PipelineError(f"{where}: `y` must be a field name or a list of them, got {value!r}")
+
+
+def _text(value: Any, key: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise PipelineError(f"{where}: `{key}` must be text, got {value!r}")
+
+
+# ---- reading files as of a revision --------------------------------------------------------
+
+
+class _Files:
+    """The files of one revision: the workspace on disk, or a commit through a View (git's
+    files, and the cached outs its pointers and mlv.lock name)."""
+
+    def __init__(self, repo: Repo, commit: str | None) -> None:
+        self.repo = repo
+        self.commit = commit
+        self._view: Any = None
+
+    def view(self) -> Any:
+        if self._view is None:
+            from mlv.core.view import View
+
+            self._view = View.of_repo(self.repo, self.commit)
+        return self._view
+
+    def pipeline_text(self) -> bytes | None:
+        return self.read(spec.PIPELINE_FILE, localfs.SMALL_FILE_LIMIT)
+
+    def files(self, path: str) -> list[str] | None:
+        """path itself when a file, the files below it (sorted) when a folder, None when
+        absent. Raises MlvError (too many files, an unreadable tree)."""
+        if self.commit is None:
+            full = os.path.join(self.repo.root, path)
+            if os.path.isfile(full):
+                return [path]
+            if not os.path.isdir(full):
+                return None
+            found = []
+            for folder, dirs, names in os.walk(full):
+                dirs.sort()
+                rel = os.path.relpath(folder, self.repo.root).replace(os.sep, "/")
+                found += [f"{rel}/{n}" for n in sorted(names)]
+                _too_many(path, len(found))
+            return found
+        view = self.view()
+        try:
+            node = view.info(path)
+        except UsageError:
+            return None
+        if not node.is_dir:
+            return [node.path]
+        out: list[str] = []
+        for child in view.walk(path):
+            if not child.is_dir:
+                out.append(child.path)
+                _too_many(path, len(out))
+        return out
+
+    def read(self, path: str, limit: int) -> bytes | None:
+        """The file's bytes; None when absent. MlvError when larger than limit."""
+        with self._open(path, limit) as fh:
+            if fh is None:
+                return None
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise _too_large(path, limit)
+        return data
+
+    def copy(self, path: str, dest: str, limit: int) -> bool:
+        """Copy the file to dest (at most limit bytes); False when absent."""
+        with self._open(path, limit) as fh:
+            if fh is None:
+                return False
+            tmp = localfs.tmp_name(dest)
+            try:
+                with open(tmp, "wb") as out:
+                    copied = 0
+                    while chunk := fh.read(1 << 20):
+                        copied += len(chunk)
+                        if copied > limit:
+                            raise _too_large(path, limit)
+                        out.write(chunk)
+                os.replace(tmp, dest)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return True
+
+    def _open(self, path: str, limit: int) -> _Opened:
+        if self.commit is None:
+            full = os.path.join(self.repo.root, path)
+            try:
+                fh: BinaryIO = open(full, "rb")  # noqa: SIM115 (closed by _Opened)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return _Opened(None)
+            return _Opened(fh)
+        view = self.view()
+        try:
+            node = view.info(path)
+        except UsageError:
+            return _Opened(None)
+        if node.is_dir:
+            return _Opened(None)
+        if node.size is not None and node.size > limit:
+            raise _too_large(path, limit)
+        opened: BinaryIO = view.open(path)
+        return _Opened(opened)
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
+
+
+class _Opened:
+    """A file opened for reading (or None for an absent one), as a context manager."""
+
+    def __init__(self, fh: BinaryIO | None) -> None:
+        self.fh = fh
+
+    def __enter__(self) -> BinaryIO | None:
+        return self.fh
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def _too_large(path: str, limit: int) -> MlvError:
+    return MlvError(f"{path} is larger than {limit >> 20} MiB, more than a plot reads")
+
+
+def _too_many(path: str, count: int) -> None:
+    if count > MAX_DIR_FILES:
+        raise MlvError(f"{path} holds more than {MAX_DIR_FILES} files, more than a plot reads")
+
+
+# ---- parsing data files ------------------------------------------------------------------
+
+
+def rows_of(data: bytes, rel: str) -> list[dict[str, Any]]:
+    """The records of a data file: CSV or TSV with a header line; JSON or YAML holding a
+    list of mappings, or a mapping whose first such list (depth first) is the data, as
+    DVC reads `{"train": [{...}, ...]}`. Raises PipelineError saying what is wrong."""
+    lower = rel.lower()
+    if lower.endswith((".csv", ".tsv")):
+        text = data.decode("utf-8-sig", "replace")
+        delimiter = "\t" if lower.endswith(".tsv") else ","
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+            return [{str(k): _cell(v) for k, v in row.items() if k is not None} for row in reader]
+        except csv.Error as e:
+            kind = "CSV" if delimiter == "," else "TSV"
+            raise PipelineError(f"{rel}: not valid {kind}: {e}") from None
+    is_json = lower.endswith(".json")
+    try:
+        doc = yamlio.loads_json(data) if is_json else yamlio.loads(data)
+    except yamlio.LimitError as e:
+        raise PipelineError(f"{rel}: {e}") from None
+    except (ValueError, yamlio.YAMLError):
+        raise PipelineError(f"{rel}: not valid {'JSON' if is_json else 'YAML'}") from None
+    records = _records(doc)
+    if records is None:
+        raise PipelineError(
+            f"{rel}: no list of records to plot",
+            'write a list of mappings, e.g. [{"step": 0, "loss": 0.9}, ...]',
+        )
+    return records
+
+
+def _records(doc: Any) -> list[dict[str, Any]] | None:
+    if isinstance(doc, list):
+        if doc and all(isinstance(r, dict) for r in doc):
+            return [{str(k): revs.plain(v) for k, v in r.items()} for r in doc]
+        return None
+    if isinstance(doc, dict):
+        for value in doc.values():
+            found = _records(value)
+            if found is not None:
+                return found
+    return None
+
+
+def _cell(value: str | None) -> Any:
+    """A CSV cell: a number when it reads as one (int first), else the text."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return value
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            f = float(value)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def series_of(
+    rows: list[dict[str, Any]], src: Source, template: str, rev: Rev, file: str
+) -> list[Series]:
+    """One Series per y field of src, in the shape the template draws."""
+    if not rows:
+        return []
+    x = src.x or (INDEX_FIELD if INDEX_FIELD in rows[0] else None)
+    ys = src.y or _infer_y(rows[0], x)
+    out = []
+    for y in ys:
+        points: list[tuple[Any, Any]] = []
+        skipped = 0
+        for i, row in enumerate(rows):
+            xv = row.get(x) if x is not None else i
+            yv = row.get(y)
+            if template in CATEGORICAL:
+                if xv is None or yv is None:
+                    skipped += 1
+                    continue
+                points.append((_label(xv), _label(yv)))
+            elif template in BARS:
+                value, label = _number(xv), yv
+                if value is None or label is None:
+                    skipped += 1
+                    continue
+                points.append((value, _label(label)))
+            else:
+                xn, yn = _number(xv), _number(yv)
+                if xn is None or yn is None:
+                    skipped += 1
+                    continue
+                points.append((xn, yn))
+        out.append(Series(rev, file, x or INDEX_FIELD, y, points, skipped))
+    return out
+
+
+def _infer_y(first: dict[str, Any], x: str | None) -> tuple[str, ...]:
+    fields = [k for k in first if k != x]
+    return (fields[-1],) if fields else ()
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ---- show and diff -----------------------------------------------------------------------
+
+
+def diff_revisions(repo: Repo, names: Sequence[str]) -> list[Rev]:
+    """The revisions `mlv plots diff` compares, as DVC's plots diff: none named, HEAD and
+    the workspace; one, it and the workspace; more, those alone."""
+    if not repo.scm:
+        raise UsageError("mlv plots diff needs a git repository", "run `git init` and commit first")
+    for name in names:
+        if not name.strip():
+            raise UsageError("a revision is empty: name a commit, branch or tag")
+    if not names:
+        return [*revs.resolve(repo.root, ["HEAD"]), revs.workspace_rev()]
+    found = revs.resolve(repo.root, list(names))
+    if len(found) == 1:
+        found.append(revs.workspace_rev())
+    return found
+
+
+def collect(
+    repo: Repo,
+    rev_list: Sequence[Rev],
+    targets: Sequence[str] = (),
+    image_dir: str | None = None,
+) -> Result:
+    """The plots of every revision (oldest named first, as given), limited to targets (plot
+    ids or files, a file mlv.yaml does not declare included, drawn as DVC would with
+    default properties). Images are copied into image_dir when given."""
+    if len(targets) > MAX_TARGETS:
+        raise UsageError(f"more than {MAX_TARGETS} targets", "name fewer plots")
+    wanted = [_target(repo, t) for t in targets]
+    result = Result(list(rev_list))
+    by_id: dict[str, Plot] = {}
+    matched: set[str] = set()
+    for index, rev in enumerate(rev_list):
+        files = _Files(repo, rev.commit)
+        try:
+            defs = _defs_at(files, rev, result)
+            if wanted:
+                defs, hit = _select(defs, wanted)
+                matched |= hit
+            for d in defs:
+                plot = by_id.get(d.id)
+                if plot is None:
+                    plot = by_id[d.id] = Plot(d.id, d.template, d.title, d.x_label, d.y_label)
+                else:  # the newest revision's properties win (rev_list ends with the newest)
+                    plot.template, plot.title = d.template, d.title
+                    plot.x_label, plot.y_label = d.x_label, d.y_label
+                _read_plot(files, rev, index, d, plot, result, image_dir)
+        finally:
+            files.close()
+    for t in wanted:
+        plot = by_id.get(t)
+        drawn = plot is not None and (plot.series or plot.images)
+        if t not in matched and not drawn and not any(e.file == t for e in result.errors):
+            raise UsageError(
+                f"{t}: no such plot or file in {_rev_names(rev_list)}",
+                "name a plot of mlv.yaml (`mlv plots show` lists them) or a data file",
+            )
+    result.plots = list(by_id.values())
+    return result
+
+
+def _rev_names(rev_list: Sequence[Rev]) -> str:
+    return ", ".join(r.name for r in rev_list)
+
+
+def _target(repo: Repo, raw: str) -> str:
+    """A target as a repository-relative path when it names one from the current folder,
+    else as typed (a plot's name)."""
+    if not raw or "\0" in raw:
+        raise UsageError(f"invalid target {raw!r}", "name a plot of mlv.yaml or a data file")
+    full = os.path.abspath(raw)
+    rel = os.path.relpath(full, repo.root).replace(os.sep, "/")
+    if os.path.exists(full) and not rel.startswith("../"):
+        return rel
+    return raw
+
+
+def _defs_at(files: _Files, rev: Rev, result: Result) -> list[Definition]:
+    try:
+        text = files.pipeline_text()
+        pipe = spec.parse(text) if text is not None else spec.Pipeline()
+        return definitions(pipe)
+    except MlvError as e:
+        if rev.commit is None:
+            raise
+        result.errors.append(Problem(rev, spec.PIPELINE_FILE, e.message))
+        return []
+
+
+def _select(defs: list[Definition], wanted: list[str]) -> tuple[list[Definition], set[str]]:
+    """The definitions targets name (by id, by file, or a file inside a plot folder); a
+    target that names none is a plot of its own with default properties."""
+    chosen: dict[str, Definition] = {}
+    hit: set[str] = set()
+    for t in wanted:
+        for d in defs:
+            if d.id == t:
+                chosen[d.id] = d
+                hit.add(t)
+                continue
+            for src in d.sources:
+                if src.file == t:
+                    chosen[d.id] = d
+                    hit.add(t)
+                elif t.startswith(src.file + "/"):
+                    chosen[t] = Definition(
+                        t, (Source(t, src.x, src.y),), d.template, d.title, d.x_label, d.y_label
+                    )
+                    hit.add(t)
+        if t not in hit:
+            chosen[t] = Definition(t, (Source(t),))
+    return list(chosen.values()), hit
+
+
+def _read_plot(
+    files: _Files,
+    rev: Rev,
+    index: int,
+    d: Definition,
+    plot: Plot,
+    result: Result,
+    image_dir: str | None,
+) -> None:
+    for src in d.sources:
+        try:
+            found = files.files(src.file)
+        except MlvError as e:
+            result.errors.append(Problem(rev, src.file, e.message))
+            continue
+        for file in found or []:
+            lower = file.lower()
+            try:
+                if lower.endswith(IMAGE_EXTS):
+                    plot.images.append(_image(files, rev, index, file, image_dir))
+                elif lower.endswith(DATA_EXTS):
+                    data = files.read(file, MAX_DATA_BYTES)
+                    if data is not None:
+                        rows = rows_of(data, file)
+                        plot.series += series_of(rows, src, d.template, rev, file)
+                elif file == src.file:  # named alone, it had better be something mlv draws
+                    result.errors.append(
+                        Problem(
+                            rev,
+                            file,
+                            f"{file}: not a plot file (data: {', '.join(DATA_EXTS)}; "
+                            f"images: {', '.join(IMAGE_EXTS)})",
+                        )
+                    )
+            except MlvError as e:
+                result.errors.append(Problem(rev, file, e.message))
+
+
+def _image(files: _Files, rev: Rev, index: int, file: str, image_dir: str | None) -> Image:
+    image = Image(rev, file)
+    if image_dir is not None:
+        name = f"{index}_{_safe_name(file)}"
+        if files.copy(file, os.path.join(image_dir, name), MAX_IMAGE_BYTES):
+            image.saved = name
+    return image
+
+
+def _safe_name(file: str) -> str:
+    """A file name for a copy of file: its path with every character but letters, digits,
+    '.', '-' and '_' as '_', and its extension kept (a browser types images by it)."""
+    stem, ext = posixpath.splitext(file)
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in stem)
+    tag = hashlib.sha256(file.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{safe.strip('.')[-80:] or 'image'}_{tag}{ext.lower()}"
