@@ -10,6 +10,7 @@ import click
 
 from mlv.core.repo import Repo
 from mlv.core.selection import Revisions
+from mlv.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +25,48 @@ def wait_for_lock_option(f: F) -> F:
 
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (documented shape).")(f)
+
+
+def remote_option(help: str) -> Callable[[F], F]:
+    """-r/--remote [NAME]: NAME may be left out (`mlv status -r`, `mlv push data -r`) for the
+    default remote, as `dvc status -c` uses DVC's: the command sees "" then. A word after -r
+    is always the remote's name, as in DVC (`-r NAME PATH` keeps working); one that names no
+    remote but a path is refused with the command that meant it (`mlv status data -r`)."""
+    return click.option(
+        "-r",
+        "--remote",
+        metavar="[NAME]",
+        is_flag=False,
+        flag_value="",
+        callback=_check_remote_word,
+        help=help,
+    )
+
+
+def _check_remote_word(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Refuse `-r PATH` where PATH names no remote but a file or folder here: the user
+    meant the default remote and that path (or mistyped a remote's name next to a file)."""
+    import os
+
+    if not value or not os.path.lexists(value):
+        return value
+    from mlv.core.remotes import default_name, remote_names
+
+    names = remote_names()
+    if value in names:
+        return value
+    default = default_name()
+    command = ctx.command_path
+    if default is not None:
+        hint = f"`{command} {value} -r` uses the default remote '{default}'"
+    elif names:
+        first = sorted(names)[0]
+        hint = f"name the remote before the path: `{command} -r {first} {value}`"
+    else:
+        hint = "no remote is configured: add one with `mlv remote add -d NAME URL`"
+    raise UsageError(
+        f"no remote named '{value}' ('{value}' is a path here: -r takes a remote's name)", hint
+    )
 
 
 def revision_options(keep: bool = False) -> Callable[[F], F]:

@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option, open_repo, revision_options, wait_for_lock_option
+from mlv.cli.common import (
+    json_option,
+    open_repo,
+    remote_option,
+    revision_options,
+    wait_for_lock_option,
+)
 from mlv.core import gc as gc_mod
 from mlv.core.gc import GcPlan, GcResult, Scope
 from mlv.core.selection import Revisions
@@ -25,9 +31,7 @@ SHOW = 20
     help="Keep what the workspace references (always kept; the scope when nothing else).",
 )
 @revision_options(keep=True)
-@click.option(
-    "-r", "--remote", metavar="NAME", help="Clean remote NAME instead of the local cache."
-)
+@remote_option("Clean remote NAME instead of the local cache; NAME defaults to core.remote.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
 @click.option(
     "-f",

@@ -5,7 +5,7 @@ import sys
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option
+from mlv.cli.common import json_option, remote_option
 from mlv.core import status as status_mod
 from mlv.core.repo import Repo
 
@@ -22,14 +22,7 @@ _LABEL = {
 @click.command("status")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--check", is_flag=True, help="Exit 1 when anything is not clean.")
-@click.option(
-    "-r",
-    "--remote",
-    metavar="NAME",
-    is_flag=False,
-    flag_value="",
-    help="Instead: what the remote NAME lacks (not pushed); NAME defaults to core.remote.",
-)
+@remote_option("Instead: what the remote NAME lacks (not pushed); NAME defaults to core.remote.")
 @json_option
 def status_cmd(paths: tuple[str, ...], check: bool, remote: str | None, as_json: bool) -> None:
     """Compare tracked data with its pointers.
@@ -75,8 +68,7 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
         elif r.status == status_mod.MISSING:
             extra = "  (run `mlv checkout`)" if r.in_cache else "  (not in the cache either)"
         elif r.status == status_mod.NOT_IN_CACHE:
-            fix = "`mlv repro`" if r.pointer == "mlv.lock" else "`mlv commit`"
-            extra = f"  (workspace is clean; the cache lacks objects: {fix} stores them)"
+            extra = "  (workspace is clean; the cache lacks objects: `mlv commit` stores them)"
         elif r.status == status_mod.ERROR:
             extra = f"  ({r.error or 'cannot compare'})"
             output.error(r.error or f"{r.path}: cannot compare")  # and on stderr, as errors go

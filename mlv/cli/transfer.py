@@ -13,7 +13,13 @@ from typing import Any, TypeVar, cast
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option, open_repo, revision_options, wait_for_lock_option
+from mlv.cli.common import (
+    json_option,
+    open_repo,
+    remote_option,
+    revision_options,
+    wait_for_lock_option,
+)
 from mlv.core import transfer as transfer_mod
 from mlv.core.repo import Repo
 from mlv.core.selection import Revisions
@@ -38,16 +44,14 @@ def transfer_options(f: F) -> F:
         **rest: Any,
     ) -> Any:
         chosen = Selection(
-            paths=paths, remote=remote, jobs=jobs, revisions=revisions, run_cache=run_cache
+            paths=paths, remote=remote or None, jobs=jobs, revisions=revisions, run_cache=run_cache
         )
         return f(chosen=chosen, **rest)
 
     command: Any = with_selection
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path()),
-        click.option(
-            "-r", "--remote", metavar="NAME", help="Remote to use (default: core.remote)."
-        ),
+        remote_option("Remote to use (default, and without NAME: core.remote)."),
         click.option(
             "-j",
             "--jobs",

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from mlv.cli import output
-from mlv.cli.common import json_option, revision_options
+from mlv.cli.common import json_option, remote_option, revision_options
 from mlv.core import verify as verify_mod
 from mlv.core.repo import Repo
 from mlv.core.selection import Revisions
@@ -18,14 +18,7 @@ from mlv.core.selection import Revisions
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--workspace", is_flag=True, help="Check workspace files against their pointers.")
 @click.option("--cache", is_flag=True, help="Check the cache holds every object, intact.")
-@click.option(
-    "-r",
-    "--remote",
-    metavar="NAME",
-    is_flag=False,
-    flag_value="",
-    help="Check remote NAME holds every object needed; NAME defaults to core.remote.",
-)
+@remote_option("Check remote NAME holds every object needed; NAME defaults to core.remote.")
 @revision_options()
 @click.option(
     "--changed-since",

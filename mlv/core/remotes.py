@@ -185,6 +185,12 @@ def default_name() -> str | None:
     return _effective(os.getcwd()).remote
 
 
+def remote_names() -> set[str]:
+    """The names of the remotes the configuration of the current folder's repository (and
+    the user's global config) defines."""
+    return set(_effective(os.getcwd()).remotes)
+
+
 # ---- opening a remote for a transfer --------------------------------------------------
 
 

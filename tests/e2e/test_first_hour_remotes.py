@@ -1,0 +1,98 @@
+"""Issue 19, a new user's first hour, with remotes: `-r` without a name, the JSON of pull,
+what `status --remote` proves, a folder remote that does not exist, counts in words, and
+paths printed from a subfolder.
+
+Each test runs the hint that a message gives, in the state where it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from helpers import assert_error, commit_all, git, mlv, write_files
+
+
+def _hint(line: str) -> list[str]:
+    """The command in the last `...` of an error line, as arguments after `mlv`."""
+    command = line.rsplit("`", 2)[-2]
+    words = shlex.split(command)
+    assert words[0] == "mlv", line
+    return words[1:]
+
+
+def _tracked(repo: Path) -> None:
+    write_files(repo, {"data/a.txt": "a", "data/sub/b.txt": "b", "model.bin": "m"})
+    mlv("add", "data", "model.bin", cwd=repo)
+    commit_all(repo, "v1")
+
+
+# ---- item 6: -r without a name is the default remote ------------------------------------
+
+
+def test_remote_option_without_name_uses_the_default(mlv_repo: Path, tmp_path: Path) -> None:
+    _tracked(mlv_repo)
+    store = tmp_path / "store"
+    mlv("remote", "add", "-d", "store", str(store), cwd=mlv_repo)
+    not_pushed = mlv("status", "-r", "--check", cwd=mlv_repo, check=False)
+    assert not_pushed.returncode == 1, not_pushed.stderr
+    assert "not pushed" in not_pushed.stdout
+    pushed = json.loads(mlv("push", "-r", "--json", cwd=mlv_repo).stdout)
+    assert pushed["remote"] == "store" and pushed["transferred"]["objects"] == 5
+    assert mlv("status", "--check", "-r", cwd=mlv_repo).returncode == 0
+    mlv("verify", "-r", cwd=mlv_repo)
+    dry = mlv("gc", "-w", "-r", "--dry-run", cwd=mlv_repo).stdout
+    assert "from remote 'store'" in dry
+    # the name still goes where it is given, before a path
+    mlv("remote", "add", "other", str(tmp_path / "other"), cwd=mlv_repo)
+    other = mlv("status", "-r", "other", "data", "--check", cwd=mlv_repo, check=False)
+    assert other.returncode == 1 and "data" in other.stdout and "model.bin" not in other.stdout
+    mlv("push", "-r", "other", "data", cwd=mlv_repo)
+    assert mlv("status", "-r", "other", "data", "--check", cwd=mlv_repo).returncode == 0
+
+
+def test_remote_option_followed_by_a_path_names_the_command_meant(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    _tracked(mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    mlv("push", "data", cwd=mlv_repo)
+    proc = mlv("status", "-r", "data", "--check", cwd=mlv_repo, check=False)
+    line = assert_error(proc, 2, "no remote named 'data'", "'data' is a path here")
+    assert _hint(line) == ["status", "data", "-r"]
+    hinted = mlv(*_hint(line), "--check", cwd=mlv_repo)
+    assert "data" in hinted.stdout and "model.bin" not in hinted.stdout
+    # no default remote: the hint names a configured one before the path
+    mlv("remote", "default", "--unset", cwd=mlv_repo)
+    line = assert_error(mlv("push", "-r", "data", cwd=mlv_repo, check=False), 2, "'data'")
+    assert _hint(line) == ["push", "-r", "store", "data"]
+    mlv(*_hint(line), cwd=mlv_repo)
+
+
+def test_missing_option_value_points_at_the_subcommand_help(mlv_repo: Path) -> None:
+    for args, where in (
+        (["push", "-j"], "mlv push"),
+        (["-q", "fetch", "data", "-j"], "mlv fetch"),
+        (["remote", "modify", "--local"], "mlv remote modify"),
+    ):
+        line = assert_error(mlv(*args, cwd=mlv_repo, check=False), 2)
+        assert line.endswith(f"see `{where} --help`"), line
+        assert "Usage:" in mlv(*_hint(line), cwd=mlv_repo).stdout
+
+
+# ---- item 3: pull --json names itself ---------------------------------------------------
+
+
+def test_pull_json_says_pull(mlv_repo: Path, tmp_path: Path) -> None:
+    _tracked(mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    git("add", "-A", cwd=mlv_repo)
+    git("commit", "-q", "-m", "remote", cwd=mlv_repo)
+    mlv("push", cwd=mlv_repo)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    fetched = json.loads(mlv("fetch", "--json", "model.bin", cwd=clone).stdout)
+    pulled = json.loads(mlv("pull", "--json", cwd=clone).stdout)
+    assert (fetched["action"], pulled["action"]) == ("fetch", "pull")
+    assert pulled["checkout"]["ok"] and pulled["ok"]
