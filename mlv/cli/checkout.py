@@ -54,9 +54,13 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
             output.error(r.error)
         _list(
             r.conflicts,
-            "not in the cache, left alone (use --force to overwrite, or `mlv add` to keep it)",
+            "not in the cache, left alone (use --force to overwrite, or `mlv commit` to keep it)",
         )
-        _list(r.missing, "missing from the cache (re-add the data where it exists)")
+        _list(
+            r.missing,
+            "missing from the cache (`mlv pull` fetches them from the remote; or re-add the "
+            "data where it exists)",
+        )
         _list(
             r.corrupt,
             "cache object corrupt, not copied (`mlv pull` fetches a good copy when a remote "

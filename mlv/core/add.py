@@ -52,7 +52,9 @@ class CommitError(MlvError):
         self.exit_code = max(e.exit_code for e in errors)
 
 
-REPRO_HINT = "run `mlv repro {stage}` to record it"
+COMMIT_HINT = (
+    "run `mlv commit` to record its changes in mlv.lock, or `mlv repro {stage}` to make it anew"
+)
 
 
 def _validate_new(
@@ -67,7 +69,13 @@ def _validate_new(
             "add the folder that holds it (its .git is skipped)",
         )
     targets.refuse_unwritable(raw, rel)
-    refusal = targets.stage_out_error(raw, rel, outputs, REPRO_HINT)
+    recorded = any(  # a stage that ran: commit records an edit; one that never ran: repro
+        where == targets.LOCK_FILE
+        and (out == rel or out.startswith(rel + "/") or rel.startswith(out + "/") or rel == "")
+        for out, (_, where) in outputs.items()
+    )
+    hint = COMMIT_HINT if recorded else "run `mlv repro {stage}` to make it"
+    refusal = targets.stage_out_error(raw, rel, outputs, hint)
     if refusal is not None:  # mlv.lock records it, not a pointer file
         raise refusal
     if rel.endswith(SUFFIX) and os.path.isfile(repo.abs(rel)):
@@ -133,13 +141,16 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
     with repo.lock():
         repo.cache.remove_stale_tmp(repo.sweep_stamp)
         chosen = targets.resolve(repo, paths)
-        named = {repo.rel(p) for p in paths}
         todo = []
+        stages: set[str] = set()  # stages whose outputs were named
+        any_stage_out = False
+        outputs = targets.stage_outputs(repo) if paths else {}
         for t in chosen:
-            if t.pointer_rel == targets.LOCK_FILE:
-                if t.rel in named or t.pointer_rel in named:
-                    raise targets.stage_out_refusal(repo, t.rel, t.rel, REPRO_HINT)
-                continue  # a stage out: `mlv repro` records it in mlv.lock
+            if t.pointer_rel == targets.LOCK_FILE:  # recorded in mlv.lock, as `dvc commit`
+                any_stage_out = True
+                if t.data_rel in outputs:
+                    stages.add(outputs[t.data_rel][0])
+                continue
             if t.sub:
                 raise UsageError(
                     f"{t.rel}: is inside tracked directory {t.data_rel}",
@@ -148,6 +159,13 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
             todo.append(t)
         results: list[Tracked] = []
         errors: list[MlvError] = []
+        if any_stage_out:
+            from mlv.core.pipeline import repro
+
+            try:  # named outputs: their stages; none named: every stage with an edit
+                results += repro.commit_stages(repo, sorted(stages) if paths else None)
+            except MlvError as e:
+                errors.append(e)
         for t in todo:
             algo = hashing.algorithm_of(t.pointer.hash)
             try:

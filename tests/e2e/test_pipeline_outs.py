@@ -242,10 +242,12 @@ def test_an_out_no_longer_in_mlv_yaml_counts_as_cached(pipeline_repo: Path) -> N
 # ---- commands that write pointers ---------------------------------------------------------
 
 
-def test_add_commit_rm_mv_refuse_stage_outs_and_unprotect_works(pipeline_repo: Path) -> None:
+def test_add_rm_mv_refuse_stage_outs_commit_records_them_and_unprotect_works(
+    pipeline_repo: Path,
+) -> None:
     repo = pipeline_repo
     before = snapshot(repo)
-    hint = "run `mlv repro train` to record it"
+    hint = "run `mlv commit` to record its changes in mlv.lock"
     assert_error(
         mlv("add", "model.bin", cwd=repo, check=False),
         2,
@@ -254,7 +256,6 @@ def test_add_commit_rm_mv_refuse_stage_outs_and_unprotect_works(pipeline_repo: P
     )
     assert_error(mlv("add", "out/sub", cwd=repo, check=False), 2, "inside out", hint)
     assert_error(mlv("add", "notes.txt", cwd=repo, check=False), 2, "stage 'train'", hint)
-    assert_error(mlv("commit", "out", cwd=repo, check=False), 2, "out is an output", hint)
     assert_error(
         mlv("rm", "out", cwd=repo, check=False),
         2,
@@ -281,12 +282,16 @@ def test_add_commit_rm_mv_refuse_stage_outs_and_unprotect_works(pipeline_repo: P
         "mlv repro eval",
     )
 
-    # commit of everything passes over the outs, even modified ones
+    # commit of everything records a modified out in mlv.lock, as `dvc commit` does
+    unchanged = json.loads(mlv("commit", "--json", "out", cwd=repo).stdout)
+    assert [(r["path"], r["changed"]) for r in unchanged] == [("model.bin", False), ("out", False)]
+    (repo / "out/a.txt").unlink()
     (repo / "out/a.txt").write_bytes(b"changed")
     (repo / "data/raw.csv").write_text("x,y\n1,2\n", encoding="utf-8")
     done = json.loads(mlv("commit", "--json", cwd=repo).stdout)
-    assert [r["path"] for r in done] == ["data"]
-    assert targets_of(repo)["out"]["status"] == "modified"
+    assert sorted(r["path"] for r in done if r["changed"]) == ["data", "out"]
+    assert targets_of(repo)["out"]["status"] == "clean"
+    assert (repo / "out/a.txt").read_bytes() == b"changed"
 
     mlv("config", "cache.type", "hardlink", cwd=repo)
     (repo / "model.bin").unlink()

@@ -104,3 +104,83 @@ def test_the_lock_message_says_when_it_is_back_to_the_commit(repo: Path) -> None
     assert git("status", "--porcelain", cwd=repo).stdout == ""
     proc = mlv("repro", "-f", "-s", "prepare", cwd=repo)  # same outputs: the lock is as it was
     assert "mlv.lock" not in proc.stdout
+
+
+def test_status_of_an_edited_stage_output_hints_mlv_commit_which_records_it(repo: Path) -> None:
+    (repo / "model.bin").unlink()  # a link into the cache: replace it, as an editor would
+    (repo / "model.bin").write_bytes(b"tuned by hand\n")
+    (repo / "metrics.json").write_text('{"acc": 0.9}\n')
+    # what mlv add says for a stage output names mlv commit; mlv commit records it
+    proc = mlv("add", "model.bin", cwd=repo, check=False)
+    assert_error(proc, 2, "run `mlv commit` to record its changes in mlv.lock")
+    assert "modified     model.bin" in mlv("status", cwd=repo).stdout
+    proc = mlv("commit", cwd=repo)
+    assert "Recorded model.bin -> mlv.lock" in proc.stdout
+    assert (repo / "model.bin").read_bytes() == b"tuned by hand\n"  # kept, not overwritten
+    assert runs(repo) == []
+    lock = yaml.safe_load((repo / "mlv.lock").read_text())["stages"]["train"]
+    assert lock["outs"][0]["size"] == len(b"tuned by hand\n")
+    assert lock["metrics"][0]["size"] == len('{"acc": 0.9}\n')
+    assert "mlv.lock" in staged(repo)
+    assert "modified" not in mlv("status", cwd=repo).stdout
+    assert "2 up to date" in mlv("repro", cwd=repo).stdout  # recorded: nothing to redo
+    # a named output records its stage alone; a missing one says what to run, which works
+    (repo / "model.bin").unlink()
+    proc = mlv("commit", "model.bin", cwd=repo, check=False)
+    assert_error(proc, 1, "output model.bin is missing", "run `mlv repro train`")
+    mlv("repro", "train", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == b"tuned by hand\n"  # restored, not run
+    assert runs(repo) == []
+
+
+def test_a_clean_stage_output_missing_from_the_cache_is_stored_by_the_hinted_commit(
+    repo: Path,
+) -> None:
+    lock = yaml.safe_load((repo / "mlv.lock").read_text())["stages"]["train"]
+    digest = lock["outs"][0]["hash"].split(":")[1]
+    obj = repo / ".mlv/cache/xxh128" / digest[:2] / digest[2:]
+    (repo / "model.bin").write_bytes((repo / "model.bin").read_bytes())  # a copy of its own
+    obj.unlink()
+    proc = mlv("status", cwd=repo)
+    assert "the cache lacks objects: `mlv commit` stores them" in proc.stdout
+    proc = mlv("commit", cwd=repo)
+    assert "Stored the objects missing from the cache for model.bin" in proc.stdout
+    assert obj.is_file()
+    assert "not in cache" not in mlv("status", cwd=repo).stdout
+
+
+def test_checkout_of_a_hand_edited_output_hints_mlv_commit_which_keeps_it(repo: Path) -> None:
+    (repo / "eval/plots/b.txt").unlink()
+    (repo / "eval/plots/b.txt").write_text("edited\n")
+    proc = mlv("checkout", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert "left alone (use --force to overwrite, or `mlv commit` to keep it)" in proc.stderr
+    mlv("commit", cwd=repo)
+    assert (repo / "eval/plots/b.txt").read_text() == "edited\n"
+    assert "Workspace already matches" in mlv("checkout", cwd=repo).stdout
+    assert "modified" not in mlv("status", cwd=repo).stdout
+
+
+def test_checkout_of_an_old_commit_in_a_clone_hints_mlv_pull_which_fetches_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    mlv("remote", "add", "-d", "store", str(store), cwd=repo)
+    mlv("push", cwd=repo)
+    commit_all(repo, "remote")
+    git("tag", "v1", cwd=repo)
+    (repo / "data/data.xml").write_text("<rows>2</rows>\n")
+    mlv("repro", cwd=repo)
+    mlv("push", cwd=repo)
+    commit_all(repo, "v2")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    mlv("pull", cwd=clone)  # v2's objects only
+    git("checkout", "-q", "v1", cwd=clone)
+    proc = mlv("checkout", cwd=clone, check=False)
+    assert proc.returncode == 1
+    assert "missing from the cache (`mlv pull` fetches them from the remote" in proc.stderr
+    mlv("pull", cwd=clone)
+    assert (clone / "data/data.xml").read_text() == "<rows>1</rows>\n"
+    assert (clone / "eval/plots/a.txt").read_text() == "<rows>1</rows>\n"
+    assert "Workspace already matches" in mlv("checkout", cwd=clone).stdout

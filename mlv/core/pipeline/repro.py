@@ -202,6 +202,87 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
     return result
 
 
+def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
+    """`mlv commit` for stage outputs, as DVC's `dvc commit`: each stage of wanted (None:
+    every stage in mlv.lock with an output that differs from it) is recorded in mlv.lock
+    as it is now, deps, params and outs, its outs stored in the cache, without running it.
+    For an output edited by hand that is to be kept. The caller holds the repository lock.
+    Returns the stage outputs whose recorded hash changed (as `mlv commit` shows them)."""
+    graph = load_graph(repo)
+    lock = lockfile.load(repo.root)
+    runner = _Runner(repo, graph, lock, Options(), _Silent(), None)
+    results: list[add.Tracked] = []
+    try:
+        for name in graph.order:
+            if wanted is not None and name not in wanted:
+                continue
+            stage = graph.stage(name)
+            locked = lock.stages.get(name)
+            now = runner._outs(stage.out_paths)
+            missing = [p for p, r in now.items() if r is None]
+            cached = {o.path for o in stage.outs if o.cache}
+            lacking = set()  # outputs whose objects the cache lacks: stored, as commit does
+            for path in cached:
+                entry = runner._hash(path)
+                if entry is not None and not runner._complete(entry):
+                    lacking.add(path)
+            if wanted is None:
+                before = {r.path: r.hash for r in locked.outs + locked.metrics} if locked else {}
+                edited = [p for p, r in now.items() if r is not None and before.get(p) != r.hash]
+                if locked is None or missing or not (edited or lacking):
+                    continue
+            if missing:
+                raise PipelineError(
+                    f"stage '{name}': output {missing[0]} is missing, so there is nothing "
+                    "to record",
+                    f"run `mlv repro {name}` to make it",
+                )
+            check_outs_inside(repo.root, stage)
+            runner._refuse_git_tracked(name, stage)
+            deps, missing = runner._deps(stage)
+            if missing:
+                raise PipelineError(
+                    f"stage '{name}': dependency {missing[0]} does not exist",
+                    _missing_hint(repo, missing[0]),
+                )
+            values = runner._params(stage)
+            before = {r.path: r.hash for r in locked.outs} if locked else {}
+            outs, _ = runner._save_outs(stage)
+            runner._record(name, stage, deps, values)
+            for rec in outs:
+                if rec.path in cached:
+                    results.append(
+                        add.Tracked(
+                            rec.path,
+                            LOCK_FILE,
+                            rec.kind,
+                            rec.hash,
+                            rec.size,
+                            rec.files,
+                            before.get(rec.path) != rec.hash,
+                            before.get(rec.path) == rec.hash and rec.path in lacking,
+                        )
+                    )
+    finally:
+        runner.stage_files()
+    return results
+
+
+class _Silent:
+    """Events for commit_stages, which runs nothing and shows nothing on its own."""
+
+    def up_to_date(self, name: str) -> None: ...
+    def starting(self, name: str, reasons: list[str]) -> None: ...
+    def command(self, name: str, cmd: str) -> None: ...
+    def restored(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
+    def updated(self, name: str, reasons: list[str]) -> None: ...
+    def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None: ...
+    def would_restore(self, name: str, reasons: list[str], run_cache: bool) -> None: ...
+    def would_update(self, name: str, reasons: list[str]) -> None: ...
+    def note(self, line: str) -> None: ...
+    def recorded_data(self, path: str, pointer: str, dry: bool) -> None: ...
+
+
 class _Runner:
     def __init__(
         self,
@@ -210,7 +291,7 @@ class _Runner:
         lock: Lock,
         options: Options,
         events: Events,
-        repo_lock: RepoLock,
+        repo_lock: RepoLock | None,
     ) -> None:
         self.repo = repo
         self.graph = graph
@@ -538,6 +619,7 @@ class _Runner:
         if not os.path.isdir(cwd):
             raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
         env = dict(os.environ, MLV_ROOT=self.repo.root, MLV_STAGE=stage.name)
+        assert self.repo_lock is not None
         self.repo_lock.release()  # commands may run mlv themselves
         try:
             with shell.run_commands() as runner:  # a signal to mlv stops all they started
