@@ -16,9 +16,13 @@ from mlv import log
 from mlv.errors import GitError
 
 
-def _run(args: Sequence[str], cwd: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _run(
+    args: Sequence[str], cwd: str, check: bool = True, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, check=False, input=stdin
+        )
     except FileNotFoundError:
         raise GitError("git is not installed", "install git, or use `mlv init --no-scm`") from None
     if check and proc.returncode != 0:
@@ -68,6 +72,22 @@ def tracked(root: str, paths: Sequence[str]) -> list[str]:
         if any(f == p or f.startswith(prefix) for f in found):
             hits.append(p)
     return hits
+
+
+def ignored(root: str, paths: Sequence[str]) -> list[str]:
+    """Those of paths (relative to root) that git ignores and does not track: a commit
+    leaves them out (tracked files are never ignored)."""
+    if not paths:
+        return []
+    proc = _run(["check-ignore", "-z", "--stdin"], root, check=False, stdin=_z(paths))
+    if proc.returncode not in (0, 1):  # 1: none is ignored
+        return []
+    found = set(proc.stdout.decode("utf-8", "surrogateescape").split("\0"))
+    return [p for p in paths if p in found]
+
+
+def _z(paths: Sequence[str]) -> bytes:
+    return "".join(p + "\0" for p in paths).encode("utf-8", "surrogateescape")
 
 
 def tracked_files(root: str, paths: Sequence[str]) -> list[str]:
