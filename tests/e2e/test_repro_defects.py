@@ -184,3 +184,31 @@ def test_checkout_of_an_old_commit_in_a_clone_hints_mlv_pull_which_fetches_it(
     assert (clone / "data/data.xml").read_text() == "<rows>1</rows>\n"
     assert (clone / "eval/plots/a.txt").read_text() == "<rows>1</rows>\n"
     assert "Workspace already matches" in mlv("checkout", cwd=clone).stdout
+
+
+def test_a_metrics_file_git_ignores_is_warned_about_and_the_hint_tracks_it(
+    mlv_repo: Path,
+) -> None:
+    repo = mlv_repo
+    write_files(repo, {".gitignore": "/eval\n", "params.yaml": "acc: 0.5\n"})
+    stage = {
+        "cmd": f"{PY} -c \"import yaml, json; p = yaml.safe_load(open('params.yaml'));"
+        " import os; os.makedirs('eval', exist_ok=True);"
+        " json.dump({'acc': p['acc']}, open('eval/metrics.json', 'w'))\"",
+        "params": ["acc"],
+        "metrics": ["eval/metrics.json"],
+    }
+    (repo / "mlv.yaml").write_text(yaml.safe_dump({"stages": {"score": stage}}))
+    proc = mlv("repro", cwd=repo)
+    hint = "run `git add -f eval/metrics.json` to track it"
+    assert (
+        "warning: eval/metrics.json (a metrics file of stage 'score') is ignored by git"
+    ) in proc.stderr
+    assert hint in proc.stderr
+    git("add", "-f", "eval/metrics.json", cwd=repo)
+    commit_all(repo, "v1")
+    assert "ignored by git" not in mlv("repro", cwd=repo).stderr
+    (repo / "params.yaml").write_text("acc: 0.75\n")
+    mlv("repro", cwd=repo)
+    diff = mlv("metrics", "diff", "--json", cwd=repo).stdout
+    assert '"old": 0.5' in diff and '"new": 0.75' in diff

@@ -189,6 +189,7 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
             elif outcome.status == FAILED:
                 failed.add(name)
                 stop = not options.keep_going
+        runner.warn_ignored(chosen)
         result.lock_written = runner.lock_written and runner.lock_bytes != start
         if result.lock_written and repo.scm:
             head = git.read_blobs(repo.root, [f"HEAD:{LOCK_FILE}"]).get(f"HEAD:{LOCK_FILE}")
@@ -356,6 +357,27 @@ class _Runner:
             if not self.options.dry:
                 add.record(self.repo, target)
             self.events.recorded_data(data_rel, pointer_rel, self.options.dry)
+
+    def warn_ignored(self, chosen: list[str]) -> None:
+        """Metrics and params files are committed by git, not cached: one that git ignores
+        (a `/eval` line in .gitignore) is silently left out of every commit, and `mlv
+        metrics diff` across commits then shows nothing. Say so, with the way out."""
+        if not self.repo.scm:
+            return
+        whose: dict[str, str] = {}
+        for name in chosen:
+            stage = self.graph.stage(name)
+            for path in stage.metrics:
+                whose.setdefault(path, f"a metrics file of stage '{name}'")
+            for ref in stage.params:
+                whose.setdefault(ref.file, f"a params file of stage '{name}'")
+        present = [p for p in whose if os.path.lexists(self.repo.abs(p))]
+        for path in git.ignored(self.repo.root, present):
+            self.events.note(
+                f"{path} ({whose[path]}) is ignored by git, so commits leave it out and "
+                f"`mlv metrics diff`, `params diff` and `exp show` cannot compare it: run "
+                f"`git add -f {path}` to track it"
+            )
 
     @staticmethod
     def _inputs(stage: Stage) -> list[str]:
