@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlv.util.quoting import quote_path
+
+if TYPE_CHECKING:
+    from mlv.core.progress import Total
 
 _settings = {"verbose": False, "quiet": False}
 # What -v changed in the logging module, undone by reset(): the handler it added to the root
@@ -209,26 +215,43 @@ def interactive() -> bool:
 
 
 class TerminalProgress:
-    """core.progress.Progress: a rich bar on a terminal (files; with transfer=True also
-    bytes, rate and ETA). Off a terminal, transfers print a plain line every PLAIN_EVERY
-    seconds so that CI logs show they are alive; other commands print nothing."""
+    """core.progress.Progress: a rich bar on stderr on a terminal (files; with transfer=True
+    also bytes, rate and ETA). Off a terminal, transfers print a plain line every PLAIN_EVERY
+    seconds so that CI logs show they are alive; other commands print nothing.
+
+    The bytes and the rate are computed when the bar is drawn (ten times a second), not when
+    work is reported: the rate is that of the last RATE_WINDOW seconds, so while a download
+    brings nothing back (a large batch in flight) the bar shows the rate falling and the
+    time running, never a frozen figure. clock: the time source (tests pass a fake one)."""
 
     PLAIN_EVERY = 10.0
+    RATE_WINDOW = 5.0
+    _SAMPLE_EVERY = 0.2  # seconds between the samples the rate is computed from
 
-    def __init__(self, transfer: bool = False) -> None:
+    def __init__(
+        self,
+        transfer: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        console: Any = None,
+    ) -> None:
         self._progress: Any = None
         self._task: Any = None
         self._transfer = transfer
+        self._clock = clock
+        self._console = console  # a rich Console to draw on (tests); default: stderr
+        self._lock = threading.Lock()  # advance() comes from worker threads, drawing from rich's
         self._what = ""
         self._total: int | None = None
         self._files = 0
         self._bytes = 0
-        self._started = 0.0
+        self._begun = False
+        self._samples: deque[tuple[float, int]] = deque()  # (time, bytes so far)
         self._last_line = 0.0
         self.warnings: list[str] = []
 
     def __enter__(self) -> TerminalProgress:
-        if interactive():
+        if self._console is not None or interactive():
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -245,9 +268,10 @@ class TerminalProgress:
                 TextColumn("files"),
             ]
             if self._transfer:
-                columns += [TextColumn("{task.fields[volume]}"), TimeRemainingColumn()]
+                columns += [_volume_column(self), TimeRemainingColumn()]
             columns.append(TimeElapsedColumn())
-            self._progress = Progress(*columns, transient=True)
+            console = self._console or Console(stderr=True)
+            self._progress = Progress(*columns, console=console, transient=True)
             self._progress.start()
         return self
 
@@ -259,44 +283,82 @@ class TerminalProgress:
         for w in self.warnings:
             warn(w)
 
-    def begin(self, what: str, total: int | None = None) -> None:
-        import time
+    @property
+    def drawing(self) -> bool:
+        """A bar is on the screen (a terminal), so a total is worth computing."""
+        return self._progress is not None
 
-        self._what, self._total, self._files, self._bytes = what, total, 0, 0
-        self._started = self._last_line = time.monotonic()
+    def begin(self, what: str, total: Total = None) -> None:
+        """total may be a function: called only when a bar shows it (see core.progress)."""
+        if callable(total):
+            total = total() if self.drawing else None
+        now = self._clock()
+        with self._lock:
+            self._what, self._total, self._files, self._bytes = what, total, 0, 0
+            self._samples = deque([(now, 0)])
+            self._last_line = now
+            self._begun = True
         if self._progress is not None:
-            self._task = self._progress.add_task(what, total=total, volume="")
+            self._task = self._progress.add_task(what, total=total)
 
-    def _volume(self, now: float) -> str:
-        rate = self._bytes / max(now - self._started, 1e-3)
-        return f"{human_size(self._bytes)} at {human_size(int(rate))}/s"
+    def volume(self) -> str:
+        """ "12.0 MiB at 2.0 MiB/s": the bytes so far and the rate over the last
+        RATE_WINDOW seconds, as of now."""
+        now = self._clock()
+        with self._lock:
+            samples = self._samples
+            while len(samples) > 1 and samples[1][0] <= now - self.RATE_WINDOW:
+                samples.popleft()
+            since, then = samples[0] if samples else (now, 0)
+            nbytes = self._bytes
+        # bytes only grow at advance(): those of the window's start are those of its last
+        # sample, so the rate is over the whole window even after a long wait
+        since = max(since, now - self.RATE_WINDOW)
+        rate = (nbytes - then) / max(now - since, 1e-3)
+        return f"{human_size(nbytes)} at {human_size(int(rate))}/s"
 
     def advance(self, files: int = 1, nbytes: int = 0) -> None:
-        import time
-
-        self._files += files
-        self._bytes += nbytes
-        if self._task is not None:
-            if self._transfer:
-                volume = self._volume(time.monotonic())
-                self._progress.update(self._task, advance=files, volume=volume)
-            else:
-                self._progress.advance(self._task, files)
-        elif self._transfer and not _settings["quiet"]:
-            now = time.monotonic()
-            if now - self._last_line >= self.PLAIN_EVERY:
+        now = self._clock()
+        with self._lock:
+            self._files += files
+            self._bytes += nbytes
+            if self._samples and now - self._samples[-1][0] >= self._SAMPLE_EVERY:
+                self._samples.append((now, self._bytes))
+            line_due = (
+                self._task is None
+                and self._begun  # nothing to name before begin(): no line
+                and self._transfer
+                and now - self._last_line >= self.PLAIN_EVERY
+            )
+            if line_due:
                 self._last_line = now
-                total = f"/{self._total}" if self._total is not None else ""
-                sys.stderr.write(f"{self._what}: {self._files}{total} files, {self._volume(now)}\n")
-                sys.stderr.flush()
+        if self._task is not None:
+            self._progress.advance(self._task, files)
+        elif line_due and not _settings["quiet"]:
+            total = f"/{self._total}" if self._total is not None else ""
+            sys.stderr.write(f"{self._what}: {self._files}{total} files, {self.volume()}\n")
+            sys.stderr.flush()
 
     def end(self) -> None:
+        self._begun = False
         if self._task is not None:
             self._progress.remove_task(self._task)
             self._task = None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+
+def _volume_column(owner: TerminalProgress) -> Any:
+    """A rich column showing owner.volume(), computed each time the bar is drawn."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class VolumeColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(owner.volume())
+
+    return VolumeColumn()
 
 
 def plural(count: int, word: str) -> str:

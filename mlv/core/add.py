@@ -194,6 +194,50 @@ def _complete(repo: Repo, target: targets.Target, algo: str) -> bool:
     return status.in_cache(repo, Scanner(repo, store=False, algo=algo), target)
 
 
+COUNT_BUDGET = 1.0  # seconds a count of files before hashing may take; longer: no total
+
+
+def count_files(repo: Repo, rel: str, budget: float = COUNT_BUDGET) -> int | None:
+    """How many files the scan of rel will hash, for a progress bar's total: a walk of
+    its folders' names (no stat of the files), skipping what the scan skips (.mlvignore,
+    .git, mlv's temporaries). None when the walk takes longer than budget seconds: a bar
+    without a total beats a long wait before the hashing starts."""
+    import time
+
+    from mlv.core.workspace import ignore_rules_above
+    from mlv.objects.ignore import IGNORE_FILE
+    from mlv.util.localfs import TMP_MARK
+
+    top = repo.abs(rel)
+    if not os.path.isdir(top):
+        return 1
+    deadline = time.monotonic() + budget
+    count = 0
+    pending = [(top, rel, ignore_rules_above(repo, rel))]
+    while pending:
+        if time.monotonic() > deadline:
+            return None
+        path, here, rules = pending.pop()
+        rules = rules.with_file(os.path.join(path, IGNORE_FILE), here)
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue  # the scan itself reports it
+        for e in entries:
+            name = e.name
+            if name.startswith(TMP_MARK) or is_git_name(name):
+                continue
+            child = f"{here}/{name}"
+            is_dir = e.is_dir(follow_symlinks=False)
+            if rules and rules.is_ignored(child, is_dir):
+                continue
+            if is_dir:
+                pending.append((e.path, child, rules))
+            else:
+                count += 1
+    return count
+
+
 def _track(
     repo: Repo,
     rel: str,
@@ -205,7 +249,7 @@ def _track(
     """Scan rel into the cache (with algo, default core.hash) and write its pointer."""
     safepaths.check_data(repo.root, rel)  # a committed link could lead outside
     scanner = Scanner(repo, store=True, progress=progress, algo=algo, clean_tmp=True)
-    progress.begin(f"hashing {rel}")
+    progress.begin(f"hashing {rel}", lambda: count_files(repo, rel))
     try:
         entry = scanner.scan(rel)
     finally:

@@ -644,7 +644,12 @@ def run_refetch(
     progress = progress or NullProgress()
     with _opened(repo, remote, jobs) as store, repo.lock():
         summary = TransferSummary("fetch", store.name, store.url)
-        summary.add(store.download(repo.cache, sorted(set(hashes)), _advance(progress)))
+        wanted = sorted(set(hashes))
+        progress.begin(f"fetch again from {store.name}", len(wanted))
+        try:
+            summary.add(store.download(repo.cache, wanted, _advance(progress)))
+        finally:
+            progress.end()
         repo.state.flush()
         return summary
 
