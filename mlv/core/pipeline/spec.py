@@ -308,7 +308,7 @@ def _stage(name: str, body: Any, where: str) -> Stage:
     deps = tuple(_path(d, wdir, f"{at}: deps") for d in _list(body, "deps", at))
     params = tuple(_param(p, wdir, at) for p in _list(body, "params", at))
     outs = tuple(_out(o, wdir, at) for o in _list(body, "outs", at))
-    metrics = tuple(_path(m, wdir, f"{at}: metrics") for m in _list(body, "metrics", at))
+    metrics = tuple(_metric(m, wdir, at) for m in _list(body, "metrics", at))
     plot_outs = [_plot_out(p, wdir, at) for p in _list(body, "plots", at)]
     outs += tuple(out for out, _ in plot_outs)
     flags = {}
@@ -405,6 +405,23 @@ def _out(raw: Any, wdir: str, at: str) -> Out:
             opts.get("persist", False),
         )
     raise PipelineError(f"{at}: outs entries are paths or {{PATH: {{cache: .., persist: ..}}}}")
+
+
+def _metric(raw: Any, wdir: str, at: str) -> str:
+    """A metrics file: a path, or DVC's `{PATH: {cache: false}}` (git tracks every metrics
+    file in mlv, so `cache: false` is all there is to say)."""
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((path, opts),) = raw.items()
+        if opts is not None and (
+            not isinstance(opts, dict) or set(opts) - {"cache"} or opts.get("cache") is not False
+        ):
+            raise PipelineError(
+                f"{at}: metrics {path}: git tracks metrics files, so the only option is "
+                "`cache: false`",
+                "list the file under `outs:` for mlv to cache it",
+            )
+        raw = str(path)
+    return _path(raw, wdir, f"{at}: metrics")
 
 
 def _plot_out(raw: Any, wdir: str, at: str) -> tuple[Out, Plot]:
