@@ -217,7 +217,10 @@ def test_metrics_show_all_commits(mlv_repo: Path, history: dict[str, str]) -> No
     assert by_commit[history["v2"]]["metrics"]["metrics.json"]["accuracy"] == 0.91
     md = mlv("metrics", "show", "-A", "--md", cwd=mlv_repo).stdout.splitlines()
     assert md[0] == "| Revision | Path | accuracy | loss | eval.f1 | note | auc |"
-    assert f"| {history['v2'][:7]} | metrics.json | 0.91 | 0.3 | 0.6 | ok | - |" in md
+    # a commit a branch or tag names is shown by that name (a branch first), else its hash
+    assert "| v2 | metrics.json | 0.91 | 0.3 | 0.6 | ok | - |" in md
+    assert f"| {history['init'][:7]} | metrics.json |" not in md  # no metrics there
+    assert "| exp | metrics.json | 0.8 | 1 | 0 | ok | - |" in md
 
 
 def test_metrics_show_reports_unreadable_files(mlv_repo: Path, history: dict[str, str]) -> None:
@@ -397,13 +400,16 @@ def test_metrics_check_bad_expression_is_one_line(
 
 def test_exp_show_rows_and_changed_columns_first(mlv_repo: Path, history: dict[str, str]) -> None:
     doc = _json("exp", "show", cwd=mlv_repo)
-    assert [(r["rev"], r["commit"]) for r in doc["rows"]] == [
-        ("workspace", None),
-        (history["v3"][:7], history["v3"]),
-        (history["v2"][:7], history["v2"]),
-        (history["v1"][:7], history["v1"]),
-        (history["init"][:7], history["init"]),
-    ]  # the branch `exp` is not on HEAD's history
+    assert (
+        [(r["rev"], r["commit"]) for r in doc["rows"]]
+        == [
+            ("workspace", None),
+            ("main", history["v3"]),  # branch main and tag v3: the branch names it
+            ("v2", history["v2"]),
+            ("v1", history["v1"]),
+            (history["init"][:7], history["init"]),  # no branch, no tag: its short hash
+        ]
+    )  # the branch `exp` is not on HEAD's history
     names = [(c["name"], c["type"], c["changed"]) for c in doc["columns"]]
     assert names == [
         ("accuracy", "metric", True),
@@ -441,7 +447,7 @@ def test_exp_show_rows_and_changed_columns_first(mlv_repo: Path, history: dict[s
     assert out[1].split() == [
         "workspace", "-", "0.95", "0.31", "new", "2", "0.6", "0.8", "0.3", "10", "0.6",
     ]  # fmt: skip
-    assert out[2].split()[0] == history["v3"][:7]
+    assert out[2].split()[0] == "main"
 
 
 def test_exp_show_sort_and_all_commits(mlv_repo: Path, history: dict[str, str]) -> None:
@@ -472,7 +478,10 @@ def test_exp_show_csv_and_md(mlv_repo: Path, history: dict[str, str]) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["rev"] for r in rows] == [
         "workspace",
-        *[history[n][:7] for n in ("v3", "v2", "v1", "init")],
+        "main",
+        "v2",
+        "v1",
+        history["init"][:7],
     ]
     assert list(rows[0])[:6] == [
         "rev",

@@ -276,7 +276,8 @@ def resolve(root: str, names: Sequence[str]) -> list[Rev]:
 def history(root: str, limit: int | None, all_commits: bool = False) -> list[Rev]:
     """HEAD's first-parent history (newest first, at most limit), or with all_commits every
     commit of every branch (remote-tracking ones too), every tag and HEAD; not the stash,
-    notes or other refs. Empty before the first commit."""
+    notes or other refs. Empty before the first commit. A revision is named by the local
+    branch at it (the first by name), else the tag, else its short hash, as DVC names them."""
     try:
         git.rev_parse(root, "HEAD")
         head = ["HEAD"]
@@ -288,4 +289,5 @@ def history(root: str, limit: int | None, all_commits: bool = False) -> list[Rev
         return []
     else:
         commits = git.log_commits(root, head, limit=limit, first_parent=True)
-    return [Rev(c[0][:7], c[0], c[1], c[2], c[3]) for c in commits]
+    names = git.ref_names(root)  # a commit a branch or tag names is shown by that name
+    return [Rev(names.get(c[0], [c[0][:7]])[0], c[0], c[1], c[2], c[3]) for c in commits]
