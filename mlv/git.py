@@ -143,6 +143,25 @@ def rev_parse(root: str, rev: str) -> str:
     return proc.stdout.decode().strip()
 
 
+def ref_names(root: str) -> dict[str, list[str]]:
+    """Commit id -> the local branches, then the tags, at it (short names, sorted)."""
+    proc = _run(
+        [
+            "for-each-ref",
+            "--format=%(objectname) %(*objectname) %(refname)",
+            "refs/heads",
+            "refs/tags",
+        ],
+        root,
+    )
+    found: dict[str, list[str]] = {}
+    for line in sorted(proc.stdout.decode("utf-8", "surrogateescape").splitlines()):
+        obj, peeled, ref = line.split(" ", 2)
+        kind, _, name = ref[len("refs/") :].partition("/")
+        found.setdefault(peeled or obj, []).append(("0" if kind == "heads" else "1") + name)
+    return {c: [n[1:] for n in sorted(names)] for c, names in found.items()}
+
+
 def refs(root: str, kind: str) -> list[str]:
     """Commit ids at the tips of every branch (kind "heads") or tag ("tags")."""
     proc = _run(["for-each-ref", "--format=%(objectname) %(objecttype)", f"refs/{kind}"], root)
