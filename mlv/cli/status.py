@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -8,6 +9,9 @@ from mlv.cli import output
 from mlv.cli.common import json_option, remote_option
 from mlv.core import status as status_mod
 from mlv.core.repo import Repo
+
+if TYPE_CHECKING:
+    from mlv.core.transfer import RemoteStatus
 
 SHOW_FILES = 20
 _LABEL = {
@@ -103,6 +107,18 @@ def _as_dict(r: status_mod.TargetStatus) -> dict[str, object]:
     }
 
 
+def _pushed_label(r: RemoteStatus) -> str:
+    """What a target's "pushed" rests on, as its text output says: `pushed` when every
+    object it needs was found on the remote; `tree present` when a folder's tree found there
+    was taken to stand for what it names (push's shortcut, not proof); `indexed` when the
+    remote's indexes name every object (their packs unlooked-at)."""
+    if r.trusted:
+        return "tree present"
+    if r.indexed:
+        return "indexed"
+    return "pushed"
+
+
 def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: bool) -> None:
     from mlv.core import transfer
 
@@ -137,22 +153,22 @@ def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: b
             output.info("No tracked data (add some with `mlv add PATH`).")
         for r in results:
             if r.pushed:
-                output.info(f"{'pushed':<13}{output.path(r.path)}")
+                output.info(f"{_pushed_label(r):<13}{output.path(r.path)}")
                 continue
             extra = f"  ({r.not_pushed} object(s) not on '{name}'"
             if r.not_in_cache:
                 extra += f", {r.not_in_cache} not in the cache either"
             output.info(f"{'not pushed':<13}{output.path(r.path)}{extra})")
-        if any(r.pushed and r.indexed for r in results):
+        if any(r.pushed and r.trusted for r in results):
             output.info(
-                f"(objects were found in the indexes of '{name}': "
-                f"`mlv verify --remote {name}` checks that their packs are there, "
+                f"(tree present: a folder's tree is on '{name}', taken to stand for all it "
+                f"names, unchecked; `mlv verify --remote {name}` asks for every object, "
                 f"`mlv push --verify -r {name}` re-sends what is missing)"
             )
-        elif any(r.pushed and r.trusted for r in results):
+        if any(r.pushed and r.indexed and not r.trusted for r in results):
             output.info(
-                f"(a folder's tree on '{name}' was taken to stand for all it names: "
-                f"`mlv verify --remote {name}` checks every object, "
+                f"(indexed: the indexes of '{name}' name every object, in packs not looked "
+                f"at; `mlv verify --remote {name}` checks that the packs are there, "
                 f"`mlv push --verify -r {name}` re-sends what is missing)"
             )
     if check and not pushed:

@@ -11,7 +11,7 @@ import json
 import shlex
 from pathlib import Path
 
-from helpers import assert_error, commit_all, git, mlv, write_files
+from helpers import assert_error, commit_all, git, mlv, remove_remote_object, write_files, xxh
 
 
 def _hint(line: str) -> list[str]:
@@ -96,3 +96,41 @@ def test_pull_json_says_pull(mlv_repo: Path, tmp_path: Path) -> None:
     pulled = json.loads(mlv("pull", "--json", cwd=clone).stdout)
     assert (fetched["action"], pulled["action"]) == ("fetch", "pull")
     assert pulled["checkout"]["ok"] and pulled["ok"]
+
+
+# ---- item 1: status --remote says what it found, and names the proof --------------------
+
+
+def test_status_remote_labels_what_it_found_and_names_the_proof(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A file object lost behind mlv's back: status --remote cannot see it (a tree, or an
+    index, stands for it), so it does not say `pushed`; the command it names finds it."""
+    _tracked(mlv_repo)
+    for name, threshold, label in (("loose", "0", "tree present"), ("packed", "4MiB", "indexed")):
+        store = tmp_path / name
+        mlv("remote", "add", name, str(store), cwd=mlv_repo)
+        mlv("remote", "modify", name, "pack_threshold", threshold, cwd=mlv_repo)
+        mlv("push", "-r", name, cwd=mlv_repo)
+        assert remove_remote_object(store, xxh(b"b"))  # data/sub/b.txt
+        proc = mlv("status", "-r", name, "--check", cwd=mlv_repo)
+        lines = proc.stdout.splitlines()
+        assert lines[0] == f"{label:<13}data", proc.stdout
+        assert lines[-1].startswith(f"({label}: "), proc.stdout
+        hints = lines[-1].split("`")[1::2]
+        assert hints == [f"mlv verify --remote {name}", f"mlv push --verify -r {name}"]
+        found = mlv(*shlex.split(hints[0])[1:], cwd=mlv_repo, check=False)
+        assert found.returncode == 1 and "data/sub/b.txt" in found.stdout
+        mlv(*shlex.split(hints[1])[1:], cwd=mlv_repo)
+        mlv(*shlex.split(hints[0])[1:], cwd=mlv_repo)
+
+
+def test_status_remote_says_pushed_when_every_object_was_asked_for(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    write_files(mlv_repo, {"model.bin": "m"})
+    mlv("add", "model.bin", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "loose", str(tmp_path / "loose"), cwd=mlv_repo)
+    mlv("remote", "modify", "loose", "pack_threshold", "0", cwd=mlv_repo)
+    mlv("push", cwd=mlv_repo)
+    assert mlv("status", "-r", cwd=mlv_repo).stdout == f"{'pushed':<13}model.bin\n"

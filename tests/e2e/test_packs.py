@@ -266,7 +266,7 @@ def test_status_remote_says_it_read_the_indexes_and_its_hints_find_a_lost_pack(
     pushed(mlv_repo, remote)
     assert remove_remote_object(remote, xxh(b"a 3"))  # a pack lost behind mlv's back
     proc = mlv("status", "--remote", "store", "--check", cwd=mlv_repo)
-    assert "pushed       data" in proc.stdout  # "pushed" here means: the indexes name it
+    assert "indexed      data" in proc.stdout  # not "pushed": the indexes name it, no more
     doc = json.loads(mlv("status", "--remote", "store", "--json", cwd=mlv_repo).stdout)
     assert doc["targets"][0]["indexed_objects"] > 0
     hints = proc.stdout.split("`")[1::2]

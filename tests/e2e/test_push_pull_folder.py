@@ -91,7 +91,7 @@ def test_noop_push_and_status_remote(mlv_repo: Path, tmp_path: Path) -> None:
     proc = mlv("status", "-r", "store", "--check", cwd=mlv_repo, check=False)
     assert proc.returncode == 1
     assert "not pushed   data  (2 object(s) not on 'store')" in proc.stdout  # file + root tree
-    assert "pushed       model.bin" in proc.stdout
+    assert "indexed      model.bin" in proc.stdout  # its pack is named, not looked at
     doc = json.loads(mlv("push", "--json", cwd=mlv_repo).stdout)
     assert doc["transferred"]["objects"] == 2
     assert xxh(b"new") in remote_objects(remote)

@@ -374,9 +374,11 @@ def test_a_remote_that_lost_objects_is_found_and_repaired_from_the_hint(
     proc = mlv("push", cwd=mlv_repo)  # a tree, or an index, on the remote stands for it
     assert proc.stdout.startswith("Pushed 0 objects")
     proc = mlv("status", "--remote", "store", "--check", cwd=mlv_repo)
-    assert proc.stdout.startswith("pushed       data\n")
+    # the label says what was found: the folder's tree (loose), or index entries (packed)
+    label = "tree present" if layout == "loose" else "indexed"
+    assert proc.stdout.startswith(f"{label:<13}data\n")
     if layout == "loose":  # a tree taken to stand for its folder: the hints say how to check
-        assert "`mlv verify --remote store` checks every object" in proc.stdout
+        assert "`mlv verify --remote store` asks for every object" in proc.stdout
         assert "`mlv push --verify -r store` re-sends what is missing" in proc.stdout
 
     proc = mlv("verify", "--remote", "store", cwd=mlv_repo, check=False)
