@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from mlv import git
 from mlv.core import add, checkout, gitignore, targets
 from mlv.core.lock import RepoLock
-from mlv.core.pipeline import dag, lockfile, params, runcache, shell, spec
+from mlv.core.pipeline import dag, lockfile, params, runcache, shell, spec, stage_env
 from mlv.core.pipeline.lockfile import Lock, LockedStage, Recorded
 from mlv.core.pipeline.spec import LOCK_FILE, Stage
 from mlv.core.repo import Repo
@@ -640,7 +640,7 @@ class _Runner:
         cwd = self.repo.abs(stage.wdir)
         if not os.path.isdir(cwd):
             raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
-        env = dict(os.environ, MLV_ROOT=self.repo.root, MLV_STAGE=stage.name)
+        env = stage_env.stage_env(self.repo.root, stage.name, os.environ)
         assert self.repo_lock is not None
         self.repo_lock.release()  # commands may run mlv themselves
         try:
