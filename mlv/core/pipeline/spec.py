@@ -157,12 +157,17 @@ class Pipeline:
     def _known(self) -> str:
         """The stage names for a message: a group as `train@*` (N stages), so that a
         matrix of a thousand stages does not fill the screen."""
-        shown: dict[str, int] = {}
+        shown: dict[str, list[str]] = {}
         for name in self.stages:
             group, join, _ = name.partition(templating.JOIN)
-            key = f"{group}@*" if join else name
-            shown[key] = shown.get(key, 0) + 1
-        return ", ".join(k if n == 1 else f"{k} ({n})" for k, n in shown.items()) or "none"
+            shown.setdefault(f"{group}@*" if join else name, []).append(name)
+        return (
+            ", ".join(
+                members[0] if len(members) == 1 else f"{key} ({len(members)})"
+                for key, members in shown.items()
+            )
+            or "none"
+        )
 
 
 def load(root: str) -> Pipeline:

@@ -64,7 +64,7 @@ def is_templated(doc: dict[str, Any]) -> bool:
     stages = doc.get("stages")
     if isinstance(stages, dict):
         for body in stages.values():
-            if isinstance(body, dict) and (FOREACH in body or MATRIX in body or DO in body):
+            if isinstance(body, dict) and not {FOREACH, MATRIX, DO, VARS}.isdisjoint(body):
                 return True
     return _has_ref(doc)
 
@@ -386,6 +386,8 @@ class _Expander:
             if field == "cmd" and isinstance(value, dict):
                 return self._text(_arguments(value, at, self))
             self._check_insert(value, matches[0]["inner"], at, field)
+            if field == "cmd":  # a command is text, whatever the value's type
+                value = _to_str(value)
             if isinstance(value, str):
                 self._text(value)
             return value
