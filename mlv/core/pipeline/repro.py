@@ -150,9 +150,8 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
     tracked = tracked_paths(repo)
     graph = load_graph(repo, tracked)
     if options.single and names:
-        chosen = [n for n in graph.order if n in set(names)]
-        for name in names:
-            graph.stage(name)
+        wanted = set(graph.pipeline.expand_names(names))  # a group: each stage it made
+        chosen = [n for n in graph.order if n in wanted]
     else:
         chosen = graph.select(names, options.downstream)
     lock = lockfile.load(repo.root)
