@@ -531,13 +531,7 @@ def collect(
                 defs, hit = _select(defs, wanted)
                 matched |= hit
             for d in defs:
-                plot = by_id.get(d.id)
-                if plot is None:
-                    plot = by_id[d.id] = Plot(d.id, d.template, d.title, d.x_label, d.y_label)
-                else:  # the newest revision's properties win (rev_list ends with the newest)
-                    plot.template, plot.title = d.template, d.title
-                    plot.x_label, plot.y_label = d.x_label, d.y_label
-                _read_plot(files, rev, index, d, plot, result, image_dir)
+                _read_plot(files, rev, index, d, by_id, result, image_dir)
         finally:
             files.close()
     for t in wanted:
@@ -605,22 +599,37 @@ def _select(defs: list[Definition], wanted: list[str]) -> tuple[list[Definition]
     return list(chosen.values()), hit
 
 
+def _plot(by_id: dict[str, Plot], pid: str, d: Definition) -> Plot:
+    plot = by_id.get(pid)
+    if plot is None:
+        plot = by_id[pid] = Plot(pid, d.template, d.title, d.x_label, d.y_label)
+    else:  # the newest revision's properties win (revisions come oldest first)
+        plot.template, plot.title = d.template, d.title
+        plot.x_label, plot.y_label = d.x_label, d.y_label
+    return plot
+
+
 def _read_plot(
     files: _Files,
     rev: Rev,
     index: int,
     d: Definition,
-    plot: Plot,
+    by_id: dict[str, Plot],
     result: Result,
     image_dir: str | None,
 ) -> None:
+    """Read d's files at rev into its plot; each file of a plot folder is a plot of its own
+    (id: the file), as DVC draws `dvclive/plots/metrics` one metric per plot."""
     for src in d.sources:
         try:
             found = files.files(src.file)
         except MlvError as e:
             result.errors.append(Problem(rev, src.file, e.message))
             continue
+        if found == [src.file]:
+            _plot(by_id, d.id, d)
         for file in found or []:
+            plot = _plot(by_id, d.id if file == src.file else file, d)
             lower = file.lower()
             try:
                 if lower.endswith(IMAGE_EXTS):
