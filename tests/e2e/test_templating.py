@@ -8,6 +8,7 @@ script logs $MLV_STAGE to runs.log when it runs, so a test can tell which stages
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -184,6 +185,26 @@ def test_repro_of_one_generated_stage_or_of_a_group(ported: Path, tmp_path: Path
     # a matrix group is a group too
     mlv("repro", "train", cwd=repo, env=env)
     assert sorted(ran(repo)) == sorted(["train@linear-0.01", "train@tree-0.1"])
+    # and -s (this stage alone) takes a group's name
+    mlv("repro", "-s", "-f", "prepare", cwd=repo, env=env)
+    assert sorted(ran(repo)) == PREPARE
+
+
+def test_metrics_of_a_commit_read_its_templated_pipeline(ported: Path, tmp_path: Path) -> None:
+    """A revision's mlv.yaml is expanded with that revision's params.yaml."""
+    repo, env = ported, python_on_path(tmp_path)
+    mlv("repro", cwd=repo, env=env)
+    commit_all(repo, "ported")
+    params = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(params.replace("epochs: 5", "epochs: 9"))
+    mlv("repro", cwd=repo, env=env)
+    commit_all(repo, "more epochs")
+    shown = json.loads(mlv("metrics", "show", "--json", "--rev", "HEAD~1", cwd=repo).stdout)
+    old = next(r for r in shown if r["rev"] == "HEAD~1")
+    assert old["errors"] == {}
+    assert old["metrics"]["results/careful/metrics.json"]["rows"] == 7
+    diff = mlv("params", "diff", "HEAD~1", "HEAD", cwd=repo).stdout
+    assert "train.epochs" in diff and "9" in diff, diff
 
 
 def test_unknown_generated_names_are_bad_usage(ported: Path) -> None:
