@@ -148,6 +148,18 @@ def test_the_documented_dvc_yaml_runs_after_a_rename(ported: Path, tmp_path: Pat
     assert "results/fast/loss.csv" not in (repo / ".gitignore").read_text()
     shown = mlv("metrics", "show", "--json", cwd=repo).stdout
     assert "results/careful/metrics.json" in shown
+    drawn = json.loads(mlv("plots", "show", "--json", "-o", tmp_path / "page", cwd=repo).stdout)
+    assert drawn["errors"] == []
+    plots = {p["id"]: p for p in drawn["plots"]}
+    assert list(plots) == ["results/fast/loss.csv", "results/careful/loss.csv", "loss"]
+    both = plots["loss"]
+    assert both["title"] == "Loss of both evaluations"
+    assert [s["file"] for s in both["series"]] == [
+        "results/fast/loss.csv",
+        "results/careful/loss.csv",
+    ]
+    assert both["series"][1]["points"][:2] == [[0, 1.0], [1, 0.9901]]
+    assert (tmp_path / "page" / "index.html").is_file()
 
     # nothing changed: nothing runs
     assert "Stages: 0 ran" in mlv("repro", cwd=repo, env=env).stdout

@@ -565,8 +565,13 @@ def _target(repo: Repo, raw: str) -> str:
 def _defs_at(files: _Files, rev: Rev, result: Result) -> list[Definition]:
     try:
         text = files.pipeline_text()
-        pipe = spec.parse(text) if text is not None else spec.Pipeline()
-        return definitions(pipe)
+        if text is None:
+            return definitions(spec.Pipeline())
+
+        def read(rel: str) -> bytes | None:  # params files of its templating, same revision
+            return files.read(rel, localfs.SMALL_FILE_LIMIT)
+
+        return definitions(spec.parse(text, spec.PIPELINE_FILE, read))
     except MlvError as e:
         if rev.commit is None:
             raise
