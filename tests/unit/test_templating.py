@@ -247,3 +247,8 @@ def test_group_names_select_their_stages() -> None:
     for unknown in ("t@3", "t@", "x"):
         with pytest.raises(spec.UnknownStageError, match=r"stages: t@\* \(2\), tt, u@1\)"):
             pipe.expand_names([unknown])
+
+
+def test_values_that_yaml_cannot_build_are_one_line_errors() -> None:
+    for value, why in (("1" * 5000, "a number has too many digits"), ("2020-13-45", "month")):
+        assert why in error(f"stages:\n  t:\n    cmd: x\n    desc: {value}\n")

@@ -218,6 +218,9 @@ def parse(
         ) from None
     except yamlio.LimitError as e:
         raise PipelineError(f"{where}: {e}", "fix the file") from None
+    except ValueError as e:  # a constructor refused a scalar: 5,000 digits, a 13th month
+        why = "a number has too many digits" if "digits" in str(e) else str(e)
+        raise PipelineError(f"{where}: a value cannot be read ({why})", "fix the file") from None
     except yamlio.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
