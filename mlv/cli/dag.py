@@ -18,6 +18,8 @@ def dag_cmd(stages: tuple[str, ...], dot: bool, mermaid: bool, downstream: bool)
     """Show how stages depend on each other (all, or the STAGEs named and what they need).
 
     Plain text lists the stages in run order, each with the stages whose outputs it reads.
+    Stages that foreach or matrix generate are named GROUP@KEY (`train@0.1`); a GROUP
+    names all of its stages.
     """
     if dot and mermaid:
         raise click.UsageError("--dot and --mermaid exclude each other")

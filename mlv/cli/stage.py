@@ -97,7 +97,8 @@ def add_cmd(
 
     Paths are relative to the stage's wdir: --wdir, else the folder you run this in. The
     command runs there, through /bin/sh, when `mlv repro` finds the stage out of date.
-    Nothing runs now.
+    Nothing runs now. In a templated mlv.yaml (vars, foreach, matrix) the templates are
+    kept as written; the new stage is a plain one (`${...}` in it is interpolated).
     """
     from mlv.core.pipeline import dag, spec
     from mlv.core.pipeline.repro import check_outs_inside, tracked_paths
