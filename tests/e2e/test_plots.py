@@ -1,0 +1,464 @@
+"""mlv plots show | diff: the plots of mlv.yaml read as of revisions and drawn into a page.
+
+The data tests read `--json` (the numbers the page draws); the page tests open it in a real
+headless Chromium (Debian's package, which .ci/run installs) and check what it rendered: the
+DOM it built and the pixels of a screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import assert_error, commit_all, git, mlv, write_files
+
+PY = sys.executable
+
+
+def _yaml(doc: dict[str, Any]) -> str:
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _csv(rows: list[tuple[Any, ...]], header: str = "step,loss,acc") -> str:
+    return header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+
+
+def _json_out(repo: Path, *args: str) -> dict[str, Any]:
+    proc = mlv("plots", *args, "--json", cwd=repo)
+    data: dict[str, Any] = json.loads(proc.stdout)
+    return data
+
+
+def _series(data: dict[str, Any], plot_id: str) -> dict[tuple[str, str], list[list[Any]]]:
+    """(revision, y field) -> points of one plot."""
+    (plot,) = [p for p in data["plots"] if p["id"] == plot_id]
+    return {(s["rev"], s["y"]): s["points"] for s in plot["series"]}
+
+
+PIPELINE = {
+    "stages": {
+        "train": {
+            "cmd": "true",
+            "plots": [
+                {"logs/loss.csv": {"x": "step", "y": ["loss", "acc"], "cache": False}},
+                {
+                    "classes.json": {
+                        "template": "confusion",
+                        "x": "actual",
+                        "y": "predicted",
+                        "cache": False,
+                    }
+                },
+            ],
+        }
+    },
+    "plots": [
+        {"roc": {"template": "scatter", "x": "fpr", "y": {"roc.json": "tpr"}, "title": "ROC"}},
+        {"importance.tsv": {"template": "bar_horizontal_sorted", "x": "gain", "y": "feature"}},
+    ],
+}
+
+
+@pytest.fixture
+def plotted(mlv_repo: Path) -> Path:
+    """v1 committed (tag v1); the workspace changes loss.csv."""
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": _yaml(PIPELINE),
+            "logs/loss.csv": _csv([(0, 1.0, 0.1), (1, 0.5, 0.5), (2, 0.25, 0.8)]),
+            "classes.json": json.dumps(
+                {
+                    "test": [
+                        {"actual": "cat", "predicted": "cat"},
+                        {"actual": "cat", "predicted": "dog"},
+                        {"actual": "dog", "predicted": "dog"},
+                        {"actual": "dog", "predicted": "dog"},
+                    ]
+                }
+            ),
+            "roc.json": json.dumps({"roc": [{"fpr": 0, "tpr": 0}, {"fpr": 1, "tpr": 1}]}),
+            "importance.tsv": "feature\tgain\nage\t0.2\nincome\t0.7\n",
+        },
+    )
+    commit_all(mlv_repo, "v1")
+    git("tag", "v1", cwd=mlv_repo)
+    write_files(mlv_repo, {"logs/loss.csv": _csv([(0, 0.9, 0.2), (1, 0.4, 0.6), (2, 0.2, 0.9)])})
+    return mlv_repo
+
+
+def test_show_draws_the_workspace_plots_of_both_forms(plotted: Path) -> None:
+    data = _json_out(plotted, "show")
+    assert [r["rev"] for r in data["revisions"]] == ["workspace"]
+    assert [p["id"] for p in data["plots"]] == [
+        "logs/loss.csv",
+        "classes.json",
+        "roc",
+        "importance.tsv",
+    ]
+    assert _series(data, "logs/loss.csv") == {
+        ("workspace", "loss"): [[0, 0.9], [1, 0.4], [2, 0.2]],
+        ("workspace", "acc"): [[0, 0.2], [1, 0.6], [2, 0.9]],
+    }
+    assert _series(data, "classes.json")[("workspace", "predicted")] == [
+        ["cat", "cat"],
+        ["cat", "dog"],
+        ["dog", "dog"],
+        ["dog", "dog"],
+    ]
+    (roc,) = [p for p in data["plots"] if p["id"] == "roc"]
+    assert (roc["template"], roc["title"]) == ("scatter", "ROC")
+    assert roc["series"][0]["file"] == "roc.json"
+    assert roc["series"][0]["points"] == [[0, 0], [1, 1]]
+    assert _series(data, "importance.tsv")[("workspace", "feature")] == [
+        [0.2, "age"],
+        [0.7, "income"],
+    ]
+    assert data["errors"] == []
+
+    proc = mlv("plots", "show", cwd=plotted)
+    page = plotted / "mlv_plots" / "index.html"
+    assert proc.stdout.strip() == str(page)
+    text = page.read_text()
+    assert text.count('class="series') == 2 + 1 + 1 + 1  # loss, acc; roc; bars; matrix
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in text and "<script" not in text
+
+
+def test_diff_overlays_head_and_the_workspace_by_default(plotted: Path) -> None:
+    data = _json_out(plotted, "diff", "--targets", "logs/loss.csv")
+    assert [r["rev"] for r in data["revisions"]] == ["HEAD", "workspace"]
+    assert [p["id"] for p in data["plots"]] == ["logs/loss.csv"]
+    series = _series(data, "logs/loss.csv")
+    assert series[("HEAD", "loss")] == [[0, 1.0], [1, 0.5], [2, 0.25]]
+    assert series[("workspace", "loss")] == [[0, 0.9], [1, 0.4], [2, 0.2]]
+
+    commit_all(plotted, "v2")
+    write_files(plotted, {"logs/loss.csv": _csv([(0, 5, 5)])})
+    # two revisions: those alone, the workspace left out (DVC's plots diff)
+    data = _json_out(plotted, "diff", "v1", "HEAD", "--targets", "logs/loss.csv")
+    assert [r["rev"] for r in data["revisions"]] == ["v1", "HEAD"]
+    series = _series(data, "logs/loss.csv")
+    assert series[("v1", "loss")] == [[0, 1.0], [1, 0.5], [2, 0.25]]
+    assert series[("HEAD", "loss")] == [[0, 0.9], [1, 0.4], [2, 0.2]]
+    # one revision: it and the workspace
+    data = _json_out(plotted, "diff", "v1", "--targets", "logs/loss.csv")
+    assert [r["rev"] for r in data["revisions"]] == ["v1", "workspace"]
+    assert _series(data, "logs/loss.csv")[("workspace", "loss")] == [[0, 5]]
+
+
+def test_cached_plot_outputs_are_read_from_the_cache_at_each_revision(mlv_repo: Path) -> None:
+    """A stage's plot is cached by default (not in git): a revision's comes from the cache
+    through that revision's mlv.lock."""
+    script = (
+        "import yaml, json\n"
+        "lr = yaml.safe_load(open('params.yaml'))['lr']\n"
+        "open('curve.json', 'w').write(json.dumps("
+        "[{'epoch': e, 'loss': round(1 / (1 + lr * e), 4)} for e in range(4)]))\n"
+    )
+    pipeline = {
+        "stages": {
+            "train": {
+                "cmd": f"{PY} train.py",
+                "deps": ["train.py"],
+                "params": ["lr"],
+                "plots": [{"curve.json": {"x": "epoch", "y": "loss"}}],
+            }
+        }
+    }
+    write_files(
+        mlv_repo, {"train.py": script, "params.yaml": "lr: 1\n", "mlv.yaml": _yaml(pipeline)}
+    )
+    mlv("repro", cwd=mlv_repo)
+    commit_all(mlv_repo, "lr 1")
+    assert "curve.json" in (mlv_repo / ".gitignore").read_text()  # cached, not in git
+    write_files(mlv_repo, {"params.yaml": "lr: 3\n"})
+    mlv("repro", cwd=mlv_repo)
+    commit_all(mlv_repo, "lr 3")
+    (mlv_repo / "curve.json").unlink()  # not in the workspace: only the cache has them
+
+    data = _json_out(mlv_repo, "diff", "HEAD~1", "HEAD")
+    series = _series(data, "curve.json")
+    assert series[("HEAD~1", "loss")] == [[0, 1.0], [1, 0.5], [2, 0.3333], [3, 0.25]]
+    assert series[("HEAD", "loss")] == [[0, 1.0], [1, 0.25], [2, 0.1429], [3, 0.1]]
+    assert data["errors"] == []
+
+
+def test_images_are_copied_beside_the_page(plotted: Path) -> None:
+    pipeline = dict(PIPELINE, plots=[*PIPELINE["plots"], "confusion.png"])
+    write_files(plotted, {"mlv.yaml": _yaml(pipeline), "confusion.png": PNG_RED})
+    commit_all(plotted, "with an image")
+    write_files(plotted, {"confusion.png": PNG_BLUE})
+    out = plotted / "report"
+    proc = mlv("plots", "diff", "--targets", "confusion.png", "-o", "report", cwd=plotted)
+    assert proc.stdout.strip() == str(out / "index.html")
+    copies = sorted((out / "static").iterdir())
+    assert sorted(p.read_bytes() for p in copies) == sorted([PNG_RED, PNG_BLUE])
+    text = (out / "index.html").read_text()
+    for p in copies:
+        assert f'<img src="static/{p.name}"' in text
+    data = _json_out(plotted, "diff", "--targets", "confusion.png")
+    (plot,) = data["plots"]
+    assert [(i["rev"], i["file"]) for i in plot["images"]] == [
+        ("HEAD", "confusion.png"),
+        ("workspace", "confusion.png"),
+    ]
+
+
+def test_a_folder_of_plots_is_a_plot_per_file(mlv_repo: Path) -> None:
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": _yaml({"plots": [{"logs": {"x": "step"}}]}),
+            "logs/a.tsv": "step\ta\n0\t1\n1\t2\n",
+            "logs/sub/b.tsv": "step\tb\n0\t3\n",
+        },
+    )
+    data = _json_out(mlv_repo, "show")
+    assert {p["id"]: p["series"][0]["points"] for p in data["plots"]} == {
+        "logs/a.tsv": [[0, 1], [1, 2]],
+        "logs/sub/b.tsv": [[0, 3]],
+    }
+
+
+def test_targets_and_undeclared_files(plotted: Path) -> None:
+    write_files(plotted, {"extra.csv": "x,y\n1,2\n3,4\n"})
+    data = _json_out(plotted, "show", "extra.csv", "roc")
+    assert [p["id"] for p in data["plots"]] == ["extra.csv", "roc"]
+    assert _series(data, "extra.csv") == {("workspace", "y"): [[0, 2], [1, 4]]}
+    assert_error(
+        mlv("plots", "show", "nothing.csv", cwd=plotted, check=False),
+        2,
+        "nothing.csv: no such plot or file",
+    )
+
+
+def test_bad_input_is_one_line_or_a_warning(plotted: Path) -> None:
+    bad = dict(PIPELINE, plots=[{"roc.json": {"template": "pie"}}])
+    write_files(plotted, {"mlv.yaml": _yaml(bad)})
+    assert_error(
+        mlv("plots", "show", cwd=plotted, check=False),
+        1,
+        "plots: roc.json: unknown template 'pie'",
+        "use one of linear",
+    )
+    commit_all(plotted, "bad template")  # history's mistakes are warnings, not failures
+    write_files(plotted, {"mlv.yaml": _yaml(PIPELINE)})
+    proc = mlv("plots", "diff", "--targets", "roc", cwd=plotted)
+    assert "warning: mlv.yaml: plots: roc.json: unknown template 'pie'" in proc.stderr
+    assert "at HEAD" in proc.stderr
+
+    write_files(plotted, {"logs/loss.csv": '"unterminated\n', "roc.json": "{not json"})
+    proc = mlv("plots", "show", cwd=plotted)
+    assert "warning: roc.json: not valid JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    (plotted / "file").write_text("")
+    assert_error(
+        mlv("plots", "show", "-o", "file", cwd=plotted, check=False), 2, "file is not a folder"
+    )
+    assert_error(mlv("plots", "diff", "no-such-rev", cwd=plotted, check=False), 1, "no-such-rev")
+
+
+def test_a_huge_file_in_history_is_refused_not_read(plotted: Path) -> None:
+    big = "step,loss\n" + "0,1.0\n" * ((17 << 20) // 6)
+    write_files(plotted, {"logs/loss.csv": big})
+    commit_all(plotted, "huge")
+    write_files(plotted, {"logs/loss.csv": _csv([(0, 1, 1)])})
+    proc = mlv("plots", "diff", "--targets", "logs/loss.csv", "--json", cwd=plotted)
+    data = json.loads(proc.stdout)
+    assert [(e["rev"], e["file"]) for e in data["errors"]] == [("HEAD", "logs/loss.csv")]
+    assert "larger than 16 MiB" in data["errors"][0]["error"]
+    assert list(_series(data, "logs/loss.csv")) == [("workspace", "loss"), ("workspace", "acc")]
+
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+def test_names_from_the_data_are_escaped(mlv_repo: Path) -> None:
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": _yaml(
+                {"plots": [{"m.json": {"title": HOSTILE, "x_label": '"><img src=x>'}}]}
+            ),
+            "m.json": json.dumps([{"step": 0, HOSTILE: 1}, {"step": 1, HOSTILE: 2}]),
+        },
+    )
+    mlv("plots", "show", cwd=mlv_repo)
+    text = (mlv_repo / "mlv_plots" / "index.html").read_text()
+    assert "<script" not in text and "<img src=x>" not in text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
+    assert "script-src &#x27;none&#x27;" in text  # and the page's policy forbids any script
+
+
+# ---- in a real browser ---------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium (apt-get install chromium; .ci/run installs it)"
+)
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@needs_chromium
+def test_chromium_renders_the_series(plotted: Path, tmp_path: Path) -> None:
+    """Two series, HEAD's loss falling and the workspace's rising, drawn in their colours:
+    the DOM Chromium built holds both polylines with their points (and the hostile title as
+    text), and the screenshot has each colour running the way its data runs."""
+    rising = _csv([(0, 0.0), (1, 5.0), (2, 10.0)], "step,loss")
+    falling = _csv([(0, 10.0), (1, 5.0), (2, 0.0)], "step,loss")
+    pipeline = {"plots": [{"loss.csv": {"title": HOSTILE}}]}
+    write_files(plotted, {"mlv.yaml": _yaml(pipeline), "loss.csv": falling})
+    commit_all(plotted, "falling")
+    write_files(plotted, {"loss.csv": rising})
+    page = Path(mlv("plots", "diff", cwd=plotted).stdout.strip())
+    url = page.as_uri()
+
+    dom = _chromium(tmp_path, "--dump-dom", url).stdout
+    assert dom.count("<polyline") == 2
+    assert 'data-rev="HEAD"' in dom and 'data-rev="workspace"' in dom
+    assert "<script" not in dom
+    assert "&lt;script&gt;alert" in dom
+
+    shot = tmp_path / "shot.png"
+    _chromium(tmp_path, "--window-size=900,700", f"--screenshot={shot}", url)
+    width, height, pixels = _decode_png(shot.read_bytes())
+    for color, direction in (((0x4C, 0x78, 0xA8), "falling"), ((0xF5, 0x85, 0x18), "rising")):
+        points = [(x, y) for y in range(height) for x in range(width) if _near(pixels[y][x], color)]
+        points = _large_parts(points, 300)  # the line, not its legend's 12x12 swatch
+        assert len(points) > 600, f"the {direction} series is not drawn ({len(points)} px)"
+        xs = [x for x, _ in points]
+        left = [y for x, y in points if x < min(xs) + 20]
+        right = [y for x, y in points if x > max(xs) - 20]
+        assert max(xs) - min(xs) > 500  # the line spans the x axis (0 to 2)
+        top_left = sum(left) / len(left) < sum(right) / len(right)  # y grows downwards
+        assert top_left == (direction == "falling"), direction
+
+
+def _large_parts(points: list[tuple[int, int]], least: int) -> list[tuple[int, int]]:
+    """The points in connected groups (8 neighbours) of at least `least` points."""
+    todo, kept = set(points), []
+    while todo:
+        group, stack = [], [todo.pop()]
+        while stack:
+            x, y = stack.pop()
+            group.append((x, y))
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    if (x + dx, y + dy) in todo:
+                        todo.remove((x + dx, y + dy))
+                        stack.append((x + dx, y + dy))
+        if len(group) >= least:
+            kept += group
+    return kept
+
+
+def _near(px: tuple[int, ...], color: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(px[:3], color, strict=True))
+
+
+def _decode_png(data: bytes) -> tuple[int, int, list[list[tuple[int, ...]]]]:
+    """Width, height and rows of pixels of an 8-bit RGB or RGBA PNG (what Chromium's
+    screenshots are), non-interlaced."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    width = height = channels = 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and color_type in (2, 6) and interlace == 0
+            channels = 3 if color_type == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows: list[list[tuple[int, ...]]] = []
+    prev = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pred) & 0xFF
+        rows.append([tuple(line[i : i + channels]) for i in range(0, stride, channels)])
+        prev = line
+    return width, height, rows
+
+
+def _png(rgb: tuple[int, int, int]) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    raw = b"".join(b"\x00" + bytes(rgb) * 8 for _ in range(8))
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG_RED = _png((255, 0, 0))
+PNG_BLUE = _png((0, 0, 255))
+
+
+@needs_chromium
+def test_chromium_shows_the_copied_images(plotted: Path, tmp_path: Path) -> None:
+    write_files(plotted, {"mlv.yaml": _yaml({"plots": ["red.png"]}), "red.png": _png((255, 0, 0))})
+    page = Path(mlv("plots", "show", cwd=plotted).stdout.strip())
+    shot = tmp_path / "shot.png"
+    _chromium(tmp_path, "--window-size=600,400", f"--screenshot={shot}", page.as_uri())
+    width, height, pixels = _decode_png(shot.read_bytes())
+    red = sum(_near(pixels[y][x], (255, 0, 0)) for y in range(height) for x in range(width))
+    assert red >= 8 * 8  # the image's pixels (the page's policy let the copy load)
+    assert os.path.exists(page.parent / "static")
