@@ -136,7 +136,6 @@ step "A folder remote next to the repository, the default for push and pull"
 mlv remote add -d storage ../storage
 git commit -q -m "Data remote" .mlv/config.yaml
 mlv remote list
-mlv status --remote storage
 
 step "mlv push --all-commits: the data of every commit (and of the workspace)"
 mlv push --all-commits

@@ -124,3 +124,22 @@ def test_the_getting_started_guide_runs_as_written(
     assert cwd == work / "project"
     assert mlv("status", "--check", cwd=cwd).returncode == 0
     assert mlv("status", "--check", cwd=work / "copy").returncode == 0
+
+
+@pytest.mark.slow
+def test_the_quickstart_script_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/quickstart.sh, the README's first set-up command, end to end (about 15 s:
+    it checks every version byte for byte, so it runs in CI and with --run-slow)."""
+    script = GUIDE.parents[1] / "examples" / "quickstart.sh"
+    env = dict(
+        os.environ,
+        PATH=f"{Path(MLV).parent}{os.pathsep}{os.environ['PATH']}",
+        TMPDIR=str(tmp_path / "tmp"),
+    )
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.run(
+        [str(script)], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.rstrip().endswith("quickstart OK")
+    assert list((tmp_path / "tmp").iterdir()) == []  # its temporary folder removed
