@@ -159,7 +159,8 @@ def test_the_documented_dvc_yaml_runs_after_a_rename(ported: Path, tmp_path: Pat
         "results/careful/loss.csv",
     ]
     assert both["series"][1]["points"][:2] == [[0, 1.0], [1, 0.9901]]
-    assert (tmp_path / "page" / "index.html").is_file()
+    mlv("plots", "show", "-o", tmp_path / "page", cwd=repo)
+    assert "Loss of both evaluations" in (tmp_path / "page" / "index.html").read_text()
 
     # nothing changed: nothing runs
     assert "Stages: 0 ran" in mlv("repro", cwd=repo, env=env).stdout
