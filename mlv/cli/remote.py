@@ -49,6 +49,10 @@ def add_cmd(name: str, url: str, default: bool, force: bool, level: str | None) 
     """Add remote NAME at URL (a folder path, or s3://bucket/prefix, ssh://host/path ...)."""
     remotes.add(name, url, default, level or "repo", force)
     output.info(f"Remote '{name}' added{' (default)' if default else ''}.")
+    absent = remotes.absent_folder(url)
+    if absent is not None:  # a typo shows now, not as objects missing at the first pull
+        push = "mlv push" if default else f"mlv push -r {name}"
+        output.info(f"Its folder {output.path(absent)} does not exist yet: `{push}` creates it.")
 
 
 @remote_group.command("modify")

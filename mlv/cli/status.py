@@ -121,12 +121,19 @@ def _pushed_label(r: RemoteStatus) -> str:
 
 def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: bool) -> None:
     from mlv.core import transfer
+    from mlv.core.remotes import folder_problem, resolve_name
 
     repo = Repo.open()
     try:
+        problem = folder_problem(repo, resolve_name(repo, remote))
         name, url, results = transfer.run_status(repo, remote, paths)
     finally:
         repo.close()
+    if problem is not None:
+        output.warn(
+            f"{problem}: nothing is pushed there (`mlv push -r {name}` creates it; for "
+            f"another folder: `mlv remote modify --local {name} url PATH`)"
+        )
     pushed = all(r.pushed for r in results)
     if as_json:
         output.emit_json(

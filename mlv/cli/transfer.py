@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -118,12 +119,18 @@ def push_cmd(chosen: Selection, as_json: bool, wait_for_lock: bool, verify: bool
     so a tree on the remote is taken to stand for its whole folder; --verify checks every
     object instead (one listing or existence check each, as `mlv verify --remote`).
     """
+    from mlv.core.remotes import missing_folder
+
     repo = open_repo(wait_for_lock)
     try:
+        creates = missing_folder(repo, chosen.remote)
         run = partial(transfer_mod.run_push, verify=verify)
         summary = _move(run, repo, chosen)
     finally:
         repo.close()
+    if creates is not None and os.path.isdir(creates) and not as_json:
+        # said, so that a mistyped path or a share that is not mounted is noticed
+        output.info(f"Created the folder {output.path(creates)} for remote '{summary.remote}'.")
     _finish(summary, as_json)
 
 

@@ -210,9 +210,24 @@ def resolve_name(repo: Repo, name: str | None) -> str:
     return chosen
 
 
-def open_remote(repo: Repo, name: str | None, jobs: int | None = None) -> RemoteStore:
+def open_remote(
+    repo: Repo, name: str | None, jobs: int | None = None, absent_ok: bool = False
+) -> RemoteStore:
+    """Open remote `name` (None: the default) of repo. A folder remote's folder must exist,
+    unless absent_ok: push creates it (as DVC's does), and `status --remote` reports
+    everything not pushed, with a warning. Otherwise a missing folder (a mistyped path, an
+    unmounted share, `../store` read from a clone elsewhere) is one error naming the folder,
+    not a list of missing objects."""
     chosen = resolve_name(repo, name)
     check_committed_options(repo.config, chosen)
+    if not absent_ok:
+        problem = folder_problem(repo, chosen)
+        if problem is not None:
+            raise RemoteError(
+                problem,
+                f"mount or create it, or give this clone the remote's folder: "
+                f"`mlv remote modify --local {chosen} url PATH`",
+            )
     store = open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
     store.use_index_cache(os.path.join(repo.cache.root, INDEX_CACHE))
     return store
@@ -323,6 +338,75 @@ def _secret_values(node: Any, secret: bool = False) -> list[str]:
     if isinstance(node, str):
         return ([node] if secret else []) + secrets_in(node)
     return [str(node)] if secret and node is not None and not isinstance(node, bool) else []
+
+
+def folder_path(url: str, base_dir: str | None) -> str | None:
+    """The local folder that a folder URL names: `file://` URLs by their path, plain paths
+    with `~` expanded and, when relative, joined to base_dir (a repository root: a relative
+    folder is relative to the root, whatever the current folder). None for other URLs, and
+    for a relative folder with no base_dir."""
+    if not is_folder(url):
+        return None
+    if "://" in url:
+        from urllib.parse import urlsplit
+
+        return os.path.normpath(urlsplit(url).path)
+    if base_dir is None and is_relative_folder(url):
+        return None
+    return os.path.normpath(os.path.join(base_dir or "", os.path.expanduser(url)))
+
+
+def missing_folder(repo: Repo, name: str | None) -> str | None:
+    """The folder of remote `name` (None: the default) when it is a folder remote whose
+    folder does not exist yet (push creates it), else None."""
+    chosen = resolve_name(repo, name)
+    url = repo.config.remotes[chosen].get("url")
+    path = folder_path(url, repo.root) if isinstance(url, str) else None
+    return path if path is not None and not os.path.lexists(path) else None
+
+
+def absent_folder(url: str) -> str | None:
+    """For `mlv remote add`: the folder a folder URL names, seen from the current folder's
+    repository, when it does not exist yet; else None."""
+    from mlv.core.repo import find_root
+
+    try:
+        root: str | None = find_root(os.getcwd())
+    except Exception:
+        root = None
+    path = folder_path(url, root)
+    return path if path is not None and not os.path.lexists(path) else None
+
+
+def _url_source(cfg: config_mod.Config, name: str, root: str) -> str:
+    """The config file that sets remote.NAME.url (the strongest one), as a user finds it."""
+    for source, layer in reversed(cfg.layers):
+        found, _ = _lookup(layer, ("remote", name, "url"))
+        if found:
+            where = str(source)
+            if os.path.isabs(where) and where.startswith(root + os.sep):
+                return os.path.relpath(where, root)
+            return where
+    return "the config"
+
+
+def folder_problem(repo: Repo, name: str) -> str | None:
+    """What is wrong with the folder of remote `name`, when it is a folder remote whose
+    folder does not exist or is no folder: the folder, and where its url comes from."""
+    cfg, root = repo.config, repo.root
+    url = cfg.remotes[name].get("url")
+    if not isinstance(url, str):
+        return None
+    path = folder_path(url, root)
+    if path is None or os.path.isdir(path):
+        return None
+    what = "is not a folder" if os.path.lexists(path) else "does not exist"
+    source = _url_source(cfg, name, root)
+    if is_relative_folder(url):
+        why = f"{url!r} in {source}, relative to the repository root {root}"
+    else:
+        why = f"{url!r} in {source}"
+    return f"remote '{name}': the folder {path} {what} ({why})"
 
 
 def is_relative_folder(url: str) -> bool:

@@ -578,10 +578,12 @@ def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> l
 
 
 @contextmanager
-def _opened(repo: Repo, remote: str | None, jobs: int | None) -> Iterator[RemoteStore]:
+def _opened(
+    repo: Repo, remote: str | None, jobs: int | None, absent_ok: bool = False
+) -> Iterator[RemoteStore]:
     from mlv.core.remotes import open_remote
 
-    store = open_remote(repo, remote, jobs)
+    store = open_remote(repo, remote, jobs, absent_ok)
     try:
         yield store
     finally:
@@ -601,7 +603,7 @@ def run_push(
     """Push the selection; with run_cache, then every run-cache entry the remote lacks.
     verify: trust no tree on the remote (see plan_push)."""
     progress = progress or NullProgress()
-    with _opened(repo, remote, jobs) as store:
+    with _opened(repo, remote, jobs, absent_ok=True) as store:  # push creates it
         summary = push(repo, store, select(repo, paths, revisions), progress, verify)
         if run_cache:
             push_runs(repo, store, summary, progress)
@@ -698,5 +700,6 @@ def repair_checkout(
 def run_status(
     repo: Repo, remote: str | None, paths: list[str], jobs: int | None = None
 ) -> tuple[str, str, list[RemoteStatus]]:
-    with _opened(repo, remote, jobs) as store:
+    # a folder that does not exist holds nothing: every target is not pushed (the CLI warns)
+    with _opened(repo, remote, jobs, absent_ok=True) as store:
         return store.name, store.url, remote_status(repo, store, targets_mod.resolve(repo, paths))

@@ -134,3 +134,67 @@ def test_status_remote_says_pushed_when_every_object_was_asked_for(
     mlv("remote", "modify", "loose", "pack_threshold", "0", cwd=mlv_repo)
     mlv("push", cwd=mlv_repo)
     assert mlv("status", "-r", cwd=mlv_repo).stdout == f"{'pushed':<13}model.bin\n"
+
+
+# ---- item 2: a folder remote that does not exist -----------------------------------------
+
+
+def test_relative_folder_remote_from_a_clone_elsewhere(mlv_repo: Path, tmp_path: Path) -> None:
+    """`../store` is relative to the repository root: a clone next to the first one finds
+    the store; a clone in another folder is told which folder it looked for, and where the
+    url came from; the hint, with the store's real path, makes the pull work."""
+    project = tmp_path / "project"
+    git("clone", "-q", str(mlv_repo), str(project), cwd=tmp_path)
+    mlv("init", cwd=project)
+    _tracked(project)
+    added = mlv("remote", "add", "-d", "store", "../store", cwd=project).stdout
+    store = tmp_path / "store"
+    assert f"Its folder {store} does not exist yet: `mlv push` creates it." in added
+    commit_all(project, "remote")
+    pushed = mlv("push", cwd=project).stdout
+    assert pushed.startswith(f"Created the folder {store} for remote 'store'.\n")
+    assert "Created" not in mlv("push", cwd=project).stdout
+
+    beside = tmp_path / "beside"
+    git("clone", "-q", str(project), str(beside), cwd=tmp_path)
+    mlv("pull", cwd=beside)
+    assert (beside / "model.bin").read_text() == "m"
+
+    elsewhere = tmp_path / "elsewhere" / "clone"
+    git("clone", "-q", str(project), str(elsewhere), cwd=tmp_path)
+    resolved = tmp_path / "elsewhere" / "store"
+    status = mlv("status", "-r", cwd=elsewhere)  # nothing is there: a warning, not pushed
+    assert status.stdout.startswith("not pushed   data"), status.stdout
+    assert status.stderr.startswith(f"warning: remote 'store': the folder {resolved} does not")
+    for args in (
+        ["pull"],
+        ["fetch"],
+        ["verify", "-r"],
+        ["gc", "-w", "-r"],
+        ["ls", "-r", "store", "data"],
+    ):
+        line = assert_error(
+            mlv(*args, cwd=elsewhere, check=False),
+            1,
+            f"remote 'store': the folder {resolved} does not exist",
+            "'../store' in .mlv/config.yaml, relative to the repository root",
+        )
+    assert not resolved.exists()  # nothing read made it
+    hint = _hint(line)
+    assert hint == ["remote", "modify", "--local", "store", "url", "PATH"]
+    mlv(*hint[:-1], str(store), cwd=elsewhere)
+    mlv("pull", cwd=elsewhere)
+    assert (elsewhere / "data/sub/b.txt").read_text() == "b"
+    assert git("status", "--porcelain", cwd=elsewhere).stdout == ""  # nothing to commit
+
+
+def test_mistyped_folder_and_a_file_in_its_place(mlv_repo: Path, tmp_path: Path) -> None:
+    _tracked(mlv_repo)
+    typo = tmp_path / "sotre"
+    mlv("remote", "add", "-d", "store", str(typo), cwd=mlv_repo)
+    line = assert_error(
+        mlv("verify", "-r", cwd=mlv_repo, check=False), 1, f"the folder {typo} does not exist"
+    )
+    assert "relative" not in line
+    typo.write_text("a file")
+    assert_error(mlv("fetch", cwd=mlv_repo, check=False), 1, f"{typo} is not a folder")
