@@ -252,3 +252,26 @@ def test_group_names_select_their_stages() -> None:
 def test_values_that_yaml_cannot_build_are_one_line_errors() -> None:
     for value, why in (("1" * 5000, "a number has too many digits"), ("2020-13-45", "month")):
         assert why in error(f"stages:\n  t:\n    cmd: x\n    desc: {value}\n")
+
+
+def test_the_cost_of_copying_a_large_context_per_stage_is_bounded() -> None:
+    many = "".join(f"k{i}: {i}\n" for i in range(50_000))
+    items = ", ".join(str(i) for i in range(5_000))
+    text = f"stages:\n  t:\n    foreach: [{items}]\n    do:\n      vars: [{{x: 1}}]\n      cmd: x\n"
+    assert "more than 1,000,000 values" in error(text, {"params.yaml": many})
+
+
+def test_a_params_file_is_read_once_for_all_the_stages_naming_it() -> None:
+    reads: list[str] = []
+
+    def read(rel: str) -> bytes | None:
+        reads.append(rel)
+        return b"depth: 3\n" if rel == "conf.yaml" else None
+
+    text = (
+        "stages:\n  t:\n    foreach: [1, 2, 3]\n"
+        "    do:\n      vars: [conf.yaml]\n      cmd: ${depth}\n"
+    )
+    pipe = spec.parse(text, "mlv.yaml", read)
+    assert [s.command for s in pipe.stages.values()] == ["3", "3", "3"]
+    assert sorted(reads) == ["conf.yaml", "params.yaml"]

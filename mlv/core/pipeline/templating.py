@@ -123,6 +123,8 @@ class _Expander:
         self.nodes = 0
         self.chars = 0
         self.stages = 0
+        self.checked: set[int] = set()  # `vars` lists found free of ${...}
+        self.files: dict[str, dict[str, Any] | None] = {}  # params files read (None: absent)
 
     def error(self, at: str, message: str, hint: str | None = None) -> PipelineError:
         return PipelineError(
@@ -196,7 +198,7 @@ class _Expander:
             self.stages += 1
             if self.stages > MAX_STAGES:
                 raise self._too_big(f"templating makes more than {MAX_STAGES:,} stages")
-            inner = ctx.copy()
+            inner = self._copy(ctx)
             inner.values.update(bound)
             into[generated] = self._entry(generated, template, inner, reserved=True)
 
@@ -263,7 +265,7 @@ class _Expander:
             base = _join("", wdir) if isinstance(wdir, str) else None
             if base is None:
                 raise self.error(at, f"`wdir` must be a path, got {wdir!r}")
-            ctx = ctx.copy()
+            ctx = self._copy(ctx)
             self._load_vars(ctx, own_vars, base, f"{at}: vars", reserved)
         out: dict[str, Any] = {}
         for key, value in body.items():
@@ -284,10 +286,11 @@ class _Expander:
             return
         if not isinstance(raw, list):
             raise self.error(at, "`vars` must be a list of mappings and params file names")
-        if _has_ref(raw):
+        if id(raw) not in self.checked and _has_ref(raw):  # a `do:`'s vars: once, not per stage
             raise self.error(
                 at, "`${...}` is not allowed in `vars`", "write the values as they are"
             )
+        self.checked.add(id(raw))
         for entry in raw:
             if isinstance(entry, str):
                 file, _, keys = entry.partition(":")
@@ -323,14 +326,19 @@ class _Expander:
             keys = [k for k in keys if k not in before]
             if not keys:
                 return
-        data = self.read(rel) if self.read is not None else None
-        if data is None:
+        if rel not in self.files:  # read and parsed once, however many stages name it
+            data = self.read(rel) if self.read is not None else None
+            if data is None:
+                self.files[rel] = None
+            else:
+                from mlv.core.pipeline import params  # params imports spec, which imports us
+
+                self.files[rel] = params.parse(data, rel)
+        doc = self.files[rel]
+        if doc is None:
             if not required:
                 return
             raise self.error(at, f"params file {rel} does not exist", "create it or fix `vars`")
-        from mlv.core.pipeline import params  # params imports spec, which imports this
-
-        doc = params.parse(data, rel)
         if keys is not None:
             missing = [k for k in keys if k not in doc]
             if missing:
@@ -451,6 +459,12 @@ class _Expander:
 
     # ---- bounds -----------------------------------------------------------------------
 
+    def _copy(self, ctx: _Context) -> _Context:
+        """A context to add to for one stage, its cost counted: a params.yaml of many
+        top-level keys copied for each of thousands of stages must hit the bound."""
+        self._count(len(ctx.values) + len(ctx.loaded))
+        return ctx.copy()
+
     def _count(self, n: int) -> None:
         self.nodes += n
         if self.nodes > MAX_NODES:
@@ -480,6 +494,7 @@ def _merged(
 ) -> dict[str, Any]:
     """into with new merged in, key by key, without changing either (mappings are shared
     with the files they came from). A value defined twice is an error, as in DVC."""
+    ex._count(len(into) + len(new))
     out = dict(into)
     for key, value in new.items():
         if not isinstance(key, str):
