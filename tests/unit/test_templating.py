@@ -259,6 +259,9 @@ def test_the_cost_of_copying_a_large_context_per_stage_is_bounded() -> None:
     items = ", ".join(str(i) for i in range(5_000))
     text = f"stages:\n  t:\n    foreach: [{items}]\n    do:\n      vars: [{{x: 1}}]\n      cmd: x\n"
     assert "more than 1,000,000 values" in error(text, {"params.yaml": many})
+    # without a stage's own vars, nothing is copied: item and key lie over the context
+    plain = text.replace("      vars: [{x: 1}]\n", "").replace("cmd: x", "cmd: ${k7} ${item}")
+    assert len(parse(plain, {"params.yaml": many}).stages) == 5_000
 
 
 def test_a_params_file_is_read_once_for_all_the_stages_naming_it() -> None:

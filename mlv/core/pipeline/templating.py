@@ -54,6 +54,7 @@ _EXPR = re.compile(r"[^.\[\]]+(?:\.[^.\[\]]+|\[[^.\[\]]+\])*")
 # what follows `@` in a generated name: safe in mlv.lock, messages, MLV_STAGE and a shell
 _KEY = re.compile(r"[A-Za-z0-9_.+=-]+")
 _SCALARS = (str, int, float, bool, type(None))
+_MISSING = object()
 
 
 def is_templated(doc: dict[str, Any]) -> bool:
@@ -102,13 +103,27 @@ class _Context:
         self.values: dict[str, Any] = {}
         self.sources: list[str] = []
         self.loaded: dict[str, set[str] | None] = {}  # file -> top-level keys (None: all)
+        self.overlay: dict[str, Any] = {}  # item and key of a generated stage, over values
 
     def copy(self) -> _Context:
-        new = _Context()
+        new = self.shared(self.overlay)
         new.values = dict(self.values)
         new.sources = list(self.sources)
         new.loaded = {k: (None if v is None else set(v)) for k, v in self.loaded.items()}
         return new
+
+    def shared(self, overlay: dict[str, Any]) -> _Context:
+        """This context with overlay on top, sharing (not copying) the rest: a foreach of
+        thousands of stages costs no copy of params.yaml per stage."""
+        new = _Context()
+        new.values, new.sources, new.loaded = self.values, self.sources, self.loaded
+        new.overlay = overlay
+        return new
+
+    def top(self, name: str) -> Any:
+        if name in self.overlay:
+            return self.overlay[name]
+        return self.values.get(name, _MISSING)
 
     def describe(self) -> str:
         if not self.sources:
@@ -198,8 +213,7 @@ class _Expander:
             self.stages += 1
             if self.stages > MAX_STAGES:
                 raise self._too_big(f"templating makes more than {MAX_STAGES:,} stages")
-            inner = self._copy(ctx)
-            inner.values.update(bound)
+            inner = ctx.shared(bound)
             into[generated] = self._entry(generated, template, inner, reserved=True)
 
     def _foreach(self, at: str, raw: Any, ctx: _Context) -> list[tuple[str, dict[str, Any]]]:
@@ -436,18 +450,18 @@ class _Expander:
                 "write ${name}, ${name.key} or ${name[0]} (\\${ for a literal ${)",
             )
         parts = [p.strip() for p in expr.replace("[", ".").replace("]", "").split(".")]
-        value: Any = ctx.values
-        for i, part in enumerate(parts):
+        value: Any = ctx.top(parts[0])
+        if value is _MISSING:
+            raise self.error(
+                at,
+                f"${{{expr}}} is not defined in {ctx.describe()}",
+                f"add '{parts[0]}' to {DEFAULT_PARAMS} or to `vars:`",
+            )
+        for i, part in enumerate(parts[1:], 1):
             if isinstance(value, dict) and part in value:
                 value = value[part]
             elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
                 value = value[int(part)]
-            elif i == 0:
-                raise self.error(
-                    at,
-                    f"${{{expr}}} is not defined in {ctx.describe()}",
-                    f"add '{part}' to {DEFAULT_PARAMS} or to `vars:`",
-                )
             else:
                 prefix = ".".join(parts[:i])
                 raise self.error(
