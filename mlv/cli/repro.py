@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -10,47 +14,88 @@ from mlv.cli import output
 from mlv.cli.common import wait_for_lock_option
 from mlv.errors import EXIT_FAILURE
 
+F = TypeVar("F", bound=Callable[..., Any])
+_LOCK = threading.Lock()
+
+
+def _locked(method: F) -> F:
+    """With -j N, worker threads report too: one event's lines at a time."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 class _Printer:
     """repro.Events as lines on stdout; flushed before each command, whose own output
-    goes straight to the terminal (or the CI log) as it comes."""
+    goes straight to the terminal (or the CI log) as it comes. With -j N, the commands'
+    lines come through output(), each prefixed with its stage's name (`[train] ...`), and
+    so does each `> command` line."""
 
+    def __init__(self, parallel: bool = False) -> None:
+        self.parallel = parallel
+
+    @_locked
     def up_to_date(self, name: str) -> None:
         output.info(f"Stage '{name}' is up to date")
 
+    @_locked
     def starting(self, name: str, reasons: list[str]) -> None:
         output.info(f"Running stage '{name}' ({_why(reasons)})")
 
+    @_locked
     def command(self, name: str, cmd: str) -> None:
-        output.info(f"> {cmd}")
+        output.info(f"[{name}] > {cmd}" if self.parallel else f"> {cmd}")
         output.flush()
 
+    @_locked
     def restored(self, name: str, reasons: list[str], run_cache: bool) -> None:
         where = "the run cache" if run_cache else "the cache, as mlv.lock records it"
         output.info(f"Restored stage '{name}' from {where} ({_why(reasons)})")
 
+    @_locked
     def updated(self, name: str, reasons: list[str]) -> None:
         output.info(
             f"Updated stage '{name}' in mlv.lock; its outputs were in place ({_why(reasons)})"
         )
 
+    @_locked
     def would_update(self, name: str, reasons: list[str]) -> None:
         output.info(
             f"Would update stage '{name}' in mlv.lock; its outputs are in place ({_why(reasons)})"
         )
 
+    @_locked
     def would_run(self, name: str, reasons: list[str], cmds: tuple[str, ...]) -> None:
         output.info(f"Would run stage '{name}' ({_why(reasons)})")
         for cmd in cmds:
             output.info(f"> {cmd}")
 
+    @_locked
     def would_restore(self, name: str, reasons: list[str], run_cache: bool) -> None:
         where = "the run cache" if run_cache else "the cache, as mlv.lock records it"
         output.info(f"Would restore stage '{name}' from {where} ({_why(reasons)})")
 
+    @_locked
     def note(self, line: str) -> None:
         output.warn(line)
 
+    @_locked
+    def frozen(self, name: str) -> None:
+        output.info(f"Stage '{name}' is frozen; its outputs are as mlv.lock records")
+
+    @_locked
+    def output(self, name: str, line: bytes, err: bool) -> None:
+        stream = sys.stderr if err else sys.stdout
+        stream.flush()
+        end = b"" if line.endswith(b"\n") else b"\n"
+        stream.buffer.write(f"[{name}] ".encode() + line + end)
+        stream.buffer.flush()
+
+    @_locked
     def recorded_data(self, path: str, pointer: str, dry: bool) -> None:
         if dry:
             output.info(f"Would record {path} in {pointer}: it changed (as `mlv commit` would)")
@@ -76,6 +121,14 @@ def _why(reasons: list[str]) -> str:
     "-s", "--single-item", is_flag=True, help="Only the named stages, not what they need."
 )
 @click.option("--no-run-cache", is_flag=True, help="Run commands even when a recorded run matches.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run up to N independent stages at once (their output lines prefixed [STAGE]).",
+)
 @wait_for_lock_option
 def repro_cmd(
     stages: tuple[str, ...],
@@ -85,6 +138,7 @@ def repro_cmd(
     downstream: bool,
     single_item: bool,
     no_run_cache: bool,
+    jobs: int,
     wait_for_lock: bool,
 ) -> None:
     """Bring the pipeline's outputs up to date with its code, data and params.
@@ -105,9 +159,10 @@ def repro_cmd(
         downstream=downstream,
         run_cache=not no_run_cache,
         single=single_item,
+        jobs=jobs,
     )
     try:
-        result = repro.repro(repo, list(stages), options, _Printer())
+        result = repro.repro(repo, list(stages), options, _Printer(parallel=jobs > 1 and not dry))
     finally:
         repo.close()
     for s in result.stages:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -60,6 +61,9 @@ class Events(Protocol):
     def would_update(self, name: str, reasons: list[str]) -> None: ...
     def note(self, line: str) -> None: ...
     def recorded_data(self, path: str, pointer: str, dry: bool) -> None: ...
+    def frozen(self, name: str) -> None: ...
+    def output(self, name: str, line: bytes, err: bool) -> None:
+        """A line a command wrote, with -j N (else its output goes straight through)."""
 
 
 @dataclass
@@ -68,6 +72,18 @@ class StageResult:
     status: str
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A stage whose commands are to run: what finish() records once they did."""
+
+    name: str
+    stage: Stage
+    deps: list[Recorded]
+    values: dict[str, dict[str, Any]]
+    reasons: list[str]
+    key: str  # its run-cache key
 
 
 @dataclass
@@ -92,6 +108,7 @@ class Options:
     downstream: bool = False
     run_cache: bool = True
     single: bool = False  # only the named stages, not those they need
+    jobs: int = 1  # stages whose commands may run at once
 
 
 def load_graph(repo: Repo, tracked: list[tuple[str, str]] | None = None) -> dag.Graph:
@@ -165,29 +182,10 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
         if not options.dry:
             runner.drop_removed_stages()
         runner.record_tracked_inputs(chosen, tracked)
-        failed: set[str] = set()
-        pending: set[str] = set()  # would run (dry): what needs them would run too
-        stop = False
-        for name in chosen:
-            if stop:
-                result.stages.append(StageResult(name, NOT_RUN))
-                continue
-            upstream = graph.upstream_of(name) if failed else set()
-            if upstream & failed:
-                bad = sorted(upstream & failed)[0]
-                result.stages.append(
-                    StageResult(name, SKIPPED, error=f"stage '{bad}' it needs failed")
-                )
-                failed.add(name)
-                continue
-            waiting = [p for p in graph.parents[name] if p in pending]
-            outcome = runner.stage(name, waiting)
-            result.stages.append(outcome)
-            if outcome.status == WOULD_RUN:
-                pending.add(name)
-            elif outcome.status == FAILED:
-                failed.add(name)
-                stop = not options.keep_going
+        if options.jobs > 1 and not options.dry:
+            result.stages = runner.run_parallel(chosen)
+        else:
+            result.stages = _run_in_order(runner, graph, chosen, options)
         runner.warn_ignored(chosen)
         result.lock_written = runner.lock_written and runner.lock_bytes != start
         if result.lock_written and repo.scm:
@@ -281,6 +279,37 @@ class _Silent:
     def would_update(self, name: str, reasons: list[str]) -> None: ...
     def note(self, line: str) -> None: ...
     def recorded_data(self, path: str, pointer: str, dry: bool) -> None: ...
+    def frozen(self, name: str) -> None: ...
+    def output(self, name: str, line: bytes, err: bool) -> None: ...
+
+
+def _run_in_order(
+    runner: _Runner, graph: dag.Graph, chosen: list[str], options: Options
+) -> list[StageResult]:
+    """One stage after another, in the graph's order (also --dry, whatever -j says)."""
+    results: list[StageResult] = []
+    failed: set[str] = set()
+    pending: set[str] = set()  # would run (dry): what needs them would run too
+    stop = False
+    for name in chosen:
+        if stop:
+            results.append(StageResult(name, NOT_RUN))
+            continue
+        upstream = graph.upstream_of(name) if failed else set()
+        if upstream & failed:
+            bad = sorted(upstream & failed)[0]
+            results.append(StageResult(name, SKIPPED, error=f"stage '{bad}' it needs failed"))
+            failed.add(name)
+            continue
+        waiting = [p for p in graph.parents[name] if p in pending]
+        outcome = runner.stage(name, waiting)
+        results.append(outcome)
+        if outcome.status == WOULD_RUN:
+            pending.add(name)
+        elif outcome.status == FAILED:
+            failed.add(name)
+            stop = not options.keep_going
+    return results
 
 
 class _Runner:
@@ -428,10 +457,25 @@ class _Runner:
     # ---- deciding -----------------------------------------------------------------------
 
     def stage(self, name: str, waiting: list[str]) -> StageResult:
+        """Bring one stage up to date, its commands run here (one stage at a time)."""
+        begun = self.begin(name, waiting)
+        if isinstance(begun, StageResult):
+            return begun
+        try:
+            self._run_commands(begun.stage)
+        except MlvError as e:
+            return self.failed(begun, e)
+        return self.finish(begun)
+
+    def begin(self, name: str, waiting: list[str]) -> StageResult | Launch:
+        """Decide about a stage and do what needs no command (up to date, restored, or
+        refused); else clear its outputs and return what to run, for finish() after."""
         stage = self.graph.stage(name)
         try:
             check_outs_inside(self.repo.root, stage)
             self.managed.update(gitignore.file_of(o.path) for o in stage.outs if o.cache)
+            if stage.frozen:
+                return self._frozen(name, stage)
             deps, missing = self._deps(stage)
             if missing and not waiting:
                 raise PipelineError(
@@ -440,6 +484,8 @@ class _Runner:
                 )
             values = self._params(stage)
             reasons = self._reasons(name, stage, deps, values, waiting)
+            if stage.always_changed:
+                reasons = ["always changed", *reasons]
             if self.options.force:
                 reasons = ["forced", *reasons]
             if not reasons:
@@ -450,6 +496,42 @@ class _Runner:
             return self._bring_up_to_date(name, stage, deps, values, reasons)
         except MlvError as e:
             return StageResult(name, FAILED, error=str(e))
+
+    def _frozen(self, name: str, stage: Stage) -> StageResult:
+        """A frozen stage never runs (DVC's `frozen: true`): its deps and params are not
+        compared, its outputs are checked against its mlv.lock entry and, when they differ,
+        restored from the cache as that entry records them."""
+        locked = self.lock.stages.get(name)
+        if locked is None:
+            raise PipelineError(
+                f"stage '{name}' is frozen but has never run (it is not in {LOCK_FILE})",
+                f"remove `frozen: true` from stage '{name}' in {spec.PIPELINE_FILE}, then "
+                f"run `mlv repro {name}`",
+            )
+        recorded = [(r.path, _entry(r)) for r in locked.outs + locked.metrics]
+        now = {p: self._hash(p) for p, _ in recorded}
+        differ = [p for p, e in recorded if (now[p] or e).hash != e.hash or now[p] is None]
+        if not differ:
+            self.events.frozen(name)
+            return StageResult(name, UP_TO_DATE)
+        todo = self._missing_from_recorded(recorded)
+        if todo is None:
+            raise PipelineError(
+                f"stage '{name}' is frozen, so mlv repro does not run it, and its output "
+                f"{differ[0]} differs from {LOCK_FILE} while the cache lacks the recorded "
+                "version",
+                f"run `mlv pull {differ[0]}` to fetch it from the remote, or remove `frozen: "
+                f"true` from stage '{name}' in {spec.PIPELINE_FILE} to run it",
+            )
+        reasons = [f"out {p} {'missing' if now[p] is None else 'changed'}" for p in todo]
+        self._refuse_unknown(stage, self._unknown_outs(stage, list(todo)))
+        if self.options.dry:
+            self.seen.update(todo)
+            self.events.would_restore(name, ["frozen", *reasons], False)
+            return StageResult(name, WOULD_RESTORE, reasons)
+        self._restore(stage, todo)
+        self.events.restored(name, ["frozen", *reasons], False)
+        return StageResult(name, RESTORED, reasons)
 
     def _predict(
         self,
@@ -535,7 +617,7 @@ class _Runner:
         deps: list[Recorded],
         values: dict[str, dict[str, Any]],
         reasons: list[str],
-    ) -> StageResult:
+    ) -> StageResult | Launch:
         key = self._key(stage, deps, values)
         source = self._restorable(name, stage, deps, values, key)
         if source is not None:
@@ -553,25 +635,37 @@ class _Runner:
         self.events.starting(name, reasons)
         self._clear_outs(stage)
         self._unprotect_persisted(stage)
-        self._run_commands(stage)
-        self._forget(stage)
-        check_outs_inside(self.repo.root, stage)  # the command may have made a link
-        for path in stage.out_paths:
-            if self._hash(path) is None:
-                raise PipelineError(
-                    f"stage '{name}' did not produce its output {path}",
-                    f"make its command write {path}, or remove it from the stage's outs",
+        return Launch(name, stage, deps, values, reasons, key)
+
+    def finish(self, launch: Launch) -> StageResult:
+        """After a stage's commands succeeded: its outs into the cache and mlv.lock."""
+        name, stage = launch.name, launch.stage
+        try:
+            self._forget(stage)
+            check_outs_inside(self.repo.root, stage)  # the command may have made a link
+            for path in stage.out_paths:
+                if self._hash(path) is None:
+                    raise PipelineError(
+                        f"stage '{name}' did not produce its output {path}",
+                        f"make its command write {path}, or remove it from the stage's outs",
+                    )
+            outs, metrics = self._save_outs(stage)
+            if not (any(o.persist for o in stage.outs) or stage.always_changed):
+                runcache.write(
+                    self.repo.cache,
+                    launch.key,
+                    [r.to_dict() for r in outs],
+                    [r.to_dict() for r in metrics],
                 )
-        outs, metrics = self._save_outs(stage)
-        if not any(o.persist for o in stage.outs):
-            runcache.write(
-                self.repo.cache,
-                key,
-                [r.to_dict() for r in outs],
-                [r.to_dict() for r in metrics],
-            )
-        self._record(name, stage, deps, values)
-        return StageResult(name, RAN, reasons)
+            self._record(name, stage, launch.deps, launch.values)
+        except MlvError as e:
+            return StageResult(name, FAILED, error=str(e))
+        return StageResult(name, RAN, launch.reasons)
+
+    def failed(self, launch: Launch, error: MlvError) -> StageResult:
+        """After a stage's command failed: what it wrote is not known any more."""
+        self._forget(launch.stage)
+        return StageResult(launch.name, FAILED, error=str(error))
 
     def _refuse_git_tracked(self, name: str, stage: Stage, paths: list[str] | None = None) -> None:
         """A cached out (of paths, default all) that git tracks is refused: git would keep
@@ -636,25 +730,111 @@ class _Runner:
         return self._git_tracked
 
     def _run_commands(self, stage: Stage) -> None:
-        cwd = self.repo.abs(stage.wdir)
-        if not os.path.isdir(cwd):
-            raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
-        env = stage_env.stage_env(self.repo.root, stage.name, os.environ)
+        cwd, env = self._where(stage)
         assert self.repo_lock is not None
         self.repo_lock.release()  # commands may run mlv themselves
         try:
             with shell.run_commands() as runner:  # a signal to mlv stops all they started
                 for cmd in stage.cmd:
                     self.events.command(stage.name, cmd)
-                    code = runner.run(cmd, cwd, env)
-                    if code != 0:
-                        how = f"exit code {code}" if code > 0 else f"signal {-code}"
-                        raise PipelineError(
-                            f"stage '{stage.name}' failed: `{cmd}` ended with {how}",
-                            f"fix it and run `mlv repro {stage.name}` again",
-                        )
+                    _check_exit(stage, cmd, runner.run(cmd, cwd, env))
         finally:
             self.repo_lock.acquire()
+
+    def _where(self, stage: Stage) -> tuple[str, dict[str, str]]:
+        """The folder and the environment the stage's commands run in."""
+        cwd = self.repo.abs(stage.wdir)
+        if not os.path.isdir(cwd):
+            raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
+        return cwd, stage_env.stage_env(self.repo.root, stage.name, os.environ)
+
+    # ---- several stages at once ---------------------------------------------------------
+
+    def run_parallel(self, chosen: list[str]) -> list[StageResult]:
+        """-j N: the chosen stages in the graph's order, each started once every chosen
+        stage it needs is done, at most N commands running at once. Deciding, restoring,
+        saving outputs and writing mlv.lock happen in this thread, under the repository
+        lock, one stage at a time, as without -j; worker threads only run commands, and the
+        lock is let go while this thread waits for them. A stage that fails: what needs it
+        is skipped; without --keep-going nothing new starts, and the stages already
+        running finish and are recorded (as `make -j` waits for its unfinished jobs)."""
+        assert self.repo_lock is not None
+        jobs = self.options.jobs
+        among = set(chosen)
+        results: dict[str, StageResult] = {}
+        todo = list(chosen)
+        running: dict[Future[None], Launch] = {}
+        bad: set[str] = set()  # failed or skipped
+        stop = False
+        with (
+            shell.parallel_commands() as par,
+            ThreadPoolExecutor(jobs, thread_name_prefix="mlv-stage") as pool,
+        ):
+            while todo or running:
+                for name in list(todo):
+                    if stop or len(running) >= jobs:
+                        break
+                    needs = [p for p in self.graph.parents[name] if p in among]
+                    broken = [p for p in needs if p in bad]
+                    if broken:
+                        todo.remove(name)
+                        results[name] = StageResult(
+                            name, SKIPPED, error=f"stage '{sorted(broken)[0]}' it needs failed"
+                        )
+                        bad.add(name)
+                    elif all(p in results for p in needs):
+                        todo.remove(name)
+                        begun = self.begin(name, [])
+                        if isinstance(begun, Launch):
+                            running[pool.submit(self._commands, par, begun)] = begun
+                            continue
+                        results[name] = begun
+                        if begun.status == FAILED:
+                            bad.add(name)
+                            stop = not self.options.keep_going
+                if not running:
+                    if stop or not todo:
+                        break
+                    continue  # stages just decided without a command: look again
+                self.repo_lock.release()  # commands may run mlv themselves
+                try:
+                    done = par.wait(running)
+                finally:
+                    self.repo_lock.acquire()
+                for future in [f for f in running if f in done]:
+                    launch = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        outcome = self.finish(launch)
+                    elif isinstance(error, MlvError):
+                        outcome = self.failed(launch, error)
+                    else:
+                        raise error
+                    results[launch.name] = outcome
+                    if outcome.status == FAILED:
+                        bad.add(launch.name)
+                        stop = not self.options.keep_going
+        for name in todo:
+            results[name] = StageResult(name, NOT_RUN)
+        return [results[n] for n in chosen]
+
+    def _commands(self, par: shell.Parallel, launch: Launch) -> None:
+        """A worker thread: run the stage's commands, one after another."""
+        stage = launch.stage
+        cwd, env = self._where(stage)
+
+        def lines(line: bytes, err: bool) -> None:
+            self.events.output(stage.name, line, err)
+
+        for cmd in stage.cmd:
+            self.events.command(stage.name, cmd)
+            try:
+                code = par.run(cmd, cwd, env, lines)
+            except OSError as e:
+                raise PipelineError(
+                    f"stage '{stage.name}': cannot start `{cmd}`: {e.strerror or e}"
+                ) from None
+            _check_exit(stage, cmd, code)
 
     def _clear_outs(self, stage: Stage, paths: list[str] | None = None) -> None:
         """Delete the outs (all, or paths) that will be written anew. Content that mlv did
@@ -786,7 +966,7 @@ class _Runner:
         """What to check out instead of running, and whether it comes from the run cache:
         first the outs mlv.lock records (when only outputs differ), then a recorded run
         with this key. None when neither is usable (or --force)."""
-        if self.options.force:
+        if self.options.force or stage.always_changed:
             return None
         recorded = self._recorded_run(name, stage, deps, values)
         if recorded is not None:
@@ -804,11 +984,15 @@ class _Runner:
     ) -> dict[str, Entry] | None:
         """The outs of named (path -> object) that the workspace lacks; None when named is
         not this stage's outs or the cache lacks one of those objects."""
-        by_path = dict(named)
-        if set(by_path) != set(stage.out_paths):
+        if {p for p, _ in named} != set(stage.out_paths):
             return None
+        return self._missing_from_recorded(named)
+
+    def _missing_from_recorded(self, named: list[tuple[str, Entry]]) -> dict[str, Entry] | None:
+        """The paths of named (path -> object) that the workspace lacks; None when the
+        cache lacks one of those objects."""
         todo = {}
-        for path, entry in by_path.items():
+        for path, entry in dict(named).items():
             now = self._hash(path)
             if now is None or now.hash != entry.hash:
                 if not self._complete(entry):
@@ -888,6 +1072,15 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _check_exit(stage: Stage, cmd: str, code: int) -> None:
+    if code != 0:
+        how = f"exit code {code}" if code > 0 else f"signal {-code}"
+        raise PipelineError(
+            f"stage '{stage.name}' failed: `{cmd}` ended with {how}",
+            f"fix it and run `mlv repro {stage.name}` again",
+        )
 
 
 def _changed_keys(key: str, old: Any, new: Any) -> list[str]:

@@ -13,15 +13,17 @@ KeyboardInterrupt (the CLI's `error: interrupted`, exit 130), the others with ex
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future
 from contextlib import contextmanager
 from types import FrameType
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 GRACE = 5.0  # seconds the command's shell gets to end after a forwarded signal
 LEFTOVERS = 1.0  # seconds what it started in the background gets after SIGTERM
@@ -175,3 +177,136 @@ def _stat(pid: str) -> tuple[str, str]:
         return "", ""
     state = "zombie" if fields[0] in (b"Z", b"X") else "running"
     return fields[2].decode(), state
+
+
+# ---- several stages at once (mlv repro -j N) ---------------------------------------------
+
+Lines = Callable[[bytes, bool], None]  # a line a command wrote, and whether to stderr
+
+
+class Parallel:
+    """Runs the commands of several stages at once, from worker threads, each command in
+    a session of its own as Runner does; its output comes line by line to a callback (so
+    that the CLI can prefix each line with its stage) and its stdin is /dev/null (several
+    commands cannot share a terminal's input). The main thread waits in wait(); a signal
+    to mlv is forwarded to every running command's group, with Runner's grace periods,
+    and no command starts after it. Use as `with parallel_commands() as runner:`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._waiting = False
+        self._stopping = False
+        self._pending = 0  # a signal that came while the main thread was not waiting
+        self._hurry = False
+
+    def run(self, cmd: str, cwd: str, env: dict[str, str], lines: Lines) -> int:
+        """Run cmd through /bin/sh (from any thread); its exit code, or -N if signal N
+        ended it (or -SIGTERM, without starting it, once mlv is being stopped)."""
+        with self._lock:
+            if self._stopping or self._pending:
+                return -signal.SIGTERM
+            proc = subprocess.Popen(
+                cmd,
+                shell=True,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._procs.add(proc)
+        pumps = [
+            threading.Thread(target=_pump, args=(stream, lines, err), daemon=True)
+            for stream, err in ((proc.stdout, False), (proc.stderr, True))
+        ]
+        for pump in pumps:
+            pump.start()
+        try:
+            code = proc.wait()
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+        for pump in pumps:  # what a command left in the background may keep the pipe open:
+            pump.join(LEFTOVERS)  # its lines still come, later, from the daemon thread
+        return code
+
+    def wait(self, futures: Iterable[Future[Any]]) -> set[Future[Any]]:
+        """Wait (main thread) until one of futures is done; those done."""
+        if self._pending:
+            self._stop_all(self._pending)
+        self._waiting = True
+        try:
+            done, _ = concurrent.futures.wait(futures, return_when=FIRST_COMPLETED)
+        except _Stop as stop:
+            self._stop_all(stop.signum)
+        finally:
+            self._waiting = False
+        return done
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stopping:
+            self._hurry = True
+        elif self._waiting:
+            self._waiting = False
+            raise _Stop(signum)
+        else:  # the main thread is recording a stage: stop at its next wait, or at the end
+            self._pending = signum
+
+    def close(self) -> None:
+        """At the end of the block: a signal that came during the last bookkeeping."""
+        if self._pending and not self._stopping:
+            self._stop_all(self._pending)
+
+    def _stop_all(self, signum: int) -> NoReturn:
+        with self._lock:
+            self._stopping = True
+            procs = list(self._procs)
+        for proc in procs:
+            _killpg(proc.pid, signum)
+        deadline = time.monotonic() + GRACE
+        while not all(_exited(p) for p in procs):
+            if self._hurry or time.monotonic() > deadline:
+                break
+            time.sleep(_POLL)
+        groups = [p.pid for p in procs]
+        if not self._hurry:
+            for group in groups:
+                _killpg(group, signal.SIGTERM)  # what the shells left running
+            deadline = time.monotonic() + LEFTOVERS
+            while any(_running(g) for g in groups) and not self._hurry:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(_POLL)
+        for group in groups:
+            if _running(group):
+                _killpg(group, signal.SIGKILL)
+        _leave(signum)
+
+
+def _pump(stream: IO[bytes] | None, lines: Lines, err: bool) -> None:
+    if stream is None:
+        return
+    with stream:
+        for line in iter(stream.readline, b""):
+            lines(line, err)
+
+
+@contextmanager
+def parallel_commands() -> Iterator[Parallel]:
+    """A Parallel, with SIGINT, SIGTERM and SIGHUP forwarded while the block runs (from the
+    main thread; elsewhere the defaults stay)."""
+    runner = Parallel()
+    if threading.current_thread() is not threading.main_thread():
+        yield runner
+        return
+    previous: list[tuple[int, Handler]] = []
+    try:
+        for signum in FORWARDED:
+            previous.append((signum, signal.signal(signum, runner.on_signal)))
+        yield runner
+        runner.close()
+    finally:
+        for number, handler in reversed(previous):
+            signal.signal(number, handler)

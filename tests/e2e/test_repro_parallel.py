@@ -1,0 +1,243 @@
+"""`mlv repro -j N` (independent stages at once), `always_changed` and `frozen` stages,
+with real git and real shell commands. Overlap is proven from the times the commands
+write, never from how long a run took."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import MLV, assert_error, git, mlv, write_files
+from prebuilt import make_mlv_repo
+
+
+def _timed(name: str, seconds: float) -> str:
+    """A command that writes its start and end times (ns) and says hello on both streams."""
+    return (
+        f"date +%s%N > {name}.start; echo hello from {name}; echo to stderr >&2;"
+        f" sleep {seconds}; date +%s%N > {name}.end"
+    )
+
+
+def _write(repo: Path, stages: dict[str, dict[str, object]]) -> None:
+    (repo / "mlv.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+
+
+def _ns(repo: Path, name: str) -> int:
+    return int((repo / name).read_text())
+
+
+INDEPENDENT = {
+    "a": {"cmd": _timed("a", 0.5), "outs": ["a.start", "a.end"]},
+    "b": {"cmd": _timed("b", 0.5), "outs": ["b.start", "b.end"]},
+    "join": {
+        "cmd": "date +%s%N > join.start; cat a.end b.end > join.txt",
+        "deps": ["a.end", "b.end"],
+        "outs": ["join.start", "join.txt"],
+    },
+}
+
+
+def test_independent_stages_overlap_and_what_needs_them_waits(mlv_repo: Path) -> None:
+    _write(mlv_repo, INDEPENDENT)
+    proc = mlv("repro", "-j", "2", cwd=mlv_repo)
+    a = (_ns(mlv_repo, "a.start"), _ns(mlv_repo, "a.end"))
+    b = (_ns(mlv_repo, "b.start"), _ns(mlv_repo, "b.end"))
+    assert a[0] < b[1] and b[0] < a[1]  # the two commands ran at the same time
+    assert _ns(mlv_repo, "join.start") >= max(a[1], b[1])  # join waited for both
+    # each line of a command comes whole, prefixed with its stage, on its own stream
+    assert "[a] hello from a\n" in proc.stdout and "[b] hello from b\n" in proc.stdout
+    assert "[a] to stderr\n" in proc.stderr and "[b] to stderr\n" in proc.stderr
+    assert "[a] > date" in proc.stdout
+    assert "Stages: 3 ran, 0 up to date." in proc.stdout
+    lock = yaml.safe_load((mlv_repo / "mlv.lock").read_text())
+    assert list(lock["stages"]) == ["a", "b", "join"]  # mlv.yaml's order, not finishing order
+    assert "mlv.lock" in git("diff", "--cached", "--name-only", cwd=mlv_repo).stdout
+    assert "3 up to date" in mlv("repro", "-j", "2", cwd=mlv_repo).stdout
+
+
+def test_the_lock_of_j2_is_the_lock_of_j1(tmp_path: Path) -> None:
+    stages = {f"s{i}": {"cmd": f"echo {i} > out{i}.txt", "outs": [f"out{i}.txt"]} for i in range(5)}
+    stages["all"] = {
+        "cmd": "cat out*.txt > all.txt; echo '{\"n\": 5}' > m.json",
+        "deps": [f"out{i}.txt" for i in range(5)],
+        "outs": ["all.txt"],
+        "metrics": ["m.json"],
+    }
+    locks = []
+    for jobs in ("1", "3"):
+        repo = make_mlv_repo(tmp_path / f"j{jobs}")
+        _write(repo, stages)
+        mlv("repro", "-j", jobs, cwd=repo)
+        locks.append((repo / "mlv.lock").read_bytes())
+        assert (repo / "all.txt").read_text() == "0\n1\n2\n3\n4\n"
+    assert locks[0] == locks[1]
+
+
+FAILING = {
+    "fails": {"cmd": "sleep 0.2; exit 3", "outs": ["f.txt"]},
+    "slow": {"cmd": "sleep 0.8; echo s > s.txt", "outs": ["s.txt"]},
+    "child": {"cmd": "cat f.txt > c.txt", "deps": ["f.txt"], "outs": ["c.txt"]},
+    "other": {"cmd": "echo o > o.txt", "outs": ["o.txt"]},
+}
+
+
+def test_a_failure_stops_what_needs_it_and_running_stages_finish(mlv_repo: Path) -> None:
+    _write(mlv_repo, FAILING)
+    proc = mlv("repro", "-j", "2", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert "stage 'fails' failed: `sleep 0.2; exit 3` ended with exit code 3" in proc.stderr
+    # slow was running when fails failed: it finished and is recorded; nothing new started
+    assert (mlv_repo / "s.txt").read_text() == "s\n"
+    assert not (mlv_repo / "o.txt").exists()
+    assert "Stages: 1 ran, 0 up to date, 1 failed, 2 not run." in proc.stdout
+    assert list(yaml.safe_load((mlv_repo / "mlv.lock").read_text())["stages"]) == ["slow"]
+    # with --keep-going the others run; what needs the failed stage is skipped
+    proc = mlv("repro", "-j", "2", "--keep-going", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    assert "stage 'child' not run: stage 'fails' it needs failed" in proc.stderr
+    assert (mlv_repo / "o.txt").read_text() == "o\n"
+    assert list(yaml.safe_load((mlv_repo / "mlv.lock").read_text())["stages"]) == [
+        "slow",
+        "other",
+    ]
+    # the failure's hint, once the command is fixed, runs it
+    FAILING["fails"]["cmd"] = "echo f > f.txt"
+    _write(mlv_repo, FAILING)
+    mlv("repro", "fails", cwd=mlv_repo)
+    assert "Stages: 1 ran" in mlv("repro", "-j", "2", cwd=mlv_repo).stdout  # child
+
+
+def test_ctrl_c_stops_every_running_stage(mlv_repo: Path) -> None:
+    _write(
+        mlv_repo,
+        {
+            "x": {"cmd": "echo $$ > x.pid; sleep 30; echo x > x.txt", "outs": ["x.txt"]},
+            "y": {"cmd": "echo $$ > y.pid; sleep 30 & wait; echo y > y.txt", "outs": ["y.txt"]},
+        },
+    )
+    proc = subprocess.Popen(
+        [MLV, "repro", "-j", "2"], cwd=mlv_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 20
+    while not ((mlv_repo / "x.pid").exists() and (mlv_repo / "y.pid").exists()):
+        assert time.monotonic() < deadline, "the stages did not start"
+        time.sleep(0.05)
+    time.sleep(0.2)  # the sleeps are running
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert b"error: interrupted" in err
+    for name in ("x", "y"):
+        group = int((mlv_repo / f"{name}.pid").read_text())
+        with pytest.raises(ProcessLookupError):
+            _signal_live(group)
+        assert not (mlv_repo / f"{name}.txt").exists()
+    assert not (mlv_repo / "mlv.lock").exists()
+
+
+def _signal_live(group: int) -> None:
+    """Raise ProcessLookupError unless a process of the group runs (zombies do not)."""
+    os.killpg(group, 0)
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if fields[2] == str(group) and fields[0] not in ("Z", "X"):
+                return
+    raise ProcessLookupError
+
+
+# ---- always_changed and frozen ----------------------------------------------------------
+
+
+def test_an_always_changed_stage_runs_every_time_and_its_children_only_on_change(
+    mlv_repo: Path,
+) -> None:
+    stages = {
+        "fetch": {
+            "cmd": "echo run >> fetch.log; cat source.txt > fetched.txt",
+            "outs": ["fetched.txt"],
+            "always_changed": True,
+        },
+        "use": {
+            "cmd": "echo run >> use.log; cat fetched.txt > used.txt",
+            "deps": ["fetched.txt"],
+            "outs": ["used.txt"],
+        },
+    }
+    write_files(mlv_repo, {"source.txt": "v1\n", ".gitignore": "/*.log\n"})
+    _write(mlv_repo, stages)
+    mlv("repro", cwd=mlv_repo)
+    proc = mlv("repro", cwd=mlv_repo)
+    assert "Running stage 'fetch' (always changed)" in proc.stdout
+    assert "Stage 'use' is up to date" in proc.stdout  # same output: nothing downstream
+    assert "would run" in mlv("repro", "--dry", cwd=mlv_repo).stdout
+    (mlv_repo / "source.txt").write_text("v2\n")  # not a dep: only running sees it
+    mlv("repro", cwd=mlv_repo)
+    assert (mlv_repo / "used.txt").read_text() == "v2\n"
+    (mlv_repo / "source.txt").write_text("v1\n")  # a run seen before: still run, not restored
+    proc = mlv("repro", cwd=mlv_repo)
+    assert "Restored stage 'fetch'" not in proc.stdout
+    assert (mlv_repo / "fetch.log").read_text().split() == ["run"] * 4
+    # use ran with v1 before: restored from the run cache (it is not always_changed)
+    assert "Restored stage 'use' from the run cache" in proc.stdout
+    assert (mlv_repo / "used.txt").read_text() == "v1\n"
+    assert (mlv_repo / "use.log").read_text().split() == ["run"] * 2
+
+
+def test_a_frozen_stage_never_runs_its_outputs_are_restored(mlv_repo: Path) -> None:
+    stages = {
+        "train": {
+            "cmd": "echo run >> train.log; cat data.txt > model.txt",
+            "deps": ["data.txt"],
+            "outs": ["model.txt"],
+            "frozen": True,
+        },
+        "score": {
+            "cmd": "wc -c < model.txt > score.txt",
+            "deps": ["model.txt"],
+            "outs": ["score.txt"],
+        },
+    }
+    write_files(mlv_repo, {"data.txt": "v1\n", ".gitignore": "/*.log\n"})
+    _write(mlv_repo, stages)
+    # never run: refused, and the hint (unfreeze, then repro) works
+    proc = mlv("repro", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1
+    hint = "remove `frozen: true` from stage 'train' in mlv.yaml, then run `mlv repro train`"
+    assert "stage 'train' is frozen but has never run" in proc.stderr and hint in proc.stderr
+    stages["train"]["frozen"] = False
+    _write(mlv_repo, stages)
+    mlv("repro", "train", cwd=mlv_repo)
+    stages["train"]["frozen"] = True
+    _write(mlv_repo, stages)
+    mlv("repro", cwd=mlv_repo)
+    assert (mlv_repo / "train.log").read_text() == "run\n"
+    # a changed dep, even with --force: not run; its lock entry stays
+    lock_before = yaml.safe_load((mlv_repo / "mlv.lock").read_text())["stages"]["train"]
+    (mlv_repo / "data.txt").write_text("v2\n")
+    proc = mlv("repro", "--force", cwd=mlv_repo)
+    assert "Stage 'train' is frozen; its outputs are as mlv.lock records" in proc.stdout
+    assert (mlv_repo / "train.log").read_text() == "run\n"
+    assert (mlv_repo / "model.txt").read_text() == "v1\n"
+    assert yaml.safe_load((mlv_repo / "mlv.lock").read_text())["stages"]["train"] == lock_before
+    # a deleted output is restored as mlv.lock records it, still without running
+    (mlv_repo / "model.txt").unlink()
+    assert "Would restore stage 'train'" in mlv("repro", "--dry", cwd=mlv_repo).stdout
+    proc = mlv("repro", cwd=mlv_repo)
+    assert "Restored stage 'train' from the cache" in proc.stdout
+    assert (mlv_repo / "model.txt").read_text() == "v1\n"
+    assert (mlv_repo / "train.log").read_text() == "run\n"
+    # an edit by hand is refused as for any stage
+    (mlv_repo / "model.txt").unlink()
+    (mlv_repo / "model.txt").write_text("mine\n")
+    proc = mlv("repro", "train", cwd=mlv_repo, check=False)
+    assert_error(proc, 1, "model.txt holds content that mlv did not produce")
