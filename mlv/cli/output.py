@@ -300,6 +300,7 @@ class TerminalProgress:
             self._begun = True
         if self._progress is not None:
             self._task = self._progress.add_task(what, total=total)
+            self._progress.refresh()  # the bar and its total at once, however short the work
 
     def volume(self) -> str:
         """ "12.0 MiB at 2.0 MiB/s": the bytes so far and the rate over the last
