@@ -278,3 +278,10 @@ def test_a_params_file_is_read_once_for_all_the_stages_naming_it() -> None:
     pipe = spec.parse(text, "mlv.yaml", read)
     assert [s.command for s in pipe.stages.values()] == ["3", "3", "3"]
     assert sorted(reads) == ["conf.yaml", "params.yaml"]
+
+
+def test_a_shell_variable_in_braces_is_refused_with_the_way_to_write_it() -> None:
+    message = error("stages:\n  t:\n    cmd: echo ${HOME}\n")
+    assert "stage 't': cmd: ${HOME} is not defined" in message
+    assert "for the shell's variable write $HOME or \\${HOME}" in message
+    assert cmds("stages:\n  t:\n    cmd: echo $HOME \\${HOME}\n") == {"t": "echo $HOME ${HOME}"}

@@ -404,7 +404,7 @@ class _Expander:
             return text
         matches = list(_REF.finditer(text))
         if len(matches) == 1 and matches[0].group(0) == text:
-            value = self._lookup(matches[0]["inner"], ctx, at)
+            value = self._lookup(matches[0]["inner"], ctx, at, field)
             if field == "cmd" and isinstance(value, dict):
                 return self._text(_arguments(value, at, self))
             self._check_insert(value, matches[0]["inner"], at, field)
@@ -416,7 +416,7 @@ class _Expander:
         parts: list[str] = []
         index = 0
         for match in matches:
-            value = self._lookup(match["inner"], ctx, at)
+            value = self._lookup(match["inner"], ctx, at, field)
             if field == "cmd" and isinstance(value, dict):
                 piece = _arguments(value, at, self)
             else:
@@ -441,7 +441,7 @@ class _Expander:
                 "name one value inside it, e.g. ${" + expr + ".KEY}",
             )
 
-    def _lookup(self, inner: str, ctx: _Context, at: str) -> Any:
+    def _lookup(self, inner: str, ctx: _Context, at: str, field: str | None) -> Any:
         expr = inner.strip()
         if not _EXPR.fullmatch(expr):
             raise self.error(
@@ -452,11 +452,10 @@ class _Expander:
         parts = [p.strip() for p in expr.replace("[", ".").replace("]", "").split(".")]
         value: Any = ctx.top(parts[0])
         if value is _MISSING:
-            raise self.error(
-                at,
-                f"${{{expr}}} is not defined in {ctx.describe()}",
-                f"add '{parts[0]}' to {DEFAULT_PARAMS} or to `vars:`",
-            )
+            hint = f"add '{parts[0]}' to {DEFAULT_PARAMS} or to `vars:`"
+            if field == "cmd" and len(parts) == 1:  # as in DVC, ${X} is never the shell's
+                hint += f"; for the shell's variable write ${expr} or \\${{{expr}}}"
+            raise self.error(at, f"${{{expr}}} is not defined in {ctx.describe()}", hint)
         for i, part in enumerate(parts[1:], 1):
             if isinstance(value, dict) and part in value:
                 value = value[part]
