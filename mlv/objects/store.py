@@ -183,7 +183,9 @@ class Cache:
                     return hash_id
                 except localfs.LinkUnsupported:
                     self._give_up("hardlink", "unsupported")
-            localfs.write_bytes_atomic(dst, data, OBJECT_MODE, fsync=self.fsync)
+            st = localfs.write_bytes_atomic(dst, data, OBJECT_MODE, fsync=self.fsync)
+            if self.trust is not None:  # these very bytes were hashed: a later link
+                self.trust.trust_objects([(hash_id, st)])  # checkout need not re-read them
             if kind == "hardlink":
                 self.link_workspace(hash_id, src, "hardlink")
             return hash_id
