@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mlv.objects.tree import Entry, Tree
+from mlv.objects.tree import DIR, Entry, Tree
 
 TreeLoader = Callable[[str], Tree]
 
@@ -40,6 +40,21 @@ def walk(load: TreeLoader, tree_hash: str, prefix: str = "") -> Iterator[tuple[s
 def diff(load: TreeLoader, old: str | None, new: str | None, prefix: str = "") -> Iterator[Change]:
     """Changes turning tree `old` into tree `new` (either may be None: empty)."""
     if old == new:
+        return
+    if not old or not new:  # one side only: its entries, already in name order
+        side = new or old
+        if not side:
+            return
+        for entry in load(side).entries:
+            path = f"{prefix}/{entry.name}" if prefix else entry.name
+            if not new:
+                if entry.kind == DIR:
+                    yield from diff(load, entry.hash, None, path)
+                yield Change(path, entry, None)
+            else:
+                yield Change(path, None, entry)
+                if entry.kind == DIR:
+                    yield from diff(load, None, entry.hash, path)
         return
     old_entries = load(old).by_name() if old else {}
     new_entries = load(new).by_name() if new else {}
