@@ -9,6 +9,7 @@ place, and every object copied out is checked against its name first.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import shutil
@@ -28,13 +29,13 @@ from mlv.errors import (
     TreeError,
     WorkspaceError,
 )
-from mlv.objects import hashing, treediff
+from mlv.objects import hashing, linker, treediff
 from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, Entry
 
 PARALLEL_SIZE = 8 << 20  # files this large are copied two at a time
 PREFETCH = 2000  # changes whose objects' trust records are read in one go
-LINK_BATCH = 1000  # files hard-linked in one call of Cache.link_many
+LINK_BATCH = 1000  # files hard-linked in one go (by the link helper, or Cache.link_many)
 
 
 @dataclass
@@ -53,6 +54,9 @@ class CheckoutResult:
     @property
     def ok(self) -> bool:
         return not (self.conflicts or self.missing or self.corrupt or self.unreadable or self.error)
+
+
+_Link = tuple[str, Entry, CheckoutResult, str]  # rel, entry, result, absolute path
 
 
 def _subtree(scanner: Scanner, root: Entry, sub: str) -> Entry | None:
@@ -92,7 +96,14 @@ class _Checkout:
         self._unreadable: dict[str, str] = {}  # hash id -> why its object cannot be read
         self._pool: ThreadPoolExecutor | None = None
         self._linking = self.cache.link_type == "hardlink"
-        self._links: list[tuple[str, Entry, CheckoutResult, str]] = []  # for _link_batch
+        self._links: list[_Link] = []  # for _link_batch
+        # the link helper (objects/linker.py), started by the first full batch, and the
+        # batches it was given, with each file's trust record, not yet booked
+        self._helper: linker.LinkHelper | None = None
+        self._helper_tried = False
+        self._flight: collections.deque[list[tuple[_Link, tuple[int, int, int]]]] = (
+            collections.deque()
+        )
         self._pending: list[tuple[str, Entry, CheckoutResult, Future[os.stat_result]]] = []
 
     def run(self, target: Target) -> CheckoutResult:
@@ -335,20 +346,101 @@ class _Checkout:
             rel, entry, result, lambda: self.cache.materialize(entry.hash, path, entry.size)
         )
 
-    def _link_batch(self) -> None:
-        """Link the batch, and book it: the files linked in bulk (their state rows in one
-        call), anything else one by one as _book does."""
+    def _link_batch(self, final: bool = False) -> None:
+        """Link the batch, and book it. A large checkout hands the files whose objects have
+        a trust record to the link helper and books each batch when the next one has gone
+        out (final: book every batch in flight); the rest, and anything the helper did not
+        do, is linked here (Cache.link_many) and booked as _book does."""
         links, self._links = self._links, []
+        helper = self._helper
+        if links and helper is None and len(links) >= LINK_BATCH and not self._helper_tried:
+            self._helper_tried = True
+            helper = self._helper = linker.start()
+        if helper is None:
+            self._link_here(links)
+            return
+        here: list[_Link] = []
+        sent: list[tuple[_Link, tuple[int, int, int]]] = []
+        record = self.state.object_record
+        for link in links:
+            trust = record(link[1].hash)
+            if trust is None:
+                here.append(link)
+            else:
+                sent.append((link, trust))
+        if sent:
+            object_path = self.cache.object_path
+            jobs = [(object_path(e.hash), path, *t) for (_, e, _, path), t in sent]
+            try:
+                helper.send(jobs)
+                self._flight.append(sent)
+            except linker.HelperGone:
+                self._helper_lost()
+                here += [link for link, _ in sent]
+        self._link_here(here)
+        while len(self._flight) > (0 if final else 1):
+            self._book_flight()
+
+    def _book_flight(self) -> None:
+        """Book the oldest batch the helper was given: what it linked, in bulk (the trust
+        record's stat is the new file's: the same inode); the rest is linked here."""
+        batch = self._flight.popleft()
+        assert self._helper is not None
+        try:
+            codes = self._helper.receive()
+        except linker.HelperGone:
+            redo = [link for link, _ in batch]
+            for more in self._flight:
+                redo += [link for link, _ in more]
+            self._flight.clear()
+            self._helper_lost()
+            self._link_here(redo)
+            return
+        rows: list[tuple[str, str, int, int, int, str]] = []
+        nbytes = 0
+        here: list[_Link] = []
+        for (link, trust), code in zip(batch, codes, strict=True):
+            if code == linker.LINKED:
+                rel, entry, result, _ = link
+                rel_dir, _, name = rel.rpartition("/")
+                rows.append((rel_dir, name, *trust, entry.hash))
+                result.restored.append(rel)
+                nbytes += entry.size
+            else:
+                here.append(link)
+        self.state.record_many(rows, written=True)
+        self.progress.advance(len(rows), nbytes)
+        self._link_here(here)
+
+    def _helper_lost(self) -> None:
+        """The helper stopped: what it was given is redone here (a link it made is found
+        by materialize), and so is everything after."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+
+    def _link_here(self, links: list[_Link]) -> None:
+        """Link in this process (Cache.link_many), and book: the files linked in bulk
+        (their state rows in one call), anything else one by one as _book does."""
         if not links:
             return
         outcomes = self.cache.link_many([(e.hash, path, e.size) for _, e, _, path in links])
-        rows: list[tuple[str, str, os.stat_result, str]] = []
+        rows: list[tuple[str, str, int, int, int, str]] = []
         nbytes = 0
         stop: BaseException | None = None  # a workspace error: raised once all are booked
         for (rel, entry, result, _), outcome in zip(links, outcomes, strict=True):
             if type(outcome) is os.stat_result:
                 rel_dir, _, name = rel.rpartition("/")
-                rows.append((rel_dir, name, outcome, entry.hash))
+                rows.append(
+                    (
+                        rel_dir,
+                        name,
+                        outcome.st_ino,
+                        outcome.st_mtime_ns,
+                        outcome.st_size,
+                        entry.hash,
+                    )
+                )
                 result.restored.append(rel)
                 nbytes += entry.size
             else:
@@ -364,7 +456,7 @@ class _Checkout:
     def _drain(self) -> None:
         """Book the files linked in a batch, and the large files written in the background
         (in the main thread)."""
-        self._link_batch()
+        self._link_batch(final=True)
         pending, self._pending = self._pending, []
         for rel, entry, result, job in pending:
             self._finish(rel, entry, result, job.result)
@@ -407,6 +499,9 @@ class _Checkout:
             raise outcome  # not the object (the workspace, say): the target stops
 
     def close(self) -> None:
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -42,7 +42,6 @@ from mlv import log
 T = TypeVar("T")
 RACY_NS = 2_000_000_000
 FINE_RACY_NS = 20_000_000
-FLUSH_TIME = -1  # a queued row's recorded_ns to be filled in by flush()
 _NOT_AHEAD = (-1, -1, -1)  # object_trusted: no record read ahead for this object
 
 
@@ -75,6 +74,8 @@ class StateDB:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, str, int, int, int, str, int]] = []
+        # rows of files mlv wrote (checkout), without recorded_ns: flush() gives its own
+        self._pending_written: list[tuple[str, str, int, int, int, str]] = []
         self._pending_folders: list[tuple[str, bytes, int, int, bytes]] = []
         self._pending_objects: list[tuple[str, int, int, int]] = []
         # trust records read ahead for a batch of objects (prefetch_objects): hash ->
@@ -170,28 +171,26 @@ class StateDB:
     ) -> None:
         """Queue a row; written by flush() in one transaction. written: mlv wrote this
         content itself (a checkout): the row's time is the flush's, not this moment's."""
-        recorded = FLUSH_TIME if written else time.time_ns()
-        self._pending.append(
-            (rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id, recorded)
-        )
-        if len(self._pending) >= 50_000:
-            self.flush()
+        self.record_many([(rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id)], written)
 
     def record_many(
-        self, rows: Iterable[tuple[str, str, os.stat_result, str]], written: bool = False
+        self, rows: Iterable[tuple[str, str, int, int, int, str]], written: bool = False
     ) -> None:
-        """record() of many (rel_dir, name, stat, hash id) at once."""
-        recorded = FLUSH_TIME if written else time.time_ns()
-        self._pending.extend(
-            (rel_dir, name, st.st_ino, st.st_mtime_ns, st.st_size, hash_id, recorded)
-            for rel_dir, name, st, hash_id in rows
-        )
-        if len(self._pending) >= 50_000:
+        """record() of many (rel_dir, name, ino, mtime_ns, size, hash id) at once."""
+        if written:
+            self._pending_written.extend(rows)
+        else:
+            recorded = time.time_ns()
+            self._pending.extend([(*row, recorded) for row in rows])
+        if len(self._pending) + len(self._pending_written) >= 50_000:
             self.flush()
 
     def unrecord(self, rel_dir: str, name: str) -> None:
         """Drop the rows queued for one file (rare: a scan that must not vouch for it)."""
         self._pending = [r for r in self._pending if (r[0], r[1]) != (rel_dir, name)]
+        self._pending_written = [
+            r for r in self._pending_written if (r[0], r[1]) != (rel_dir, name)
+        ]
 
     def snapshot(self, rel_dir: str) -> tuple[bytes, bytes] | None:
         """(digest, rows blob) of a folder's last scan, if trustworthy (not racy)."""
@@ -218,17 +217,23 @@ class StateDB:
         self._run(work)
 
     def flush(self) -> None:
-        if not (self._pending or self._pending_folders or self._pending_objects):
+        if not (
+            self._pending or self._pending_written or self._pending_folders or self._pending_objects
+        ):
             return
 
-        now = time.time_ns()  # every file of a FLUSH_TIME row was written before this
-        rows = [r if r[6] != FLUSH_TIME else (*r[:6], now) for r in self._pending]
+        now = time.time_ns()  # every file of a written row was written before this
 
         def work(db: sqlite3.Connection) -> None:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             db.execute("BEGIN")
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+            # written rows first: a row from a scan of the same file later on is newer
+            db.executemany(
+                f"INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,{int(now)})",
+                self._pending_written,
+            )
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self._pending)
             db.executemany(
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders
             )
@@ -238,6 +243,7 @@ class StateDB:
         self._run(work)
         self._pending_objects.clear()
         self._pending.clear()
+        self._pending_written.clear()
         self._pending_folders.clear()
 
     # ---- cache objects ---------------------------------------------------------------
@@ -247,11 +253,16 @@ class StateDB:
         and mtime must match (not ctime: every hardlink made in a checkout changes it).
         Damage that leaves all three alone (bit rot) is found where the bytes are read
         anyway (a copy checkout, a push) and by `mlv verify`."""
+        return self.object_record(hash_id) == (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def object_record(self, hash_id: str) -> tuple[int, int, int] | None:
+        """The trust record of an object, (ino, mtime_ns, size), None if it has none: read
+        ahead by prefetch_objects, else one query."""
         known = self._objects_ahead.get(hash_id, _NOT_AHEAD)  # one read: another thread
         if known is _NOT_AHEAD:  # may replace the dict meanwhile
             row = self._one("SELECT ino, mtime_ns, size FROM objects WHERE hash = ?", (hash_id,))
             known = None if row is None else (row[0], row[1], row[2])
-        return known == (st.st_ino, st.st_mtime_ns, st.st_size)
+        return known
 
     def prefetch_objects(self, hashes: Iterable[str]) -> None:
         """Read the trust records of a batch of objects in a few queries, for the

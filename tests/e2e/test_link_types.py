@@ -23,6 +23,8 @@ from helpers import (
     xxh,
 )
 
+from mlv.objects import linker
+
 FILES = {"data/a.txt": "alpha", "data/sub/big.bin": os.urandom((1 << 20) + 100), "m.bin": "m"}
 
 
@@ -85,12 +87,30 @@ def test_hardlink_checkout_links_out(mlv_repo: Path) -> None:
     assert not _writable(a)
 
 
+def _count_helpers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Count the link helpers checkout starts (objects/linker.py)."""
+    started: list[object] = []
+    real = linker.start
+
+    def start() -> linker.LinkHelper | None:
+        helper = real()
+        started.append(helper)
+        return helper
+
+    monkeypatch.setattr(linker, "start", start)
+    return started
+
+
+@pytest.mark.parametrize("batch", [1000, 4], ids=["in-process", "helper"])
 def test_hardlink_checkout_links_the_rest_around_a_missing_and_a_corrupt_object(
-    mlv_repo: Path,
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
-    """Hard links go a batch at a time: a missing object and a damaged one (its trust
-    record no longer matching) cost their own files only, each named; the others are
-    linked, and the next status finds them unchanged."""
+    """Hard links go a batch at a time, in this process or (large checkouts; made small
+    here) by the link helper: a missing object and a damaged one (its trust record no
+    longer matching) cost their own files only, each named; the others are linked, and
+    the next status finds them unchanged."""
+    monkeypatch.setattr("mlv.core.checkout.LINK_BATCH", batch)
+    started = _count_helpers(monkeypatch)
     mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
     files = {f"data/f{i:03d}.txt": f"file {i}" for i in range(30)}
     write_files(mlv_repo, files)
@@ -113,6 +133,71 @@ def test_hardlink_checkout_links_the_rest_around_a_missing_and_a_corrupt_object(
         assert (
             linked.stat().st_ino == object_path(mlv_repo, xxh(f"file {i}".encode())).stat().st_ino
         )
+    assert [h is not None for h in started] == ([True] if batch < 30 else [])
+    doc = target_status(mlv_repo, "data")
+    assert doc["deleted"] == ["data/f003.txt", "data/f007.txt"] and not doc["modified"]
+
+
+def test_helper_replaces_changed_files_and_leaves_unsaved_ones(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the link helper, a checkout of the previous commit replaces files whose
+    workspace version the cache holds (the helper finds them there and leaves them to
+    this process), restores the deleted ones, and keeps an edit that was never added."""
+    monkeypatch.setattr("mlv.core.checkout.LINK_BATCH", 5)
+    started = _count_helpers(monkeypatch)
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    old = {f"data/d{i % 3}/f{i:02d}": f"v1 {i}" for i in range(40)}
+    write_files(mlv_repo, old)
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("unprotect", "data", cwd=mlv_repo)
+    write_files(mlv_repo, {f"data/d{i % 3}/f{i:02d}": f"v2 {i}" for i in range(0, 40, 2)})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    for i in range(1, 40, 4):
+        os.unlink(mlv_repo / "data" / f"d{i % 3}" / f"f{i:02d}")
+    mlv("unprotect", "data/d1/f10", cwd=mlv_repo)
+    (mlv_repo / "data" / "d1" / "f10").write_text("never added")
+    git("checkout", "-q", "HEAD~1", cwd=mlv_repo)
+    proc = mlv("checkout", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "data/d1/f10" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    want = {k[5:]: v.encode() for k, v in old.items()} | {"d1/f10": b"never added"}
+    assert {k: v for k, v in snapshot(mlv_repo / "data").items() if v != "<dir>"} == want
+    for rel, content in old.items():
+        if rel != "data/d1/f10":
+            obj = object_path(mlv_repo, xxh(content.encode()))
+            assert (mlv_repo / rel).stat().st_ino == obj.stat().st_ino, rel
+    assert len(started) == 1 and started[0] is not None
+    assert target_status(mlv_repo, "data")["modified"] == ["data/d1/f10"]
+
+
+def test_checkout_finishes_when_the_link_helper_dies(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper that stops (killed, say) after its first batch: what it was given and
+    everything after is linked by mlv itself, and status is clean."""
+    monkeypatch.setattr("mlv.core.checkout.LINK_BATCH", 3)
+    # links the first batch as the real helper does, then exits without answering
+    dying = linker._HELPER.replace("    out.flush()\n", "    out.flush()\n    break\n")
+    assert dying != linker._HELPER
+    monkeypatch.setattr(linker, "_HELPER", dying.replace("out.write(", "0 and out.write("))
+    started = _count_helpers(monkeypatch)
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    files = {f"data/f{i:02d}": f"file {i}" for i in range(20)}
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+    mlv("checkout", cwd=mlv_repo)
+    assert len(started) == 1 and started[0] is not None
+    assert {k: v for k, v in snapshot(mlv_repo / "data").items()} == {
+        k[5:]: v.encode() for k, v in files.items()
+    }
+    for rel, content in files.items():
+        obj = object_path(mlv_repo, xxh(content.encode()))
+        assert (mlv_repo / rel).stat().st_ino == obj.stat().st_ino, rel
+    assert "clean" in mlv("status", cwd=mlv_repo).stdout
 
 
 def test_symlink_add_and_unprotect(mlv_repo: Path) -> None:
