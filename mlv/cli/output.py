@@ -33,6 +33,7 @@ _logging_state: list[tuple[Any, int]] = []
 def configure(verbose: bool, quiet: bool) -> None:
     _settings["verbose"] = verbose
     _settings["quiet"] = quiet
+    _quiet_library_warnings()
     if verbose and not _logging_state:
         import logging
 
@@ -43,6 +44,22 @@ def configure(verbose: bool, quiet: bool) -> None:
         _logging_state.append((handler, root.level))
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
+
+
+def _quiet_library_warnings() -> None:
+    """asyncssh uses ciphers that cryptography has deprecated: each use prints a
+    CryptographyDeprecationWarning (five lines before an ssh error), a note for asyncssh's
+    authors, not for the user. Ignored in the CLI process, from asyncssh only (mlv.api
+    callers keep their own filters); -v shows them. cryptography.utils is a small import
+    (under 1 ms)."""
+    import warnings
+
+    try:
+        from cryptography.utils import CryptographyDeprecationWarning
+    except ImportError:  # no cryptography, no asyncssh either
+        return
+    action = "default" if _settings["verbose"] else "ignore"
+    warnings.filterwarnings(action, category=CryptographyDeprecationWarning, module="asyncssh")
 
 
 def reset() -> None:
@@ -307,16 +324,21 @@ class TerminalProgress:
         RATE_WINDOW seconds, as of now."""
         now = self._clock()
         with self._lock:
-            samples = self._samples
-            while len(samples) > 1 and samples[1][0] <= now - self.RATE_WINDOW:
-                samples.popleft()
-            since, then = samples[0] if samples else (now, 0)
+            self._prune(now)
+            since, then = self._samples[0] if self._samples else (now, 0)
             nbytes = self._bytes
         # bytes only grow at advance(): those of the window's start are those of its last
         # sample, so the rate is over the whole window even after a long wait
         since = max(since, now - self.RATE_WINDOW)
         rate = (nbytes - then) / max(now - since, 1e-3)
         return f"{human_size(nbytes)} at {human_size(int(rate))}/s"
+
+    def _prune(self, now: float) -> None:
+        """Drop the samples older than the window but the last one before it (its bytes
+        are those at the window's start); under self._lock."""
+        samples = self._samples
+        while len(samples) > 1 and samples[1][0] <= now - self.RATE_WINDOW:
+            samples.popleft()
 
     def advance(self, files: int = 1, nbytes: int = 0) -> None:
         now = self._clock()
@@ -325,6 +347,7 @@ class TerminalProgress:
             self._bytes += nbytes
             if self._samples and now - self._samples[-1][0] >= self._SAMPLE_EVERY:
                 self._samples.append((now, self._bytes))
+                self._prune(now)
             line_due = (
                 self._task is None
                 and self._begun  # nothing to name before begin(): no line

@@ -246,7 +246,7 @@ def _render(s: TransferSummary, repair: str = "") -> None:
     where = "to" if s.action == "push" else "from"
     there = "on the remote" if s.action == "push" else "in the cache"
     output.info(
-        f"{verb} {s.transferred} objects ({output.human_size(s.bytes)}) {where} "
+        f"{verb} {output.plural(s.transferred, 'object')} ({output.human_size(s.bytes)}) {where} "
         f"'{s.remote}'; {s.skipped} already {there}."
     )
     if s.verified and s.ok:
@@ -282,24 +282,28 @@ def _render(s: TransferSummary, repair: str = "") -> None:
 def _render_runs(s: TransferSummary, runs: RunsSummary) -> None:
     verb = {"push": "Pushed", "fetch": "Fetched"}[s.action]
     there = "on the remote" if s.action == "push" else "in the cache"
-    output.info(f"{verb} {runs.transferred} run-cache entries; {runs.skipped} already {there}.")
+    output.info(f"{verb} {_entries(runs.transferred)}; {runs.skipped} already {there}.")
     if runs.incomplete:
         lacking = "the cache" if s.action == "push" else f"remote '{s.remote}'"
         output.warn(
-            f"{len(runs.incomplete)} run-cache entries left out: objects they name are not in "
+            f"{_entries(len(runs.incomplete))} left out: objects they name are not in "
             f"{lacking} (first: {runs.incomplete[0]})"
         )
     if runs.invalid:
         output.warn(
-            f"{len(runs.invalid)} run-cache entries left out: not entries this mlv reads "
+            f"{_entries(len(runs.invalid))} left out: not entries this mlv reads "
             f"(first: {runs.invalid[0]})"
         )
     if runs.failed:
         output.error_list(
-            f"{len(runs.failed)} run-cache entries failed (run again to retry):",
+            f"{_entries(len(runs.failed))} failed (run again to retry):",
             [f"{key}: {reason}" for key, reason in runs.failed.items()],
             SHOW,
         )
+
+
+def _entries(count: int) -> str:
+    return f"{count} run-cache {'entry' if count == 1 else 'entries'}"
 
 
 def _list(

@@ -73,6 +73,9 @@ class TransferSummary:
     runs: RunsSummary | None = None  # with --run-cache
     verified: bool = False  # push --verify: every object asked for, no tree trusted
     warnings: list[str] = field(default_factory=list)  # about the remote (unusable indexes)
+    # objects counted already, as transferred or skipped: the run cache's pass, which comes
+    # second and names the same outputs, does not count them again as "already there"
+    seen: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -275,6 +278,7 @@ def push(
     plan = plan_push(repo, store, roots, verify)
     summary.paths.update(plan.paths)
     summary.skipped = len(plan.present)
+    summary.seen = plan.present | plan.files.keys() | plan.trees.keys()
     summary.missing += sorted(plan.missing - set(summary.missing))
     _send(repo, store, plan, summary, progress, f"push to {store.name}")
     summary.objects = {h: repo.cache.object_path(h) for h in summary.corrupt}
@@ -378,7 +382,8 @@ def _download(
     while frontier:
         seen |= set(frontier)
         lacking = [h for h in frontier if not cache.has(h)]
-        summary.skipped += len(frontier) - len(lacking)
+        summary.skipped += sum(1 for h in frontier if h not in lacking and h not in summary.seen)
+        summary.seen.update(frontier)
         summary.add(store.download(cache, lacking, done))
         following: dict[str, str] = {}
         for tree_hash, label in frontier.items():
@@ -401,7 +406,10 @@ def _download(
         frontier = following
     progress.end()
     lacking_files = [h for h in files if not cache.has(h)]
-    summary.skipped += len(files) - len(lacking_files)
+    summary.skipped += sum(1 for h in files if h not in summary.seen) - sum(
+        1 for h in lacking_files if h not in summary.seen
+    )
+    summary.seen.update(files)
     progress.begin(f"fetch from {store.name}", len(lacking_files))
     summary.add(store.download(cache, lacking_files, done, files))
     progress.end()
@@ -468,7 +476,7 @@ def push_runs(
     scratch = TransferSummary("push", store.name, store.url)
     plan = plan_push(repo, store, roots)
     scratch.paths.update(plan.paths)
-    scratch.skipped = len(plan.present)
+    scratch.skipped = len(plan.present - summary.seen)  # not those this push counted
     label = f"push run cache to {store.name}"
     on_remote = _send(repo, store, plan, scratch, progress, label, report_unsent=False)
     _merge_objects(summary, scratch)
@@ -517,6 +525,7 @@ def fetch_runs(
         return runs
     roots = [Root(f"{p} (run {k[:12]})", e) for k, (_, named) in got.items() for p, e in named]
     scratch = TransferSummary("fetch", store.name, store.url)
+    scratch.seen = summary.seen  # not those this fetch counted (a run's outputs, often)
     trees = Trees(repo)
     _download(repo, store, roots, trees, scratch, progress)
     _merge_objects(summary, scratch)

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 
-from helpers import assert_error, commit_all, git, mlv, remove_remote_object, write_files, xxh
+from helpers import (
+    assert_error,
+    commit_all,
+    git,
+    mlv,
+    remove_remote_object,
+    run,
+    write_files,
+    xxh,
+)
 
 
 def _hint(line: str) -> list[str]:
@@ -198,3 +208,73 @@ def test_mistyped_folder_and_a_file_in_its_place(mlv_repo: Path, tmp_path: Path)
     assert "relative" not in line
     typo.write_text("a file")
     assert_error(mlv("fetch", cwd=mlv_repo, check=False), 1, f"{typo} is not a folder")
+
+
+# ---- item 9: counts in words, the first push's count --------------------------------------
+
+
+def test_one_object_is_one_object(mlv_repo: Path, tmp_path: Path) -> None:
+    write_files(mlv_repo, {"model.bin": "m"})
+    mlv("add", "model.bin", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    pushed = mlv("push", cwd=mlv_repo).stdout.splitlines()
+    assert pushed[-1] == "Pushed 1 object (1 B) to 'store'; 0 already on the remote."
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    fetched = mlv("fetch", cwd=clone).stdout
+    assert fetched == "Fetched 1 object (1 B) from 'store'; 0 already in the cache.\n"
+
+
+def test_first_push_with_the_run_cache_finds_nothing_already_there(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """The run cache names the outputs the same push has just sent: they are not counted a
+    second time, as if they had been on the empty remote before; nor on the way back."""
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": "stages:\n  make:\n    cmd: echo out > out.txt && mkdir -p d && "
+            "echo x > d/x\n    outs: [out.txt, d]\n",
+        },
+    )
+    mlv("repro", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    commit_all(mlv_repo, "run")
+    pushed = json.loads(mlv("push", "--run-cache", "--json", cwd=mlv_repo).stdout)
+    assert pushed["skipped"] == {"objects": 0}, pushed
+    assert pushed["transferred"]["objects"] == 3 and pushed["run_cache"]["transferred"] == 1
+    text = mlv("push", "--run-cache", cwd=mlv_repo).stdout
+    assert "Pushed 0 objects (0 B) to 'store'; 3 already on the remote." in text
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    fetched = json.loads(mlv("fetch", "--run-cache", "--json", cwd=clone).stdout)
+    assert fetched["skipped"] == {"objects": 0}, fetched
+    assert fetched["transferred"]["objects"] == 3 and fetched["run_cache"]["transferred"] == 1
+
+
+_WARNS = """
+import sys, warnings
+from cryptography.utils import CryptographyDeprecationWarning
+from mlv.cli import main, output
+
+configure = output.configure
+
+def configure_then_warn(verbose, quiet):  # as asyncssh warns when it connects
+    configure(verbose, quiet)
+    for module in ("asyncssh.crypto.cipher", "somewhere.else"):
+        warnings.warn_explicit(f"TripleDES moved ({module})", CryptographyDeprecationWarning,
+                               "x.py", 1, module=module)
+
+output.configure = configure_then_warn
+main(sys.argv[1:])
+"""
+
+
+def test_asyncssh_cryptography_warnings_are_not_shown(mlv_repo: Path) -> None:
+    """In a fresh process (Python's default filters show every UserWarning), asyncssh's
+    CryptographyDeprecationWarnings print nothing; other modules' still do; -v shows all."""
+    quiet = run(sys.executable, "-c", _WARNS, "status", cwd=mlv_repo).stderr
+    assert "asyncssh" not in quiet and "TripleDES moved (somewhere.else)" in quiet
+    loud = run(sys.executable, "-c", _WARNS, "-v", "status", cwd=mlv_repo).stderr
+    assert "TripleDES moved (asyncssh.crypto.cipher)" in loud

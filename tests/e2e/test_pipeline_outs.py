@@ -377,7 +377,7 @@ def test_run_cache_push_then_fetch_into_a_fresh_clone(pipeline_repo: Path, tmp_p
     assert again["run_cache"]["transferred"] == 0 and again["run_cache"]["skipped"] == 1
     text = mlv("push", "--run-cache", cwd=repo)
     assert "0 run-cache entries; 1 already on the remote" in text.stdout
-    assert "1 run-cache entries left out" in text.stderr
+    assert "1 run-cache entry left out" in text.stderr
 
     # gc of the remote never deletes run-cache entries (nor any key outside ALGO/)
     mlv("gc", "-w", "-r", "store", "--force", cwd=repo)

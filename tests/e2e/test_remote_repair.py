@@ -434,7 +434,7 @@ def test_push_verify_reads_trees_the_cache_lacks_from_the_remote(
     assert len(lost) == 11
     proc = mlv("push", "--verify", cwd=clone, check=False)
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.startswith("Pushed 1 objects"), proc.stdout  # top0.txt, from its cache
+    assert proc.stdout.startswith("Pushed 1 object ("), proc.stdout  # top0.txt, from its cache
     assert f"{len(lost) - 1} object(s) not in the cache, not pushed" in proc.stderr
     assert f"{gone}  data/sub/deep/d1.txt" in proc.stderr
     assert gone not in remote_objects(remote)
