@@ -146,6 +146,14 @@ def test_the_documented_dvc_yaml_runs_after_a_rename(ported: Path, tmp_path: Pat
     careful_outs = {o["path"]: o.get("cache", True) for o in stages["evaluate@careful"]["outs"]}
     assert careful_outs == {"results/careful/loss.csv": False}
     assert "results/fast/loss.csv" not in (repo / ".gitignore").read_text()
+    # status sees the cached outs only (mlv.lock says loss.csv is git's, whatever the
+    # template needs to be read)
+    status = json.loads(mlv("status", "--json", cwd=repo).stdout)
+    assert status["clean"]
+    assert sorted(t["path"] for t in status["targets"]) == sorted(
+        [f"data/{d}.csv" for d in ("iris", "wine")]
+        + [f"models/{n.partition('@')[2]}.json" for n in TRAIN]
+    )
     shown = mlv("metrics", "show", "--json", cwd=repo).stdout
     assert "results/careful/metrics.json" in shown
     drawn = json.loads(mlv("plots", "show", "--json", "-o", tmp_path / "page", cwd=repo).stdout)
