@@ -117,3 +117,28 @@ def test_many_stages_build_quickly_and_in_order() -> None:
     g = graph("\n".join(lines))
     assert g.order == [f"s{i}" for i in range(1000)]
     assert g.parents["s999"] == ["s998"]
+
+
+def test_generated_stages_are_selected_by_name_or_by_group() -> None:
+    g = graph(
+        """
+stages:
+  prep:
+    foreach: [a, b]
+    do: {cmd: p, outs: ['data/${item}']}
+  fit:
+    matrix: {src: [a, b], k: [1, 2]}
+    cmd: f
+    deps: ['data/${item.src}']
+    outs: ['m/${key}']
+  other: {cmd: o, outs: [o.txt]}
+"""
+    )
+    assert g.order[:2] == ["prep@a", "prep@b"]
+    assert g.parents["fit@b-2"] == ["prep@b"]
+    assert g.select(["fit@a-1"]) == ["prep@a", "fit@a-1"]
+    assert g.select(["prep"]) == ["prep@a", "prep@b"]
+    assert g.select(["prep@b"], downstream=True) == ["prep@b", "fit@b-1", "fit@b-2"]
+    assert g.select(["fit"]) == ["prep@a", "prep@b", "fit@a-1", "fit@a-2", "fit@b-1", "fit@b-2"]
+    with pytest.raises(spec.UnknownStageError, match=r"prep@\* \(2\), fit@\* \(4\), other"):
+        g.select(["fit@c-1"])
