@@ -175,6 +175,19 @@ def test_the_documented_dvc_yaml_runs_after_a_rename(ported: Path, tmp_path: Pat
     assert ran(repo) == []
 
 
+def test_outputs_dvc_left_need_force_the_first_time(ported: Path, tmp_path: Path) -> None:
+    """Step 3 of the port: what DVC produced is content mlv did not produce."""
+    repo, env = ported, python_on_path(tmp_path)
+    write_files(repo, {"data/iris.csv": "made by dvc\n"})
+    proc = mlv("repro", cwd=repo, env=env, check=False)
+    assert proc.returncode == 1
+    assert "data/iris.csv holds content that mlv did not produce" in proc.stderr
+    assert "mlv repro --force" in proc.stderr
+    mlv("repro", "--force", cwd=repo, env=env)
+    assert sorted(ran(repo)) == sorted(PREPARE + TRAIN + EVALUATE)
+    assert (repo / "data/iris.csv").read_text().startswith("iris,0")
+
+
 def test_a_value_used_only_in_a_command_reruns_its_stages(ported: Path, tmp_path: Path) -> None:
     repo, env = ported, python_on_path(tmp_path)
     mlv("repro", cwd=repo, env=env)
