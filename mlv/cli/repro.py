@@ -92,8 +92,14 @@ class _Printer:
         stream = sys.stderr if err else sys.stdout
         stream.flush()
         end = b"" if line.endswith(b"\n") else b"\n"
-        stream.buffer.write(f"[{name}] ".encode() + line + end)
-        stream.buffer.flush()
+        data = f"[{name}] ".encode() + line + end
+        raw = getattr(stream, "buffer", None)
+        if raw is None:  # a text-only stream: the bytes as text, undecodable ones replaced
+            stream.write(data.decode("utf-8", "replace"))
+            stream.flush()
+        else:
+            raw.write(data)
+            raw.flush()
 
     @_locked
     def recorded_data(self, path: str, pointer: str, dry: bool) -> None:
