@@ -16,7 +16,7 @@ from mlv.core import add as add_mod
 @wait_for_lock_option
 def commit_cmd(paths: tuple[str, ...], as_json: bool, wait_for_lock: bool) -> None:
     """Record workspace changes of tracked paths (all when none are named) into their
-    pointers."""
+    pointers; an edited stage output records its stage into mlv.lock (as dvc commit)."""
     repo = open_repo(wait_for_lock)
     failed: add_mod.CommitError | None = None
     try:
