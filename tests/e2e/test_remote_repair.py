@@ -402,7 +402,7 @@ def test_a_remote_that_lost_objects_is_found_and_repaired_from_the_hint(
     assert hint == "mlv push --verify"
 
     proc = mlv(*hint.split()[1:], cwd=mlv_repo)  # where a cache has them
-    assert proc.stdout.startswith(f"Pushed {len(removed)} objects"), proc.stdout
+    assert proc.stdout.startswith(f"Pushed {len(removed)} object"), proc.stdout
     assert "Checked every object on 'store'" in proc.stdout
     assert removed <= remote_has(remote_url, request)
     assert mlv("verify", "--remote", "store", cwd=mlv_repo).returncode == 0
@@ -468,6 +468,6 @@ def test_a_corrupt_object_on_the_remote_is_repaired_from_the_hint(
     assert rotten in lost and len(lost) == (1 if layout == "loose" else 11)
     assert mlv("push", cwd=mlv_repo).stdout.startswith("Pushed 0 objects")  # trusts the remote
     pushed = mlv(*hint.split()[1:], cwd=mlv_repo).stdout
-    assert pushed.startswith(f"Pushed {len(lost)} objects"), pushed
+    assert pushed.startswith(f"Pushed {len(lost)} object"), pushed
     mlv("pull", cwd=clone)
     assert snapshot(clone / "data") == snapshot(mlv_repo / "data")
