@@ -111,8 +111,11 @@ def show_cmd(rev_names: tuple[str, ...], all_commits: bool, as_json: bool, as_md
     repo = Repo.open()
     try:
         shown = metrics_mod.show(repo, rev_names, all_commits)
+        notes = metrics_mod.ignored_notes(repo)
     finally:
         repo.close()
+    for note in notes:
+        output.warn(note)
     if as_json:
         emit_json(
             [
@@ -164,8 +167,11 @@ def diff_cmd(
     repo = Repo.open()
     try:
         result = metrics_mod.diff_metrics(repo, a_rev, b_rev, everything)
+        notes = metrics_mod.ignored_notes(repo)
     finally:
         repo.close()
+    for note in notes:
+        output.warn(note)
     if as_json:
         emit_json(diff_dict(result, "metrics"))
         return

@@ -205,10 +205,12 @@ def test_a_metrics_file_git_ignores_is_warned_about_and_the_hint_tracks_it(
         "warning: eval/metrics.json (a metrics file of stage 'score') is ignored by git"
     ) in proc.stderr
     assert hint in proc.stderr
+    assert hint in mlv("metrics", "diff", cwd=repo).stderr  # where "nothing changed" shows
     git("add", "-f", "eval/metrics.json", cwd=repo)
     commit_all(repo, "v1")
     assert "ignored by git" not in mlv("repro", cwd=repo).stderr
     (repo / "params.yaml").write_text("acc: 0.75\n")
     mlv("repro", cwd=repo)
-    diff = mlv("metrics", "diff", "--json", cwd=repo).stdout
-    assert '"old": 0.5' in diff and '"new": 0.75' in diff
+    diff = mlv("metrics", "diff", "--json", cwd=repo)
+    assert '"old": 0.5' in diff.stdout and '"new": 0.75' in diff.stdout
+    assert "ignored by git" not in diff.stderr

@@ -9,16 +9,45 @@ equals NaN here: an unchanged NaN is not a change.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlv.core.pipeline import revs
+from mlv import git
+from mlv.core.pipeline import revs, spec
 from mlv.core.pipeline.revs import Rev, Snapshot, Values, is_finite, is_nan
+from mlv.core.pipeline.spec import Stage
 from mlv.core.repo import Repo
-from mlv.errors import UsageError
+from mlv.errors import MlvError, UsageError
 
 MISSING: Any = None  # a value absent on one side is reported as null
+
+
+def ignored_notes(repo: Repo, stages: Sequence[Stage] | None = None) -> list[str]:
+    """Warnings for the metrics and params files of stages (default: every stage of the
+    workspace's mlv.yaml) that git ignores and does not track: commits leave them out
+    (a `/eval` line in .gitignore), so `metrics diff` across commits sees nothing."""
+    if not repo.scm:
+        return []
+    if stages is None:
+        try:
+            stages = list(spec.load(repo.root).stages.values())
+        except MlvError:
+            return []  # a broken mlv.yaml is reported where it is read
+    whose: dict[str, str] = {}
+    for stage in stages:
+        for path in stage.metrics:
+            whose.setdefault(path, f"a metrics file of stage '{stage.name}'")
+        for ref in stage.params:
+            whose.setdefault(ref.file, f"a params file of stage '{stage.name}'")
+    present = [p for p in whose if os.path.lexists(repo.abs(p))]
+    return [
+        f"{path} ({whose[path]}) is ignored by git, so commits leave it out and `mlv metrics "
+        f"diff`, `params diff` and `exp show` cannot compare it: run `git add -f {path}` to "
+        "track it"
+        for path in git.ignored(repo.root, present)
+    ]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from mlv import git
 from mlv.core import add, checkout, gitignore, targets
 from mlv.core.lock import RepoLock
-from mlv.core.pipeline import dag, lockfile, params, runcache, shell, spec, stage_env
+from mlv.core.pipeline import dag, lockfile, metrics, params, runcache, shell, spec, stage_env
 from mlv.core.pipeline.lockfile import Lock, LockedStage, Recorded
 from mlv.core.pipeline.spec import LOCK_FILE, Stage
 from mlv.core.repo import Repo
@@ -387,25 +387,11 @@ class _Runner:
             self.events.recorded_data(data_rel, pointer_rel, self.options.dry)
 
     def warn_ignored(self, chosen: list[str]) -> None:
-        """Metrics and params files are committed by git, not cached: one that git ignores
-        (a `/eval` line in .gitignore) is silently left out of every commit, and `mlv
-        metrics diff` across commits then shows nothing. Say so, with the way out."""
-        if not self.repo.scm:
-            return
-        whose: dict[str, str] = {}
-        for name in chosen:
-            stage = self.graph.stage(name)
-            for path in stage.metrics:
-                whose.setdefault(path, f"a metrics file of stage '{name}'")
-            for ref in stage.params:
-                whose.setdefault(ref.file, f"a params file of stage '{name}'")
-        present = [p for p in whose if os.path.lexists(self.repo.abs(p))]
-        for path in git.ignored(self.repo.root, present):
-            self.events.note(
-                f"{path} ({whose[path]}) is ignored by git, so commits leave it out and "
-                f"`mlv metrics diff`, `params diff` and `exp show` cannot compare it: run "
-                f"`git add -f {path}` to track it"
-            )
+        """Metrics and params files are committed by git, not cached: say so when git
+        ignores one, with the way out (metrics.ignored_notes)."""
+        stages = [self.graph.stage(name) for name in chosen]
+        for line in metrics.ignored_notes(self.repo, stages):
+            self.events.note(line)
 
     @staticmethod
     def _inputs(stage: Stage) -> list[str]:
