@@ -123,6 +123,8 @@ def _section(index: int, plot: Plot) -> str:
                 out.append(_xy(plot, plot.series, plot.template == "scatter"))
             out.append(_legend(labels))
         out += _notes(plot.series, labels)
+    if not plot.series and not plot.images:
+        out.append('<p class="note">No data at these revisions.</p>')
     for image in plot.images:
         caption = _esc(f"{rev_label(image.rev)}: {image.file}")
         if image.saved is None:
@@ -171,24 +173,40 @@ def _notes(series: Sequence[Series], labels: Sequence[str]) -> list[str]:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
-    """Round tick values covering [lo, hi] (1, 2, 5 times a power of ten apart)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [0.0]
-    if hi < lo:
-        lo, hi = hi, lo
+    """Round tick values covering [lo, hi] (1, 2, 5 times a power of ten apart); the ends
+    alone where floats run out (a span beyond 1.8e308, steps below the smallest float)."""
+    ends = sorted({float(lo), float(hi)})
+    lo, hi = ends[0], ends[-1]
     if hi == lo:
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / max(count - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    if not (math.isfinite(raw) and raw > 0):
+        return ends
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next((m * mag for m in (1, 2, 5, 10) if m * mag >= raw), 0.0)
+    if not (math.isfinite(step) and step > 0 and math.isfinite(lo / step)):
+        return ends
     start = math.floor(lo / step) * step
     ticks: list[float] = []
     v = start
-    while v <= hi + step * 0.5 and len(ticks) < 50:
+    while len(ticks) < 49 and math.isfinite(v):
         ticks.append(round(v, 12))
+        if v >= hi:
+            break
         v += step
+    if not ticks or ticks[-1] < hi:  # floats ran out on the way
+        ticks.append(hi)
     return ticks
+
+
+def _fraction(v: float, a: float, b: float) -> float:
+    """Where v lies between a and b (0 to 1), in halves so that no difference overflows."""
+    span = b * 0.5 - a * 0.5
+    if not span:
+        return 0.5
+    f = (float(v) * 0.5 - a * 0.5) / span
+    return f if math.isfinite(f) else 0.5
 
 
 def _fmt(v: float) -> str:
@@ -274,10 +292,10 @@ def _xy(plot: Plot, series: Sequence[Series], scatter: bool) -> str:
     width, height = WIDTH - LEFT - RIGHT, _bottom() - TOP
 
     def sx(v: float) -> float:
-        return LEFT + (v - x0) / ((x1 - x0) or 1) * width
+        return LEFT + _fraction(v, x0, x1) * width
 
     def sy(v: float) -> float:
-        return _bottom() - (v - y0) / ((y1 - y0) or 1) * height
+        return _bottom() - _fraction(v, y0, y1) * height
 
     body = _frame(x_ticks, y_ticks, sx, sy)
     for i, s in enumerate(series):
@@ -328,7 +346,7 @@ def _bars(plot: Plot, series: Sequence[Series]) -> str:
     width = WIDTH - left - RIGHT
 
     def sx(v: float) -> float:
-        return left + (v - x0) / ((x1 - x0) or 1) * width
+        return left + _fraction(v, x0, x1) * width
 
     body = []
     bottom = TOP + band * len(names)

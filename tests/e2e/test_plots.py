@@ -462,3 +462,19 @@ def test_chromium_shows_the_copied_images(plotted: Path, tmp_path: Path) -> None
     red = sum(_near(pixels[y][x], (255, 0, 0)) for y in range(height) for x in range(width))
     assert red >= 8 * 8  # the image's pixels (the page's policy let the copy load)
     assert os.path.exists(page.parent / "static")
+
+
+def test_a_template_of_another_shape_in_history_is_a_warning(mlv_repo: Path) -> None:
+    """HEAD drew pairs as a confusion matrix, the workspace draws numbers as lines: HEAD's
+    series cannot share those axes, and say so instead of failing."""
+    rows = json.dumps([{"actual": 1, "predicted": 0}, {"actual": 1, "predicted": 1}])
+    matrix = {"plots": [{"p.json": {"template": "confusion", "x": "actual", "y": "predicted"}}]}
+    write_files(mlv_repo, {"mlv.yaml": _yaml(matrix), "p.json": rows})
+    commit_all(mlv_repo, "matrix")
+    write_files(mlv_repo, {"mlv.yaml": _yaml({"plots": [{"p.json": {"x": "actual"}}]})})
+    proc = mlv("plots", "diff", cwd=mlv_repo)
+    assert "a confusion plot there, not drawn with the newer revision's linear plot" in (
+        proc.stderr
+    )
+    data = _json_out(mlv_repo, "diff")
+    assert _series(data, "p.json") == {("workspace", "predicted"): [[1, 0], [1, 1]]}

@@ -30,6 +30,7 @@ import io
 import math
 import os
 import posixpath
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -61,6 +62,7 @@ MAX_DATA_BYTES = 16 << 20  # a data file read for a plot (a hostile commit may h
 MAX_DIR_FILES = 500  # files of one plot folder, per revision
 MAX_IMAGE_BYTES = 64 << 20  # an image copied next to the page
 MAX_TARGETS = 1000
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Series:
     y: str
     points: list[tuple[Any, Any]]
     skipped: int = 0  # rows without a finite number (or a value at all) for x or y
+    template: str = LINEAR  # the template its revision declared (the points' shape)
 
 
 @dataclass
@@ -429,9 +432,12 @@ def _cell(value: str | None) -> Any:
 
 
 def _number(value: Any) -> float | int | None:
+    """A finite number that a float holds (a JSON integer may be any size), else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return value if abs(value) <= _FLOAT_MAX else None
+    if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         try:
@@ -474,7 +480,7 @@ def series_of(
                     skipped += 1
                     continue
                 points.append((xn, yn))
-        out.append(Series(rev, file, x or INDEX_FIELD, y, points, skipped))
+        out.append(Series(rev, file, x or INDEX_FIELD, y, points, skipped, template))
     return out
 
 
@@ -542,8 +548,33 @@ def collect(
                 f"{t}: no such plot or file in {_rev_names(rev_list)}",
                 "name a plot of mlv.yaml (`mlv plots show` lists them) or a data file",
             )
+    for plot in by_id.values():
+        _same_shape(plot, result)
     result.plots = list(by_id.values())
     return result
+
+
+def shape(template: str) -> str:
+    """What a template's points are: numbers (xy), bars or class pairs (confusion)."""
+    if template in CATEGORICAL:
+        return "confusion"
+    return "bars" if template in BARS else "xy"
+
+
+def _same_shape(plot: Plot, result: Result) -> None:
+    """Drop the series a revision declared with a template of another shape than the plot's
+    (the newest revision's): a confusion matrix cannot be drawn on a line plot's axes."""
+    kept = []
+    for s in plot.series:
+        if shape(s.template) == shape(plot.template):
+            kept.append(s)
+        else:
+            why = (
+                f"{s.file}: a {s.template} plot there, not drawn with the newer "
+                f"revision's {plot.template} plot"
+            )
+            result.errors.append(Problem(s.rev, s.file, why))
+    plot.series = kept
 
 
 def _rev_names(rev_list: Sequence[Rev]) -> str:
