@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -81,15 +82,17 @@ def _run(
 ) -> None:
     """revisions None: the workspace alone (`show`); else `diff`'s revisions."""
     repo = Repo.open()
-    folder = None if as_json else _prepare(out_dir)
+    folder = None if as_json else os.path.abspath(out_dir)
+    made = [] if folder is None else _prepare(out_dir, folder)
     try:
         if revisions is None:
             rev_list = [workspace_rev()]
         else:
             rev_list = plots_mod.diff_revisions(repo, revisions)
         static = None if folder is None else os.path.join(folder, "static")
-        if static is not None:
-            os.makedirs(static, exist_ok=True)
+        if static is not None and not os.path.isdir(static):
+            os.mkdir(static)
+            made.append(static)
         result = plots_mod.collect(repo, rev_list, targets, image_dir=static)
     finally:
         repo.close()
@@ -104,6 +107,9 @@ def _run(
             "no plots to draw: declare data or image files under `plots:` in mlv.yaml "
             "(docs/pipelines.md, Plots), and run `mlv repro` to write them"
         )
+        for path in reversed(made):  # leave no empty folder behind
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
         return
     from mlv.cli import plots_page
 
@@ -113,19 +119,25 @@ def _run(
     output.out(output.path(index))
 
 
-def _prepare(out_dir: str) -> str:
+def _prepare(out_dir: str, folder: str) -> list[str]:
+    """Create the page's folder before anything is read (a folder that cannot be written
+    fails at once, not after reading history); returns the folders made, outermost first."""
     if not out_dir.strip():
         raise UsageError("--out is empty", "name a folder, e.g. -o mlv_plots")
-    folder = os.path.abspath(out_dir)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"{out_dir} is not a folder", "name a folder for the page with -o DIR")
+    made: list[str] = []
+    missing = folder
+    while not os.path.exists(missing):
+        made.insert(0, missing)
+        missing = os.path.dirname(missing)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise UsageError(
             f"cannot create {out_dir}: {e.strerror}", "name a folder you can write with -o DIR"
         ) from None
-    return folder
+    return made
 
 
 def as_dict(result: plots_mod.Result) -> dict[str, Any]:

@@ -478,3 +478,11 @@ def test_a_template_of_another_shape_in_history_is_a_warning(mlv_repo: Path) -> 
     )
     data = _json_out(mlv_repo, "diff")
     assert _series(data, "p.json") == {("workspace", "predicted"): [[1, 0], [1, 1]]}
+
+
+def test_no_plots_writes_no_page(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"mlv.yaml": _yaml({"stages": {"a": {"cmd": "true"}}})})
+    proc = mlv("plots", "show", cwd=mlv_repo)
+    assert proc.stdout == ""
+    assert "warning: no plots to draw: declare data or image files under `plots:`" in proc.stderr
+    assert not (mlv_repo / "mlv_plots").exists()

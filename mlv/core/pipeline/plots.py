@@ -325,6 +325,8 @@ class _Files:
     def _open(self, path: str, limit: int) -> _Opened:
         if self.commit is None:
             full = os.path.join(self.repo.root, path)
+            if not os.path.isfile(full):  # a device or a pipe (through a link) is no plot
+                return _Opened(None)
             try:
                 fh: BinaryIO = open(full, "rb")  # noqa: SIM115 (closed by _Opened)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
