@@ -45,10 +45,13 @@ from mlv.util import localfs
 DATA_EXTS = (".json", ".yaml", ".yml", ".csv", ".tsv")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 LINEAR = "linear"
-# DVC's template names that mlv draws; `simple` is DVC's linear without its tooltips.
+# DVC's template names that mlv draws. DVC's `linear` is its `smooth` template with the
+# smoothing slider at 0.001 (no smoothing) and `simple` is linear without tooltips: all
+# three are drawn as the lines they show when the page opens.
 TEMPLATES = (
     LINEAR,
     "simple",
+    "smooth",
     "scatter",
     "confusion",
     "confusion_normalized",
