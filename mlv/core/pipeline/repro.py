@@ -12,6 +12,9 @@ Outputs are deleted before their stage runs (unless `persist`), as DVC does, so 
 never sees stale results; a version the cache does not hold yet is first saved in the cache,
 so no content is ever lost. Each dep path is hashed once per run (the state database makes
 that a stat per file), which keeps a run with nothing to do about as fast as `mlv status`.
+
+With -j N (run_parallel) up to N stages' commands run at once, from worker threads; all
+the rest (deciding, restoring, saving, mlv.lock) stays in the calling thread, as above.
 """
 
 from __future__ import annotations
