@@ -318,7 +318,7 @@ def _xy(plot: Plot, series: Sequence[Series], scatter: bool) -> str:
                 f'stroke-linejoin="round" points="{coords}"/>'
             )
     x_label = plot.x_label or _default_label({s.x for s in series}, "x")
-    y_label = plot.y_label or _default_label({s.y for s in series}, "value")
+    y_label = plot.y_label or _default_label({s.y for s in series}, "y")  # DVC's
     return _svg(plot, body + _axis_labels(x_label, y_label))
 
 

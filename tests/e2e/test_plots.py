@@ -164,6 +164,9 @@ def test_cached_plot_outputs_are_read_from_the_cache_at_each_revision(mlv_repo: 
         "lr = yaml.safe_load(open('params.yaml'))['lr']\n"
         "open('curve.json', 'w').write(json.dumps("
         "[{'epoch': e, 'loss': round(1 / (1 + lr * e), 4)} for e in range(4)]))\n"
+        "import os\n"
+        "os.makedirs('curves/deep', exist_ok=True)\n"
+        "open('curves/deep/lr.tsv', 'w').write(f'step\\tlr\\n0\\t{lr}\\n')\n"
     )
     pipeline = {
         "stages": {
@@ -171,7 +174,7 @@ def test_cached_plot_outputs_are_read_from_the_cache_at_each_revision(mlv_repo: 
                 "cmd": f"{PY} train.py",
                 "deps": ["train.py"],
                 "params": ["lr"],
-                "plots": [{"curve.json": {"x": "epoch", "y": "loss"}}],
+                "plots": [{"curve.json": {"x": "epoch", "y": "loss"}}, "curves"],
             }
         }
     }
@@ -185,11 +188,17 @@ def test_cached_plot_outputs_are_read_from_the_cache_at_each_revision(mlv_repo: 
     mlv("repro", cwd=mlv_repo)
     commit_all(mlv_repo, "lr 3")
     (mlv_repo / "curve.json").unlink()  # not in the workspace: only the cache has them
+    shutil.rmtree(mlv_repo / "curves")
 
     data = _json_out(mlv_repo, "diff", "HEAD~1", "HEAD")
     series = _series(data, "curve.json")
     assert series[("HEAD~1", "loss")] == [[0, 1.0], [1, 0.5], [2, 0.3333], [3, 0.25]]
     assert series[("HEAD", "loss")] == [[0, 1.0], [1, 0.25], [2, 0.1429], [3, 0.1]]
+    # a cached folder: its tree, then its files, from the cache
+    assert _series(data, "curves/deep/lr.tsv") == {
+        ("HEAD~1", "lr"): [[0, 1]],
+        ("HEAD", "lr"): [[0, 3]],
+    }
     assert data["errors"] == []
 
 
