@@ -101,6 +101,20 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, spec[1])
         return command
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """Shell completion of a command name: the names and short help of COMMANDS, as
+        `mlv --help` shows them, without importing every command's module (click's own
+        would, for zsh's and fish's descriptions); options as click completes them."""
+        from click.shell_completion import CompletionItem
+
+        results = [
+            CompletionItem(name, help=spec[2])
+            for name, spec in COMMANDS.items()
+            if name.startswith(incomplete)
+        ]
+        results.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return results
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, spec[2]) for name, spec in COMMANDS.items()]
         with formatter.section("Commands"):

@@ -92,6 +92,21 @@ def test_completion_lists_commands_subcommands_and_options(mlv_repo: Path) -> No
     assert "plain,--force" in _complete("mlv checkout --f", 2, mlv_repo)
 
 
+def test_zsh_completion_describes_commands_as_help_does(mlv_repo: Path) -> None:
+    """zsh and fish show a description beside each command: the one `mlv --help` gives
+    (click's own would take the first line of each command's docstring, importing them)."""
+    proc = mlv_process(
+        cwd=mlv_repo,
+        env={"_MLV_COMPLETE": "zsh_complete", "COMP_WORDS": "mlv ", "COMP_CWORD": "1"},
+    )
+    lines = proc.stdout.splitlines()
+    described = dict(zip(lines[1::3], lines[2::3], strict=True))
+    listing = " ".join(mlv("--help", cwd=mlv_repo).stdout.split())  # as if never wrapped
+    assert set(described) >= {"init", "add", "status", "push", "pull"}
+    for name, text in described.items():
+        assert f" {name} {' '.join(text.split())} " in f"{listing} ", name
+
+
 def test_the_readme_bash_line_registers_the_completion(mlv_repo: Path) -> None:
     """The README's bash set-up line, as a user pastes it into ~/.bashrc."""
     bash = shutil.which("bash")
