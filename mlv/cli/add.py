@@ -30,7 +30,9 @@ def add_cmd(paths: tuple[str, ...], desc: str | None, as_json: bool, wait_for_lo
     for r in results:
         what = f"{output.plural(r.files, 'file')}, " if r.files is not None else ""
         verb = "Added" if r.changed else "Unchanged"
-        output.info(f"{verb} {r.path} ({what}{output.human_size(r.size)}) -> {r.pointer}")
+        size = output.human_size(r.size)
+        path, pointer = output.repo_path(r.path), output.repo_path(r.pointer)
+        output.info(f"{verb} {path} ({what}{size}) -> {pointer}")
     if any(r.changed for r in results) and repo.scm:
         output.info("Staged the pointers; run `git commit` to record this version.")
 

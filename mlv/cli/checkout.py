@@ -82,5 +82,5 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
 def _list(paths: list[str], why: str, detail: dict[str, str] | None = None) -> None:
     if not paths:
         return
-    items = [f"{output.path(p)}{(detail or {}).get(p, '')}" for p in paths]
+    items = [f"{output.repo_path(p)}{(detail or {}).get(p, '')}" for p in paths]
     output.error_list(f"{len(paths)} file(s) {why}:", items, SHOW)

@@ -39,8 +39,8 @@ def commit_cmd(paths: tuple[str, ...], as_json: bool, wait_for_lock: bool) -> No
 def _render(results: list[add_mod.Tracked], done: bool) -> None:
     changed = [r for r in results if r.changed]
     for r in changed:
-        output.info(f"Recorded {r.path} -> {r.pointer}")
-    filled = [r.path for r in results if r.filled]
+        output.info(f"Recorded {output.repo_path(r.path)} -> {output.repo_path(r.pointer)}")
+    filled = [output.repo_path(r.path) for r in results if r.filled]
     if filled and not changed:
         output.info(
             f"Stored the objects missing from the cache for {', '.join(filled)}; "

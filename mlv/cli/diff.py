@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from mlv.cli import output
@@ -61,10 +63,12 @@ def _size(change: FileChange) -> str:
     return output.human_size(entry.size) if entry is not None else ""
 
 
-def _label(change: FileChange) -> str:
+def _label(change: FileChange, shown: Callable[[str], str] = output.repo_path) -> str:
+    """The change's path (old -> new for a rename): relative to the current folder in text
+    output; --md passes output.path, for paths from the root (a comment on a pull request)."""
     if change.old_path:
-        return f"{output.path(change.old_path)} -> {output.path(change.path)}"
-    return output.path(change.path)
+        return f"{shown(change.old_path)} -> {shown(change.path)}"
+    return shown(change.path)
 
 
 def _text(result: DiffResult) -> None:
@@ -82,7 +86,7 @@ def _text(result: DiffResult) -> None:
             for c in changes:
                 output.info(f"    {_label(c)}  ({_size(c)})")
     for path, why in result.unknown.items():
-        output.warn(f"{output.path(path)}: changed, files not listed ({why})")
+        output.warn(f"{output.repo_path(path)}: changed, files not listed ({why})")
     output.info(
         f"files summary: {len(result.added)} added, {len(result.deleted)} deleted, "
         f"{len(result.renamed)} renamed, {len(result.modified)} modified"
@@ -96,7 +100,7 @@ def _markdown(result: DiffResult) -> None:
         hash_id = entry.hash if entry is not None else ""
         if c.old is not None and c.new is not None and c.old.hash != c.new.hash:
             hash_id = f"{c.old.hash} -> {c.new.hash}"
-        lines.append(f"| {status} | {_label(c)} | {_size(c)} | {hash_id} |")
+        lines.append(f"| {status} | {_label(c, output.path)} | {_size(c)} | {hash_id} |")
     for path in result.unknown:
         lines.append(f"| changed (files not listed) | {output.path(path)} |  |  |")
     output.out("\n".join(lines))

@@ -80,8 +80,11 @@ def ls_cmd(
     base = where + "/" if where else ""
     lines = []
     for n in nodes:
-        shown = n.path[len(base) :] if n.path.startswith(base) else n.path
-        shown = output.path(shown + ("/" if n.is_dir else ""))
+        slash = "/" if n.is_dir else ""
+        if n.path.startswith(base):  # names below PATH, as ls prints them
+            shown = output.path(n.path[len(base) :] + slash)
+        else:
+            shown = output.repo_path(n.path + slash)
         if long_:
             size = output.human_size(n.size) if n.size is not None else "-"
             files = str(n.files) if n.files is not None else "-"
@@ -167,9 +170,9 @@ def du_cmd(
         )
         return
     for c, (size, files) in rows:
-        shown = output.path(c.path + ("/" if c.is_dir else ""))
+        shown = output.repo_path(c.path + ("/" if c.is_dir else ""))
         output.out(f"{output.human_size(size):>10} {files:>9}  {shown}")
-    shown = output.path(top.path or ".")
+    shown = output.repo_path(top.path or ".")
     output.out(f"{output.human_size(total[0]):>10} {total[1]:>9}  {shown} (total)")
 
 

@@ -18,4 +18,5 @@ def mv_cmd(src: str, dst: str, wait_for_lock: bool) -> None:
         moved = move_mod.move(repo, src, dst)
     finally:
         repo.close()
-    output.info(f"Moved {moved.src} -> {moved.dst} (pointer {moved.pointer}).")
+    src, dst = output.repo_path(moved.src), output.repo_path(moved.dst)
+    output.info(f"Moved {src} -> {dst} (pointer {output.repo_path(moved.pointer)}).")

@@ -58,14 +58,19 @@ def _quiet_library_warnings() -> None:
         from cryptography.utils import CryptographyDeprecationWarning
     except ImportError:  # no cryptography, no asyncssh either
         return
-    action = "default" if _settings["verbose"] else "ignore"
-    warnings.filterwarnings(action, category=CryptographyDeprecationWarning, module="asyncssh")
+    if _settings["verbose"]:
+        warnings.filterwarnings("default", category=CryptographyDeprecationWarning)
+    else:
+        warnings.filterwarnings(
+            "ignore", category=CryptographyDeprecationWarning, module="asyncssh"
+        )
 
 
 def reset() -> None:
     """Undo configure(): the settings and logging as they were before the command, so that
     main() can run again in the same process (the tests run the CLI in-process)."""
     _settings["verbose"] = _settings["quiet"] = False
+    _cwd_seen.clear()
     while _logging_state:
         import logging
 
@@ -119,6 +124,54 @@ def path(name: str) -> str:
     control character ("x\\ny", "a\\033[31m.txt"), as git's core.quotePath does; any other
     name unchanged (--json shows names as they are, escaped by JSON)."""
     return quote_path(name)
+
+
+def repo_path(name: str) -> str:
+    """A path relative to the repository root (as mlv keeps them, and --json prints them) as
+    text output shows it: relative to the current folder, as `git status` shows paths
+    (`mlv status` in data/ prints `a.txt` and `../model.bin`), quoted like path()."""
+    prefix = _cwd_prefix()
+    if prefix:
+        name = _relative(name, prefix) + ("/" if name.endswith("/") else "")
+    return quote_path(name)
+
+
+# The current folder, relative to the repository root ("" at the root), for the current
+# folder it was found for: one find_root per command, not per path.
+_cwd_seen: dict[str, str] = {}
+
+
+def _cwd_prefix() -> str:
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return ""
+    if cwd not in _cwd_seen:
+        from mlv.core.repo import find_root
+        from mlv.errors import MlvError
+
+        try:
+            root = find_root(cwd)
+        except MlvError:
+            prefix = ""
+        else:
+            prefix = os.path.relpath(os.path.realpath(cwd), root).replace(os.sep, "/")
+            prefix = "" if prefix == "." or prefix.startswith("..") else prefix
+        _cwd_seen.clear()
+        _cwd_seen[cwd] = prefix
+    return _cwd_seen[cwd]
+
+
+def _relative(name: str, prefix: str) -> str:
+    """name (relative to the root) seen from the folder prefix (relative to the root), by
+    their parts alone: "data/a" from "data" is "a", "model.bin" is "../model.bin"."""
+    parts = [p for p in name.split("/") if p and p != "."]
+    here = prefix.split("/")
+    common = 0
+    while common < min(len(parts), len(here)) and parts[common] == here[common]:
+        common += 1
+    rel = [".."] * (len(here) - common) + parts[common:]
+    return "/".join(rel) or "."
 
 
 def out(text: str, end: str = "\n") -> None:

@@ -24,4 +24,5 @@ def rm_cmd(targets: tuple[str, ...], outs: bool, wait_for_lock: bool) -> None:
         repo.close()
     for r in done:
         tail = " and deleted its data" if r.data_deleted else "; the data is kept"
-        output.info(f"Stopped tracking {r.path} (removed {r.pointer}){tail}.")
+        path, pointer = output.repo_path(r.path), output.repo_path(r.pointer)
+        output.info(f"Stopped tracking {path} (removed {pointer}){tail}.")

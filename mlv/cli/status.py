@@ -83,12 +83,12 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
                 "  [the workspace holds another recorded version: run `mlv checkout` to match"
                 " the pointer, or `mlv commit` to record it]"
             )
-        output.info(f"{label:<13}{output.path(r.path)}{extra}")
+        output.info(f"{label:<13}{output.repo_path(r.path)}{extra}")
         for kind, files in (("added", r.added), ("modified", r.modified), ("deleted", r.deleted)):
             if r.kind != "dir":
                 continue
             for f in files[:SHOW_FILES]:
-                output.info(f"    {kind}: {output.path(f)}")
+                output.info(f"    {kind}: {output.repo_path(f)}")
             if len(files) > SHOW_FILES:
                 output.info(f"    ... and {len(files) - SHOW_FILES} more {kind} (see --json)")
 
@@ -160,12 +160,12 @@ def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: b
             output.info("No tracked data (add some with `mlv add PATH`).")
         for r in results:
             if r.pushed:
-                output.info(f"{_pushed_label(r):<13}{output.path(r.path)}")
+                output.info(f"{_pushed_label(r):<13}{output.repo_path(r.path)}")
                 continue
             extra = f"  ({r.not_pushed} object(s) not on '{name}'"
             if r.not_in_cache:
                 extra += f", {r.not_in_cache} not in the cache either"
-            output.info(f"{'not pushed':<13}{output.path(r.path)}{extra})")
+            output.info(f"{'not pushed':<13}{output.repo_path(r.path)}{extra})")
         if any(r.pushed and r.trusted for r in results):
             output.info(
                 f"(tree present: a folder's tree is on '{name}', taken to stand for all it "

@@ -311,7 +311,8 @@ def _list(
 ) -> None:
     reasons = reasons or {}
     items = [
-        f"{h}  {output.path(s.paths.get(h, '?'))}" + (f": {reasons[h]}" if h in reasons else "")
+        f"{h}  {output.repo_path(s.paths[h]) if h in s.paths else '?'}"
+        + (f": {reasons[h]}" if h in reasons else "")
         for h in hashes
     ]
     output.error_list(f"{len(hashes)} object(s) {why}:", items, SHOW)

@@ -178,7 +178,7 @@ def problem_line(p: verify_mod.Problem, r: verify_mod.Report) -> str:
     where = p.where
     if p.where == verify_mod.REMOTE and r.remote is not None:
         where = f"remote {r.remote.name}"
-    path = output.path(p.path)
+    path = output.repo_path(p.path)
     path = path if p.revision is None else f"{path} (at {p.revision[:10]})"
     line = f"{path}  expected {p.hash or '-'}  found: {found}  where: {where}"
     if p.reason:

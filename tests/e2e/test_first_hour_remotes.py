@@ -17,6 +17,7 @@ from helpers import (
     commit_all,
     git,
     mlv,
+    object_path,
     remove_remote_object,
     run,
     write_files,
@@ -278,3 +279,46 @@ def test_asyncssh_cryptography_warnings_are_not_shown(mlv_repo: Path) -> None:
     assert "asyncssh" not in quiet and "TripleDES moved (somewhere.else)" in quiet
     loud = run(sys.executable, "-c", _WARNS, "-v", "status", cwd=mlv_repo).stderr
     assert "TripleDES moved (asyncssh.crypto.cipher)" in loud
+
+
+# ---- item 9: paths relative to the current folder ----------------------------------------
+
+
+def test_text_output_names_paths_from_the_current_folder(mlv_repo: Path, tmp_path: Path) -> None:
+    """Run from src/, every command prints paths as git status does, relative to src/, so
+    a printed path pasted into the next command names the same thing; --json keeps them
+    relative to the root (a stable shape for scripts)."""
+    _tracked(mlv_repo)
+    src = mlv_repo / "src"
+    write_files(src, {"local.bin": "l"})
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+
+    def out(*args: str, ok: bool = True) -> str:
+        proc = mlv(*args, cwd=src, check=ok)
+        return proc.stdout + proc.stderr
+
+    assert out("add", "local.bin").startswith("Added local.bin (1 B) -> local.bin.mlv\n")
+    assert out("status") == (
+        "clean        ../data\nclean        ../model.bin\nclean        local.bin\n"
+    )
+    assert json.loads(out("status", "--json"))["targets"][2]["path"] == "src/local.bin"
+    write_files(mlv_repo, {"data/a.txt": "a2", "model.bin": "m2"})
+    status = out("status", "--check", ok=False)
+    assert "modified     ../data  (0 added, 1 modified, 0 deleted)\n" in status
+    assert "    modified: ../data/a.txt\n" in status
+    assert out("status", "--check", "../data/a.txt", ok=False).startswith("modified")
+    assert "../model.bin  expected " in out("verify", "--workspace", ok=False)
+    assert out("commit", "../data") == "Recorded ../data -> ../data.mlv\n"
+    assert "Modified:\n    ../data/a.txt  (1 B -> 2 B)\n" in out("diff", "HEAD")
+    assert "| data/a.txt |" in out("diff", "HEAD", "--md")  # --md: from the root
+    write_files(src, {"local.bin": "not recorded"})
+    assert "    local.bin\n" in out("checkout", ok=False)  # a conflict, left alone
+    out("checkout", "--force")
+    assert out("du").splitlines()[-1].endswith("  . (total)")
+    object_path(mlv_repo, xxh(b"b")).unlink()
+    pushed = out("push", ok=False)
+    assert f"{xxh(b'b')}  ../data/sub/b.txt\n" in pushed
+    assert out("mv", "local.bin", "moved.bin") == (
+        "Moved local.bin -> moved.bin (pointer moved.bin.mlv).\n"
+    )
+    assert out("rm", "moved.bin").startswith("Stopped tracking moved.bin (removed moved.bin.mlv)")

@@ -210,8 +210,10 @@ def test_status_from_subfolder(mlv_repo: Path) -> None:
     (mlv_repo / "a" / "b" / "data" / "x.txt").write_text("y")
     sub = mlv_repo / "a" / "b"
     proc = mlv("status", cwd=sub)
-    assert "modified     a/b/data" in proc.stdout
-    assert "clean        a/other.txt" in proc.stdout
+    # printed relative to the current folder, as git status prints them; --json from the root
+    assert "modified     data  (0 added, 1 modified, 0 deleted)" in proc.stdout
+    assert "    modified: data/x.txt" in proc.stdout
+    assert "clean        ../other.txt" in proc.stdout
     # relative paths resolve against the current folder
     doc = status_json(mlv_repo, "data", cwd=sub)
     assert [(t["path"], t["status"]) for t in doc["targets"]] == [("a/b/data", "modified")]
