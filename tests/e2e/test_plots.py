@@ -495,3 +495,29 @@ def test_no_plots_writes_no_page(mlv_repo: Path) -> None:
     assert proc.stdout == ""
     assert "warning: no plots to draw: declare data or image files under `plots:`" in proc.stderr
     assert not (mlv_repo / "mlv_plots").exists()
+
+
+def test_names_with_a_newline_are_refused_or_skipped(mlv_repo: Path) -> None:
+    """git's batch reader takes one name a line: a plot path with a newline in an old
+    mlv.yaml is that revision's error; a file with one inside a plot folder is skipped."""
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": _yaml({"plots": ["logs", "a\nb.csv"]}),
+            "logs/ok.csv": "x,y\n1,2\n",
+            "logs/bad\nname.csv": "x,y\n1,3\n",
+        },
+    )
+    commit_all(mlv_repo, "newlines")
+    write_files(mlv_repo, {"mlv.yaml": _yaml({"plots": ["logs"]})})
+    data = _json_out(mlv_repo, "diff")
+    assert [(e["rev"], e["file"]) for e in data["errors"]] == [("HEAD", "mlv.yaml")]
+    assert "contains a newline" in data["errors"][0]["error"]
+    write_files(mlv_repo, {"mlv.yaml": _yaml({"plots": ["logs"]})})
+    commit_all(mlv_repo, "fixed")
+    data = _json_out(mlv_repo, "diff", "HEAD")
+    assert {(s["rev"], p["id"]) for p in data["plots"] for s in p["series"]} >= {
+        ("HEAD", "logs/ok.csv"),
+        ("workspace", "logs/ok.csv"),
+    }
+    assert all("\n" not in p["id"] for p in data["plots"] if p["series"][0]["rev"] == "HEAD")

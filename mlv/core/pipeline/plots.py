@@ -40,6 +40,7 @@ from mlv.core.pipeline import revs, spec
 from mlv.core.pipeline.revs import Rev
 from mlv.core.repo import Repo
 from mlv.errors import MlvError, PipelineError, UsageError
+from mlv.objects import names
 from mlv.util import localfs
 
 DATA_EXTS = (".json", ".yaml", ".yml", ".csv", ".tsv")
@@ -164,6 +165,8 @@ def definitions(pipe: spec.Pipeline) -> list[Definition]:
 def _top_path(raw: str, where: str) -> str:
     if raw.startswith("/") or "\\" in raw or "\0" in raw:
         raise PipelineError(f"{where}: {raw!r} must be a relative path inside the repository")
+    if names.has_control(raw):  # git's batch reads take one name a line
+        raise PipelineError(f"{where}: {raw!r} {names.CONTROL}", "rename the file")
     path = posixpath.normpath(raw)
     if path in (".", "..") or path.startswith("../"):
         raise PipelineError(
@@ -275,10 +278,10 @@ class _Files:
             if not os.path.isdir(full):
                 return None
             found = []
-            for folder, dirs, names in os.walk(full):
+            for folder, dirs, entries in os.walk(full):
                 dirs.sort()
                 rel = os.path.relpath(folder, self.repo.root).replace(os.sep, "/")
-                found += [f"{rel}/{n}" for n in sorted(names)]
+                found += [f"{rel}/{n}" for n in sorted(entries)]
                 _too_many(path, len(found))
             return found
         view = self.view()
@@ -290,7 +293,8 @@ class _Files:
             return [node.path]
         out: list[str] = []
         for child in view.walk(path):
-            if not child.is_dir:
+            # a name with a newline cannot be asked of git's batch reader: not a plot
+            if not child.is_dir and not names.has_control(child.path):
                 out.append(child.path)
                 _too_many(path, len(out))
         return out
@@ -589,7 +593,7 @@ def _rev_names(rev_list: Sequence[Rev]) -> str:
 def _target(repo: Repo, raw: str) -> str:
     """A target as a repository-relative path when it names one from the current folder,
     else as typed (a plot's name)."""
-    if not raw or "\0" in raw:
+    if not raw or names.has_control(raw):
         raise UsageError(f"invalid target {raw!r}", "name a plot of mlv.yaml or a data file")
     full = os.path.abspath(raw)
     rel = os.path.relpath(full, repo.root).replace(os.sep, "/")
