@@ -68,7 +68,7 @@ def show_cmd(targets: tuple[str, ...], out_dir: str, as_json: bool) -> None:
 def diff_cmd(
     revisions: tuple[str, ...], targets: tuple[str, ...], out_dir: str, as_json: bool
 ) -> None:
-    """Draw the plots of several revisions over each other, into DIR/index.html.
+    """Draw the plots of revisions over each other into DIR/index.html.
 
     No revision: HEAD and the workspace. One: that revision and the workspace. More: those
     revisions. Each revision is read with its own mlv.yaml, from git and the cache, without

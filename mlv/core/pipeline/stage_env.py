@@ -31,6 +31,7 @@ def stage_env(root: str, stage: str, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base, MLV_ROOT=root, MLV_STAGE=stage)
     if DVC_ROOT not in env:  # set already: mlv runs inside a DVC pipeline, which decides
         env[DVC_ROOT] = os.path.join(root, ".mlv", "tmp", "dvclive")
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != HOOK_DIR]
+    existing = env.get("PYTHONPATH", "")  # an empty entry in it is the current folder: kept
+    paths = [p for p in existing.split(os.pathsep) if p != HOOK_DIR] if existing else []
     env["PYTHONPATH"] = os.pathsep.join([HOOK_DIR, *paths])
     return env
