@@ -19,7 +19,7 @@ from mlv import config as config_mod
 from mlv import log
 from mlv.core.configure import config_path, is_secret_option, mask
 from mlv.core.repo import Repo
-from mlv.errors import ConfigError, RemoteError, UsageError
+from mlv.errors import ConfigError, MlvError, RemoteError, UsageError
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
 
 if TYPE_CHECKING:  # the remote machinery is imported by the commands that open a remote:
@@ -220,14 +220,13 @@ def open_remote(
     not a list of missing objects."""
     chosen = resolve_name(repo, name)
     check_committed_options(repo.config, chosen)
-    if not absent_ok:
-        problem = folder_problem(repo, chosen)
-        if problem is not None:
-            raise RemoteError(
-                problem,
-                f"mount or create it, or give this clone the remote's folder: "
-                f"`mlv remote modify --local {chosen} url PATH`",
-            )
+    problem = folder_problem(repo, chosen, absent_ok)
+    if problem is not None:
+        raise RemoteError(
+            problem,
+            f"mount or create it, or give this clone the remote's folder: "
+            f"`mlv remote modify --local {chosen} url PATH`",
+        )
     store = open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
     store.use_index_cache(os.path.join(repo.cache.root, INDEX_CACHE))
     return store
@@ -372,7 +371,7 @@ def absent_folder(url: str) -> str | None:
 
     try:
         root: str | None = find_root(os.getcwd())
-    except Exception:
+    except MlvError:  # the global config: no repository here
         root = None
     path = folder_path(url, root)
     return path if path is not None and not os.path.lexists(path) else None
@@ -390,9 +389,10 @@ def _url_source(cfg: config_mod.Config, name: str, root: str) -> str:
     return "the config"
 
 
-def folder_problem(repo: Repo, name: str) -> str | None:
+def folder_problem(repo: Repo, name: str, absent_ok: bool = False) -> str | None:
     """What is wrong with the folder of remote `name`, when it is a folder remote whose
-    folder does not exist or is no folder: the folder, and where its url comes from."""
+    folder does not exist (unless absent_ok) or is no folder: the folder, and where its url
+    comes from."""
     cfg, root = repo.config, repo.root
     url = cfg.remotes[name].get("url")
     if not isinstance(url, str):
@@ -400,12 +400,16 @@ def folder_problem(repo: Repo, name: str) -> str | None:
     path = folder_path(url, root)
     if path is None or os.path.isdir(path):
         return None
-    what = "is not a folder" if os.path.lexists(path) else "does not exist"
+    exists = os.path.lexists(path)
+    if absent_ok and not exists:
+        return None
+    what = "is not a folder" if exists else "does not exist"
     source = _url_source(cfg, name, root)
+    shown = redact(url)
     if is_relative_folder(url):
-        why = f"{url!r} in {source}, relative to the repository root {root}"
+        why = f"{shown!r} in {source}, relative to the repository root {root}"
     else:
-        why = f"{url!r} in {source}"
+        why = f"{shown!r} in {source}"
     return f"remote '{name}': the folder {path} {what} ({why})"
 
 

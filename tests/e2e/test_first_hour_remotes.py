@@ -208,7 +208,10 @@ def test_mistyped_folder_and_a_file_in_its_place(mlv_repo: Path, tmp_path: Path)
     )
     assert "relative" not in line
     typo.write_text("a file")
-    assert_error(mlv("fetch", cwd=mlv_repo, check=False), 1, f"{typo} is not a folder")
+    for command in ("fetch", "push", "status"):
+        line = assert_error(mlv(command, "-r", cwd=mlv_repo, check=False), 1)
+        assert f"remote 'store': the folder {typo} is not a folder" in line
+    assert typo.read_text() == "a file"
 
 
 # ---- item 9: counts in words, the first push's count --------------------------------------
