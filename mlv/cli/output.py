@@ -341,7 +341,14 @@ class TerminalProgress:
                 columns += [_volume_column(self), TimeRemainingColumn()]
             columns.append(TimeElapsedColumn())
             console = self._console or Console(stderr=True)
-            self._progress = Progress(*columns, console=console, transient=True)
+            # What the command writes meanwhile goes above the bar; stdout only when it is
+            # a terminal too (in a pipe it must stay on stdout, untouched by the bar)
+            self._progress = Progress(
+                *columns,
+                console=console,
+                transient=True,
+                redirect_stdout=sys.stdout.isatty(),
+            )
             self._progress.start()
         return self
 

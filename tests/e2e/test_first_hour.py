@@ -243,8 +243,9 @@ def test_pull_repairing_a_corrupt_object_prints_no_stray_line(
     assert (mlv_repo / "data" / "a.bin").read_bytes() == payload
 
 
-def _on_terminal(args: list[str], cwd: Path) -> str:
-    """`mlv ARGS` with stderr on a pseudo-terminal 160 columns wide; what it drew there."""
+def _on_terminal(args: list[str], cwd: Path) -> tuple[str, str]:
+    """`mlv ARGS` with stderr on a pseudo-terminal 160 columns wide and stdout in a pipe:
+    what it drew on the terminal, and its stdout."""
     import fcntl
     import pty
     import struct
@@ -258,7 +259,7 @@ def _on_terminal(args: list[str], cwd: Path) -> str:
         [MLV, *args],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=slave,
         env=env,
     )
@@ -273,8 +274,11 @@ def _on_terminal(args: list[str], cwd: Path) -> str:
             break
         drawn += chunk
     os.close(master)
+    assert proc.stdout is not None
+    with proc.stdout:
+        out = proc.stdout.read().decode()
     assert proc.wait(timeout=120) == 0, drawn.decode(errors="replace")
-    return drawn.decode(errors="replace")
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", drawn.decode(errors="replace")), out
 
 
 def test_add_bar_shows_how_many_files_there_are(mlv_repo: Path) -> None:
@@ -286,7 +290,25 @@ def test_add_bar_shows_how_many_files_there_are(mlv_repo: Path) -> None:
     files.update({f"data/skip/{i}.tmp": "x" for i in range(50)})
     files["data/.mlvignore"] = "*.tmp\n"
     write_files(mlv_repo, files)
-    drawn = _on_terminal(["add", "data"], mlv_repo)
-    totals = set(re.findall(r"\d+/([0-9?]+) files", re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", drawn)))
+    drawn, _ = _on_terminal(["add", "data"], mlv_repo)
+    totals = set(re.findall(r"\d+/([0-9?]+) files", drawn))
     assert totals == {"3001"}, drawn[-2000:]  # 3000 files and the .mlvignore itself
     git("commit", "-q", "-m", "v1", cwd=mlv_repo)
+
+
+def test_a_transfer_bar_is_drawn_on_stderr_and_stdout_stays_plain(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """`mlv fetch | tee log` at a terminal: the bar (files, bytes, rate) on the terminal,
+    the summary alone in the pipe (the bar was drawn on stdout's console before)."""
+    write_files(mlv_repo, {f"data/{i}.bin": os.urandom(2048) for i in range(300)})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("remote", "add", "-d", "store", tmp_path / "store", cwd=mlv_repo)
+    mlv("push", cwd=mlv_repo)
+    shutil.rmtree(mlv_repo / ".mlv" / "cache")
+    drawn, out = _on_terminal(["fetch"], mlv_repo)
+    assert re.fullmatch(
+        r"Fetched 301 objects \(\S+ KiB\) from 'store'; 0 already in the cache.\n", out
+    )
+    assert re.search(r"fetch from store .* \d+/300 files .* at .*/s", drawn), drawn
