@@ -151,10 +151,10 @@ def definitions(pipe: spec.Pipeline) -> list[Definition]:
     found: dict[str, Definition] = {}
     for stage in pipe.stages.values():
         for plot in stage.plots:
-            where = f"{spec.PIPELINE_FILE}: stage '{stage.name}': plots {plot.id}"
+            where = f"{spec.PIPELINE_FILE}: stage '{stage.name}': plots {_shown(plot.id)}"
             found[plot.id] = _definition(plot.id, dict(plot.props), where, plot.id)
     for plot in pipe.plots:
-        where = f"{spec.PIPELINE_FILE}: plots: {plot.id}"
+        where = f"{spec.PIPELINE_FILE}: plots: {_shown(plot.id)}"
         props = dict(plot.props)
         path = None if isinstance(props.get("y"), dict) else _top_path(plot.id, where)
         definition = _definition(plot.id if path is None else path, props, where, path)
@@ -162,15 +162,23 @@ def definitions(pipe: spec.Pipeline) -> list[Definition]:
     return list(found.values())
 
 
+def _shown(value: Any) -> str:
+    """A value from mlv.yaml as a message shows it: a name as it is unless it holds a
+    control character, anything else as Python writes it, at most 60 characters (a
+    commit's mlv.yaml may hold anything)."""
+    text = value if isinstance(value, str) and not names.has_control(value) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _top_path(raw: str, where: str) -> str:
     if raw.startswith("/") or "\\" in raw or "\0" in raw:
-        raise PipelineError(f"{where}: {raw!r} must be a relative path inside the repository")
+        raise PipelineError(f"{where}: {_shown(raw)} must be a relative path inside the repository")
     if names.has_control(raw):  # git's batch reads take one name a line
-        raise PipelineError(f"{where}: {raw!r} {names.CONTROL}", "rename the file")
+        raise PipelineError(f"{where}: {_shown(raw)} {names.CONTROL}", "rename the file")
     path = posixpath.normpath(raw)
     if path in (".", "..") or path.startswith("../"):
         raise PipelineError(
-            f"{where}: {raw!r} is outside the repository",
+            f"{where}: {_shown(raw)} is outside the repository",
             "name a file, or give the plot a name and its files in `y: {FILE: FIELD}`",
         )
     return path
@@ -180,7 +188,8 @@ def _definition(pid: str, props: dict[str, Any], where: str, path: str | None) -
     template = props.get("template", LINEAR)
     if template not in TEMPLATES:
         raise PipelineError(
-            f"{where}: unknown template {template!r}", f"use one of {', '.join(TEMPLATES)}"
+            f"{where}: unknown template {_shown(repr(template))}",
+            f"use one of {', '.join(TEMPLATES)}",
         )
     texts = {k: _text(props.get(k), k, where) for k in ("title", "x_label", "y_label")}
     x, y = props.get("x"), props.get("y")
@@ -225,7 +234,7 @@ def _field(value: Any, key: str, where: str) -> str | None:
         return None
     if isinstance(value, str) and value:
         return value
-    raise PipelineError(f"{where}: `{key}` must be a field name, got {value!r}")
+    raise PipelineError(f"{where}: `{key}` must be a field name, got {_shown(value)}")
 
 
 def _fields(value: Any, where: str) -> tuple[str, ...]:
@@ -235,7 +244,7 @@ def _fields(value: Any, where: str) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return tuple(dict.fromkeys(value))
-    raise PipelineError(f"{where}: `y` must be a field name or a list of them, got {value!r}")
+    raise PipelineError(f"{where}: `y` must be a field name or a list of them, got {_shown(value)}")
 
 
 def _text(value: Any, key: str, where: str) -> str | None:
@@ -243,7 +252,7 @@ def _text(value: Any, key: str, where: str) -> str | None:
         return None
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    raise PipelineError(f"{where}: `{key}` must be text, got {value!r}")
+    raise PipelineError(f"{where}: `{key}` must be text, got {_shown(value)}")
 
 
 # ---- reading files as of a revision --------------------------------------------------------
