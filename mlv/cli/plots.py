@@ -101,7 +101,7 @@ def _run(
         return
     for e in result.errors:
         where = "" if e.rev.commit is None else f" at {e.rev.name}"
-        output.warn(f"{e.why}{where}")
+        output.warn(_one_line(f"{e.why}{where}"))
     if not any(p.series or p.images for p in result.plots):
         output.warn(
             "no plots to draw: declare data or image files under `plots:` in mlv.yaml "
@@ -117,6 +117,11 @@ def _run(
     index = os.path.join(folder, "index.html")
     localfs.write_bytes_atomic(index, plots_page.page(result).encode("utf-8", "replace"))
     output.out(output.path(index))
+
+
+def _one_line(text: str) -> str:
+    """text with its control characters escaped (a file name in it may hold a newline)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _prepare(out_dir: str, folder: str) -> list[str]:
