@@ -259,7 +259,7 @@ class _Checkout:
         load = self.scanner.load_tree
         if have == want and not self.relink:
             return
-        changes = treediff.diff(load, have, want)
+        changes = treediff.diff(load, have, want, whole_new=True)  # new folders: _fill
         if self.relink and have == want:
             changes = (treediff.Change(p, e, e) for p, e in treediff.walk(load, want))
         for change in self._prefetched(changes):
@@ -293,6 +293,9 @@ class _Checkout:
                 except OSError:
                     result.conflicts.append(path)
                     self._blocked.add(path)
+                    continue
+                if old is None:  # a folder the workspace lacked: its content too
+                    self._fill(path, new.hash, result)
                 continue
             if old is not None and old.hash != new.hash and not self._safe(old, path, result):
                 continue
@@ -309,10 +312,35 @@ class _Checkout:
                 if not entry.is_dir and path not in done:
                     self._write(path, entry, result)
 
+    def _fill(self, rel: str, tree_hash: str, result: CheckoutResult) -> None:
+        """Write the content of folder rel, which the workspace lacked (it was just made):
+        nothing below it can be unsaved work, so no file needs a safety check, and the
+        hard links are queued straight from the tree, without a change per file."""
+        self.guard.parents(f"{rel}/-")  # rel itself is a real folder, not a link
+        base = f"{self.repo.root}/{rel}/"
+        linking = self._linking
+        for entry in self.scanner.load_tree(tree_hash).entries:
+            sub = f"{rel}/{entry.name}"
+            if entry.kind == DIR:
+                try:
+                    os.makedirs(base + entry.name, exist_ok=True)
+                except OSError:
+                    result.conflicts.append(sub)
+                    self._blocked.add(sub)
+                    continue
+                self._fill(sub, entry.hash, result)
+            elif linking and entry.size < PARALLEL_SIZE:
+                self._links.append((sub, entry, result, base + entry.name))
+                if len(self._links) >= LINK_BATCH:
+                    self._link_batch()
+            else:
+                self._write(sub, entry, result)
+
     def _prefetched(self, changes: Iterator[treediff.Change]) -> Iterator[treediff.Change]:
         """The changes, PREFETCH at a time, with the trust records of the objects that a
-        link checkout is about to link read ahead in one query per batch."""
-        if self.cache.link_type == "copy":  # small copies hash their bytes: no record asked
+        link checkout is about to link read ahead in one query per batch (hard links:
+        _link_batch reads those of its own batch)."""
+        if self.cache.link_type == "copy" or self._linking:  # copies hash their bytes
             yield from changes
             return
         while batch := list(itertools.islice(changes, PREFETCH)):
@@ -352,6 +380,8 @@ class _Checkout:
         out (final: book every batch in flight); the rest, and anything the helper did not
         do, is linked here (Cache.link_many) and booked as _book does."""
         links, self._links = self._links, []
+        if links:  # one query for the batch's trust records, not one per file
+            self.state.prefetch_objects([e.hash for _, e, _, _ in links])
         helper = self._helper
         if links and helper is None and len(links) >= LINK_BATCH and not self._helper_tried:
             self._helper_tried = True

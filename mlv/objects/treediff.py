@@ -37,8 +37,11 @@ def walk(load: TreeLoader, tree_hash: str, prefix: str = "") -> Iterator[tuple[s
             yield from walk(load, entry.hash, path)
 
 
-def diff(load: TreeLoader, old: str | None, new: str | None, prefix: str = "") -> Iterator[Change]:
-    """Changes turning tree `old` into tree `new` (either may be None: empty)."""
+def diff(
+    load: TreeLoader, old: str | None, new: str | None, prefix: str = "", whole_new: bool = False
+) -> Iterator[Change]:
+    """Changes turning tree `old` into tree `new` (either may be None: empty). whole_new:
+    a directory that only `new` has is one change, its content left to the consumer."""
     if old == new:
         return
     if not old or not new:  # one side only: its entries, already in name order
@@ -53,7 +56,7 @@ def diff(load: TreeLoader, old: str | None, new: str | None, prefix: str = "") -
                 yield Change(path, entry, None)
             else:
                 yield Change(path, None, entry)
-                if entry.kind == DIR:
+                if entry.kind == DIR and not whole_new:
                     yield from diff(load, None, entry.hash, path)
         return
     old_entries = load(old).by_name() if old else {}
@@ -66,7 +69,7 @@ def diff(load: TreeLoader, old: str | None, new: str | None, prefix: str = "") -
             if a.hash == b.hash:
                 continue
             if a.is_dir:
-                yield from diff(load, a.hash, b.hash, path)
+                yield from diff(load, a.hash, b.hash, path, whole_new)
             else:
                 yield Change(path, a, b)
             continue
@@ -77,6 +80,7 @@ def diff(load: TreeLoader, old: str | None, new: str | None, prefix: str = "") -
         if b is not None:
             if b.is_dir:
                 yield Change(path, None, b)
-                yield from diff(load, None, b.hash, path)
+                if not whole_new:
+                    yield from diff(load, None, b.hash, path)
             else:
                 yield Change(path, None, b)
