@@ -37,6 +37,7 @@ COMMANDS = [
     "dag",
     "params",
     "metrics",
+    "plots",
     "exp",
     "config",
     "cache",
@@ -102,6 +103,8 @@ OPTIONS = {
         "--json",
     ],
     "remote modify": ["--local", "--unset"],
+    "plots show": ["--out", "--json"],
+    "plots diff": ["--targets", "--out", "--json"],
 }
 
 
@@ -126,6 +129,8 @@ def test_main_help_lists_every_command(tmp_path: Path) -> None:
         "remote list",
         "remote remove",
         "remote default",
+        "plots show",
+        "plots diff",
     ],
 )
 def test_command_help(tmp_path: Path, command: str) -> None:
