@@ -49,21 +49,15 @@ def configure(verbose: bool, quiet: bool) -> None:
 def _quiet_library_warnings() -> None:
     """asyncssh uses ciphers that cryptography has deprecated: each use prints a
     CryptographyDeprecationWarning (five lines before an ssh error), a note for asyncssh's
-    authors, not for the user. Ignored in the CLI process, from asyncssh only (mlv.api
-    callers keep their own filters); -v shows them. cryptography.utils is a small import
-    (under 1 ms)."""
+    authors, not for the user. Ignored in the CLI process (mlv.api callers keep their own
+    filters), for warnings raised from asyncssh's modules; -v shows them. Matched as a
+    UserWarning, the class it derives from, so that no command imports cryptography (an
+    ssh extra's dependency, not mlv's) to name it."""
+    if _settings["verbose"]:
+        return
     import warnings
 
-    try:
-        from cryptography.utils import CryptographyDeprecationWarning
-    except ImportError:  # no cryptography, no asyncssh either
-        return
-    if _settings["verbose"]:
-        warnings.filterwarnings("default", category=CryptographyDeprecationWarning)
-    else:
-        warnings.filterwarnings(
-            "ignore", category=CryptographyDeprecationWarning, module="asyncssh"
-        )
+    warnings.filterwarnings("ignore", category=UserWarning, module="asyncssh")
 
 
 def reset() -> None:
