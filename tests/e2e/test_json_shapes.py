@@ -225,6 +225,20 @@ def run_exp_show(repo: Path, tmp_path: Path) -> Any:
     return _json("exp", "show", cwd=repo)
 
 
+def run_plots(repo: Path, tmp_path: Path) -> Any:
+    write_files(
+        repo,
+        {
+            "mlv.yaml": "plots:\n  - logs/loss.csv\n  - confusion.png\n  - roc.json\n",
+            "logs/loss.csv": "step,loss\n0,1.0\n1,0.5\n",
+            "confusion.png": b"\x89PNG\r\n\x1a\n",
+            "roc.json": "{not json",
+        },
+    )
+    commit_all(repo, "plots")
+    return _json("plots", "diff", cwd=repo)
+
+
 RUNNERS: dict[tuple[str, str, int], Callable[[Path, Path], Any]] = {
     ("commands.md", "`mlv add`", 0): run_add,
     ("commands.md", "`mlv status`", 0): run_status,
@@ -239,6 +253,7 @@ RUNNERS: dict[tuple[str, str, int], Callable[[Path, Path], Any]] = {
     ("commands.md", "`mlv gc`", 0): run_gc,
     ("commands.md", "`mlv params diff`", 0): run_params_diff,
     ("commands.md", "`mlv exp show`", 0): run_exp_show,
+    ("commands.md", "`mlv plots`", 0): run_plots,
     ("remotes.md", "`--json` output", 0): run_push_failed,
     ("remotes.md", "`--json` output", 1): run_run_cache,
     ("remotes.md", "`--json` output", 2): run_status_remote,
