@@ -368,7 +368,8 @@ def _download(
     from mlv.core.status import tree_complete
 
     cache = repo.cache
-    done = _advance(progress)
+    lock = threading.Lock()
+    done = _advance(progress, lock)
     files: dict[str, int] = {}
     frontier: dict[str, str] = {}
     for root in roots:
@@ -411,18 +412,30 @@ def _download(
     )
     summary.seen.update(files)
     progress.begin(f"fetch from {store.name}", len(lacking_files))
-    summary.add(store.download(cache, lacking_files, done, files))
+    summary.add(store.download(cache, lacking_files, done, files, _received(progress, lock)))
     progress.end()
 
 
-def _advance(progress: Progress) -> Callable[[int], None]:
-    lock = threading.Lock()
+def _advance(progress: Progress, lock: threading.Lock | None = None) -> Callable[[int], None]:
+    """done(nbytes) for worker threads: one object finished, with its bytes."""
+    lock = lock or threading.Lock()
 
     def done(nbytes: int) -> None:
         with lock:
             progress.advance(1, nbytes)
 
     return done
+
+
+def _received(progress: Progress, lock: threading.Lock) -> Callable[[int], None]:
+    """arrived(nbytes) for worker threads: bytes as they come, before the objects they
+    hold are checked and counted (the bar's bytes and rate move during a batch)."""
+
+    def arrived(nbytes: int) -> None:
+        with lock:
+            progress.advance(0, nbytes)
+
+    return arrived
 
 
 # ---- the run cache (entries: mlv.core.pipeline.runcache) -------------------------------

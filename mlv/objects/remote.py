@@ -499,12 +499,15 @@ class RemoteStore:
         hashes: Iterable[str],
         done: Progress | None = None,
         sizes: Mapping[str, int] | None = None,
+        arrived: Progress | None = None,
     ) -> Outcome:
         """Fetch objects into the cache, each checked against its hash first.
 
         Small objects (and trees, whose size is not known ahead) come into memory, are
         hashed there and written once; large ones stream into a temporary file in the
-        cache, are hashed, and are renamed into place.
+        cache, are hashed, and are renamed into place. arrived: the bytes read from packs
+        as they come (a batch of ranges takes seconds on a slow link); with it, done() of
+        a packed object carries 0 bytes, its bytes counted already.
         """
         outcome = Outcome()
         sizes = sizes or {}
@@ -520,7 +523,7 @@ class RemoteStore:
             )
             self._book_chunked(result, outcome)
         wanted: list[str] = []
-        for h, data, error in self._packed(sorted(asked - set(rebuilt)), wanted):
+        for h, data, error in self._packed(sorted(asked - set(rebuilt)), wanted, arrived):
             if isinstance(error, Mismatch):
                 outcome.corrupt.append(h)
             elif error is not None:
@@ -530,7 +533,7 @@ class RemoteStore:
                 outcome.done.append(h)
                 outcome.nbytes += len(data)
                 if done is not None:
-                    done(len(data))
+                    done(0 if arrived is not None else len(data))
         small = [h for h in wanted if sizes.get(h, 0) <= IN_MEMORY]
         large = [h for h in wanted if sizes.get(h, 0) > IN_MEMORY]
         for start in range(0, len(small), BATCH):
@@ -684,7 +687,7 @@ class RemoteStore:
         return outcome
 
     def _packed(
-        self, hashes: list[str], loose: list[str]
+        self, hashes: list[str], loose: list[str], arrived: Progress | None = None
     ) -> Iterator[tuple[str, bytes, BaseException | None]]:
         """Read the objects of hashes that an index names, by ranges, each checked against
         its hash: (hash, bytes, None), or (hash, b"", error), a Mismatch when no copy hashes
@@ -706,7 +709,7 @@ class RemoteStore:
         while wanted:
             retry: list[str] = []
             gone: list[str] = []
-            for h, data, error in self.packs.read(wanted):
+            for h, data, error in self.packs.read(wanted, arrived):
                 tried.setdefault(h, set()).add(wanted[h].pack)
                 if isinstance(error, Missing):
                     gone.append(h)

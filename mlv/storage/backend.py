@@ -175,10 +175,13 @@ class Backend(Protocol):
         --remote` tells trees from files this way before it deletes."""
         ...
 
-    def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
+    def read_ranges(
+        self, items: Sequence[tuple[str, int, int]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
         """Byte ranges of keys, (key, start, length) triples: one ItemResult per item, in
         the items' order (a key may appear many times), with the bytes in data and their
-        count in nbytes.
+        count in nbytes. done: called as they arrive, with the bytes of a key's ranges
+        (a progress bar's bytes move while a large batch is in flight).
 
         Requests: S3, GCS, Azure and HTTP one ranged GET per range (none of them answers
         several ranges in one request); a folder opens each key once and preads its ranges;

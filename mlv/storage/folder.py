@@ -270,7 +270,9 @@ class FolderBackend:
                 os.close(src)
         return out
 
-    def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
+    def read_ranges(
+        self, items: Sequence[tuple[str, int, int]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
         """Each key opened once, each range one pread of at most the bytes the file holds
         from start (so an absurd length allocates nothing)."""
         out, wanted = sort_ranges(items)
@@ -301,6 +303,8 @@ class FolderBackend:
                 return
             for i, data in zip(wanted[key], got, strict=True):
                 out[i] = ItemResult(key, len(data), data=data)
+            if done is not None:
+                done(sum(len(data) for data in got))
 
         if jobs <= 1 or len(wanted) < 8:
             for key in wanted:

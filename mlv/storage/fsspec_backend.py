@@ -626,7 +626,9 @@ class FsspecBackend:
             ItemResult(r.key, r.nbytes, r.error, found.get(r.key)) if r.ok else r for r in results
         ]
 
-    def read_ranges(self, items: Sequence[tuple[str, int, int]], jobs: int) -> list[ItemResult]:
+    def read_ranges(
+        self, items: Sequence[tuple[str, int, int]], jobs: int, done: Done | None = None
+    ) -> list[ItemResult]:
         """S3: one ranged GetObject per range, its body read in pieces up to the asked
         length. GCS, Azure, HTTP: one ranged _cat_file per range. SFTP: each key opened
         once on a channel of sshfs's pool, each range one read at an offset. Others
@@ -657,7 +659,7 @@ class FsspecBackend:
                 lambda p: p[0],
                 one_range,
                 unused,
-                None,
+                done,
                 # S3 meters the bytes it reads (each extends the deadline); the others
                 # get the time the asked length needs
                 lambda p: 0 if s3 else items[int(p[1])][2],
@@ -702,7 +704,7 @@ class FsspecBackend:
             lambda p: p[0],
             sftp_key if sftp else None,
             sync_key,
-            None,
+            done,
             lambda p: sum(items[i][2] for i in wanted[p[0]]),
         )
         for r in results:

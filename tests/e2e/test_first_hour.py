@@ -17,6 +17,7 @@ import pytest
 from helpers import MLV, commit_all, git, mlv, mlv_process, object_path, write_files, xxh
 
 from mlv.cli.output import TerminalProgress
+from mlv.core.progress import NullProgress, Total
 
 # ---- did you mean -------------------------------------------------------------------------
 
@@ -312,3 +313,58 @@ def test_a_transfer_bar_is_drawn_on_stderr_and_stdout_stays_plain(
         r"Fetched 301 objects \(\S+ KiB\) from 'store'; 0 already in the cache.\n", out
     )
     assert re.search(r"fetch from store .* \d+/300 files .* at .*/s", drawn), drawn
+
+
+class Recorder(NullProgress):
+    """A Progress that keeps what it was told: (files, nbytes) of each advance, and where
+    in them each piece of work began."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[int, int]] = []
+        self.begun: dict[str, int] = {}
+
+    def begin(self, what: str, total: Total = None) -> None:
+        self.begun[what] = len(self.events)
+
+    def advance(self, files: int = 1, nbytes: int = 0) -> None:
+        self.events.append((files, nbytes))
+
+
+def test_a_fetch_reports_the_bytes_of_each_batch_as_they_arrive(
+    mlv_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packed objects come in batches of ranges (96 MiB: 5-7 s on a slow link); the bytes
+    of each batch are reported as they arrive, before its objects are checked and counted,
+    so the bar's bytes and rate move between batches instead of only when a batch ends."""
+    from mlv.core import transfer
+    from mlv.core.repo import Repo
+    from mlv.core.selection import Revisions
+    from mlv.objects.packs import packed
+
+    data = {f"data/{i:03d}.bin": os.urandom(16 << 10) for i in range(240)}  # 3.75 MiB
+    write_files(mlv_repo, dict(data))
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v1")
+    mlv("remote", "add", "-d", "store", tmp_path / "store", cwd=mlv_repo)
+    mlv("remote", "modify", "store", "pack_size", "1MiB", cwd=mlv_repo)
+    mlv("push", cwd=mlv_repo)
+    shutil.rmtree(mlv_repo / ".mlv" / "cache")
+    monkeypatch.setattr(packed, "READ_BATCH", 1 << 20)  # a batch a pack, as 96 MiB is 3 packs
+    monkeypatch.chdir(mlv_repo)
+    recorder = Recorder()
+    repo = Repo.open()
+    try:
+        summary = transfer.run_fetch(repo, None, [], Revisions(), None, recorder)
+    finally:
+        repo.close()
+    assert summary.transferred == 241 and not summary.failed
+    files_phase = recorder.events[recorder.begun["fetch from store"] :]
+    kinds = "".join("b" if files == 0 else "f" for files, _ in files_phase)
+    assert re.fullmatch(r"(b+f+){4,}", kinds), kinds  # bytes, then its objects; 4+ times
+    arrived = sum(n for files, n in files_phase if files == 0)
+    assert arrived >= sum(len(b) for b in data.values())
+    assert all(n == 0 for files, n in files_phase if files != 0)  # counted once
+    assert sum(files for files, _ in files_phase) == 240
+    mlv("checkout", cwd=mlv_repo)
+    assert all((mlv_repo / rel).read_bytes() == content for rel, content in data.items())

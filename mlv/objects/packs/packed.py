@@ -520,7 +520,7 @@ class Packed:
         return [r.error is None for r in results]
 
     def _read_whole(
-        self, wanted: dict[PackRef, list[ranges.Span]]
+        self, wanted: dict[PackRef, list[ranges.Span]], arrived: Done | None = None
     ) -> list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]]:
         """The spans of packs on a server that answered a ranged read with the whole pack
         (an HTTP server without Range support): each pack read once, whole (at most its
@@ -530,7 +530,8 @@ class Packed:
         out: list[tuple[PackRef, ranges.Span, bytes | None, BaseException | None]] = []
         for pack in packs:  # one at a time: at most one whole pack in memory
             try:
-                r = self.backend.read_ranges([(layout.pack_key(pack.name), 0, pack.size)], 1)[0]
+                key = layout.pack_key(pack.name)
+                r = self.backend.read_ranges([(key, 0, pack.size)], 1, arrived)[0]
             except Exception as e:
                 raise self.failure(e) from e
             for span in wanted[pack]:
@@ -542,10 +543,11 @@ class Packed:
         return out
 
     def read(
-        self, wanted: dict[str, Location]
+        self, wanted: dict[str, Location], arrived: Done | None = None
     ) -> Iterator[tuple[str, bytes | None, BaseException | None]]:
         """(hash id, stored bytes decoded, None) or (hash id, None, error) for every wanted
-        object, read by ranges (neighbours merged, most of a pack read whole). A zstd entry
+        object, read by ranges (neighbours merged, most of a pack read whole); arrived(n):
+        the bytes of ranges as they come, before the objects in them are given. A zstd entry
         is decoded with its length as the output limit (codec.decode); one that does not
         decode to exactly that many bytes is given as stored, which cannot hash right, so
         it is a damaged copy for the caller. The bytes are not checked against the hash
@@ -575,7 +577,7 @@ class Packed:
                 start += 1
             items = [(layout.pack_key(p.name), s.start, s.length) for p, s in batch]
             try:
-                results = self.backend.read_ranges(items, self.jobs)
+                results = self.backend.read_ranges(items, self.jobs, arrived)
             except Exception as e:
                 raise self.failure(e) from e
             whole: dict[PackRef, list[ranges.Span]] = {}
@@ -586,7 +588,7 @@ class Packed:
                 else:
                     answers.append((pack, span, r.data, r.error))
             if whole:
-                answers += self._read_whole(whole)
+                answers += self._read_whole(whole, arrived)
             for pack, span, data, error in answers:
                 if error is not None:
                     if isinstance(error, PermanentError):
