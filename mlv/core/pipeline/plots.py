@@ -35,10 +35,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from mlv import yamlio
+from mlv import git, yamlio
+from mlv.core import targets as targets_mod
+from mlv.core import view as view_mod
 from mlv.core.pipeline import revs, spec
 from mlv.core.pipeline.revs import Rev
 from mlv.core.repo import Repo
+from mlv.core.view import View
 from mlv.errors import MlvError, PipelineError, UsageError
 from mlv.objects import names
 from mlv.util import localfs
@@ -265,14 +268,37 @@ class _Files:
     def __init__(self, repo: Repo, commit: str | None) -> None:
         self.repo = repo
         self.commit = commit
-        self._view: Any = None
+        self._view: View | None = None
+        self._blobs: dict[str, bytes] = {}  # git's files read ahead (prefetch)
 
-    def view(self) -> Any:
+    def view(self) -> View:
+        """The commit's view, built from its id (View.of_repo would resolve it again)."""
         if self._view is None:
-            from mlv.core.view import View
-
-            self._view = View.of_repo(self.repo, self.commit)
+            assert self.commit is not None
+            objects = view_mod.Objects(self.repo.cache, view_mod.remote_opener(self.repo, None))
+            found = targets_mod.at_commit(self.repo.root, self.commit)
+            self._view = View(self.repo.root, self.commit, objects, found)
         return self._view
+
+    def prefetch(self, paths: Sequence[str], limit: int) -> None:
+        """Read the files of paths that git tracks at the commit (and that are at most limit
+        bytes) through one `git cat-file --batch`, instead of one process each: a plot
+        folder of dvclive's holds a file per metric."""
+        if self.commit is None:
+            return
+        view = self.view()
+        wanted = []
+        for path in paths:
+            try:
+                node = view.info(path)
+            except UsageError:
+                continue
+            small = node.size is not None and node.size <= limit
+            if node.tracked == view_mod.GIT and not node.is_dir and small:
+                wanted.append(path)
+        specs = {f"{self.commit}:{p}": p for p in wanted if not names.has_control(p)}
+        for spec_str, data in git.read_blobs(self.repo.root, list(specs)).items():
+            self._blobs[specs[spec_str]] = data
 
     def pipeline_text(self) -> bytes | None:
         return self.read(spec.PIPELINE_FILE, localfs.SMALL_FILE_LIMIT)
@@ -310,6 +336,11 @@ class _Files:
 
     def read(self, path: str, limit: int) -> bytes | None:
         """The file's bytes; None when absent. MlvError when larger than limit."""
+        ahead = self._blobs.pop(path, None)
+        if ahead is not None:
+            if len(ahead) > limit:
+                raise _too_large(path, limit)
+            return ahead
         with self._open(path, limit) as fh:
             if fh is None:
                 return None
@@ -682,6 +713,7 @@ def _read_plot(
             continue
         if found == [src.file]:
             _plot(by_id, d.id, d)
+        files.prefetch([f for f in found or [] if f.lower().endswith(DATA_EXTS)], MAX_DATA_BYTES)
         for file in found or []:
             plot = _plot(by_id, d.id if file == src.file else file, d)
             lower = file.lower()
