@@ -214,3 +214,25 @@ def test_a_metrics_file_git_ignores_is_warned_about_and_the_hint_tracks_it(
     diff = mlv("metrics", "diff", "--json", cwd=repo)
     assert '"old": 0.5' in diff.stdout and '"new": 0.75' in diff.stdout
     assert "ignored by git" not in diff.stderr
+
+
+def test_status_hint_for_an_output_holding_another_recorded_version_runs(repo: Path) -> None:
+    v1 = (repo / "model.bin").read_bytes()
+    (repo / "data/data.xml").write_text("<rows>2</rows>\n")
+    mlv("repro", cwd=repo)
+    v2 = (repo / "model.bin").read_bytes()
+    (repo / "model.bin").unlink()
+    (repo / "model.bin").write_bytes(v1)  # the older version, which the cache holds
+    proc = mlv("status", cwd=repo)
+    line = next(x for x in proc.stdout.splitlines() if "model.bin" in x)
+    assert line.startswith("modified")
+    assert "run `mlv checkout` to match the pointer, or `mlv commit` to record it" in line
+    mlv("checkout", "model.bin", cwd=repo)  # the first command of the hint
+    assert (repo / "model.bin").read_bytes() == v2
+    (repo / "model.bin").unlink()
+    (repo / "model.bin").write_bytes(v1)
+    mlv("commit", cwd=repo)  # the second
+    assert (repo / "model.bin").read_bytes() == v1
+    assert "modified" not in mlv("status", cwd=repo).stdout
+    train = yaml.safe_load((repo / "mlv.lock").read_text())["stages"]["train"]
+    assert train["outs"][0]["size"] == len(v1)
