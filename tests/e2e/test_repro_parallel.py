@@ -241,3 +241,31 @@ def test_a_frozen_stage_never_runs_its_outputs_are_restored(mlv_repo: Path) -> N
     (mlv_repo / "model.txt").write_text("mine\n")
     proc = mlv("repro", "train", cwd=mlv_repo, check=False)
     assert_error(proc, 1, "model.txt holds content that mlv did not produce")
+
+
+def test_a_frozen_stage_whose_output_the_cache_lacks_names_mlv_pull_which_works(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    stages = {
+        "train": {"cmd": "cat data.txt > model.txt", "deps": ["data.txt"], "outs": ["model.txt"]}
+    }
+    write_files(mlv_repo, {"data.txt": "v1\n"})
+    _write(mlv_repo, stages)
+    mlv("repro", cwd=mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    mlv("push", cwd=mlv_repo)
+    stages["train"]["frozen"] = True
+    _write(mlv_repo, stages)
+    digest = yaml.safe_load((mlv_repo / "mlv.lock").read_text())["stages"]["train"]["outs"][0]
+    hex_ = digest["hash"].split(":")[1]
+    (mlv_repo / ".mlv/cache/xxh128" / hex_[:2] / hex_[2:]).unlink()
+    (mlv_repo / "model.txt").unlink()
+    proc = mlv("repro", cwd=mlv_repo, check=False)
+    assert_error(
+        proc, 1, "stage 'train' is frozen", "run `mlv pull model.txt` to fetch it from the remote"
+    )
+    mlv("pull", "model.txt", cwd=mlv_repo)
+    assert (mlv_repo / "model.txt").read_text() == "v1\n"
+    assert "Stage 'train' is frozen; its outputs are as mlv.lock records" in (
+        mlv("repro", cwd=mlv_repo).stdout
+    )
