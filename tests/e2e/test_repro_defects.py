@@ -236,3 +236,15 @@ def test_status_hint_for_an_output_holding_another_recorded_version_runs(repo: P
     assert "modified" not in mlv("status", cwd=repo).stdout
     train = yaml.safe_load((repo / "mlv.lock").read_text())["stages"]["train"]
     assert train["outs"][0]["size"] == len(v1)
+
+
+def test_commit_of_an_output_of_a_stage_removed_from_mlv_yaml_names_repro(repo: Path) -> None:
+    doc = yaml.safe_load((repo / "mlv.yaml").read_text())
+    del doc["stages"]["prepare"]
+    (repo / "mlv.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = mlv("commit", "eval/plots", cwd=repo, check=False)
+    assert_error(proc, 1, "stage 'prepare' is in mlv.lock but no longer in mlv.yaml",
+                 "run `mlv repro` to drop it from mlv.lock")  # fmt: skip
+    proc = mlv("repro", cwd=repo)
+    assert "dropped stage(s) prepare from mlv.lock" in proc.stderr
+    assert "prepare" not in yaml.safe_load((repo / "mlv.lock").read_text())["stages"]

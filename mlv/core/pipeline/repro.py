@@ -211,6 +211,12 @@ def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
     Returns the stage outputs whose recorded hash changed (as `mlv commit` shows them)."""
     graph = load_graph(repo)
     lock = lockfile.load(repo.root)
+    for name in wanted or []:
+        if name not in graph.pipeline.stages:  # mlv.lock names it, mlv.yaml no longer does
+            raise PipelineError(
+                f"stage '{name}' is in {LOCK_FILE} but no longer in {spec.PIPELINE_FILE}",
+                "run `mlv repro` to drop it from mlv.lock",
+            )
     runner = _Runner(repo, graph, lock, Options(), _Silent(), None)
     results: list[add.Tracked] = []
     try:
