@@ -383,7 +383,12 @@ class _Checkout:
         if links:  # one query for the batch's trust records, not one per file
             self.state.prefetch_objects([e.hash for _, e, _, _ in links])
         helper = self._helper
-        if links and helper is None and len(links) >= LINK_BATCH and not self._helper_tried:
+        if (
+            links
+            and helper is None
+            and len(links) >= LINK_BATCH
+            and not (self._helper_tried or self.relink)  # relink: every file is there
+        ):
             self._helper_tried = True
             helper = self._helper = linker.start()
         if helper is None:
