@@ -131,6 +131,7 @@ def _why(reasons: list[str]) -> str:
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
+    metavar="N",
     default=1,
     show_default=True,
     help="Run up to N independent stages at once (their output lines prefixed [STAGE]).",
