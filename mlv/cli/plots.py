@@ -33,6 +33,12 @@ def out_option(f: Any) -> Any:
     )(f)
 
 
+def open_option(f: Any) -> Any:
+    return click.option(
+        "--open", "open_page", is_flag=True, help="Open the page in a web browser too."
+    )(f)
+
+
 @click.group("plots")
 def plots_group() -> None:
     """Draw the plots that mlv.yaml declares (`plots:`) into an HTML page."""
@@ -41,8 +47,9 @@ def plots_group() -> None:
 @plots_group.command("show")
 @click.argument("targets", nargs=-1, metavar="[TARGETS]...")
 @out_option
+@open_option
 @json_option
-def show_cmd(targets: tuple[str, ...], out_dir: str, as_json: bool) -> None:
+def show_cmd(targets: tuple[str, ...], out_dir: str, open_page: bool, as_json: bool) -> None:
     """Draw the workspace's plots into DIR/index.html and print its path.
 
     Plots are the files of stages' `plots:` and of the top-level `plots:` in mlv.yaml:
@@ -51,7 +58,7 @@ def show_cmd(targets: tuple[str, ...], out_dir: str, as_json: bool) -> None:
     files; a file mlv.yaml does not declare is drawn with default properties). The page
     needs no network and runs no script.
     """
-    _run(None, targets, out_dir, as_json)
+    _run(None, targets, out_dir, open_page, as_json)
 
 
 @plots_group.command("diff")
@@ -64,9 +71,14 @@ def show_cmd(targets: tuple[str, ...], out_dir: str, as_json: bool) -> None:
     help="Only this plot id or file (repeatable).",
 )
 @out_option
+@open_option
 @json_option
 def diff_cmd(
-    revisions: tuple[str, ...], targets: tuple[str, ...], out_dir: str, as_json: bool
+    revisions: tuple[str, ...],
+    targets: tuple[str, ...],
+    out_dir: str,
+    open_page: bool,
+    as_json: bool,
 ) -> None:
     """Draw the plots of revisions over each other into DIR/index.html.
 
@@ -74,13 +86,19 @@ def diff_cmd(
     revisions. Each revision is read with its own mlv.yaml, from git and the cache, without
     checking anything out.
     """
-    _run(revisions, targets, out_dir, as_json)
+    _run(revisions, targets, out_dir, open_page, as_json)
 
 
 def _run(
-    revisions: Sequence[str] | None, targets: Sequence[str], out_dir: str, as_json: bool
+    revisions: Sequence[str] | None,
+    targets: Sequence[str],
+    out_dir: str,
+    open_page: bool,
+    as_json: bool,
 ) -> None:
     """revisions None: the workspace alone (`show`); else `diff`'s revisions."""
+    if open_page and as_json:
+        raise click.UsageError("--open draws a page, --json prints data: choose one")
     repo = Repo.open()
     folder = None if as_json else os.path.abspath(out_dir)
     made = [] if folder is None else _prepare(out_dir, folder)
@@ -117,6 +135,22 @@ def _run(
     index = os.path.join(folder, "index.html")
     localfs.write_bytes_atomic(index, plots_page.page(result).encode("utf-8", "replace"))
     output.out(output.path(index))
+    if open_page:
+        _open(index)
+
+
+def _open(index: str) -> None:
+    """Show the page in the user's browser ($BROWSER when set, as Python's webbrowser
+    finds one); without one, say so and where the page is."""
+    import webbrowser
+    from pathlib import Path
+
+    try:
+        opened = webbrowser.open(Path(index).as_uri())
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        output.warn(f"no web browser found to open the page: open {output.path(index)} in one")
 
 
 def _one_line(text: str) -> str:

@@ -103,8 +103,8 @@ OPTIONS = {
         "--json",
     ],
     "remote modify": ["--local", "--unset"],
-    "plots show": ["--out", "--json"],
-    "plots diff": ["--targets", "--out", "--json"],
+    "plots show": ["--out", "--open", "--json"],
+    "plots diff": ["--targets", "--out", "--open", "--json"],
 }
 
 

@@ -521,3 +521,18 @@ def test_names_with_a_newline_are_refused_or_skipped(mlv_repo: Path) -> None:
         ("workspace", "logs/ok.csv"),
     }
     assert all("\n" not in p["id"] for p in data["plots"] if p["series"][0]["rev"] == "HEAD")
+
+
+def test_open_shows_the_page_in_the_users_browser(plotted: Path, tmp_path: Path) -> None:
+    """$BROWSER is the browser (Python's webbrowser reads it): a recorder stands in."""
+    seen = tmp_path / "seen"
+    recorder = tmp_path / "browser.py"
+    recorder.write_text(f"import sys\nopen({str(seen)!r}, 'w').write(sys.argv[1])\n")
+    browser = f"{sys.executable} {recorder} %s"
+    proc = mlv("plots", "show", "--open", cwd=plotted, env={"BROWSER": browser}, process=True)
+    page = plotted / "mlv_plots" / "index.html"
+    assert proc.stdout.strip() == str(page)
+    assert seen.read_text() == page.as_uri()
+    assert_error(
+        mlv("plots", "diff", "--open", "--json", cwd=plotted, check=False), 2, "choose one"
+    )
