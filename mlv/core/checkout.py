@@ -444,6 +444,9 @@ class _Checkout:
             else:
                 here.append(link)
         self.state.record_many(rows, written=True)
+        # written now, while the helper links the next batch, not all at the end (the
+        # files are links: their mtime is the object's, so none of them looks racy)
+        self.state.flush()
         self.progress.advance(len(rows), nbytes)
         self._link_here(here)
 
