@@ -2,17 +2,48 @@
 
 Anything that is not an MlvError reaching the CLI boundary is a bug and shows a traceback
 only with -v.
+
+Paths in messages: core names a path of the repository with `rpath(rel)` (rel relative to
+the root), which marks it in the text. The CLI shows a marked path relative to the current
+folder, as its other text output (`mlv add s` in d/ hints "run `mlv commit s`", a command
+that works from there); `str(e)`, --json and any other reader see the path relative to the
+root, as it was written. Core never looks at the current folder for this.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
+# Delimits a marked path on both sides: NUL, which no file name can hold, survives f-strings,
+# concatenation and an error message wrapped into another.
+_MARK = "\0"
+
+
+def rpath(rel: str) -> str:
+    """rel, a path relative to the repository root, marked for a message or a warning: the
+    CLI shows it relative to the current folder, show_paths() without a show as it is."""
+    return f"{_MARK}{rel}{_MARK}"
+
+
+def show_paths(text: str, show: Callable[[str], str] | None = None) -> str:
+    """text with each path that rpath() marked in it shown by show (root-relative path ->
+    text), or unmarked, as it was written, without a show."""
+    if _MARK not in text:
+        return text
+    parts = text.split(_MARK)
+    if show is None:
+        return "".join(parts)
+    return "".join(show(p) if i % 2 else p for i, p in enumerate(parts))
+
 
 class MlvError(Exception):
-    """A failure the user can act on. `str(e)` is the one-line message."""
+    """A failure the user can act on. `str(e)` is the one-line message, paths relative to
+    the repository root; message and hint keep the paths rpath() marked in them, so that an
+    error wrapped into another keeps them, and text() is the line for show_paths()."""
 
     exit_code = EXIT_FAILURE
 
@@ -21,10 +52,20 @@ class MlvError(Exception):
         self.message = message
         self.hint = hint
 
-    def __str__(self) -> str:
+    def text(self) -> str:
+        """The one-line message with its marked paths (see show_paths)."""
         if self.hint:
             return f"{self.message}: {self.hint}"
         return self.message
+
+    def __str__(self) -> str:
+        return show_paths(self.text())
+
+
+def text_of(e: BaseException) -> str:
+    """An error's line for a result that the CLI prints: an MlvError's text() (its paths
+    marked), anything else as str() shows it."""
+    return e.text() if isinstance(e, MlvError) else str(e)
 
 
 class UsageError(MlvError):

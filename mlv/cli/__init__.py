@@ -225,7 +225,7 @@ def _main(argv: list[str] | None) -> None:
     try:
         code = cli.main(args=args, prog_name="mlv", standalone_mode=False)
     except MlvError as e:
-        output.error(str(e))
+        output.error(e.text())  # its paths relative to the current folder
         if verbose:
             output.show_traceback()
         code = e.exit_code

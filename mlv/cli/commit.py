@@ -32,7 +32,7 @@ def commit_cmd(paths: tuple[str, ...], as_json: bool, wait_for_lock: bool) -> No
         _render(results, failed is None)
     if failed is not None:
         for problem in failed.errors:
-            output.error(str(problem))
+            output.error(problem.text())
         sys.exit(failed.exit_code)
 
 

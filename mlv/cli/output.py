@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mlv.errors import show_paths
 from mlv.util.quoting import quote_path
 
 if TYPE_CHECKING:
@@ -108,9 +110,16 @@ def quiet() -> bool:
     return _settings["quiet"]
 
 
+def shown(text: str) -> str:
+    """text with the paths core marked in it (mlv.errors.rpath: a message, a warning, a
+    reason) shown as repo_path shows them, relative to the current folder. Every function
+    here that writes text applies it; --json shows them relative to the root."""
+    return show_paths(text, repo_path)
+
+
 def info(line: str) -> None:
     if not _settings["quiet"]:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(shown(line) + "\n")
 
 
 def path(name: str) -> str:
@@ -172,16 +181,16 @@ def out(text: str, end: str = "\n") -> None:
     """What the command was asked for (a listing, a diff, a table) on stdout, shown with -q
     too, in one write (a 20,000-line listing goes out at once), as it is: the commands quote
     the paths in it with path()."""
-    sys.stdout.write(text + end)
+    sys.stdout.write(shown(text) + end)
 
 
 def warn(line: str) -> None:
     if not _settings["quiet"]:
-        sys.stderr.write(f"warning: {line}\n")
+        sys.stderr.write(f"warning: {shown(line)}\n")
 
 
 def error(line: str) -> None:
-    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.write(f"error: {shown(line)}\n")
     sys.stderr.flush()
 
 
@@ -189,7 +198,8 @@ def error_list(line: str, items: Sequence[str], show: int) -> None:
     """An error line, then the first `show` items it is about, indented, and how many more
     (--json lists them all)."""
     more = [f"... and {len(items) - show} more (see --json)"] if len(items) > show else []
-    sys.stderr.write(f"error: {line}\n" + "".join(f"    {i}\n" for i in [*items[:show], *more]))
+    lines = [line, *(f"    {i}" for i in [*items[:show], *more])]
+    sys.stderr.write("".join(f"{shown(x)}\n" for x in ["error: " + lines[0], *lines[1:]]))
     sys.stderr.flush()
 
 
@@ -256,7 +266,7 @@ def _rich_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> bool:
     for h in headers:
         rich_table.add_column(Text(h))  # Text: no markup in user's keys and values
     for row in rows:
-        rich_table.add_row(*[Text(c) for c in row])
+        rich_table.add_row(*[Text(shown(c)) for c in row])
     console.print(rich_table)
     return True
 
@@ -266,7 +276,17 @@ def _md(text: str) -> str:
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """data as JSON; a path core marked in a message (mlv.errors.rpath) relative to the
+    root, as every path in --json (JSON writes the marks as \\u0000)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if "\\u0000" in text:
+        text = _JSON_MARK.sub(r"\1", text)
+    sys.stdout.write(text + "\n")
+
+
+# A \u0000 escape in JSON text: after an even run of backslashes (a string's own "\\u0000"
+# is not one)
+_JSON_MARK = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def interactive() -> bool:

@@ -28,6 +28,7 @@ from mlv.errors import (
     ObjectMissingError,
     TreeError,
     WorkspaceError,
+    text_of,
 )
 from mlv.objects import hashing, linker, treediff
 from mlv.objects.store import Cache
@@ -120,7 +121,7 @@ class _Checkout:
             try:
                 desired = _subtree(self.scanner, desired, target.sub)
             except (ObjectMissingError, ObjectCorruptError, TreeError) as e:
-                result.error = str(e)
+                result.error = text_of(e)
                 return result
             if desired is None:
                 result.error = f"{target.rel}: not in {target.pointer_rel}"
@@ -129,14 +130,14 @@ class _Checkout:
         try:
             self._link_at_target(target.rel, desired, result)
         except (MlvError, OSError) as e:
-            result.error = str(e)
+            result.error = text_of(e)
             return result
         try:
             actual = self.scanner.scan(target.rel)
             self._apply(target.rel, desired, actual, result)
             self._drain()
         except (MlvError, OSError) as e:
-            result.error = str(e)
+            result.error = text_of(e)
             try:
                 self._drain()  # book what was written in the background meanwhile
             except (MlvError, OSError):
@@ -145,7 +146,7 @@ class _Checkout:
             try:
                 ignore_file = gitignore.add_entry(self.repo.root, target.data_rel)
             except WorkspaceError as e:  # a .gitignore that is a symbolic link
-                result.error = result.error or str(e)
+                result.error = result.error or text_of(e)
                 return result
             if ignore_file:
                 self.repo.stage([ignore_file])

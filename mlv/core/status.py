@@ -91,7 +91,7 @@ def status_of(repo: Repo, target: Target) -> TargetStatus:
             result.status = NOT_IN_CACHE
     except MlvError as e:
         result.status = ERROR
-        result.error = str(e)
+        result.error = e.text()
     result.warnings = scanner.notes
     return result
 
@@ -145,7 +145,7 @@ def status(repo: Repo, paths: list[str]) -> list[TargetStatus]:
     known, broken = targets.readable_targets(repo)
     named = {repo.rel(p) for p in paths}
     results = [
-        TargetStatus(p.removesuffix(SUFFIX), p, "?", ERROR, False, error=str(e))
+        TargetStatus(p.removesuffix(SUFFIX), p, "?", ERROR, False, error=e.text())
         for p, e in broken
         if not paths or named & targets.names_of(p)
     ]

@@ -412,7 +412,7 @@ def check_workspace(
         try:
             actual = scanner.scan(t.rel)
         except MlvError as e:
-            problems.append(Problem(t.rel, expected.hash, FAILED, WORKSPACE, reason=str(e)))
+            problems.append(Problem(t.rel, expected.hash, FAILED, WORKSPACE, reason=e.text()))
             continue
         finally:
             check.read_bytes += scanner.hashed

@@ -490,7 +490,7 @@ class _Runner:
                 return self._predict(name, stage, deps, values, reasons, waiting)
             return self._bring_up_to_date(name, stage, deps, values, reasons)
         except MlvError as e:
-            return StageResult(name, FAILED, error=str(e))
+            return StageResult(name, FAILED, error=e.text())
 
     def _frozen(self, name: str, stage: Stage) -> StageResult:
         """A frozen stage never runs (DVC's `frozen: true`): its deps and params are not
@@ -654,13 +654,13 @@ class _Runner:
                 )
             self._record(name, stage, launch.deps, launch.values)
         except MlvError as e:
-            return StageResult(name, FAILED, error=str(e))
+            return StageResult(name, FAILED, error=e.text())
         return StageResult(name, RAN, launch.reasons)
 
     def failed(self, launch: Launch, error: MlvError) -> StageResult:
         """After a stage's command failed: what it wrote is not known any more."""
         self._forget(launch.stage)
-        return StageResult(launch.name, FAILED, error=str(error))
+        return StageResult(launch.name, FAILED, error=error.text())
 
     def _refuse_git_tracked(self, name: str, stage: Stage, paths: list[str] | None = None) -> None:
         """A cached out (of paths, default all) that git tracks is refused: git would keep
