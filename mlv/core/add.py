@@ -19,7 +19,7 @@ from mlv.core import gitignore, safepaths, status, targets
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.core.workspace import SKIPPED_NAME, Scanner, check_name
-from mlv.errors import MlvError, UsageError, WorkspaceError
+from mlv.errors import MlvError, UsageError, WorkspaceError, rpath
 from mlv.objects import hashing, names
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.names import is_git_name
@@ -79,7 +79,9 @@ def _validate_new(
     if refusal is not None:  # mlv.lock records it, not a pointer file
         raise refusal
     if rel.endswith(SUFFIX) and os.path.isfile(repo.abs(rel)):
-        raise UsageError(f"{raw}: is a pointer file", f"add the data path {rel[: -len(SUFFIX)]}")
+        raise UsageError(
+            f"{raw}: is a pointer file", f"add the data path {rpath(rel[: -len(SUFFIX)])}"
+        )
     if not os.path.lexists(repo.abs(rel)):
         raise UsageError(f"{raw}: no such file or directory")
     if os.path.islink(repo.abs(rel)) and os.path.isdir(repo.abs(rel)):
@@ -89,18 +91,19 @@ def _validate_new(
             continue
         if rel.startswith(t.data_rel + "/"):
             raise UsageError(
-                f"{raw}: inside {t.data_rel}, which {t.pointer_rel} already tracks",
-                f"run `mlv commit {t.data_rel}` to record changes to it",
+                f"{raw}: inside {rpath(t.data_rel)}, which {rpath(t.pointer_rel)} already tracks",
+                f"run `mlv commit {rpath(t.data_rel)}` to record changes to it",
             )
         if t.data_rel.startswith(rel + "/") or t.pointer_rel.startswith(rel + "/"):
             raise UsageError(
-                f"{raw}: contains {t.data_rel}, which {t.pointer_rel} already tracks",
-                f"run `mlv rm {t.pointer_rel}` first, or add a path that does not contain it",
+                f"{raw}: contains {rpath(t.data_rel)}, which {rpath(t.pointer_rel)} already tracks",
+                f"run `mlv rm {rpath(t.pointer_rel)}` first, or add a path that does not "
+                "contain it",
             )
     if repo.scm and git.tracked(repo.root, [rel]):
         raise UsageError(
             f"{raw}: is tracked by git",
-            f"run `git rm -r --cached '{rel}'` first to hand it over to mlv",
+            f"run `git rm -r --cached '{rpath(rel)}'` first to hand it over to mlv",
         )
     return rel
 
@@ -153,8 +156,8 @@ def commit(repo: Repo, paths: list[str], progress: Progress | None = None) -> li
                 continue
             if t.sub:
                 raise UsageError(
-                    f"{t.rel}: is inside tracked directory {t.data_rel}",
-                    f"commit the whole directory: `mlv commit {t.data_rel}`",
+                    f"{rpath(t.rel)}: is inside tracked directory {rpath(t.data_rel)}",
+                    f"commit the whole directory: `mlv commit {rpath(t.data_rel)}`",
                 )
             todo.append(t)
         results: list[Tracked] = []
@@ -256,7 +259,7 @@ def _track(
         progress.end()
     if entry is None:
         raise WorkspaceError(
-            f"{rel}: missing from the workspace",
+            f"{rpath(rel)}: missing from the workspace",
             "nothing to record; run `mlv checkout` to restore it",
         )
     generation = repo.cache.generation(scanner.algo)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from mlv import git
 from mlv.core import gitignore, safepaths, targets
 from mlv.core.repo import Repo
-from mlv.errors import UsageError
+from mlv.errors import UsageError, rpath
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX
 
@@ -37,7 +37,7 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
             raise targets.stage_out_refusal(repo, src, t.rel, hint)
         if t.sub:
             raise UsageError(
-                f"{src}: is inside tracked directory {t.data_rel}",
+                f"{src}: is inside tracked directory {rpath(t.data_rel)}",
                 "move the whole tracked directory",
             )
         safepaths.check_parents(repo.root, t.data_rel)  # never move out through a link
@@ -55,9 +55,9 @@ def move(repo: Repo, src: str, dst: str) -> Moved:
         owner = targets.owner_of(dst_rel, known)
         if owner is not None:
             raise UsageError(
-                f"{dst}: inside tracked directory {owner.data_rel}",
-                f"move it elsewhere, or copy it into {owner.data_rel} and run "
-                f"`mlv commit {owner.data_rel}`",
+                f"{dst}: inside tracked directory {rpath(owner.data_rel)}",
+                f"move it elsewhere, or copy it into {rpath(owner.data_rel)} and run "
+                f"`mlv commit {rpath(owner.data_rel)}`",
             )
         safepaths.check_parents(repo.root, dst_rel)
         os.makedirs(os.path.dirname(repo.abs(dst_rel)), exist_ok=True)

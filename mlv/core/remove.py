@@ -12,7 +12,7 @@ from mlv import git
 from mlv.core import gitignore, safepaths, targets
 from mlv.core.repo import Repo
 from mlv.core.unprotect import unprotect_path
-from mlv.errors import UsageError
+from mlv.errors import UsageError, rpath
 
 RM_HINT = "to stop tracking it, remove it from the outs of stage '{stage}' in mlv.yaml"
 
@@ -30,7 +30,7 @@ def remove(repo: Repo, paths: list[str], outs: bool = False) -> list[Removed]:
         named = {repo.rel(p) for p in paths}
         for t in chosen:  # refused before anything is removed
             if t.pointer_rel == targets.LOCK_FILE and (t.rel in named or t.pointer_rel in named):
-                raise targets.stage_out_refusal(repo, t.rel, t.rel, RM_HINT)
+                raise targets.stage_out_refusal(repo, rpath(t.rel), t.rel, RM_HINT)
             safepaths.check_parents(repo.root, t.data_rel)  # nothing removed through a link
         done = []
         for t in chosen:
@@ -38,8 +38,8 @@ def remove(repo: Repo, paths: list[str], outs: bool = False) -> list[Removed]:
                 continue  # a stage out below a folder named: mlv.yaml says what is tracked
             if t.sub:
                 raise UsageError(
-                    f"{t.rel}: is inside tracked directory {t.data_rel}",
-                    f"remove the whole directory (`mlv rm {t.data_rel}`), or add it to "
+                    f"{rpath(t.rel)}: is inside tracked directory {rpath(t.data_rel)}",
+                    f"remove the whole directory (`mlv rm {rpath(t.data_rel)}`), or add it to "
                     ".mlvignore and `mlv commit`",
                 )
             data = repo.abs(t.data_rel)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mlv import git
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.workspace import printable
-from mlv.errors import MlvError, PipelineError, PointerError, UsageError
+from mlv.errors import MlvError, PipelineError, PointerError, UsageError, rpath
 from mlv.objects import names as names_mod
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
@@ -223,12 +223,12 @@ def stage_out_error(
         if rel == out:
             what = f"{raw} is an output"
         elif rel.startswith(out + "/"):
-            what = f"{raw} is inside {out}, an output"
+            what = f"{raw} is inside {rpath(out)}, an output"
         elif rel == "" or out.startswith(rel + "/"):
-            what = f"{raw} contains {out}, an output"
+            what = f"{raw} contains {rpath(out)}, an output"
         else:
             continue
-        return UsageError(f"{what} of stage '{stage}' ({where})", hint.format(stage=stage))
+        return UsageError(f"{what} of stage '{stage}' ({rpath(where)})", hint.format(stage=stage))
     return None
 
 
@@ -238,7 +238,7 @@ def stage_out_refusal(repo: Repo, raw: str, rel: str, hint: str) -> UsageError:
     refusal = stage_out_error(raw, rel, stage_outputs(repo), hint)
     if refusal is None:  # mlv.lock and mlv.yaml changed meanwhile
         refusal = UsageError(
-            f"{raw} is an output of a stage ({LOCK_FILE})", hint.format(stage="NAME")
+            f"{raw} is an output of a stage ({rpath(LOCK_FILE)})", hint.format(stage="NAME")
         )
     return refusal
 
@@ -333,8 +333,8 @@ def sub_entry(target: Target, load: Callable[[str], Tree]) -> Entry | None:
 def not_in_pointer(target: Target) -> UsageError:
     """The refusal for a path inside a tracked directory that its pointer does not name."""
     return UsageError(
-        f"{target.rel}: not tracked by mlv (no such path in {target.pointer_rel})",
-        f"check the name; `mlv ls {target.data_rel}` lists what the pointer holds",
+        f"{rpath(target.rel)}: not tracked by mlv (no such path in {rpath(target.pointer_rel)})",
+        f"check the name; `mlv ls {rpath(target.data_rel)}` lists what the pointer holds",
     )
 
 

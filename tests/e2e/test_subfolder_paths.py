@@ -1,0 +1,112 @@
+"""Issue 19 item 9: run from a subfolder, mlv names paths relative to it, in its output and
+in the hints of its errors, so that a hint is a command that works from there. Each test
+runs the hint as printed, in the subfolder, and checks that it did what it says."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from helpers import commit_all, mlv, run, write_files
+
+
+def _hint(stderr: str) -> list[str]:
+    """The first command a hint names in backquotes, as words."""
+    found = re.search(r"`((?:mlv|git) [^`]+)`", stderr)
+    assert found is not None, stderr
+    return shlex.split(found.group(1))
+
+
+def _run_hint(stderr: str, cwd: Path) -> str:
+    """Run the hint's first command in cwd (where the user is); its output."""
+    words = _hint(stderr)
+    proc = run(*words, cwd=cwd)
+    return proc.stdout + proc.stderr
+
+
+def _refused(cwd: Path, *args: str, code: int = 2) -> str:
+    proc = mlv(*args, cwd=cwd, check=False)
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+def _tracked_folder(repo: Path) -> Path:
+    """d/s (a folder mlv tracks, committed), d/ the folder the user works in."""
+    write_files(repo, {"d/s/a.txt": "a", "d/s/b.txt": "b"})
+    mlv("add", "d/s", cwd=repo)
+    commit_all(repo, "v1")
+    return repo / "d"
+
+
+def test_add_inside_a_tracked_folder_hints_a_commit_that_works_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    write_files(d, {"s/a.txt": "a2"})
+    err = _refused(d, "add", "s/a.txt")
+    assert "s/a.txt: inside s, which s.mlv already tracks" in err
+    assert "run `mlv commit s`" in err
+    assert _run_hint(err, d) == "Recorded s -> s.mlv\n"
+    assert "a2" not in (mlv_repo / "d/s.mlv").read_text()  # the pointer changed...
+    assert mlv("status", "--check", cwd=mlv_repo).returncode == 0  # ...to what is there
+
+
+def test_add_of_a_folder_holding_a_tracked_one_hints_an_rm_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    err = _refused(d / "s", "add", "..")
+    assert ": contains ., which ../s.mlv already tracks" in err
+    assert "run `mlv rm ../s.mlv` first" in err
+    assert _run_hint(err, d / "s").startswith("Stopped tracking . (removed ../s.mlv)")
+    assert not (d / "s.mlv").exists()
+
+
+def test_commit_and_rm_of_a_file_in_a_tracked_folder_name_the_folder_from_here(
+    mlv_repo: Path,
+) -> None:
+    d = _tracked_folder(mlv_repo)
+    write_files(d, {"s/a.txt": "a2"})
+    err = _refused(d, "commit", "s/a.txt")
+    assert err.startswith("error: s/a.txt: is inside tracked directory s: ")
+    assert _run_hint(err, d) == "Recorded s -> s.mlv\n"
+    err = _refused(d, "rm", "s/b.txt")
+    assert err.startswith("error: s/b.txt: is inside tracked directory s: ")
+    assert _run_hint(err, d).startswith("Stopped tracking s (removed s.mlv)")
+
+
+def test_a_name_the_pointer_lacks_hints_an_ls_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    err = _refused(d, "checkout", "s/nope.txt")
+    assert "s/nope.txt: not tracked by mlv (no such path in s.mlv)" in err
+    assert "a.txt" in _run_hint(err, d)
+
+
+def test_a_path_tracked_by_git_hints_a_git_rm_from_here(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"d/g.txt": "g"})
+    run("git", "add", "d/g.txt", cwd=mlv_repo)
+    d = mlv_repo / "d"
+    err = _refused(d, "add", "g.txt")
+    assert "run `git rm -r --cached 'g.txt'`" in err
+    _run_hint(err, d)
+    mlv("add", "g.txt", cwd=d)
+
+
+def test_the_error_in_python_names_paths_from_the_root(mlv_repo: Path) -> None:
+    """What scripts read: the error as Python shows it (mlv.api), wherever they run."""
+    from mlv.core import add as add_mod
+    from mlv.core.repo import Repo
+    from mlv.errors import MlvError
+
+    d = _tracked_folder(mlv_repo)
+    write_files(d, {"s/a.txt": "a2"})
+    repo = Repo.open(str(mlv_repo))
+    try:
+        add_mod.commit(repo, [str(d / "s/a.txt")])
+    except MlvError as e:
+        assert str(e) == (
+            "d/s/a.txt: is inside tracked directory d/s: commit the whole directory: "
+            "`mlv commit d/s`"
+        )
+    else:
+        raise AssertionError("commit of a file in a tracked folder was not refused")
+    finally:
+        repo.close()
