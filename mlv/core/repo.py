@@ -13,7 +13,7 @@ from mlv import config as config_mod
 from mlv import git
 from mlv.core import safepaths
 from mlv.core.lock import RepoLock
-from mlv.errors import ConfigError, NotARepoError, UsageError
+from mlv.errors import ConfigError, NotARepoError, UsageError, rpath
 from mlv.objects import names
 from mlv.objects.state import StateDB
 from mlv.objects.store import Cache
@@ -110,9 +110,9 @@ class Repo:
                 if path.startswith(folder + "/"):
                     shown = folder
             raise ConfigError(
-                f"{shown} is tracked by git: a repository cannot commit what mlv keeps for "
+                f"{rpath(shown)} is tracked by git: a repository cannot commit what mlv keeps for "
                 "this machine (local config, state, cache)",
-                f"untrack it with `git rm -r --cached {shown}` and commit; "
+                f"untrack it with `git rm -r --cached {rpath(shown)}` and commit; "
                 "delete it unless you wrote it",
             )
 

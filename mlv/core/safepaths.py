@@ -24,7 +24,7 @@ import os
 import stat as stat_mod
 
 from mlv import git
-from mlv.errors import WorkspaceError
+from mlv.errors import WorkspaceError, rpath
 from mlv.objects import hashing
 
 MLV_DIR = ".mlv"  # mlv.core.repo's (which imports this module)
@@ -37,15 +37,18 @@ def link_error(rel: str, link_rel: str, root: str, force: bool = False) -> Works
         to = os.readlink(os.path.join(root, link_rel))
     except OSError:
         to = "?"
-    named = f"'{link_rel}' is a symbolic link" if link_rel != rel else "is a symbolic link"
-    remove = f"remove the link (`git rm {link_rel}`, or `rm {link_rel}` if git does not track it)"
+    named = f"'{rpath(link_rel)}' is a symbolic link" if link_rel != rel else "is a symbolic link"
+    shown = rpath(link_rel)
+    remove = f"remove the link (`git rm {shown}`, or `rm {shown}` if git does not track it)"
     if force:
         hint = f"{remove}, or use --force to replace the link (never what it points to)"
     elif link_rel.split("/")[0] == MLV_DIR:
         hint = f"{remove}; mlv makes its own folders again"
     else:
         hint = f"{remove} or move the pointer"
-    return WorkspaceError(f"{rel}: {named} (to {to}): mlv does not write through links", hint)
+    return WorkspaceError(
+        f"{rpath(rel)}: {named} (to {to}): mlv does not write through links", hint
+    )
 
 
 def is_link(root: str, rel: str) -> bool:

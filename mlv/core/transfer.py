@@ -47,6 +47,7 @@ from mlv.errors import (
     ObjectMissingError,
     RemoteError,
     UsageError,
+    rpath,
 )
 from mlv.objects import tree as tree_mod
 from mlv.objects.remote import Outcome, RemoteStore
@@ -154,7 +155,7 @@ def _descend(
             summary.paths.setdefault(entry.hash, target.data_rel)
             return None
         if child is None:
-            raise UsageError(f"{target.rel}: no such path in {target.pointer_rel}")
+            raise UsageError(f"{rpath(target.rel)}: no such path in {rpath(target.pointer_rel)}")
         entry = child
     return entry
 

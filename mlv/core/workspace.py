@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
-from mlv.errors import WorkspaceError
+from mlv.errors import WorkspaceError, rpath
 from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
 from mlv.objects.names import is_git_name
@@ -137,11 +137,11 @@ class Scanner:
         except FileNotFoundError:
             if os.path.lexists(path):
                 raise WorkspaceError(
-                    f"{rel}: dangling symbolic link", "remove it or point it at a file"
+                    f"{rpath(rel)}: dangling symbolic link", "remove it or point it at a file"
                 ) from None
             return None
         except OSError as e:
-            raise WorkspaceError(f"{rel}: cannot read ({e.strerror})") from None
+            raise WorkspaceError(f"{rpath(rel)}: cannot read ({e.strerror})") from None
         rel_dir, _, name = rel.rpartition("/")
         if stat_mod.S_ISDIR(st.st_mode):
             if rules is None:
@@ -153,7 +153,7 @@ class Scanner:
             hash_id = self._file_hash(path, rel_dir, name, st, rows, os.path.islink(path))
             entry = Entry(FILE, name, hash_id, st.st_size)
         else:
-            raise WorkspaceError(f"{rel}: not a regular file or directory")
+            raise WorkspaceError(f"{rpath(rel)}: not a regular file or directory")
         self.state.flush()
         return entry
 
@@ -211,7 +211,7 @@ class Scanner:
             self._unsettled.add(rel_dir)
             what = "`mlv commit` will delete that object from the cache"
         note = (
-            f"{rel} was edited in place through a hard link into the cache: the previous "
+            f"{rpath(rel)} was edited in place through a hard link into the cache: the previous "
             f"version's object ({old_hash}) now holds the new bytes, so {what}; "
             "`mlv pull` brings that version back from a remote that has it "
             "(run `mlv unprotect` before editing)"
@@ -249,11 +249,11 @@ class Scanner:
             if refused is not None:  # the cache, not the workspace file, is the problem
                 raise refused from None
             raise WorkspaceError(
-                f"{self.repo.rel(path)}: permission denied", "make it readable, or ignore it"
+                f"{rpath(self.repo.rel(path))}: permission denied", "make it readable, or ignore it"
             ) from None
         except FileNotFoundError:
             raise WorkspaceError(
-                f"{self.repo.rel(path)}: disappeared while mlv was reading it", "run again"
+                f"{rpath(self.repo.rel(path))}: disappeared while mlv was reading it", "run again"
             ) from None
         except OSError as e:  # a read-only file system under the cache
             refused = self.cache.write_refused(e, self._shown) if self.store else None
@@ -312,7 +312,7 @@ class Scanner:
                 out.append((child, self._follow(fd, child, prefix + child), True))
             else:
                 raise WorkspaceError(
-                    f"{prefix + child}: not a regular file (fifo, socket or device)",
+                    f"{rpath(prefix + child)}: not a regular file (fifo, socket or device)",
                     "exclude it in .mlvignore",
                 )
         return out
@@ -324,22 +324,22 @@ class Scanner:
             st = os.stat(child, dir_fd=fd)
         except FileNotFoundError:
             raise WorkspaceError(
-                f"{rel}: dangling symbolic link inside a tracked directory",
+                f"{rpath(rel)}: dangling symbolic link inside a tracked directory",
                 "remove it, or exclude it in .mlvignore",
             ) from None
         except OSError as e:  # ELOOP, EACCES: a link mlv cannot follow
             raise WorkspaceError(
-                f"{rel}: cannot follow symbolic link ({e.strerror})",
+                f"{rpath(rel)}: cannot follow symbolic link ({e.strerror})",
                 "fix or remove it, or exclude it in .mlvignore",
             ) from None
         if stat_mod.S_ISDIR(st.st_mode):
             raise WorkspaceError(
-                f"{rel}: symbolic link to a directory inside a tracked directory",
+                f"{rpath(rel)}: symbolic link to a directory inside a tracked directory",
                 "mlv follows links to files only; exclude it in .mlvignore",
             )
         if not stat_mod.S_ISREG(st.st_mode):
             raise WorkspaceError(
-                f"{rel}: symbolic link to a special file", "exclude it in .mlvignore"
+                f"{rpath(rel)}: symbolic link to a special file", "exclude it in .mlvignore"
             )
         return st
 
@@ -350,7 +350,7 @@ class Scanner:
         from its snapshot row when the listing digest matches.
         """
         denied = WorkspaceError(
-            f"{rel}: permission denied", "make it readable, or exclude it in .mlvignore"
+            f"{rpath(rel)}: permission denied", "make it readable, or exclude it in .mlvignore"
         )
         try:
             fd = os.open(path, _DIR_FLAGS)
