@@ -269,3 +269,56 @@ def test_a_frozen_stage_whose_output_the_cache_lacks_names_mlv_pull_which_works(
     assert "Stage 'train' is frozen; its outputs are as mlv.lock records" in (
         mlv("repro", cwd=mlv_repo).stdout
     )
+
+
+def _wait_for(path: Path, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_mlv_commit_while_a_stage_runs_is_kept_and_never_records_a_half_output(
+    mlv_repo: Path, jobs: str
+) -> None:
+    """repro lets go of the repository lock while commands run: an `mlv commit` of another
+    stage's edited output then is not undone by repro's next mlv.lock write, and the
+    output of the stage still running is refused (it is half written)."""
+    slow = (
+        "echo part1 > slow.txt; touch started; while [ ! -f go ]; do sleep 0.02; done;"
+        " echo part2 >> slow.txt"
+    )
+    _write(
+        mlv_repo,
+        {
+            "slow": {"cmd": slow, "outs": ["slow.txt"]},
+            "b": {"cmd": "echo b > b.txt", "outs": ["b.txt"]},
+        },
+    )
+    (mlv_repo / "go").write_text("")
+    mlv("repro", cwd=mlv_repo)
+    (mlv_repo / "go").unlink()
+    (mlv_repo / "started").unlink()
+    proc = subprocess.Popen(
+        [MLV, "repro", "-f", "-j", jobs, "slow"],
+        cwd=mlv_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(mlv_repo / "started")
+        (mlv_repo / "b.txt").write_text("edited by hand\n")
+        assert "Recorded b.txt" in mlv("commit", "b.txt", cwd=mlv_repo).stdout
+        assert_error(mlv("commit", "slow.txt", cwd=mlv_repo, check=False), 1, "is running")
+        assert "slow.txt" not in mlv("commit", cwd=mlv_repo).stdout  # all: skipped, not half
+        assert (mlv_repo / "slow.txt").read_text() == "part1\n"
+    finally:
+        (mlv_repo / "go").write_text("")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    lock = yaml.safe_load((mlv_repo / "mlv.lock").read_text())
+    outs = {s["outs"][0]["path"]: s["outs"][0]["size"] for s in lock["stages"].values()}
+    assert outs == {"slow.txt": 12, "b.txt": len("edited by hand\n")}
+    assert "2 up to date" in mlv("repro", cwd=mlv_repo).stdout

@@ -19,6 +19,8 @@ the rest (deciding, restoring, saving, mlv.lock) stays in the calling thread, as
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +36,7 @@ from mlv.core.pipeline.spec import LOCK_FILE, Stage
 from mlv.core.repo import Repo
 from mlv.core.status import tree_complete
 from mlv.core.workspace import Scanner
-from mlv.errors import MlvError, PipelineError
+from mlv.errors import MlvError, PipelineError, rpath
 from mlv.objects import hashing, treediff
 from mlv.objects.pointer import Pointer
 from mlv.objects.tree import DIR, FILE, Entry
@@ -49,6 +51,10 @@ WOULD_UPDATE = "would update"
 FAILED = "failed"
 SKIPPED = "skipped"  # a stage it needs failed
 NOT_RUN = "not run"  # an earlier stage failed and --keep-going was not given
+
+# The pipeline's files as messages name them (shown from the current folder, see rpath)
+_LOCK = rpath(LOCK_FILE)
+_SPEC = rpath(spec.PIPELINE_FILE)
 
 
 class Events(Protocol):
@@ -119,9 +125,7 @@ def load_graph(repo: Repo, tracked: list[tuple[str, str]] | None = None) -> dag.
     tracked: tracked_paths(repo), when the caller has it."""
     pipeline = spec.load(repo.root)
     if not pipeline.stages:
-        raise PipelineError(
-            f"no stages in {spec.PIPELINE_FILE}", "add one with `mlv stage add NAME -- CMD`"
-        )
+        raise PipelineError(f"no stages in {_SPEC}", "add one with `mlv stage add NAME -- CMD`")
     return dag.build(pipeline, tracked_paths(repo) if tracked is None else tracked)
 
 
@@ -136,9 +140,10 @@ def check_outs_inside(root: str, stage: Stage) -> None:
             folder = "/".join(parts[:i])
             if os.path.islink(os.path.join(root, folder)):
                 raise PipelineError(
-                    f"stage '{stage.name}': output {path} lies below {folder}, a symbolic "
-                    "link, so it could be written outside the repository",
-                    f"make {folder} a real folder, or give the stage an output path without links",
+                    f"stage '{stage.name}': output {rpath(path)} lies below {rpath(folder)}, "
+                    "a symbolic link, so it could be written outside the repository",
+                    f"make {rpath(folder)} a real folder, or give the stage an output path "
+                    "without links",
                 )
 
 
@@ -174,13 +179,13 @@ def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> Re
         chosen = [n for n in graph.order if n in wanted]
     else:
         chosen = graph.select(names, options.downstream)
-    lock = lockfile.load(repo.root)
-    start = lockfile.read_bytes(repo.root)
     result = ReproResult()
     repo_lock = repo.lock()
     repo_lock.acquire()
     runner: _Runner | None = None
     try:
+        lock = lockfile.load(repo.root)  # read under the lock: another mlv may have written it
+        start = lockfile.read_bytes(repo.root)
         runner = _Runner(repo, graph, lock, options, events, repo_lock)
         if not options.dry:
             runner.drop_removed_stages()
@@ -214,7 +219,7 @@ def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
     for name in wanted or []:
         if name not in graph.pipeline.stages:  # mlv.lock names it, mlv.yaml no longer does
             raise PipelineError(
-                f"stage '{name}' is in {LOCK_FILE} but no longer in {spec.PIPELINE_FILE}",
+                f"stage '{name}' is in {_LOCK} but no longer in {_SPEC}",
                 "run `mlv repro` to drop it from mlv.lock",
             )
     runner = _Runner(repo, graph, lock, Options(), _Silent(), None)
@@ -224,6 +229,13 @@ def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
             if wanted is not None and name not in wanted:
                 continue
             stage = graph.stage(name)
+            if stage_running(repo.root, name):  # its outputs are being written right now
+                if wanted is None:
+                    continue  # the mlv repro running it records them when it ends
+                raise PipelineError(
+                    f"stage '{name}' is running in mlv repro: its outputs are not finished",
+                    "wait for that mlv repro to end; it records them in mlv.lock",
+                )
             locked = lock.stages.get(name)
             now = runner._outs(stage.out_paths)
             missing = [p for p, r in now.items() if r is None]
@@ -240,7 +252,7 @@ def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
                     continue
             if missing:
                 raise PipelineError(
-                    f"stage '{name}': output {missing[0]} is missing, so there is nothing "
+                    f"stage '{name}': output {rpath(missing[0])} is missing, so there is nothing "
                     "to record",
                     f"run `mlv repro {name}` to make it",
                 )
@@ -249,7 +261,7 @@ def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
             deps, missing = runner._deps(stage)
             if missing:
                 raise PipelineError(
-                    f"stage '{name}': dependency {missing[0]} does not exist",
+                    f"stage '{name}': dependency {rpath(missing[0])} does not exist",
                     _missing_hint(repo, missing[0]),
                 )
             values = runner._params(stage)
@@ -335,6 +347,7 @@ class _Runner:
         self.graph = graph
         self.lock = lock
         self.lock_bytes = lockfile.read_bytes(repo.root)  # mlv.lock as self.lock knows it
+        self.base = dict(lock.stages)  # the stages of mlv.lock as last read or written
         self.options = options
         self.events = events
         self.repo_lock = repo_lock
@@ -360,7 +373,7 @@ class _Runner:
             for name in gone:
                 del self.lock.stages[name]
             self._write_lock()
-            self.events.note(f"dropped stage(s) {', '.join(gone)} from {LOCK_FILE}")
+            self.events.note(f"dropped stage(s) {', '.join(gone)} from {_LOCK}")
 
     def record_tracked_inputs(self, chosen: list[str], tracked: list[tuple[str, str]]) -> None:
         """Data that a pointer file tracks and a chosen stage reads, changed in the
@@ -474,7 +487,7 @@ class _Runner:
             deps, missing = self._deps(stage)
             if missing and not waiting:
                 raise PipelineError(
-                    f"stage '{name}': dependency {missing[0]} does not exist",
+                    f"stage '{name}': dependency {rpath(missing[0])} does not exist",
                     _missing_hint(self.repo, missing[0]),
                 )
             values = self._params(stage)
@@ -499,8 +512,8 @@ class _Runner:
         locked = self.lock.stages.get(name)
         if locked is None:
             raise PipelineError(
-                f"stage '{name}' is frozen but has never run (it is not in {LOCK_FILE})",
-                f"remove `frozen: true` from stage '{name}' in {spec.PIPELINE_FILE}, then "
+                f"stage '{name}' is frozen but has never run (it is not in {_LOCK})",
+                f"remove `frozen: true` from stage '{name}' in {_SPEC}, then "
                 f"run `mlv repro {name}`",
             )
         recorded = [(r.path, _entry(r)) for r in locked.outs + locked.metrics]
@@ -513,12 +526,12 @@ class _Runner:
         if todo is None:
             raise PipelineError(
                 f"stage '{name}' is frozen, so mlv repro does not run it, and its output "
-                f"{differ[0]} differs from {LOCK_FILE} while the cache lacks the recorded "
-                "version",
-                f"run `mlv pull {differ[0]}` to fetch it from the remote, or remove `frozen: "
-                f"true` from stage '{name}' in {spec.PIPELINE_FILE} to run it",
+                f"{rpath(differ[0])} differs from {_LOCK} while the cache lacks the "
+                "recorded version",
+                f"run `mlv pull {rpath(differ[0])}` to fetch it from the remote, or remove "
+                f"`frozen: true` from stage '{name}' in {_SPEC} to run it",
             )
-        reasons = [f"out {p} {'missing' if now[p] is None else 'changed'}" for p in todo]
+        reasons = [f"out {rpath(p)} {'missing' if now[p] is None else 'changed'}" for p in todo]
         self._refuse_unknown(stage, self._unknown_outs(stage, list(todo)))
         if self.options.dry:
             self.seen.update(todo)
@@ -567,17 +580,17 @@ class _Runner:
         reasons = [f"stage '{w}' would run first" for w in waiting]
         locked = self.lock.stages.get(name)
         if locked is None:
-            return [*reasons, f"not in {LOCK_FILE} yet"]
+            return [*reasons, f"not in {_LOCK} yet"]
         if locked.cmd != stage.command:
             reasons.append("cmd changed")
         before = {d.path: d.hash for d in locked.deps}
         now = {d.path: d.hash for d in deps}
         for path in stage.deps:
             if path not in before:
-                reasons.append(f"dep {path} added")
+                reasons.append(f"dep {rpath(path)} added")
             elif path in now and now[path] != before[path]:
-                reasons.append(f"dep {path} changed")
-        reasons += [f"dep {p} removed" for p in before if p not in stage.deps]
+                reasons.append(f"dep {rpath(path)} changed")
+        reasons += [f"dep {rpath(p)} removed" for p in before if p not in stage.deps]
         for file in sorted(set(values) | set(locked.params)):
             old, new = locked.params.get(file, {}), values.get(file, {})
             for key in sorted(set(old) | set(new)):
@@ -592,15 +605,15 @@ class _Runner:
         recorded = {r.path: r for r in locked.outs + locked.metrics}
         for path, rec in self._outs(stage.out_paths).items():
             if path not in recorded:
-                reasons.append(f"out {path} added")
+                reasons.append(f"out {rpath(path)} added")
             elif rec is None:
-                reasons.append(f"out {path} missing")
+                reasons.append(f"out {rpath(path)} missing")
             elif rec.hash != recorded[path].hash:
-                reasons.append(f"out {path} changed")
+                reasons.append(f"out {rpath(path)} changed")
         for out in stage.outs:
             if out.path in recorded and recorded[out.path].cache != out.cache:
-                reasons.append(f"out {out.path} cache changed")
-        reasons += [f"out {p} removed" for p in recorded if p not in stage.out_paths]
+                reasons.append(f"out {rpath(out.path)} cache changed")
+        reasons += [f"out {rpath(p)} removed" for p in recorded if p not in stage.out_paths]
         return reasons
 
     # ---- acting -------------------------------------------------------------------------
@@ -641,8 +654,8 @@ class _Runner:
             for path in stage.out_paths:
                 if self._hash(path) is None:
                     raise PipelineError(
-                        f"stage '{name}' did not produce its output {path}",
-                        f"make its command write {path}, or remove it from the stage's outs",
+                        f"stage '{name}' did not produce its output {rpath(path)}",
+                        f"make its command write {rpath(path)}, or remove it from the stage's outs",
                     )
             outs, metrics = self._save_outs(stage)
             if not (any(o.persist for o in stage.outs) or stage.always_changed):
@@ -669,8 +682,8 @@ class _Runner:
         in_git = [p for p in cached if p in self._outs_git_tracks()]
         if in_git:
             raise PipelineError(
-                f"stage '{name}': output {in_git[0]} is tracked by git",
-                f"run `git rm -r --cached '{in_git[0]}'` to hand it to mlv, "
+                f"stage '{name}': output {rpath(in_git[0])} is tracked by git",
+                f"run `git rm -r --cached '{rpath(in_git[0])}'` to hand it to mlv, "
                 "or mark it `cache: false`",
             )
 
@@ -727,6 +740,7 @@ class _Runner:
     def _run_commands(self, stage: Stage) -> None:
         cwd, env = self._where(stage)
         assert self.repo_lock is not None
+        marker = mark_running(self.repo.root, stage.name)
         self.repo_lock.release()  # commands may run mlv themselves
         try:
             with shell.run_commands() as runner:  # a signal to mlv stops all they started
@@ -735,12 +749,14 @@ class _Runner:
                     _check_exit(stage, cmd, runner.run(cmd, cwd, env))
         finally:
             self.repo_lock.acquire()
+            os.close(marker)
+            self.sync_lock()
 
     def _where(self, stage: Stage) -> tuple[str, dict[str, str]]:
         """The folder and the environment the stage's commands run in."""
         cwd = self.repo.abs(stage.wdir)
         if not os.path.isdir(cwd):
-            raise PipelineError(f"stage '{stage.name}': wdir {stage.wdir} does not exist")
+            raise PipelineError(f"stage '{stage.name}': wdir {rpath(stage.wdir)} does not exist")
         return cwd, stage_env.stage_env(self.repo.root, stage.name, os.environ)
 
     # ---- several stages at once ---------------------------------------------------------
@@ -759,9 +775,11 @@ class _Runner:
         results: dict[str, StageResult] = {}
         todo = list(chosen)
         running: dict[Future[None], Launch] = {}
+        markers: dict[str, int] = {}  # stage -> its mark_running descriptor
         bad: set[str] = set()  # failed or skipped
         stop = False
         with (
+            _closing(markers),
             shell.parallel_commands() as par,
             ThreadPoolExecutor(jobs, thread_name_prefix="mlv-stage") as pool,
         ):
@@ -781,6 +799,7 @@ class _Runner:
                         todo.remove(name)
                         begun = self.begin(name, [])
                         if isinstance(begun, Launch):
+                            markers[name] = mark_running(self.repo.root, name)
                             running[pool.submit(self._commands, par, begun)] = begun
                             continue
                         results[name] = begun
@@ -796,8 +815,10 @@ class _Runner:
                     done = par.wait(running)
                 finally:
                     self.repo_lock.acquire()
+                self.sync_lock()
                 for future in [f for f in running if f in done]:
                     launch = running.pop(future)
+                    os.close(markers.pop(launch.name))
                     error = future.exception()
                     if error is None:
                         outcome = self.finish(launch)
@@ -847,7 +868,7 @@ class _Runner:
                 saved = saver.scan(path)
                 if saved is not None:
                     self.events.note(
-                        f"{path}: its previous content is kept in the cache as {saved.hash}"
+                        f"{rpath(path)}: its previous content is kept in the cache as {saved.hash}"
                     )
             _remove(self.repo.abs(path))
         self._forget(stage)
@@ -884,7 +905,7 @@ class _Runner:
     def _refuse_unknown(self, stage: Stage, unknown: list[str]) -> None:
         if unknown and not self.options.force:
             raise PipelineError(
-                f"stage '{stage.name}': {unknown[0]} holds content that mlv did not produce "
+                f"stage '{stage.name}': {rpath(unknown[0])} holds content that mlv did not produce "
                 "(an edit, or a file made outside mlv repro)",
                 f"move it away, or run `mlv repro --force -s {stage.name}` to replace it "
                 "(its content is then kept in the cache)",
@@ -921,7 +942,7 @@ class _Runner:
         saver = Scanner(self.repo, store=True, algo=self.algo, cache=cache)
         entry = saver.scan(path)
         if entry is None:
-            raise PipelineError(f"{path} disappeared while mlv was saving it", "run again")
+            raise PipelineError(f"{rpath(path)} disappeared while mlv was saving it", "run again")
         generation = self.repo.cache.generation(self.algo)
         for tree_hash in saver.stored_trees:
             self.repo.state.mark_complete(tree_hash, generation)
@@ -1009,7 +1030,9 @@ class _Runner:
                 done = checkout.restore(self.repo, target, self.copy_cache, ignore=False)
             if not done.ok:
                 problem = done.error or "objects missing or corrupt in the cache"
-                raise PipelineError(f"stage '{stage.name}': could not restore {path}: {problem}")
+                raise PipelineError(
+                    f"stage '{stage.name}': could not restore {rpath(path)}: {problem}"
+                )
             self.seen[path] = entry
 
     def _record(
@@ -1039,8 +1062,33 @@ class _Runner:
         order = list(self.graph.pipeline.stages)
         kept = Lock({n: s for n, s in self.lock.stages.items() if n in self.graph.pipeline.stages})
         self.lock_bytes = lockfile.write(self.repo.root, kept, order, self.renderer)
+        self.base = dict(kept.stages)
         self.lock_written = True
         self.to_stage.add(LOCK_FILE)
+
+    def sync_lock(self) -> None:
+        """Once the repository lock is taken again after commands ran: what another mlv
+        wrote into mlv.lock meanwhile (`mlv commit` of another stage's edited output) is
+        kept, so that this run's next write does not put back what it replaced. Stages it
+        changed take its entries; the others keep this run's. A file that no longer parses
+        is left for this run to rewrite."""
+        now = lockfile.read_bytes(self.repo.root)
+        if now == self.lock_bytes:
+            return
+        try:
+            disk = Lock() if now is None else lockfile.parse(now, LOCK_FILE)
+        except PipelineError:
+            return
+        for name in set(disk.stages) | set(self.base):
+            theirs = disk.stages.get(name)
+            if theirs == self.base.get(name):
+                continue
+            if theirs is None:
+                self.lock.stages.pop(name, None)
+            else:
+                self.lock.stages[name] = theirs
+        self.base = dict(disk.stages)
+        self.lock_bytes = now
 
     def stage_files(self) -> None:
         """Stage in git what the run wrote (mlv.lock, .gitignore files): once, at the end,
@@ -1067,6 +1115,58 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _running_path(root: str, name: str) -> str:
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return os.path.join(root, ".mlv", "tmp", "running", digest)
+
+
+def mark_running(root: str, name: str) -> int:
+    """Mark stage name as having its commands run by this process, until the descriptor
+    returned is closed (or the process ends: the kernel lets go of the flock). Taken and
+    let go under the repository lock, so that one who holds it sees a settled state."""
+    path = _running_path(root, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise PipelineError(f"stage '{name}' is running in another mlv repro") from None
+    return fd
+
+
+def stage_running(root: str, name: str) -> bool:
+    """Another process runs the commands of stage name now (mark_running)."""
+    try:
+        fd = os.open(_running_path(root, name), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+class _closing:
+    """Closes the descriptors left in a dict when the block ends (an error, a signal)."""
+
+    def __init__(self, fds: dict[str, int]) -> None:
+        self.fds = fds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
 
 
 def _check_exit(stage: Stage, cmd: str, code: int) -> None:
@@ -1110,7 +1210,9 @@ def _missing_hint(repo: Repo, path: str) -> str:
     for pointer_rel in targets.pointer_files(repo):
         data = pointer_rel[: -len(".mlv")]
         if dag.overlaps(data, path):
-            return f"run `mlv checkout {data}` (or `mlv pull {data}`) to bring it back"
+            return (
+                f"run `mlv checkout {rpath(data)}` (or `mlv pull {rpath(data)}`) to bring it back"
+            )
     if repo.scm and git.tracked(repo.root, [path]):
-        return f"restore it with `git checkout -- {path}`"
+        return f"restore it with `git checkout -- {rpath(path)}`"
     return "create it, or fix the stage's deps in mlv.yaml"
