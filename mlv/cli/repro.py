@@ -103,10 +103,11 @@ class _Printer:
 
     @_locked
     def recorded_data(self, path: str, pointer: str, dry: bool) -> None:
+        where = f"{output.repo_path(path)} in {output.repo_path(pointer)}"
         if dry:
-            output.info(f"Would record {path} in {pointer}: it changed (as `mlv commit` would)")
+            output.info(f"Would record {where}: it changed (as `mlv commit` would)")
         else:
-            output.info(f"Recorded {path} in {pointer}: it changed (as `mlv commit` would)")
+            output.info(f"Recorded {where}: it changed (as `mlv commit` would)")
 
 
 def _why(reasons: list[str]) -> str:

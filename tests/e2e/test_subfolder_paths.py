@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
+import yaml
 from helpers import commit_all, mlv, run, write_files
 
 
@@ -110,3 +112,54 @@ def test_the_error_in_python_names_paths_from_the_root(mlv_repo: Path) -> None:
         raise AssertionError("commit of a file in a tracked folder was not refused")
     finally:
         repo.close()
+
+
+def _pipeline(repo: Path, stages: dict[str, dict[str, object]]) -> None:
+    (repo / "mlv.yaml").write_text(yaml.safe_dump({"stages": stages}))
+
+
+def test_repro_from_a_subfolder_runs_the_pipeline_and_names_paths_from_there(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """mlv.yaml lives at the root: repro in d/ runs it (DVC would look for d/dvc.yaml), and
+    its reasons and hints name paths from d/."""
+    d = mlv_repo / "d"
+    write_files(d, {"data.txt": "v1\n"})
+    stages: dict[str, dict[str, object]] = {
+        "train": {
+            "cmd": "cat d/data.txt > d/model.txt",
+            "deps": ["d/data.txt"],
+            "outs": ["d/model.txt"],
+        }
+    }
+    _pipeline(mlv_repo, stages)
+    assert "Running stage 'train' (not in ../mlv.lock yet)" in mlv("repro", cwd=d).stdout
+    write_files(d, {"data.txt": "v2\n"})
+    assert "Running stage 'train' (dep data.txt changed)" in mlv("repro", cwd=d).stdout
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=d)
+    mlv("push", cwd=d)
+    stages["train"]["frozen"] = True
+    _pipeline(mlv_repo, stages)
+    digest = yaml.safe_load((mlv_repo / "mlv.lock").read_text())["stages"]["train"]["outs"][0]
+    hex_ = digest["hash"].split(":")[1]
+    (mlv_repo / ".mlv/cache/xxh128" / hex_[:2] / hex_[2:]).unlink()
+    (d / "model.txt").unlink()
+    err = _refused(d, "repro", code=1)
+    assert "its output model.txt differs from ../mlv.lock" in err
+    assert "run `mlv pull model.txt` to fetch it" in err
+    assert "from stage 'train' in ../mlv.yaml" in err
+    _run_hint(err, d)
+    assert (d / "model.txt").read_text() == "v2\n"
+
+
+def test_repro_hints_a_checkout_of_a_missing_tracked_dep_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    _pipeline(
+        mlv_repo, {"count": {"cmd": "ls d/s > d/n.txt", "deps": ["d/s"], "outs": ["d/n.txt"]}}
+    )
+    shutil.rmtree(d / "s")
+    err = _refused(d, "repro", code=1)
+    assert "stage 'count': dependency s does not exist: run `mlv checkout s`" in err
+    _run_hint(err, d)
+    assert (d / "s/a.txt").read_text() == "a"
+    assert mlv("repro", cwd=d).returncode == 0
