@@ -403,3 +403,36 @@ def test_values_defined_twice_and_reserved_names(repo: Path) -> None:
     assert "'@' is kept for the stages that foreach and matrix generate" in line
     line = broken(repo, "stages:\n  t:\n    foreach: [1, '1']\n    do: {cmd: x}\n")
     assert "stage t@1 is generated twice" in line
+
+
+def test_a_params_file_linked_out_of_the_repository_is_not_read(repo: Path, tmp_path: Path) -> None:
+    """The clone chose the link: reading through it would put a file of the user's (a
+    secret) into commands, mlv.lock and messages. A link inside the repository is fine."""
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("token: s3cr3t\n")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "link.yaml").symlink_to(secret)
+    (repo / "up").symlink_to(tmp_path)
+    (repo / "inside.yaml").write_text("token: fine\n")
+    (repo / "conf" / "here.yaml").symlink_to("../inside.yaml")
+    (repo / "conf" / "git.yaml").symlink_to("../.git/config")
+    stage = "stages:\n  t:\n    cmd: echo ${token} > out.txt\n    outs: [out.txt]\n"
+    for entry, where in (
+        ("conf/link.yaml", "out of the repository"),
+        ("up/secret.yaml", "out of the repository"),
+        ("conf/git.yaml", "to .git/config"),
+    ):
+        write_files(repo, {"mlv.yaml": f"vars: [{entry}]\n{stage}"})
+        for args in (("repro",), ("dag",), ("stage", "list"), ("exp", "show")):
+            line = assert_error(mlv(*args, cwd=repo, check=False), 1)
+            assert f"mlv.yaml: vars: {entry} is a symbolic link {where}, not followed" in line
+            assert "s3cr3t" not in line
+    assert not (repo / "out.txt").exists()
+    (repo / "params.yaml").unlink()
+    (repo / "params.yaml").symlink_to(secret)
+    line = broken(repo, stage)
+    assert "mlv.yaml: params.yaml is a symbolic link out of the repository" in line
+    (repo / "params.yaml").unlink()
+    write_files(repo, {"mlv.yaml": f"vars: [conf/here.yaml]\n{stage}"})
+    mlv("repro", cwd=repo)
+    assert (repo / "out.txt").read_text() == "fine\n"

@@ -3,6 +3,7 @@ spec.parse as mlv reads the file, with params files served from a dict."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -285,3 +286,84 @@ def test_a_shell_variable_in_braces_is_refused_with_the_way_to_write_it() -> Non
     assert "stage 't': cmd: ${HOME} is not defined" in message
     assert "for the shell's variable write $HOME or \\${HOME}" in message
     assert cmds("stages:\n  t:\n    cmd: echo $HOME \\${HOME}\n") == {"t": "echo $HOME ${HOME}"}
+
+
+# ---- adversarial review (issue 18): hostile mlv.yaml and params files ---------------------
+
+
+def test_many_unclosed_references_are_scanned_in_linear_time() -> None:
+    # `${` without a `}`: the reference pattern used to retry from each one, quadratic
+    # (100,000 of them, a 200 kB mlv.yaml: a minute)
+    start = time.monotonic()
+    text = "stages:\n  t:\n    cmd: echo " + "${" * 50_000 + "\n"
+    assert cmds(text) == {"t": "echo " + "${" * 50_000}
+    text = "stages:\n  t:\n    cmd: echo ${x}" + "${" * 50_000 + "\n"
+    assert cmds(text, {"params.yaml": "x: 1\n"}) == {"t": "echo 1" + "${" * 50_000}
+    assert time.monotonic() - start < 3
+
+
+def test_an_index_is_ascii_digits_and_a_huge_one_is_an_error_not_a_crash() -> None:
+    files = {"params.yaml": "a: [1, 2, 3, 4]\n"}
+    for index in ("9" * 5000, "\u00b2", "\u0663", "-1", "1.0"):
+        message = error(f"stages:\n  t:\n    cmd: echo ${{a[{index}]}}\n", files)
+        assert "stage 't': cmd: ${a[" in message and "is not" in message
+    assert cmds("stages:\n  t:\n    cmd: echo ${a[3]}\n", files) == {"t": "echo 4"}
+
+
+def test_references_that_insert_nothing_still_count_against_the_bounds() -> None:
+    # each reference is a lookup in each of 10,000 stages, even when it writes ""
+    files = {"params.yaml": "e: ''\nl: [" + ", ".join(map(str, range(10_000))) + "]\n"}
+    text = "stages:\n  t:\n    foreach: ${l}\n    do:\n      cmd: echo ${item}" + "${e}" * 500
+    assert "more than 1,000,000 values" in error(text + "\n", files)
+    # a mapping of false flags writes nothing into `cmd`, but each one is looked at
+    flags = "a:\n" + "".join(f"  k{i}: false\n" for i in range(2_000))
+    text = "stages:\n  t:\n    foreach: ${l}\n    do:\n      cmd: echo ${item} ${a}\n"
+    assert "more than 1,000,000 values" in error(
+        text, {**files, "params.yaml": flags + files["params.yaml"]}
+    )
+
+
+def test_values_yaml_builds_but_no_text_can_hold_are_refused() -> None:
+    # a set would be written in a different order by each process: the stage would rerun
+    for value in ("!!set {x, y}", "!!binary aGVsbG8=", "!!omap [{x: 1}]"):
+        files = {"params.yaml": f"a: {value}\nb: {{k: {value}}}\n"}
+        assert "stage 't': cmd: ${a} is a" in error("stages:\n  t:\n    cmd: x ${a}\n", files)
+        assert "stage 't': cmd: ${b}" in error("stages:\n  t:\n    cmd: x ${b}\n", files)
+    dates = {"params.yaml": "day: 2020-01-02\nb: {day: 2020-01-02}\n"}
+    assert cmds("stages:\n  t:\n    cmd: x ${day} ${b}\n", dates) == {
+        "t": "x 2020-01-02 --day 2020-01-02"
+    }
+
+
+def test_keys_of_a_mapping_written_into_cmd_are_quoted_for_the_shell() -> None:
+    files = {"params.yaml": "a: {'x; touch pwned': 1, lr: 0.1, 'data.dir': d, '$(id)': true}\n"}
+    assert cmds("stages:\n  t:\n    cmd: python t.py ${a}\n", files) == {
+        "t": "python t.py '--x; touch pwned' 1 --lr 0.1 --data.dir d '--$(id)'"
+    }
+
+
+def test_keys_that_interpolation_makes_equal_are_an_error() -> None:
+    files = {"params.yaml": "k: cmd\na: x\nb: x\n"}
+    message = error("stages:\n  t:\n    cmd: echo\n    ${k}: echo other\n", files)
+    assert "stage 't': `cmd` comes out twice" in message
+    message = error("stages:\n  t:\n    cmd: echo\n    outs: [{'${a}': {}, '${b}': {}}]\n", files)
+    assert "stage 't': outs: `x` comes out twice" in message
+
+
+def test_a_vars_entry_naming_the_root_folder_is_refused() -> None:
+    for raw in (".", "sub/..", "./"):
+        message = error(f"vars: ['{raw}']\nstages:\n  t:\n    cmd: x\n")
+        assert f"mlv.yaml: vars: '{raw}' must be a relative path inside the repository" in (message)
+
+
+def test_errors_reading_a_params_file_name_the_pipeline_and_the_vars_entry() -> None:
+    message = error("vars: [c.yaml]\nstages:\n  t:\n    cmd: x\n", {"c.yaml": "[1, 2]\n"})
+    assert message.startswith("mlv.yaml: vars: c.yaml: expected a mapping of parameters")
+
+    def read(rel: str) -> bytes | None:
+        if rel == "params.yaml":
+            return None
+        raise PipelineError(f"{rel} is a folder, not a parameters file", "move it away")
+
+    with pytest.raises(PipelineError, match=r"^mlv\.yaml: vars: c\.yaml is a folder"):
+        spec.parse("vars: [c.yaml]\nstages:\n  t:\n    cmd: x\n", "mlv.yaml", read)

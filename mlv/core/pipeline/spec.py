@@ -183,12 +183,30 @@ def load(root: str) -> Pipeline:
 
 
 def disk_reader(root: str) -> templating.Reader:
-    """Reads the params files that templating names, from the workspace at root."""
+    """Reads the params files that templating names, from the workspace at root. A file
+    that a symbolic link (itself or a folder above it) leads out of the repository, or into
+    .git, is refused: the clone chose the link, and git reads none of its own files through
+    one either. A link that stays inside is followed."""
     from mlv.util import localfs
 
+    top = os.path.realpath(root)
+
     def read(rel: str) -> bytes | None:
+        path = os.path.join(root, rel)
+        target = os.path.relpath(os.path.realpath(path), top).replace(os.sep, "/")
+        if target == ".." or target.startswith("../") or os.path.isabs(target):
+            where = "out of the repository"
+        elif names.problem(target, line=False) is not None:
+            where = f"to {target}"
+        else:
+            where = ""
+        if where:
+            raise PipelineError(
+                f"{rel} is a symbolic link {where}, not followed",
+                "make it a regular file in the repository",
+            )
         try:
-            return localfs.read_small(os.path.join(root, rel))
+            return localfs.read_small(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except IsADirectoryError:

@@ -25,6 +25,7 @@ the caller's reader (bounded size and depth), and their paths may not leave the 
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import shlex
@@ -54,6 +55,10 @@ _EXPR = re.compile(r"[^.\[\]]+(?:\.[^.\[\]]+|\[[^.\[\]]+\])*")
 # what follows `@` in a generated name: safe in mlv.lock, messages, MLV_STAGE and a shell
 _KEY = re.compile(r"[A-Za-z0-9_.+=-]+")
 _SCALARS = (str, int, float, bool, type(None))
+# what a value may be to be written as text: a scalar, or a YAML date (written as given);
+# not a set (whose order changes from one process to the next), bytes or an omap's tuples
+_TEXT = (*_SCALARS, datetime.date)
+_INDEX = re.compile(r"[0-9]{1,18}")  # a list index: ASCII digits, short enough for int()
 _MISSING = object()
 
 
@@ -286,9 +291,11 @@ class _Expander:
             if key == VARS:
                 continue
             if key == "wdir":
-                out[key] = wdir
-                continue
-            out[self._key(key, ctx, at)] = self.resolve(value, ctx, f"{at}: {key}", str(key))
+                new, value = key, wdir
+            else:
+                new = self._key(key, ctx, at)
+                value = self.resolve(value, ctx, f"{at}: {key}", str(key))
+            self._put(out, new, value, at)
         return out
 
     # ---- vars and params files --------------------------------------------------------
@@ -328,7 +335,7 @@ class _Expander:
         reserved: bool = False,
     ) -> None:
         rel = _join(base, raw)
-        if rel is None or not raw.strip():
+        if not rel or not raw.strip():  # None: outside; "": the root folder itself
             raise self.error(at, f"{raw!r} must be a relative path inside the repository")
         reason = names.problem(rel, line=False)
         if reason is not None:
@@ -341,13 +348,16 @@ class _Expander:
             if not keys:
                 return
         if rel not in self.files:  # read and parsed once, however many stages name it
-            data = self.read(rel) if self.read is not None else None
-            if data is None:
-                self.files[rel] = None
-            else:
-                from mlv.core.pipeline import params  # params imports spec, which imports us
+            try:
+                data = self.read(rel) if self.read is not None else None
+                if data is None:
+                    self.files[rel] = None
+                else:
+                    from mlv.core.pipeline import params  # params imports spec, which imports us
 
-                self.files[rel] = params.parse(data, rel)
+                    self.files[rel] = params.parse(data, rel)
+            except PipelineError as e:  # the file's own problem, said where it is named
+                raise self.error(at, e.message, e.hint) from None
         doc = self.files[rel]
         if doc is None:
             if not required:
@@ -394,19 +404,39 @@ class _Expander:
         if isinstance(node, str):
             return self._string(node, ctx, at, field)
         if isinstance(node, dict):
-            return {self._key(k, ctx, at): self.resolve(v, ctx, at, field) for k, v in node.items()}
+            out: dict[Any, Any] = {}
+            for k, v in node.items():
+                self._put(out, self._key(k, ctx, at), self.resolve(v, ctx, at, field), at)
+            return out
         if isinstance(node, list):
             return [self.resolve(v, ctx, at, field) for v in node]
         return node
 
+    def _put(self, out: dict[Any, Any], key: Any, value: Any, at: str) -> None:
+        """out[key] = value, refusing a key that interpolation made equal to another (YAML
+        refuses a key written twice; the later one would silently win)."""
+        if key in out:
+            raise self.error(
+                at, f"`{key}` comes out twice", "make the keys distinct after interpolation"
+            )
+        out[key] = value
+
     def _string(self, text: str, ctx: _Context, at: str, field: str | None) -> Any:
         if "${" not in text:
             return text
-        matches = list(_REF.finditer(text))
+        # No reference ends after the last `}`: without the bound, the pattern would scan
+        # to the end of the text from every `${` there (quadratic: `${${${...`).
+        matches = list(_REF.finditer(text, 0, text.rfind("}") + 1))
+        # each reference is a lookup, redone in every stage a foreach or matrix makes, even
+        # when it inserts nothing: they count as values, their text as characters
+        self._count(len(matches))
+        self._chars(sum(m.end() - m.start() for m in matches))
         if len(matches) == 1 and matches[0].group(0) == text:
             value = self._lookup(matches[0]["inner"], ctx, at, field)
             if field == "cmd" and isinstance(value, dict):
-                return self._text(_arguments(value, at, self))
+                return self._text(
+                    _arguments(value, f"{at}: ${{{matches[0]['inner'].strip()}}}", self)
+                )
             self._check_insert(value, matches[0]["inner"], at, field)
             if field == "cmd":  # a command is text, whatever the value's type
                 value = _to_str(value)
@@ -418,7 +448,7 @@ class _Expander:
         for match in matches:
             value = self._lookup(match["inner"], ctx, at, field)
             if field == "cmd" and isinstance(value, dict):
-                piece = _arguments(value, at, self)
+                piece = _arguments(value, f"{at}: ${{{match['inner'].strip()}}}", self)
             else:
                 if field is None and isinstance(value, dict | list):
                     field = "text"
@@ -431,7 +461,7 @@ class _Expander:
         return self._text("".join(parts).replace("\\${", "${"))
 
     def _check_insert(self, value: Any, expr: str, at: str, field: str | None) -> None:
-        if field is None or isinstance(value, _SCALARS):
+        if field is None or isinstance(value, _TEXT):
             return
         if isinstance(value, dict | list):
             raise self.error(
@@ -440,6 +470,12 @@ class _Expander:
                 "written into a stage (a mapping in `cmd` becomes --key value arguments)",
                 "name one value inside it, e.g. ${" + expr + ".KEY}",
             )
+        raise self.error(
+            at,
+            f"${{{expr}}} is {_type(value)}; only strings, numbers, booleans and "
+            "dates can be written into a stage",
+            "write the value as a string in the params file",
+        )
 
     def _lookup(self, inner: str, ctx: _Context, at: str, field: str | None) -> Any:
         expr = inner.strip()
@@ -459,7 +495,7 @@ class _Expander:
         for i, part in enumerate(parts[1:], 1):
             if isinstance(value, dict) and part in value:
                 value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            elif isinstance(value, list) and _INDEX.fullmatch(part) and int(part) < len(value):
                 value = value[int(part)]
             else:
                 prefix = ".".join(parts[:i])
@@ -484,10 +520,13 @@ class _Expander:
             raise self._too_big(f"templating expands to more than {MAX_NODES:,} values")
 
     def _text(self, text: str) -> str:
-        self.chars += len(text)
+        self._chars(len(text))
+        return text
+
+    def _chars(self, n: int) -> None:
+        self.chars += n
         if self.chars > MAX_CHARS:
             raise self._too_big(f"templating expands to more than {MAX_CHARS:,} characters")
-        return text
 
     def _too_big(self, what: str) -> PipelineError:
         return PipelineError(
@@ -558,7 +597,7 @@ def _type(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    return "null" if value is None else type(value).__name__
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -575,23 +614,28 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 def _arguments(value: dict[str, Any], at: str, ex: _Expander) -> str:
     """A mapping written into `cmd`, as DVC writes it (its default `parsing` settings):
     `--key value` per leaf (dotted keys for nested mappings), `--flag` for true, nothing for
-    false, `--key a b` for a list; strings quoted for the shell."""
+    false, `--key a b` for a list; strings quoted for the shell, and keys too (DVC writes
+    them as they are; a key that is a plain word is written the same either way)."""
+    leaves = _flatten(value)
+    ex._count(len(leaves))  # a mapping of `false` flags writes nothing, but costs its size
     words: list[str] = []
-    for key, item in _flatten(value):
+    for key, item in leaves:
+        flag = shlex.quote(f"--{key}")
         if isinstance(item, bool):
             if item:
-                words.append(f"--{key}")
+                words.append(flag)
         elif isinstance(item, str):
-            words.append(f"--{key} {shlex.quote(item)}")
+            words.append(f"{flag} {shlex.quote(item)}")
         elif isinstance(item, list):
+            ex._count(len(item))
             args = []
             for element in item:
-                if isinstance(element, dict | list):
-                    raise ex.error(
-                        at, f"cannot write the nested list or mapping in '{key}' as arguments"
-                    )
+                if not isinstance(element, _TEXT):
+                    raise ex.error(at, f"cannot write {_type(element)} in '{key}' as an argument")
                 args.append(shlex.quote(element) if isinstance(element, str) else _to_str(element))
-            words.append(" ".join([f"--{key}", *args]) if args else "")
+            words.append(" ".join([flag, *args]) if args else "")
+        elif isinstance(item, _TEXT):
+            words.append(f"{flag} {_to_str(item)}")
         else:
-            words.append(f"--{key} {_to_str(item)}")
+            raise ex.error(at, f"cannot write {_type(item)} in '{key}' as an argument")
     return " ".join(w for w in words if w)
