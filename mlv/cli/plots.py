@@ -101,8 +101,8 @@ def _run(
         raise click.UsageError("--open draws a page, --json prints data: choose one")
     repo = Repo.open()
     folder = None if as_json else os.path.abspath(out_dir)
-    made = [] if folder is None else _prepare(out_dir, folder)
     try:
+        made = [] if folder is None else _prepare(out_dir, folder, repo.root)
         if revisions is None:
             rev_list = [workspace_rev()]
         else:
@@ -111,6 +111,8 @@ def _run(
         if static is not None and not os.path.isdir(static):
             os.mkdir(static)
             made.append(static)
+        elif static is not None and _inside(static, repo.root):
+            _no_link(static, repo.root)
         result = plots_mod.collect(repo, rev_list, targets, image_dir=static)
     finally:
         repo.close()
@@ -158,11 +160,18 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _prepare(out_dir: str, folder: str) -> list[str]:
+def _prepare(out_dir: str, folder: str, root: str) -> list[str]:
     """Create the page's folder before anything is read (a folder that cannot be written
-    fails at once, not after reading history); returns the folders made, outermost first."""
+    fails at once, not after reading history); returns the folders made, outermost first.
+    A folder inside the repository is refused when a symbolic link leads to it: a clone
+    may hold `mlv_plots -> /somewhere/else`, and the page must not be written there."""
     if not out_dir.strip():
         raise UsageError("--out is empty", "name a folder, e.g. -o mlv_plots")
+    if _inside(folder, root):
+        step = root
+        for part in os.path.relpath(folder, root).split(os.sep):
+            step = os.path.join(step, part)
+            _no_link(step, root)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"{out_dir} is not a folder", "name a folder for the page with -o DIR")
     made: list[str] = []
@@ -177,6 +186,20 @@ def _prepare(out_dir: str, folder: str) -> list[str]:
             f"cannot create {out_dir}: {e.strerror}", "name a folder you can write with -o DIR"
         ) from None
     return made
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _no_link(path: str, root: str) -> None:
+    if os.path.islink(path):
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        raise UsageError(
+            f"{_one_line(rel)} is a symbolic link: mlv writes no page through one inside "
+            "the repository (it may lead out of it)",
+            "remove the link, or name another folder with -o DIR",
+        )
 
 
 def as_dict(result: plots_mod.Result) -> dict[str, Any]:

@@ -536,3 +536,38 @@ def test_open_shows_the_page_in_the_users_browser(plotted: Path, tmp_path: Path)
     assert_error(
         mlv("plots", "diff", "--open", "--json", cwd=plotted, check=False), 2, "choose one"
     )
+
+
+def test_a_link_in_a_clone_never_sends_the_page_out_of_the_repository(
+    plotted: Path, tmp_path: Path
+) -> None:
+    """A clone may hold `mlv_plots -> elsewhere` or `mlv_plots/static -> elsewhere`: the
+    page and its images are not written through them (nor through a link planted where
+    an image's temporary copy is made)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.html").write_text("precious\n")
+    pipeline = dict(PIPELINE, plots=[*PIPELINE["plots"], "confusion.png"])
+    write_files(plotted, {"mlv.yaml": _yaml(pipeline), "confusion.png": PNG_RED})
+    (plotted / "mlv_plots").symlink_to(elsewhere)
+    commit_all(plotted, "a link for the page")
+    assert_error(mlv("plots", "show", cwd=plotted, check=False), 2, "mlv_plots is a symbolic")
+    (plotted / "mlv_plots").unlink()
+    (plotted / "mlv_plots").mkdir()
+    (plotted / "mlv_plots" / "static").symlink_to(elsewhere)
+    proc = mlv("plots", "show", cwd=plotted, check=False)
+    assert_error(proc, 2, "mlv_plots/static is a symbolic link", "-o DIR")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["index.html"]
+    assert (elsewhere / "index.html").read_text() == "precious\n"
+    (plotted / "mlv_plots" / "static").unlink()
+    if os.environ.get("MLV_TESTS_IN_PROCESS", "1") != "0":  # mlv runs with this pid
+        from mlv.core.pipeline.plots import _safe_name
+        from mlv.util.localfs import TMP_MARK
+
+        name = f"0_{_safe_name('confusion.png')}"
+        static = plotted / "mlv_plots" / "static"
+        static.mkdir()
+        for n in range(3000):
+            (static / f"{TMP_MARK}{os.getpid()}-{n}-{name}").symlink_to(elsewhere / f"t{n}")
+        mlv("plots", "show", cwd=plotted, check=False)
+        assert sorted(p.name for p in elsewhere.iterdir()) == ["index.html"]

@@ -24,6 +24,7 @@ escape.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -355,8 +356,11 @@ class _Files:
             if fh is None:
                 return False
             tmp = localfs.tmp_name(dest)
+            # a new file, never one found there: a link planted at that name (a clone's
+            # mlv_plots/static may hold anything) would send the bytes where it points
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             try:
-                with open(tmp, "wb") as out:
+                with open(fd, "wb") as out:
                     copied = 0
                     while chunk := fh.read(1 << 20):
                         copied += len(chunk)
@@ -364,9 +368,10 @@ class _Files:
                             raise _too_large(path, limit)
                         out.write(chunk)
                 os.replace(tmp, dest)
-            finally:
-                if os.path.exists(tmp):
+            except BaseException:
+                with contextlib.suppress(OSError):
                     os.unlink(tmp)
+                raise
         return True
 
     def _open(self, path: str, limit: int) -> _Opened:
