@@ -28,7 +28,7 @@ from mlv.core.repo import Repo
 from mlv.core.status import MODIFIED, status_of
 from mlv.core.targets import Target
 from mlv.core.view import FOLDER, GIT, Node, View
-from mlv.errors import ObjectMissingError, PointerError, UsageError, WorkspaceError
+from mlv.errors import ObjectMissingError, PointerError, UsageError, WorkspaceError, rpath
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer, PointerSource
 from mlv.objects.store import Cache
@@ -311,37 +311,41 @@ def _check_destination(
     for t in known:
         if rel.startswith(t.data_rel + "/"):
             raise UsageError(
-                f"{rel}: inside {t.data_rel}, which {t.pointer_rel} already tracks",
+                f"{rpath(rel)}: inside {rpath(t.data_rel)}, which {rpath(t.pointer_rel)} "
+                "already tracks",
                 "import to a path outside it (-o PATH)",
             )
         if t.data_rel.startswith(rel + "/") or t.pointer_rel.startswith(rel + "/"):
             raise UsageError(
-                f"{rel}: contains {t.data_rel}, which {t.pointer_rel} already tracks",
+                f"{rpath(rel)}: contains {rpath(t.data_rel)}, which {rpath(t.pointer_rel)} "
+                "already tracks",
                 "import to another path (-o PATH)",
             )
     if repo.scm and git.tracked(repo.root, [rel]):
         raise UsageError(
-            f"{rel}: is tracked by git",
-            f"import to another path (-o PATH), or `git rm -r --cached '{rel}'` first",
+            f"{rpath(rel)}: is tracked by git",
+            f"import to another path (-o PATH), or `git rm -r --cached '{rpath(rel)}'` first",
         )
     pointer_rel = rel + SUFFIX
     if any(p == pointer_rel for p, _ in broken) and not force:
-        raise PointerError(f"{pointer_rel}: exists and cannot be read", "use --force to replace it")
+        raise PointerError(
+            f"{rpath(pointer_rel)}: exists and cannot be read", "use --force to replace it"
+        )
     existing = next((t for t in known if t.data_rel == rel), None)
     if existing is not None:
         src = existing.pointer.source
         same = src is not None and src.url == url and src.path == src_path
         if not same and not force:
             raise UsageError(
-                f"{rel}: already tracked by {existing.pointer_rel}, not as an import of "
-                f"{src_path} from {redact(url)}",
+                f"{rpath(rel)}: already tracked by {rpath(existing.pointer_rel)}, not as an "
+                f"import of {src_path} from {redact(url)}",
                 "use --force to replace it, or -o to import elsewhere",
             )
         if same and not force:
             _refuse_modified(repo, existing)
         return existing.pointer if same else None
     if (os.path.lexists(repo.abs(rel)) or os.path.lexists(repo.abs(pointer_rel))) and not force:
-        raise UsageError(f"{rel}: already exists", "use --force to replace it, or -o OUT")
+        raise UsageError(f"{rpath(rel)}: already exists", "use --force to replace it, or -o OUT")
     return None
 
 

@@ -52,11 +52,11 @@ class Target:
 
 
 def load_target(repo: Repo, pointer_rel: str) -> Target:
-    ptr = pointer_mod.read(repo.abs(pointer_rel), pointer_rel)
+    ptr = pointer_mod.read(repo.abs(pointer_rel), rpath(pointer_rel))
     folder = pointer_rel.rpartition("/")[0]
     data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
     data_rel = os.path.normpath(data_rel).replace(os.sep, "/")
-    pointer_mod.check_place(data_rel, pointer_rel, shown=ptr.path)
+    pointer_mod.check_place(data_rel, rpath(pointer_rel), shown=ptr.path)
     return Target(pointer_rel, data_rel, ptr)
 
 

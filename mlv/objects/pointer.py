@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlv.errors import PointerError
+from mlv.errors import PointerError, show_paths
 from mlv.objects import hashing, names
 from mlv.util import localfs
 
@@ -273,7 +273,8 @@ def check_place(path: str, where: str, root: bool = True, shown: str | None = No
     reason = names.problem(path, root=root)
     if reason is not None:
         pointer_file = _AT_COMMIT.sub("", where)
-        undo = f"`git rm {pointer_file}`" if pointer_file.endswith(SUFFIX) else "`git rm` it"
+        is_pointer = show_paths(pointer_file).endswith(SUFFIX)  # where may be marked (rpath)
+        undo = f"`git rm {pointer_file}`" if is_pointer else "`git rm` it"
         raise PointerError(
             f"{where}: path {(shown or path)!r} {reason}: {names.refusing(reason, 'a pointer')}",
             f"a pointer names data in the work tree; delete the pointer ({undo})",

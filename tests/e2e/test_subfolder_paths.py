@@ -4,6 +4,7 @@ runs the hint as printed, in the subfolder, and checks that it did what it says.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -163,3 +164,32 @@ def test_repro_hints_a_checkout_of_a_missing_tracked_dep_from_here(mlv_repo: Pat
     _run_hint(err, d)
     assert (d / "s/a.txt").read_text() == "a"
     assert mlv("repro", cwd=d).returncode == 0
+
+
+def test_a_pointer_into_git_hints_a_git_rm_from_here(mlv_repo: Path) -> None:
+    d = mlv_repo / "d"
+    write_files(d, {"evil.mlv": _EVIL_POINTER})
+    commit_all(mlv_repo, "a pointer from elsewhere")
+    status = mlv("status", cwd=d, check=False)
+    assert status.stdout.startswith("error        evil  (evil.mlv: path '.git/x' is inside")
+    assert json.loads(mlv("status", "--json", cwd=d, check=False).stdout)["targets"][0][
+        "error"
+    ].endswith("delete the pointer (`git rm d/evil.mlv`)")  # --json: from the root
+    err = _refused(d, "checkout", "evil", code=1)
+    assert err.endswith("delete the pointer (`git rm evil.mlv`)\n")
+    _run_hint(err, d)
+    assert mlv("status", cwd=d).stdout == "No tracked data (add some with `mlv add PATH`).\n"
+
+
+_EVIL_POINTER = (
+    "version: 1\npath: .git/x\nkind: file\nhash: xxh128:00000000000000000000000000000000\nsize: 1\n"
+)
+
+
+def test_a_stage_output_tracked_by_a_pointer_hints_an_rm_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    _pipeline(mlv_repo, {"make": {"cmd": "true", "outs": ["d/s"]}})
+    err = _refused(d, "repro", code=1)
+    assert "output s of stage 'make' is also tracked by s.mlv: run `mlv rm s.mlv`" in err
+    _run_hint(err, d)
+    assert not (d / "s.mlv").exists()

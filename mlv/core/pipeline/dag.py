@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mlv.core.pipeline.spec import PIPELINE_FILE, Pipeline, Stage
-from mlv.errors import PipelineError
+from mlv.errors import PipelineError, rpath
 
 
 def overlaps(a: str, b: str) -> bool:
@@ -121,8 +121,8 @@ def build(pipeline: Pipeline, tracked: Iterable[tuple[str, str]] = ()) -> Graph:
     for data_rel, pointer_rel in tracked:
         for path, name in producers.overlapping(data_rel):
             raise PipelineError(
-                f"output {path} of stage '{name}' is also tracked by {pointer_rel}",
-                f"run `mlv rm {pointer_rel}` so that the stage alone records it",
+                f"output {rpath(path)} of stage '{name}' is also tracked by {rpath(pointer_rel)}",
+                f"run `mlv rm {rpath(pointer_rel)}` so that the stage alone records it",
             )
     graph = Graph(pipeline, {n: [] for n in stages}, {n: [] for n in stages})
     for name, stage in stages.items():

@@ -19,7 +19,7 @@ from mlv.core.pipeline import revs, spec
 from mlv.core.pipeline.revs import Rev, Snapshot, Values, is_finite, is_nan
 from mlv.core.pipeline.spec import Stage
 from mlv.core.repo import Repo
-from mlv.errors import MlvError, UsageError
+from mlv.errors import MlvError, UsageError, rpath
 
 MISSING: Any = None  # a value absent on one side is reported as null
 
@@ -43,8 +43,9 @@ def ignored_notes(repo: Repo, stages: Sequence[Stage] | None = None) -> list[str
             whose.setdefault(ref.file, f"a params file of stage '{stage.name}'")
     present = [p for p in whose if os.path.lexists(repo.abs(p))]
     return [
-        f"{path} ({whose[path]}) is ignored by git, so commits leave it out and `mlv metrics "
-        f"diff`, `params diff` and `exp show` cannot compare it: run `git add -f {path}` to "
+        f"{rpath(path)} ({whose[path]}) is ignored by git, so commits leave it out and `mlv "
+        f"metrics diff`, `params diff` and `exp show` cannot compare it: run `git add -f "
+        f"{rpath(path)}` to "
         "track it"
         for path in git.ignored(repo.root, present)
     ]
