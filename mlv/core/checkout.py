@@ -28,6 +28,7 @@ from mlv.errors import (
     ObjectMissingError,
     TreeError,
     WorkspaceError,
+    rpath,
     text_of,
 )
 from mlv.objects import hashing, linker, treediff
@@ -124,7 +125,7 @@ class _Checkout:
                 result.error = text_of(e)
                 return result
             if desired is None:
-                result.error = f"{target.rel}: not in {target.pointer_rel}"
+                result.error = f"{rpath(target.rel)}: not in {rpath(target.pointer_rel)}"
                 return result
         assert desired is not None
         try:

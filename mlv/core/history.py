@@ -16,7 +16,7 @@ from mlv import git
 from mlv.core import targets as targets_mod
 from mlv.core.repo import Repo
 from mlv.core.view import Objects, remote_opener
-from mlv.errors import MlvError, UsageError
+from mlv.errors import MlvError, UsageError, rpath
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.tree import Entry
@@ -45,7 +45,7 @@ def history(repo: Repo, path: str, limit: int | None = None, rev: str = "HEAD") 
     commits = git.log_path(repo.root, candidates, rev)
     if not commits:
         raise UsageError(
-            f"{path or '.'}: no commit changed a pointer for this path",
+            f"{rpath(path or '.')}: no commit changed a pointer for this path",
             "name a path tracked by mlv (see `mlv ls`), committed at least once",
         )
     names = list(candidates)
@@ -97,15 +97,15 @@ def _entry_at(
                 outs = targets_mod.outs_of_lock(
                     data,
                     blobs.get(f"{commit}:{targets_mod.PIPELINE_FILE}"),
-                    f"{pointer_rel} at {commit[:10]}",
-                    f"{targets_mod.PIPELINE_FILE} at {commit[:10]}",
+                    f"{rpath(pointer_rel)} at {commit[:10]}",
+                    f"{rpath(targets_mod.PIPELINE_FILE)} at {commit[:10]}",
                 )
                 owner = targets_mod.owner_of(path, outs)
                 if owner is None:
                     continue
                 ptr, data_rel = owner.pointer, owner.data_rel
             else:
-                ptr = pointer_mod.parse(data, f"{pointer_rel} at {commit[:10]}")
+                ptr = pointer_mod.parse(data, f"{rpath(pointer_rel)} at {commit[:10]}")
                 folder = pointer_rel.rpartition("/")[0]
                 data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
         except MlvError as e:

@@ -35,7 +35,7 @@ from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import Repo
 from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
-from mlv.errors import MlvError, ObjectMissingError, UsageError
+from mlv.errors import MlvError, ObjectMissingError, UsageError, rpath
 from mlv.objects import hashing, treediff
 from mlv.objects import tree as tree_mod
 from mlv.objects.remote import RemoteStore
@@ -319,7 +319,7 @@ def walk(
             entry = tree.by_name().get(part)
             path = f"{path}/{part}"
             if entry is None:
-                raise UsageError(f"{t.rel}: no such path in {t.pointer_rel}")
+                raise UsageError(f"{rpath(t.rel)}: no such path in {rpath(t.pointer_rel)}")
         if entry is None:
             continue
         if entry.hash in needs:
@@ -431,7 +431,7 @@ def check_workspace(
 
 
 def _unreachable(t: Target) -> str:
-    return f"the trees on the way to {t.rel} in {t.pointer_rel} cannot be read"
+    return f"the trees on the way to {rpath(t.rel)} in {rpath(t.pointer_rel)} cannot be read"
 
 
 def _expected_entry(t: Target, trees: Trees) -> Entry | None:
@@ -442,7 +442,7 @@ def _expected_entry(t: Target, trees: Trees) -> Entry | None:
         except MlvError:
             return None
         if child is None:
-            raise UsageError(f"{t.rel}: no such path in {t.pointer_rel}")
+            raise UsageError(f"{rpath(t.rel)}: no such path in {rpath(t.pointer_rel)}")
         entry = child
     return entry
 
