@@ -367,3 +367,29 @@ def test_errors_reading_a_params_file_name_the_pipeline_and_the_vars_entry() -> 
 
     with pytest.raises(PipelineError, match=r"^mlv\.yaml: vars: c\.yaml is a folder"):
         spec.parse("vars: [c.yaml]\nstages:\n  t:\n    cmd: x\n", "mlv.yaml", read)
+
+
+def test_a_params_file_larger_than_mlv_reads_is_refused_from_any_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the workspace reader refuses it before reading; a commit's blob arrives whole
+    from mlv.util import localfs
+
+    monkeypatch.setattr(localfs, "SMALL_FILE_LIMIT", 1 << 20)
+    files = {"big.yaml": "a: 1\n" + "#" * (1 << 20) + "\n"}
+    message = error("vars: [big.yaml]\nstages:\n  t:\n    cmd: echo ${a}\n", files)
+    assert message.startswith("mlv.yaml: vars: big.yaml is larger than 1 MiB, not read")
+
+
+def test_errors_quoting_the_file_stay_one_line_without_control_characters() -> None:
+    # a reference, a matrix name, a key and a file name may hold a newline or an escape
+    # sequence: written as escapes, the error is one line and the terminal gets no ESC
+    for text, shown in (
+        ('stages:\n  a:\n    cmd: "echo ${a\\nb\\e[31m}"\n', "${a\\nb\\x1b[31m}"),
+        ('stages:\n  a:\n    matrix: {"x\\ny": 1}\n    cmd: x\n', "matrix `x\\ny`"),
+        ('stages:\n  a:\n    cmd: x\n    "bad\\nkey": 1\n', "unknown key(s) bad\\nkey"),
+        ('vars: ["a\\x07b.yaml"]\nstages:\n  a:\n    cmd: x\n', "params file a\\x07b.yaml"),
+    ):
+        message = error(text)
+        assert shown in message
+        assert not any(ord(c) < 32 or ord(c) == 127 for c in message), repr(message)

@@ -60,6 +60,7 @@ _OUT_KEYS = {"cache", "persist"}
 # DVC's plot properties, kept as given for `mlv plots` (which checks their values)
 PLOT_KEYS = {"x", "y", "template", "title", "x_label", "y_label"}
 NAME_HINT = "use letters, digits, '_', '-' and '.', starting with one"
+_CONTROL = re.compile("[\x00-\x1f\x7f\udc80-\udcff]")
 
 
 class UnknownStageError(PipelineError):
@@ -227,7 +228,26 @@ def parse(
 ) -> Pipeline:
     """The pipeline that text (mlv.yaml's content) defines. read gives the params files
     that its templating uses (params.yaml and `vars`), as of the same revision; without
-    it, a template that needs one fails with an error naming the missing value."""
+    it, a template that needs one fails with an error naming the missing value.
+
+    A PipelineError's text quotes what the file (or a params file) holds: a key, a
+    reference, a file name, any of which may hold a newline or a terminal escape sequence.
+    Those are written as escapes (`\\n`, `\\x1b`), so that the error stays one line and
+    nothing reaches the terminal as a control sequence."""
+    try:
+        return _parse(text, where, read)
+    except PipelineError as e:
+        e.message = _printable(e.message)
+        e.hint = _printable(e.hint) if e.hint else e.hint
+        raise
+
+
+def _printable(text: str) -> str:
+    """text with each control character (and byte that is not UTF-8) as its Python escape."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _parse(text: str | bytes, where: str, read: templating.Reader | None) -> Pipeline:
     try:
         doc = yamlio.loads_strict(text)
     except yamlio.DuplicateKeyError as e:

@@ -34,6 +34,7 @@ from typing import Any
 
 from mlv.errors import PipelineError
 from mlv.objects import names
+from mlv.util import localfs
 
 Reader = Callable[[str], "bytes | None"]  # a repository-relative file's bytes, None: absent
 
@@ -352,6 +353,11 @@ class _Expander:
                 data = self.read(rel) if self.read is not None else None
                 if data is None:
                     self.files[rel] = None
+                elif len(data) > localfs.SMALL_FILE_LIMIT:  # a blob of a commit: any size
+                    raise PipelineError(
+                        f"{rel} is larger than {localfs.SMALL_FILE_LIMIT >> 20} MiB, not read",
+                        "keep parameters files small",
+                    )
                 else:
                     from mlv.core.pipeline import params  # params imports spec, which imports us
 
