@@ -571,3 +571,42 @@ def test_a_link_in_a_clone_never_sends_the_page_out_of_the_repository(
             (static / f"{TMP_MARK}{os.getpid()}-{n}-{name}").symlink_to(elsewhere / f"t{n}")
         mlv("plots", "show", cwd=plotted, check=False)
         assert sorted(p.name for p in elsewhere.iterdir()) == ["index.html"]
+
+
+def test_data_read_is_bounded_in_rows_and_points(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 MiB of CSV is 8 million rows (gigabytes as points): a file gives at most
+    MAX_ROWS rows, all files at most MAX_POINTS points, each cut said in --json's errors."""
+    from mlv.core.pipeline import plots as plots_mod
+
+    rows = plots_mod.MAX_ROWS + 5
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": _yaml({"plots": ["long.csv", "logs"]}),
+            "long.csv": "step,loss\n" + "".join(f"{i},1\n" for i in range(rows)),
+            **{f"logs/m{i}.csv": _csv([(s, s, s) for s in range(10)]) for i in range(4)},
+        },
+    )
+    commit_all(mlv_repo, "long data")
+    data = _json_out(mlv_repo, "show", "long.csv")
+    assert [len(s["points"]) for s in data["plots"][0]["series"]] == [plots_mod.MAX_ROWS]
+    cut = f"long.csv: only its first {plots_mod.MAX_ROWS:,} rows read"
+    assert [e["error"] for e in data["errors"]] == [cut]
+    if os.environ.get("MLV_TESTS_IN_PROCESS", "1") == "0":
+        return  # the rest changes the bounds of the mlv that runs
+    monkeypatch.setattr(plots_mod, "MAX_POINTS", 25)
+    monkeypatch.setattr(plots_mod, "PREFETCH_BYTES", 100)  # two files read ahead, two alone
+    data = _json_out(mlv_repo, "diff", "HEAD", "--targets", "logs")
+    drawn = {(s["rev"], s["file"]): len(s["points"]) for p in data["plots"] for s in p["series"]}
+    assert drawn == {
+        ("HEAD", "logs/m0.csv"): 10,
+        ("HEAD", "logs/m1.csv"): 10,
+        ("HEAD", "logs/m2.csv"): 5,
+    }
+    spent = "not read: the page holds 25 points already (name fewer plots or revisions)"
+    assert [(e["rev"], e["error"]) for e in data["errors"]] == [
+        ("HEAD", "logs/m2.csv: only its first 5 rows read"),
+        ("HEAD", f"logs/m3.csv: {spent}"),
+    ] + [("workspace", f"logs/m{i}.csv: {spent}") for i in range(4)]

@@ -17,9 +17,9 @@ parse, an object missing from the cache and the remote, a bad property in an old
 becomes an error of that revision, not a failure of the command: history is not the
 user's to fix. The workspace's mlv.yaml is, so a bad property there is an error.
 
-Everything read from a revision is bounded (MAX_DATA_BYTES per file, MAX_DIR_FILES per
-folder) and kept as plain values: the page that shows them is the CLI's to render and to
-escape.
+Everything read from a revision is bounded (MAX_DATA_BYTES and MAX_ROWS per file,
+MAX_DIR_FILES per folder, MAX_POINTS in all, PREFETCH_BYTES read ahead) and kept as plain
+values: the page that shows them is the CLI's to render and to escape.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import math
 import os
 import posixpath
@@ -68,6 +69,13 @@ BARS = ("bar_horizontal", "bar_horizontal_sorted")
 INDEX_FIELD = "step"  # x when none is given and the rows have no `step`: the row's index
 MAX_DATA_BYTES = 16 << 20  # a data file read for a plot (a hostile commit may hold any size)
 MAX_DIR_FILES = 500  # files of one plot folder, per revision
+# 16 MiB of CSV is 8 million rows of "1": as dicts and points, gigabytes. A file gives at
+# most MAX_ROWS rows (the page draws at most 5,000 points of a series anyway), all files
+# together at most MAX_POINTS points, and a folder's files read ahead at most
+# PREFETCH_BYTES (500 files of 16 MiB would be 8 GiB held at once).
+MAX_ROWS = 200_000
+MAX_POINTS = 2_000_000
+PREFETCH_BYTES = 64 << 20
 MAX_IMAGE_BYTES = 64 << 20  # an image copied next to the page
 MAX_TARGETS = 1000
 _FLOAT_MAX = int(sys.float_info.max)
@@ -289,6 +297,7 @@ class _Files:
             return
         view = self.view()
         wanted = []
+        total = 0
         for path in paths:
             try:
                 node = view.info(path)
@@ -296,6 +305,10 @@ class _Files:
                 continue
             small = node.size is not None and node.size <= limit
             if node.tracked == view_mod.GIT and not node.is_dir and small:
+                assert node.size is not None
+                total += node.size
+                if total > PREFETCH_BYTES:  # the rest is read a file at a time
+                    break
                 wanted.append(path)
         specs = {f"{self.commit}:{p}": p for p in wanted if not names.has_control(p)}
         for spec_str, data in git.read_blobs(self.repo.root, list(specs)).items():
@@ -427,17 +440,21 @@ def _too_many(path: str, count: int) -> None:
 # ---- parsing data files ------------------------------------------------------------------
 
 
-def rows_of(data: bytes, rel: str) -> list[dict[str, Any]]:
+def rows_of(data: bytes, rel: str, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
     """The records of a data file: CSV or TSV with a header line; JSON or YAML holding a
     list of mappings, or a mapping whose first such list (depth first) is the data, as
-    DVC reads `{"train": [{...}, ...]}`. Raises PipelineError saying what is wrong."""
+    DVC reads `{"train": [{...}, ...]}`. At most limit + 1 of them (more than limit: the
+    file has more). Raises PipelineError saying what is wrong."""
     lower = rel.lower()
     if lower.endswith((".csv", ".tsv")):
         text = data.decode("utf-8-sig", "replace")
         delimiter = "\t" if lower.endswith(".tsv") else ","
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-            return [{str(k): _cell(v) for k, v in row.items() if k is not None} for row in reader]
+            return [
+                {str(k): _cell(v) for k, v in row.items() if k is not None}
+                for row in itertools.islice(reader, limit + 1)
+            ]
         except csv.Error as e:
             kind = "CSV" if delimiter == "," else "TSV"
             raise PipelineError(f"{rel}: not valid {kind}: {e}") from None
@@ -448,7 +465,7 @@ def rows_of(data: bytes, rel: str) -> list[dict[str, Any]]:
         raise PipelineError(f"{rel}: {e}") from None
     except (ValueError, yamlio.YAMLError):
         raise PipelineError(f"{rel}: not valid {'JSON' if is_json else 'YAML'}") from None
-    records = _records(doc)
+    records = _records(doc, limit + 1)
     if records is None:
         raise PipelineError(
             f"{rel}: no list of records to plot",
@@ -457,14 +474,14 @@ def rows_of(data: bytes, rel: str) -> list[dict[str, Any]]:
     return records
 
 
-def _records(doc: Any) -> list[dict[str, Any]] | None:
+def _records(doc: Any, limit: int) -> list[dict[str, Any]] | None:
     if isinstance(doc, list):
         if doc and all(isinstance(r, dict) for r in doc):
-            return [{str(k): revs.plain(v) for k, v in r.items()} for r in doc]
+            return [{str(k): revs.plain(v) for k, v in r.items()} for r in doc[:limit]]
         return None
     if isinstance(doc, dict):
         for value in doc.values():
-            found = _records(value)
+            found = _records(value, limit)
             if found is not None:
                 return found
     return None
@@ -583,6 +600,7 @@ def collect(
     result = Result(list(rev_list))
     by_id: dict[str, Plot] = {}
     matched: set[str] = set()
+    budget = [MAX_POINTS]  # points still to be read, over every revision and file
     for index, rev in enumerate(rev_list):
         files = _Files(repo, rev.commit)
         try:
@@ -591,7 +609,7 @@ def collect(
                 defs, hit = _select(defs, wanted)
                 matched |= hit
             for d in defs:
-                _read_plot(files, rev, index, d, by_id, result, image_dir)
+                _read_plot(files, rev, index, d, by_id, result, image_dir, budget)
         finally:
             files.close()
     for t in wanted:
@@ -707,9 +725,11 @@ def _read_plot(
     by_id: dict[str, Plot],
     result: Result,
     image_dir: str | None,
+    budget: list[int],
 ) -> None:
     """Read d's files at rev into its plot; each file of a plot folder is a plot of its own
-    (id: the file), as DVC draws `dvclive/plots/metrics` one metric per plot."""
+    (id: the file), as DVC draws `dvclive/plots/metrics` one metric per plot. budget[0]:
+    the points still to be read (MAX_POINTS); a file once it is spent is a problem."""
     for src in d.sources:
         try:
             found = files.files(src.file)
@@ -726,10 +746,23 @@ def _read_plot(
                 if lower.endswith(IMAGE_EXTS):
                     plot.images.append(_image(files, rev, index, file, image_dir))
                 elif lower.endswith(DATA_EXTS):
+                    limit = min(MAX_ROWS, budget[0] // max(len(src.y), 1))
+                    if limit <= 0:
+                        raise MlvError(
+                            f"{file}: not read: the page holds {MAX_POINTS:,} points already "
+                            "(name fewer plots or revisions)"
+                        )
                     data = files.read(file, MAX_DATA_BYTES)
                     if data is not None:
-                        rows = rows_of(data, file)
-                        plot.series += series_of(rows, src, d.template, rev, file)
+                        rows = rows_of(data, file, limit)
+                        del data
+                        if len(rows) > limit:
+                            del rows[limit:]
+                            why = f"{file}: only its first {limit:,} rows read"
+                            result.errors.append(Problem(rev, file, why))
+                        drawn = series_of(rows, src, d.template, rev, file)
+                        budget[0] -= max(sum(len(s.points) for s in drawn), len(rows))
+                        plot.series += drawn
                 elif file == src.file:  # named alone, it had better be something mlv draws
                     result.errors.append(
                         Problem(
