@@ -110,7 +110,7 @@ def show_cmd(
     for row in result.rows:
         label = "" if row.rev.commit is None else f" at {rev_label(row.rev)}"
         warn_errors(row.snapshot.errors, label)
-    headers = ["Rev", "Created", *[c.name for c in result.columns]]
+    headers = ["Rev", "Created", *[_header(c, as_md) for c in result.columns]]
     rows = [
         [
             rev_label(r.rev),
@@ -120,6 +120,14 @@ def show_cmd(
         for r in result.rows
     ]
     output.table(headers, rows, as_md)
+
+
+def _header(column: Column, as_md: bool) -> str:
+    """A column's name; FILE:KEY (a key that two files hold) names the file as the other
+    paths of a text table, relative to the current folder (Markdown: to the root)."""
+    if as_md or column.name == column.key:
+        return column.name
+    return f"{output.repo_path(column.file)}:{column.key}"
 
 
 def _row_dict(row: Row) -> dict[str, Any]:

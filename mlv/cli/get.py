@@ -158,13 +158,14 @@ def _render(r: ImportResult, action: str) -> None:
     from mlv.cli.checkout import render_results
 
     at = f"{r.commit[:10]}" + (f" ({r.rev})" if r.rev else "")
+    path = output.repo_path(r.path)  # source_path is in the source repository: as it is
     if action == "import":
-        output.info(f"Imported {r.source_path} from {_shown(r.url)} at {at} to {r.path}.")
+        output.info(f"Imported {r.source_path} from {_shown(r.url)} at {at} to {path}.")
     elif not r.changed:
-        output.info(f"{r.path} is already up to date ({_shown(r.url)} at {at}).")
+        output.info(f"{path} is already up to date ({_shown(r.url)} at {at}).")
     else:
         same = "; the data did not change" if r.old_hash == r.hash else ""
-        output.info(f"Updated {r.path} to {at}, from {(r.old_commit or '')[:10]}{same}.")
+        output.info(f"Updated {path} to {at}, from {(r.old_commit or '')[:10]}{same}.")
     if not r.ok:
         render_results(r.checkout)
 

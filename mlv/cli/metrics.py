@@ -77,8 +77,17 @@ def rev_label(rev: Rev) -> str:
 
 
 def warn_errors(errors: dict[str, str], where: str = "") -> None:
+    """One warning per file (relative to the root) that could not be read: the file as text
+    output names it (relative to the current folder), then why."""
     for file, why in errors.items():
-        output.warn(f"{why}{where}" if why.startswith(file) else f"{file}: {why}{where}")
+        why = why[len(file) :] if why.startswith(file) else f": {why}"
+        output.warn(f"{output.repo_path(file)}{why}{where}")
+
+
+def path_cell(file: str, as_md: bool) -> str:
+    """A path in a table: relative to the current folder, as text output names paths; in
+    a Markdown table (pasted into a pull request) relative to the root, as `diff --md`."""
+    return file if as_md else output.repo_path(file)
 
 
 # ---- commands --------------------------------------------------------------------------
@@ -136,7 +145,7 @@ def show_cmd(rev_names: tuple[str, ...], all_commits: bool, as_json: bool, as_md
         dict.fromkeys(k for s in shown for values in s.snapshot.metrics.values() for k in values)
     )
     rows = [
-        [rev_label(s.rev), file, *[cell(values.get(k)) for k in keys]]
+        [rev_label(s.rev), path_cell(file, as_md), *[cell(values.get(k)) for k in keys]]
         for s in shown
         for file, values in s.snapshot.metrics.items()
     ]
@@ -181,7 +190,14 @@ def diff_cmd(
             output.info("No metrics changed." if not everything else "No metrics.")
         return
     rows = [
-        [c.file, c.key, cell(c.old), cell(c.new), signed(c.change), percent(c.relative)]
+        [
+            path_cell(c.file, as_md),
+            c.key,
+            cell(c.old),
+            cell(c.new),
+            signed(c.change),
+            percent(c.relative),
+        ]
         for c in result.changes
     ]
     output.table(["Path", "Metric", "Old", "New", "Change", "Relative"], rows, as_md)

@@ -12,6 +12,7 @@ from mlv.cli.metrics import (
     emit_json,
     md_option,
     one_format,
+    path_cell,
     rev_label,
     revision,
     warn_errors,
@@ -58,5 +59,5 @@ def diff_cmd(
         if not as_md:
             output.info("No params changed." if not everything else "No params.")
         return
-    rows = [[c.file, c.key, cell(c.old), cell(c.new)] for c in result.changes]
+    rows = [[path_cell(c.file, as_md), c.key, cell(c.old), cell(c.new)] for c in result.changes]
     output.table(["Path", "Param", "Old", "New"], rows, as_md)

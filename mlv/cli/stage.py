@@ -138,7 +138,7 @@ def add_cmd(
             repo.stage([spec.PIPELINE_FILE])
     finally:
         repo.close()
-    output.info(f"Added stage '{stage.name}' to {spec.PIPELINE_FILE}.")
+    output.info(f"Added stage '{stage.name}' to {output.repo_path(spec.PIPELINE_FILE)}.")
     output.info(f"Run `mlv repro {stage.name}` to run it.")
 
 
@@ -178,5 +178,7 @@ def list_cmd(as_json: bool) -> None:
     rows = []
     for s in stages:
         what = s.desc or s.command.replace("\n", "; ")
-        rows.append([s.name, what, ", ".join(s.deps) or "-", ", ".join(s.out_paths) or "-"])
+        deps = ", ".join(output.repo_path(p) for p in s.deps) or "-"
+        outs = ", ".join(output.repo_path(p) for p in s.out_paths) or "-"
+        rows.append([s.name, what, deps, outs])
     output.table(["Stage", "Command", "Deps", "Outs"], rows)

@@ -269,7 +269,7 @@ def import_(
             _write_pointer(repo, rel, ptr)
         finally:
             repo.state.flush()
-    results = checkout_mod.checkout(repo, [rel + SUFFIX], force)
+    results = checkout_mod.checkout(repo, [repo.abs(rel + SUFFIX)], force)
     return ImportResult(
         rel,
         rel + SUFFIX,
@@ -437,7 +437,7 @@ def update(
             _write_pointer(repo, target.data_rel, ptr, target.pointer_rel)
         finally:
             repo.state.flush()
-    results = checkout_mod.checkout(repo, [target.pointer_rel], force)
+    results = checkout_mod.checkout(repo, [repo.abs(target.pointer_rel)], force)
     return _result(target, moved, origin.commit, True, results, content.hash)
 
 

@@ -193,3 +193,59 @@ def test_a_stage_output_tracked_by_a_pointer_hints_an_rm_from_here(mlv_repo: Pat
     assert "output s of stage 'make' is also tracked by s.mlv: run `mlv rm s.mlv`" in err
     _run_hint(err, d)
     assert not (d / "s.mlv").exists()
+
+
+# ---- item 2: what the pipeline and import commands print, from a subfolder --------------
+
+
+def test_pipeline_commands_name_paths_from_the_current_folder(mlv_repo: Path) -> None:
+    """stage add/list, metrics show/diff and params diff in d/: paths from d/; --md and
+    --json from the root (a table pasted into a pull request, a shape for scripts)."""
+    d = mlv_repo / "d"
+    write_files(mlv_repo, {"params.yaml": "lr: 0.1\n", "d/in.txt": "x\n"})
+    added = mlv(
+        "stage", "add", "score", "-d", "in.txt", "-p", "../params.yaml:lr", "-M", "m.json",
+        "--", "echo '{\"acc\": 0.5}' > m.json", cwd=d,
+    )  # fmt: skip
+    assert added.stdout.startswith("Added stage 'score' to ../mlv.yaml.\n")
+    listed = mlv("stage", "list", cwd=d).stdout.splitlines()
+    assert listed[1].split()[-2:] == ["in.txt", "m.json"]
+    assert json.loads(mlv("stage", "list", "--json", cwd=d).stdout)[0]["deps"] == ["d/in.txt"]
+    mlv("repro", cwd=d)
+    commit_all(mlv_repo, "v1")
+    write_files(mlv_repo, {"params.yaml": "lr: 0.2\n", "d/m.json": '{"acc": 0.7}'})
+    assert mlv("metrics", "show", cwd=d).stdout.splitlines()[1].split()[:3] == [
+        "workspace", "m.json", "0.7",
+    ]  # fmt: skip
+    assert mlv("metrics", "diff", cwd=d).stdout.splitlines()[1].split()[:2] == ["m.json", "acc"]
+    assert "| d/m.json | acc |" in mlv("metrics", "diff", "--md", cwd=d).stdout
+    assert mlv("params", "diff", cwd=d).stdout.splitlines()[1].split()[:2] == [
+        "../params.yaml", "lr",
+    ]  # fmt: skip
+    assert "d/m.json" in json.loads(mlv("metrics", "diff", "--json", cwd=d).stdout)["metrics"]
+    write_files(mlv_repo, {"d/m.json": "{not json"})
+    warned = mlv("metrics", "show", cwd=d).stderr
+    assert warned.startswith("warning: m.json: "), warned
+
+
+def test_import_and_update_name_the_data_from_the_current_folder(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    run("git", "init", "-q", "-b", "main", str(source), cwd=tmp_path)
+    mlv("init", cwd=source)
+    write_files(source, {"model.bin": "m1"})
+    mlv("add", "model.bin", cwd=source)
+    commit_all(source, "v1")
+    d = mlv_repo / "d"
+    d.mkdir()
+    imported = mlv("import", str(source), "model.bin", "-o", "m.bin", cwd=d).stdout
+    assert imported.startswith("Imported model.bin from ") and imported.endswith(" to m.bin.\n")
+    assert mlv("update", "m.bin", cwd=d).stdout.startswith("m.bin is already up to date (")
+    write_files(d, {"g.bin": "g"})
+    run("git", "add", "g.bin", cwd=d)
+    err = _refused(d, "import", str(source), "model.bin", "-o", "g.bin")
+    assert "g.bin: is tracked by git: import to another path (-o PATH), or `git rm" in err
+    _run_hint(err, d)
+    mlv("import", str(source), "model.bin", "-o", "g.bin", "--force", cwd=d)
+    assert (d / "g.bin").read_text() == "m1"
