@@ -393,3 +393,12 @@ def test_errors_quoting_the_file_stay_one_line_without_control_characters() -> N
         message = error(text)
         assert shown in message
         assert not any(ord(c) < 32 or ord(c) == 127 for c in message), repr(message)
+
+
+def test_a_stage_with_vars_and_a_wdir_outside_says_so() -> None:
+    for wdir in ("..", "/tmp", "a/../.."):
+        text = f"stages:\n  t:\n    wdir: '{wdir}'\n    vars: [{{x: 1}}]\n    cmd: echo ${{x}}\n"
+        message = error(text)
+        assert f"stage 't': wdir: '{wdir}' must be a relative path inside the repository" in (
+            message
+        )

@@ -284,7 +284,9 @@ class _Expander:
         if own_vars is not None:
             base = _join("", wdir) if isinstance(wdir, str) else None
             if base is None:
-                raise self.error(at, f"`wdir` must be a path, got {wdir!r}")
+                raise self.error(
+                    at, f"wdir: {wdir!r} must be a relative path inside the repository"
+                )
             ctx = self._copy(ctx)
             self._load_vars(ctx, own_vars, base, f"{at}: vars", reserved)
         out: dict[str, Any] = {}
