@@ -184,6 +184,23 @@ def out(text: str, end: str = "\n") -> None:
     sys.stdout.write(shown(text) + end)
 
 
+def raw_line(prefix: str, line: bytes, err: bool) -> None:
+    """One line a command run by mlv printed (a stage under `repro -j`), behind a prefix, as
+    bytes: a stage's output is its own, so it is neither decoded nor escaped where the stream
+    takes bytes (a text-only stream gets it decoded, undecodable bytes replaced)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.flush()
+    end = b"" if line.endswith(b"\n") else b"\n"
+    data = prefix.encode() + line + end
+    raw = getattr(stream, "buffer", None)
+    if raw is None:
+        stream.write(data.decode("utf-8", "replace"))
+        stream.flush()
+    else:
+        raw.write(data)
+        raw.flush()
+
+
 def warn(line: str) -> None:
     if not _settings["quiet"]:
         sys.stderr.write(f"warning: {shown(line)}\n")

@@ -89,17 +89,7 @@ class _Printer:
 
     @_locked
     def output(self, name: str, line: bytes, err: bool) -> None:
-        stream = sys.stderr if err else sys.stdout
-        stream.flush()
-        end = b"" if line.endswith(b"\n") else b"\n"
-        data = f"[{name}] ".encode() + line + end
-        raw = getattr(stream, "buffer", None)
-        if raw is None:  # a text-only stream: the bytes as text, undecodable ones replaced
-            stream.write(data.decode("utf-8", "replace"))
-            stream.flush()
-        else:
-            raw.write(data)
-            raw.flush()
+        output.raw_line(f"[{name}] ", line, err)
 
     @_locked
     def recorded_data(self, path: str, pointer: str, dry: bool) -> None:
