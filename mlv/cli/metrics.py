@@ -80,8 +80,7 @@ def warn_errors(errors: dict[str, str], where: str = "") -> None:
     """One warning per file (relative to the root) that could not be read: the file as text
     output names it (relative to the current folder), then why."""
     for file, why in errors.items():
-        why = why[len(file) :] if why.startswith(file) else f": {why}"
-        output.warn(f"{output.repo_path(file)}{why}{where}")
+        output.warn(output.about(file, why) + where)
 
 
 def path_cell(file: str, as_md: bool) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mlv.errors import show_paths
+from mlv.errors import rpath, show_paths
 from mlv.util.quoting import quote_path
 
 if TYPE_CHECKING:
@@ -115,6 +115,16 @@ def shown(text: str) -> str:
     reason) shown as repo_path shows them, relative to the current folder. Every function
     here that writes text applies it; --json shows them relative to the root."""
     return show_paths(text, repo_path)
+
+
+def about(file: str, why: str) -> str:
+    """why, a message about file (relative to the root), led by file as text output names
+    it: `m.json: not JSON` in d/ for d/m.json, whether why names it first (marked or not)
+    or not at all."""
+    for prefix in (rpath(file), file):
+        if why.startswith(prefix):
+            return repo_path(file) + shown(why[len(prefix) :])
+    return f"{repo_path(file)}: {shown(why)}"
 
 
 def info(line: str) -> None:

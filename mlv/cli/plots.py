@@ -121,10 +121,7 @@ def _run(
         return
     for e in result.errors:
         where = "" if e.rev.commit is None else f" at {e.rev.name}"
-        why = output.shown(e.why)  # the paths marked in it, shown before _one_line
-        if why.startswith(e.file):  # the file as text output names it
-            why = output.repo_path(e.file) + why[len(e.file) :]
-        output.warn(_one_line(f"{why}{where}"))
+        output.warn(_one_line(output.about(e.file, e.why) + where))
     if not any(p.series or p.images for p in result.plots):
         output.warn(
             "no plots to draw: declare data or image files under `plots:` in mlv.yaml "

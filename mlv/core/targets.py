@@ -97,7 +97,7 @@ def lock_targets(repo: Repo) -> list[Target]:
         spec_text = _read_if_there(repo.abs(PIPELINE_FILE), PIPELINE_FILE)
     except PointerError:
         spec_text = None  # unreadable: every out counts as cached
-    return outs_of_lock(lock_text, spec_text, LOCK_FILE, PIPELINE_FILE)
+    return outs_of_lock(lock_text, spec_text, rpath(LOCK_FILE), rpath(PIPELINE_FILE))
 
 
 def _read_if_there(path: str, where: str) -> bytes | None:

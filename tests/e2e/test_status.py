@@ -351,9 +351,10 @@ def test_status_of_a_path_neither_pointer_nor_workspace_has_is_an_error(mlv_repo
         line = assert_error(proc, 2, "data/images/nonexist", "not tracked", "data/images.mlv")
         assert "mlv ls data/images" in line
         assert proc.stdout == ""
-    # from a subfolder, with a relative path, the same
+    # from a subfolder, with a relative path, the same, named from there (issue 19 item 9)
     proc = mlv("status", "nonexist", cwd=mlv_repo / "data" / "images", check=False)
-    assert_error(proc, 2, "data/images/nonexist", "data/images.mlv")
+    assert_error(proc, 2, "nonexist: not tracked by mlv (no such path in ../images.mlv)")
+    assert "`mlv ls .` lists what the pointer holds" in proc.stderr
 
 
 def test_status_of_one_file_inside_a_tracked_directory(mlv_repo: Path) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 from mlv import yamlio
 from mlv.core.pipeline import params as params_mod
 from mlv.core.pipeline.spec import LOCK_FILE
-from mlv.errors import PipelineError
+from mlv.errors import PipelineError, rpath
 from mlv.objects import hashing
 
 LOCK_VERSION = 1
@@ -120,7 +120,7 @@ class Lock:
 def load(root: str) -> Lock:
     """The lock of the repository at root; empty when there is none."""
     text = read_bytes(root)
-    return Lock() if text is None else parse(text, LOCK_FILE)
+    return Lock() if text is None else parse(text, rpath(LOCK_FILE))
 
 
 def read_bytes(root: str) -> bytes | None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from mlv import yamlio
 from mlv.core.pipeline import templating
-from mlv.errors import EXIT_USAGE, PipelineError
+from mlv.errors import EXIT_USAGE, PipelineError, rpath
 from mlv.objects import names
 
 PIPELINE_FILE = "mlv.yaml"
@@ -60,7 +60,8 @@ _OUT_KEYS = {"cache", "persist"}
 # DVC's plot properties, kept as given for `mlv plots` (which checks their values)
 PLOT_KEYS = {"x", "y", "template", "title", "x_label", "y_label"}
 NAME_HINT = "use letters, digits, '_', '-' and '.', starting with one"
-_CONTROL = re.compile("[\x00-\x1f\x7f\udc80-\udcff]")
+# NUL is left alone: it marks a path in a message (mlv.errors.rpath), which the CLI quotes
+_CONTROL = re.compile("[\x01-\x1f\x7f\udc80-\udcff]")
 
 
 class UnknownStageError(PipelineError):
@@ -137,7 +138,7 @@ class Pipeline:
             return self.stages[name]
         except KeyError:
             raise UnknownStageError(
-                f"no stage named '{name}' in {PIPELINE_FILE} (stages: {self._known()})"
+                f"no stage named '{name}' in {rpath(PIPELINE_FILE)} (stages: {self._known()})"
             ) from None
 
     def expand_names(self, names: Iterable[str]) -> list[str]:
@@ -180,7 +181,7 @@ def load(root: str) -> Pipeline:
         text = localfs.read_small(path)
     except FileNotFoundError:
         return Pipeline()
-    return parse(text, PIPELINE_FILE, disk_reader(root))
+    return parse(text, rpath(PIPELINE_FILE), disk_reader(root))
 
 
 def disk_reader(root: str) -> templating.Reader:
@@ -512,17 +513,17 @@ def add_stage(
     except FileNotFoundError:
         text = b""
     read = disk_reader(root)
-    parse(text, PIPELINE_FILE, read)  # refuse to rewrite a file that does not parse
+    parse(text, rpath(PIPELINE_FILE), read)  # refuse to rewrite a file that does not parse
     doc = yamlio.loads(text) or {}
     stages = doc.setdefault("stages", {}) if isinstance(doc, dict) else None
     if stages is None:
         stages = doc["stages"] = {}
     if name in stages and not force:
         raise PipelineError(
-            f"stage '{name}' already exists in {PIPELINE_FILE}", "use --force to replace it"
+            f"stage '{name}' already exists in {rpath(PIPELINE_FILE)}", "use --force to replace it"
         )
     stages[name] = body
-    pipeline = parse(yamlio.dumps(doc), PIPELINE_FILE, read)
+    pipeline = parse(yamlio.dumps(doc), rpath(PIPELINE_FILE), read)
     if check is not None:
         check(pipeline)
     stage = pipeline.stages[name]
