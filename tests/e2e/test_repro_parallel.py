@@ -322,3 +322,48 @@ def test_mlv_commit_while_a_stage_runs_is_kept_and_never_records_a_half_output(
     outs = {s["outs"][0]["path"]: s["outs"][0]["size"] for s in lock["stages"].values()}
     assert outs == {"slow.txt": 12, "b.txt": len("edited by hand\n")}
     assert "2 up to date" in mlv("repro", cwd=mlv_repo).stdout
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_what_a_failed_or_interrupted_command_left_does_not_block_the_next_run(
+    mlv_repo: Path, jobs: str
+) -> None:
+    """mlv cleared the outs before the command ran, so what a failing or interrupted
+    command left there is no one's work: the next run (the error's own hint) replaces it
+    without --force. An edit made to it since is still refused."""
+    _write(
+        mlv_repo,
+        {
+            "f": {"cmd": "echo partial > f.txt; test -f ok", "outs": ["f.txt"]},
+            "slow": {
+                "cmd": "echo half > s.txt; touch started; [ ! -f hang ] || sleep 30;"
+                " echo whole >> s.txt",
+                "outs": ["s.txt"],
+            },
+        },
+    )
+    failed = mlv("repro", "-j", jobs, "f", cwd=mlv_repo, check=False)
+    assert_error(failed, 1, "run `mlv repro f` again")
+    (mlv_repo / "ok").write_text("")
+    assert "1 ran" in mlv("repro", "-j", jobs, "f", cwd=mlv_repo).stdout  # the hint works
+    (mlv_repo / "hang").write_text("")
+    proc = subprocess.Popen(
+        [MLV, "repro", "-j", jobs, "slow"],
+        cwd=mlv_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(mlv_repo / "started")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert (mlv_repo / "s.txt").read_text() == "half\n"
+    (mlv_repo / "hang").unlink()
+    assert "1 ran" in mlv("repro", "-j", jobs, "slow", cwd=mlv_repo).stdout
+    assert (mlv_repo / "s.txt").read_text() == "half\nwhole\n"
+    (mlv_repo / "ok").unlink()
+    mlv("repro", "-j", jobs, "f", cwd=mlv_repo, check=False)  # fails again, leaves f.txt
+    (mlv_repo / "f.txt").write_text("edited\n")
+    (mlv_repo / "ok").write_text("")
+    assert_error(mlv("repro", "f", cwd=mlv_repo, check=False), 1, "did not produce")

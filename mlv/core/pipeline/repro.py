@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -361,6 +362,7 @@ class _Runner:
         # changed or not (a run killed before its `git add` left them unstaged)
         self.managed: set[str] = set()
         self._git_tracked: set[str] | None = None
+        self._leftovers: dict[str, str] | None = None  # see leftovers()
         self.renderer = lockfile.Renderer()
         # objects of outputs git tracks are kept for the run cache as plain copies
         self.copy_cache = replace(repo.cache, link_types=("copy",))
@@ -473,6 +475,9 @@ class _Runner:
             self._run_commands(begun.stage)
         except MlvError as e:
             return self.failed(begun, e)
+        except BaseException:  # interrupted: what the command left is its own, too
+            self._note_leftovers(begun.stage)
+            raise
         return self.finish(begun)
 
     def begin(self, name: str, waiting: list[str]) -> StageResult | Launch:
@@ -672,8 +677,60 @@ class _Runner:
 
     def failed(self, launch: Launch, error: MlvError) -> StageResult:
         """After a stage's command failed: what it wrote is not known any more."""
-        self._forget(launch.stage)
+        self._note_leftovers(launch.stage)
         return StageResult(launch.name, FAILED, error=error.text())
+
+    # ---- what failed or interrupted commands left -----------------------------------------
+
+    def _leftovers_path(self) -> str:
+        return os.path.join(self.repo.tmp_dir, "repro-leftovers.json")
+
+    def leftovers(self) -> dict[str, str]:
+        """out path -> fingerprint (_fingerprint) of what a failed or interrupted command of
+        its stage left there (mlv had cleared the out before it ran): the next run clears it
+        without asking, as it is no one's work. A path changed since (an edit) is asked
+        about as before. Stats, not hashes: noted at once after a Ctrl-C, whatever the size."""
+        if self._leftovers is None:
+            self._leftovers = {}
+            try:
+                with open(self._leftovers_path(), "rb") as f:
+                    doc = json.loads(f.read(1 << 20))
+                found = doc.get("outs") if isinstance(doc, dict) else None
+                if isinstance(found, dict):
+                    self._leftovers = {
+                        k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)
+                    }
+            except (OSError, ValueError):
+                pass
+        return self._leftovers
+
+    def _note_leftovers(self, stage: Stage) -> None:
+        """Remember what the stage's command left in its (cleared) outs; see leftovers()."""
+        self._forget(stage)
+        left = self.leftovers()
+        before = dict(left)
+        for path in self._to_clear(stage):
+            mark = _fingerprint(self.repo.abs(path))
+            if mark is None:
+                left.pop(path, None)
+            else:
+                left[path] = mark
+        if left != before:
+            self._write_leftovers()
+
+    def _left_over(self, path: str) -> bool:
+        mark = self.leftovers().get(path)
+        return mark is not None and mark == _fingerprint(self.repo.abs(path))
+
+    def _write_leftovers(self) -> None:
+        from mlv.util import localfs
+
+        data = json.dumps({"version": 1, "outs": self.leftovers()}, sort_keys=True)
+        try:
+            os.makedirs(self.repo.tmp_dir, exist_ok=True)
+            localfs.write_bytes_atomic(self._leftovers_path(), data.encode())
+        except OSError:
+            pass  # only a convenience: the next run then asks about them, as before
 
     def _refuse_git_tracked(self, name: str, stage: Stage, paths: list[str] | None = None) -> None:
         """A cached out (of paths, default all) that git tracks is refused: git would keep
@@ -812,9 +869,14 @@ class _Runner:
                     continue  # stages just decided without a command: look again
                 self.repo_lock.release()  # commands may run mlv themselves
                 try:
-                    done = par.wait(running)
-                finally:
-                    self.repo_lock.acquire()
+                    try:
+                        done = par.wait(running)
+                    finally:
+                        self.repo_lock.acquire()
+                except BaseException:  # interrupted: what the commands left is theirs
+                    for launch in running.values():
+                        self._note_leftovers(launch.stage)
+                    raise
                 self.sync_lock()
                 for future in [f for f in running if f in done]:
                     launch = running.pop(future)
@@ -871,6 +933,10 @@ class _Runner:
                         f"{rpath(path)}: its previous content is kept in the cache as {saved.hash}"
                     )
             _remove(self.repo.abs(path))
+        if any(p in self.leftovers() for p in chosen):  # gone: nothing left over to know
+            for path in chosen:
+                self.leftovers().pop(path, None)
+            self._write_leftovers()
         self._forget(stage)
 
     def _to_clear(self, stage: Stage, paths: list[str] | None = None) -> list[str]:
@@ -885,7 +951,10 @@ class _Runner:
         for path in self._to_clear(stage, paths):
             entry = self._hash(path)
             if entry is not None and not (
-                recorded.get(path) == entry.hash or self._complete(entry) or self._held(entry)
+                recorded.get(path) == entry.hash
+                or self._left_over(path)
+                or self._complete(entry)
+                or self._held(entry)
             ):
                 unknown.append(path)
         return unknown
@@ -1115,6 +1184,26 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _fingerprint(full: str) -> str | None:
+    """What a path holds as its stats tell (kind, size, mtime, inode of each file below it),
+    hashed; None when absent or unreadable. Changed by any edit, and cheap to take."""
+    digest = hashlib.sha256()
+    try:
+        st = os.lstat(full)
+        digest.update(f"{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode())
+        if os.path.isdir(full) and not os.path.islink(full):
+            for folder, dirs, files in os.walk(full):
+                dirs.sort()
+                for name in sorted(files + dirs):
+                    sub = os.lstat(os.path.join(folder, name))
+                    rel = os.path.relpath(os.path.join(folder, name), full)
+                    line = f"{rel}\0{sub.st_mode}:{sub.st_size}:{sub.st_mtime_ns}:{sub.st_ino}\n"
+                    digest.update(line.encode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _running_path(root: str, name: str) -> str:
