@@ -317,13 +317,28 @@ class _Checkout:
     def _fill(self, rel: str, tree_hash: str, result: CheckoutResult) -> None:
         """Write the content of folder rel, which the workspace lacked (it was just made):
         nothing below it can be unsaved work, so no file needs a safety check, and the
-        hard links are queued straight from the tree, without a change per file."""
+        hard links are queued straight from the tree, without a change per file. A
+        folder's files go before its subfolders (whose trust records replace its own)."""
         self.guard.parents(f"{rel}/-")  # rel itself is a real folder, not a link
         base = f"{self.repo.root}/{rel}/"
-        linking = self._linking
-        for entry in self.scanner.load_tree(tree_hash).entries:
-            sub = f"{rel}/{entry.name}"
+        entries = self.scanner.load_tree(tree_hash).entries
+        files = [e for e in entries if e.kind != DIR]
+        if self._linking:
+            for entry in files:
+                if entry.size < PARALLEL_SIZE:
+                    self._links.append((f"{rel}/{entry.name}", entry, result, base + entry.name))
+                    if len(self._links) >= LINK_BATCH:
+                        self._link_batch()
+                else:
+                    self._write(f"{rel}/{entry.name}", entry, result)
+        else:
+            if self.cache.link_type != "copy":  # symlinks, reflinks: as _prefetched does
+                self.state.prefetch_objects([e.hash for e in files])
+            for entry in files:
+                self._write(f"{rel}/{entry.name}", entry, result)
+        for entry in entries:
             if entry.kind == DIR:
+                sub = f"{rel}/{entry.name}"
                 try:
                     os.makedirs(base + entry.name, exist_ok=True)
                 except OSError:
@@ -331,12 +346,6 @@ class _Checkout:
                     self._blocked.add(sub)
                     continue
                 self._fill(sub, entry.hash, result)
-            elif linking and entry.size < PARALLEL_SIZE:
-                self._links.append((sub, entry, result, base + entry.name))
-                if len(self._links) >= LINK_BATCH:
-                    self._link_batch()
-            else:
-                self._write(sub, entry, result)
 
     def _prefetched(self, changes: Iterator[treediff.Change]) -> Iterator[treediff.Change]:
         """The changes, PREFETCH at a time, with the trust records of the objects that a
