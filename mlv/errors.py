@@ -41,22 +41,39 @@ def show_paths(text: str, show: Callable[[str], str] | None = None) -> str:
 
 
 class MlvError(Exception):
-    """A failure the user can act on. `str(e)` is the one-line message, paths relative to
-    the repository root; message and hint keep the paths rpath() marked in them, so that an
-    error wrapped into another keeps them, and text() is the line for show_paths()."""
+    """A failure the user can act on. `str(e)`, message and hint name paths relative to the
+    repository root, for any reader; marked_message and marked_hint keep the paths rpath()
+    marked in them (an error wrapped into another passes those on), and text() is the
+    marked line that the CLI shows (show_paths)."""
 
     exit_code = EXIT_FAILURE
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.marked_message = message
+        self.marked_hint = hint
+
+    @property
+    def message(self) -> str:
+        return show_paths(self.marked_message)
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.marked_message = value
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.marked_hint is None else show_paths(self.marked_hint)
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self.marked_hint = value
 
     def text(self) -> str:
         """The one-line message with its marked paths (see show_paths)."""
-        if self.hint:
-            return f"{self.message}: {self.hint}"
-        return self.message
+        if self.marked_hint:
+            return f"{self.marked_message}: {self.marked_hint}"
+        return self.marked_message
 
     def __str__(self) -> str:
         return show_paths(self.text())

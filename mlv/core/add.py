@@ -46,7 +46,7 @@ class CommitError(MlvError):
     and staged); errors: why each of the others failed. The message is the first error's."""
 
     def __init__(self, recorded: list[Tracked], errors: list[MlvError]) -> None:
-        super().__init__(errors[0].message, errors[0].hint)
+        super().__init__(errors[0].marked_message, errors[0].marked_hint)
         self.recorded = recorded
         self.errors = errors
         self.exit_code = max(e.exit_code for e in errors)

@@ -122,7 +122,7 @@ def outs_of_lock(
     try:
         lock = lockfile.parse(lock_text, where)
     except PipelineError as e:
-        raise PointerError(e.message, e.hint) from None
+        raise PointerError(e.marked_message, e.marked_hint) from None
     except _UNREADABLE:
         raise PointerError(
             f"{where}: not a valid lock file", "restore it with git, or `mlv repro` to rewrite it"

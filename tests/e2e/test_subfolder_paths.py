@@ -105,6 +105,8 @@ def test_the_error_in_python_names_paths_from_the_root(mlv_repo: Path) -> None:
     try:
         add_mod.commit(repo, [str(d / "s/a.txt")])
     except MlvError as e:
+        assert e.message == "d/s/a.txt: is inside tracked directory d/s"
+        assert e.hint == "commit the whole directory: `mlv commit d/s`"
         assert str(e) == (
             "d/s/a.txt: is inside tracked directory d/s: commit the whole directory: "
             "`mlv commit d/s`"

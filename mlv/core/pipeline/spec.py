@@ -238,8 +238,8 @@ def parse(
     try:
         return _parse(text, where, read)
     except PipelineError as e:
-        e.message = _printable(e.message)
-        e.hint = _printable(e.hint) if e.hint else e.hint
+        e.marked_message = _printable(e.marked_message)
+        e.marked_hint = _printable(e.marked_hint) if e.marked_hint else e.marked_hint
         raise
 
 
