@@ -200,29 +200,71 @@ def files_at(root: str, rev: str, suffix: str) -> list[str]:
     return [n for n in names if n.endswith(suffix) and len(n) > len(suffix)]
 
 
-def read_blobs(root: str, specs: Sequence[str]) -> dict[str, bytes]:
-    """Contents of "REV:PATH" specs through one `git cat-file --batch` process."""
+BLOB_LIMIT = 64 << 20  # the most read_blobs holds of one file (as localfs.SMALL_FILE_LIMIT)
+
+
+def read_blobs(root: str, specs: Sequence[str], limit: int | None = BLOB_LIMIT) -> dict[str, bytes]:
+    """Contents of "REV:PATH" specs through one `git cat-file --batch` process.
+
+    History is untrusted: a commit may hold a file of any size under a name mlv parses (a
+    pointer, mlv.yaml, params.yaml), and its compressed blob may be tiny. So the output is
+    read as it comes and a blob larger than limit is refused before it is held (GitError
+    naming it); limit=None is for a file the user asked for by name.
+    """
     if not specs:
         return {}
+    import threading
+
     payload = "".join(s + "\n" for s in specs).encode("utf-8", "surrogateescape")
     try:
-        proc = subprocess.run(
-            ["git", "cat-file", "--batch"], cwd=root, input=payload, capture_output=True
+        proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
     except FileNotFoundError:
         raise GitError("git is not installed") from None
-    out = proc.stdout
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, out = proc.stdin, proc.stdout
+
+    def feed() -> None:  # in a thread: git answers while it reads, and pipes are bounded
+        try:
+            stdin.write(payload)
+            stdin.close()
+        except OSError:  # git exited (killed below, or failed): the reader sees it
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
     blobs: dict[str, bytes] = {}
-    pos = 0
-    for spec in specs:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) < 3 or header[-1] == b"missing":
-            continue
-        size = int(header[2])
-        blobs[spec] = out[pos : pos + size]
-        pos += size + 1
+    try:
+        for spec in specs:
+            header = out.readline().split()
+            if not header:
+                raise GitError(f"git cat-file stopped before {spec}")
+            if len(header) < 3 or header[-1] == b"missing":
+                continue
+            size = int(header[2]) if header[2].isdigit() else -1
+            if size < 0 or (limit is not None and size > limit):
+                rev = spec.partition(":")[0]
+                look = f"git show --stat {rev}" if rev else "git status"
+                raise GitError(
+                    f"{spec}: {size} bytes, more than the {(limit or 0) >> 20} MiB mlv reads "
+                    "of a file it parses",
+                    f"see what that commit holds: `{look}`",
+                )
+            data = out.read(size + 1)  # the blob and its newline
+            if len(data) != size + 1:
+                raise GitError(f"git cat-file stopped inside {spec}")
+            blobs[spec] = data[:size]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        out.close()
+        writer.join()
     return blobs
 
 

@@ -269,7 +269,7 @@ class View:
         if node.tracked == GIT:
             if self.commit is None:
                 return open(os.path.join(self.root, node.path), "rb")
-            blobs = git.read_blobs(self.root, [f"{self.commit}:{node.path}"])
+            blobs = git.read_blobs(self.root, [f"{self.commit}:{node.path}"], limit=None)
             return io.BytesIO(blobs[f"{self.commit}:{node.path}"])
         assert node.hash is not None and node.size is not None
         self.objects.ensure({node.hash: node.size})
