@@ -251,3 +251,12 @@ def test_import_and_update_name_the_data_from_the_current_folder(
     _run_hint(err, d)
     mlv("import", str(source), "model.bin", "-o", "g.bin", "--force", cwd=d)
     assert (d / "g.bin").read_text() == "m1"
+
+
+def test_a_missing_parameter_names_the_params_file_from_here(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"params.yaml": "lr: 0.1\n"})
+    _pipeline(mlv_repo, {"fit": {"cmd": "true", "params": ["epochs"]}})
+    d = mlv_repo / "d"
+    d.mkdir()
+    err = _refused(d, "repro", code=1)
+    assert "../params.yaml: no parameter 'epochs': add it to ../params.yaml or fix" in err

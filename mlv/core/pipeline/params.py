@@ -13,7 +13,7 @@ from typing import Any
 
 from mlv import yamlio
 from mlv.core.pipeline.spec import ParamRef
-from mlv.errors import PipelineError
+from mlv.errors import PipelineError, rpath
 from mlv.util import localfs
 
 MISSING = object()
@@ -27,12 +27,12 @@ def read_file(root: str, rel: str) -> dict[str, Any] | None:
         return None
     except IsADirectoryError:
         raise PipelineError(
-            f"{rel} is a folder, not a parameters file",
-            f"move it away and write the parameters into a file named {rel}",
+            f"{rpath(rel)} is a folder, not a parameters file",
+            f"move it away and write the parameters into a file named {rpath(rel)}",
         ) from None
     except OSError as e:
         raise PipelineError(
-            f"{rel}: cannot read it ({e.strerror})", "make it a readable parameters file"
+            f"{rpath(rel)}: cannot read it ({e.strerror})", "make it a readable parameters file"
         ) from None
     return parse(data, rel)
 
@@ -43,14 +43,14 @@ def parse(data: bytes | str, rel: str) -> dict[str, Any]:
         doc = yamlio.loads_json(data) if is_json else yamlio.loads(data)
     except yamlio.LimitError as e:
         raise PipelineError(
-            f"{rel}: {e}", "fix the file or restore it with `git checkout`"
+            f"{rpath(rel)}: {e}", "fix the file or restore it with `git checkout`"
         ) from None
     except (ValueError, yamlio.YAMLError):
-        raise PipelineError(f"{rel}: not valid {'JSON' if is_json else 'YAML'}") from None
+        raise PipelineError(f"{rpath(rel)}: not valid {'JSON' if is_json else 'YAML'}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise PipelineError(f"{rel}: expected a mapping of parameters")
+        raise PipelineError(f"{rpath(rel)}: expected a mapping of parameters")
     return doc
 
 
@@ -89,7 +89,7 @@ def values_in(doc: dict[str, Any] | None, ref: ParamRef) -> dict[str, Any]:
             return {}
         keys = ("key " if len(ref.keys) == 1 else "keys ") + ", ".join(ref.keys)
         raise PipelineError(
-            f"parameters file {ref.file} does not exist",
+            f"parameters file {rpath(ref.file)} does not exist",
             f"create it with the {keys}, or fix the stage's params in mlv.yaml",
         )
     if not ref.keys:
@@ -99,7 +99,8 @@ def values_in(doc: dict[str, Any] | None, ref: ParamRef) -> dict[str, Any]:
         value = lookup(doc, key)
         if value is MISSING:
             raise PipelineError(
-                f"{ref.file}: no parameter '{key}'", f"add it to {ref.file} or fix the stage"
+                f"{rpath(ref.file)}: no parameter '{key}'",
+                f"add it to {rpath(ref.file)} or fix the stage",
             )
         found[key] = value
     return found
