@@ -196,7 +196,7 @@ def _no_link(path: str, root: str) -> None:
     if os.path.islink(path):
         rel = os.path.relpath(path, root).replace(os.sep, "/")
         raise UsageError(
-            f"{_one_line(rel)} is a symbolic link: mlv writes no page through one inside "
+            f"{output.repo_path(rel)} is a symbolic link: mlv writes no page through one inside "
             "the repository (it may lead out of it)",
             "remove the link, or name another folder with -o DIR",
         )
