@@ -94,6 +94,30 @@ def test_a_tracked_input_changed_under_a_stage_is_recorded_in_its_pointer(repo: 
     assert "2 up to date" in mlv("repro", cwd=repo).stdout
 
 
+def test_a_pointer_git_moved_is_not_recorded_back_over(repo: Path) -> None:
+    """After `git pull` (or `git checkout`) brings a pointer to a new version before
+    `mlv pull`/`mlv checkout` brings the data, the workspace holds the old version, one the
+    cache has: repro refuses to record it over the pointer (that silently reverted the
+    teammate's data) and names both ways out, which work."""
+    (repo / "data/data.xml").write_text("<rows>2</rows>\n")
+    mlv("repro", cwd=repo)
+    commit_all(repo, "v2")
+    git("checkout", "-q", "HEAD~1", cwd=repo)  # pointer and mlv.lock back to v1; data at v2
+    v1 = read_pointer(repo / "data/data.xml.mlv")
+    for args in (["repro"], ["repro", "--dry"], ["repro", "-j", "2"]):
+        proc = mlv(*args, cwd=repo, check=False)
+        assert_error(proc, 1, "data/data.xml holds another version", "mlv checkout data/data.xml")
+    assert read_pointer(repo / "data/data.xml.mlv") == v1
+    assert git("status", "--porcelain", cwd=repo).stdout == ""
+    mlv("checkout", "data/data.xml", cwd=repo)  # the hint
+    assert (repo / "data/data.xml").read_text() == "<rows>1</rows>\n"
+    assert "Recorded" not in mlv("repro", cwd=repo).stdout
+    (repo / "data/data.xml").write_text("<rows>2</rows>\n")  # the other way: keep v2
+    mlv("commit", "data/data.xml", cwd=repo)
+    assert "Recorded" not in mlv("repro", cwd=repo).stdout
+    assert read_pointer(repo / "data/data.xml.mlv")["hash"] != v1["hash"]
+
+
 def test_the_lock_message_says_when_it_is_back_to_the_commit(repo: Path) -> None:
     (repo / "data/data.xml").write_text("<rows>2</rows>\n")
     mlv("repro", cwd=repo)

@@ -406,6 +406,17 @@ class _Runner:
                 entry = Scanner(self.repo, store=False, algo=algo).scan(data_rel)
             if entry is None or (entry.hash == ptr.hash and entry.kind == ptr.kind):
                 continue  # missing: the stage that reads it says what to do
+            if self.repo.cache.has(entry.hash) and self._as_committed(pointer_rel):
+                # a version mlv had, under the pointer git checked out: the pointer moved
+                data, pointer = rpath(data_rel), rpath(pointer_rel)
+                raise PipelineError(
+                    f"{data} holds another version than {pointer} records, one the cache "
+                    "has (the pointer changed, by git pull or git checkout, and the data "
+                    "did not follow): mlv repro does not record it over the pointer",
+                    f"run `mlv checkout {data}` (or `mlv pull {data}`) to get the recorded "
+                    f"version, or `mlv commit {data}` to keep the workspace's, then run "
+                    "mlv repro again",
+                )
             if not self.options.dry:
                 add.record(self.repo, target)
             self.events.recorded_data(data_rel, pointer_rel, self.options.dry)
@@ -416,6 +427,19 @@ class _Runner:
         stages = [self.graph.stage(name) for name in chosen]
         for line in metrics.ignored_notes(self.repo, stages):
             self.events.note(line)
+
+    def _as_committed(self, rel: str) -> bool:
+        """The file at rel holds what HEAD's commit holds (git wrote it: a pull, a checkout,
+        a merge), not an edit of mlv's or the user's made since."""
+        if not self.repo.scm or any(c in rel for c in "\n\r\0"):  # git's batch: a name a line
+            return False
+        try:
+            with open(self.repo.abs(rel), "rb") as f:
+                now = f.read(1 << 20)
+            spec_str = f"HEAD:{rel}"
+            return git.read_blobs(self.repo.root, [spec_str]).get(spec_str) == now
+        except (OSError, MlvError):
+            return False
 
     @staticmethod
     def _inputs(stage: Stage) -> list[str]:
