@@ -14,8 +14,8 @@ import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mlv.core import gitignore, safepaths, targets
 from mlv.core.progress import NullProgress, Progress
@@ -34,6 +34,9 @@ from mlv.errors import (
 from mlv.objects import hashing, linker, treediff
 from mlv.objects.store import Cache
 from mlv.objects.tree import DIR, Entry
+
+if TYPE_CHECKING:  # concurrent.futures (and logging) load only for large files: ~4 ms
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 PARALLEL_SIZE = 8 << 20  # files this large are copied two at a time
 PREFETCH = 2000  # changes whose objects' trust records are read in one go
@@ -377,6 +380,8 @@ class _Checkout:
         if entry.size >= PARALLEL_SIZE:
             # large files: two copies at once keep both cores (and the disk) busy
             if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(max_workers=2)
             job = self._pool.submit(self.cache.materialize, entry.hash, path, entry.size)
             self._pending.append((rel, entry, result, job))
