@@ -22,7 +22,7 @@ from mlv import git, log
 from mlv.core import targets as targets_mod
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.targets import Target
-from mlv.errors import ObjectCorruptError, ObjectMissingError, UsageError
+from mlv.errors import ObjectCorruptError, ObjectMissingError, UsageError, rpath
 from mlv.objects import hashing
 from mlv.objects import tree as tree_mod
 from mlv.objects.pointer import SUFFIX
@@ -158,6 +158,12 @@ class View:
         self.targets = sorted(targets, key=lambda t: t.data_rel)
         self._by_path = {t.data_rel: t for t in self.targets}
         self._git_files: dict[str, int | None] | None = None
+        self.local = False  # the user's own repository (of_repo): its paths are marked
+
+    def _shown(self, path: str) -> str:
+        """A path for a message: marked in the user's repository (shown from the current
+        folder), as it is in another (a source of get or import)."""
+        return rpath(path) if self.local else path
 
     # ---- construction ----------------------------------------------------------------
 
@@ -175,7 +181,9 @@ class View:
             if commit is None
             else targets_mod.at_commit(repo.root, commit)
         )
-        return cls(repo.root, commit, Objects(repo.cache, remote_opener(repo, remote)), found)
+        view = cls(repo.root, commit, Objects(repo.cache, remote_opener(repo, remote)), found)
+        view.local = True
+        return view
 
     # ---- looking up paths ------------------------------------------------------------
 
@@ -198,7 +206,10 @@ class View:
         if owner is not None:
             entry = self._entry(owner, path)
             if entry is None:
-                raise UsageError(f"{path}: no such path in {owner.pointer_rel}{self._at()}")
+                raise UsageError(
+                    f"{self._shown(path)}: no such path in {self._shown(owner.pointer_rel)}"
+                    f"{self._at()}"
+                )
             return _node(path, entry)
         if path in self.git_files():
             return Node(path, "file", GIT, self._git_size(path))
@@ -208,7 +219,7 @@ class View:
         ):
             return Node(path, "dir", FOLDER)
         raise UsageError(
-            f"{path or '.'}: not tracked{self._at()}",
+            f"{self._shown(path or '.')}: not tracked{self._at()}",
             "name a path that mlv or git tracks (see `mlv ls`)",
         )
 
@@ -265,7 +276,7 @@ class View:
         """A tracked file's bytes, from the cache (fetched there first when absent)."""
         node = self.info(path)
         if node.is_dir:
-            raise UsageError(f"{node.path}: is a directory", "name a file inside it")
+            raise UsageError(f"{self._shown(node.path)}: is a directory", "name a file inside it")
         if node.tracked == GIT:
             if self.commit is None:
                 return open(os.path.join(self.root, node.path), "rb")

@@ -260,3 +260,11 @@ def test_a_missing_parameter_names_the_params_file_from_here(mlv_repo: Path) -> 
     d.mkdir()
     err = _refused(d, "repro", code=1)
     assert "../params.yaml: no parameter 'epochs': add it to ../params.yaml or fix" in err
+
+
+def test_ls_and_du_name_a_missing_path_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    err = _refused(d, "ls", "s/nope")
+    assert err == "error: s/nope: no such path in s.mlv in the workspace\n"
+    err = _refused(d, "du", "--rev", "HEAD", "nope")
+    assert err.startswith("error: nope: not tracked at ")
