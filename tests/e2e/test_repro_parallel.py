@@ -367,3 +367,21 @@ def test_what_a_failed_or_interrupted_command_left_does_not_block_the_next_run(
     (mlv_repo / "f.txt").write_text("edited\n")
     (mlv_repo / "ok").write_text("")
     assert_error(mlv("repro", "f", cwd=mlv_repo, check=False), 1, "did not produce")
+
+
+def test_a_command_writing_no_newline_is_passed_on_in_bounded_parts(mlv_repo: Path) -> None:
+    """Under -j a stage's output is read a line at a time: output without a newline (tqdm's
+    \\r updates for hours, a binary blob) came as one line held whole in memory (400 MB
+    printed: 1.2 GB). It comes in parts of at most 64 KiB now, every byte of it."""
+    _write(
+        mlv_repo,
+        {
+            "a": {"cmd": "head -c 300000 /dev/zero | tr '\\0' x; echo; echo done"},
+            "b": {"cmd": "echo b"},
+        },
+    )
+    proc = mlv("repro", "-j", "2", cwd=mlv_repo)
+    parts = [line[len("[a] ") :] for line in proc.stdout.splitlines() if line.startswith("[a] x")]
+    assert "".join(parts) == "x" * 300000
+    assert max(len(p) for p in parts) <= 64 << 10
+    assert "[a] done" in proc.stdout

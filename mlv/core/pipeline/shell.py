@@ -285,11 +285,17 @@ class Parallel:
         _leave(signum)
 
 
+LINE_MAX = 64 << 10  # a longer line (a progress bar's \r updates, bytes without \n) comes in parts
+
+
 def _pump(stream: IO[bytes] | None, lines: Lines, err: bool) -> None:
+    """Pass what stream gives on, a line at a time, a line at most LINE_MAX bytes: a
+    command that writes no newline (tqdm's \r updates for hours, a binary blob) must not
+    grow one line in memory until it ends."""
     if stream is None:
         return
     with stream:
-        for line in iter(stream.readline, b""):
+        for line in iter(lambda: stream.readline(LINE_MAX), b""):
             lines(line, err)
 
 
