@@ -268,3 +268,22 @@ def test_ls_and_du_name_a_missing_path_from_here(mlv_repo: Path) -> None:
     assert err == "error: s/nope: no such path in s.mlv in the workspace\n"
     err = _refused(d, "du", "--rev", "HEAD", "nope")
     assert err.startswith("error: nope: not tracked at ")
+
+
+def test_exp_show_names_a_shared_key_by_its_file_from_here(mlv_repo: Path) -> None:
+    write_files(mlv_repo, {"d/a.json": '{"acc": 0.5}', "b.json": '{"acc": 0.6}'})
+    _pipeline(
+        mlv_repo,
+        {
+            "m": {
+                "cmd": "true",
+                "metrics": [{"d/a.json": {"cache": False}}, {"b.json": {"cache": False}}],
+            }
+        },
+    )
+    commit_all(mlv_repo, "v1")
+    d = mlv_repo / "d"
+    header = mlv("exp", "show", cwd=d).stdout.splitlines()[0].split()
+    assert "a.json:acc" in header and "../b.json:acc" in header, header
+    md = mlv("exp", "show", "--md", cwd=d).stdout
+    assert "d/a.json:acc" in md and "| b.json:acc" in md, md
