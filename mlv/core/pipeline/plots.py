@@ -77,6 +77,9 @@ MAX_ROWS = 200_000
 MAX_POINTS = 2_000_000
 PREFETCH_BYTES = 64 << 20
 MAX_IMAGE_BYTES = 64 << 20  # an image copied next to the page
+# all images copied for one page: a clone of 11 MB (60 MiB SVGs of spaces compress well)
+# had a plot folder of 40 of them written out as 2.4 GB, 500 of them would be 32 GB
+MAX_IMAGES_BYTES = 256 << 20
 MAX_TARGETS = 1000
 _FLOAT_MAX = int(sys.float_info.max)
 
@@ -363,11 +366,12 @@ class _Files:
             raise _too_large(path, limit)
         return data
 
-    def copy(self, path: str, dest: str, limit: int) -> bool:
-        """Copy the file to dest (at most limit bytes); False when absent."""
+    def copy(self, path: str, dest: str, limit: int) -> int | None:
+        """Copy the file to dest (at most limit bytes, else _TooLarge); the bytes copied,
+        None when absent."""
         with self._open(path, limit) as fh:
             if fh is None:
-                return False
+                return None
             tmp = localfs.tmp_name(dest)
             # a new file, never one found there: a link planted at that name (a clone's
             # mlv_plots/static may hold anything) would send the bytes where it points
@@ -385,7 +389,7 @@ class _Files:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-        return True
+        return copied
 
     def _open(self, path: str, limit: int) -> _Opened:
         if self.commit is None:
@@ -428,8 +432,12 @@ class _Opened:
             self.fh.close()
 
 
+class _TooLarge(MlvError):
+    pass
+
+
 def _too_large(path: str, limit: int) -> MlvError:
-    return MlvError(f"{path} is larger than {limit >> 20} MiB, more than a plot reads")
+    return _TooLarge(f"{path} is larger than {limit >> 20} MiB, more than a plot reads")
 
 
 def _too_many(path: str, count: int) -> None:
@@ -600,7 +608,7 @@ def collect(
     result = Result(list(rev_list))
     by_id: dict[str, Plot] = {}
     matched: set[str] = set()
-    budget = [MAX_POINTS]  # points still to be read, over every revision and file
+    budget = [MAX_POINTS, MAX_IMAGES_BYTES]  # points to read, image bytes to copy: in all
     for index, rev in enumerate(rev_list):
         files = _Files(repo, rev.commit)
         try:
@@ -728,8 +736,9 @@ def _read_plot(
     budget: list[int],
 ) -> None:
     """Read d's files at rev into its plot; each file of a plot folder is a plot of its own
-    (id: the file), as DVC draws `dvclive/plots/metrics` one metric per plot. budget[0]:
-    the points still to be read (MAX_POINTS); a file once it is spent is a problem."""
+    (id: the file), as DVC draws `dvclive/plots/metrics` one metric per plot. budget: the
+    points still to be read (MAX_POINTS) and the image bytes still to be copied
+    (MAX_IMAGES_BYTES); a file once its part is spent is a problem."""
     for src in d.sources:
         try:
             found = files.files(src.file)
@@ -744,7 +753,7 @@ def _read_plot(
             lower = file.lower()
             try:
                 if lower.endswith(IMAGE_EXTS):
-                    plot.images.append(_image(files, rev, index, file, image_dir))
+                    plot.images.append(_image(files, rev, index, file, image_dir, budget))
                 elif lower.endswith(DATA_EXTS):
                     limit = min(MAX_ROWS, budget[0] // max(len(src.y), 1))
                     if limit <= 0:
@@ -776,11 +785,27 @@ def _read_plot(
                 result.errors.append(Problem(rev, file, e.message))
 
 
-def _image(files: _Files, rev: Rev, index: int, file: str, image_dir: str | None) -> Image:
+def _image(
+    files: _Files, rev: Rev, index: int, file: str, image_dir: str | None, budget: list[int]
+) -> Image:
     image = Image(rev, file)
     if image_dir is not None:
         name = f"{index}_{_safe_name(file)}"
-        if files.copy(file, os.path.join(image_dir, name), MAX_IMAGE_BYTES):
+        room = min(MAX_IMAGE_BYTES, budget[1])
+        spent = MlvError(
+            f"{file}: not copied: the page's images hold {MAX_IMAGES_BYTES >> 20} MiB "
+            "already (name fewer plots or revisions)"
+        )
+        if room <= 0:
+            raise spent
+        try:
+            copied = files.copy(file, os.path.join(image_dir, name), room)
+        except _TooLarge:
+            if room < MAX_IMAGE_BYTES:
+                raise spent from None
+            raise
+        if copied is not None:
+            budget[1] -= copied
             image.saved = name
     return image
 
