@@ -385,3 +385,31 @@ def test_a_command_writing_no_newline_is_passed_on_in_bounded_parts(mlv_repo: Pa
     assert "".join(parts) == "x" * 300000
     assert max(len(p) for p in parts) <= 64 << 10
     assert "[a] done" in proc.stdout
+
+
+def test_a_frozen_stage_restores_only_its_own_outs_whatever_mlv_lock_names(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A clone's mlv.lock may record any path for a frozen stage: only the outs of mlv.yaml
+    are checked to lie inside the repository, so one that names others (outside it, inside
+    .git) is refused, never restored there (it wrote the cached object to both)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_files(mlv_repo, {"src.txt": "payload\n"})
+    mlv("add", "src.txt", cwd=mlv_repo)
+    pointer = yaml.safe_load((mlv_repo / "src.txt.mlv").read_text())
+    _write(mlv_repo, {"f": {"cmd": "echo hi > out.txt", "outs": ["out.txt"], "frozen": True}})
+    rel = os.path.relpath(outside / "pwned.txt", mlv_repo)
+    hostile = [
+        {"path": p, "hash": pointer["hash"], "size": pointer["size"]}
+        for p in ("out.txt", rel, ".git/hooks/post-checkout")
+    ]
+    lock = {"version": 1, "stages": {"f": {"cmd": "echo hi > out.txt", "outs": hostile}}}
+    (mlv_repo / "mlv.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    for jobs in ("1", "2"):
+        proc = mlv("repro", "-j", jobs, cwd=mlv_repo, check=False)
+        assert proc.returncode == 1
+        assert "is frozen and mlv.lock records other outputs for it" in proc.stderr
+    assert list(outside.iterdir()) == []
+    assert not (mlv_repo / ".git/hooks/post-checkout").exists()
+    assert not (mlv_repo / "out.txt").exists()

@@ -546,6 +546,14 @@ class _Runner:
                 f"run `mlv repro {name}`",
             )
         recorded = [(r.path, _entry(r)) for r in locked.outs + locked.metrics]
+        other = sorted({p for p, _ in recorded} ^ set(stage.out_paths))
+        if other:  # only the outs of mlv.yaml are checked inside the repository
+            raise PipelineError(
+                f"stage '{name}' is frozen and {_LOCK} records other outputs for it than "
+                f"{_SPEC} gives it ({rpath(other[0])})",
+                f"remove `frozen: true` from stage '{name}' in {_SPEC}, then "
+                f"run `mlv repro {name}`",
+            )
         now = {p: self._hash(p) for p, _ in recorded}
         differ = [p for p, e in recorded if (now[p] or e).hash != e.hash or now[p] is None]
         if not differ:
