@@ -75,7 +75,9 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
             extra = "  (workspace is clean; the cache lacks objects: `mlv commit` stores them)"
         elif r.status == status_mod.ERROR:
             extra = f"  ({r.error or 'cannot compare'})"
-            output.error(r.error or f"{r.path}: cannot compare")  # and on stderr, as errors go
+            output.error(
+                r.error or f"{output.repo_path(r.path)}: cannot compare"
+            )  # and on stderr, as errors go
         if r.status == status_mod.MODIFIED and not r.in_cache:
             extra += "  [the recorded version is not in the cache]"
         if r.status == status_mod.MODIFIED and r.recorded_elsewhere:

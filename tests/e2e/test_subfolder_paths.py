@@ -287,3 +287,21 @@ def test_exp_show_names_a_shared_key_by_its_file_from_here(mlv_repo: Path) -> No
     assert "a.json:acc" in header and "../b.json:acc" in header, header
     md = mlv("exp", "show", "--md", cwd=d).stdout
     assert "d/a.json:acc" in md and "| b.json:acc" in md, md
+
+
+def test_status_hints_run_from_here(mlv_repo: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    shutil.rmtree(d / "s")
+    status = mlv("status", cwd=d).stdout
+    assert status == "missing      s  (run `mlv checkout`)\n"
+    _run_hint(status, d)
+    assert (d / "s/b.txt").read_text() == "b"
+    write_files(d, {"s/a.txt": "a2"})
+    status = mlv("status", cwd=d).stdout
+    assert status.startswith("modified     s  (0 added, 1 modified, 0 deleted)\n")
+    mlv("commit", "s", cwd=d)
+    run("git", "checkout", "-q", "HEAD", "--", "s.mlv", cwd=d)
+    status = mlv("status", cwd=d).stdout
+    assert "[the workspace holds another recorded version: run `mlv checkout`" in status
+    _run_hint(status, d)
+    assert (d / "s/a.txt").read_text() == "a"
