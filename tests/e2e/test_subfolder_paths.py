@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from helpers import commit_all, mlv, run, write_files
+from helpers import commit_all, mlv, remove_remote_object, run, write_files, xxh
 
 
 def _hint(stderr: str) -> list[str]:
@@ -304,4 +304,26 @@ def test_status_hints_run_from_here(mlv_repo: Path) -> None:
     status = mlv("status", cwd=d).stdout
     assert "[the workspace holds another recorded version: run `mlv checkout`" in status
     _run_hint(status, d)
+    assert (d / "s/a.txt").read_text() == "a"
+
+
+def test_pull_of_objects_the_remote_lost_hints_a_push_from_here(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    d = _tracked_folder(mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=d)
+    mlv("push", cwd=d)
+    remove_remote_object(tmp_path / "store", xxh(b"a"))
+    cache = mlv_repo / ".mlv/cache"
+    cache.rename(tmp_path / "kept-cache")
+    shutil.rmtree(d / "s")
+    proc = mlv("pull", "s", cwd=d, check=False)
+    assert proc.returncode == 1
+    assert "(where a cache has them, `mlv push --verify s` re-sends them):\n" in proc.stderr
+    assert f"    {xxh(b'a')}  s/a.txt\n" in proc.stderr
+    shutil.rmtree(cache)
+    (tmp_path / "kept-cache").rename(cache)  # the cache that has them
+    _run_hint(proc.stderr, d)
+    shutil.rmtree(cache)
+    mlv("pull", "s", cwd=d)
     assert (d / "s/a.txt").read_text() == "a"
