@@ -327,3 +327,17 @@ def test_pull_of_objects_the_remote_lost_hints_a_push_from_here(
     shutil.rmtree(cache)
     mlv("pull", "s", cwd=d)
     assert (d / "s/a.txt").read_text() == "a"
+
+
+def test_a_link_in_the_way_of_checkout_is_named_from_here(mlv_repo: Path, tmp_path: Path) -> None:
+    d = _tracked_folder(mlv_repo)
+    shutil.rmtree(d / "s")
+    (tmp_path / "elsewhere").mkdir()
+    (d / "s").symlink_to(tmp_path / "elsewhere")
+    err = _refused(d, "checkout", code=1)
+    assert err.startswith("error: s: is a symbolic link (to ")
+    assert "remove the link (`git rm s`, or `rm s` if git does not track it)" in err
+    run("rm", "s", cwd=d)  # the hint's second command: git does not track the link
+    mlv("checkout", cwd=d)
+    assert (d / "s/a.txt").read_text() == "a"
+    assert list((tmp_path / "elsewhere").iterdir()) == []
