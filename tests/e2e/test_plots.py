@@ -629,3 +629,31 @@ def test_images_copied_for_one_page_are_bounded_in_all(
     assert len(list((mlv_repo / "mlv_plots" / "static").iterdir())) == 2
     assert proc.stderr.count("not copied: the page's images hold 0 MiB already") == 4
     assert proc.stderr.count("\n") == 4
+
+
+def test_a_workspace_plot_linked_out_of_the_repository_is_not_read(
+    plotted: Path, tmp_path: Path
+) -> None:
+    """A clone's `leak.png -> ~/.ssh/id_rsa` was copied into mlv_plots/static (where a
+    `git add -A` takes it), a linked data file or folder shown in the page and --json."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.png").write_text("SECRET KEY\n")
+    (secret / "key.csv").write_text("SECRET,KEY\n1,2\n")
+    (plotted / "leak.png").symlink_to(secret / "key.png")
+    (plotted / "leak.csv").symlink_to(secret / "key.csv")
+    (plotted / "leaks").symlink_to(secret)
+    (plotted / "inside.csv").symlink_to(plotted / "logs" / "loss.csv")  # inside: drawn
+    pipeline = dict(PIPELINE, plots=["leak.png", "leak.csv", "leaks", "inside.csv"])
+    write_files(plotted, {"mlv.yaml": _yaml(pipeline)})
+    proc = mlv("plots", "show", cwd=plotted)
+    for name in ("leak.png", "leak.csv", "leaks"):
+        assert f"warning: {name} is a symbolic link out of the repository: not read" in (
+            proc.stderr
+        )
+    static = plotted / "mlv_plots" / "static"
+    assert not static.exists() or list(static.iterdir()) == []
+    assert "SECRET" not in (plotted / "mlv_plots" / "index.html").read_text()
+    data = _json_out(plotted, "show")
+    assert "SECRET" not in json.dumps(data)
+    assert "inside.csv" in [p["id"] for p in data["plots"] if p["series"]]

@@ -318,7 +318,7 @@ class _Files:
             self._blobs[specs[spec_str]] = data
 
     def pipeline_text(self) -> bytes | None:
-        return self.read(spec.PIPELINE_FILE, localfs.SMALL_FILE_LIMIT)
+        return self.read(spec.PIPELINE_FILE, localfs.SMALL_FILE_LIMIT, plot=False)
 
     def files(self, path: str) -> list[str] | None:
         """path itself when a file, the files below it (sorted) when a folder, None when
@@ -329,6 +329,7 @@ class _Files:
                 return [path]
             if not os.path.isdir(full):
                 return None
+            _inside_root(self.repo.root, full, path)
             found = []
             for folder, dirs, entries in os.walk(full):
                 dirs.sort()
@@ -351,14 +352,14 @@ class _Files:
                 _too_many(path, len(out))
         return out
 
-    def read(self, path: str, limit: int) -> bytes | None:
+    def read(self, path: str, limit: int, plot: bool = True) -> bytes | None:
         """The file's bytes; None when absent. MlvError when larger than limit."""
         ahead = self._blobs.pop(path, None)
         if ahead is not None:
             if len(ahead) > limit:
                 raise _too_large(path, limit)
             return ahead
-        with self._open(path, limit) as fh:
+        with self._open(path, limit, plot) as fh:
             if fh is None:
                 return None
             data = fh.read(limit + 1)
@@ -369,7 +370,7 @@ class _Files:
     def copy(self, path: str, dest: str, limit: int) -> int | None:
         """Copy the file to dest (at most limit bytes, else _TooLarge); the bytes copied,
         None when absent."""
-        with self._open(path, limit) as fh:
+        with self._open(path, limit, True) as fh:
             if fh is None:
                 return None
             tmp = localfs.tmp_name(dest)
@@ -391,11 +392,15 @@ class _Files:
                 raise
         return copied
 
-    def _open(self, path: str, limit: int) -> _Opened:
+    def _open(self, path: str, limit: int, plot: bool) -> _Opened:
+        """plot: a plot's file, which must not lead out of the repository (the pipeline's
+        own files are read as repro reads them)."""
         if self.commit is None:
             full = os.path.join(self.repo.root, path)
             if not os.path.isfile(full):  # a device or a pipe (through a link) is no plot
                 return _Opened(None)
+            if plot:
+                _inside_root(self.repo.root, full, path)
             try:
                 fh: BinaryIO = open(full, "rb")  # noqa: SIM115 (closed by _Opened)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -416,6 +421,15 @@ class _Files:
     def close(self) -> None:
         if self._view is not None:
             self._view.close()
+
+
+def _inside_root(root: str, full: str, path: str) -> None:
+    """A workspace file or folder of a plot lies in the repository, links resolved: a
+    clone's `pic.png -> ~/.ssh/id_rsa` would be copied into the page's folder (where a
+    `git add` takes it), its text shown in the page and in --json."""
+    real, top = os.path.realpath(full), os.path.realpath(root)
+    if os.path.commonpath([real, top]) != top:
+        raise MlvError(f"{path} is a symbolic link out of the repository: not read")
 
 
 class _Opened:
@@ -680,7 +694,7 @@ def _defs_at(files: _Files, rev: Rev, result: Result) -> list[Definition]:
             return definitions(spec.Pipeline())
 
         def read(rel: str) -> bytes | None:  # params files of its templating, same revision
-            return files.read(rel, localfs.SMALL_FILE_LIMIT)
+            return files.read(rel, localfs.SMALL_FILE_LIMIT, plot=False)
 
         return definitions(spec.parse(text, spec.PIPELINE_FILE, read))
     except MlvError as e:
