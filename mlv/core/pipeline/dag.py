@@ -131,7 +131,7 @@ def build(pipeline: Pipeline, tracked: Iterable[tuple[str, str]] = ()) -> Graph:
             for path, producer in producers.overlapping(dep):
                 if producer == name:
                     raise PipelineError(
-                        f"stage '{name}' depends on its own output {path}",
+                        f"stage '{name}' depends on its own output {rpath(path)}",
                         "a stage cannot read what it writes; split it in two",
                     )
                 if producer not in graph.parents[name]:
@@ -144,10 +144,13 @@ def build(pipeline: Pipeline, tracked: Iterable[tuple[str, str]] = ()) -> Graph:
 def _clash(path: str, name: str, other_path: str, other: str) -> str:
     if path == other_path:
         whose = f"stage '{other}'" if other != name else "the same stage twice"
-        return f"{PIPELINE_FILE}: output {path} of stage '{name}' is also an output of {whose}"
+        return (
+            f"{rpath(PIPELINE_FILE)}: output {rpath(path)} of stage '{name}' is also an "
+            f"output of {whose}"
+        )
     return (
-        f"{PIPELINE_FILE}: output {path} of stage '{name}' overlaps output {other_path} "
-        f"of stage '{other}'"
+        f"{rpath(PIPELINE_FILE)}: output {rpath(path)} of stage '{name}' overlaps output "
+        f"{rpath(other_path)} of stage '{other}'"
     )
 
 
@@ -166,7 +169,7 @@ def _order(graph: Graph, file_order: list[str]) -> list[str]:
                 ready.sort(key=rank.__getitem__)
     if len(order) < len(file_order):
         raise PipelineError(
-            f"{PIPELINE_FILE}: the stages form a cycle: {' -> '.join(_cycle(graph, order))}",
+            f"{rpath(PIPELINE_FILE)}: the stages form a cycle: {' -> '.join(_cycle(graph, order))}",
             "a stage cannot depend, even indirectly, on its own outputs",
         )
     return order
