@@ -413,3 +413,32 @@ def test_a_frozen_stage_restores_only_its_own_outs_whatever_mlv_lock_names(
     assert list(outside.iterdir()) == []
     assert not (mlv_repo / ".git/hooks/post-checkout").exists()
     assert not (mlv_repo / "out.txt").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_finished_stage_waits_for_the_lock_to_record_itself(mlv_repo: Path, jobs: str) -> None:
+    """Another mlv holding the repository lock longer than its wait (3 s) when the commands
+    end: repro waits to record them, saying so. It reported the finished stage failed, and
+    went on without the lock (writing mlv.lock)."""
+    import fcntl
+
+    _write(mlv_repo, {"a": {"cmd": "echo a > a.txt; touch started; sleep 0.5", "outs": ["a.txt"]}})
+    proc = subprocess.Popen(
+        [MLV, "repro", "-j", jobs],
+        cwd=mlv_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(mlv_repo / "started")
+    fd = os.open(mlv_repo / ".mlv/tmp/lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as another mlv writing in this repository
+        time.sleep(4)
+    finally:
+        os.close(fd)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert "Stages: 1 ran" in out
+    assert "waiting for another mlv process to let go of the repository lock" in err
+    assert "a.txt" in (mlv_repo / "mlv.lock").read_text()

@@ -37,7 +37,7 @@ from mlv.core.pipeline.spec import LOCK_FILE, Stage
 from mlv.core.repo import Repo
 from mlv.core.status import tree_complete
 from mlv.core.workspace import Scanner
-from mlv.errors import MlvError, PipelineError, rpath
+from mlv.errors import LockedError, MlvError, PipelineError, rpath
 from mlv.objects import hashing, treediff
 from mlv.objects.pointer import Pointer
 from mlv.objects.tree import DIR, FILE, Entry
@@ -836,10 +836,43 @@ class _Runner:
                 for cmd in stage.cmd:
                     self.events.command(stage.name, cmd)
                     _check_exit(stage, cmd, runner.run(cmd, cwd, env))
+        except MlvError:  # failed: the run goes on (-k), under the lock
+            self._take_back(stage.name)
+            raise
+        except BaseException:  # interrupted: leaving, so no long wait for the lock
+            _try_lock(self.repo_lock)
+            raise
+        else:
+            self._take_back(stage.name)
         finally:
-            self.repo_lock.acquire()
             os.close(marker)
-            self.sync_lock()
+        self.sync_lock()
+
+    def _take_back(self, names: str, par: shell.Parallel | None = None) -> None:
+        """Take the repository lock back once commands ran, however long another mlv holds
+        it: what they made is to be recorded (after the lock's few seconds a finished stage
+        was reported failed, and the run went on without the lock, writing mlv.lock). A
+        signal meanwhile still stops the run (-j: par's signal is acted on here)."""
+        assert self.repo_lock is not None
+        wait = self.repo_lock.wait
+        self.repo_lock.wait = 0.5
+        told = False
+        try:
+            while True:
+                try:
+                    self.repo_lock.acquire()
+                    return
+                except LockedError:
+                    if par is not None:
+                        par.close()  # a signal that came while waiting: stop everything
+                    if not told:
+                        self.events.note(
+                            "waiting for another mlv process to let go of the repository "
+                            f"lock, to record stage(s) {names}"
+                        )
+                        told = True
+        finally:
+            self.repo_lock.wait = wait
 
     def _where(self, stage: Stage) -> tuple[str, dict[str, str]]:
         """The folder and the environment the stage's commands run in."""
@@ -901,14 +934,13 @@ class _Runner:
                     continue  # stages just decided without a command: look again
                 self.repo_lock.release()  # commands may run mlv themselves
                 try:
-                    try:
-                        done = par.wait(running)
-                    finally:
-                        self.repo_lock.acquire()
+                    done = par.wait(running)
                 except BaseException:  # interrupted: what the commands left is theirs
+                    _try_lock(self.repo_lock)  # leaving, so no long wait for the lock
                     for launch in running.values():
                         self._note_leftovers(launch.stage)
                     raise
+                self._take_back(", ".join(sorted(r.name for r in running.values())), par)
                 self.sync_lock()
                 for future in [f for f in running if f in done]:
                     launch = running.pop(future)
@@ -1216,6 +1248,14 @@ class _Runner:
             return lockfile.load(self.repo.root).stages == self.lock.stages
         except PipelineError:
             return False
+
+
+def _try_lock(lock: RepoLock) -> None:
+    """Take lock if another mlv lets go of it within its usual wait; else go on without."""
+    try:
+        lock.acquire()
+    except LockedError:
+        pass
 
 
 def _fingerprint(full: str) -> str | None:
