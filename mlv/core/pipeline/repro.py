@@ -19,6 +19,7 @@ the rest (deciding, restoring, saving, mlv.lock) stays in the calling thread, as
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -845,7 +846,7 @@ class _Runner:
         else:
             self._take_back(stage.name)
         finally:
-            os.close(marker)
+            unmark_running(self.repo.root, stage.name, marker)
         self.sync_lock()
 
     def _take_back(self, names: str, par: shell.Parallel | None = None) -> None:
@@ -944,7 +945,7 @@ class _Runner:
                 self.sync_lock()
                 for future in [f for f in running if f in done]:
                     launch = running.pop(future)
-                    os.close(markers.pop(launch.name))
+                    unmark_running(self.repo.root, launch.name, markers.pop(launch.name))
                     error = future.exception()
                     if error is None:
                         outcome = self.finish(launch)
@@ -1296,6 +1297,13 @@ def mark_running(root: str, name: str) -> int:
         os.close(fd)
         raise PipelineError(f"stage '{name}' is running in another mlv repro") from None
     return fd
+
+
+def unmark_running(root: str, name: str, fd: int) -> None:
+    """The end of mark_running (under the repository lock too): the marker goes."""
+    with contextlib.suppress(OSError):
+        os.unlink(_running_path(root, name))
+    os.close(fd)
 
 
 def stage_running(root: str, name: str) -> bool:
