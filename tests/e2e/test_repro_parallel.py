@@ -367,6 +367,13 @@ def test_what_a_failed_or_interrupted_command_left_does_not_block_the_next_run(
     (mlv_repo / "f.txt").write_text("edited\n")
     (mlv_repo / "ok").write_text("")
     assert_error(mlv("repro", "f", cwd=mlv_repo, check=False), 1, "did not produce")
+    # a command that wrote one of two outs: the one it wrote does not block its fix
+    two = {"cmd": "echo one-$$ > one.txt", "outs": ["one.txt", "two.txt"]}
+    _write(mlv_repo, {"two": two})
+    failed = mlv("repro", "-j", jobs, cwd=mlv_repo, check=False)
+    assert failed.returncode == 1 and "did not produce its output two.txt" in failed.stderr
+    _write(mlv_repo, {"two": dict(two, cmd="echo one-$$ > one.txt; echo 2 > two.txt")})
+    assert "1 ran" in mlv("repro", "-j", jobs, cwd=mlv_repo).stdout
 
 
 def test_a_command_writing_no_newline_is_passed_on_in_bounded_parts(mlv_repo: Path) -> None:

@@ -704,7 +704,8 @@ class _Runner:
                     [r.to_dict() for r in metrics],
                 )
             self._record(name, stage, launch.deps, launch.values)
-        except MlvError as e:
+        except MlvError as e:  # e.g. an out not produced: the others are its leftovers
+            self._note_leftovers(stage)
             return StageResult(name, FAILED, error=e.text())
         return StageResult(name, RAN, launch.reasons)
 
