@@ -115,7 +115,14 @@ def test_a_pointer_git_moved_is_not_recorded_back_over(repo: Path) -> None:
     (repo / "data/data.xml").write_text("<rows>2</rows>\n")  # the other way: keep v2
     mlv("commit", "data/data.xml", cwd=repo)
     assert "Recorded" not in mlv("repro", cwd=repo).stdout
-    assert read_pointer(repo / "data/data.xml.mlv")["hash"] != v1["hash"]
+    v2 = read_pointer(repo / "data/data.xml.mlv")
+    assert v2["hash"] != v1["hash"]
+    commit_all(repo, "v2 again")
+    # the pointer alone taken back (`git checkout OLD -- PTR`): mlv.lock read v2
+    git("checkout", "HEAD~1", "--", "data/data.xml.mlv", cwd=repo)
+    assert read_pointer(repo / "data/data.xml.mlv") == v1
+    assert_error(mlv("repro", cwd=repo, check=False), 1, "data/data.xml holds another version")
+    assert read_pointer(repo / "data/data.xml.mlv") == v1
 
 
 def test_the_lock_message_says_when_it_is_back_to_the_commit(repo: Path) -> None:

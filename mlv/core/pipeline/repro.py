@@ -407,8 +407,12 @@ class _Runner:
                 entry = Scanner(self.repo, store=False, algo=algo).scan(data_rel)
             if entry is None or (entry.hash == ptr.hash and entry.kind == ptr.kind):
                 continue  # missing: the stage that reads it says what to do
-            if self.repo.cache.has(entry.hash) and self._as_committed(pointer_rel):
-                # a version mlv had, under the pointer git checked out: the pointer moved
+            if self.repo.cache.has(entry.hash) and (
+                self._as_committed(pointer_rel) or self._lock_read_other(data_rel, ptr.hash)
+            ):
+                # a version mlv had, under a pointer git checked out (a pull, a checkout of
+                # a branch) or that mlv.lock's last run did not read (`git checkout OLD --
+                # PTR`): the pointer moved, the data did not follow
                 data, pointer = rpath(data_rel), rpath(pointer_rel)
                 raise PipelineError(
                     f"{data} holds another version than {pointer} records, one the cache "
@@ -428,6 +432,14 @@ class _Runner:
         stages = [self.graph.stage(name) for name in chosen]
         for line in metrics.ignored_notes(self.repo, stages):
             self.events.note(line)
+
+    def _lock_read_other(self, rel: str, hash_id: str) -> bool:
+        """mlv.lock records a stage that read rel with another hash than hash_id."""
+        return any(
+            d.path == rel and d.hash != hash_id
+            for locked in self.lock.stages.values()
+            for d in locked.deps
+        )
 
     def _as_committed(self, rel: str) -> bool:
         """The file at rel holds what HEAD's commit holds (git wrote it: a pull, a checkout,
