@@ -61,7 +61,9 @@ class CheckoutResult:
         return not (self.conflicts or self.missing or self.corrupt or self.unreadable or self.error)
 
 
-_Link = tuple[str, Entry, CheckoutResult, str]  # rel, entry, result, absolute path
+_Trust = tuple[int, int, int]  # an object's trust record: ino, mtime_ns, size
+# rel, entry, result, absolute path, and the object's trust record when already known
+_Link = tuple[str, Entry, CheckoutResult, str, _Trust | None]
 
 
 def _subtree(scanner: Scanner, root: Entry, sub: str) -> Entry | None:
@@ -106,9 +108,8 @@ class _Checkout:
         # batches it was given, with each file's trust record, not yet booked
         self._helper: linker.LinkHelper | None = None
         self._helper_tried = False
-        self._flight: collections.deque[list[tuple[_Link, tuple[int, int, int]]]] = (
-            collections.deque()
-        )
+        self._flight: collections.deque[list[tuple[_Link, _Trust]]] = collections.deque()
+        self._tree_trust_used = False  # a tree's trust records stood for its objects' own
         self._pending: list[tuple[str, Entry, CheckoutResult, Future[os.stat_result]]] = []
 
     def run(self, target: Target) -> CheckoutResult:
@@ -327,9 +328,11 @@ class _Checkout:
         entries = self.scanner.load_tree(tree_hash).entries
         files = [e for e in entries if e.kind != DIR]
         if self._linking:
-            for entry in files:
+            trust = self._tree_trust(tree_hash, files)
+            for entry, known in zip(files, trust, strict=True):
                 if entry.size < PARALLEL_SIZE:
-                    self._links.append((f"{rel}/{entry.name}", entry, result, base + entry.name))
+                    path = base + entry.name
+                    self._links.append((f"{rel}/{entry.name}", entry, result, path, known))
                     if len(self._links) >= LINK_BATCH:
                         self._link_batch()
                 else:
@@ -349,6 +352,21 @@ class _Checkout:
                     self._blocked.add(sub)
                     continue
                 self._fill(sub, entry.hash, result)
+
+    def _tree_trust(self, tree_hash: str, files: list[Entry]) -> list[_Trust | None]:
+        """The trust records of a tree's files, in order: the tree's own row when it has
+        one (one query for the folder), else the objects' rows (then kept as the tree's,
+        for the next checkout, when every file has one)."""
+        known = self.state.tree_trust(tree_hash)
+        if known is not None and len(known) == len(files):
+            self._tree_trust_used = True
+            return known
+        self.state.prefetch_objects([e.hash for e in files])
+        record = self.state.object_record
+        trust = [record(e.hash) for e in files]
+        if files and None not in trust:
+            self.state.record_tree_trust(tree_hash, trust)
+        return trust
 
     def _prefetched(self, changes: Iterator[treediff.Change]) -> Iterator[treediff.Change]:
         """The changes, PREFETCH at a time, with the trust records of the objects that a
@@ -373,7 +391,7 @@ class _Checkout:
         path = f"{self.repo.root}/{rel}"
         if self._linking and entry.size < PARALLEL_SIZE:
             # hardlinks: a batch at a time, in one loop (Cache.link_many)
-            self._links.append((rel, entry, result, path))
+            self._links.append((rel, entry, result, path, None))
             if len(self._links) >= LINK_BATCH:
                 self._link_batch()
             return
@@ -396,8 +414,9 @@ class _Checkout:
         out (final: book every batch in flight); the rest, and anything the helper did not
         do, is linked here (Cache.link_many) and booked as _book does."""
         links, self._links = self._links, []
-        if links:  # one query for the batch's trust records, not one per file
-            self.state.prefetch_objects([e.hash for _, e, _, _ in links])
+        unknown = [e.hash for _, e, _, _, known in links if known is None]
+        if unknown:  # one query for the batch's trust records, not one per file
+            self.state.prefetch_objects(unknown)
         helper = self._helper
         if (
             links
@@ -411,17 +430,17 @@ class _Checkout:
             self._link_here(links)
             return
         here: list[_Link] = []
-        sent: list[tuple[_Link, tuple[int, int, int]]] = []
+        sent: list[tuple[_Link, _Trust]] = []
         record = self.state.object_record
         for link in links:
-            trust = record(link[1].hash)
+            trust = link[4] or record(link[1].hash)
             if trust is None:
                 here.append(link)
             else:
                 sent.append((link, trust))
         if sent:
             object_path = self.cache.object_path
-            jobs = [(object_path(e.hash), path, *t) for (_, e, _, path), t in sent]
+            jobs = [(object_path(e.hash), path, *t) for (_, e, _, path, _), t in sent]
             try:
                 helper.send(jobs)
                 self._flight.append(sent)
@@ -452,13 +471,16 @@ class _Checkout:
         here: list[_Link] = []
         for (link, trust), code in zip(batch, codes, strict=True):
             if code == linker.LINKED:
-                rel, entry, result, _ = link
+                rel, entry, result, _, _ = link
                 rel_dir, _, name = rel.rpartition("/")
                 rows.append((rel_dir, name, *trust, entry.hash))
                 result.restored.append(rel)
                 nbytes += entry.size
             else:
                 here.append(link)
+        if here and self._tree_trust_used:  # a tree's record may be what no longer holds
+            self.state.forget_tree_trust()
+            self._tree_trust_used = False
         self.state.record_many(rows, written=True)
         # written now, while the helper links the next batch, not all at the end (the
         # files are links: their mtime is the object's, so none of them looks racy)
@@ -478,11 +500,11 @@ class _Checkout:
         (their state rows in one call), anything else one by one as _book does."""
         if not links:
             return
-        outcomes = self.cache.link_many([(e.hash, path, e.size) for _, e, _, path in links])
+        outcomes = self.cache.link_many([(e.hash, path, e.size) for _, e, _, path, _ in links])
         rows: list[tuple[str, str, int, int, int, str]] = []
         nbytes = 0
         stop: BaseException | None = None  # a workspace error: raised once all are booked
-        for (rel, entry, result, _), outcome in zip(links, outcomes, strict=True):
+        for (rel, entry, result, _, _), outcome in zip(links, outcomes, strict=True):
             if type(outcome) is os.stat_result:
                 rel_dir, _, name = rel.rpartition("/")
                 rows.append(

@@ -30,6 +30,7 @@ data; `mlv verify` re-reads everything regardless.
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
 import threading
@@ -51,7 +52,7 @@ def trusted_after(mtime_ns: int, recorded_ns: int) -> bool:
     return recorded_ns - mtime_ns > window
 
 
-SCHEMA_VERSION = 3  # bump on any change below: an older db is dropped (it is only a cache)
+SCHEMA_VERSION = 4  # bump on any change below: an older db is dropped (it is only a cache)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dir TEXT NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS objects (
     hash TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS complete (hash TEXT PRIMARY KEY, gen BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tree_trust (hash TEXT PRIMARY KEY, stats BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS folders (
     dir TEXT PRIMARY KEY, sig BLOB NOT NULL, max_mtime_ns INTEGER NOT NULL,
     recorded_ns INTEGER NOT NULL, rows BLOB NOT NULL) WITHOUT ROWID;
@@ -78,6 +80,7 @@ class StateDB:
         self._pending_written: list[tuple[str, str, int, int, int, str]] = []
         self._pending_folders: list[tuple[str, bytes, int, int, bytes]] = []
         self._pending_objects: list[tuple[str, int, int, int]] = []
+        self._pending_trees: list[tuple[str, bytes]] = []
         # trust records read ahead for a batch of objects (prefetch_objects): hash ->
         # (ino, mtime_ns, size), or None for an object with no record
         self._objects_ahead: dict[str, tuple[int, int, int] | None] = {}
@@ -218,7 +221,11 @@ class StateDB:
 
     def flush(self) -> None:
         if not (
-            self._pending or self._pending_written or self._pending_folders or self._pending_objects
+            self._pending
+            or self._pending_written
+            or self._pending_folders
+            or self._pending_objects
+            or self._pending_trees
         ):
             return
 
@@ -238,10 +245,12 @@ class StateDB:
                 "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)", self._pending_folders
             )
             db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)", self._pending_objects)
+            db.executemany("INSERT OR REPLACE INTO tree_trust VALUES (?,?)", self._pending_trees)
             db.execute("COMMIT")
 
         self._run(work)
         self._pending_objects.clear()
+        self._pending_trees.clear()
         self._pending.clear()
         self._pending_written.clear()
         self._pending_folders.clear()
@@ -297,6 +306,37 @@ class StateDB:
                 self._objects_ahead[hash_id] = None
             self._pending_objects[:] = [r for r in self._pending_objects if r[0] != hash_id]
             self._run(lambda db: db.execute("DELETE FROM objects WHERE hash = ?", (hash_id,)))
+            self.forget_tree_trust()  # which trees name it is not known: none vouches now
+
+    def tree_trust(self, tree_hash: str) -> list[tuple[int, int, int] | None] | None:
+        """The trust records of a tree's files, in the tree's order (None for a folder
+        entry or an object with no record), as they were when a checkout last read them
+        one by one: one query for a folder's objects instead of one look-up each. A record
+        here vouches exactly as one in the objects table: only for an object file whose
+        (ino, mtime_ns, size) still equal it."""
+        row = self._one("SELECT stats FROM tree_trust WHERE hash = ?", (tree_hash,))
+        if row is None:
+            return None
+        try:
+            stats = marshal.loads(row[0])
+        except (EOFError, ValueError, TypeError):
+            return None
+        if not isinstance(stats, list) or not all(
+            t is None or (type(t) is tuple and len(t) == 3) for t in stats
+        ):
+            return None
+        return stats
+
+    def record_tree_trust(self, tree_hash: str, stats: list[tuple[int, int, int] | None]) -> None:
+        """Queue tree_trust() of a tree (written by flush())."""
+        self._pending_trees.append((tree_hash, marshal.dumps(stats)))
+
+    def forget_tree_trust(self) -> None:
+        """Drop every tree's trust records (an object was found damaged, or a record no
+        longer matched its object): checkouts read the objects' own records again."""
+        with self._lock:
+            self._pending_trees.clear()
+            self._run(lambda db: db.execute("DELETE FROM tree_trust"))
 
     def is_complete(self, tree_hash: str, generation: bytes) -> bool:
         """Was every object below tree_hash in the cache when the cache's folders were last

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -358,3 +359,41 @@ def test_hardlink_checkouts_across_batches_and_kind_swaps_match_each_commit(
         got = {k: x for k, x in snapshot(mlv_repo / "data").items() if x != "<dir>"}
         assert got == {k[5:]: x.encode() for k, x in _versions(v).items()}
         assert "clean" in mlv("status", cwd=mlv_repo).stdout
+
+
+def _tree_trust_rows(repo: Path) -> int:
+    db = sqlite3.connect(repo / ".mlv" / "tmp" / "state.db")
+    try:
+        return int(db.execute("SELECT count(*) FROM tree_trust").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_trees_trust_records_never_vouch_for_a_changed_object(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout keeps each filled folder's trust records in one row, and the next one
+    reads that row instead of one record per object; an object changed since is still
+    caught (reported corrupt, the rest linked), and its folder's row is dropped."""
+    monkeypatch.setattr("mlv.core.checkout.LINK_BATCH", 4)
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    files = {f"data/d{i % 3}/f{i:02d}": f"file {i}" for i in range(30)}
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    for rows in (0, 3, 3):  # add linked the files in: no object was read, none has a record
+        shutil.rmtree(mlv_repo / "data")
+        mlv("checkout", cwd=mlv_repo)
+        assert _tree_trust_rows(mlv_repo) == rows
+    bad = object_path(mlv_repo, xxh(b"file 7"))
+    bad.chmod(0o644)
+    bad.write_bytes(b"file X")  # same size, other bytes, new mtime
+    for _ in range(2):  # the folder's row is gone: it vouches for the damaged object no more
+        shutil.rmtree(mlv_repo / "data", ignore_errors=True)
+        proc = mlv("checkout", cwd=mlv_repo, check=False)
+        assert proc.returncode == 1 and "data/d1/f07" in proc.stderr and str(bad) in proc.stderr
+        assert _tree_trust_rows(mlv_repo) <= 2
+    for rel, content in files.items():
+        if rel != "data/d1/f07":
+            obj = object_path(mlv_repo, xxh(content.encode()))
+            assert (mlv_repo / rel).stat().st_ino == obj.stat().st_ino, rel
+    assert not (mlv_repo / "data" / "d1" / "f07").exists()

@@ -88,3 +88,18 @@ def test_added_small_objects_carry_a_trust_record(
         assert cache.is_intact(hash_id)
     finally:
         state.close()
+
+
+def test_tree_trust_is_dropped_with_any_damaged_object(tmp_path: Path) -> None:
+    state = StateDB(str(tmp_path / "state.db"))
+    try:
+        state.record_tree_trust("xxh128:" + "1" * 32, [(1, 2, 3), None])
+        state.flush()
+        assert state.tree_trust("xxh128:" + "1" * 32) == [(1, 2, 3), None]
+        state.distrust_object("xxh128:" + "2" * 32)
+        assert state.tree_trust("xxh128:" + "1" * 32) is None
+        state.record_tree_trust("xxh128:" + "3" * 32, [(1, 2)])  # not a record: ignored
+        state.flush()
+        assert state.tree_trust("xxh128:" + "3" * 32) is None
+    finally:
+        state.close()
