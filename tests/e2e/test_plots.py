@@ -657,3 +657,29 @@ def test_a_workspace_plot_linked_out_of_the_repository_is_not_read(
     data = _json_out(plotted, "show")
     assert "SECRET" not in json.dumps(data)
     assert "inside.csv" in [p["id"] for p in data["plots"] if p["series"]]
+
+
+def test_data_bytes_read_for_one_page_are_bounded_in_all(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files that give no points (they do not parse) cost no points, but their bytes (read
+    from git, the cache or the remote) count: past MAX_READ_BYTES nothing more is read."""
+    if os.environ.get("MLV_TESTS_IN_PROCESS", "1") == "0":
+        pytest.skip("changes the bounds of the mlv that runs")
+    from mlv.core.pipeline import plots as plots_mod
+
+    bad = "{" * 50 + "\n"  # not JSON
+    write_files(
+        mlv_repo,
+        {"mlv.yaml": _yaml({"plots": ["logs"]}), **{f"logs/m{i}.json": bad for i in range(4)}},
+    )
+    commit_all(mlv_repo, "unreadable logs")
+    monkeypatch.setattr(plots_mod, "MAX_READ_BYTES", 2 * len(bad))
+    data = _json_out(mlv_repo, "diff", "HEAD")
+    spent = "not read: the page read 0 MiB of data already (name fewer plots or revisions)"
+    assert [(e["rev"], e["error"]) for e in data["errors"]] == [
+        ("HEAD", "logs/m0.json: not valid JSON"),
+        ("HEAD", "logs/m1.json: not valid JSON"),
+        ("HEAD", f"logs/m2.json: {spent}"),
+        ("HEAD", f"logs/m3.json: {spent}"),
+    ] + [("workspace", f"logs/m{i}.json: {spent}") for i in range(4)]

@@ -80,6 +80,10 @@ MAX_IMAGE_BYTES = 64 << 20  # an image copied next to the page
 # all images copied for one page: a clone of 11 MB (60 MiB SVGs of spaces compress well)
 # had a plot folder of 40 of them written out as 2.4 GB, 500 of them would be 32 GB
 MAX_IMAGES_BYTES = 256 << 20
+# all data files read for one page (each at most MAX_DATA_BYTES): files that give no
+# points (a revision's 500 files that do not parse) would otherwise be read, or fetched
+# from the remote, without end over many revisions
+MAX_READ_BYTES = 1 << 30
 MAX_TARGETS = 1000
 _FLOAT_MAX = int(sys.float_info.max)
 
@@ -622,7 +626,8 @@ def collect(
     result = Result(list(rev_list))
     by_id: dict[str, Plot] = {}
     matched: set[str] = set()
-    budget = [MAX_POINTS, MAX_IMAGES_BYTES]  # points to read, image bytes to copy: in all
+    # in all: points to read, image bytes to copy, data bytes to read
+    budget = [MAX_POINTS, MAX_IMAGES_BYTES, MAX_READ_BYTES]
     for index, rev in enumerate(rev_list):
         files = _Files(repo, rev.commit)
         try:
@@ -751,8 +756,9 @@ def _read_plot(
 ) -> None:
     """Read d's files at rev into its plot; each file of a plot folder is a plot of its own
     (id: the file), as DVC draws `dvclive/plots/metrics` one metric per plot. budget: the
-    points still to be read (MAX_POINTS) and the image bytes still to be copied
-    (MAX_IMAGES_BYTES); a file once its part is spent is a problem."""
+    points still to be read (MAX_POINTS), the image bytes still to be copied
+    (MAX_IMAGES_BYTES) and the data bytes still to be read (MAX_READ_BYTES); a file once
+    its part is spent is a problem."""
     for src in d.sources:
         try:
             found = files.files(src.file)
@@ -775,8 +781,18 @@ def _read_plot(
                             f"{file}: not read: the page holds {MAX_POINTS:,} points already "
                             "(name fewer plots or revisions)"
                         )
-                    data = files.read(file, MAX_DATA_BYTES)
+                    if budget[2] <= 0:
+                        raise MlvError(
+                            f"{file}: not read: the page read {MAX_READ_BYTES >> 20} MiB of "
+                            "data already (name fewer plots or revisions)"
+                        )
+                    try:
+                        data = files.read(file, MAX_DATA_BYTES)
+                    except _TooLarge:  # read up to the limit, or refused before: counted
+                        budget[2] -= MAX_DATA_BYTES
+                        raise
                     if data is not None:
+                        budget[2] -= len(data)
                         rows = rows_of(data, file, limit)
                         del data
                         if len(rows) > limit:
