@@ -116,9 +116,18 @@ def test_the_users_own_sitecustomize_still_runs(project: Path, tmp_path: Path) -
     own = tmp_path / "site"
     write_files(
         own,
-        {"sitecustomize.py": "import os\nopen(os.environ['MARK'], 'a').write('ran\\n')\n"},
+        {
+            "sitecustomize.py": "import os, sys\nopen(os.environ['MARK'], 'a').write('ran\\n')\n"
+            "sys.path.append('/added/by/sitecustomize')\n"
+        },
     )
     mark = tmp_path / "mark"
+    show = "import sys; open(sys.argv[1], 'a').write(repr(sys.path[-1]) + '\\n')"
+    pipeline = dict(PIPELINE)
+    pipeline["stages"] = dict(PIPELINE["stages"])
+    pipeline["stages"]["path"] = {"cmd": f'{PY} -c "{show}" "$MARK"', "always_changed": True}
+    write_files(project, {"mlv.yaml": yaml.safe_dump(pipeline, sort_keys=False)})
     mlv("repro", cwd=project, env={"PYTHONPATH": str(own), "MARK": str(mark)})
-    assert mark.read_text() == "ran\n"
+    # it ran (once per Python process), and what it did to sys.path stayed done
+    assert mark.read_text().splitlines() == ["ran", "ran", "'/added/by/sitecustomize'"]
     assert _dvc_traces(project) == []

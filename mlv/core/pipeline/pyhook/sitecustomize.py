@@ -56,9 +56,11 @@ class _DvcliveFinder(importlib.abc.MetaPathFinder):
 
 
 def _run_shadowed() -> None:
-    """Import the next sitecustomize on sys.path, as Python would have without this one."""
+    """Import the next sitecustomize on sys.path, as Python would have without this one.
+    This folder leaves sys.path for good (nothing else here is imported; PYTHONPATH still
+    names it for child processes), so that what that sitecustomize does to sys.path (an
+    entry added, as sitecustomize files are written for) stays as it did it."""
     mine = sys.modules.pop("sitecustomize", None)
-    saved = list(sys.path)
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
     try:
         importlib.import_module("sitecustomize")
@@ -67,8 +69,6 @@ def _run_shadowed() -> None:
             raise
         if mine is not None:
             sys.modules["sitecustomize"] = mine
-    finally:
-        sys.path[:] = saved
 
 
 if "dvclive.dvc" not in sys.modules:
