@@ -256,6 +256,8 @@ class _Checkout:
         if actual is None:
             os.makedirs(abs_root, exist_ok=True)
         self.progress.begin(f"checking out {rel}", desired.files)
+        if actual is None and desired.files >= LINK_BATCH:
+            self._start_helper()  # it starts while the first trees are read
         try:
             self._apply_dir(rel, desired.hash, actual.hash if actual else None, result)
         finally:
@@ -417,15 +419,9 @@ class _Checkout:
         unknown = [e.hash for _, e, _, _, known in links if known is None]
         if unknown:  # one query for the batch's trust records, not one per file
             self.state.prefetch_objects(unknown)
+        if len(links) >= LINK_BATCH:
+            self._start_helper()
         helper = self._helper
-        if (
-            links
-            and helper is None
-            and len(links) >= LINK_BATCH
-            and not (self._helper_tried or self.relink)  # relink: every file is there
-        ):
-            self._helper_tried = True
-            helper = self._helper = linker.start()
         if helper is None:
             self._link_here(links)
             return
@@ -450,6 +446,12 @@ class _Checkout:
         self._link_here(here)
         while len(self._flight) > (0 if final else 1):
             self._book_flight()
+
+    def _start_helper(self) -> None:
+        """Start the link helper for a hard-link checkout of many files, once."""
+        if self._linking and not (self._helper_tried or self.relink):  # relink: all there
+            self._helper_tried = True
+            self._helper = linker.start()
 
     def _book_flight(self) -> None:
         """Book the oldest batch the helper was given: what it linked, in bulk (the trust
