@@ -96,6 +96,17 @@ def tracked_files(root: str, paths: Sequence[str]) -> list[str]:
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
+def tracked_links(root: str) -> set[str]:
+    """The paths (relative to root) of every symbolic link in the index: what a commit or a
+    clone puts there (`git ls-files -s`, mode 120000). One process for the whole index."""
+    proc = _run(["ls-files", "-s", "-z"], root)
+    out = set()
+    for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if record.startswith("120000 "):
+            out.add(record.partition("\t")[2])
+    return out
+
+
 def add(root: str, paths: Sequence[str]) -> None:
     """Stage files mlv wrote (pointers, .gitignore). Forced: a broad pattern in the user's
     .gitignore (say `data*`) must not keep a pointer out of git."""

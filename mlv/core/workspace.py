@@ -13,6 +13,9 @@ Rules inside tracked directories:
 - A symbolic link to a file is followed: its target's content is stored and a checkout
   writes a regular file. Links to directories, dangling links and special files (fifos,
   sockets, devices) are errors that name the path; exclude them with .mlvignore.
+- Except a link that git tracks (a clone's), or a chain of links through one, whose target
+  lies outside the work tree or in .git or .mlv: it is refused before a byte is read, as
+  git never follows a link (docs/security.md). Only links met ask git, once per index.
 - Empty directories are kept (a tree with no entries).
 """
 
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 import marshal
 import os
+import shlex
 import stat as stat_mod
 from collections import OrderedDict
 from collections.abc import Callable
 
+from mlv import git
 from mlv.core.progress import NullProgress, Progress
-from mlv.core.repo import Repo
+from mlv.core.repo import MLV_DIR, Repo
 from mlv.errors import WorkspaceError, rpath
 from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
@@ -57,6 +62,109 @@ def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
         base = "/".join(parts[:depth])
         rules = rules.with_file(os.path.join(repo.root, base, IGNORE_FILE), base)
     return rules
+
+
+# ---- symbolic links that git tracks (docs/security.md) ------------------------------------
+
+_MAX_HOPS = 40  # as the kernel's ELOOP limit
+# root -> (the index's inode, mtime and size; the links it holds): one `git ls-files` per
+# index, however many scanners a command makes
+_TRACKED_LINKS: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
+
+
+def tracked_links(repo: Repo) -> frozenset[str]:
+    """The symbolic links git tracks (paths relative to the root); empty without git."""
+    if not repo.scm:
+        return frozenset()
+    try:
+        st = os.stat(os.path.join(repo.root, ".git", "index"))
+        sig: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:  # no index yet, or .git is a file (a linked worktree): not kept
+        sig = None
+    known = _TRACKED_LINKS.get(repo.root)
+    if sig is not None and known is not None and known[0] == sig:
+        return known[1]
+    links = frozenset(git.tracked_links(repo.root))
+    if sig is not None:
+        _TRACKED_LINKS[repo.root] = (sig, links)
+    return links
+
+
+def resolve(start: str, rest: str) -> tuple[str, list[str]]:
+    """rest (relative to the real folder start, or absolute) resolved as realpath does;
+    returns (the real path, every link met on the way, each named by its real folder and
+    its own name: the path git would know it by)."""
+    cur = "/" if rest.startswith("/") else start
+    todo = rest.split("/")[::-1]  # the next component last
+    links: list[str] = []
+    while todo:
+        comp = todo.pop()
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            cur = os.path.dirname(cur)
+            continue
+        nxt = (cur if cur != "/" else "") + "/" + comp
+        try:
+            is_link = stat_mod.S_ISLNK(os.lstat(nxt).st_mode)
+        except OSError:  # absent: the rest is taken as it is
+            is_link = False
+        if not is_link or len(links) >= _MAX_HOPS:
+            cur = nxt
+            continue
+        links.append(nxt)
+        target = os.readlink(nxt)
+        if target.startswith("/"):
+            cur = "/"
+        todo.extend(target.split("/")[::-1])
+    return cur, links
+
+
+def _where(root: str, real: str) -> str | None:
+    """Where real lies when a tracked link may not lead there, else None."""
+    if real == root:
+        return None
+    if not real.startswith(root + "/"):
+        return "out of the work tree"
+    first = real[len(root) + 1 :].partition("/")[0]
+    if first == MLV_DIR:
+        return "into .mlv"
+    if is_git_name(first):
+        return "into .git"
+    return None
+
+
+def refuse_tracked_link_out(
+    repo: Repo, rel: str, real: str, links: list[str], inside_dir: bool
+) -> None:
+    """Raise WorkspaceError when rel, read through links to real, leaves the work tree (or
+    enters .git or .mlv) through a link that git tracks: a cloned repository must not make
+    mlv read (and store, and push) a file of the user's such as ~/.ssh/id_rsa."""
+    where = _where(repo.root, real)
+    if where is None:
+        return
+    prefix = repo.root + "/"
+    chain = [link[len(prefix) :] for link in links if link.startswith(prefix)]
+    if not chain:
+        return
+    tracked = tracked_links(repo)
+    hit = next((link for link in chain if link in tracked), None)
+    if hit is None:
+        return
+    if hit == rel:
+        what = f"{rpath(rel)}: a symbolic link that git tracks leads {where} (to {real})"
+    else:
+        what = (
+            f"{rpath(rel)}: leads {where} (to {real}) through {rpath(hit)}, a symbolic link "
+            "that git tracks"
+        )
+    name = shlex.quote(hit)
+    exclude = ", or exclude it in .mlvignore" if inside_dir and hit == rel else ""
+    raise WorkspaceError(
+        f"{what}: mlv does not follow such a link",
+        f"remove it (`git rm {name}`){exclude}; a link you made yourself: "
+        f"`git rm --cached {name}`, and mlv follows it",
+    )
 
 
 SKIPPED_NAME = ".git"  # never part of a tracked directory (nor what git takes for it)
@@ -142,6 +250,9 @@ class Scanner:
             return None
         except OSError as e:
             raise WorkspaceError(f"{rpath(rel)}: cannot read ({e.strerror})") from None
+        real, links = resolve(self.repo.root, rel)
+        if links:
+            refuse_tracked_link_out(self.repo, rel, real, links, False)
         rel_dir, _, name = rel.rpartition("/")
         if stat_mod.S_ISDIR(st.st_mode):
             if rules is None:
@@ -280,6 +391,8 @@ class Scanner:
         has_rules = bool(rules)
         lstat = os.lstat
         out: list[tuple[str, os.stat_result | None, bool]] = []
+        real_dir: str | None = None  # the folder's real path, once a link is met
+        git_links: frozenset[str] = frozenset()
         for child in names:
             if child.startswith(TMP_MARK):
                 if self.clean_tmp:
@@ -310,6 +423,12 @@ class Scanner:
                 continue
             elif stat_mod.S_ISLNK(mode):
                 out.append((child, self._follow(fd, child, prefix + child), True))
+                if real_dir is None:
+                    real_dir = os.path.realpath(path)
+                    git_links = tracked_links(self.repo)
+                if git_links:  # no link in git: none can lead a clone's reads out
+                    real, links = resolve(real_dir, child)
+                    refuse_tracked_link_out(self.repo, prefix + child, real, links, True)
             else:
                 raise WorkspaceError(
                     f"{rpath(prefix + child)}: not a regular file (fifo, socket or device)",

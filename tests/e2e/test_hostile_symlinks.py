@@ -355,3 +355,87 @@ def test_a_cache_link_the_user_made_still_works(tmp_path: Path, mlv_repo: Path) 
     mlv("pull", cwd=victim)
     assert (victim / "payload").read_text() == "bytes"
     assert any((disk / "xxh128").iterdir())
+
+
+# ---- reading through a committed link: the exfiltration of a secret ------------------------
+
+# Incompressible bytes: a pack stores them as they are, so a search of the remote finds them.
+SECRET = bytes(range(256)) * 2 + os.urandom(1024)
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "home" / ".ssh" / "id_rsa"
+    secret.parent.mkdir(parents=True)
+    secret.write_bytes(SECRET)
+    return secret
+
+
+def _nowhere(secret: Path, *roots: Path) -> None:
+    """No file below roots holds the secret's bytes, or is named by its hash."""
+    hexpart = xxh(SECRET).partition(":")[2]
+    for root in roots:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                path = Path(folder) / name
+                assert hexpart[2:] != name, f"{path} is the secret's object"
+                assert SECRET not in path.read_bytes(), f"{path} holds the secret"
+    assert secret.read_bytes() == SECRET
+
+
+def _exfiltrating_clone(tmp_path: Path, mlv_repo: Path, how: str) -> tuple[Path, Path, str]:
+    """A repository whose committed link leads to the victim's secret, with its own folder
+    remote named in the committed config; returns (victim's clone, secret, link's path).
+
+    how: "dir" (data/model.bin inside the tracked folder data/, added with git add -f),
+    "file" (model.bin is a tracked file: model.bin.mlv's data is the link), "chain"
+    (data/model.bin -> ../keys/id, and keys/id -> the secret: both git tracked),
+    "dep" (a stage's dependency), "out" (a stage's output)."""
+    secret = _secret(tmp_path)
+    author, _ = _author(tmp_path, mlv_repo)
+    write_files(author, {"data/a.txt": "a"})
+    mlv("add", "data", cwd=author)
+    link = "data/model.bin"
+    if how == "file":
+        link = "model.bin"
+        write_files(author, {link: "weights"})
+        mlv("add", link, cwd=author)
+        (author / link).unlink()
+    if how == "chain":
+        (author / "keys").mkdir()
+        (author / "keys" / "id").symlink_to(secret)
+        (author / link).symlink_to("../keys/id")
+    elif how in ("dep", "out"):
+        link = "model.bin"
+        (author / link).symlink_to(secret)
+        cmd, key = ("cat model.bin > out.txt", "deps") if how == "dep" else ("true", "outs")
+        other = "      - out.txt\n" if how == "dep" else ""
+        (author / "mlv.yaml").write_text(
+            f"stages:\n  s:\n    cmd: {cmd}\n    {key}:\n      - model.bin\n"
+            + ("    outs:\n" + other if how == "dep" else "")
+        )
+    else:
+        (author / link).symlink_to(secret)
+    git("add", "-f", link, cwd=author)
+    return _publish(author, tmp_path), secret, link
+
+
+@pytest.mark.parametrize("how", ["dir", "file", "chain"])
+def test_a_committed_link_to_a_secret_never_reaches_the_remote(
+    tmp_path: Path, mlv_repo: Path, how: str
+) -> None:
+    """The clone's `mlv status` suggests `mlv commit`; the user follows it and pushes to the
+    remote the clone's config names: the secret is neither hashed into the cache nor sent."""
+    victim, secret, link = _exfiltrating_clone(tmp_path, mlv_repo, how)
+    mlv("pull", cwd=victim, check=False)
+    proc = mlv("status", cwd=victim, check=False)
+    assert "Traceback" not in proc.stderr
+    assert f"{link}: a symbolic link that git tracks leads out of the work tree" in (
+        proc.stdout + proc.stderr
+    ), proc.stdout + proc.stderr
+    # (`mlv add` of the folder or file is refused anyway: git tracks something in it)
+    proc = mlv("commit", cwd=victim, check=False)
+    line = assert_error(proc, 1, f"{link}: a symbolic link that git tracks leads out")
+    assert f"git rm {link}" in line
+    proc = mlv("push", cwd=victim, check=False)
+    assert "Traceback" not in proc.stderr
+    _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
