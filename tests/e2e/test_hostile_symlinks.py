@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, git, mlv, snapshot, write_files, xxh
+from helpers import assert_error, git, mlv, object_path, snapshot, write_files, xxh
 
 OUTSIDE_FILES = {"keep.txt": "precious", "payload": "the outside's own payload"}
 
@@ -404,15 +404,19 @@ def _exfiltrating_clone(tmp_path: Path, mlv_repo: Path, how: str) -> tuple[Path,
         (author / "keys").mkdir()
         (author / "keys" / "id").symlink_to(secret)
         (author / link).symlink_to("../keys/id")
-    elif how in ("dep", "out"):
+    elif how in ("dep", "out"):  # mlv.lock records a run with a real file, then the link
         link = "model.bin"
-        (author / link).symlink_to(secret)
-        cmd, key = ("cat model.bin > out.txt", "deps") if how == "dep" else ("true", "outs")
-        other = "      - out.txt\n" if how == "dep" else ""
-        (author / "mlv.yaml").write_text(
-            f"stages:\n  s:\n    cmd: {cmd}\n    {key}:\n      - model.bin\n"
-            + ("    outs:\n" + other if how == "dep" else "")
+        stage = (
+            "cmd: echo x > out.txt\n    deps: [model.bin]\n    outs: [out.txt]"
+            if how == "dep"
+            else "cmd: echo w > model.bin\n    outs: [model.bin]"
         )
+        (author / "mlv.yaml").write_text(f"stages:\n  s:\n    {stage}\n")
+        if how == "dep":
+            write_files(author, {link: "weights"})
+        mlv("repro", cwd=author)
+        (author / link).unlink()
+        (author / link).symlink_to(secret)
     else:
         (author / link).symlink_to(secret)
     git("add", "-f", link, cwd=author)
@@ -439,3 +443,143 @@ def test_a_committed_link_to_a_secret_never_reaches_the_remote(
     proc = mlv("push", cwd=victim, check=False)
     assert "Traceback" not in proc.stderr
     _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
+
+
+@pytest.mark.parametrize("how", ["dep", "out"])
+def test_repro_never_reads_a_secret_through_a_committed_link(
+    tmp_path: Path, mlv_repo: Path, how: str
+) -> None:
+    """A stage's dependency or output that is a committed link to a secret: repro (and
+    `mlv commit`, which records outputs) refuses it; nothing reaches the cache or remote."""
+    victim, secret, link = _exfiltrating_clone(tmp_path, mlv_repo, how)
+    mlv("pull", cwd=victim, check=False)
+    reads = [["repro"], ["repro", "--force"]]
+    if how == "out":  # a dependency is neither shown by status nor recorded by commit
+        reads += [["status"], ["commit"]]
+    for args in reads:
+        proc = mlv(*args, cwd=victim, check=False)
+        assert "Traceback" not in proc.stderr
+        assert proc.returncode == 1
+        assert f"{link}: a symbolic link that git tracks leads out of the work tree" in (
+            proc.stdout + proc.stderr
+        ), (args, proc.stdout + proc.stderr)
+    mlv("push", cwd=victim, check=False)
+    _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
+
+
+def test_the_hints_work(tmp_path: Path, mlv_repo: Path) -> None:
+    """`git rm LINK` (or excluding it in .mlvignore) lets commit and push go on, without the
+    secret; `git rm --cached LINK` makes the link the user's: followed, as documented."""
+    victim, secret, link = _exfiltrating_clone(tmp_path, mlv_repo, "dir")
+    proc = mlv("pull", cwd=victim, check=False)  # checkout would read it to compare
+    line = assert_error(proc, 1, f"{link}: a symbolic link that git tracks leads out")
+    assert "or exclude it in .mlvignore" in line
+    (victim / ".mlvignore").write_text("data/model.bin\n")
+    mlv("pull", cwd=victim)
+    assert (victim / "data" / "a.txt").read_text() == "a"
+    mlv("commit", cwd=victim)
+    mlv("push", cwd=victim)
+    _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
+    (victim / ".mlvignore").unlink()
+    git("rm", "-q", link, cwd=victim)
+    assert "clean" in mlv("status", cwd=victim).stdout
+    _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
+    # a link of the user's own (git rm --cached): followed
+    (victim / link).symlink_to(secret)
+    git("add", "-f", link, cwd=victim)
+    assert_error(mlv("commit", cwd=victim, check=False), 1, "git rm --cached data/model.bin")
+    git("rm", "-q", "--cached", link, cwd=victim)
+    mlv("commit", cwd=victim)
+    assert object_path(victim, xxh(SECRET)).read_bytes() == SECRET
+
+
+def test_a_link_the_user_made_to_an_outside_file_is_followed(
+    tmp_path: Path, mlv_repo: Path
+) -> None:
+    """The decision's case: a dataset assembled from links to a download folder, made on this
+    machine (git does not track them): add, status and commit follow them, and git is asked
+    once per command at most."""
+    downloads = tmp_path / "downloads"
+    write_files(downloads, {f"f{i}.bin": f"file {i}" for i in range(20)})
+    (mlv_repo / "data").mkdir()
+    for i in range(20):
+        (mlv_repo / "data" / f"f{i}.bin").symlink_to(downloads / f"f{i}.bin")
+    (mlv_repo / "top.bin").symlink_to(downloads / "f0.bin")
+    mlv("add", "data", "top.bin", cwd=mlv_repo)
+    assert snapshot(mlv_repo / "data")["f3.bin"] == "<link:" + str(downloads / "f3.bin") + ">"
+    (downloads / "f3.bin").write_text("changed")
+    assert "modified: data/f3.bin" in mlv("status", cwd=mlv_repo).stdout
+    mlv("commit", cwd=mlv_repo)
+    assert object_path(mlv_repo, xxh(b"changed")).read_bytes() == b"changed"
+
+
+def test_a_link_of_the_users_through_a_tracked_link_out(tmp_path: Path, mlv_repo: Path) -> None:
+    """The user's data/x -> ../keys/id, where keys/id is a committed link to the secret (the
+    chain is resolved fully): refused, naming the link git tracks."""
+    victim, secret, _ = _exfiltrating_clone(tmp_path, mlv_repo, "chain")
+    mlv("pull", cwd=victim, check=False)
+    git("rm", "-q", "--cached", "data/model.bin", cwd=victim)
+    proc = mlv("commit", cwd=victim, check=False)
+    assert_error(
+        proc,
+        1,
+        "data/model.bin: leads out of the work tree",
+        "through keys/id, a symbolic link that git tracks",
+        "`git rm keys/id`",
+    )
+    _nowhere(secret, victim / ".mlv" / "cache")
+
+
+@pytest.mark.parametrize("into", [".mlv/config.local.yaml", ".git/config"])
+def test_a_committed_link_into_mlv_or_git_is_not_followed(
+    tmp_path: Path, mlv_repo: Path, into: str
+) -> None:
+    author, _ = _author(tmp_path, mlv_repo)
+    write_files(author, {"data/a.txt": "a"})
+    mlv("add", "data", cwd=author)
+    (author / "data" / "conf").symlink_to("../" + into)
+    git("add", "-f", "data/conf", cwd=author)
+    victim = _publish(author, tmp_path)
+    mlv("config", "--local", "core.hash", "xxh128", cwd=victim)  # config.local.yaml exists
+    where = into.partition("/")[0]
+    for cmd in ("pull", "commit", "status"):
+        proc = mlv(cmd, cwd=victim, check=False)
+        assert proc.returncode == 1
+        assert f"data/conf: a symbolic link that git tracks leads into {where}" in (
+            proc.stdout + proc.stderr
+        )
+
+
+def test_no_link_no_question_to_git(
+    tmp_path: Path, mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repository without links never asks git about links; one with links asks once per
+    command, however many links and targets."""
+    from mlv import git as git_mod
+    from mlv.core import workspace
+
+    calls: list[str] = []
+    real = git_mod.tracked_links
+
+    def counted(root: str) -> set[str]:
+        calls.append(root)
+        return real(root)
+
+    monkeypatch.setattr(git_mod, "tracked_links", counted)
+    write_files(mlv_repo, {f"d{i}/f{j}": f"{i} {j}" for i in range(3) for j in range(30)})
+    for i in range(3):
+        mlv("add", f"d{i}", cwd=mlv_repo)
+    mlv("status", cwd=mlv_repo)
+    assert calls == []
+    for i in range(3):
+        for j in range(30):
+            (mlv_repo / f"d{i}" / f"l{j}").symlink_to(mlv_repo / f"d{i}" / f"f{j}")
+    (tmp_path / "out").write_text("outside")
+    (mlv_repo / "d1" / "out").symlink_to(tmp_path / "out")
+    workspace._TRACKED_LINKS.clear()
+    mlv("commit", cwd=mlv_repo)  # it stages each pointer: at most a question per target
+    assert 1 <= len(calls) <= 3
+    calls.clear()
+    mlv("status", cwd=mlv_repo)
+    mlv("status", cwd=mlv_repo)
+    assert len(calls) == 1  # the index did not change in between
