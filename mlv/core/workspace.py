@@ -72,21 +72,21 @@ _MAX_HOPS = 40  # as the kernel's ELOOP limit
 _TRACKED_LINKS: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
 
 
-def tracked_links(repo: Repo) -> frozenset[str]:
-    """The symbolic links git tracks (paths relative to the root); empty without git."""
-    if not repo.scm:
+def tracked_links(root: str) -> frozenset[str]:
+    """The symbolic links git tracks (paths relative to root); empty without git."""
+    if not os.path.lexists(os.path.join(root, ".git")):
         return frozenset()
     try:
-        st = os.stat(os.path.join(repo.root, ".git", "index"))
+        st = os.stat(os.path.join(root, ".git", "index"))
         sig: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
     except OSError:  # no index yet, or .git is a file (a linked worktree): not kept
         sig = None
-    known = _TRACKED_LINKS.get(repo.root)
+    known = _TRACKED_LINKS.get(root)
     if sig is not None and known is not None and known[0] == sig:
         return known[1]
-    links = frozenset(git.tracked_links(repo.root))
+    links = frozenset(git.tracked_links(root))
     if sig is not None:
-        _TRACKED_LINKS[repo.root] = (sig, links)
+        _TRACKED_LINKS[root] = (sig, links)
     return links
 
 
@@ -134,20 +134,30 @@ def _where(root: str, real: str) -> str | None:
     return None
 
 
+def refuse_link_out(root: str, rel: str) -> None:
+    """Refuse to read the file rel (relative to root) when a link that git tracks leads it
+    out of the work tree (or into .git or .mlv): for files mlv parses and records, such as
+    params files, whose values go into mlv.lock."""
+    root = os.path.realpath(root)
+    real, links = resolve(root, rel)
+    if links:
+        refuse_tracked_link_out(root, rel, real, links, False)
+
+
 def refuse_tracked_link_out(
-    repo: Repo, rel: str, real: str, links: list[str], inside_dir: bool
+    root: str, rel: str, real: str, links: list[str], inside_dir: bool
 ) -> None:
     """Raise WorkspaceError when rel, read through links to real, leaves the work tree (or
     enters .git or .mlv) through a link that git tracks: a cloned repository must not make
     mlv read (and store, and push) a file of the user's such as ~/.ssh/id_rsa."""
-    where = _where(repo.root, real)
+    where = _where(root, real)
     if where is None:
         return
-    prefix = repo.root + "/"
+    prefix = root + "/"
     chain = [link[len(prefix) :] for link in links if link.startswith(prefix)]
     if not chain:
         return
-    tracked = tracked_links(repo)
+    tracked = tracked_links(root)
     hit = next((link for link in chain if link in tracked), None)
     if hit is None:
         return
@@ -252,7 +262,7 @@ class Scanner:
             raise WorkspaceError(f"{rpath(rel)}: cannot read ({e.strerror})") from None
         real, links = resolve(self.repo.root, rel)
         if links:
-            refuse_tracked_link_out(self.repo, rel, real, links, False)
+            refuse_tracked_link_out(self.repo.root, rel, real, links, False)
         rel_dir, _, name = rel.rpartition("/")
         if stat_mod.S_ISDIR(st.st_mode):
             if rules is None:
@@ -425,10 +435,10 @@ class Scanner:
                 out.append((child, self._follow(fd, child, prefix + child), True))
                 if real_dir is None:
                     real_dir = os.path.realpath(path)
-                    git_links = tracked_links(self.repo)
+                    git_links = tracked_links(self.repo.root)
                 if git_links:  # no link in git: none can lead a clone's reads out
                     real, links = resolve(real_dir, child)
-                    refuse_tracked_link_out(self.repo, prefix + child, real, links, True)
+                    refuse_tracked_link_out(self.repo.root, prefix + child, real, links, True)
             else:
                 raise WorkspaceError(
                     f"{rpath(prefix + child)}: not a regular file (fifo, socket or device)",

@@ -583,3 +583,27 @@ def test_no_link_no_question_to_git(
     mlv("status", cwd=mlv_repo)
     mlv("status", cwd=mlv_repo)
     assert len(calls) == 1  # the index did not change in between
+
+
+def test_a_committed_params_link_out_is_not_read(tmp_path: Path, mlv_repo: Path) -> None:
+    """params.yaml -> a YAML file of the user's holding a token (~/.config/gh/hosts.yml):
+    repro would record the value the stage names into mlv.lock, which the user commits."""
+    hosts = tmp_path / "user" / "hosts.yml"
+    hosts.parent.mkdir()
+    hosts.write_text("oauth_token: gho_SECRET\n")
+    (mlv_repo / "mlv.yaml").write_text(
+        "stages:\n  s:\n    cmd: echo x > out.txt\n    params: [oauth_token]\n    outs: [out.txt]\n"
+    )
+    author, _ = _author(tmp_path, mlv_repo)
+    (author / "params.yaml").symlink_to(hosts)
+    victim = _publish(author, tmp_path)
+    proc = mlv("repro", cwd=victim, check=False)
+    assert proc.returncode == 1
+    assert "params.yaml: a symbolic link that git tracks leads out of the work tree" in (
+        proc.stderr
+    )
+    assert not (victim / "mlv.lock").exists()
+    # the user's own link (git does not track it) is read, as before
+    git("rm", "-q", "--cached", "params.yaml", cwd=victim)
+    mlv("repro", cwd=victim)
+    assert "gho_SECRET" in (victim / "mlv.lock").read_text()

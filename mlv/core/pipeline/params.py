@@ -13,6 +13,7 @@ from typing import Any
 
 from mlv import yamlio
 from mlv.core.pipeline.spec import ParamRef
+from mlv.core.workspace import refuse_link_out
 from mlv.errors import PipelineError, rpath
 from mlv.util import localfs
 
@@ -22,6 +23,7 @@ MISSING = object()
 def read_file(root: str, rel: str) -> dict[str, Any] | None:
     """The parsed content of a parameters file: a mapping, None when the file is absent."""
     try:
+        refuse_link_out(root, rel)  # a clone's params.yaml -> ~/.config/gh/hosts.yml
         data = localfs.read_small(os.path.join(root, rel))
     except (FileNotFoundError, NotADirectoryError):
         return None
