@@ -74,12 +74,13 @@ _TRACKED_LINKS: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
 
 def tracked_links(root: str) -> frozenset[str]:
     """The symbolic links git tracks (paths relative to root); empty without git."""
-    if not os.path.lexists(os.path.join(root, ".git")):
+    dot_git = os.path.join(root, ".git")
+    if not os.path.lexists(dot_git):
         return frozenset()
     try:
-        st = os.stat(os.path.join(root, ".git", "index"))
+        st = os.stat(os.path.join(_git_dir(dot_git), "index"))
         sig: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-    except OSError:  # no index yet, or .git is a file (a linked worktree): not kept
+    except OSError:  # no index yet: asked again next time
         sig = None
     known = _TRACKED_LINKS.get(root)
     if sig is not None and known is not None and known[0] == sig:
@@ -88,6 +89,20 @@ def tracked_links(root: str) -> frozenset[str]:
     if sig is not None:
         _TRACKED_LINKS[root] = (sig, links)
     return links
+
+
+def _git_dir(dot_git: str) -> str:
+    """The folder of the index: .git itself, or what a `.git` file names (a linked worktree,
+    a submodule: `gitdir: PATH`)."""
+    if os.path.isdir(dot_git):
+        return dot_git
+    try:
+        with open(dot_git, "rb") as fh:
+            line = fh.read(4096).decode("utf-8", "surrogateescape").strip()
+    except OSError:
+        return dot_git
+    found = line.removeprefix("gitdir:").strip()
+    return os.path.join(os.path.dirname(dot_git), found)
 
 
 def resolve(start: str, rest: str) -> tuple[str, list[str]]:
@@ -112,8 +127,12 @@ def resolve(start: str, rest: str) -> tuple[str, list[str]]:
         if not is_link or len(links) >= _MAX_HOPS:
             cur = nxt
             continue
+        try:
+            target = os.readlink(nxt)
+        except OSError:  # replaced meanwhile: the read that follows says what it is
+            cur = nxt
+            continue
         links.append(nxt)
-        target = os.readlink(nxt)
         if target.startswith("/"):
             cur = "/"
         todo.extend(target.split("/")[::-1])

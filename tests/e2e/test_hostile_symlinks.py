@@ -607,3 +607,36 @@ def test_a_committed_params_link_out_is_not_read(tmp_path: Path, mlv_repo: Path)
     git("rm", "-q", "--cached", "params.yaml", cwd=victim)
     mlv("repro", cwd=victim)
     assert "gho_SECRET" in (victim / "mlv.lock").read_text()
+
+
+def test_resolve_follows_chains_as_realpath(tmp_path: Path) -> None:
+    """workspace.resolve gives os.path.realpath's answer and names every link on the way."""
+    from mlv.core.workspace import resolve
+
+    root = tmp_path.resolve()
+    write_files(root, {"a/b/file": "x"})
+    (root / "up").symlink_to("a/../a/b")
+    (root / "abs").symlink_to(root / "up" / "file")
+    (root / "a" / "hop").symlink_to("../abs")
+    (root / "gone").symlink_to("nowhere/../x")
+    for rel, links in [
+        ("a/hop", ["a/hop", "abs", "up"]),
+        ("up/file", ["up"]),
+        ("gone", ["gone"]),
+        ("a/b/file", []),
+    ]:
+        real, met = resolve(str(root), rel)
+        assert real == os.path.realpath(root / rel), rel
+        assert [os.path.relpath(m, root) for m in met] == links, rel
+
+
+def test_a_committed_link_out_in_a_linked_worktree(tmp_path: Path, mlv_repo: Path) -> None:
+    """`.git` is a file there (gitdir: ...): the index is still found and asked."""
+    victim, secret, link = _exfiltrating_clone(tmp_path, mlv_repo, "dir")
+    work = tmp_path / "work"
+    git("worktree", "add", "-q", str(work), cwd=victim)
+    mlv("fetch", cwd=victim)
+    proc = mlv("status", cwd=work, check=False)
+    assert f"{link}: a symbolic link that git tracks leads out" in proc.stdout + proc.stderr
+    assert_error(mlv("commit", cwd=work, check=False), 1, f"{link}: a symbolic link")
+    _nowhere(secret, victim / ".mlv" / "cache", work / ".mlv")
