@@ -640,3 +640,24 @@ def test_a_committed_link_out_in_a_linked_worktree(tmp_path: Path, mlv_repo: Pat
     assert f"{link}: a symbolic link that git tracks leads out" in proc.stdout + proc.stderr
     assert_error(mlv("commit", cwd=work, check=False), 1, f"{link}: a symbolic link")
     _nowhere(secret, victim / ".mlv" / "cache", work / ".mlv")
+
+
+def test_committed_metrics_and_params_links_out_are_not_shown(
+    tmp_path: Path, mlv_repo: Path
+) -> None:
+    """metrics.json -> ~/.docker/config.json: `mlv metrics show` (which a CI job may post to
+    a pull request) refuses it, naming the link."""
+    docker = tmp_path / "user" / "config.json"
+    docker.parent.mkdir()
+    docker.write_text('{"auth": 12345}')
+    author, _ = _author(tmp_path, mlv_repo)
+    (author / "mlv.yaml").write_text(
+        "stages:\n  s:\n    cmd: echo x > out.txt\n    outs: [out.txt]\n"
+        "    metrics: [metrics.json]\n"
+    )
+    (author / "metrics.json").symlink_to(docker)
+    victim = _publish(author, tmp_path)
+    for args in (["metrics", "show"], ["metrics", "diff"], ["params", "diff"]):
+        proc = mlv(*args, cwd=victim, check=False)
+        assert "12345" not in proc.stdout + proc.stderr
+        assert_error(proc, 1, "metrics.json: a symbolic link that git tracks leads out")

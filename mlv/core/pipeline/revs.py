@@ -29,6 +29,7 @@ from typing import Any
 from mlv import git, yamlio
 from mlv.core.pipeline import params as params_mod
 from mlv.core.pipeline import spec
+from mlv.core.workspace import refuse_link_out
 from mlv.errors import MlvError, PipelineError
 from mlv.util import localfs
 
@@ -152,6 +153,7 @@ def _workspace(root: str) -> Snapshot:
 
     def read_file(rel: str) -> bytes | None:
         try:
+            refuse_link_out(root, rel)  # a clone's metrics.json -> ~/.docker/config.json
             return localfs.read_small(os.path.join(root, rel))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
