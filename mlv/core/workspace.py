@@ -453,8 +453,8 @@ class Scanner:
             elif stat_mod.S_ISLNK(mode):
                 out.append((child, self._follow(fd, child, prefix + child), True))
                 if real_dir is None:
-                    real_dir = os.path.realpath(path)
                     git_links = tracked_links(self.repo.root)
+                    real_dir = os.path.realpath(path) if git_links else ""
                 if git_links:  # no link in git: none can lead a clone's reads out
                     real, links = resolve(real_dir, child)
                     refuse_tracked_link_out(self.repo.root, prefix + child, real, links, True)

@@ -661,3 +661,20 @@ def test_committed_metrics_and_params_links_out_are_not_shown(
         proc = mlv(*args, cwd=victim, check=False)
         assert "12345" not in proc.stdout + proc.stderr
         assert_error(proc, 1, "metrics.json: a symbolic link that git tracks leads out")
+
+
+def test_status_of_a_pointer_below_a_committed_folder_link(tmp_path: Path, mlv_repo: Path) -> None:
+    """payload.mlv's path runs through link -> OUTSIDE: status reads nothing there and says
+    which committed link leads out; the other targets are listed as usual."""
+    victim, outside = _file_through_link(tmp_path, mlv_repo)
+    write_files(victim, {"mine.txt": "mine"})
+    mlv("add", "mine.txt", cwd=victim)
+    proc = mlv("status", cwd=victim, check=False)
+    assert proc.returncode == 1
+    assert "clean        mine.txt" in proc.stdout
+    assert (
+        f"link/payload: leads out of the work tree (to {outside}/payload) through link, a "
+        "symbolic link that git tracks: mlv does not follow such a link: remove it "
+        "(`git rm link`)"
+    ) in proc.stdout
+    _unchanged(outside)
