@@ -105,10 +105,11 @@ def _git_dir(dot_git: str) -> str:
     return os.path.join(os.path.dirname(dot_git), found)
 
 
-def resolve(start: str, rest: str) -> tuple[str, list[str]]:
+def resolve(start: str, rest: str, folders: set[str] | None = None) -> tuple[str, list[str]]:
     """rest (relative to the real folder start, or absolute) resolved as realpath does;
     returns (the real path, every link met on the way, each named by its real folder and
-    its own name: the path git would know it by)."""
+    its own name: the path git would know it by). folders: real folders (no link) already
+    met, and added to: thousands of links into one download folder stat it once."""
     cur = "/" if rest.startswith("/") else start
     todo = rest.split("/")[::-1]  # the next component last
     links: list[str] = []
@@ -120,10 +121,16 @@ def resolve(start: str, rest: str) -> tuple[str, list[str]]:
             cur = os.path.dirname(cur)
             continue
         nxt = (cur if cur != "/" else "") + "/" + comp
+        if folders is not None and nxt in folders:
+            cur = nxt
+            continue
         try:
-            is_link = stat_mod.S_ISLNK(os.lstat(nxt).st_mode)
+            mode = os.lstat(nxt).st_mode
         except OSError:  # absent: the rest is taken as it is
-            is_link = False
+            mode = 0
+        is_link = stat_mod.S_ISLNK(mode)
+        if folders is not None and stat_mod.S_ISDIR(mode):
+            folders.add(nxt)
         if not is_link or len(links) >= _MAX_HOPS:
             cur = nxt
             continue
@@ -246,6 +253,7 @@ class Scanner:
         self.stored_trees: list[str] = []
         self.notes: list[str] = []  # warnings for the user (also sent to progress.warn)
         self._unsettled: set[str] = set()  # folders whose snapshot must not be recorded
+        self._folders: set[str] = set()  # real folders that links led through (resolve)
 
     # ---- trees -------------------------------------------------------------------------
 
@@ -456,7 +464,7 @@ class Scanner:
                     git_links = tracked_links(self.repo.root)
                     real_dir = os.path.realpath(path) if git_links else ""
                 if git_links:  # no link in git: none can lead a clone's reads out
-                    real, links = resolve(real_dir, child)
+                    real, links = resolve(real_dir, child, self._folders)
                     refuse_tracked_link_out(self.repo.root, prefix + child, real, links, True)
             else:
                 raise WorkspaceError(
