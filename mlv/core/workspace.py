@@ -152,10 +152,10 @@ def _where(root: str, real: str) -> str | None:
         return None
     if not real.startswith(root + "/"):
         return "out of the work tree"
-    first = real[len(root) + 1 :].partition("/")[0]
-    if first == MLV_DIR:
+    parts = real[len(root) + 1 :].split("/")
+    if parts[0] == MLV_DIR:
         return "into .mlv"
-    if is_git_name(first):
+    if any(is_git_name(part) for part in parts):  # a nested repository's too: its config
         return "into .git"
     return None
 

@@ -530,7 +530,7 @@ def test_a_link_of_the_users_through_a_tracked_link_out(tmp_path: Path, mlv_repo
     _nowhere(secret, victim / ".mlv" / "cache")
 
 
-@pytest.mark.parametrize("into", [".mlv/config.local.yaml", ".git/config"])
+@pytest.mark.parametrize("into", [".mlv/config.local.yaml", ".git/config", "sub/.git/config"])
 def test_a_committed_link_into_mlv_or_git_is_not_followed(
     tmp_path: Path, mlv_repo: Path, into: str
 ) -> None:
@@ -541,7 +541,8 @@ def test_a_committed_link_into_mlv_or_git_is_not_followed(
     git("add", "-f", "data/conf", cwd=author)
     victim = _publish(author, tmp_path)
     mlv("config", "--local", "core.hash", "xxh128", cwd=victim)  # config.local.yaml exists
-    where = into.partition("/")[0]
+    git("init", "-q", "sub", cwd=victim)  # a repository of the user's inside the clone
+    where = ".mlv" if into.startswith(".mlv") else ".git"
     for cmd in ("pull", "commit", "status"):
         proc = mlv(cmd, cwd=victim, check=False)
         assert proc.returncode == 1
