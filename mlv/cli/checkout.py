@@ -47,8 +47,15 @@ def checkout_cmd(
 
 
 def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
+    """The summary line first, then the problems: what was left alone is the last thing
+    on the screen, not hidden above a 'Restored' line."""
     restored = sum(len(r.restored) for r in results)
     removed = sum(len(r.removed) for r in results)
+    if restored or removed:
+        output.info(f"Restored {output.plural(restored, 'file')}, removed {removed}.")
+    elif all(r.ok for r in results):
+        output.info("Workspace already matches the pointers.")
+    sys.stdout.flush()
     for r in results:
         if r.error:
             output.error(r.error)
@@ -73,10 +80,6 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
             "the object, then run `mlv checkout` again)",
             {p: f"  (object {why})" for p, why in r.unreadable.items()},
         )
-    if restored or removed:
-        output.info(f"Restored {output.plural(restored, 'file')}, removed {removed}.")
-    elif all(r.ok for r in results):
-        output.info("Workspace already matches the pointers.")
 
 
 def _list(paths: list[str], why: str, detail: dict[str, str] | None = None) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 from helpers import (
+    MLV,
     assert_error,
     commit_all,
     commit_images,
@@ -127,6 +130,29 @@ def test_unsaved_edit_is_not_overwritten_without_force(mlv_repo: Path) -> None:
     assert (mlv_repo / "data" / "a.txt").read_text() == "a1"
     assert not (mlv_repo / "data" / "sub" / "precious-new.txt").exists()
     assert mlv("status", "--check", cwd=mlv_repo).returncode == 0
+
+
+def test_what_was_left_alone_is_printed_after_the_summary(mlv_repo: Path) -> None:
+    """In a terminal or a merged log the problems come last, under 'Restored N files', as
+    getting-started.md shows: they were printed above it (stdout came later), so the last
+    line seen was the reassuring one."""
+    _two_versions(mlv_repo)
+    (mlv_repo / "data" / "a.txt").write_text("precious edit")
+    git("checkout", "-q", "HEAD~1", cwd=mlv_repo)
+    proc = subprocess.run(
+        ["bash", "-c", f"{shlex.quote(str(MLV))} checkout 2>&1"],
+        cwd=mlv_repo,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [
+        "Restored 1 file, removed 2.",
+        "error: 1 file(s) not in the cache, left alone (use --force to overwrite, or "
+        "`mlv commit` to keep it):",
+        "    data/a.txt",
+    ]
 
 
 def test_unsaved_edit_of_tracked_file_needs_force(mlv_repo: Path) -> None:
