@@ -205,10 +205,13 @@ def plan_push(repo: Repo, store: RemoteStore, roots: list[Root], verify: bool = 
         plan.indexed |= indexed
         plan.present |= present
         following: dict[str, tuple[int, str]] = {}
-        if verify:  # trees the cache lacks: read from the remote, checked, kept in memory
-            lacking = [h for h in present if not repo.cache.has(h)]
-            if lacking:
-                store.check(lacking, repo.tmp_dir, keep=trees.keep)
+        # Trees to walk that the cache lacks (a fresh clone's, before its pull) but the
+        # remote has: read from the remote, checked, kept in memory. Not counted missing:
+        # `mlv status -r` of a clone said "not pushed" of every folder on a packed remote.
+        walked = present if verify else indexed
+        lacking = [h for h in walked if not repo.cache.has(h)]
+        if lacking:
+            store.check(lacking, repo.tmp_dir, keep=trees.keep)
         for tree_hash, (depth, label) in frontier.items():
             seen.add(tree_hash)
             if tree_hash in present and not verify and tree_hash not in indexed:
