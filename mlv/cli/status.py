@@ -81,8 +81,11 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
         if r.status == status_mod.MODIFIED and not r.in_cache:
             extra += "  [the recorded version is not in the cache]"
         if r.status == status_mod.MODIFIED and r.recorded_elsewhere:
+            # the pointer's version not in the cache (a `git pull` brought it): checkout
+            # would fail, pull fetches it first
+            match = "mlv checkout" if r.in_cache else "mlv pull"
             extra += (
-                "  [the workspace holds another recorded version: run `mlv checkout` to match"
+                f"  [the workspace holds another recorded version: run `{match}` to match"
                 " the pointer, or `mlv commit` to record it]"
             )
         output.info(f"{label:<13}{output.repo_path(r.path)}{extra}")

@@ -43,6 +43,18 @@ PREFETCH = 2000  # changes whose objects' trust records are read in one go
 LINK_BATCH = 1000  # files hard-linked in one go (by the link helper, or Cache.link_many)
 
 
+def _tree_error(rel: str, e: BaseException) -> str:
+    """A target's error line. A tree the cache lacks (the pointer came with `git pull`,
+    its data was never fetched) names the path and the command that brings it: its hint
+    was `re-add the data with mlv add`, of data this machine never had."""
+    if isinstance(e, ObjectMissingError):
+        return (
+            f"{rpath(rel)}: {e.marked_message}: `mlv pull {rpath(rel)}` fetches it from the "
+            "remote, or re-add the data where it exists"
+        )
+    return text_of(e)
+
+
 @dataclass
 class CheckoutResult:
     path: str
@@ -126,7 +138,7 @@ class _Checkout:
             try:
                 desired = _subtree(self.scanner, desired, target.sub)
             except (ObjectMissingError, ObjectCorruptError, TreeError) as e:
-                result.error = text_of(e)
+                result.error = _tree_error(target.rel, e)
                 return result
             if desired is None:
                 result.error = f"{rpath(target.rel)}: not in {rpath(target.pointer_rel)}"
@@ -142,7 +154,7 @@ class _Checkout:
             self._apply(target.rel, desired, actual, result)
             self._drain()
         except (MlvError, OSError) as e:
-            result.error = text_of(e)
+            result.error = _tree_error(target.rel, e)
             try:
                 self._drain()  # book what was written in the background meanwhile
             except (MlvError, OSError):

@@ -147,6 +147,57 @@ def test_status_remote_says_pushed_when_every_object_was_asked_for(
     assert mlv("status", "-r", cwd=mlv_repo).stdout == f"{'pushed':<13}model.bin\n"
 
 
+def test_status_remote_of_a_fresh_clone_finds_what_was_pushed(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A clone's cache lacks the folders' trees before its first pull; on a packed remote
+    (the default) status -r said `not pushed   data  (1 object(s) not on 'store', 1 not in
+    the cache either)` of data that was all there. The trees are read from the remote."""
+    _tracked(mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    commit_all(mlv_repo, "remote")
+    mlv("push", cwd=mlv_repo)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    proc = mlv("status", "-r", "--check", cwd=clone)
+    assert proc.stdout.splitlines()[:2] == [f"{'indexed':<13}data", f"{'indexed':<13}model.bin"]
+    pushed = mlv("push", "--json", cwd=clone)
+    assert json.loads(pushed.stdout)["missing"] == [], pushed.stdout
+    assert not (clone / ".mlv" / "cache" / "xxh128").exists()  # kept in memory only
+
+
+def test_a_version_git_pull_brought_is_fetched_by_the_command_named(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """After `git pull` brings a pointer whose data this clone never fetched, status and
+    checkout named `mlv checkout` and `re-add the data with mlv add`; both name `mlv pull`,
+    which works as printed."""
+    _tracked(mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    commit_all(mlv_repo, "remote")
+    mlv("push", cwd=mlv_repo)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    mlv("pull", cwd=clone)
+    write_files(mlv_repo, {"data/a.txt": "a2"})
+    mlv("commit", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    mlv("push", cwd=mlv_repo)
+    git("pull", "-q", cwd=clone)
+    status = mlv("status", cwd=clone).stdout.splitlines()[0]
+    assert status.endswith(
+        "[the workspace holds another recorded version: run `mlv pull` to "
+        "match the pointer, or `mlv commit` to record it]"
+    ), status
+    line = assert_error(
+        mlv("checkout", cwd=clone, check=False), 1, "data: object xxh128:", "is not in the cache"
+    )
+    assert _hint(line) == ["pull", "data"]
+    mlv(*_hint(line), cwd=clone)
+    assert (clone / "data" / "a.txt").read_text() == "a2"
+    assert mlv("status", "--check", cwd=clone).returncode == 0
+
+
 # ---- item 2: a folder remote that does not exist -----------------------------------------
 
 
