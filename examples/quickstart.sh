@@ -140,9 +140,9 @@ mlv remote list
 step "mlv push --all-commits: the data of every commit (and of the workspace)"
 mlv push --all-commits
 mlv status --remote storage --check
-echo "--- the remote has the cache's layout, ALGO/HEX[:2]/HEX[2:] (the first 3 objects):"
+echo "--- the remote holds packs of objects and an index of each (docs/remotes.md, packed remotes):"
 # sed rather than head: it reads to the end, so find never gets SIGPIPE under pipefail.
-find "$work/storage" -type f | LC_ALL=C sort | sed -n 1,3p
+(cd "$work/storage" && find index packs -type f | LC_ALL=C sort | sed -n 1,4p)
 echo "--- mlv verify: every object every commit needs is on the remote, downloaded and re-hashed:"
 mlv verify --remote storage --all-commits --full
 echo "--- a second push finds everything there (one check per pointer):"
