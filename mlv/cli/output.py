@@ -371,16 +371,20 @@ class TerminalProgress:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
+            from rich.table import Column
+
+            def whole() -> Column:  # never wrapped nor cut: the bar narrows instead
+                return Column(no_wrap=True)
 
             columns: list[Any] = [
                 TextColumn("{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("files"),
+                MofNCompleteColumn(table_column=whole()),
+                TextColumn("files", table_column=whole()),
             ]
             if self._transfer:
-                columns += [_volume_column(self), TimeRemainingColumn()]
-            columns.append(TimeElapsedColumn())
+                columns += [_volume_column(self), TimeRemainingColumn(table_column=whole())]
+            columns.append(TimeElapsedColumn(table_column=whole()))
             console = self._console or Console(stderr=True)
             # What the command writes meanwhile goes above the bar; stdout only when it is
             # a terminal too (in a pipe it must stay on stdout, untouched by the bar)
@@ -477,13 +481,16 @@ class TerminalProgress:
 def _volume_column(owner: TerminalProgress) -> Any:
     """A rich column showing owner.volume(), computed each time the bar is drawn."""
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class VolumeColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
             return Text(owner.volume())
 
-    return VolumeColumn()
+    # never wrapped: in an 80-column terminal "MiB/s" went to a line of its own under the
+    # bar (and the bar took two lines); the bar narrows instead
+    return VolumeColumn(table_column=Column(no_wrap=True))
 
 
 def plural(count: int, word: str) -> str:

@@ -197,6 +197,26 @@ def test_the_bar_redraws_the_rate_between_reports() -> None:
         progress.end()
 
 
+def test_the_bar_fits_an_80_column_terminal() -> None:
+    """The rate is never wrapped: at 80 columns `MiB/s` went to a second line under the bar,
+    which then took two lines of the terminal."""
+    from rich.console import Console
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=80, color_system=None)
+    clock = FakeClock()
+    with TerminalProgress(transfer=True, clock=clock, console=console) as progress:
+        progress.begin("fetch from store", 2001)
+        clock.now += 1
+        progress.advance(1543, 455 << 20)
+        _wait_for(screen, "455.0 MiB at 455.0 MiB/s")
+        progress.end()
+    drawn = screen.getvalue().replace("\r", "\n")
+    frame = next(x for x in drawn.splitlines() if "455.0 MiB at" in x)
+    assert "1543/2001 files 455.0 MiB at 455.0 MiB/s" in frame, drawn
+    assert not any(x.strip() == "MiB/s" for x in drawn.splitlines()), drawn
+
+
 def _wait_for(screen: io.StringIO, text: str) -> None:
     deadline = time.monotonic() + 20
     while text not in screen.getvalue():
