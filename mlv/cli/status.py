@@ -65,7 +65,9 @@ def _render(results: list[status_mod.TargetStatus]) -> None:
     for r in results:
         label = _LABEL[r.status]
         extra = ""
-        if r.status == status_mod.MODIFIED and r.kind == "dir":
+        compared = r.in_cache or r.added or r.modified or r.deleted
+        if r.status == status_mod.MODIFIED and r.kind == "dir" and compared:
+            # (without the recorded tree nothing was compared: not "0 added, 0 modified")
             extra = (
                 f"  ({len(r.added)} added, {len(r.modified)} modified, {len(r.deleted)} deleted)"
             )

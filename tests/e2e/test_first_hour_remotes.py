@@ -185,6 +185,7 @@ def test_a_version_git_pull_brought_is_fetched_by_the_command_named(
     mlv("push", cwd=mlv_repo)
     git("pull", "-q", cwd=clone)
     status = mlv("status", cwd=clone).stdout.splitlines()[0]
+    assert status.startswith("modified     data  [the recorded version is not in the cache]")
     assert status.endswith(
         "[the workspace holds another recorded version: run `mlv pull` to "
         "match the pointer, or `mlv commit` to record it]"
