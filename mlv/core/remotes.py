@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -82,9 +83,11 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
     doc = config_mod.read_file(path)
     remotes = doc.get("remote") or {}
     if name in remotes and not force:
+        where = "" if level == "repo" else f" --{level}"
         raise UsageError(
             f"remote '{name}' already exists in {path}",
-            "use `mlv remote modify` to change it, or --force to replace it",
+            f"`mlv remote modify{where} {name} url {shlex.quote(url)}` changes its URL, or "
+            "--force replaces it",
         )
     config_mod.set_value(doc, f"remote.{name}", {"url": _store_url(url, level)})
     if default:

@@ -377,3 +377,20 @@ def test_text_output_names_paths_from_the_current_folder(mlv_repo: Path, tmp_pat
         "Moved local.bin -> moved.bin (pointer moved.bin.mlv).\n"
     )
     assert out("rm", "moved.bin").startswith("Stopped tracking moved.bin (removed moved.bin.mlv)")
+
+
+def test_adding_a_remote_again_names_the_modify_that_changes_it(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """The hint was `mlv remote modify`, which fails as printed (it needs NAME KEY VALUE)."""
+    for level in ([], ["--local"]):
+        mlv("remote", "add", *level, "s", "../s", cwd=mlv_repo)
+        line = assert_error(
+            mlv("remote", "add", *level, "s", "../t u", cwd=mlv_repo, check=False),
+            2,
+            "remote 's' already exists in",
+        )
+        assert _hint(line) == ["remote", "modify", *level, "s", "url", "../t u"]
+        mlv(*_hint(line), cwd=mlv_repo)
+        assert mlv("remote", "list", cwd=mlv_repo).stdout == "s\t../t u\n"
+        mlv("remote", "remove", *level, "s", cwd=mlv_repo)
