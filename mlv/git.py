@@ -150,8 +150,18 @@ def rev_parse(root: str, rev: str) -> str:
     _revs(rev)
     proc = _run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], root, check=False)
     if proc.returncode != 0:
+        if re.match(r"HEAD($|[~^@])", rev) and not _has_head(root):
+            # a new repository: "unknown revision 'HEAD'" read as if HEAD were mistyped
+            raise GitError(
+                f"'{rev}' names no commit: this repository has no commits yet",
+                "record the first with `git commit`",
+            )
         raise GitError(f"unknown revision '{rev}'", "name a commit, branch or tag that exists")
     return proc.stdout.decode().strip()
+
+
+def _has_head(root: str) -> bool:
+    return _run(["rev-parse", "--verify", "-q", "HEAD"], root, check=False).returncode == 0
 
 
 def ref_names(root: str) -> dict[str, list[str]]:

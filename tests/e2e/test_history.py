@@ -191,6 +191,26 @@ def test_diff_path_filter_and_bad_revision(history: dict[str, object]) -> None:
     assert_error(mlv("diff", "nope", cwd=repo, check=False), 1, "unknown revision 'nope'")
 
 
+def test_history_before_the_first_commit_says_there_is_none(tmp_path: Path) -> None:
+    """A new user's `mlv diff` after `mlv add`, before any commit, said "unknown revision
+    'HEAD'", as if HEAD were mistyped."""
+    mlv_repo = tmp_path / "new"
+    git("init", "-q", str(mlv_repo), cwd=tmp_path)
+    mlv("init", cwd=mlv_repo)
+    write_files(mlv_repo, {"data/a.txt": "a"})
+    mlv("add", "data", cwd=mlv_repo)
+    for args in (["diff"], ["log", "data"], ["diff", "HEAD~1"]):
+        rev = args[1] if args[1:2] == ["HEAD~1"] else "HEAD"
+        assert_error(
+            mlv(*args, cwd=mlv_repo, check=False),
+            1,
+            f"'{rev}' names no commit: this repository has no commits yet: record the "
+            "first with `git commit`",
+        )
+    commit_all(mlv_repo, "v1")
+    assert_error(mlv("diff", "HEAD~1", cwd=mlv_repo, check=False), 1, "unknown revision 'HEAD~1'")
+
+
 def test_diff_reads_only_the_trees_on_changed_paths(mlv_repo: Path) -> None:
     files = {f"data/part{p}/f{i}.txt": f"{p}-{i}" for p in range(20) for i in range(20)}
     write_files(mlv_repo, files)
