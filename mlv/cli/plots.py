@@ -19,6 +19,7 @@ from mlv.errors import UsageError
 from mlv.util import localfs
 
 DEFAULT_DIR = "mlv_plots"  # DVC's is dvc_plots
+IGNORE_ALL = b"# written by mlv plots: the page is output, not source\n*\n"
 
 
 def out_option(f: Any) -> Any:
@@ -134,6 +135,9 @@ def _run(
     from mlv.cli import plots_page
 
     assert folder is not None
+    if made and made[0] == folder and _inside(folder, repo.root):
+        # a page is output, not source: git ignores a folder mlv made for it, as venv does
+        localfs.write_bytes_atomic(os.path.join(folder, ".gitignore"), IGNORE_ALL)
     index = os.path.join(folder, "index.html")
     localfs.write_bytes_atomic(index, plots_page.page(result).encode("utf-8", "replace"))
     output.out(output.path(index))

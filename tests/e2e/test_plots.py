@@ -132,6 +132,13 @@ def test_show_draws_the_workspace_plots_of_both_forms(plotted: Path) -> None:
     assert text.count('class="series') == 2 + 1 + 1 + 1  # loss, acc; roc; bars; matrix
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in text and "<script" not in text
+    # the folder mlv made for the page is ignored by git: `git status` stays clean of it
+    assert (
+        "mlv_plots" not in git("status", "--porcelain", "--untracked-files=all", cwd=plotted).stdout
+    )
+    (plotted / "own").mkdir()  # a folder the user made is left as it is
+    mlv("plots", "show", "-o", "own", cwd=plotted)
+    assert not (plotted / "own" / ".gitignore").exists()
 
 
 def test_diff_overlays_head_and_the_workspace_by_default(plotted: Path) -> None:
