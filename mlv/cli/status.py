@@ -169,9 +169,15 @@ def _remote_status(paths: list[str], remote: str | None, check: bool, as_json: b
             if r.pushed:
                 output.info(f"{_pushed_label(r):<13}{output.repo_path(r.path)}")
                 continue
-            extra = f"  ({r.not_pushed} object(s) not on '{name}'"
-            if r.not_in_cache:
-                extra += f", {r.not_in_cache} not in the cache either"
+            if r.tree_lost:  # its file count is unknown: the list of them is what is lost
+                extra = (
+                    f"  (its folder's tree is neither on '{name}' nor in the cache: "
+                    "`mlv push` from the clone that added it sends it"
+                )
+            else:
+                extra = f"  ({r.not_pushed} object(s) not on '{name}'"
+                if r.not_in_cache:
+                    extra += f", {r.not_in_cache} not in the cache either"
             output.info(f"{'not pushed':<13}{output.repo_path(r.path)}{extra})")
         if any(r.pushed and r.trusted for r in results):
             output.info(

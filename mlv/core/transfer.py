@@ -574,6 +574,7 @@ class RemoteStatus:
     not_in_cache: int  # of those, objects this cache cannot send either
     trusted: int = 0  # trees found on the remote and taken to stand for all they name
     indexed: int = 0  # objects taken as present because an index of the remote names them
+    tree_lost: bool = False  # the folder's tree is on neither side: its files are unknown
 
 
 def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> list[RemoteStatus]:
@@ -583,7 +584,7 @@ def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> l
         scratch = TransferSummary("status", store.name, store.url)
         entry = _descend(trees, t, None, scratch)
         if entry is None:
-            out.append(RemoteStatus(t.rel, t.pointer_rel, False, 1, 1))
+            out.append(RemoteStatus(t.rel, t.pointer_rel, False, 1, 1, tree_lost=True))
             continue
         plan = plan_push(repo, store, [Root(t.rel, entry)])
         out.append(
@@ -595,6 +596,7 @@ def remote_status(repo: Repo, store: RemoteStore, chosen: Iterable[Target]) -> l
                 len(plan.missing),
                 len(plan.trusted),
                 len(plan.indexed),
+                tree_lost=entry.is_dir and entry.hash in plan.missing,
             )
         )
     return out

@@ -166,6 +166,26 @@ def test_status_remote_of_a_fresh_clone_finds_what_was_pushed(
     assert not (clone / ".mlv" / "cache" / "xxh128").exists()  # kept in memory only
 
 
+def test_status_remote_of_a_folder_never_pushed_says_its_tree_is_lost_not_a_count(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A clone of a repository whose data was never pushed: the folder's tree is on neither
+    side, so its files cannot be counted ('1 object(s) not on' was the tree alone)."""
+    _tracked(mlv_repo)
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=mlv_repo)
+    commit_all(mlv_repo, "remote")
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(mlv_repo), str(clone), cwd=tmp_path)
+    lines = mlv("status", "-r", cwd=clone).stdout.splitlines()
+    assert lines[0] == (
+        f"{'not pushed':<13}data  (its folder's tree is neither on 'store' nor in the cache: "
+        "`mlv push` from the clone that added it sends it)"
+    )
+    assert lines[1].startswith(f"{'not pushed':<13}model.bin  (1 object(s) not on 'store'")
+    mlv("push", cwd=mlv_repo)  # the hint, where it can work
+    assert mlv("status", "-r", "--check", cwd=clone).returncode == 0
+
+
 def test_a_version_git_pull_brought_is_fetched_by_the_command_named(
     mlv_repo: Path, tmp_path: Path
 ) -> None:
