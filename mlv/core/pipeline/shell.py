@@ -119,21 +119,28 @@ def _leave(signum: int) -> NoReturn:
 
 
 @contextmanager
-def run_commands() -> Iterator[Runner]:
-    """A Runner, with SIGINT, SIGTERM and SIGHUP forwarded while the block runs (from the
-    main thread only: elsewhere Python delivers no signals, and the defaults stay)."""
-    runner = Runner()
+def _forwarding(on_signal: Handler) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP go to on_signal while the block runs (from the main thread
+    only: elsewhere Python delivers no signals, and the defaults stay)."""
     if threading.current_thread() is not threading.main_thread():
-        yield runner
+        yield
         return
     previous: list[tuple[int, Handler]] = []
     try:
         for signum in FORWARDED:
-            previous.append((signum, signal.signal(signum, runner.on_signal)))
-        yield runner
+            previous.append((signum, signal.signal(signum, on_signal)))
+        yield
     finally:
         for number, handler in reversed(previous):
             signal.signal(number, handler)
+
+
+@contextmanager
+def run_commands() -> Iterator[Runner]:
+    """A Runner, with the stopping signals forwarded to its command while the block runs."""
+    runner = Runner()
+    with _forwarding(runner.on_signal):
+        yield runner
 
 
 def _killpg(group: int, signum: int) -> None:
@@ -301,18 +308,9 @@ def _pump(stream: IO[bytes] | None, lines: Lines, err: bool) -> None:
 
 @contextmanager
 def parallel_commands() -> Iterator[Parallel]:
-    """A Parallel, with SIGINT, SIGTERM and SIGHUP forwarded while the block runs (from the
-    main thread; elsewhere the defaults stay)."""
+    """A Parallel, with the stopping signals forwarded to every running command while the
+    block runs."""
     runner = Parallel()
-    if threading.current_thread() is not threading.main_thread():
-        yield runner
-        return
-    previous: list[tuple[int, Handler]] = []
-    try:
-        for signum in FORWARDED:
-            previous.append((signum, signal.signal(signum, runner.on_signal)))
+    with _forwarding(runner.on_signal):
         yield runner
         runner.close()
-    finally:
-        for number, handler in reversed(previous):
-            signal.signal(number, handler)
