@@ -55,7 +55,7 @@ def render_results(results: list[checkout_mod.CheckoutResult]) -> None:
         output.info(f"Restored {output.plural(restored, 'file')}, removed {removed}.")
     elif all(r.ok for r in results):
         output.info("Workspace already matches the pointers.")
-    sys.stdout.flush()
+    output.flush()
     for r in results:
         if r.error:
             output.error(r.error)
