@@ -244,20 +244,28 @@ class FolderBackend:
 
         return self._each(keys, jobs, lambda k: k, get, None)
 
-    def copy_ranges(self, items: Sequence[tuple[str, int, int, int, int]]) -> list[ItemResult]:
+    def copy_ranges(
+        self,
+        items: Sequence[tuple[str, int, int, int, int]],
+        taps: Sequence[localfs.Tap | None] | None = None,
+    ) -> list[ItemResult]:
         """Copy byte ranges of keys straight into open local files, (key, start, length,
         file descriptor, offset there): the kernel moves the bytes (copy_file_range), none
         pass through Python. A folder remote's own capability, beside the contract: a
-        caller checks what it copied (by the whole file's hash) and has read_ranges."""
+        caller checks what it copied (by the whole file's hash) and has read_ranges.
+        taps: one per item, None or called with every byte of that range as it is copied
+        (localfs.copy_between), in order."""
         out: list[ItemResult] = []
         opened: dict[str, int] = {}
         try:
-            for key, start, length, fd, offset in items:
+            for i, (key, start, length, fd, offset) in enumerate(items):
                 try:
                     if key not in opened:
                         opened[key] = os.open(self._path(key), os.O_RDONLY)
                     try:
-                        localfs.copy_between(opened[key], fd, length, start, offset)
+                        localfs.copy_between(
+                            opened[key], fd, length, start, offset, taps[i] if taps else None
+                        )
                     except localfs.ShortSource:
                         raise OSError(f"{key}: shorter than {start + length} bytes") from None
                     out.append(ItemResult(key, length))

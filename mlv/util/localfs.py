@@ -122,18 +122,53 @@ class ShortSource(OSError):
     """A copy's source holds fewer bytes than the range asked for."""
 
 
-def copy_between(src_fd: int, dst_fd: int, length: int, at: int, to: int) -> None:
+def copy_between(
+    src_fd: int, dst_fd: int, length: int, at: int, to: int, tap: Tap | None = None
+) -> None:
     """Copy length bytes from offset at of src_fd to offset to of dst_fd, by the kernel
     (copy_file_range); ShortSource when src_fd holds fewer bytes. The first call ends where
     `to` is a multiple of FOLIO and the rest go from there: the page cache then fills
     whole large folios (a long copy starting mid-folio measured 1.4x slower here); a copy
-    whose source sits at the same offset modulo the page size moves whole pages."""
+    whose source sits at the same offset modulo the page size moves whole pages.
+
+    tap: called with every byte copied, in order (to hash while copying): the bytes then
+    pass through one reused buffer, TAP_STEP at a time, each write ending on a multiple of
+    TAP_STEP of the file written (docs/performance.md, issue 16: as fast as the kernel's
+    copy, and no pass to read the file again)."""
+    if tap is not None:
+        _copy_between_tapped(src_fd, dst_fd, length, at, to, tap)
+        return
     while length:
         step = min(length, -to % FOLIO) or length
         n = os.copy_file_range(src_fd, dst_fd, step, at, to)
         if n == 0:
             raise ShortSource(f"source ends {length} bytes short of the copy")
         at, to, length = at + n, to + n, length - n
+
+
+TAP_STEP = 256 << 10  # copy_between's reads and writes through a tap
+
+
+def _copy_between_tapped(src_fd: int, dst_fd: int, length: int, at: int, to: int, tap: Tap) -> None:
+    buf = _step_buffer()
+    while length:
+        want = min(length, -to % TAP_STEP or TAP_STEP)
+        n = os.preadv(src_fd, [buf[:want]], at)
+        if n == 0:
+            raise ShortSource(f"source ends {length} bytes short of the copy")
+        chunk = buf[:n]
+        tap(chunk)
+        written = 0
+        while written < n:
+            written += os.pwrite(dst_fd, chunk[written:], to + written)
+        at, to, length = at + n, to + n, length - n
+
+
+def _step_buffer() -> memoryview:
+    buf = getattr(_local, "step", None)
+    if buf is None:
+        buf = _local.step = memoryview(bytearray(TAP_STEP))
+    return buf
 
 
 def _copy_range_plain(src_fd: int, dst_fd: int, offset: int, length: int) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    IN_PROCESS,
     MLV,
     assert_cache_sound,
     cache_objects,
@@ -105,6 +106,52 @@ def test_a_damaged_chunk_is_found_and_never_enters_the_cache(
     found = mlv("verify", "--remote", "store", "--full", "--json", cwd=other, check=False)
     problems = json.loads(found.stdout)["problems"]
     assert [(p["path"], p["found"]) for p in problems] == [("data/big.bin", "corrupt")]
+
+
+def test_a_folder_fetch_hashes_the_bytes_as_it_copies_them(
+    mlv_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a folder remote, a file rebuilt wholly by copies (of the remote's raw chunks,
+    and of the chunks an older version in the cache holds) is checked by the hash of the
+    bytes as they were copied, not read again; one with a compressed chunk (decoded on
+    its way) is hashed after. Either way the file arrives exact."""
+    if not IN_PROCESS:
+        pytest.skip("counts the files hashed after their rebuild, in this process")
+    from mlv.objects import store
+    from mlv.objects.packs import chunked
+
+    hashed_after: list[str] = []
+    hash_path = store.hash_path_mmap
+
+    def counting(algo: str, path: str) -> str:
+        hashed_after.append(path)
+        return hash_path(algo, path)
+
+    monkeypatch.setattr(chunked, "hash_path_mmap", counting)
+    v1 = os.urandom(4 * THRESHOLD)
+    text = b"".join(b"row %d,%d\n" % (i, i * i) for i in range(200_000))[: 2 * THRESHOLD]
+    remote = tmp_path / "remote"
+    pushed(mlv_repo, str(remote), {"data/model.bin": v1, "data/table.csv": text}, "data")
+    other = clone(mlv_repo, tmp_path / "clone")
+    mlv("pull", cwd=other)
+    assert (other / "data" / "model.bin").read_bytes() == v1
+    assert (other / "data" / "table.csv").read_bytes() == text
+    assert len(hashed_after) == 1  # the CSV, whose chunks are stored zstd
+
+    v2 = v1[: 2 * THRESHOLD] + os.urandom(50_000) + v1[2 * THRESHOLD :]
+    (mlv_repo / "data" / "model.bin").chmod(0o644)
+    (mlv_repo / "data" / "model.bin").write_bytes(v2)
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo, "v2")
+    mlv("push", cwd=mlv_repo)
+    git("pull", "-q", cwd=other)
+    hashed_after.clear()
+    doc = json.loads(mlv("pull", "--json", cwd=other).stdout)
+    assert doc["ok"], doc
+    assert doc["transferred"]["bytes"] < len(v2) // 2  # v1's chunks came from the cache
+    assert (other / "data" / "model.bin").read_bytes() == v2
+    assert hashed_after == []
+    assert_cache_sound(other)
 
 
 # ---- killed on S3, through the fault proxy ---------------------------------------------------

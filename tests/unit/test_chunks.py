@@ -4,6 +4,7 @@ list that breaks the format."""
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 import time
@@ -24,6 +25,7 @@ from mlv.objects.packs.chunks import (
     ChunkRef,
 )
 from mlv.objects.packs.packfile import PackFormatError
+from mlv.util import localfs
 
 # The layout written out here from the specification, not imported from the module under test.
 HEADER = "<8sHBBIIIIIQ"  # magic, version, algo, chunking, reserved, min, avg, max, N, length
@@ -193,6 +195,61 @@ def test_results_before_the_end_are_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         chunker.chunk_list()
     it.close()  # type: ignore[attr-defined]
+
+
+# ---- the copies that rebuild a chunked file: hashed on the way -------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(0, 3 * localfs.TAP_STEP),
+    at=st.integers(0, localfs.TAP_STEP + 7),
+    to=st.integers(0, 2 * localfs.TAP_STEP + 5),
+)
+def test_a_tapped_copy_writes_and_shows_every_byte_in_order(
+    tmp_path_factory: pytest.TempPathFactory, length: int, at: int, to: int
+) -> None:
+    """copy_between with a tap: the bytes land where the kernel's copy puts them, the tap
+    sees each of them once and in order, and no write crosses a TAP_STEP boundary of the
+    file written (each ends on one, but the last)."""
+    folder = tmp_path_factory.mktemp("tap")
+    data = random_bytes(at + length + 100, seed=length)
+    (folder / "src").write_bytes(data)
+    seen: list[bytes] = []
+    writes: list[tuple[int, int]] = []
+    real_pwrite = os.pwrite
+
+    def pwrite(fd: int, buf: bytes | memoryview, offset: int) -> int:
+        writes.append((offset, len(buf)))
+        return real_pwrite(fd, buf, offset)
+
+    src = os.open(folder / "src", os.O_RDONLY)
+    dst = os.open(folder / "dst", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(os, "pwrite", pwrite)
+            localfs.copy_between(src, dst, length, at, to, lambda b: seen.append(bytes(b)))
+    finally:
+        os.close(src)
+        os.close(dst)
+    assert b"".join(seen) == data[at : at + length]
+    assert (folder / "dst").read_bytes()[to:] == data[at : at + length]
+    step = localfs.TAP_STEP
+    for offset, n in writes:
+        assert offset // step == (offset + n - 1) // step
+    assert all((offset + n) % step == 0 for offset, n in writes[:-1])
+
+
+def test_a_tapped_copy_from_a_short_source_says_so(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(b"x" * 1000)
+    src = os.open(tmp_path / "src", os.O_RDONLY)
+    dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with pytest.raises(localfs.ShortSource):
+            localfs.copy_between(src, dst, 2000, 0, 0, lambda b: None)
+    finally:
+        os.close(src)
+        os.close(dst)
 
 
 VALID = raw_list(ROWS)

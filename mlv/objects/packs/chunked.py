@@ -418,43 +418,83 @@ def _runs(pieces: Iterable[tuple[int, int, S, int, int, str]]) -> list[tuple[_Ru
     return out
 
 
-def _copy_local(fd: int, pieces: list[tuple[str, int, int, int, int]]) -> int:
-    """Copy chunks from local objects into the file being rebuilt, by the kernel, runs of
-    them as one range; unread, so the caller checks the whole file and writes them again
-    one by one, each checked, when it does not match. A range that cannot be copied is
-    left (the check fails). The bytes taken."""
-    for run, _ in _runs((fd, offset, src, at, n, c) for c, offset, src, at, n in pieces):
-        try:
-            localfs.copy_between(run.source, fd, run.length, run.at, run.offset)
-        except OSError as e:  # changed or unreadable since: the check after catches it
-            log.debug(__name__, f"local chunks not copied ({e})")
-    return sum(p[4] for p in pieces)
+@dataclass
+class _Copied:
+    """What _copy_all did: chunks copied to every place they go, the bytes copied from the
+    remote's packs, and the hash of each file built wholly by copies (read as copied)."""
+
+    chunks: set[str] = field(default_factory=set)
+    nbytes: int = 0
+    digests: dict[str, str] = field(default_factory=dict)  # object -> what its bytes hash to
 
 
-def _copy_chunks(
+def _copy_all(
     packs: Packed,
-    places: dict[str, list[tuple[int, int]]],
+    fds: dict[str, int],
+    local_of: dict[str, list[tuple[str, int, int, int, int]]],
+    remote_of: dict[str, list[tuple[str, int]]],
     first: Mapping[str, Location | None],
-) -> tuple[set[str], int]:
-    """On a remote whose packs can be copied by the kernel (a folder), copy the raw chunks
-    straight into the files being rebuilt, unread: the caller checks each file's hash and
-    fetches the chunks of one that does not match again, checked one by one. first: each
-    chunk's first plain copy. The chunks copied everywhere they go, and the bytes copied."""
-    if not packs.can_copy():
-        return set(), 0
-    pieces: list[tuple[int, int, PackRef, int, int, str]] = []
-    for chunk, targets in places.items():
-        loc = first.get(chunk)
-        if loc is None or loc.codec != CODEC_RAW:
-            continue  # compressed, or on no index: read and decoded the slow way
-        for fd, offset in targets:
+    copy_remote: bool,
+) -> _Copied:
+    """Copy the chunks the cache holds from the local objects that hold them, and, on a
+    remote whose packs can be copied (a folder; copy_remote), its raw chunks from its
+    packs, straight into the files being rebuilt, runs of consecutive chunks as one range,
+    unchecked: the caller checks each file's hash, and writes every chunk of a file that
+    does not match again, each checked. A file whose every chunk is copied so is copied in
+    order through a tap that hashes it (localfs.copy_between), so that it need not be read
+    again to be checked; the others by the kernel. A local range that cannot be copied is
+    left (the check fails); a pack range that fails leaves its chunks to be downloaded."""
+    out = _Copied()
+    failed: set[str] = set()
+    owners: set[str] = set()
+    for h, fd in fds.items():
+        # a source: a pack of the remote, or (an int) a local object's descriptor
+        pieces: list[tuple[int, int, PackRef | int, int, int, str]] = [
+            (fd, offset, src, at, n, c) for c, offset, src, at, n in local_of[h]
+        ]
+        whole = True  # every chunk of h is copied here: hashed as it is copied
+        for chunk, offset in remote_of[h]:
+            loc = first.get(chunk)
+            if not copy_remote or loc is None or loc.codec != CODEC_RAW:
+                whole = False  # compressed, or on no index: read and decoded the slow way
+                continue
             pieces.append((fd, offset, loc.pack, loc.offset, loc.stored, chunk))
-    runs = _runs(pieces)
-    done = packs.copy([(r.source, r.at, r.length, r.fd, r.offset) for r, _ in runs])
-    owners = {chunk for _, group in runs for chunk in group}
-    failed = {c for (_, group), ok in zip(runs, done, strict=True) if not ok for c in group}
-    nbytes = sum(r.length for (r, _), ok in zip(runs, done, strict=True) if ok)
-    return owners - failed, nbytes
+            owners.add(chunk)
+        hasher = hashing.new_hasher(hashing.algorithm_of(h)) if whole else None
+        tap = hasher.update if hasher is not None else None
+        intact = True
+        runs = _runs(pieces)
+        i = 0
+        while i < len(runs):
+            run = runs[i][0]
+            if isinstance(run.source, int):
+                try:
+                    localfs.copy_between(run.source, fd, run.length, run.at, run.offset, tap)
+                except OSError as e:  # changed or unreadable since: the check after catches it
+                    log.debug(__name__, f"local chunks not copied ({e})")
+                    intact = False
+                i += 1
+                continue
+            end = i  # the pack runs from here on, copied in one call
+            while end < len(runs) and not isinstance(runs[end][0].source, int):
+                end += 1
+            batch = runs[i:end]
+            items: list[tuple[PackRef, int, int, int, int]] = []
+            for r, _ in batch:
+                assert isinstance(r.source, PackRef)
+                items.append((r.source, r.at, r.length, r.fd, r.offset))
+            done = packs.copy(items, [tap] * len(batch) if tap is not None else None)
+            for (r, members), ok in zip(batch, done, strict=True):
+                if ok:
+                    out.nbytes += r.length
+                else:
+                    failed.update(members)
+                    intact = False
+            i = end
+        if hasher is not None and intact:
+            out.digests[h] = f"{hashing.algorithm_of(h)}:{hasher.hexdigest()}"
+    out.chunks = owners - failed
+    return out
 
 
 def _rebuild_some(
@@ -467,7 +507,7 @@ def _rebuild_some(
     done: Done | None = None,
 ) -> Result:
     """Rebuild chunked objects: read their chunk lists, copy every chunk the cache holds
-    from the local object that holds it (by the kernel, unread), copy (a folder remote) or
+    from the local object that holds it (unchecked), copy (a folder remote) or
     download the others (by ranges, each checked against its hash, another copy tried when
     one is missing or damaged), each at its offsets into the temporary into(hash), then
     check the whole file against the object's hash and hand it to finish(hash, path)
@@ -518,10 +558,12 @@ def _rebuild_some(
                         continue
                 places.setdefault(ref.hash, []).append((fd, offset))
                 remote_of[h].append((ref.hash, offset))
-            result.reused += _copy_local(fd, local_of[h])
+            result.reused += sum(p[4] for p in local_of[h])
         broken: dict[int, BaseException] = {}
-        copied, nbytes = _copy_chunks(packs, places, first) if cache is not None else (set(), 0)
-        result.nbytes += nbytes
+        copy_remote = cache is not None and packs.can_copy()
+        copies = _copy_all(packs, fds, local_of, remote_of, first, copy_remote)
+        copied = copies.chunks
+        result.nbytes += copies.nbytes
         result.nbytes += _fetch_chunks(
             packs, {c: p for c, p in places.items() if c not in copied}, broken
         )
@@ -536,7 +578,9 @@ def _rebuild_some(
                     result.failed[h] = error
                 continue
             algo = hashing.algorithm_of(h)
-            got = hash_path_mmap(algo, paths[h])
+            got = copies.digests.get(h)
+            if got is None or any(c not in copied for c, _ in remote_of[h]):
+                got = hash_path_mmap(algo, paths[h])  # not (all) hashed as it was copied
             if got != h and (local_of[h] or any(c in copied for c, _ in remote_of[h])):
                 # Copied unchecked: write every chunk again, each checked against its
                 # hash, a local one that fails (or cannot be read) and every remote one

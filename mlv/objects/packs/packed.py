@@ -504,17 +504,22 @@ class Packed:
             os, "copy_file_range"
         )
 
-    def copy(self, items: Sequence[tuple[PackRef, int, int, int, int]]) -> list[bool]:
+    def copy(
+        self,
+        items: Sequence[tuple[PackRef, int, int, int, int]],
+        taps: Sequence[localfs.Tap | None] | None = None,
+    ) -> list[bool]:
         """Copy byte ranges of packs into open local files, (pack, start, length, fd,
         offset): one bool each, True when its bytes were copied. Nothing is checked here:
-        the caller hashes what it built (can_copy must be true)."""
+        the caller hashes what it built (can_copy must be true). taps: one per item, None
+        or called with every byte of it copied, in order (to hash the file being built)."""
         copy_ranges = self.backend.copy_ranges  # type: ignore[attr-defined]
         keys = [
             (layout.pack_key(pack.name), start, length, fd, offset)
             for pack, start, length, fd, offset in items
         ]
         try:
-            results = copy_ranges(keys)
+            results = copy_ranges(keys, taps) if taps else copy_ranges(keys)
         except Exception as e:
             raise self.failure(e) from e
         return [r.error is None for r in results]
