@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import time
 from collections.abc import Callable
@@ -88,7 +89,8 @@ def test_push_pull_verify_and_gc_in_a_fresh_clone(
 ) -> None:
     files = {f"data/f{i}.txt": f"file {i}\n".encode() for i in range(4)}
     files["data/sub/nested.csv"] = b"a,b\n1,2\n"
-    files["data/big.bin"] = os.urandom(BIG)
+    # fixed bytes not ending in CR: gcp-storage-emulator drops a trailing CR of an upload
+    files["data/big.bin"] = random.Random(2).randbytes(BIG)
     write_files(mlv_repo, files)
     mlv("add", "data", cwd=mlv_repo)
     mlv("remote", "add", "-d", cloud.name, cloud.url, cwd=mlv_repo)

@@ -7,6 +7,7 @@ and see what a backend left behind."""
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -247,7 +248,11 @@ def test_list_sizes_gives_each_key_its_size(remote: Remote) -> None:
 def test_upload_creates_folders_reports_sizes_and_leaves_no_temporary(
     remote: Remote, tmp_path: Path
 ) -> None:
-    payloads = {key(i, f"{i:02x}"): os.urandom(i * 100) for i in range(12)}  # 0 bytes too
+    # Fixed bytes, not os.urandom: gcp-storage-emulator drops a trailing CR of an upload
+    # (its multipart parsing; GCS does not), so 1 run in 23 failed on the emulator's bug.
+    # None of these ends in b"\r"; 0 bytes too.
+    payloads = {key(i, f"{i:02x}"): random.Random(i).randbytes(i * 100) for i in range(12)}
+    assert not any(data.endswith(b"\r") for data in payloads.values())
     items = [(write(tmp_path, f"f{i}", data), k) for i, (k, data) in enumerate(payloads.items())]
     seen: list[int] = []
     results = by_key(remote.backend.upload(items, 4, seen.append))
@@ -265,7 +270,7 @@ def test_upload_creates_folders_reports_sizes_and_leaves_no_temporary(
 def test_upload_of_a_temporary_given_away(remote: Remote, tmp_path: Path) -> None:
     """move=True (a pack built for the upload): the key gets the bytes, whether the backend
     moved the file or copied it, and keeps them once the caller deletes its temporary."""
-    data = os.urandom(300_000)
+    data = random.Random(300).randbytes(300_000)  # fixed: not ending in CR (see above)
     local = write(tmp_path, "pack", data)
     results = remote.backend.upload([(local, key(1))], 1, None, move=True)
     assert results[0].ok and results[0].nbytes == len(data), results[0].error
@@ -294,7 +299,7 @@ def test_upload_is_atomic_per_key_no_temporary_after_many(remote: Remote, tmp_pa
 
 
 def test_three_mib_round_trip_byte_for_byte(remote: Remote, tmp_path: Path) -> None:
-    data = os.urandom(3 << 20)
+    data = random.Random(3).randbytes(3 << 20)  # fixed: not ending in CR (see above)
     k = key(3, "3f")
     up = remote.backend.upload([(write(tmp_path, "big", data), k)], 2)
     assert up[0].ok and up[0].nbytes == len(data)
