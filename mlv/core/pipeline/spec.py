@@ -268,12 +268,12 @@ def _parse(text: str | bytes, where: str, read: templating.Reader | None) -> Pip
         return Pipeline()
     if not isinstance(doc, dict):
         raise PipelineError(f"{where}: expected a mapping with `stages:`")
-    unknown = set(doc) - {"stages", "checks", "plots", templating.VARS}
-    if unknown:
-        raise PipelineError(
-            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
-            "the top level holds `vars:`, `stages:`, `plots:` and `checks:`",
-        )
+    _refuse_unknown(
+        doc,
+        {"stages", "checks", "plots", templating.VARS},
+        f"{where}: unknown key(s)",
+        "the top level holds `vars:`, `stages:`, `plots:` and `checks:`",
+    )
     stages_doc = doc.get("stages") or {}
     if not isinstance(stages_doc, dict):
         raise PipelineError(f"{where}: `stages` must be a mapping of stage names")
@@ -317,16 +317,24 @@ def _plot(raw: Any, at: str) -> Plot:
     raise PipelineError(f"{at}: entries are file paths or {{NAME: {{x: .., y: ..}}}}, got {raw!r}")
 
 
+def _refuse_unknown(
+    mapping: dict[Any, Any], allowed: set[str], what: str, hint: str, listed: bool = False
+) -> None:
+    """Refuse the keys of mapping outside allowed, in one line: `WHAT a, b: HINT`; listed:
+    the hint goes on with the allowed keys (built only when refusing: a matrix may make
+    10,000 stages)."""
+    unknown = set(mapping) - allowed
+    if unknown:
+        if listed:
+            hint = f"{hint} {', '.join(sorted(allowed))}"
+        raise PipelineError(f"{what} {', '.join(sorted(map(str, unknown)))}", hint)
+
+
 def _plot_props(props: Any, at: str) -> tuple[tuple[str, Any], ...]:
     props = props or {}
     if not isinstance(props, dict):
         raise PipelineError(f"{at}: plot properties must be a mapping")
-    unknown = set(props) - PLOT_KEYS
-    if unknown:
-        raise PipelineError(
-            f"{at}: unknown plot propert(ies) {', '.join(sorted(map(str, unknown)))}",
-            f"a plot has {', '.join(sorted(PLOT_KEYS))}",
-        )
+    _refuse_unknown(props, PLOT_KEYS, f"{at}: unknown plot propert(ies)", "a plot has", True)
     return tuple((str(k), v) for k, v in props.items())
 
 
@@ -336,12 +344,7 @@ def _stage(name: str, body: Any, where: str) -> Stage:
         raise PipelineError(f"{at}: invalid name", NAME_HINT)
     if not isinstance(body, dict):
         raise PipelineError(f"{at}: expected a mapping with `cmd:`")
-    unknown = set(body) - _STAGE_KEYS
-    if unknown:
-        raise PipelineError(
-            f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
-            f"a stage has {', '.join(sorted(_STAGE_KEYS))}",
-        )
+    _refuse_unknown(body, _STAGE_KEYS, f"{at}: unknown key(s)", "a stage has", True)
     cmd = body.get("cmd")
     if isinstance(cmd, str):
         cmds: tuple[str, ...] = (cmd,)
