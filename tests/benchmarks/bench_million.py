@@ -8,9 +8,10 @@ Steps, each timed as a whole command after `sync` and a one-second pause: `mlv a
 `mlv status` three times, `rm -rf data`, `mlv checkout` (default cache.type: a copy
 without reflinks), `mlv status` (the first after that checkout), then (untimed)
 `mlv config cache.type hardlink`, and `rm -rf data`, `mlv checkout` (hardlinks),
-`mlv status`. Peak memory is the maximum resident set size reported by GNU time
-(`/usr/bin/time -v`). Each step also prints its microseconds per file (seconds / N * 1e6),
-to compare with the same step at 20,000 files (bench_floor.py).
+`mlv status`, and `cp -al data` (the floor of that checkout). Peak memory is the maximum
+resident set size reported by GNU time (`/usr/bin/time -v`). Each step also prints its
+microseconds per file (seconds / N * 1e6), to compare with the same step at 20,000 files
+(bench_floor.py).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main() -> None:
         ("rm -rf data", ["rm", "-rf", "data"]),
         ("checkout (hardlink)", [a.mlv, "checkout"]),
         ("status (hardlink)", [a.mlv, "status"]),
+        ("cp -al (floor)", ["cp", "-al", "data", "data-cp-al"]),
     ):
         if not label:
             subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
