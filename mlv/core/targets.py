@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mlv import git
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.core.workspace import printable
-from mlv.errors import MlvError, PipelineError, PointerError, UsageError, rpath
+from mlv.errors import MlvError, PipelineError, PointerError, UsageError, WorkspaceError, rpath
 from mlv.objects import names as names_mod
 from mlv.objects import pointer as pointer_mod
 from mlv.objects.pointer import SUFFIX, Pointer
@@ -90,12 +90,16 @@ _UNREADABLE = (PipelineError, OSError, TypeError, ValueError, AttributeError)
 def lock_targets(repo: Repo) -> list[Target]:
     """The cached outs of the stages in the workspace's mlv.lock (none without one). A lock
     that cannot be read raises PointerError, like a broken pointer file."""
+    from mlv.core.workspace import refuse_link_out
+
+    refuse_link_out(repo.root, LOCK_FILE)  # a clone's mlv.lock -> a file of the user's
     lock_text = _read_if_there(repo.abs(LOCK_FILE), LOCK_FILE)
     if lock_text is None:
         return []
     try:
+        refuse_link_out(repo.root, PIPELINE_FILE)
         spec_text = _read_if_there(repo.abs(PIPELINE_FILE), PIPELINE_FILE)
-    except PointerError:
+    except (PointerError, WorkspaceError):
         spec_text = None  # unreadable: every out counts as cached
     return outs_of_lock(lock_text, spec_text, rpath(LOCK_FILE), rpath(PIPELINE_FILE))
 

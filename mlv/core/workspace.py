@@ -56,12 +56,23 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 
 def ignore_rules_above(repo: Repo, rel: str) -> IgnoreRules:
     """Rules from .mlvignore files at the root and in every folder above rel."""
-    rules = IgnoreRules.empty().with_file(os.path.join(repo.root, IGNORE_FILE), "")
+    rules = with_ignore_file(repo.root, IgnoreRules.empty(), "")
     parts = rel.split("/")[:-1] if rel else []
     for depth in range(1, len(parts) + 1):
-        base = "/".join(parts[:depth])
-        rules = rules.with_file(os.path.join(repo.root, base, IGNORE_FILE), base)
+        rules = with_ignore_file(repo.root, rules, "/".join(parts[:depth]))
     return rules
+
+
+def with_ignore_file(root: str, rules: IgnoreRules, folder: str) -> IgnoreRules:
+    """rules and those of folder's .mlvignore (folder relative to root), if it has one. One
+    that a link git tracks leads out of the work tree is refused, as git reads no
+    .gitignore through a link: checked only when a file was there (a stat per folder is
+    all an absent one costs)."""
+    rel = f"{folder}/{IGNORE_FILE}" if folder else IGNORE_FILE
+    more = rules.with_file(os.path.join(root, rel), folder)
+    if more is not rules:
+        refuse_link_out(root, rel)
+    return more
 
 
 # ---- symbolic links that git tracks (docs/security.md) ------------------------------------
@@ -513,7 +524,7 @@ class Scanner:
         except PermissionError:
             raise denied from None
         try:
-            rules = rules.with_file(path + "/" + IGNORE_FILE, rel)
+            rules = with_ignore_file(self.repo.root, rules, rel)
             entries = self._list(fd, path, rel, rules)
         except PermissionError:
             raise denied from None

@@ -679,3 +679,46 @@ def test_status_of_a_pointer_below_a_committed_folder_link(tmp_path: Path, mlv_r
         "(`git rm link`)"
     ) in proc.stdout
     _unchanged(outside)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("mlv.yaml", ("dag",)),
+        ("mlv.yaml", ("repro",)),
+        ("mlv.lock", ("repro",)),
+        (".mlvignore", ("add", "new")),
+        ("data/.mlvignore", ("status",)),
+    ],
+)
+def test_committed_pipeline_and_ignore_files_linked_out_are_not_read(
+    tmp_path: Path, mlv_repo: Path, name: str, args: tuple[str, ...]
+) -> None:
+    """mlv.yaml, mlv.lock or a .mlvignore committed as a link to a file of the user's (a
+    YAML file whose keys would be printed as stage names) is refused before it is read, as
+    git reads no .gitignore through a link; the hint, run, gives a working repository."""
+    secret = tmp_path / "user" / "hosts.yml"
+    secret.parent.mkdir()
+    secret.write_text("stages:\n  gho_SECRET:\n    cmd: echo gho_SECRET\n")
+    author, _ = _author(tmp_path, mlv_repo)
+    write_files(author, {"data/a.txt": "a"})
+    mlv("add", "data", cwd=author)
+    if name == "mlv.lock":
+        (author / "mlv.yaml").write_text("stages:\n  s:\n    cmd: echo x > out.txt\n")
+    mlv("push", cwd=author)
+    (author / name).symlink_to(secret)
+    git("add", "-A", cwd=author)
+    git("add", "-f", name, cwd=author)
+    git("commit", "-q", "-m", "hostile", cwd=author)
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
+    mlv("push", cwd=victim, check=False)  # the committed remote: nothing of the secret goes
+    write_files(victim, {"new/x.txt": "x"})
+    proc = mlv(*args, cwd=victim, check=False)
+    assert "gho_SECRET" not in proc.stdout + proc.stderr
+    line = assert_error(
+        proc, 1, f"{name}: a symbolic link that git tracks leads out of the work tree"
+    )
+    assert f"`git rm {name}`" in line
+    git("rm", "-q", name, cwd=victim)
+    mlv(*(("status",) if name == "mlv.yaml" else args), cwd=victim)  # no stages left

@@ -126,8 +126,10 @@ def load(root: str) -> Lock:
 def read_bytes(root: str) -> bytes | None:
     """mlv.lock's bytes as they are on disk, None when there is none."""
     try:
+        from mlv.core.workspace import refuse_link_out
         from mlv.util import localfs
 
+        refuse_link_out(root, LOCK_FILE)  # a clone's mlv.lock -> a file of the user's
         return localfs.read_small(os.path.join(root, LOCK_FILE))
     except FileNotFoundError:
         return None

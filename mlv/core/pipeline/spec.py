@@ -175,9 +175,11 @@ class Pipeline:
 def load(root: str) -> Pipeline:
     """The pipeline of the repository at root; empty when there is no mlv.yaml."""
     path = os.path.join(root, PIPELINE_FILE)
+    from mlv.core.workspace import refuse_link_out
     from mlv.util import localfs
 
     try:
+        refuse_link_out(root, PIPELINE_FILE)  # a clone's mlv.yaml -> a file of the user's
         text = localfs.read_small(path)
     except FileNotFoundError:
         return Pipeline()
