@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -403,3 +405,70 @@ def test_status_hints_checkout_after_git_checkout_of_an_old_commit(mlv_repo: Pat
     (mlv_repo / "m.txt").chmod(0o644)
     (mlv_repo / "m.txt").write_text("m3")
     assert mlv("status", "m.txt", cwd=mlv_repo).stdout.splitlines() == ["modified     m.txt"]
+
+
+# A plain status (no path, no --remote) as a process, reporting whether click was loaded.
+_REPORTS_CLICK = (
+    "import sys\n"
+    "from mlv.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    sys.stderr.write(f\"click loaded: {'click' in sys.modules}\\n\")\n"
+)
+
+
+def test_plain_status_starts_without_click(mlv_repo: Path) -> None:
+    """Issue 17: status's whole time is start-up plus a stat per file, and importing click
+    was ~15 ms of its ~0.13 s at 20,000 files. `mlv status` with no more than --json,
+    --check, -q and -v runs without it; anything else (a path) goes through click."""
+    _tracked(mlv_repo)
+    for args, loaded in (
+        (["status"], False),
+        (["status", "--json", "--check"], False),
+        (["-q", "status", "-v"], False),
+        (["status", "data"], True),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", _REPORTS_CLICK, *args],
+            cwd=mlv_repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.endswith(f"click loaded: {loaded}\n"), (args, proc.stderr)
+        assert "clean" in proc.stdout or "-q" in args
+
+
+def test_status_without_click_says_what_click_s_status_says(
+    mlv_repo: Path, monkeypatch: Any
+) -> None:
+    """The click-free status (mlv.cli._fast_status) prints and exits exactly as click's
+    status command does, for every flag it takes, clean or not."""
+    from mlv import cli as mlv_cli
+
+    _tracked(mlv_repo)
+    for change in ("clean", "edited"):
+        if change == "edited":
+            (mlv_repo / "data" / "edit.txt").chmod(0o644)
+            (mlv_repo / "data" / "edit.txt").write_text("after")
+            (mlv_repo / "data" / "gone.txt").unlink()
+            (mlv_repo / "model.bin").unlink()
+        for args in (
+            ["status"],
+            ["status", "--json"],
+            ["status", "--check"],
+            ["-q", "status", "--check"],
+            ["status", "--json", "--check", "--json"],
+        ):
+            fast = mlv(*args, cwd=mlv_repo, check=False)
+            with monkeypatch.context() as m:
+                m.setattr(mlv_cli, "_fast_status", lambda args: False)
+                slow = mlv(*args, cwd=mlv_repo, check=False)
+            assert (fast.returncode, fast.stdout, fast.stderr) == (
+                slow.returncode,
+                slow.stdout,
+                slow.stderr,
+            ), args
+            assert fast.returncode == (1 if change == "edited" and "--check" in args else 0)
