@@ -7,6 +7,7 @@ at memory speed and never holds a whole large file in memory.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -112,6 +113,18 @@ def hash_fd(algo: str, fd: int) -> tuple[str, int]:
         hasher.update(buf[:n])
         total += n
     return f"{algo}:{hasher.hexdigest()}", total
+
+
+def update_range(hasher: Hasher, fd: int, start: int, end: int) -> None:
+    """Feed bytes start..end of fd to hasher, through this thread's buffer (positioned
+    reads: the file offset is left alone). OSError when the file ends before end."""
+    buf = _buffer()
+    while start < end:
+        n = os.preadv(fd, [buf[: min(CHUNK, end - start)]], start)
+        if n == 0:
+            raise OSError(errno.EIO, f"file ends {end - start} bytes before the range read")
+        hasher.update(buf[:n])
+        start += n
 
 
 def hash_file(algo: str, path: str | os.PathLike[str]) -> tuple[str, int]:

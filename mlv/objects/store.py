@@ -31,6 +31,8 @@ from mlv.util import localfs
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
 OBJECT_MODE = 0o444
+# ingest copies files this large while hashing the copy (Cache._copy_hashed)
+COPY_BEHIND = 2 * localfs.BEHIND_STEP
 SWEEP_EVERY = 86400.0  # seconds between sweeps of the object folders by ordinary commands
 
 
@@ -190,9 +192,11 @@ class Cache:
                 self.link_workspace(hash_id, src, "hardlink")
             return hash_id
         tmp = self._new_tmp()
-        self._fill_tmp(src, tmp, "copy" if follow and kind == "hardlink" else kind)
         try:
-            hash_id = hash_path_mmap(algo, tmp)
+            hashed = self._fill_tmp(
+                src, tmp, "copy" if follow and kind == "hardlink" else kind, algo
+            )
+            hash_id = hashed or hash_path_mmap(algo, tmp)
             dst = self._commit_tmp(tmp, hash_id)
         except BaseException:
             _unlink_quiet(tmp)
@@ -203,23 +207,52 @@ class Cache:
             self.link_workspace(hash_id, src, kind)
         return hash_id
 
-    def _fill_tmp(self, src: str, tmp: str, kind: str) -> None:
-        """Get src's bytes into the cache's temporary tmp as cheaply as the filesystem allows."""
+    def _fill_tmp(self, src: str, tmp: str, kind: str, algo: str) -> str | None:
+        """Get src's bytes into the cache's temporary tmp as cheaply as the filesystem
+        allows. Returns the hash id of tmp's bytes when the copy hashed them as they
+        landed, else None (the caller hashes tmp)."""
         if kind in ("hardlink", "symlink") and not os.path.islink(src):
             try:
                 localfs.hardlink(src, tmp)
                 os.chmod(tmp, OBJECT_MODE)
-                return
+                return None
             except localfs.LinkUnsupported:
                 if kind == "hardlink":
                     self._give_up("hardlink", "unsupported")
         if kind == "reflink" and "reflink" not in self._broken:
             try:
                 localfs.copy_to_new(src, tmp, OBJECT_MODE, reflink=True)
-                return
+                return None
             except localfs.LinkUnsupported:
                 self._give_up("reflink", "unsupported")
-        localfs.copy_to_new(src, tmp, OBJECT_MODE, reflink=False)
+        return self._copy_hashed(src, tmp, algo)
+
+    def _copy_hashed(self, src: str, tmp: str, algo: str) -> str | None:
+        """Copy src into the new temporary tmp. A large file (COPY_BEHIND or more) is
+        copied by the kernel in steps by a second thread while this one hashes each step
+        of tmp already written (localfs.copy_fd_behind): the hash is of the bytes that
+        are in the object, read back from it, never of the source, and the copy and the
+        hash overlap. Returns that hash id; None for a smaller file (copied whole, the
+        caller hashes it: a thread per file would cost more than it saves)."""
+        src_fd = os.open(src, os.O_RDONLY)
+        try:
+            size = os.fstat(src_fd).st_size
+            dst_fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
+            try:
+                if size < COPY_BEHIND:
+                    localfs.copy_fd(src_fd, dst_fd, size)
+                    return None
+                hasher = hashing.new_hasher(algo)
+
+                def hash_written(start: int, end: int) -> None:
+                    hashing.update_range(hasher, dst_fd, start, end)
+
+                localfs.copy_fd_behind(src_fd, dst_fd, size, hash_written)
+                return f"{algo}:{hasher.hexdigest()}"
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
 
     def link_workspace(self, hash_id: str, dst: str, kind: str) -> None:
         """Replace dst by a hard or symbolic link to the object, atomically."""

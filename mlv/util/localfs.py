@@ -14,7 +14,7 @@ import itertools
 import os
 import stat as stat_mod
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 TMP_MARK = ".mlvtmp-"
 _FICLONE = 0x40049409
@@ -242,6 +242,92 @@ def copy_fd(src_fd: int, dst_fd: int, size: int, tap: Tap | None = None) -> None
         else:
             raise
     os.ftruncate(dst_fd, size)
+
+
+BEHIND_STEP = 8 << 20  # copy_fd_behind's steps: ~3 ms of kernel copy each here
+
+
+def _data_ranges(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """The (start, end) ranges of fd's first size bytes that hold data, in order; holes
+    are left out (a filesystem without SEEK_DATA: one range, all of it)."""
+    offset = 0
+    while offset < size:
+        try:
+            data = os.lseek(fd, offset, os.SEEK_DATA)
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # no data after offset: the rest is a hole
+                return
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # no SEEK_DATA support
+                yield offset, size
+                return
+            raise
+        if data >= size:
+            return
+        yield data, min(hole, size)
+        offset = hole
+
+
+def copy_fd_behind(
+    src_fd: int,
+    dst_fd: int,
+    size: int,
+    behind: Callable[[int, int], None],
+    step: int = BEHIND_STEP,
+) -> None:
+    """copy_fd of size bytes (holes kept), made by a second thread in steps while this
+    thread calls behind(start, end), in order, for each range of dst that is final: to
+    hash the bytes that landed in the copy as the next step is being copied (a kernel
+    copy and a hash of the same large file take a core each; measured on this project's
+    VM, 512 MiB: 0.17 s instead of 0.21 s one after the other, docs/performance.md).
+
+    dst is given its size first, so holes and whatever a shrinking source leaves out read
+    as zeros from the start; steps end on multiples of step. Memory: none of ours (the
+    kernel copies). An error of the copy is raised here; an exception in behind (or an
+    interrupt) stops the copy after its current step, before this returns."""
+    os.ftruncate(dst_fd, size)
+    cond = threading.Condition()
+    state = {"done": 0, "over": False, "stop": False}
+    failure: list[BaseException] = []
+
+    def copier() -> None:
+        try:
+            for start, end in _data_ranges(src_fd, size):
+                while start < end:
+                    if state["stop"]:
+                        return
+                    n = min(end - start, step - start % step)
+                    _copy_range(src_fd, dst_fd, start, n)  # a short source: zeros remain
+                    start += n
+                    with cond:
+                        state["done"] = start
+                        cond.notify()
+        except BaseException as e:  # handed to the caller's thread
+            failure.append(e)
+        finally:
+            with cond:
+                state["over"] = True
+                cond.notify()
+
+    worker = threading.Thread(target=copier, name="mlv-copy", daemon=True)
+    worker.start()
+    try:
+        pos = 0
+        while pos < size:
+            with cond:
+                while state["done"] <= pos and not state["over"]:
+                    cond.wait()
+                upto = size if state["over"] and not failure else state["done"]
+            if failure:
+                break
+            if upto > pos:
+                behind(pos, upto)
+                pos = upto
+    finally:
+        state["stop"] = True
+        worker.join()
+    if failure:
+        raise failure[0]
 
 
 def clone_fd(src_fd: int, dst_fd: int) -> None:

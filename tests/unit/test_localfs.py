@@ -220,6 +220,102 @@ def test_copy_fd_copies_only_size_bytes(d: Path) -> None:
     assert _same(dst, expected[: 4 * MiB + 10])
 
 
+def _copy_behind(src: Path, dst: Path, size: int, step: int) -> tuple[str, list[tuple[int, int]]]:
+    """copy_fd_behind, hashing dst's bytes in the ranges it hands over: (hash, ranges)."""
+    hasher = xxhash.xxh3_128()
+    ranges: list[tuple[int, int]] = []
+
+    def behind(start: int, end: int) -> None:
+        ranges.append((start, end))
+        hasher.update(os.pread(dfd, end - start, start))
+
+    sfd = os.open(src, os.O_RDONLY)
+    dfd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        localfs.copy_fd_behind(sfd, dfd, size, behind, step=step)
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+    return hasher.hexdigest(), ranges
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_copy_fd_behind_hands_over_every_byte_of_the_copy_in_order(d: Path, layout: str) -> None:
+    """The copy made by the second thread is the source, holes kept; the ranges handed
+    over cover the copy once, in order, and read (from the copy) exactly its bytes."""
+    size, regions = LAYOUTS[layout]
+    src = d / "src"
+    expected = _make(src, size, regions)
+    dst = d / "dst"
+    digest, ranges = _copy_behind(src, dst, size, step=MiB)
+    assert digest == xxhash.xxh3_128(expected).hexdigest()
+    assert _same(dst, expected)
+    if size:
+        assert [r[0] for r in ranges] == [0] + [r[1] for r in ranges[:-1]]
+        assert ranges[-1][1] == size
+    else:
+        assert ranges == []
+    assert all(start < end for start, end in ranges)
+    src_blocks = os.stat(src).st_blocks
+    assert os.stat(dst).st_blocks <= src_blocks + 16, (os.stat(dst).st_blocks, src_blocks)
+
+
+def test_copy_fd_behind_of_a_shorter_source_leaves_zeros(d: Path) -> None:
+    """A source that holds fewer bytes than asked (it shrank): the copy still has size
+    bytes, the missing ones zeros, and the bytes handed over are the copy's."""
+    src = d / "src"
+    src.write_bytes(b"x" * (3 * MiB))
+    dst = d / "dst"
+    digest, _ = _copy_behind(src, dst, 5 * MiB, step=MiB)
+    expected = b"x" * (3 * MiB) + bytes(2 * MiB)
+    assert _same(dst, expected)
+    assert digest == xxhash.xxh3_128(expected).hexdigest()
+
+
+def test_copy_fd_behind_stops_the_copy_when_the_reader_fails(d: Path) -> None:
+    """An error while hashing stops the copying thread after its step and is raised; no
+    thread is left writing to the file (its size stays what copy_fd_behind set)."""
+    src = d / "src"
+    src.write_bytes(os.urandom(8 * MiB))
+    dst = d / "dst"
+    calls = []
+
+    def behind(start: int, end: int) -> None:
+        calls.append(start)
+        raise KeyboardInterrupt
+
+    sfd = os.open(src, os.O_RDONLY)
+    dfd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            localfs.copy_fd_behind(sfd, dfd, 8 * MiB, behind, step=MiB)
+        blocks = os.fstat(dfd).st_blocks
+        time.sleep(0.05)
+        assert os.fstat(dfd).st_blocks == blocks  # nothing copies after it returned
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+    assert calls == [0]
+    assert os.stat(dst).st_size == 8 * MiB
+
+
+def test_copy_fd_behind_raises_the_copy_error(d: Path) -> None:
+    """The copying thread's error reaches the caller (here: the source's descriptor is
+    open for writing only, so the kernel refuses to read it)."""
+    src = d / "src"
+    src.write_bytes(b"y" * MiB)
+    dst = d / "dst"
+    sfd = os.open(src, os.O_WRONLY)
+    dfd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with pytest.raises(OSError) as info:
+            localfs.copy_fd_behind(sfd, dfd, MiB, lambda a, b: None)
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+    assert info.value.errno == errno.EBADF
+
+
 @pytest.mark.parametrize("layout", ["data-hole-data", "dense", "empty"])
 def test_copy_to_new(d: Path, layout: str) -> None:
     size, regions = LAYOUTS[layout]

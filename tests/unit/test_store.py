@@ -13,12 +13,13 @@ import xxhash
 from mlv.errors import ConfigError, ObjectCorruptError, ObjectMissingError
 from mlv.objects import hashing
 from mlv.objects.state import StateDB
-from mlv.objects.store import OBJECT_MODE, Cache, check_link_types
+from mlv.objects.store import COPY_BEHIND, OBJECT_MODE, Cache, check_link_types
 from mlv.util import localfs
 
 SMALL = 1000
 LARGE = hashing.SMALL_FILE + 12345
-SIZES = [0, SMALL, hashing.SMALL_FILE, LARGE]
+HUGE = COPY_BEHIND + 12345  # copied by a second thread while the copy is hashed
+SIZES = [0, SMALL, hashing.SMALL_FILE, LARGE, HUGE]
 KINDS = ["copy", "hardlink", "symlink", "reflink"]
 
 
@@ -193,6 +194,58 @@ def test_ingest_same_content_twice(tmp_path: Path, ws: Path, kind: str, size: in
     if kind == "symlink":
         assert os.readlink(a) == os.readlink(b) == cache.object_path(ha)
     assert _tmp_leftovers(tmp_path) == []
+
+
+def test_ingest_of_a_large_copy_names_the_bytes_in_the_object(
+    tmp_path: Path, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file's hash is of the bytes that landed in the object, read back from it,
+    never of the source: a copy that went wrong (simulated: the kernel's copy writes
+    other bytes) gives an object whose name matches its content, and the trust record
+    is of that object."""
+    data = _data(HUGE)
+    src = ws / "big.bin"
+    src.write_bytes(data)
+    real = localfs._copy_range
+
+    def bad_copy(src_fd: int, dst_fd: int, offset: int, length: int) -> None:
+        real(src_fd, dst_fd, offset, length)
+        if offset == 0:
+            os.pwrite(dst_fd, b"not the source", 5)
+
+    monkeypatch.setattr(localfs, "_copy_range", bad_copy)
+    state = StateDB(str(tmp_path / "state.db"))
+    cache = _cache(tmp_path, trust=state)
+    hash_id = cache.ingest(str(src), HUGE)
+    assert hash_id != _id(data)
+    obj = cache.object_path(hash_id)
+    assert _content(obj) == hash_id
+    assert cache.verify(hash_id)
+    state.flush()
+    assert state.object_trusted(hash_id, os.stat(obj))
+    assert _tmp_leftovers(tmp_path) == []
+
+
+def test_ingest_of_a_large_copy_that_fails_leaves_no_temporary(
+    tmp_path: Path, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy that fails midway (a full disk, say) raises, and neither an object nor a
+    half-written temporary is left in the cache."""
+    src = ws / "big.bin"
+    src.write_bytes(_data(HUGE))
+    real = localfs._copy_range
+
+    def failing_copy(src_fd: int, dst_fd: int, offset: int, length: int) -> None:
+        if offset >= COPY_BEHIND // 2:
+            raise OSError(28, "No space left on device")
+        real(src_fd, dst_fd, offset, length)
+
+    monkeypatch.setattr(localfs, "_copy_range", failing_copy)
+    cache = _cache(tmp_path)
+    with pytest.raises(OSError, match="No space"):
+        cache.ingest(str(src), HUGE)
+    assert _tmp_leftovers(tmp_path) == []
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])
