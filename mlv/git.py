@@ -15,14 +15,47 @@ from collections.abc import Sequence
 from mlv import log
 from mlv.errors import GitError
 
+# Questions asked ahead (see _start): (cwd, args) -> the git process answering it.
+_STARTED: dict[tuple[str, tuple[str, ...]], subprocess.Popen[bytes]] = {}
+
+
+def _start(args: Sequence[str], cwd: str) -> None:
+    """Run git with args in cwd now, in the background: the _run of the same args and cwd
+    takes its answer instead of running git then. For a command that knows early which
+    questions it will ask (status): each costs a few milliseconds of a process that can run
+    on another core meanwhile. Its failures are reported by that _run, as if run then."""
+    key = (cwd, tuple(args))
+    if key in _STARTED:
+        return
+    try:
+        _STARTED[key] = subprocess.Popen(
+            ["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError:
+        pass  # no git, no such folder: the _run that needs it says so
+
+
+def forget_started() -> None:
+    """End the git processes started ahead whose answer no call took (the command stopped
+    before it asked), reaping them."""
+    while _STARTED:
+        _key, proc = _STARTED.popitem()
+        proc.kill()
+        proc.communicate()
+
 
 def _run(
     args: Sequence[str], cwd: str, check: bool = True, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
+    started = _STARTED.pop((cwd, tuple(args)), None) if stdin is None else None
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, check=False, input=stdin
-        )
+        if started is not None:
+            stdout, stderr = started.communicate()
+            proc = subprocess.CompletedProcess(started.args, started.returncode, stdout, stderr)
+        else:
+            proc = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, check=False, input=stdin
+            )
     except FileNotFoundError:
         raise GitError("git is not installed", "install git, or use `mlv init --no-scm`") from None
     if check and proc.returncode != 0:
@@ -92,8 +125,17 @@ def _z(paths: Sequence[str]) -> bytes:
 
 def tracked_files(root: str, paths: Sequence[str]) -> list[str]:
     """The files git tracks at or below paths (relative to root)."""
-    proc = _run(["ls-files", "-z", "--cached", "--", *[":(literal)" + p for p in paths]], root)
+    proc = _run(_tracked_files_args(paths), root)
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def start_tracked_files(root: str, paths: Sequence[str]) -> None:
+    """Ask tracked_files(root, paths) ahead (see _start)."""
+    _start(_tracked_files_args(paths), root)
+
+
+def _tracked_files_args(paths: Sequence[str]) -> list[str]:
+    return ["ls-files", "-z", "--cached", "--", *[":(literal)" + p for p in paths]]
 
 
 def tracked_links(root: str) -> set[str]:
@@ -126,11 +168,18 @@ def remove_cached(root: str, paths: Sequence[str]) -> None:
 
 def list_files(root: str, pattern: str) -> list[str]:
     """Tracked and untracked-but-not-ignored files matching a pathspec glob."""
-    proc = _run(
-        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", pattern], root
-    )
+    proc = _run(_list_files_args(pattern), root)
     names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
     return sorted({n for n in names if n})
+
+
+def start_list_files(root: str, pattern: str) -> None:
+    """Ask list_files(root, pattern) ahead (see _start)."""
+    _start(_list_files_args(pattern), root)
+
+
+def _list_files_args(pattern: str) -> list[str]:
+    return ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", pattern]
 
 
 def init(path: str) -> None:

@@ -7,26 +7,28 @@ without importing click; the click command (mlv.cli.status) calls the same funct
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlv.cli import output
-from mlv.core import status as status_mod
 from mlv.core.repo import Repo
 
+if TYPE_CHECKING:
+    from mlv.core import status as status_mod
+
 SHOW_FILES = 20
-_LABEL = {
-    status_mod.CLEAN: "clean",
-    status_mod.MODIFIED: "modified",
-    status_mod.MISSING: "missing",
-    status_mod.NOT_IN_CACHE: "not in cache",
-    status_mod.ERROR: "error",
-}
 
 
 def run_local(paths: tuple[str, ...], check: bool, as_json: bool) -> int:
     """Compare the workspace with the pointers (those of paths, else all) and print it;
     returns the exit code: 1 when a target could not be compared, or with check when
-    anything is not clean."""
+    anything is not clean. The git questions status asks start first, and run while the
+    comparison's modules are imported (~15 ms: mlv.core.status is imported here, not at
+    the top, for that)."""
     repo = Repo.open()
     try:
+        repo.ask_git_ahead()
+        from mlv.core import status as status_mod
+
         results = status_mod.status(repo, list(paths))
     finally:
         repo.close()
@@ -44,11 +46,20 @@ def run_local(paths: tuple[str, ...], check: bool, as_json: bool) -> int:
 
 
 def _render(results: list[status_mod.TargetStatus]) -> None:
+    from mlv.core import status as status_mod
+
+    labels = {
+        status_mod.CLEAN: "clean",
+        status_mod.MODIFIED: "modified",
+        status_mod.MISSING: "missing",
+        status_mod.NOT_IN_CACHE: "not in cache",
+        status_mod.ERROR: "error",
+    }
     if not results:
         output.info("No tracked data (add some with `mlv add PATH`).")
         return
     for r in results:
-        label = _LABEL[r.status]
+        label = labels[r.status]
         extra = ""
         compared = r.in_cache or r.added or r.modified or r.deleted
         if r.status == status_mod.MODIFIED and r.kind == "dir" and compared:

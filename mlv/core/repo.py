@@ -15,6 +15,7 @@ from mlv.core import safepaths
 from mlv.core.lock import RepoLock
 from mlv.errors import ConfigError, NotARepoError, UsageError, rpath
 from mlv.objects import names
+from mlv.objects.pointer import SUFFIX
 from mlv.objects.state import StateDB
 from mlv.objects.store import Cache
 from mlv.util import localfs
@@ -59,6 +60,7 @@ class Repo:
     lock_wait: float | None = 3.0
     _closing: list[StateDB] = field(default_factory=list, repr=False)
     _own_checked: bool = field(default=False, repr=False)  # _refuse_tracked_own_files ran
+    _asked_ahead: bool = field(default=False, repr=False)  # ask_git_ahead ran
 
     @classmethod
     def open(cls, start: str | None = None, lock_wait: float | None = 3.0) -> Repo:
@@ -95,12 +97,7 @@ class Repo:
         if not self.scm or self._own_checked:
             return
         self._own_checked = True
-        places = [MLV_DIR]
-        if cfg.cache_dir is not None:
-            folder = os.path.join(self.root, os.path.expanduser(cfg.cache_dir))
-            inside = os.path.relpath(os.path.normpath(folder), self.root)
-            if not (inside == os.curdir or inside.startswith(os.pardir) or os.path.isabs(inside)):
-                places.append(inside.replace(os.sep, "/"))
+        places = self._own_places(cfg)
         allowed = {f"{MLV_DIR}/{config_mod.CONFIG_FILE}", f"{MLV_DIR}/.gitignore"}
         for path in git.tracked_files(self.root, places):
             if path in allowed:
@@ -115,6 +112,32 @@ class Repo:
                 f"untrack it with `git rm -r --cached {rpath(shown)}` and commit; "
                 "delete it unless you wrote it",
             )
+
+    def _own_places(self, cfg: config_mod.Config) -> list[str]:
+        """Where git may track nothing but .mlv/config.yaml and .mlv/.gitignore: .mlv, and
+        the cache folder when it lies inside the repository (relative paths)."""
+        places = [MLV_DIR]
+        if cfg.cache_dir is not None:
+            folder = os.path.join(self.root, os.path.expanduser(cfg.cache_dir))
+            inside = os.path.relpath(os.path.normpath(folder), self.root)
+            if not (inside == os.curdir or inside.startswith(os.pardir) or os.path.isabs(inside)):
+                places.append(inside.replace(os.sep, "/"))
+        return places
+
+    def ask_git_ahead(self) -> None:
+        """Start now the `git ls-files` that listing the pointers (targets.pointer_files)
+        and the check of mlv's own files will run, ~3-4 ms each: they run beside this
+        process while it imports and reads, and those calls take the answers
+        (mlv.git._start); close() ends what no call took. Status's start-up. The check is
+        asked about .mlv alone, its question unless cache.dir puts the cache inside the
+        repository: the config is not read here, so that its errors come when and as they
+        did."""
+        if not self.scm:
+            return
+        self._asked_ahead = True
+        git.start_list_files(self.root, f"*{SUFFIX}")
+        if not self._own_checked:
+            git.start_tracked_files(self.root, [MLV_DIR])
 
     @cached_property
     def scm(self) -> bool:
@@ -163,6 +186,8 @@ class Repo:
         return RepoLock(os.path.join(self.tmp_dir, "lock"), self.lock_wait)
 
     def close(self) -> None:
+        if self._asked_ahead:
+            git.forget_started()
         for db in self._closing:
             db.close()
         self._closing.clear()
