@@ -472,3 +472,40 @@ def test_status_without_click_says_what_click_s_status_says(
                 slow.stderr,
             ), args
             assert fast.returncode == (1 if change == "edited" and "--check" in args else 0)
+
+
+def test_first_status_after_a_copy_checkout_reads_no_file_row(
+    mlv_repo: Path, monkeypatch: Any
+) -> None:
+    """Issue 17: a copy checkout scans what it wrote once its rows are flushed, recording
+    the folder snapshots status keeps, so the first status after it finds every folder's
+    listing in a snapshot (as the next one does) instead of reading each file's row. The
+    files are taken as written more than the racy window before the checkout ends: the
+    state db's clock runs 1 s ahead during the checkout."""
+    from types import SimpleNamespace
+
+    from mlv.objects import state as state_mod
+
+    mlv("config", "cache.type", "copy", cwd=mlv_repo)
+    write_files(mlv_repo, {f"data/d{i % 3}/f{i}.txt": f"content {i}" for i in range(30)})
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+    real = time.time_ns
+    with monkeypatch.context() as m:
+        m.setattr(state_mod, "time", SimpleNamespace(time_ns=lambda: real() + 10**9))
+        assert mlv("checkout", cwd=mlv_repo).returncode == 0
+
+    rows_read: list[str] = []
+    folder = state_mod.StateDB.folder
+
+    def counting(self: state_mod.StateDB, rel_dir: str) -> Any:
+        rows_read.append(rel_dir)
+        return folder(self, rel_dir)
+
+    monkeypatch.setattr(state_mod.StateDB, "folder", counting)
+    assert mlv("status", cwd=mlv_repo).stdout == "clean        data\n"
+    assert rows_read == []
+    # an edit after the checkout is seen as ever
+    (mlv_repo / "data" / "d1" / "f1.txt").write_text("changed")
+    assert target_status(mlv_repo, "data")["modified"] == ["data/d1/f1.txt"]
