@@ -16,7 +16,7 @@ from typing import Any
 from mlv.errors import ConfigError
 from mlv.objects import hashing
 from mlv.objects.store import DEFAULT_LINK_TYPES, LINK_TYPES
-from mlv.util import localfs
+from mlv.util import localfs, plainyaml
 
 CONFIG_FILE = "config.yaml"
 LOCAL_CONFIG_FILE = "config.local.yaml"
@@ -109,6 +109,9 @@ def parse_text(raw: bytes | str, where: str) -> dict[str, Any]:
     errors name `where`."""
     if not raw.strip():
         return {}  # the usual empty config: no need to load PyYAML for it
+    doc = plainyaml.load(raw)  # a config as mlv writes it: no need either
+    if doc is not plainyaml.UNSURE:
+        return dict(doc)
     try:
         from mlv import yamlio
 
