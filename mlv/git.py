@@ -85,6 +85,21 @@ def _short(path: str, cwd: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def dot_git(path: str) -> str | None:
+    """The `.git` (a folder, or the file of a linked worktree or submodule) of the git work
+    tree that path lies in: path's own or its nearest parent's; None outside git. Only
+    lstat calls, no process: the security checks ask it on every command."""
+    cur = path
+    while True:
+        candidate = os.path.join(cur, ".git")
+        if os.path.lexists(candidate):
+            return candidate
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+
+
 def toplevel(start: str) -> str | None:
     """The root of the git work tree containing start, or None outside git."""
     proc = _run(["rev-parse", "--show-toplevel"], start, check=False)

@@ -93,8 +93,10 @@ class Repo:
         committed config may not, cache.dir outside the repository...), .mlv/tmp (the state
         database's trust records) and the cache when it lies inside the repository (objects
         planted under names their bytes do not have). Only .mlv/config.yaml and
-        .mlv/.gitignore may be committed. One `git ls-files`, once per command."""
-        if not self.scm or self._own_checked:
+        .mlv/.gitignore may be committed. One `git ls-files`, once per command. Asked
+        whenever the repository lies in a git work tree, at its root or below it (a clone
+        can commit `sub/.mlv/`, and `cd sub && mlv pull` must not trust it)."""
+        if not self.in_git or self._own_checked:
             return
         self._own_checked = True
         places = self._own_places(cfg)
@@ -141,8 +143,17 @@ class Repo:
 
     @cached_property
     def scm(self) -> bool:
-        """True when the repository lives in a git work tree."""
+        """True when the repository lives in a git work tree, at its root (mlv init puts
+        .mlv there)."""
         return os.path.exists(os.path.join(self.root, ".git"))
+
+    @cached_property
+    def in_git(self) -> bool:
+        """True when git tracks files here: at the work tree's root (scm), or below it (a
+        `mlv init --no-scm` folder inside a repository, or a `.mlv` a clone committed in a
+        subfolder). The checks of what git tracks (mlv's own files, links) ask git then
+        too, whatever scm says."""
+        return self.scm or git.dot_git(os.path.dirname(self.root)) is not None
 
     @property
     def cache_dir(self) -> str:

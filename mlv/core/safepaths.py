@@ -129,7 +129,7 @@ def check_own_folders(root: str, cache_dir: str | None = None) -> None:
         return  # this machine's config chose it: no commit can put links there
     inside = inside.replace(os.sep, "/")
     Guard(root).parents(inside)
-    scm = os.path.exists(os.path.join(root, ".git"))
+    scm = git.dot_git(root) is not None  # a work tree's root or a folder below it
     if is_link(root, inside) and scm and git.tracked(root, [inside]):
         raise link_error(inside, inside, root)
     for sub in (*hashing.ALGORITHMS, "tmp", "runs"):

@@ -84,9 +84,11 @@ _TRACKED_LINKS: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
 
 
 def tracked_links(root: str) -> frozenset[str]:
-    """The symbolic links git tracks (paths relative to root); empty without git."""
-    dot_git = os.path.join(root, ".git")
-    if not os.path.lexists(dot_git):
+    """The symbolic links git tracks (paths relative to root); empty without git. root may
+    lie below the work tree's root (a `.mlv` a clone committed in a subfolder): git, run
+    there, names the links below it relative to it."""
+    dot_git = git.dot_git(root)
+    if dot_git is None:
         return frozenset()
     try:
         st = os.stat(os.path.join(_git_dir(dot_git), "index"))

@@ -722,3 +722,59 @@ def test_committed_pipeline_and_ignore_files_linked_out_are_not_read(
     assert f"`git rm {name}`" in line
     git("rm", "-q", name, cwd=victim)
     mlv(*(("status",) if name == "mlv.yaml" else args), cwd=victim)  # no stages left
+
+
+def test_a_mlv_folder_committed_below_the_git_root_is_not_trusted(
+    tmp_path: Path, mlv_repo: Path
+) -> None:
+    """A clone commits `sub/.mlv/` with a config.local.yaml whose remote runs a command,
+    and `sub/data/model.bin -> ~/.ssh/id_rsa`: `cd sub && mlv pull` must not take sub for a
+    folder outside git (which trusted both). The hints, run, lead to a repository that still
+    refuses the link."""
+    secret = tmp_path / "user" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_text("PRIVATE KEY")
+    pwned = tmp_path / "PWNED"
+    sub = mlv_repo / "sub"
+    write_files(
+        sub,
+        {
+            ".mlv/config.yaml": "core:\n  remote: x\n",
+            ".mlv/config.local.yaml": "remote:\n  x:\n    url: ssh://127.0.0.1:1/store\n"
+            f"    proxy_command: touch {pwned}\n",
+            "data/.keep": "",
+        },
+    )
+    (sub / "data" / "model.bin").symlink_to(secret)
+    git("add", "-A", cwd=mlv_repo)
+    git("add", "-f", "sub", cwd=mlv_repo)
+    git("commit", "-q", "-m", "hostile", cwd=mlv_repo)
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(mlv_repo), str(victim), cwd=tmp_path)
+    here = victim / "sub"
+    for cmd in ("pull", "fetch", "push"):
+        line = assert_error(mlv(cmd, cwd=here, check=False), 1, "is tracked by git")
+        assert "git rm -r --cached .mlv/config.local.yaml" in line
+    assert not pwned.exists()
+    git("rm", "-q", "-r", "--cached", ".mlv/config.local.yaml", cwd=here)
+    (here / ".mlv" / "config.local.yaml").unlink()  # "delete it unless you wrote it"
+    proc = mlv("add", "data", cwd=here, check=False)
+    assert_error(proc, 1, "data/model.bin: a symbolic link that git tracks leads out")
+    assert not (here / "data.mlv").exists()
+    assert not pwned.exists()
+
+
+def test_mlv_init_no_scm_inside_a_git_repository_still_works(tmp_path: Path) -> None:
+    """The folder a user made with `mlv init --no-scm` inside a git work tree (git tracks
+    nothing of it) works as before, git now asked about its links and own files."""
+    top = tmp_path / "top"
+    top.mkdir()
+    git("init", "-q", cwd=top)
+    here = top / "sub"
+    here.mkdir()
+    mlv("init", "--no-scm", cwd=here)
+    mlv("config", "--local", "core.hash", "xxh128", cwd=here)  # a config.local.yaml
+    write_files(here, {"data/a.txt": "a"})
+    (here / "data" / "b.txt").symlink_to(here / "data" / "a.txt")  # the user's own link
+    mlv("add", "data", cwd=here)
+    assert "clean" in mlv("status", cwd=here).stdout
