@@ -7,7 +7,7 @@ import tempfile
 from typing import Any
 
 from mlv import config as config_mod
-from mlv.core.repo import Repo, committed_cache_dir_refusal, find_root
+from mlv.core.repo import Repo, committed_cache_dir_refusal, find_root, refuse_config_links
 from mlv.errors import ConfigError, UsageError
 
 SECRET_OPTIONS = (
@@ -78,6 +78,7 @@ def config_path(level: str, start: str | None = None) -> str:
     if level == "global":
         return config_mod.global_config_path()
     root = find_root(start or os.getcwd())
+    refuse_config_links(root)
     name = config_mod.LOCAL_CONFIG_FILE if level == "local" else config_mod.CONFIG_FILE
     return os.path.join(root, ".mlv", name)
 
@@ -98,6 +99,8 @@ def get(key: str, level: str | None) -> Any:
             root: str | None = find_root(os.getcwd())
         except Exception:
             root = None
+        if root:
+            refuse_config_links(root)
         cfg = config_mod.load(os.path.join(root, ".mlv") if root else None)
         return cfg.get(key)
     doc = config_mod.read_file(config_path(level))

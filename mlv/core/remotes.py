@@ -164,12 +164,14 @@ def set_default(name: str | None, level: str) -> None:
 
 
 def _effective(start: str) -> config_mod.Config:
-    from mlv.core.repo import find_root
+    from mlv.core.repo import find_root, refuse_config_links
 
     try:
         root: str | None = find_root(start)
     except Exception:
         root = None
+    if root:
+        refuse_config_links(root)
     return config_mod.load(os.path.join(root, ".mlv") if root else None)
 
 

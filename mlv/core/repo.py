@@ -54,6 +54,24 @@ def committed_cache_dir_refusal(root: str, value: str) -> str | None:
     return None
 
 
+def refuse_config_links(root: str) -> None:
+    """Refuse .mlv/config.yaml or config.local.yaml when a link git tracks leads it out of
+    the work tree (a clone's `.mlv/config.yaml -> ~/.config/app/hosts.yml`): their values
+    are printed by `mlv config` and used by every command. Two lstat calls when neither
+    the files nor .mlv are links."""
+    names = (
+        MLV_DIR,
+        f"{MLV_DIR}/{config_mod.CONFIG_FILE}",
+        f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}",
+    )
+    if not any(os.path.islink(os.path.join(root, rel)) for rel in names):
+        return
+    from mlv.core.workspace import refuse_link_out
+
+    for rel in names[1:]:
+        refuse_link_out(root, rel)
+
+
 @dataclass
 class Repo:
     root: str
@@ -82,6 +100,7 @@ class Repo:
 
     @cached_property
     def config(self) -> config_mod.Config:
+        refuse_config_links(self.root)
         cfg = config_mod.load(self.mlv_dir)
         if os.path.lexists(os.path.join(self.mlv_dir, config_mod.LOCAL_CONFIG_FILE)):
             self._refuse_tracked_own_files(cfg)

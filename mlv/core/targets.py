@@ -52,7 +52,12 @@ class Target:
 
 
 def load_target(repo: Repo, pointer_rel: str) -> Target:
-    ptr = pointer_mod.read(repo.abs(pointer_rel), rpath(pointer_rel))
+    path = repo.abs(pointer_rel)
+    if os.path.islink(path):  # a clone's `stolen.mlv -> ../private/model.bin.mlv`
+        from mlv.core.workspace import refuse_link_out
+
+        refuse_link_out(repo.root, pointer_rel)
+    ptr = pointer_mod.read(path, rpath(pointer_rel))
     folder = pointer_rel.rpartition("/")[0]
     data_rel = f"{folder}/{ptr.path}" if folder else ptr.path
     data_rel = os.path.normpath(data_rel).replace(os.sep, "/")

@@ -447,8 +447,9 @@ def test_a_committed_link_to_a_device_is_not_read(
     proc = _limited(*args, cwd=clone)
     assert "MemoryError" not in proc.stderr and "internal error" not in proc.stderr
     line = _refused(proc)
-    # params files, mlv.yaml and mlv.lock are refused first as a committed link out
+    # params files, mlv.yaml, mlv.lock and the config are refused first as a committed link
+    # out
     out = "a symbolic link that git tracks leads out of the work tree (to /dev/zero)"
-    first = name in ("params.yaml", "mlv.yaml", "mlv.lock")
+    first = name in ("params.yaml", "mlv.yaml", "mlv.lock", ".mlv/config.yaml")
     assert "not a regular file" in line or (first and out in line), line
     assert name in line, (proc.stdout, proc.stderr)

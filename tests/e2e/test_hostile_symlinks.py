@@ -778,3 +778,60 @@ def test_mlv_init_no_scm_inside_a_git_repository_still_works(tmp_path: Path) -> 
     (here / "data" / "b.txt").symlink_to(here / "data" / "a.txt")  # the user's own link
     mlv("add", "data", cwd=here)
     assert "clean" in mlv("status", cwd=here).stdout
+
+
+def test_a_pointer_committed_as_a_link_out_is_not_read(tmp_path: Path, mlv_repo: Path) -> None:
+    """`stolen.mlv -> ../private/model.bin.mlv`: with a cache shared between projects,
+    `mlv push` sent the private project's data to the clone's remote. Refused before it is
+    read; the hint, run, leaves a repository that pushes nothing of it."""
+    private = tmp_path / "private"
+    private.mkdir()
+    git("init", "-q", cwd=private)
+    mlv("init", cwd=private)
+    write_files(private, {"model.bin": "PRIVATE WEIGHTS"})
+    mlv("add", "model.bin", cwd=private)
+    author, _ = _author(tmp_path, mlv_repo)
+    (author / "stolen.mlv").symlink_to(private / "model.bin.mlv")
+    git("add", "-A", cwd=author)
+    git("commit", "-q", "-m", "hostile", cwd=author)
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
+    for cmd in ("push", "status", "checkout"):
+        proc = mlv(cmd, cwd=victim, check=False)
+        assert "stolen.mlv: a symbolic link that git tracks leads out of the work tree" in (
+            proc.stdout + proc.stderr
+        ), (cmd, proc.stdout, proc.stderr)
+    git("rm", "-q", "stolen.mlv", cwd=victim)
+    mlv("push", cwd=victim)
+    assert not any(
+        b"PRIVATE" in p.read_bytes() for p in (tmp_path / "remote").rglob("*") if p.is_file()
+    )
+
+
+def test_a_config_committed_as_a_link_out_is_not_read(tmp_path: Path, mlv_repo: Path) -> None:
+    """`.mlv/config.yaml -> ~/.config/app/hosts.yml`: `mlv config KEY` printed its values.
+    Refused before it is read, by every command; the hint, run, gives a working repository."""
+    hosts = tmp_path / "user" / "hosts.yml"
+    hosts.parent.mkdir()
+    hosts.write_text("core:\n  remote: SECRET6\n")
+    config = mlv_repo / ".mlv" / "config.yaml"
+    config.unlink()
+    config.symlink_to(hosts)
+    git("add", "-A", cwd=mlv_repo)
+    git("commit", "-q", "-m", "hostile", cwd=mlv_repo)
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(mlv_repo), str(victim), cwd=tmp_path)
+    for args in (
+        ("config", "core.remote"),
+        ("config", "core.remote", "x"),
+        ("remote", "list"),
+        ("pull",),
+    ):
+        proc = mlv(*args, cwd=victim, check=False)
+        assert "SECRET6" not in proc.stdout + proc.stderr
+        line = assert_error(proc, 1, ".mlv/config.yaml: a symbolic link that git tracks leads out")
+        assert "`git rm .mlv/config.yaml`" in line
+    git("rm", "-q", ".mlv/config.yaml", cwd=victim)
+    mlv("config", "core.remote", "mine", cwd=victim)  # a config of the victim's own
+    assert mlv("config", "core.remote", cwd=victim).stdout.strip() == "mine"
+    assert hosts.read_text() == "core:\n  remote: SECRET6\n"
