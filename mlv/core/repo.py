@@ -57,7 +57,7 @@ def committed_cache_dir_refusal(root: str, value: str) -> str | None:
 def refuse_config_links(root: str) -> None:
     """Refuse .mlv/config.yaml or config.local.yaml when a link git tracks leads it out of
     the work tree (a clone's `.mlv/config.yaml -> ~/.config/app/hosts.yml`): their values
-    are printed by `mlv config` and used by every command. Two lstat calls when neither
+    are printed by `mlv config` and used by every command. Three lstat calls when neither
     the files nor .mlv are links."""
     names = (
         MLV_DIR,
