@@ -9,6 +9,7 @@ Work runs in a small thread pool: the copies happen in the kernel, outside the G
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -199,14 +200,43 @@ class FolderBackend:
     ) -> list[ItemResult]:
         return self._each(items, jobs, lambda p: p[0], lambda p: (self._get(*p), None), done)
 
-    def _get(self, key: str, local: str) -> int:
-        src = self._path(key)
+    def _open(self, key: str) -> tuple[int, int]:
+        """(a read-only descriptor, the size) of key's file; Missing when there is none.
+        Only a regular file (links followed): a FIFO in the remote's folder would block an
+        open or a read forever, a device (/dev/zero) never end; O_NONBLOCK lets the open of
+        a FIFO return, and anything else is one PermanentError naming it."""
+        path = self._path(key)
         try:
-            size = os.path.getsize(src)
+            fd = os.open(path, os.O_RDONLY | _NONBLOCK)
         except (FileNotFoundError, NotADirectoryError):  # a file where a folder would be
             raise Missing(key) from None
-        _unlink_quiet(local)  # a retry starts afresh
-        localfs.copy_to_new(src, local, 0o644, reflink=False)
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise PermanentError(
+                f"remote {self.url}: {key} is not a regular file but {_kind(st.st_mode)}",
+                f"remove it from the remote's folder: `rm {path}`",
+            )
+        return fd, st.st_size
+
+    def _get(self, key: str, local: str) -> int:
+        fd, size = self._open(key)
+        try:
+            _unlink_quiet(local)  # a retry starts afresh
+            dst = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                localfs.copy_fd(fd, dst, size)
+            except BaseException:
+                os.close(dst)
+                _unlink_quiet(local)
+                raise
+            os.close(dst)
+        finally:
+            os.close(fd)
         return size
 
     def read(self, keys: Sequence[str], jobs: int, done: Done | None = None) -> list[ItemResult]:
@@ -217,12 +247,8 @@ class FolderBackend:
         return self._each(keys, jobs, lambda k: k, get, done)
 
     def _read(self, key: str) -> bytes:
-        try:
-            fd = os.open(self._path(key), os.O_RDONLY)
-        except (FileNotFoundError, NotADirectoryError):  # a file where a folder would be
-            raise Missing(key) from None
+        fd, size = self._open(key)
         try:  # os calls, not open(): no isatty/seek probes, a third fewer syscalls
-            size = os.fstat(fd).st_size
             chunks = [os.read(fd, size + 1)]
             while chunks[-1]:
                 chunks.append(os.read(fd, 1 << 20))
@@ -232,10 +258,7 @@ class FolderBackend:
 
     def read_head(self, keys: Sequence[str], nbytes: int, jobs: int) -> list[ItemResult]:
         def get(key: str) -> tuple[int, bytes]:
-            try:
-                fd = os.open(self._path(key), os.O_RDONLY)
-            except (FileNotFoundError, NotADirectoryError):
-                raise Missing(key) from None
+            fd, _ = self._open(key)
             try:
                 data = os.read(fd, nbytes)
             finally:
@@ -261,7 +284,7 @@ class FolderBackend:
             for i, (key, start, length, fd, offset) in enumerate(items):
                 try:
                     if key not in opened:
-                        opened[key] = os.open(self._path(key), os.O_RDONLY)
+                        opened[key] = self._open(key)[0]
                     try:
                         localfs.copy_between(
                             opened[key], fd, length, start, offset, taps[i] if taps else None
@@ -269,8 +292,10 @@ class FolderBackend:
                     except localfs.ShortSource:
                         raise OSError(f"{key}: shorter than {start + length} bytes") from None
                     out.append(ItemResult(key, length))
-                except (FileNotFoundError, NotADirectoryError):
+                except (FileNotFoundError, NotADirectoryError, Missing):
                     out.append(ItemResult(key, 0, Missing(key)))
+                except PermanentError as e:
+                    out.append(ItemResult(key, 0, e))
                 except OSError as e:
                     out.append(ItemResult(key, 0, _classify(e, self.url)))
         finally:
@@ -286,12 +311,8 @@ class FolderBackend:
         out, wanted = sort_ranges(items)
 
         def ranges_of(key: str) -> list[bytes]:
+            fd, size = self._open(key)
             try:
-                fd = os.open(self._path(key), os.O_RDONLY)
-            except (FileNotFoundError, NotADirectoryError):
-                raise Missing(key) from None
-            try:
-                size = os.fstat(fd).st_size
                 got = []
                 for i in wanted[key]:
                     _, start, length = items[i]
@@ -346,6 +367,19 @@ class FolderBackend:
 
     def close(self) -> None:
         pass
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to block on
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
 
 
 def _classify(e: BaseException, url: str) -> BaseException:
