@@ -690,3 +690,90 @@ def test_data_bytes_read_for_one_page_are_bounded_in_all(
         ("HEAD", f"logs/m2.json: {spent}"),
         ("HEAD", f"logs/m3.json: {spent}"),
     ] + [("workspace", f"logs/m{i}.json: {spent}") for i in range(4)]
+
+
+def test_committed_plot_links_into_mlv_or_git_are_not_read(mlv_repo: Path, tmp_path: Path) -> None:
+    """A clone's `a.svg -> .mlv/config.local.yaml` and `b.png -> .git/config` were copied into
+    mlv_plots/static, which CI publishes; data files and a plot folder linked there were
+    shown in the page and in --json (security review F4). Links inside the repository are
+    still drawn; `git rm LINK`, the hint, lets the page be drawn without a warning."""
+    links = {
+        "a.svg": ".mlv/config.local.yaml",
+        "b.png": ".git/config",
+        "c.csv": ".git/config",
+        "d.csv": "sub/.git/config",  # a repository of the user's inside the clone
+        "pics": ".git",  # a plot folder
+        "ok.png": "imgs/red.png",  # inside the repository: drawn
+    }
+    write_files(mlv_repo, {"imgs/red.png": PNG_RED, "mlv.yaml": _yaml({"plots": list(links)})})
+    for name, target in links.items():
+        (mlv_repo / name).symlink_to(target)
+    commit_all(mlv_repo, "links")
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(mlv_repo), str(victim), cwd=tmp_path)
+    git("remote", "set-url", "origin", "https://u:ghp_TOKEN@example.com/x/y", cwd=victim)
+    git("init", "-q", "sub", cwd=victim)
+    git("remote", "add", "origin", "https://u:ghp_NESTED@example.com/z", cwd=victim / "sub")
+    (victim / "sub" / ".git" / "x.csv").write_text("k,v\n1,ghp_NESTED\n")
+    mlv("remote", "add", "s3", "s3://b/x", cwd=victim)
+    mlv("config", "--local", "remote.s3.secret_access_key", "AWSSECRET", cwd=victim)
+
+    def leaked(text: str) -> bool:
+        return any(s in text for s in ("AWSSECRET", "ghp_TOKEN", "ghp_NESTED"))
+
+    proc = mlv("plots", "show", cwd=victim)
+    for name in ("a.svg", "b.png", "c.csv", "d.csv", "pics"):
+        where = ".mlv" if name == "a.svg" else ".git"
+        assert (
+            f"warning: {name}: a symbolic link that git tracks leads into {where} "
+            f"(to {victim / links[name]}): mlv does not follow such a link: "
+            f"remove it (`git rm {name}`)"
+        ) in proc.stderr, proc.stderr
+    assert "ok.png" not in proc.stderr
+    page = victim / "mlv_plots"
+    assert [p.name.split("_")[1] for p in (page / "static").iterdir()] == ["ok"]
+    for folder, _, files in os.walk(page):
+        for file in files:
+            assert not leaked((Path(folder) / file).read_text("latin-1")), file
+    data = _json_out(victim, "show")
+    assert not leaked(json.dumps(data))
+    # history reads what git holds (a link's text), never what a link leads to
+    proc = mlv("plots", "diff", "HEAD", cwd=victim)
+    assert not leaked(proc.stdout + proc.stderr)
+    for folder, _, files in os.walk(page):
+        for file in files:
+            assert not leaked((Path(folder) / file).read_text("latin-1")), file
+    # the hint
+    git("rm", "-q", "a.svg", "b.png", "c.csv", "d.csv", "pics", cwd=victim)
+    proc = mlv("plots", "show", cwd=victim)
+    assert "symbolic link" not in proc.stderr
+    assert not leaked(proc.stdout + proc.stderr)
+
+
+@pytest.mark.parametrize("path", [".mlv/config.local.yaml", ".git/x.csv", "sub/.GIT/x.csv"])
+def test_a_plot_path_inside_mlv_or_git_is_refused(mlv_repo: Path, path: str) -> None:
+    """mlv.yaml's top-level plots may not name a file in .mlv or .git, as a stage's plots
+    (outs) may not."""
+    (mlv_repo / "mlv.yaml").write_text(_yaml({"plots": [path]}))
+    where = ".mlv" if path.startswith(".mlv") else ".git"
+    proc = mlv("plots", "show", cwd=mlv_repo, check=False)
+    assert_error(proc, 1, f"{path} is inside {where}: not read", "take it out of mlv.yaml")
+    (mlv_repo / "mlv.yaml").write_text(_yaml({"plots": []}))  # the hint
+    assert "no plots to draw" in mlv("plots", "show", cwd=mlv_repo).stderr
+
+
+def test_a_committed_pipeline_link_out_is_not_read(mlv_repo: Path, tmp_path: Path) -> None:
+    """mlv.yaml -> ~/.config/gh/hosts.yml: plots reads no mlv.yaml through a committed link
+    out (as repro and dag do): its keys would be shown as the errors of a bad pipeline."""
+    hosts = tmp_path / "gh" / "hosts.yml"
+    hosts.parent.mkdir()
+    hosts.write_text("github.com:\n  oauth_token: ghp_HOSTS\n")
+    (mlv_repo / "mlv.yaml").symlink_to(hosts)
+    commit_all(mlv_repo, "link")
+    proc = mlv("plots", "show", cwd=mlv_repo, check=False)
+    assert_error(
+        proc, 1, "mlv.yaml: a symbolic link that git tracks leads out", "`git rm mlv.yaml`"
+    )
+    assert "ghp_HOSTS" not in proc.stdout + proc.stderr
+    git("rm", "-q", "mlv.yaml", cwd=mlv_repo)
+    assert "no plots to draw" in mlv("plots", "show", cwd=mlv_repo).stderr

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 from mlv import git, yamlio
 from mlv.core import targets as targets_mod
 from mlv.core import view as view_mod
+from mlv.core import workspace
 from mlv.core.pipeline import revs, spec
 from mlv.core.pipeline.revs import Rev
 from mlv.core.repo import Repo
@@ -200,6 +201,11 @@ def _top_path(raw: str, where: str) -> str:
             f"{where}: {_shown(raw)} is outside the repository",
             "name a file, or give the plot a name and its files in `y: {FILE: FIELD}`",
         )
+    reason = names.problem(path, line=False)
+    if reason is not None:  # .git in any spelling, or .mlv at the root: as a stage's plots
+        raise PipelineError(
+            f"{where}: {_shown(raw)} {reason}: not read", f"take it out of {spec.PIPELINE_FILE}"
+        )
     return path
 
 
@@ -336,7 +342,7 @@ class _Files:
             _inside_root(self.repo.root, full, path)
             found = []
             for folder, dirs, entries in os.walk(full):
-                dirs.sort()
+                dirs[:] = sorted(d for d in dirs if not names.is_git_name(d))  # never a plot
                 rel = os.path.relpath(folder, self.repo.root).replace(os.sep, "/")
                 found += [f"{rel}/{n}" for n in sorted(entries)]
                 _too_many(path, len(found))
@@ -405,6 +411,8 @@ class _Files:
                 return _Opened(None)
             if plot:
                 _inside_root(self.repo.root, full, path)
+            else:  # mlv.yaml and its params files: as repro reads them
+                workspace.refuse_link_out(self.repo.root, path)
             try:
                 fh: BinaryIO = open(full, "rb")  # noqa: SIM115 (closed by _Opened)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -430,10 +438,17 @@ class _Files:
 def _inside_root(root: str, full: str, path: str) -> None:
     """A workspace file or folder of a plot lies in the repository, links resolved: a
     clone's `pic.png -> ~/.ssh/id_rsa` would be copied into the page's folder (where a
-    `git add` takes it), its text shown in the page and in --json."""
+    `git add` takes it), its text shown in the page and in --json. And no link that git
+    tracks leads it into .git or .mlv (workspace's rule, as for metrics and params): a
+    clone's `a.svg -> .mlv/config.local.yaml` or `b.png -> .git/config` would publish the
+    remote's secrets and git's credentials with the page."""
     real, top = os.path.realpath(full), os.path.realpath(root)
     if os.path.commonpath([real, top]) != top:
         raise MlvError(f"{path} is a symbolic link out of the repository: not read")
+    try:
+        workspace.refuse_link_out(root, path)
+    except MlvError as e:  # a plot's problem is a warning line: the hint goes into it
+        raise MlvError(e.text()) from None
 
 
 class _Opened:
