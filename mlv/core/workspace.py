@@ -27,6 +27,7 @@ import shlex
 import stat as stat_mod
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlv import git
 from mlv.core.progress import NullProgress, Progress
@@ -49,8 +50,14 @@ from mlv.objects.tree import (
 )
 from mlv.util.localfs import TMP_MARK
 
+if TYPE_CHECKING:  # imported where used: status never needs the threads
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 _XXH = hashing.fingerprint
 LOADED_TREES = 256  # decoded trees a scanner keeps (each is decoded again when needed)
+# new files this large are stored two at a time: a copy into the cache and its hash are
+# bound by one file's lock, two files copy at once (docs/performance.md, issue 17)
+INGEST_AHEAD = 8 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -267,6 +274,8 @@ class Scanner:
         self.notes: list[str] = []  # warnings for the user (also sent to progress.warn)
         self._unsettled: set[str] = set()  # folders whose snapshot must not be recorded
         self._folders: set[str] = set()  # real folders that links led through (resolve)
+        self._pool: ThreadPoolExecutor | None = None  # large files stored two at a time
+        self._ahead: dict[str, Future[str]] = {}  # path -> its hash id, being stored
 
     # ---- trees -------------------------------------------------------------------------
 
@@ -307,7 +316,13 @@ class Scanner:
         if stat_mod.S_ISDIR(st.st_mode):
             if rules is None:
                 rules = ignore_rules_above(self.repo, rel)
-            entry = self._dir(path, rel, name, rules)
+            try:
+                entry = self._dir(path, rel, name, rules)
+            finally:
+                if self._pool is not None:  # after an error: what was not started, never
+                    self._pool.shutdown(wait=True, cancel_futures=True)
+                    self._pool = None
+                self._ahead.clear()
         elif stat_mod.S_ISREG(st.st_mode):
             row = self.state.file(rel_dir, name)
             rows = {} if row is None else {name: row}
@@ -328,13 +343,8 @@ class Scanner:
         is_link: bool,
     ) -> str:
         row = rows.get(name)
-        if (
-            row is not None
-            and row[0] == st.st_ino
-            and row[1] == st.st_mtime_ns
-            and row[2] == st.st_size
-            and row[3].startswith(self.algo)
-        ):
+        if self._trusted(row, st):
+            assert row is not None
             hash_id = row[3]
             if self.store:
                 self._ensure_stored(path, rel_dir, name, st, hash_id, is_link)
@@ -392,12 +402,54 @@ class Scanner:
             self.cache.link_workspace(hash_id, path, kind)
             self.state.record(rel_dir, name, os.stat(path), hash_id)
 
+    def _trusted(self, row: tuple[int, int, int, str] | None, st: os.stat_result) -> bool:
+        """Does the state row vouch for the file's content (same inode, mtime, size)?"""
+        return (
+            row is not None
+            and row[0] == st.st_ino
+            and row[1] == st.st_mtime_ns
+            and row[2] == st.st_size
+            and row[3].startswith(self.algo)
+        )
+
+    def _ingest_ahead(
+        self,
+        path: str,
+        files: list[tuple[str, os.stat_result, bool]],
+        rows: dict[str, tuple[int, int, int, str]],
+    ) -> None:
+        """Start storing a folder's large new files two at a time: the kernel's copies
+        into one file are serialised by its inode lock, so a second file is what keeps the
+        second core busy (two 512 MiB files: ~0.24 s against ~0.35 s one after the other).
+        _hash_new takes each result in turn, and the bookkeeping (state rows, progress,
+        messages) stays in this thread."""
+        big = [
+            (child, st, is_link)
+            for child, st, is_link in files
+            if st.st_size >= INGEST_AHEAD and not self._trusted(rows.get(child), st)
+        ]
+        if len(big) < 2:
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=2)
+        for child, st, is_link in big:
+            item = path + "/" + child
+            self._ahead[item] = self._pool.submit(
+                self.cache.ingest, item, st.st_size, self.algo, is_link
+            )
+
     def _hash_new(
         self, path: str, rel_dir: str, name: str, st: os.stat_result, is_link: bool
     ) -> str:
         try:
             if self.store:
-                hash_id = self.cache.ingest(path, st.st_size, self.algo, follow=is_link)
+                ahead = self._ahead.pop(path, None)
+                if ahead is not None:
+                    hash_id = ahead.result()
+                else:
+                    hash_id = self.cache.ingest(path, st.st_size, self.algo, follow=is_link)
                 if self._link in ("hardlink", "symlink"):
                     st = os.stat(path)
             elif st.st_size <= hashing.SMALL_FILE:
@@ -564,6 +616,8 @@ class Scanner:
                         self.progress.advance(1, st.st_size)
         else:
             state_rows = self.state.folder(rel)
+            if self.store:
+                self._ingest_ahead(path, files, state_rows)
             rows = [
                 [
                     FILE,

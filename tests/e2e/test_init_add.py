@@ -580,3 +580,27 @@ def test_one_file_is_singular(mlv_repo: Path) -> None:
     )
     (mlv_repo / "data" / "a.txt").unlink()
     assert mlv("checkout", cwd=mlv_repo).stdout.strip() == "Restored 1 file, removed 0."
+
+
+@pytest.mark.parametrize("kind", ["copy", "hardlink"])
+def test_large_files_of_a_folder_are_stored_two_at_a_time_and_whole(
+    mlv_repo: Path, kind: str
+) -> None:
+    """A folder's large new files are copied into the cache and hashed two at a time;
+    each object is whole (also the one copied by a second thread as it is hashed), the
+    tree names each file's hash, and status is clean after."""
+    mlv("config", "cache.type", kind, cwd=mlv_repo)
+    # 9 MiB: copied whole, then hashed; 17 MiB: hashed as a second thread copies it
+    files = {f"data/big{i}.bin": os.urandom(((9 + 8 * (i // 2)) << 20) + i) for i in range(3)}
+    files["data/small.txt"] = b"small"
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    objects = assert_cache_sound(mlv_repo)
+    for content in files.values():
+        assert xxh(content) in objects
+    for rel, content in files.items():
+        path = mlv_repo / rel
+        assert path.read_bytes() == content
+        if kind == "hardlink":
+            assert path.stat().st_ino == object_path(mlv_repo, xxh(content)).stat().st_ino
+    assert "clean" in mlv("status", cwd=mlv_repo).stdout
