@@ -153,10 +153,16 @@ def test_a_link_of_the_users_is_not_copied(tmp_path: Path, mlv_repo: Path) -> No
     assert (mlv_repo / "data" / "f.bin").is_symlink()
 
 
-@pytest.mark.parametrize("kind", ["symlink", "hardlink"])
-def test_unprotect_of_cache_links_still_works(mlv_repo: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "shared"])
+def test_unprotect_of_cache_links_still_works(tmp_path: Path, mlv_repo: Path, kind: str) -> None:
     """The legitimate use: links into the cache become writable copies of their objects,
-    cache objects untouched, in a folder, a file, and one file of a folder."""
+    cache objects untouched, in a folder, a file, and one file of a folder; shared: links
+    into a cache outside the repository (`mlv cache dir --local`)."""
+    cache = None
+    if kind == "shared":
+        cache = tmp_path / "shared"
+        mlv("cache", "dir", "--local", str(cache), cwd=mlv_repo)
+        kind = "symlink"
     mlv("config", "cache.type", kind, cwd=mlv_repo)
     files = {"data/a.txt": "alpha", "data/sub/b.txt": "beta", "m.bin": "model"}
     write_files(mlv_repo, files)
@@ -171,7 +177,7 @@ def test_unprotect_of_cache_links_still_works(mlv_repo: Path, kind: str) -> None
         assert not work.is_symlink() and work.stat().st_nlink == 1, rel
         assert work.read_text() == content
         work.write_text("edited")
-        assert object_path(mlv_repo, xxh(content.encode())).read_text() == content
+        assert object_path(mlv_repo, xxh(content.encode()), cache).read_text() == content
     mlv("commit", cwd=mlv_repo)  # records the edits (and links them again)
     for rel in files:
         assert (mlv_repo / rel).read_text() == "edited"
