@@ -192,6 +192,14 @@ class PackIndex:
             raw = bytes.fromhex(hexpart)
         except ValueError:
             return None
+        row = self.find(raw)
+        return None if row is None else self.location(row)
+
+    def find(self, raw: bytes) -> int | None:
+        """The row of the entry whose raw hash is raw, or None: the fanout, then a binary
+        search of the entries' bytes (a few microseconds, nothing allocated per entry)."""
+        if len(raw) != self._hsize:
+            return None
         first = raw[0]
         lo = self._fanout[first - 1] if first else 0
         hi = self._fanout[first]
@@ -205,8 +213,13 @@ class PackIndex:
             elif found > raw:
                 hi = mid
             else:
-                return self.location(mid)
+                return mid
         return None
+
+    @property
+    def nbytes(self) -> int:
+        """The index's size in bytes (what holding it costs)."""
+        return len(self._data)
 
     def rows(self) -> Iterator[tuple[bytes, int]]:
         """(raw hash bytes, row number) for every entry, in hash order."""

@@ -60,6 +60,10 @@ IN_FLIGHT = 4  # packs built ahead of the uploads (scratch space: IN_FLIGHT x PA
 READ_BATCH = 96 << 20  # bytes of ranges asked for at once (memory)
 MAX_WHOLE_READ = 256 << 20  # a pack read whole (a server without Range) is at most this
 INDEX_BATCH = 256 << 20  # bytes of indexes downloaded at once (memory)
+# The indexes one command loads, in all (each is also at most MAX_INDEX_BYTES): ~26M xxh128
+# entries. A command holds their bytes (catalog.py keeps a bounded table beside them); the
+# indexes a listing names beyond this count as not usable, with one warning.
+MAX_TOTAL_INDEX_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ class Written:
     @property
     def requests(self) -> int:  # the old name, until its callers move to `packs`
         return self.packs
+
+
+def _mib(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
 def _batches(sizes: dict[str, int], limit: int) -> Iterator[dict[str, int]]:
@@ -174,20 +182,33 @@ class Packed:
         indexes: list[PackIndex] = []
         invalid: dict[str, str] = {}
         fetch: dict[str, int] = {}
+        beyond: list[str] = []  # indexes past MAX_TOTAL_INDEX_BYTES
+        room = MAX_TOTAL_INDEX_BYTES
+
+        def fits(name: str, size: int) -> bool:
+            nonlocal room
+            if size > room:
+                beyond.append(name)
+                return False
+            room -= size
+            return True
+
         for key, info in sorted(listed.items()):
             name = layout.index_name_of(key)
             if name is None:
                 continue
             if name in known:
-                indexes.append(known[name])
+                if fits(name, known[name].nbytes):
+                    indexes.append(known[name])
                 continue
             if info.size > MAX_INDEX_BYTES:
                 invalid[name] = f"{info.size} bytes, more than the {MAX_INDEX_BYTES} allowed"
                 continue
-            local = self._cached_index(name)
+            local = self._cached_index(name) if info.size <= room else None
             if local is not None:
-                indexes.append(local)
-            else:
+                if fits(name, local.nbytes):
+                    indexes.append(local)
+            elif fits(name, info.size):  # a listing without sizes (0): counted when read
                 fetch[name] = info.size
         for batch in _batches(fetch, INDEX_BATCH):
             # size + 1: a server that sends more than its listing said is caught. A listing
@@ -209,6 +230,8 @@ class Packed:
                 if size and len(data) != size:
                     invalid[name] = f"{len(data)} bytes where the listing said {size}"
                     continue
+                if not size and not fits(name, len(data)):
+                    continue
                 try:
                     index = PackIndex.parse(name, data)
                 except PackFormatError as e:
@@ -223,6 +246,16 @@ class Packed:
             )
             if note not in self.warnings:
                 self.warnings.append(note)
+        if beyond:
+            note = (
+                f"{len(beyond)} of the remote's indexes (first: {layout.index_key(beyond[0])}) "
+                f"are not used: its indexes add up to more than the {_mib(MAX_TOTAL_INDEX_BYTES)} "
+                "mlv loads; their objects count as absent"
+            )
+            if note not in self.warnings:
+                self.warnings.append(note)
+            for name in beyond:
+                invalid[name] = f"beyond the {_mib(MAX_TOTAL_INDEX_BYTES)} of indexes loaded"
         self._catalog = Catalog(indexes, invalid)
         return self._catalog
 
