@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -176,7 +177,22 @@ def _local_cache(root: str) -> Cache | None:
         folder = os.path.join(mlv_dir, "cache")
     else:
         folder = os.path.normpath(os.path.join(root, os.path.expanduser(cfg.cache_dir)))
-    return Cache(folder, cfg.hash) if os.path.isdir(folder) else None
+    return _SourceCache(folder, cfg.hash) if os.path.isdir(folder) else None
+
+
+class _SourceCache(Cache):
+    """A source's own cache, as mlv reads from it: its regular files only (links followed).
+    A clone may commit the source, and its cache with it: an object committed as a link to
+    /dev/zero was copied until the disk was full, a FIFO (a local source's) blocked for
+    ever. What is read is checked against its hash anyway."""
+
+    def object_path(self, hash_id: str) -> str:
+        path = super().object_path(hash_id)
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except (OSError, ValueError):
+            regular = False
+        return path if regular else ""  # "": no such file
 
 
 def _opener(

@@ -145,3 +145,21 @@ def test_a_source_config_local_still_gives_its_credentials(
     outside.mkdir()
     mlv("get", str(src), "f.txt", cwd=outside)
     assert (outside / "f.txt").read_text() == "data\n"
+
+
+def test_a_source_cache_is_read_for_its_regular_files_only(mlv_repo: Path, tmp_path: Path) -> None:
+    """A source's own cache may hold anything where an object goes: a clone can commit the
+    source with a link to /dev/zero there (copied until the disk was full), a local one a
+    FIFO (blocked for ever). Such a file is passed over: the object comes from the source's
+    remote."""
+    src = _source(tmp_path / "source")
+    mlv("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=src)
+    commit_all(src, "remote")
+    mlv("push", "-q", cwd=src)
+    h = (src / "f.txt.mlv").read_text().split("hash: xxh128:")[1].split()[0]
+    obj = src / ".mlv" / "cache" / "xxh128" / h[:2] / h[2:]
+    obj.chmod(0o644)
+    obj.unlink()
+    os.mkfifo(obj)
+    mlv("get", str(src), "f.txt", "-o", "got.txt", cwd=mlv_repo, process=True, timeout=60)
+    assert (mlv_repo / "got.txt").read_text() == "data\n"
