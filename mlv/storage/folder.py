@@ -8,6 +8,7 @@ Work runs in a small thread pool: the copies happen in the kernel, outside the G
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -204,7 +205,8 @@ class FolderBackend:
         """(a read-only descriptor, the size) of key's file; Missing when there is none.
         Only a regular file (links followed): a FIFO in the remote's folder would block an
         open or a read forever, a device (/dev/zero) never end; O_NONBLOCK lets the open of
-        a FIFO return, and anything else is one PermanentError naming it."""
+        a FIFO return, and anything else but a folder (that item's failure, IsADirectoryError,
+        as an open of it gave) is one PermanentError naming it."""
         path = self._path(key)
         try:
             fd = os.open(path, os.O_RDONLY | _NONBLOCK)
@@ -215,6 +217,9 @@ class FolderBackend:
         except BaseException:
             os.close(fd)
             raise
+        if stat.S_ISDIR(st.st_mode):  # this item fails, as before; the others go on
+            os.close(fd)
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise PermanentError(
