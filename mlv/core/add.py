@@ -254,9 +254,16 @@ def _track(
     scanner = Scanner(repo, store=True, progress=progress, algo=algo, clean_tmp=True)
     progress.begin(f"hashing {rel}", lambda: count_files(repo, rel))
     try:
-        entry = scanner.scan(rel)
+        with repo.cache.writing():  # small objects partly by a helper, trees after them
+            entry = scanner.scan(rel)
+    except OSError as e:  # an object the helper left, written here at the end
+        refused = repo.cache.write_refused(e)
+        if refused is None:
+            raise
+        raise refused from None
     finally:
         progress.end()
+    repo.state.flush()  # the trust records of the objects the helper wrote
     if entry is None:
         raise WorkspaceError(
             f"{rpath(rel)}: missing from the workspace",

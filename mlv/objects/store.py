@@ -13,7 +13,8 @@ import mmap
 import os
 import stat as stat_mod
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from mlv.errors import (
     ObjectMissingError,
 )
 from mlv.objects import hashing
+from mlv.objects import writer as writer_mod
 from mlv.util import localfs
 
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
@@ -33,6 +35,9 @@ DEFAULT_LINK_TYPES = ("reflink", "copy")
 OBJECT_MODE = 0o444
 # ingest copies files this large while hashing the copy (Cache._copy_hashed)
 COPY_BEHIND = 2 * localfs.BEHIND_STEP
+# inside Cache.writing(), new small objects beyond this many go to a write helper (starting
+# it costs ~20 ms: an add of a few files never does)
+WRITER_AFTER = 500
 SWEEP_EVERY = 86400.0  # seconds between sweeps of the object folders by ordinary commands
 
 
@@ -80,6 +85,11 @@ class Cache:
     fsync: bool = False  # core.fsync: flush each object to disk before it gets its name
     _dirs: set[str] = field(default_factory=set, repr=False)
     _broken: set[str] = field(default_factory=set, repr=False)
+    # inside writing(): small objects may go to a helper process, trees wait for them
+    _writing: bool = field(default=False, repr=False)
+    _writer: writer_mod.WriteHelper | None = field(default=None, repr=False)
+    _written_here: int = field(default=0, repr=False)
+    _held_trees: list[tuple[bytes, str]] = field(default_factory=list, repr=False)
 
     @property
     def tmp_dir(self) -> str:
@@ -127,10 +137,65 @@ class Cache:
 
     # ---- writing objects -------------------------------------------------------------
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Many new small objects are coming (`mlv add` of a folder): after the first
+        WRITER_AFTER of them, a helper process writes some of them while this one reads
+        and hashes the next files (objects/writer.py). Trees put meanwhile are held back
+        and written at the end, after every object: a tree never names an object that is
+        not yet in the cache. After an error nothing held back is written (what the
+        helper had been given is still written whole, or not at all)."""
+        self._writing, self._written_here, self._held_trees = True, 0, []
+        try:
+            yield
+            self._end_writing()
+        finally:
+            self._writing = False
+            helper, self._writer = self._writer, None
+            if helper is not None:
+                helper.close()
+            self._held_trees = []
+
+    def _end_writing(self) -> None:
+        helper = self._writer
+        if helper is not None:
+            helper.finish()
+            for hash_id, dst, data in helper.left:  # the helper failed: written here,
+                st = localfs.write_bytes_atomic(dst, data, OBJECT_MODE)  # errors raised
+                if self.trust is not None:
+                    self.trust.trust_objects([(hash_id, st)])
+            if self.trust is not None:
+                self.trust.trust_objects(
+                    (h, writer_mod.stat_of(ino, mtime, size))
+                    for h, ino, mtime, size in helper.written
+                )
+        held, self._held_trees = self._held_trees, []
+        self._writing = False
+        for data, hash_id in held:
+            self.put_bytes(data, hash_id)
+
+    def _hand_over(self, dst: str, hash_id: str, data: bytes) -> bool:
+        """Give a new small object to the write helper (started after WRITER_AFTER objects
+        were written here); False: the caller writes it."""
+        helper = self._writer
+        if helper is None:
+            self._written_here += 1
+            if self._written_here <= WRITER_AFTER or self.fsync:
+                return False
+            helper = self._writer = writer_mod.start()
+            if helper is None:
+                self._writing = False  # no helper here: write everything in-process
+                return False
+        return helper.offer(localfs.tmp_name(dst), dst, hash_id, data)
+
     def put_bytes(self, data: bytes, hash_id: str | None = None, repair: bool = False) -> str:
         """Store data (e.g. a tree object); returns its hash id. repair: data was checked
-        to be hash_id, and replaces a damaged copy already in the cache."""
+        to be hash_id, and replaces a damaged copy already in the cache. Inside
+        writing(), a new object waits for the end of it (trees name the small objects)."""
         hash_id = hash_id or hashing.hash_bytes(self.algo, data)
+        if self._writing and not repair:
+            self._held_trees.append((data, hash_id))
+            return hash_id
         dst = self.object_path(hash_id)
         if not os.path.exists(dst) or (repair and not self.verify(hash_id)):
             self._ensure_dir(dst)
@@ -168,6 +233,9 @@ class Cache:
                 data = fh.read()
             hash_id = hashing.hash_bytes(algo, data)
             dst = self.object_path(hash_id)
+            helper = self._writer
+            if helper is not None and kind != "hardlink" and dst in helper.pending:
+                return hash_id  # the same bytes, on their way into the cache
             if os.path.exists(dst):
                 if self.is_intact(hash_id):
                     if kind == "hardlink":
@@ -185,6 +253,8 @@ class Cache:
                     return hash_id
                 except localfs.LinkUnsupported:
                     self._give_up("hardlink", "unsupported")
+            elif kind != "hardlink" and self._writing and self._hand_over(dst, hash_id, data):
+                return hash_id  # trusted when the helper confirms it (writing())
             st = localfs.write_bytes_atomic(dst, data, OBJECT_MODE, fsync=self.fsync)
             if self.trust is not None:  # these very bytes were hashed: a later link
                 self.trust.trust_objects([(hash_id, st)])  # checkout need not re-read them

@@ -604,3 +604,24 @@ def test_large_files_of_a_folder_are_stored_two_at_a_time_and_whole(
         if kind == "hardlink":
             assert path.stat().st_ino == object_path(mlv_repo, xxh(content)).stat().st_ino
     assert "clean" in mlv("status", cwd=mlv_repo).stdout
+
+
+def test_many_small_files_are_stored_whole_with_the_write_helper(mlv_repo: Path) -> None:
+    """Past the first 500 new small objects a helper process writes some of them: every
+    object is whole under its name, the tree names each file, and a hard-link checkout
+    right after links them (their trust records are those of the objects written)."""
+    files = {
+        f"data/d{i % 7}/f{i}.txt": f"content {i}\n".encode() * (i % 50 + 1) for i in range(900)
+    }
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    objects = assert_cache_sound(mlv_repo)
+    for content in files.values():
+        assert xxh(content) in objects
+    assert "clean" in mlv("status", cwd=mlv_repo).stdout
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    shutil.rmtree(mlv_repo / "data")
+    mlv("checkout", cwd=mlv_repo)
+    for rel, content in files.items():
+        path = mlv_repo / rel
+        assert path.stat().st_ino == object_path(mlv_repo, xxh(content)).stat().st_ino
