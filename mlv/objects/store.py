@@ -38,6 +38,7 @@ COPY_BEHIND = 2 * localfs.BEHIND_STEP
 # inside Cache.writing(), new small objects beyond this many go to a write helper (starting
 # it costs ~20 ms: an add of a few files never does)
 WRITER_AFTER = 500
+TRUST_EVERY = 10_000  # objects the helper confirmed whose trust records are then recorded
 SWEEP_EVERY = 86400.0  # seconds between sweeps of the object folders by ordinary commands
 
 
@@ -164,11 +165,7 @@ class Cache:
                 st = localfs.write_bytes_atomic(dst, data, OBJECT_MODE)  # errors raised
                 if self.trust is not None:
                     self.trust.trust_objects([(hash_id, st)])
-            if self.trust is not None:
-                self.trust.trust_objects(
-                    (h, writer_mod.stat_of(ino, mtime, size))
-                    for h, ino, mtime, size in helper.written
-                )
+            self._trust_written(helper)
         held, self._held_trees = self._held_trees, []
         self._writing = False
         for data, hash_id in held:
@@ -186,7 +183,19 @@ class Cache:
             if helper is None:
                 self._writing = False  # no helper here: write everything in-process
                 return False
+        if len(helper.written) >= TRUST_EVERY:
+            self._trust_written(helper)
         return helper.offer(localfs.tmp_name(dst), dst, hash_id, data)
+
+    def _trust_written(self, helper: writer_mod.WriteHelper) -> None:
+        """Record the trust records of what the helper confirmed so far, and let them go:
+        kept to the end, a million objects' records held ~250 MB (the million-file add
+        peaked at 447 MB against 55 MB before the helper)."""
+        written, helper.written = helper.written, []
+        if self.trust is not None:
+            self.trust.trust_objects(
+                (h, writer_mod.stat_of(ino, mtime, size)) for h, ino, mtime, size in written
+            )
 
     def put_bytes(self, data: bytes, hash_id: str | None = None, repair: bool = False) -> str:
         """Store data (e.g. a tree object); returns its hash id. repair: data was checked
