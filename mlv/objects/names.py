@@ -26,6 +26,8 @@ _CONTROL = frozenset(chr(c) for c in [*range(0x20), 0x7F])
 INSIDE_GIT = "is inside .git"
 INSIDE_MLV = "is inside .mlv"
 CONTROL = "contains a newline or another control character"
+TOO_LONG = "has a name longer than 255 bytes"
+NAME_MAX = 255  # bytes in one file name: ext4, xfs, btrfs, APFS
 
 
 def _fold(name: str) -> str:
@@ -62,6 +64,11 @@ def problem(path: str, line: bool = True, root: bool = True) -> str | None:
         return INSIDE_MLV
     if line and has_control(path):
         return CONTROL
+    if any(
+        len(p) > NAME_MAX // 4 and len(p.encode("utf-8", "surrogateescape")) > NAME_MAX
+        for p in parts
+    ):
+        return TOO_LONG  # a checkout would stop on a raw "[Errno 36] File name too long"
     return None
 
 
@@ -72,4 +79,6 @@ def refusing(reason: str, what: str = "a path") -> str:
         return f"refusing {what} that writes into git's folder"
     if reason == INSIDE_MLV:
         return f"refusing {what} that writes into mlv's own folder"
+    if reason == TOO_LONG:
+        return f"refusing {what} whose name no file system here can hold"
     return f"refusing {what} whose name a .gitignore line cannot hold"

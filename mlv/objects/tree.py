@@ -134,6 +134,13 @@ def check_name(name: object, where: str) -> str:
             f"{where}: unsafe entry name {name!r}",
             "the object may be corrupt or hostile; delete it and re-add the data",
         )
+    limit = names.NAME_MAX
+    if len(name) > limit // 4 and len(name.encode("utf-8", "surrogateescape")) > limit:
+        raise TreeError(  # a checkout stopped on a raw "[Errno 36] File name too long"
+            f"{where}: an entry name of more than {names.NAME_MAX} bytes ({name[:40]!r}...), "
+            "which no file system here can hold",
+            "the object may be corrupt or hostile; delete it and re-add the data",
+        )
     return name
 
 

@@ -399,3 +399,33 @@ def test_cache_dir_setting_outside_goes_to_the_local_config(mlv_repo: Path, tmp_
     assert_error(proc, 2, "outside the repository", "--local")
     mlv("cache", "dir", "my-cache", cwd=mlv_repo)  # inside: committed, as before
     assert "my-cache" in (mlv_repo / ".mlv" / "config.yaml").read_text()
+
+
+def test_names_no_file_system_holds_are_refused(world: dict[str, Path]) -> None:
+    """A tree entry or a pointer path with a 300-byte name stopped pull and checkout on a
+    raw `[Errno 36] File name too long` line: now one line naming the file, with a hint."""
+    remote = world["remote"]
+    long = "n" * 300
+    hash_id, size, files = _tree(
+        remote, [_file_entry(remote, "a.txt", b"a\n"), _file_entry(remote, long, b"b\n")]
+    )
+    data = b"payload\n"
+    victim = _publish(
+        world,
+        {
+            "data.mlv": _pointer("data", hash_id, size, files),
+            "long.mlv": _pointer(f"sub/{long}", _object(remote, data), len(data)),
+        },
+    )
+    for args in (["pull", "data.mlv"], ["pull", "--force", "data.mlv"]):
+        assert_error(
+            mlv(*args, cwd=victim, check=False),
+            1,
+            "an entry name of more than 255 bytes",
+            "delete it and re-add the data",
+        )
+    for args in (["pull", "long.mlv"], ["checkout", "--force", "long.mlv"]):
+        line = assert_error(mlv(*args, cwd=victim, check=False), 1, "long.mlv: path")
+        assert "no file system here can hold" in line and "`git rm long.mlv`" in line, line
+    git("rm", "-q", "long.mlv", cwd=victim)  # the hint
+    assert "long.mlv" not in mlv("status", cwd=victim, check=False).stdout

@@ -285,6 +285,15 @@ def test_decode_keeps_large_sizes_exact() -> None:
     assert tree.by_name()["d"].size == huge
 
 
-@pytest.mark.parametrize("name", ["a", "é", " leading", "x.mlv", "...", ".hidden", "名前"])
+@pytest.mark.parametrize(
+    "name", ["a", "é", " leading", "x.mlv", "...", ".hidden", "名前", "n" * 255, "é" * 127]
+)
 def test_check_name_accepts_plain_components(name: str) -> None:
     assert check_name(name, "w") == name
+
+
+@pytest.mark.parametrize("name", ["n" * 256, "é" * 128, "名" * 86])
+def test_check_name_refuses_a_name_no_file_system_holds(name: str) -> None:
+    """A hostile tree's 300-byte name stopped pull and checkout on a raw `[Errno 36]`."""
+    with pytest.raises(TreeError, match=r"^w: an entry name of more than 255 bytes"):
+        check_name(name, "w")
