@@ -36,7 +36,7 @@ from mlv import git
 from mlv.core import targets as targets_mod
 from mlv.core.repo import MLV_DIR
 from mlv.core.view import Objects, View
-from mlv.errors import ConfigError, GitError, MlvError, RemoteError, UsageError
+from mlv.errors import GitError, MlvError, RemoteError, UsageError
 from mlv.objects.remote import RemoteStore
 from mlv.objects.store import Cache
 from mlv.util.urls import redact, scheme_of, scrub, secrets_in
@@ -149,7 +149,7 @@ def _source_config(
     The default remote is the source's own choice; a remote's options (credentials) may
     also come from the global config, the source's config.local.yaml (a local source)
     and the environment. Every layer but the global config is the source's (see
-    check_source_options)."""
+    remotes.check_source_options)."""
     where = f"{shown}: {CONFIG_SPEC} at {commit[:10]}"
     blob = git.read_blobs(clone_dir, [f"{commit}:{CONFIG_SPEC}"]).get(f"{commit}:{CONFIG_SPEC}")
     own_layers: list[tuple[str, Mapping[str, Any]]] = [
@@ -223,38 +223,9 @@ def _opener(
                 "clone the source next to that folder and give its path, or give the "
                 "remote an absolute path or URL",
             )
-        check_source_options(settings, name)
+        from mlv.core.remotes import check_source_options
+
+        check_source_options(settings, name)  # a source's config is its author's
         return open_store(name, options, local, jobs)
 
     return opener
-
-
-def check_source_options(settings: config_mod.Config, name: str) -> None:
-    """Refuse (ConfigError) remote `name` of a source when a layer of the source's config,
-    committed or its config.local.yaml alike, sets an option that could make mlv run a
-    command or use local files (remotes.UNTRUSTED_OPTIONS, chained URLs), unless the user's
-    global config (the only layer of settings that is this machine's) holds the value that
-    wins. A clone may commit the source (`vendor/src.git/.mlv/config.local.yaml`): its
-    local config is no more this machine's than its committed one, as git never trusts a
-    config that arrives with a clone."""
-    from mlv.core.remotes import _hazards, _lookup
-
-    gpath = config_mod.global_config_path()
-    mine = [layer for source, layer in settings.layers if source == gpath]
-    for source, layer in settings.layers:
-        if source == gpath:
-            continue
-        found, options = _lookup(layer, ("remote", name))
-        if not found or not isinstance(options, Mapping):
-            continue
-        for path in _hazards(options):
-            full = ("remote", name, *path)
-            winner = _lookup(settings.raw, full)
-            if any(_lookup(g, full) == winner for g in mine):
-                continue  # the user's global config chose the value that wins
-            key = ".".join(full)
-            raise ConfigError(
-                f"{source}: {key} is refused in a source repository's config: it could make "
-                "mlv run a command or use files outside the repository",
-                f"if you trust it, set it for this machine: `mlv config --global {key} VALUE`",
-            )

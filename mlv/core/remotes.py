@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -312,21 +312,61 @@ def check_committed_options(cfg: config_mod.Config, name: str) -> None:
     storage library run a command or touch local files (see UNTRUSTED_OPTIONS), unless
     this machine's config decides them: config.local.yaml sets the same option (it wins),
     or the global config sets it to the same value."""
+    _refuse_hazards(
+        cfg,
+        name,
+        config_mod.is_committed,
+        lambda i, full: _decided_here(cfg.layers, i, full),
+        "a committed config",
+        "--local",
+    )
+
+
+def check_source_options(cfg: config_mod.Config, name: str) -> None:
+    """Refuse (ConfigError) remote `name` of a source repository (`mlv get`, `import`,
+    `update`) when any layer of its config, committed or its config.local.yaml alike, sets
+    such an option, unless the user's global config (the only layer there that is this
+    machine's) holds the value that wins. A clone may commit the source
+    (`vendor/src.git/.mlv/config.local.yaml`): its local config is no more this machine's
+    than its committed one, as git never trusts a config that arrives with a clone."""
+    gpath = config_mod.global_config_path()
+    mine = [layer for source, layer in cfg.layers if source == gpath]
+
+    def decided(_i: int, full: tuple[str, ...]) -> bool:
+        winner = _lookup(cfg.raw, full)
+        return any(_lookup(g, full) == winner for g in mine)
+
+    _refuse_hazards(
+        cfg, name, lambda s: s != gpath, decided, "a source repository's config", "--global"
+    )
+
+
+def _refuse_hazards(
+    cfg: config_mod.Config,
+    name: str,
+    untrusted: Callable[[str], bool],
+    decided: Callable[[int, tuple[str, ...]], bool],
+    what: str,
+    level: str,
+) -> None:
+    """The refusal both checks share: the first hazardous option of remote `name` in a
+    layer `untrusted` names (by its source) that `decided` (layer index, option path) does
+    not settle; the hint sets it in the config of `level`."""
     for i, (source, layer) in enumerate(cfg.layers):
-        if not config_mod.is_committed(source):
+        if not untrusted(source):
             continue
         found, options = _lookup(layer, ("remote", name))
         if not found or not isinstance(options, Mapping):
             continue
         for path in _hazards(options):
             full = ("remote", name, *path)
-            if _decided_here(cfg.layers, i, full):
+            if decided(i, full):
                 continue
             key = ".".join(full)
             raise ConfigError(
-                f"{source}: {key} is refused in a committed config: it could make mlv run a "
+                f"{source}: {key} is refused in {what}: it could make mlv run a "
                 "command or use files outside the repository",
-                f"if you trust it, set it for this machine: `mlv config --local {key} VALUE`",
+                f"if you trust it, set it for this machine: `mlv config {level} {key} VALUE`",
             )
 
 
