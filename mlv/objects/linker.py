@@ -20,8 +20,9 @@ from __future__ import annotations
 import collections
 import marshal
 import subprocess
-import sys
 from collections.abc import Sequence
+
+from mlv.objects import helperproc
 
 LINKED = 0  # the one answer that means the file was linked
 
@@ -63,15 +64,8 @@ class LinkHelper:
     first, from receive(). A caller keeps one or two batches in flight."""
 
     def __init__(self) -> None:
-        if not sys.executable:
-            raise HelperGone("no Python executable to run the helper with")
         try:
-            self._proc: subprocess.Popen[bytes] = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
+            self._proc: subprocess.Popen[bytes] = helperproc.start(_HELPER)
         except OSError as e:
             raise HelperGone(str(e)) from None
         self._sizes: collections.deque[int] = collections.deque()
@@ -108,18 +102,7 @@ class LinkHelper:
     def close(self) -> None:
         """Let the helper finish what it was given and exit; answers not read are dropped
         (the caller has booked or redone every batch by then)."""
-        proc = self._proc
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        helperproc.stop(self._proc)
         self._sizes.clear()
 
 

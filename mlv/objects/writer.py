@@ -28,7 +28,8 @@ import marshal
 import os
 import select
 import subprocess
-import sys
+
+from mlv.objects import helperproc
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's values (Python 3.10 names them)
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
@@ -83,15 +84,8 @@ class WriteHelper:
     it); finished() returns what the helper confirmed and what it left to the caller."""
 
     def __init__(self) -> None:
-        if not sys.executable:
-            raise WriterGone("no Python executable to run the helper with")
         try:
-            self._proc: subprocess.Popen[bytes] = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
+            self._proc: subprocess.Popen[bytes] = helperproc.start(_HELPER)
         except OSError as e:
             raise WriterGone(str(e)) from None
         # A send must not wait for the helper to read (this process would idle while the
@@ -191,18 +185,7 @@ class WriteHelper:
     def close(self) -> None:
         """Let the helper end: it finishes the batch it is writing (every object it
         renames is whole) and exits at the closed pipe."""
-        proc = self._proc
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        helperproc.stop(self._proc)
         while self._sent:
             batch, ids = self._sent.popleft()
             self._leave(batch, ids)
