@@ -91,18 +91,24 @@ def _check_key(key: str) -> None:
         raise UsageError(e.message, e.hint) from None
 
 
+def effective(start: str) -> config_mod.Config:
+    """The config in effect at start: the user's, and the repository's when start is in
+    one (its config files refused when a committed link leads them out), with the
+    environment."""
+    try:
+        root: str | None = find_root(start)
+    except Exception:
+        root = None
+    if root:
+        refuse_config_links(root)
+    return config_mod.load(os.path.join(root, ".mlv") if root else None)
+
+
 def get(key: str, level: str | None) -> Any:
     """The effective value (level None) or the value in one file."""
     _check_key(key)
     if level is None:
-        try:
-            root: str | None = find_root(os.getcwd())
-        except Exception:
-            root = None
-        if root:
-            refuse_config_links(root)
-        cfg = config_mod.load(os.path.join(root, ".mlv") if root else None)
-        return cfg.get(key)
+        return effective(os.getcwd()).get(key)
     doc = config_mod.read_file(config_path(level))
     return config_mod.Config(raw=doc).get(key)
 

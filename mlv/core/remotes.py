@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlv import config as config_mod
 from mlv import log
-from mlv.core.configure import config_path, is_secret_option, mask
+from mlv.core.configure import config_path, effective, is_secret_option, mask
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, MlvError, RemoteError, UsageError
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
@@ -111,7 +111,7 @@ def modify(name: str, key: str, value: str | None, level: str) -> None:
     _check_name(name)
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
         raise UsageError(f"invalid option name {key!r}", "e.g. endpoint_url, region, profile")
-    known = _effective(os.getcwd()).remotes
+    known = effective(os.getcwd()).remotes
     if name not in known:
         raise UsageError(f"no remote named '{name}'", "see `mlv remote list`")
     path = config_path(level)
@@ -157,26 +157,14 @@ def set_default(name: str | None, level: str) -> None:
             raise UsageError(f"no default remote is set in {path}")
     else:
         _check_name(name)
-        if name not in _effective(os.getcwd()).remotes:
+        if name not in effective(os.getcwd()).remotes:
             raise UsageError(f"no remote named '{name}'", "add it first with `mlv remote add`")
         config_mod.set_value(doc, "core.remote", name)
     config_mod.write_file(path, doc)
 
 
-def _effective(start: str) -> config_mod.Config:
-    from mlv.core.repo import find_root, refuse_config_links
-
-    try:
-        root: str | None = find_root(start)
-    except Exception:
-        root = None
-    if root:
-        refuse_config_links(root)
-    return config_mod.load(os.path.join(root, ".mlv") if root else None)
-
-
 def listing() -> list[RemoteInfo]:
-    cfg = _effective(os.getcwd())
+    cfg = effective(os.getcwd())
     out = []
     for name in sorted(cfg.remotes):
         options = dict(cfg.remotes[name])
@@ -187,13 +175,13 @@ def listing() -> list[RemoteInfo]:
 
 
 def default_name() -> str | None:
-    return _effective(os.getcwd()).remote
+    return effective(os.getcwd()).remote
 
 
 def remote_names() -> set[str]:
     """The names of the remotes the configuration of the current folder's repository (and
     the user's global config) defines."""
-    return set(_effective(os.getcwd()).remotes)
+    return set(effective(os.getcwd()).remotes)
 
 
 # ---- opening a remote for a transfer --------------------------------------------------
