@@ -39,7 +39,7 @@ def link_error(rel: str, link_rel: str, root: str, force: bool = False) -> Works
         to = "?"
     named = f"'{rpath(link_rel)}' is a symbolic link" if link_rel != rel else "is a symbolic link"
     shown = rpath(link_rel)
-    remove = f"remove the link (`git rm {shown}`, or `rm {shown}` if git does not track it)"
+    remove = f"remove the link (`git rm -f {shown}`, or `rm {shown}` if git does not track it)"
     if force:
         hint = f"{remove}, or use --force to replace the link (never what it points to)"
     elif link_rel.split("/")[0] == MLV_DIR:

@@ -218,7 +218,7 @@ def refuse_tracked_link_out(
     exclude = ", or exclude it in .mlvignore" if inside_dir and hit == rel else ""
     raise WorkspaceError(
         f"{what}: mlv does not follow such a link",
-        f"remove it (`git rm {name}`){exclude}; a link you made yourself: "
+        f"remove it (`git rm -f {name}`){exclude}; a link you made yourself: "
         f"`git rm --cached {name}`, and mlv follows it",
     )
 

@@ -274,7 +274,11 @@ def check_place(path: str, where: str, root: bool = True, shown: str | None = No
     if reason is not None:
         pointer_file = _AT_COMMIT.sub("", where)
         is_pointer = show_paths(pointer_file).endswith(SUFFIX)  # where may be marked (rpath)
-        undo = f"`git rm {pointer_file}`" if is_pointer else "`git rm` it"
+        undo = (
+            f"`git rm -f {pointer_file}`, or `rm {pointer_file}` if git does not track it"
+            if is_pointer
+            else "`git rm -f` it"
+        )
         raise PointerError(
             f"{where}: path {(shown or path)!r} {reason}: {names.refusing(reason, 'a pointer')}",
             f"a pointer names data in the work tree; delete the pointer ({undo})",

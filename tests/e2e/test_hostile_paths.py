@@ -122,7 +122,7 @@ def test_pointer_into_git_is_refused_by_every_command(
         assert "git's folder" in line or "leaves the pointer's folder" in line, line
     line = assert_error(mlv("pull", "settings.mlv", cwd=victim, check=False), 1)
     assert f"settings.mlv: path {f'{spelling}/config'!r} is inside .git" in line, line
-    assert "git rm settings.mlv" in line
+    assert "git rm -f settings.mlv" in line
     line = assert_error(mlv("checkout", "--force", "deep/er.mlv", cwd=victim, check=False), 1)
     assert "deep/er.mlv: path" in line and "is inside .git" in line, line
     status = mlv("status", cwd=victim, check=False)
@@ -426,6 +426,6 @@ def test_names_no_file_system_holds_are_refused(world: dict[str, Path]) -> None:
         )
     for args in (["pull", "long.mlv"], ["checkout", "--force", "long.mlv"]):
         line = assert_error(mlv(*args, cwd=victim, check=False), 1, "long.mlv: path")
-        assert "no file system here can hold" in line and "`git rm long.mlv`" in line, line
-    git("rm", "-q", "long.mlv", cwd=victim)  # the hint
+        assert "no file system here can hold" in line and "`git rm -f long.mlv`" in line, line
+    git("rm", "-q", "-f", "long.mlv", cwd=victim)  # the hint
     assert "long.mlv" not in mlv("status", cwd=victim, check=False).stdout

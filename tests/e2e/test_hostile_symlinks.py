@@ -105,7 +105,7 @@ def test_pull_never_writes_through_a_committed_link(
     assert "Traceback" not in proc.stderr
     assert (
         f"error: link/payload: 'link' is a symbolic link (to {outside}): mlv does not write "
-        "through links: remove the link (`git rm link`" in proc.stderr
+        "through links: remove the link (`git rm -f link`" in proc.stderr
     )
     _unchanged(outside)
 
@@ -157,7 +157,7 @@ def test_pull_refuses_a_link_where_a_tracked_folder_goes(tmp_path: Path, mlv_rep
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (
         f"error: dd: is a symbolic link (to {outside}): mlv does not write through links: "
-        "remove the link (`git rm dd`, or `rm dd` if git does not track it), or use --force "
+        "remove the link (`git rm -f dd`, or `rm dd` if git does not track it), or use --force "
         "to replace the link (never what it points to)"
     ) in proc.stderr
     _unchanged(outside)
@@ -439,7 +439,7 @@ def test_a_committed_link_to_a_secret_never_reaches_the_remote(
     # (`mlv add` of the folder or file is refused anyway: git tracks something in it)
     proc = mlv("commit", cwd=victim, check=False)
     line = assert_error(proc, 1, f"{link}: a symbolic link that git tracks leads out")
-    assert f"git rm {link}" in line
+    assert f"git rm -f {link}" in line
     proc = mlv("push", cwd=victim, check=False)
     assert "Traceback" not in proc.stderr
     _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
@@ -468,7 +468,7 @@ def test_repro_never_reads_a_secret_through_a_committed_link(
 
 
 def test_the_hints_work(tmp_path: Path, mlv_repo: Path) -> None:
-    """`git rm LINK` (or excluding it in .mlvignore) lets commit and push go on, without the
+    """`git rm -f LINK` (or excluding it in .mlvignore) lets commit and push go on, without the
     secret; `git rm --cached LINK` makes the link the user's: followed, as documented."""
     victim, secret, link = _exfiltrating_clone(tmp_path, mlv_repo, "dir")
     proc = mlv("pull", cwd=victim, check=False)  # checkout would read it to compare
@@ -481,7 +481,7 @@ def test_the_hints_work(tmp_path: Path, mlv_repo: Path) -> None:
     mlv("push", cwd=victim)
     _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
     (victim / ".mlvignore").unlink()
-    git("rm", "-q", link, cwd=victim)
+    git("rm", "-q", "-f", link, cwd=victim)
     assert "clean" in mlv("status", cwd=victim).stdout
     _nowhere(secret, victim / ".mlv" / "cache", tmp_path / "remote")
     # a link of the user's own (git rm --cached): followed
@@ -525,7 +525,7 @@ def test_a_link_of_the_users_through_a_tracked_link_out(tmp_path: Path, mlv_repo
         1,
         "data/model.bin: leads out of the work tree",
         "through keys/id, a symbolic link that git tracks",
-        "`git rm keys/id`",
+        "`git rm -f keys/id`",
     )
     _nowhere(secret, victim / ".mlv" / "cache")
 
@@ -676,7 +676,7 @@ def test_status_of_a_pointer_below_a_committed_folder_link(tmp_path: Path, mlv_r
     assert (
         f"link/payload: leads out of the work tree (to {outside}/payload) through link, a "
         "symbolic link that git tracks: mlv does not follow such a link: remove it "
-        "(`git rm link`)"
+        "(`git rm -f link`)"
     ) in proc.stdout
     _unchanged(outside)
 
@@ -719,8 +719,8 @@ def test_committed_pipeline_and_ignore_files_linked_out_are_not_read(
     line = assert_error(
         proc, 1, f"{name}: a symbolic link that git tracks leads out of the work tree"
     )
-    assert f"`git rm {name}`" in line
-    git("rm", "-q", name, cwd=victim)
+    assert f"`git rm -f {name}`" in line
+    git("rm", "-q", "-f", name, cwd=victim)
     mlv(*(("status",) if name == "mlv.yaml" else args), cwd=victim)  # no stages left
 
 
@@ -801,7 +801,7 @@ def test_a_pointer_committed_as_a_link_out_is_not_read(tmp_path: Path, mlv_repo:
         assert "stolen.mlv: a symbolic link that git tracks leads out of the work tree" in (
             proc.stdout + proc.stderr
         ), (cmd, proc.stdout, proc.stderr)
-    git("rm", "-q", "stolen.mlv", cwd=victim)
+    git("rm", "-q", "-f", "stolen.mlv", cwd=victim)
     mlv("push", cwd=victim)
     assert not any(
         b"PRIVATE" in p.read_bytes() for p in (tmp_path / "remote").rglob("*") if p.is_file()
@@ -830,8 +830,8 @@ def test_a_config_committed_as_a_link_out_is_not_read(tmp_path: Path, mlv_repo: 
         proc = mlv(*args, cwd=victim, check=False)
         assert "SECRET6" not in proc.stdout + proc.stderr
         line = assert_error(proc, 1, ".mlv/config.yaml: a symbolic link that git tracks leads out")
-        assert "`git rm .mlv/config.yaml`" in line
-    git("rm", "-q", ".mlv/config.yaml", cwd=victim)
+        assert "`git rm -f .mlv/config.yaml`" in line
+    git("rm", "-q", "-f", ".mlv/config.yaml", cwd=victim)
     mlv("config", "core.remote", "mine", cwd=victim)  # a config of the victim's own
     assert mlv("config", "core.remote", cwd=victim).stdout.strip() == "mine"
     assert hosts.read_text() == "core:\n  remote: SECRET6\n"

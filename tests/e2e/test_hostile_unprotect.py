@@ -80,11 +80,11 @@ def test_unprotect_refuses_a_committed_link_to_a_secret(
     named = "model.bin" if how == "file" else "data"
     proc = mlv("unprotect", named, cwd=victim, check=False)
     line = assert_error(proc, 1, f"{link}: a symbolic link that git tracks leads out")
-    assert f"`git rm {link}`" in line
+    assert f"`git rm -f {link}`" in line
     if how == "chain":  # the user's own link through the clone's: refused, naming that one
         git("rm", "-q", "--cached", link, cwd=victim)
         proc = mlv("unprotect", named, cwd=victim, check=False)
-        assert_error(proc, 1, f"{link}: leads out of", "through keys/id", "`git rm keys/id`")
+        assert_error(proc, 1, f"{link}: leads out of", "through keys/id", "`git rm -f keys/id`")
         git("add", "-f", link, cwd=victim)
     assert (victim / link).is_symlink()  # left as it was
     # `mlv rm` (which leaves the data as writable files) refuses it alike
@@ -95,7 +95,7 @@ def test_unprotect_refuses_a_committed_link_to_a_secret(
     mlv("push", cwd=victim, check=False)
     _nowhere(secret, victim / ".mlv" / "cache", victim / "data", tmp_path / "remote")
     # the hint works: the link removed, unprotect goes on
-    git("rm", "-q", link, cwd=victim)
+    git("rm", "-q", "-f", link, cwd=victim)
     assert mlv("unprotect", named, cwd=victim).returncode == 0
     mlv("pull", cwd=victim)
     assert (victim / "data" / "a.txt").read_text() == "a"

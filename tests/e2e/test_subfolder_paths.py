@@ -176,9 +176,13 @@ def test_a_pointer_into_git_hints_a_git_rm_from_here(mlv_repo: Path) -> None:
     assert status.stdout.startswith("error        evil  (evil.mlv: path '.git/x' is inside")
     assert json.loads(mlv("status", "--json", cwd=d, check=False).stdout)["targets"][0][
         "error"
-    ].endswith("delete the pointer (`git rm d/evil.mlv`)")  # --json: from the root
+    ].endswith(
+        "delete the pointer (`git rm -f d/evil.mlv`, or `rm d/evil.mlv` if git does not track it)"
+    )  # --json: from the root
     err = _refused(d, "checkout", "evil", code=1)
-    assert err.endswith("delete the pointer (`git rm evil.mlv`)\n")
+    assert err.endswith(
+        "delete the pointer (`git rm -f evil.mlv`, or `rm evil.mlv` if git does not track it)\n"
+    )
     _run_hint(err, d)
     assert mlv("status", cwd=d).stdout == "No tracked data (add some with `mlv add PATH`).\n"
 
@@ -186,6 +190,25 @@ def test_a_pointer_into_git_hints_a_git_rm_from_here(mlv_repo: Path) -> None:
 _EVIL_POINTER = (
     "version: 1\npath: .git/x\nkind: file\nhash: xxh128:00000000000000000000000000000000\nsize: 1\n"
 )
+
+
+def test_the_pointer_hint_works_staged_or_untracked(mlv_repo: Path) -> None:
+    """A pointer of the user's own, staged but never committed (plain `git rm` refuses it:
+    "changes staged in the index") or not known to git at all: each of the hint's two
+    commands deletes it in its own state."""
+    d = mlv_repo / "d"
+    write_files(d, {"staged.mlv": _EVIL_POINTER, "loose.mlv": _EVIL_POINTER})
+    run("git", "add", "d/staged.mlv", cwd=mlv_repo)
+    err = _refused(d, "checkout", "staged", code=1)
+    assert "(`git rm -f staged.mlv`, or `rm staged.mlv` if git does not track it)" in err
+    _run_hint(err, d)
+    assert not (d / "staged.mlv").exists()
+    assert "staged.mlv" not in run("git", "status", "--short", cwd=mlv_repo).stdout
+    err = _refused(d, "checkout", "loose", code=1)
+    words = shlex.split(err.split("or `")[-1].split("`")[0])
+    assert words == ["rm", "loose.mlv"]
+    run(*words, cwd=d)  # the hint's second command: git does not track it
+    assert mlv("status", cwd=d).returncode == 0
 
 
 def test_a_stage_output_tracked_by_a_pointer_hints_an_rm_from_here(mlv_repo: Path) -> None:
@@ -336,7 +359,7 @@ def test_a_link_in_the_way_of_checkout_is_named_from_here(mlv_repo: Path, tmp_pa
     (d / "s").symlink_to(tmp_path / "elsewhere")
     err = _refused(d, "checkout", code=1)
     assert err.startswith("error: s: is a symbolic link (to ")
-    assert "remove the link (`git rm s`, or `rm s` if git does not track it)" in err
+    assert "remove the link (`git rm -f s`, or `rm s` if git does not track it)" in err
     run("rm", "s", cwd=d)  # the hint's second command: git does not track the link
     mlv("checkout", cwd=d)
     assert (d / "s/a.txt").read_text() == "a"
