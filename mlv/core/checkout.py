@@ -33,7 +33,7 @@ from mlv.errors import (
 )
 from mlv.objects import hashing, linker, treediff
 from mlv.objects.store import Cache
-from mlv.objects.tree import DIR, Entry
+from mlv.objects.tree import DIR, Entry, check_depth
 
 if TYPE_CHECKING:  # concurrent.futures (and logging) load only for large files: ~4 ms
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -110,6 +110,7 @@ class _Checkout:
         self.scanner = Scanner(repo, store=False)
         self.guard = safepaths.Guard(repo.root)  # no write through a symbolic link
         self._kept: set[str] = set()  # paths that should have gone but were kept (conflicts)
+        self._top = 0  # how many "/" the target being checked out has (_apply_dir)
         self._blocked: set[str] = set()  # folders that could not be made: skip what is inside
         self._intact: dict[str, bool] = {}  # hash id -> the cache holds it intact
         self._unreadable: dict[str, str] = {}  # hash id -> why its object cannot be read
@@ -279,6 +280,7 @@ class _Checkout:
         load = self.scanner.load_tree
         if have == want and not self.relink:
             return
+        self._top = rel.count("/")  # _fill counts a folder's depth below rel
         changes = treediff.diff(load, have, want, whole_new=True)  # new folders: _fill
         if self.relink and have == want:
             changes = (treediff.Change(p, e, e) for p, e in treediff.walk(load, want))
@@ -359,6 +361,7 @@ class _Checkout:
         for entry in entries:
             if entry.kind == DIR:
                 sub = f"{rel}/{entry.name}"
+                check_depth(sub.split("/", self._top + 1)[-1], tree_hash)  # before makedirs
                 try:
                     os.makedirs(base + entry.name, exist_ok=True)
                 except OSError:

@@ -13,7 +13,7 @@ from mlv.core import targets
 from mlv.core.repo import Repo
 from mlv.core.targets import Target
 from mlv.core.workspace import Scanner
-from mlv.errors import MlvError
+from mlv.errors import MlvError, TreeError
 from mlv.objects import hashing, treediff
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.store import Cache
@@ -117,6 +117,8 @@ def _list_changes(scanner: Scanner, old: str, new: str, result: TargetStatus) ->
                 result.deleted.append(path)
             else:
                 result.modified.append(path)
+    except TreeError:
+        raise  # a tree that is there but refused (hostile, too deep): the target's error
     except MlvError:
         # The recorded tree is not in the cache: we know it differs, not how.
         result.in_cache = False

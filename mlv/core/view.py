@@ -28,7 +28,7 @@ from mlv.objects import tree as tree_mod
 from mlv.objects.pointer import SUFFIX
 from mlv.objects.remote import RemoteStore
 from mlv.objects.store import Cache, hash_path_mmap
-from mlv.objects.tree import Entry, Tree
+from mlv.objects.tree import Entry, Tree, check_depth
 
 if TYPE_CHECKING:
     from mlv.objects.packs.usage import Usage
@@ -254,10 +254,22 @@ class View:
 
     def walk(self, path: str) -> Iterator[Node]:
         """Every file and directory below path (depth first, folders before content)."""
+        inside = (r for r in self._by_path if path == r or path.startswith(r + "/"))
+        return self._walk(path, next((r + "/" for r in inside), ""))
+
+    def _walk(self, path: str, root: str) -> Iterator[Node]:
+        """root: the tracked directory path lies in ("" outside one), whose tree's depth is
+        bounded as checkout bounds it."""
         for child in self.ls(path):
             yield child
-            if child.is_dir:
-                yield from self.walk(child.path)
+            if not child.is_dir:
+                continue
+            if child.path in self._by_path:
+                yield from self._walk(child.path, child.path + "/")
+                continue
+            if root and child.path.startswith(root):
+                check_depth(child.path[len(root) :], child.hash or child.path)
+            yield from self._walk(child.path, root)
 
     def data_nodes(self, path: str) -> Iterator[Node]:
         """The top-level tracked paths at or below path (or the one containing it)."""
@@ -378,6 +390,7 @@ def _walk(objects: Objects, tree_hash: str, prefix: str) -> Iterator[tuple[str, 
         path = _join(prefix, entry.name)
         yield path, entry
         if entry.is_dir:
+            check_depth(path, tree_hash)
             yield from _walk(objects, entry.hash, path)
 
 

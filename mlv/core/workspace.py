@@ -40,6 +40,7 @@ from mlv.objects.store import Cache
 from mlv.objects.tree import (
     DIR,
     FILE,
+    MAX_DEPTH,
     Entry,
     Tree,
     decode,
@@ -276,6 +277,7 @@ class Scanner:
         self._folders: set[str] = set()  # real folders that links led through (resolve)
         self._pool: ThreadPoolExecutor | None = None  # large files stored two at a time
         self._ahead: dict[str, Future[str]] = {}  # path -> its hash id, being stored
+        self._top = 0  # how many "/" the folder being scanned has: depth is counted from it
 
     # ---- trees -------------------------------------------------------------------------
 
@@ -316,6 +318,7 @@ class Scanner:
         if stat_mod.S_ISDIR(st.st_mode):
             if rules is None:
                 rules = ignore_rules_above(self.repo, rel)
+            self._top = rel.count("/")
             try:
                 entry = self._dir(path, rel, name, rules)
             finally:
@@ -596,6 +599,12 @@ class Scanner:
                     "rename it, or exclude it in .mlvignore",
                 )
             if st is None:
+                if (prefix + child).count("/") - self._top >= MAX_DEPTH:
+                    raise WorkspaceError(  # a tree no walk could read back (tree.MAX_DEPTH)
+                        f"{printable(prefix + child)[:60]}...: folders nested more than "
+                        f"{MAX_DEPTH} deep below the tracked folder",
+                        "move the data up, or exclude the deep part in .mlvignore",
+                    )
                 subdirs.append(self._dir(path + "/" + child, prefix + child, child, rules))
             else:
                 files.append((child, st, is_link))

@@ -31,6 +31,10 @@ from mlv.objects import hashing, names
 TREE_VERSION = 1
 FILE = "file"
 DIR = "dir"
+# The deepest folder a tree may lead to. Every walk over trees recurses once per level, so a
+# hostile chain of trees 3,000 deep ran out of Python's stack (reported as a corrupt tree);
+# datasets are rarely 30 deep, and Linux paths end at 4,096 bytes anyway.
+MAX_DEPTH = 256
 
 
 class Entry(NamedTuple):
@@ -142,6 +146,17 @@ def check_name(name: object, where: str) -> str:
             "the object may be corrupt or hostile; delete it and re-add the data",
         )
     return name
+
+
+def check_depth(path: str, tree_hash: str) -> None:
+    """Refuse (TreeError) to walk into `path`, relative to the walked tree's root, when it
+    lies more than MAX_DEPTH folders down: tree_hash names the tree that holds it."""
+    if path.count("/") >= MAX_DEPTH - 1:
+        raise TreeError(
+            f"tree {tree_hash}: folders nested more than {MAX_DEPTH} deep ({path[:40]}...)",
+            f"mlv reads at most {MAX_DEPTH} levels of folders; the object may be hostile: "
+            "delete it and re-add the data",
+        )
 
 
 _GIT_FIRST = frozenset(".gG")  # how an ASCII name that names .git (.git, .GIT., git~1) starts

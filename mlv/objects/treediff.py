@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mlv.objects.tree import DIR, Entry, Tree
+from mlv.objects.tree import DIR, Entry, Tree, check_depth
 
 TreeLoader = Callable[[str], Tree]
 
@@ -34,6 +34,7 @@ def walk(load: TreeLoader, tree_hash: str, prefix: str = "") -> Iterator[tuple[s
         path = _join(prefix, entry.name)
         yield path, entry
         if entry.is_dir:
+            check_depth(path, tree_hash)
             yield from walk(load, entry.hash, path)
 
 
@@ -44,6 +45,8 @@ def diff(
     a directory that only `new` has is one change, its content left to the consumer."""
     if old == new:
         return
+    if prefix:
+        check_depth(prefix, new or old or "")
     if not old or not new:  # one side only: its entries, already in name order
         side = new or old
         if not side:
@@ -55,6 +58,8 @@ def diff(
                     yield from diff(load, entry.hash, None, path)
                 yield Change(path, entry, None)
             else:
+                if entry.kind == DIR:  # before the consumer makes the folder
+                    check_depth(path, side)
                 yield Change(path, None, entry)
                 if entry.kind == DIR and not whole_new:
                     yield from diff(load, None, entry.hash, path)
@@ -79,6 +84,7 @@ def diff(
             yield Change(path, a, None)
         if b is not None:
             if b.is_dir:
+                check_depth(path, new)
                 yield Change(path, None, b)
                 if not whole_new:
                     yield from diff(load, None, b.hash, path)

@@ -429,3 +429,55 @@ def test_names_no_file_system_holds_are_refused(world: dict[str, Path]) -> None:
         assert "no file system here can hold" in line and "`git rm -f long.mlv`" in line, line
     git("rm", "-q", "-f", "long.mlv", cwd=victim)  # the hint
     assert "long.mlv" not in mlv("status", cwd=victim, check=False).stdout
+
+
+def _chain(remote: Path, depth: int) -> tuple[str, int, int]:
+    """A tree `depth` folders deep, one `d` in each, a file at the bottom."""
+    entries = [_file_entry(remote, "f", b"bottom\n")]
+    for _ in range(depth - 1):
+        entries = [_dir_entry(remote, "d", entries)]
+    return _tree(remote, entries)
+
+
+def test_a_tree_chained_too_deep_is_refused_in_one_line(world: dict[str, Path]) -> None:
+    """A chain of 3,000 trees ran every recursive walk out of Python's stack: checkout said
+    "may be corrupt", diff and verify stopped on an internal RecursionError, and a checkout
+    left 977 folders behind. Now every command says how deep, on one line; 256 levels (the
+    limit, tree.MAX_DEPTH) still work."""
+    remote = world["remote"]
+    deep = _chain(remote, 3000)
+    fine = _chain(remote, 256)
+    victim = _publish(
+        world, {"deep.mlv": _pointer("deep", *deep), "fine.mlv": _pointer("fine", *fine)}
+    )
+    mlv("fetch", cwd=victim)
+    for args in (["checkout", "deep.mlv"], ["pull", "deep.mlv"], ["ls", "-R", "deep"]):
+        assert_error(mlv(*args, cwd=victim, check=False), 1, "folders nested more than 256 deep")
+    assert not (victim / "deep").exists() or max(
+        len(Path(r).relative_to(victim).parts) for r, _, _ in os.walk(victim / "deep")
+    ) <= 256
+    mlv("checkout", "fine.mlv", cwd=victim)
+    bottom = victim.joinpath("fine", *(["d"] * 255), "f")
+    assert bottom.read_bytes() == b"bottom\n"
+    assert len(mlv("ls", "-R", "fine", cwd=victim).stdout.splitlines()) == 256
+    status = mlv("status", cwd=victim, check=False)
+    assert "clean        fine" in status.stdout
+    assert "folders nested more than 256 deep" in status.stdout + status.stderr
+    for args in (["diff"], ["verify"]):
+        proc = mlv(*args, cwd=victim, check=False)
+        assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr, proc
+
+
+def test_a_work_tree_folder_too_deep_is_refused_with_a_hint(world: dict[str, Path]) -> None:
+    """A folder of the user's 300 levels down: add says so on one line, and the hint's
+    .mlvignore lets the rest be added."""
+    repo = world["author"]
+    deep = repo.joinpath("data", *(["d"] * 300))
+    deep.mkdir(parents=True)
+    (deep / "f").write_text("x")
+    (repo / "data/top.txt").write_text("top")
+    line = assert_error(mlv("add", "data", cwd=repo, check=False), 1, "nested more than 256")
+    assert "exclude the deep part in .mlvignore" in line
+    (repo / ".mlvignore").write_text("data/" + "d/" * 200 + "\n")
+    mlv("add", "data", cwd=repo)
+    assert "top.txt" in mlv("ls", "-R", "data", cwd=repo).stdout
