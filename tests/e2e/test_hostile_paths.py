@@ -453,9 +453,11 @@ def test_a_tree_chained_too_deep_is_refused_in_one_line(world: dict[str, Path]) 
     mlv("fetch", cwd=victim)
     for args in (["checkout", "deep.mlv"], ["pull", "deep.mlv"], ["ls", "-R", "deep"]):
         assert_error(mlv(*args, cwd=victim, check=False), 1, "folders nested more than 256 deep")
-    assert not (victim / "deep").exists() or max(
-        len(Path(r).relative_to(victim).parts) for r, _, _ in os.walk(victim / "deep")
-    ) <= 256
+    assert (
+        not (victim / "deep").exists()
+        or max(len(Path(r).relative_to(victim).parts) for r, _, _ in os.walk(victim / "deep"))
+        <= 256
+    )
     mlv("checkout", "fine.mlv", cwd=victim)
     bottom = victim.joinpath("fine", *(["d"] * 255), "f")
     assert bottom.read_bytes() == b"bottom\n"
