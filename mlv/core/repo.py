@@ -248,7 +248,8 @@ class Repo:
 
 
 def init(path: str, no_scm: bool, force: bool) -> Repo:
-    """Create .mlv/ at the git root (or at path with no_scm); stage it."""
+    """Create .mlv/ at the git root (or at path with no_scm); stage it. A `.mlv` or
+    `.mlv/tmp` that is a symbolic link is refused, --force or not, as by every command."""
     from mlv.errors import MlvError
 
     start = os.path.realpath(path)
@@ -263,6 +264,7 @@ def init(path: str, no_scm: bool, force: bool) -> Repo:
             )
         root = top
     mlv_dir = os.path.join(root, MLV_DIR)
+    safepaths.check_own_folders(root)  # a committed `.mlv -> ../x`: --force wrote through it
     if os.path.exists(mlv_dir) and not force:
         raise MlvError(f"{mlv_dir} already exists", "use --force to initialise it again")
     os.makedirs(os.path.join(mlv_dir, "tmp"), exist_ok=True)

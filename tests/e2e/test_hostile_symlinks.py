@@ -343,6 +343,32 @@ def test_committed_links_in_mlv_folders_are_refused(
     ), line
 
 
+@pytest.mark.parametrize("target", ["OUTSIDE", ".git"])
+def test_init_never_writes_through_a_committed_mlv_link(
+    tmp_path: Path, git_repo: Path, target: str
+) -> None:
+    """A clone commits `.mlv -> ../outside` (or `.mlv -> .git`): every command refused it
+    but `mlv init --force`, which wrote config.yaml, tmp/ and .gitignore behind the link,
+    the one the refusal of a plain `mlv init` suggests."""
+    outside = _outside(tmp_path)
+    (git_repo / ".mlv").symlink_to(outside if target == "OUTSIDE" else target)
+    git("add", ".mlv", cwd=git_repo)
+    git("commit", "-q", "-m", "hostile", cwd=git_repo)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(git_repo), str(clone), cwd=tmp_path)
+    git_before = snapshot(clone / ".git")
+    for args in (["init"], ["init", "--force"], ["status"]):
+        line = assert_error(mlv(*args, cwd=clone, check=False), 1, ".mlv: is a symbolic link")
+        assert "does not write through links" in line and "`git rm -f .mlv`" in line, line
+    _unchanged(outside)
+    assert snapshot(clone / ".git") == git_before
+    git("rm", "-q", "-f", ".mlv", cwd=clone)  # the hint
+    mlv("init", cwd=clone)
+    assert (clone / ".mlv").is_dir() and not (clone / ".mlv").is_symlink()
+    assert (clone / ".mlv" / "config.yaml").is_file()
+    _unchanged(outside)
+
+
 def test_a_cache_link_the_user_made_still_works(tmp_path: Path, mlv_repo: Path) -> None:
     """.mlv/cache -> a larger disk, made on this machine (git does not track it)."""
     author, _ = _author(tmp_path, mlv_repo)
