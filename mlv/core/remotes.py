@@ -220,6 +220,12 @@ def open_remote(
             f"mount or create it, or give this clone the remote's folder: "
             f"`mlv remote modify --local {chosen} url PATH`",
         )
+    overlap = cache_overlap(repo, chosen)
+    if overlap is not None:
+        raise RemoteError(
+            overlap,
+            f"give the remote a folder of its own: `mlv remote modify --local {chosen} url PATH`",
+        )
     store = open_store(chosen, repo.config.remotes[chosen], repo.root, jobs)
     store.use_index_cache(os.path.join(repo.cache.root, INDEX_CACHE))
     return store
@@ -444,6 +450,33 @@ def folder_problem(repo: Repo, name: str, absent_ok: bool = False) -> str | None
     else:
         why = f"{shown!r} in {source}"
     return f"remote '{name}': the folder {path} {what} ({why})"
+
+
+def cache_overlap(repo: Repo, name: str) -> str | None:
+    """What is wrong with the folder of remote `name` when it is, holds or lies inside the
+    cache folder in effect (both followed through links): the cache's objects have the
+    layout of a remote's, so `mlv gc -r` would delete the only copies, and a push or fetch
+    would take the cache's files for the remote's. A clone can commit such a url (`.mlv/
+    cache`), and a cache.dir shared by several repositories can hold a remote. None when
+    they are apart, or for a remote that is no folder."""
+    url = repo.config.remotes[name].get("url")
+    path = folder_path(url, repo.root) if isinstance(url, str) else None
+    if path is None or not isinstance(url, str):
+        return None
+    folder, cache = os.path.realpath(path), os.path.realpath(repo.cache_dir)
+    if folder == cache:
+        relation = "is this repository's cache"
+    elif cache.startswith(folder.rstrip(os.sep) + os.sep):
+        relation = f"holds this repository's cache {cache}"
+    elif folder.startswith(cache + os.sep):
+        relation = f"lies inside this repository's cache {cache}"
+    else:
+        return None
+    source = _url_source(repo.config, name, repo.root)
+    return (
+        f"remote '{name}': its folder {path} {relation} ({redact(url)!r} in {source}): "
+        "a remote cannot share the cache's folder"
+    )
 
 
 def is_relative_folder(url: str) -> bool:
