@@ -25,10 +25,11 @@ GITIGNORE_BODY = "/cache/\n/tmp/\n/config.local.yaml\n"
 
 
 def find_root(start: str) -> str:
-    """The nearest folder at or above start that holds .mlv/."""
+    """The nearest folder at or above start that holds .mlv/, passing over a .mlv inside
+    data mlv tracks (_in_tracked_data)."""
     path = os.path.realpath(start)
     while True:
-        if os.path.isdir(os.path.join(path, MLV_DIR)):
+        if os.path.isdir(os.path.join(path, MLV_DIR)) and not _in_tracked_data(path):
             return path
         parent = os.path.dirname(path)
         if parent == path:
@@ -37,6 +38,26 @@ def find_root(start: str) -> str:
                 "run `mlv init` at the root of your git repository",
             )
         path = parent
+
+
+def _in_tracked_data(path: str) -> bool:
+    """Is path's .mlv part of data mlv tracks rather than a repository: .mlv itself, path
+    or a folder above it has a pointer beside it (`data.mlv` for data/.mlv), up to the git
+    work tree's root. A tree or pointer that holds a .mlv is refused (tree.check_name,
+    names.problem), but an mlv before that check pulled `data/.mlv/config.local.yaml`, which
+    `cd data && mlv push` took for this machine's config. One stat at a work tree's root."""
+    if os.path.exists(os.path.join(path, ".git")):
+        return False
+    if os.path.isfile(os.path.join(path, MLV_DIR + SUFFIX)):
+        return True
+    folder = path
+    while True:
+        if os.path.isfile(folder + SUFFIX):  # a pointer in the folder above
+            return True
+        parent = os.path.dirname(folder)
+        if parent == folder or os.path.exists(os.path.join(parent, ".git")):
+            return False  # past the work tree's root, or at /
+        folder = parent
 
 
 def committed_cache_dir_refusal(root: str, value: str) -> str | None:

@@ -9,7 +9,8 @@ Rules inside tracked directories:
 - `.mlvignore` files (gitignore syntax) at the repository root, in folders above the tracked
   directory and inside it exclude paths; mlv's own temporaries are always skipped, and so
   is anything named `.git` (a nested repository's metadata, or a submodule's `.git` file),
-  as git and DVC skip it.
+  as git and DVC skip it. A `.mlv` (any spelling) is an error until .mlvignore excludes
+  it: no tree may hold one (tree.check_name).
 - A symbolic link to a file is followed: its target's content is stored and a checkout
   writes a regular file. Links to directories, dangling links and special files (fifos,
   sockets, devices) are errors that name the path; exclude them with .mlvignore.
@@ -30,12 +31,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mlv import git
+from mlv.core import gitignore
 from mlv.core.progress import NullProgress, Progress
 from mlv.core.repo import MLV_DIR, Repo
 from mlv.errors import WorkspaceError, rpath
 from mlv.objects import hashing
 from mlv.objects.ignore import IGNORE_FILE, IgnoreRules
-from mlv.objects.names import is_git_name
+from mlv.objects.names import is_git_name, is_mlv_name
 from mlv.objects.store import Cache
 from mlv.objects.tree import (
     DIR,
@@ -598,6 +600,8 @@ class Scanner:
                     "which Windows reads as a folder separator",
                     "rename it, or exclude it in .mlvignore",
                 )
+            if (child[0] in _MLV_FIRST or not child.isascii()) and is_mlv_name(child):
+                raise _own_folder_inside(rel, child, st is None)  # tree.check_name's too
             if st is None:
                 if (prefix + child).count("/") - self._top >= MAX_DEPTH:
                     raise WorkspaceError(  # a tree no walk could read back (tree.MAX_DEPTH)
@@ -662,6 +666,25 @@ class Scanner:
         else:
             self.trees[hash_id] = data
         return Entry(DIR, name, hash_id, size, count)
+
+
+_MLV_FIRST = frozenset(".mM")  # how an ASCII name that names .mlv (.MLV, mlv~1) starts
+
+
+def _own_folder_inside(rel: str, child: str, is_dir: bool) -> WorkspaceError:
+    """The refusal of a `.mlv` (any spelling) inside the tracked folder rel: in a tree, it
+    would plant a repository's config (cache.dir, a remote's proxy_command) that commands
+    run in that folder take for this machine's, so no tree may hold one (tree.check_name)."""
+    ignore_file = f"{rel}/{IGNORE_FILE}"
+    shown = rpath(ignore_file)
+    if shlex.quote(ignore_file) != ignore_file:
+        shown = shlex.quote(shown)
+    what = "folder" if is_dir else "file"
+    return WorkspaceError(
+        f"{rpath(printable(rel + '/' + child))}: a .mlv {what} inside tracked data, which "
+        "commands run there would take for a repository of their own",
+        f"exclude it: `echo {shlex.quote(gitignore.escape(child))} >> {shown}`",
+    )
 
 
 def tree_loader(scanner: Scanner) -> Callable[[str], Tree]:

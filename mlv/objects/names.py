@@ -6,7 +6,9 @@ any case (`.GIT`), with trailing dots or spaces or an NTFS stream suffix (`.git.
 `.git::$INDEX_ALLOCATION`), the NTFS short name `git~1`, or with the code points that HFS+
 ignores (`.g\\u200cit`). That is what git's verify_path refuses with core.protectNTFS and
 core.protectHFS, applied everywhere, whatever the platform: a repository is cloned on many.
-`.mlv` (and its short name `mlv~1`) is refused the same way at the repository root.
+`.mlv` (and its short name `mlv~1`) is refused the same way, in any folder: a `.mlv` below
+the root is what commands run in that folder take for their repository (its
+config.local.yaml for this machine's settings).
 
 Control characters (a newline above all) are refused in paths that mlv writes into a
 .gitignore line: a newline splits the line, and git's escaping cannot express one.
@@ -52,15 +54,16 @@ def has_control(text: str) -> bool:
     return not _CONTROL.isdisjoint(text)
 
 
-def problem(path: str, line: bool = True, root: bool = True) -> str | None:
+def problem(path: str, line: bool = True) -> str | None:
     """Why mlv must not write at path, a /-separated path (INSIDE_GIT, INSIDE_MLV or
     CONTROL), or None when it may. line: the path goes into a .gitignore line too (a tracked
-    path or a stage out), so control characters are refused. root: the path is relative to
-    the repository root, so a first component `.mlv` is mlv's folder."""
+    path or a stage out), so control characters are refused. A `.mlv` component is refused
+    at any depth: a pointer `sub/x.mlv` naming `.mlv/config.local.yaml` planted the config
+    that `cd sub && mlv push` took for this machine's (its proxy_command ran)."""
     parts = path.split("/")
     if any(is_git_name(p) for p in parts):
         return INSIDE_GIT
-    if root and is_mlv_name(parts[0]):
+    if any(is_mlv_name(p) for p in parts):
         return INSIDE_MLV
     if line and has_control(path):
         return CONTROL

@@ -182,7 +182,7 @@ def parse(text: str | bytes, where: str) -> Pointer:
     if not isinstance(path, str) or not path:
         raise PointerError(f"{where}: missing or invalid 'path'")
     check_relative(path, where)
-    check_place(path, where, root=False)
+    check_place(path, where)
     if kind not in ("file", "dir"):
         raise PointerError(f"{where}: 'kind' must be file or dir, not {kind!r}")
     hash_id = hashing.check_hash(doc.get("hash"), where)
@@ -265,12 +265,11 @@ def check_relative(path: str, where: str) -> None:
         )
 
 
-def check_place(path: str, where: str, root: bool = True, shown: str | None = None) -> None:
-    """Refuse (PointerError naming where) a pointer whose data path lies inside .git (any
-    spelling git refuses), inside .mlv at the root, or holds a control character (see
-    mlv.objects.names). root: path is relative to the repository root; shown: the path as
-    the pointer file says it (default: path)."""
-    reason = names.problem(path, root=root)
+def check_place(path: str, where: str, shown: str | None = None) -> None:
+    """Refuse (PointerError naming where) a pointer whose data path lies inside .git or
+    a .mlv (any spelling git refuses, in any folder), or holds a control character (see
+    mlv.objects.names). shown: the path as the pointer file says it (default: path)."""
+    reason = names.problem(path)
     if reason is not None:
         pointer_file = _AT_COMMIT.sub("", where)
         is_pointer = show_paths(pointer_file).endswith(SUFFIX)  # where may be marked (rpath)

@@ -125,14 +125,19 @@ def _name_key(entry: Entry) -> str:
 def check_name(name: object, where: str) -> str:
     """A safe single path component: no separators, no '.', '..', NUL or empty names, and
     nothing git would take for `.git` (any case, NTFS and HFS+ spellings: names.is_git_name),
-    which would check out a nested repository whose config runs commands."""
+    which would check out a nested repository whose config runs commands, nor what mlv
+    would take for `.mlv` (names.is_mlv_name): `data/.mlv/config.local.yaml` was this
+    machine's config for every command run in data/ (cache.dir, a remote's proxy_command)."""
     if (
         not isinstance(name, str)
         or name in ("", ".", "..")
         or "/" in name
         or "\\" in name
         or "\0" in name
-        or ((name[0] in _GIT_FIRST or not name.isascii()) and names.is_git_name(name))
+        or (
+            (name[0] in _OWN_FIRST or not name.isascii())
+            and (names.is_git_name(name) or names.is_mlv_name(name))
+        )
     ):
         raise TreeError(
             f"{where}: unsafe entry name {name!r}",
@@ -159,7 +164,8 @@ def check_depth(path: str, tree_hash: str) -> None:
         )
 
 
-_GIT_FIRST = frozenset(".gG")  # how an ASCII name that names .git (.git, .GIT., git~1) starts
+# how an ASCII name that names .git or .mlv starts (.git, .GIT., git~1, .MLV, mlv~1)
+_OWN_FIRST = frozenset(".gGmM")
 
 
 def decode(data: bytes, where: str) -> Tree:

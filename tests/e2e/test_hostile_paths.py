@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -181,6 +183,123 @@ def test_tree_entry_named_git_is_refused(world: dict[str, Path], spelling: str) 
     assert Path(top) == victim
     git("status", cwd=victim / "data")
     assert snapshot(outside) == outside_before
+
+
+# Spellings of `.mlv` that a case-insensitive, NTFS or HFS+ volume takes for it.
+MLV_SPELLINGS = [".mlv", ".MLV", ".mlv.", ".mlv ", "mlv~1", ".m\u200clv", ".mlv::$DATA"]
+
+
+def _planted_config(outside: Path) -> bytes:
+    """A config.local.yaml that, taken for this machine's, writes objects outside and runs
+    a command at the next push."""
+    return (
+        f"core:\n  remote: evil\ncache:\n  dir: {outside}/cache\nremote:\n  evil:\n"
+        f"    url: ssh://127.0.0.1:1/srv\n    proxy_command: touch {outside}/pwned\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("spelling", MLV_SPELLINGS, ids=_ids(MLV_SPELLINGS))
+def test_tree_entry_named_mlv_is_refused(world: dict[str, Path], spelling: str) -> None:
+    """A tracked folder's tree held `.mlv/config.local.yaml`: `mlv pull` wrote it (mlv data,
+    which git ignores), and `cd data && mlv push` took it for this machine's config: its
+    cache.dir put objects outside, its proxy_command ran. Refused on load, as `.git` is."""
+    remote, outside = world["remote"], world["outside"]
+    planted = [
+        _file_entry(remote, "config.local.yaml", _planted_config(outside)),
+        _file_entry(remote, "config.yaml", b""),
+    ]
+    hash_id, size, files = _tree(
+        remote, [_file_entry(remote, "f", b"hi\n"), _dir_entry(remote, spelling, planted)]
+    )
+    victim = _publish(world, {"data.mlv": _pointer("data", hash_id, size, files)})
+    outside_before = snapshot(outside)
+    for args in (["pull"], ["pull", "--force"], ["checkout", "--force"], ["ls", "-R", "data"]):
+        line = assert_error(mlv(*args, cwd=victim, check=False), 1, "unsafe entry name")
+        assert repr(spelling) in line, line
+    assert not (victim / "data" / spelling).exists()
+    (victim / "data").mkdir(exist_ok=True)
+    (victim / "data" / "new.txt").write_text("new\n")
+    mlv("push", cwd=victim / "data", check=False)
+    assert snapshot(outside) == outside_before
+
+
+def test_a_pointer_naming_a_mlv_below_the_root_is_refused(world: dict[str, Path]) -> None:
+    """`sub/x.mlv` with `path: .mlv/config.local.yaml`, or `sub/.mlv.mlv` tracking the
+    folder itself: the pull wrote sub/.mlv/, which `cd sub && mlv add` took for its
+    repository. The hint (`git rm -f POINTER`) lets the rest be pulled."""
+    remote, outside = world["remote"], world["outside"]
+    payload = _planted_config(outside)
+    folder = _tree(remote, [_file_entry(remote, "config.local.yaml", payload)])
+    good = _object(remote, b"good\n")
+    victim = _publish(
+        world,
+        {
+            "sub/x.mlv": _pointer(".mlv/config.local.yaml", _object(remote, payload), len(payload)),
+            "sub/.mlv.mlv": _pointer(".mlv", *folder),
+            "sub/.MLV.mlv": _pointer(".MLV", *folder),
+            "good.mlv": _pointer("good", good, 5),
+        },
+    )
+    outside_before = snapshot(outside)
+    for pointer in ("sub/x.mlv", "sub/.mlv.mlv", "sub/.MLV.mlv"):
+        line = assert_error(
+            mlv("pull", pointer, cwd=victim, check=False), 1, f"{pointer}: path", "mlv's own folder"
+        )
+        hint = re.search(r"`(git rm -f [^`]+)`", line)
+        assert hint is not None, line
+        git(*hint.group(1).split()[1:], cwd=victim)
+    mlv("pull", cwd=victim)
+    assert (victim / "good").read_text() == "good\n"
+    assert not (victim / "sub").exists()
+    mlv("add", "good", cwd=victim)
+    assert snapshot(outside) == outside_before
+
+
+@pytest.mark.parametrize("name", [".mlv", ".MLV", "mlv~1"])
+def test_add_refuses_a_mlv_inside_a_tracked_folder(mlv_repo: Path, name: str) -> None:
+    """mlv never writes a tree it would refuse to read back: a `.mlv` in the data stops add
+    and status with a hint, and the hint's .mlvignore line lets the rest be added."""
+    write_files(mlv_repo, {"data/f": "f", "data/.mlv2": "ok"})
+    mlv("add", "data", cwd=mlv_repo)
+    write_files(mlv_repo, {f"data/sub/{name}/config.yaml": ""})
+    status = mlv("status", cwd=mlv_repo / "data", check=False)
+    assert f"sub/{name}: a .mlv folder inside tracked data" in status.stdout + status.stderr
+    assert "Traceback" not in status.stderr, status.stderr
+    proc = mlv("add", ".", cwd=mlv_repo / "data", check=False)  # the hint's path is from data/
+    line = assert_error(proc, 1, f"sub/{name}: a .mlv folder inside tracked data")
+    assert f"/{name}" in line and " >> sub/.mlvignore`" in line, line
+    hint = re.search(r"`(echo [^`]+)`", line)
+    assert hint is not None, line
+    subprocess.run(hint.group(1), shell=True, cwd=mlv_repo / "data", check=True)
+    mlv("add", "data", cwd=mlv_repo)
+    listing = mlv("ls", "-R", "data", cwd=mlv_repo).stdout
+    assert listing.split() == [".mlv2", "f", "sub/", "sub/.mlvignore"], listing
+    write_files(mlv_repo, {"data/.mlv": "a file of that name"})
+    line = assert_error(mlv("add", "data", cwd=mlv_repo, check=False), 1, "a .mlv file")
+    assert "`echo /.mlv >> data/.mlvignore`" in line, line
+
+
+def test_a_mlv_planted_by_an_earlier_pull_is_not_a_repository(world: dict[str, Path]) -> None:
+    """An mlv before the check above pulled data/.mlv/config.local.yaml; commands run in
+    data/ find the clone's repository, never the planted one: its cache.dir and its remote's
+    proxy_command are not used."""
+    write_files(world["author"], {"data/f": "f"})
+    mlv("add", "data", cwd=world["author"])
+    mlv("push", cwd=world["author"])
+    victim = _publish(world, {})
+    mlv("pull", cwd=victim)
+    outside = world["outside"]
+    outside_before = snapshot(outside)
+    planted = {"data/.mlv/config.yaml": "", "data/.mlv/config.local.yaml": _planted_config(outside)}
+    write_files(victim, planted)
+    (victim / "data" / "new.txt").write_text("new\n")
+    here = victim / "data"
+    assert mlv("config", "cache.dir", cwd=here, check=False).stdout.strip() in ("", "None")
+    mlv("push", cwd=here)
+    proc = mlv("add", "new.txt", cwd=here, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert snapshot(outside) == outside_before
+    assert not (outside / "pwned").exists() and not (outside / "cache").exists()
 
 
 def test_add_skips_what_git_takes_for_git(mlv_repo: Path) -> None:
