@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from mlv.cli import output
+from mlv.util import stdfds
 
 # name -> (module, attribute, short help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     What a command sets for itself (output settings, -v's logging, the secrets to redact)
     is undone on the way out, so main() can run many times in one process, as the tests do.
     The working directory (-C) is the caller's to restore."""
+    stdfds.sanitize()  # first: a closed fd 0, 1 or 2 gets /dev/null, as in git
     from mlv import log
 
     try:
