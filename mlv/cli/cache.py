@@ -29,7 +29,9 @@ def cache_dir_cmd(path: str | None, level: str | None) -> None:
     if path is None:
         output.info(repo.cache_dir)
         return
-    absolute, written = configure.set_cache_dir(repo, path, level)
+    absolute, written, notes = configure.set_cache_dir(repo, path, level)
+    for note in notes:
+        output.info(note)
     if level is None and written == "local":
         output.info(
             f"Cache folder set to {absolute} for this machine (.mlv/config.local.yaml): "

@@ -31,7 +31,8 @@ def config_cmd(key: str, value: str | None, level: str | None, unset: bool) -> N
     if unset:
         if value is not None:
             raise UsageError("--unset takes no VALUE")
-        configure.unset(key, level or "repo")
+        for note in configure.unset(key, level or "repo"):
+            output.info(note)
         return
     if value is None:
         current = configure.shown(key, level)  # secrets masked
@@ -44,4 +45,5 @@ def config_cmd(key: str, value: str | None, level: str | None, unset: bool) -> N
         else:
             output.info(str(current))
         return
-    configure.set_(key, value, level or "repo")
+    for note in configure.set_(key, value, level or "repo"):
+        output.info(note)

@@ -47,8 +47,9 @@ def remote_group() -> None:
 @level_options
 def add_cmd(name: str, url: str, default: bool, force: bool, level: str | None) -> None:
     """Add remote NAME at URL (a folder path, or s3://bucket/prefix, ssh://host/path ...)."""
-    remotes.add(name, url, default, level or "repo", force)
+    notes = remotes.add(name, url, default, level or "repo", force)
     output.info(f"Remote '{name}' added{' (default)' if default else ''}.")
+    _notes(notes)
     absent = remotes.absent_folder(url)
     if absent is not None:  # a typo shows now, not as objects missing at the first pull
         push = "mlv push" if default else f"mlv push -r {name}"
@@ -68,7 +69,7 @@ def modify_cmd(name: str, key: str, value: str | None, unset: bool, level: str |
     """
     if unset == (value is not None):
         raise click.UsageError("give a VALUE, or --unset (not both)")
-    remotes.modify(name, key, None if unset else value, level or "repo")
+    _notes(remotes.modify(name, key, None if unset else value, level or "repo"))
 
 
 @remote_group.command("list")
@@ -94,7 +95,7 @@ def list_cmd(as_json: bool) -> None:
 @level_options
 def remove_cmd(name: str, level: str | None) -> None:
     """Remove remote NAME (its data on the remote is left alone)."""
-    remotes.remove(name, level or "repo")
+    _notes(remotes.remove(name, level or "repo"))
 
 
 @remote_group.command("default")
@@ -104,7 +105,7 @@ def remove_cmd(name: str, level: str | None) -> None:
 def default_cmd(name: str | None, unset: bool, level: str | None) -> None:
     """Print the default remote, or make NAME the default."""
     if unset:
-        remotes.set_default(None, level or "repo")
+        _notes(remotes.set_default(None, level or "repo"))
         return
     if name is None:
         current = remotes.default_name()
@@ -112,7 +113,13 @@ def default_cmd(name: str | None, unset: bool, level: str | None) -> None:
             raise MlvError("no default remote is set", "set one with `mlv remote default NAME`")
         output.info(current)
         return
-    remotes.set_default(name, level or "repo")
+    _notes(remotes.set_default(name, level or "repo"))
+
+
+def _notes(lines: list[str]) -> None:
+    """What a write to the config files tells the user (see configure.path_to_write)."""
+    for line in lines:
+        output.info(line)
 
 
 @remote_group.command("repack")

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from typing import Any
 
 from mlv import config as config_mod
-from mlv.core.repo import Repo, committed_cache_dir_refusal, find_root, refuse_config_links
-from mlv.errors import ConfigError, UsageError
+from mlv import git
+from mlv.core.repo import (
+    GITIGNORE_BODY,
+    MLV_DIR,
+    Repo,
+    committed_cache_dir_refusal,
+    find_root,
+    refuse_config_links,
+)
+from mlv.errors import ConfigError, UsageError, rpath
+from mlv.util import localfs
 
 SECRET_OPTIONS = (
     "secret",
@@ -83,6 +93,66 @@ def config_path(level: str, start: str | None = None) -> str:
     return os.path.join(root, ".mlv", name)
 
 
+def path_to_write(level: str) -> tuple[str, list[str]]:
+    """config_path(level) for a command about to write that file, and the notes to print.
+    The local file holds this machine's secrets: it is refused when git tracks it (as every
+    command that reads it refuses it), and made one git ignores when it is not (a clone
+    whose .mlv/.gitignore leaves it out would have `git add -A` commit the password)."""
+    path = config_path(level)
+    if level != "local":
+        return path, []
+    return path, _keep_local_config_out_of_git(os.path.dirname(os.path.dirname(path)))
+
+
+LOCAL_IGNORE_LINE = f"/{config_mod.LOCAL_CONFIG_FILE}"  # as `mlv init` writes it
+
+
+def _keep_local_config_out_of_git(root: str) -> list[str]:
+    """Refuse a config.local.yaml git tracks; when git would not ignore it, add the line
+    `mlv init` writes to .mlv/.gitignore (a note says so). Nothing outside git."""
+    if git.dot_git(root) is None:
+        return []
+    rel = f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}"
+    if git.tracked_files(root, [rel]):
+        raise ConfigError(
+            f"{rpath(rel)} is tracked by git: a repository cannot commit what mlv keeps for "
+            "this machine (local config, state, cache)",
+            f"untrack it with `git rm -r --cached {rpath(rel)}` and commit; "
+            "delete it unless you wrote it",
+        )
+    if git.ignored(root, [rel]):
+        return []
+    ignore = f"{MLV_DIR}/.gitignore"
+    path = os.path.join(root, ignore)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ConfigError(
+            f"{rpath(ignore)} is a folder: git would not keep {rpath(rel)} out of a commit",
+            f"remove it (`rm -r {rpath(ignore)}`) and run this command again",
+        )
+    text = GITIGNORE_BODY  # no file, or a link (git reads no .gitignore through a link)
+    if mode is not None and stat.S_ISREG(mode):
+        try:
+            text = localfs.read_small(path).decode("utf-8", "surrogateescape")
+        except OSError as e:
+            raise ConfigError(f"{rpath(ignore)}: cannot read ({e.strerror})") from None
+        text += ("" if not text or text.endswith("\n") else "\n") + LOCAL_IGNORE_LINE + "\n"
+    localfs.write_bytes_atomic(path, text.encode("utf-8", "surrogateescape"))
+    if not git.ignored(root, [rel]):
+        raise ConfigError(
+            f"git does not ignore {rpath(rel)}, even with {LOCAL_IGNORE_LINE} in "
+            f"{rpath(ignore)}: refusing to write secrets where `git add` would take them",
+            f"`git check-ignore -v --no-index {rpath(rel)}` shows the rule that wins",
+        )
+    return [
+        f"Added {LOCAL_IGNORE_LINE} to {rpath(ignore)} so that git ignores this machine's "
+        "config (as `mlv init` writes it): commit that change"
+    ]
+
+
 def _check_key(key: str) -> None:
     """A key typed on the command line that mlv does not know is bad usage (exit 2)."""
     try:
@@ -119,7 +189,7 @@ def shown(key: str, level: str | None) -> Any:
     return None if value is None else mask(key, value)
 
 
-def set_(key: str, value: str, level: str) -> Any:
+def set_(key: str, value: str, level: str) -> list[str]:
     _check_key(key)
     if level == "repo" and key.startswith("remote."):
         from mlv.util.urls import has_credentials, redact
@@ -150,28 +220,30 @@ def set_(key: str, value: str, level: str) -> Any:
                 "name a folder inside the repository",
                 "use --local (this machine) or --global (every repository of this user)",
             )
-    path = config_path(level)
+    path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     config_mod.set_value(doc, key, parsed)
     config_mod.build([(path, doc)])  # validate the whole file before writing it
     config_mod.write_file(path, doc)
-    return parsed
+    return notes
 
 
-def unset(key: str, level: str) -> None:
+def unset(key: str, level: str) -> list[str]:
+    """Remove key from the file of level; the notes to print."""
     _check_key(key)
-    path = config_path(level)
+    path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     if not config_mod.unset_value(doc, key):
         raise UsageError(f"{key} is not set in {path}")
     config_mod.write_file(path, doc)
+    return notes
 
 
-def set_cache_dir(repo: Repo, path: str, level: str | None) -> tuple[str, str]:
+def set_cache_dir(repo: Repo, path: str, level: str | None) -> tuple[str, str, list[str]]:
     """Store the cache location; relative paths are kept relative to the repo root. Returns
-    (the folder, the level written). Without a level: the committed config for a folder
-    inside the repository, this machine's config.local.yaml for one outside it (a committed
-    config may not place the cache outside the repository)."""
+    (the folder, the level written, the notes to print). Without a level: the committed
+    config for a folder inside the repository, this machine's config.local.yaml for one
+    outside it (a committed config may not place the cache outside the repository)."""
     absolute = os.path.abspath(os.path.expanduser(path))
     _check_usable_folder(absolute)
     value = absolute
@@ -179,8 +251,8 @@ def set_cache_dir(repo: Repo, path: str, level: str | None) -> tuple[str, str]:
         value = os.path.relpath(absolute, repo.root)
     if level is None:
         level = "local" if committed_cache_dir_refusal(repo.root, value) else "repo"
-    set_("cache.dir", value, level)
-    return absolute, level
+    notes = set_("cache.dir", value, level)
+    return absolute, level, notes
 
 
 def _check_usable_folder(path: str) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlv import config as config_mod
 from mlv import log
-from mlv.core.configure import config_path, effective, is_secret_option, mask
+from mlv.core.configure import effective, is_secret_option, mask, path_to_write
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, MlvError, RemoteError, UsageError
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
@@ -75,11 +75,12 @@ def _store_url(url: str, level: str) -> str:
     return url
 
 
-def add(name: str, url: str, default: bool, level: str, force: bool = False) -> None:
+def add(name: str, url: str, default: bool, level: str, force: bool = False) -> list[str]:
+    """Add remote `name` at url to the file of level; the notes to print."""
     _check_name(name)
     _refuse_secret(level, "url", url, name)
     _check_scheme(url)
-    path = config_path(level)
+    path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     remotes = doc.get("remote") or {}
     if name in remotes and not force:
@@ -94,6 +95,7 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
         config_mod.set_value(doc, "core.remote", name)
     config_mod.build([(path, doc)])
     config_mod.write_file(path, doc)
+    return notes
 
 
 def _check_scheme(url: str) -> None:
@@ -106,15 +108,16 @@ def _check_scheme(url: str) -> None:
         )
 
 
-def modify(name: str, key: str, value: str | None, level: str) -> None:
-    """Set (or, with value None, unset) one option of a remote at one level."""
+def modify(name: str, key: str, value: str | None, level: str) -> list[str]:
+    """Set (or, with value None, unset) one option of a remote at one level; the notes to
+    print."""
     _check_name(name)
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
         raise UsageError(f"invalid option name {key!r}", "e.g. endpoint_url, region, profile")
     known = effective(os.getcwd()).remotes
     if name not in known:
         raise UsageError(f"no remote named '{name}'", "see `mlv remote list`")
-    path = config_path(level)
+    path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     if value is None:
         if not config_mod.unset_value(doc, f"remote.{name}.{key}"):
@@ -135,22 +138,25 @@ def modify(name: str, key: str, value: str | None, level: str) -> None:
         config_mod.set_value(doc, f"remote.{name}.{key}", parsed)
     config_mod.build([(path, doc)])
     config_mod.write_file(path, doc)
+    return notes
 
 
-def remove(name: str, level: str) -> None:
+def remove(name: str, level: str) -> list[str]:
     _check_name(name)
-    path = config_path(level)
+    path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     if not config_mod.unset_value(doc, f"remote.{name}"):
         raise UsageError(f"no remote named '{name}' in {path}", "see `mlv remote list`")
     if config_mod.Config(raw=doc).get("core.remote") == name:
         config_mod.unset_value(doc, "core.remote")
     config_mod.write_file(path, doc)
+    return notes
 
 
-def set_default(name: str | None, level: str) -> None:
-    """Make name the default remote; None unsets the default at this level."""
-    path = config_path(level)
+def set_default(name: str | None, level: str) -> list[str]:
+    """Make name the default remote; None unsets the default at this level. The notes to
+    print."""
+    path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     if name is None:
         if not config_mod.unset_value(doc, "core.remote"):
@@ -161,6 +167,7 @@ def set_default(name: str | None, level: str) -> None:
             raise UsageError(f"no remote named '{name}'", "add it first with `mlv remote add`")
         config_mod.set_value(doc, "core.remote", name)
     config_mod.write_file(path, doc)
+    return notes
 
 
 def listing() -> list[RemoteInfo]:
