@@ -13,6 +13,7 @@ import collections
 import itertools
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -621,17 +622,52 @@ def checkout(
     with repo.lock():
         chosen = targets.resolve(repo, paths)
         targets.require_sub(repo, chosen, workspace=False)  # nothing to restore there
+        unstaged = _Unstaged(repo, [t.data_rel for t in chosen if not t.sub])
         runner = _Checkout(repo, force, relink, progress)
         try:
             results = [runner.run(t) for t in chosen]
-            if repo.scm:  # entries a killed command wrote but never staged
-                repo.stage(gitignore.unstaged(repo.root, [t.data_rel for t in chosen if not t.sub]))
+            repo.stage(unstaged.result())
         finally:
+            unstaged.join()
             runner.close()
             repo.state.flush()
         if runner.cache.link_type in ("copy", "reflink"):
             _snapshot_written(repo, chosen, results)
         return results
+
+
+class _Unstaged:
+    """gitignore.unstaged of the targets (the .gitignore entries a killed command wrote but
+    never staged), asked in a thread as the checkout starts: its `git cat-file` (~5 ms)
+    then runs beside the checkout instead of after it. What it finds is what it would find
+    at the end: the entries this checkout adds, it stages itself."""
+
+    def __init__(self, repo: Repo, data_rels: list[str]) -> None:
+        self._found: list[str] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if repo.scm and data_rels:
+            self._thread = threading.Thread(
+                target=self._ask, args=(repo.root, data_rels), daemon=True
+            )
+            self._thread.start()
+
+    def _ask(self, root: str, data_rels: list[str]) -> None:
+        try:
+            self._found = gitignore.unstaged(root, data_rels)
+        except BaseException as e:  # raised where the caller asks for the answer
+            self._error = e
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def result(self) -> list[str]:
+        """The .gitignore files to stage; what the question raised (git missing...)."""
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._found
 
 
 def _snapshot_written(repo: Repo, chosen: list[Target], results: list[CheckoutResult]) -> None:

@@ -8,7 +8,9 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from helpers import (
     MLV,
@@ -305,3 +307,106 @@ def test_unprotect_and_checkout_of_a_path_the_pointer_lacks(mlv_repo: Path) -> N
     assert mlv("unprotect", "data/images/a.jpg", cwd=mlv_repo).returncode == 0
     mlv("checkout", "data/images/a.jpg", cwd=mlv_repo)
     assert (mlv_repo / "data" / "images" / "a.jpg").read_text() == "a"
+
+
+# A checkout as a process, reporting whether click was loaded.
+_REPORTS_CLICK = (
+    "import sys\n"
+    "from mlv.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    sys.stderr.write(f\"click loaded: {'click' in sys.modules}\\n\")\n"
+)
+
+
+def test_plain_checkout_starts_without_click(mlv_repo: Path) -> None:
+    """Issue 17: a hard-link checkout of 20,000 files is measured against `cp -al`'s ~0.3 s,
+    and importing click cost ~10 ms of its start. `mlv checkout` with paths, -f, --relink,
+    --json, --wait-for-lock, -q and -v runs without it; anything else (`--`) goes through
+    click, and does the same."""
+    write_files(mlv_repo, V1)
+    mlv("add", "data", cwd=mlv_repo)
+    for args, loaded in (
+        (["checkout"], False),
+        (["checkout", "data/sub", "--json", "-f", "--relink", "--wait-for-lock"], False),
+        (["-q", "checkout", "data", "-v"], False),
+        (["checkout", "--", "data"], True),
+    ):
+        shutil.rmtree(mlv_repo / "data")
+        proc = subprocess.run(
+            [sys.executable, "-c", _REPORTS_CLICK, *args],
+            cwd=mlv_repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.endswith(f"click loaded: {loaded}\n"), (args, proc.stderr)
+        restored = V1 if args[-1] != "--wait-for-lock" else {"data/sub/b.txt": "b1"}
+        for rel, content in V1.items():
+            assert (mlv_repo / rel).exists() == (rel in restored or rel.startswith("data/sub"))
+            if rel in restored:
+                assert (mlv_repo / rel).read_text() == content
+
+
+def test_checkout_without_click_says_what_click_s_checkout_says(
+    mlv_repo: Path, monkeypatch: Any
+) -> None:
+    """The click-free checkout (mlv.cli._fast_checkout) changes the workspace, prints and
+    exits exactly as click's checkout command does: a restore, nothing to do, an unsaved
+    edit left alone (exit 1) or overwritten with -f, a subfolder, JSON, a path mlv does not
+    track (exit 2)."""
+    from mlv import cli as mlv_cli
+
+    def deleted() -> None:
+        shutil.rmtree(mlv_repo / "data", ignore_errors=True)
+
+    def edited() -> None:
+        deleted()
+        mlv("checkout", cwd=mlv_repo)
+        (mlv_repo / "data" / "a.txt").chmod(0o644)
+        (mlv_repo / "data" / "a.txt").write_text("never added")
+        (mlv_repo / "data" / "sub" / "c.txt").unlink()
+
+    write_files(mlv_repo, V1)
+    mlv("add", "data", cwd=mlv_repo)
+    commit_all(mlv_repo)
+    for prepare, args in (
+        (deleted, ["checkout"]),
+        (deleted, ["checkout", "--json"]),
+        (deleted, ["checkout", "data/sub"]),
+        (lambda: None, ["-q", "checkout"]),
+        (lambda: None, ["checkout", "nosuch"]),
+        (edited, ["checkout"]),
+        (edited, ["checkout", "--json", "data"]),
+        (edited, ["checkout", "-f"]),
+    ):
+        outcomes = []
+        for fast in (True, False):
+            prepare()
+            with monkeypatch.context() as m:
+                if not fast:
+                    m.setattr(mlv_cli, "_fast_checkout", lambda args: False)
+                proc = mlv(*args, cwd=mlv_repo, check=False)
+            workspace = snapshot(mlv_repo / "data"), (mlv_repo / ".gitignore").read_text()
+            outcomes.append((proc.returncode, proc.stdout, proc.stderr, workspace))
+        assert outcomes[0] == outcomes[1], args
+        left_alone = prepare is edited and "-f" not in args
+        assert outcomes[0][0] == (2 if "nosuch" in args else 1 if left_alone else 0)
+
+
+def test_a_path_click_would_refuse_goes_through_click(monkeypatch: Any) -> None:
+    """click's path argument refuses a path that exists but cannot be read ("is not
+    readable", a usage error): the click-free checkout leaves such a path to click, and
+    options it does not know, `--` and -h too."""
+    from mlv import cli as mlv_cli
+
+    assert mlv_cli._fast_checkout(["-q", "checkout", "data", "-f", "--json"])
+    assert not mlv_cli._fast_checkout(["checkout", "-h"])
+    assert not mlv_cli._fast_checkout(["checkout", "--", "data"])
+    assert not mlv_cli._fast_checkout(["checkout", "-fq"])
+    assert not mlv_cli._fast_checkout(["status"])
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert not mlv_cli._fast_checkout(["checkout", "."])  # exists, "cannot be read"
+    assert mlv_cli._fast_checkout(["checkout", "no-such-path"])
