@@ -696,7 +696,7 @@ def test_committed_plot_links_into_mlv_or_git_are_not_read(mlv_repo: Path, tmp_p
     """A clone's `a.svg -> .mlv/config.local.yaml` and `b.png -> .git/config` were copied into
     mlv_plots/static, which CI publishes; data files and a plot folder linked there were
     shown in the page and in --json (security review F4). Links inside the repository are
-    still drawn; `git rm LINK`, the hint, lets the page be drawn without a warning."""
+    still drawn; `git rm -f LINK`, the hint, lets the page be drawn without a warning."""
     links = {
         "a.svg": ".mlv/config.local.yaml",
         "b.png": ".git/config",
@@ -727,7 +727,7 @@ def test_committed_plot_links_into_mlv_or_git_are_not_read(mlv_repo: Path, tmp_p
         assert (
             f"warning: {name}: a symbolic link that git tracks leads into {where} "
             f"(to {victim / links[name]}): mlv does not follow such a link: "
-            f"remove it (`git rm {name}`)"
+            f"remove it (`git rm -f {name}`)"
         ) in proc.stderr, proc.stderr
     assert "ok.png" not in proc.stderr
     page = victim / "mlv_plots"
@@ -744,7 +744,7 @@ def test_committed_plot_links_into_mlv_or_git_are_not_read(mlv_repo: Path, tmp_p
         for file in files:
             assert not leaked((Path(folder) / file).read_text("latin-1")), file
     # the hint
-    git("rm", "-q", "a.svg", "b.png", "c.csv", "d.csv", "pics", cwd=victim)
+    git("rm", "-q", "-f", "a.svg", "b.png", "c.csv", "d.csv", "pics", cwd=victim)
     proc = mlv("plots", "show", cwd=victim)
     assert "symbolic link" not in proc.stderr
     assert not leaked(proc.stdout + proc.stderr)
@@ -772,8 +772,8 @@ def test_a_committed_pipeline_link_out_is_not_read(mlv_repo: Path, tmp_path: Pat
     commit_all(mlv_repo, "link")
     proc = mlv("plots", "show", cwd=mlv_repo, check=False)
     assert_error(
-        proc, 1, "mlv.yaml: a symbolic link that git tracks leads out", "`git rm mlv.yaml`"
+        proc, 1, "mlv.yaml: a symbolic link that git tracks leads out", "`git rm -f mlv.yaml`"
     )
     assert "ghp_HOSTS" not in proc.stdout + proc.stderr
-    git("rm", "-q", "mlv.yaml", cwd=mlv_repo)
+    git("rm", "-q", "-f", "mlv.yaml", cwd=mlv_repo)
     assert "no plots to draw" in mlv("plots", "show", cwd=mlv_repo).stderr
