@@ -67,6 +67,70 @@ def is_secret_key(key: str) -> bool:
     return parts[0] == "remote" and any(is_secret_option(p) for p in parts[2:])
 
 
+# The options that choose where a remote's requests go. A secret kept in this machine's
+# config (local or global) is sent only where this machine's config sends it: storing one
+# pins these in the same file (pin_destinations), and opening the remote refuses a secret
+# whose destination another file decides (remotes.check_secret_destinations).
+DESTINATION_OPTIONS = ("url", "endpoint_url")
+
+
+def holds_secret(options: Any, secret: bool = False) -> list[str]:
+    """The dotted names of the secrets in one layer's options of a remote: options named
+    like secrets (at any depth) and URL values with credentials, but not the destinations
+    themselves (a url with a password goes where it says)."""
+    from mlv.util.urls import has_credentials
+
+    found = []
+    if isinstance(options, dict):
+        for key, value in options.items():
+            if not secret and key in DESTINATION_OPTIONS:
+                continue
+            inner = holds_secret(value, secret or is_secret_option(str(key)))
+            found += [f"{key}.{k}" if k else str(key) for k in inner]
+        return found
+    if secret and options is not None:
+        return [""]
+    return [""] if isinstance(options, str) and has_credentials(options) else []
+
+
+def pin_destinations(doc: dict[str, Any], name: str, level: str, path: str) -> list[str]:
+    """Called when a secret of remote `name` goes into the local or global config (doc,
+    the file at path, about to be written): copy into doc the url and endpoint_url in
+    effect that doc does not set, so that a later commit that changes them does not send
+    the secret elsewhere. The notes to print."""
+    from mlv.util.urls import redact
+
+    if level == "repo":
+        return []
+    cwd = os.getcwd()
+    options = effective(cwd).remotes.get(name) or {}
+    mine = config_mod.Config(raw=doc).get(f"remote.{name}")
+    shown = rpath(f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}") if level == "local" else path
+    notes = []
+    for option in DESTINATION_OPTIONS:
+        value = options.get(option)
+        if not isinstance(value, str) or (isinstance(mine, dict) and option in mine):
+            continue
+        if level == "global" and option == "url":
+            value = _absolute_folder(value, cwd)
+        config_mod.set_value(doc, f"remote.{name}.{option}", value)
+        notes.append(
+            f"Pinned remote.{name}.{option} ({redact(value)}) in {shown}: the secrets this "
+            f"file keeps for '{name}' go there, even after a commit changes it"
+        )
+    return notes
+
+
+def _absolute_folder(url: str, cwd: str) -> str:
+    """A relative folder url as the global config must hold it: joined to the repository
+    root it is relative to."""
+    from mlv.util.urls import is_folder
+
+    if not is_folder(url) or "://" in url or os.path.isabs(os.path.expanduser(url)):
+        return url
+    return os.path.normpath(os.path.join(find_root(cwd), os.path.expanduser(url)))
+
+
 def mask(key: str, value: Any) -> Any:
     """value as listings show it: *** for a secret, URLs with their credentials redacted,
     mappings and lists masked item by item."""
@@ -223,9 +287,19 @@ def set_(key: str, value: str, level: str) -> list[str]:
     path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     config_mod.set_value(doc, key, parsed)
+    parts = key.split(".")
+    if parts[0] == "remote" and holds_secret({parts[2]: _nested(parts[3:], parsed)}):
+        notes += pin_destinations(doc, parts[1], level, path)
     config_mod.build([(path, doc)])  # validate the whole file before writing it
     config_mod.write_file(path, doc)
     return notes
+
+
+def _nested(parts: list[str], value: Any) -> Any:
+    """value as the mapping that holds it below the keys parts (a.b, v -> {a: {b: v}})."""
+    for part in reversed(parts):
+        value = {part: value}
+    return value
 
 
 def unset(key: str, level: str) -> list[str]:

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from mlv import config as config_mod
 from mlv import log
-from mlv.core.configure import effective, is_secret_option, mask, path_to_write
+from mlv.core.configure import (
+    DESTINATION_OPTIONS,
+    effective,
+    holds_secret,
+    is_secret_option,
+    mask,
+    path_to_write,
+    pin_destinations,
+)
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, MlvError, RemoteError, UsageError
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
@@ -136,6 +144,8 @@ def modify(name: str, key: str, value: str | None, level: str) -> list[str]:
             _check_scheme(value)
             parsed = _store_url(value, level)
         config_mod.set_value(doc, f"remote.{name}.{key}", parsed)
+        if holds_secret({key: parsed}):
+            notes += pin_destinations(doc, name, level, path)
     config_mod.build([(path, doc)])
     config_mod.write_file(path, doc)
     return notes
@@ -220,6 +230,7 @@ def open_remote(
     not a list of missing objects."""
     chosen = resolve_name(repo, name)
     check_committed_options(repo.config, chosen)
+    check_secret_destinations(repo.config, chosen, repo.root)
     problem = folder_problem(repo, chosen, absent_ok)
     if problem is not None:
         raise RemoteError(
@@ -323,6 +334,74 @@ def check_committed_options(cfg: config_mod.Config, name: str) -> None:
     )
 
 
+def check_secret_destinations(
+    cfg: config_mod.Config,
+    name: str,
+    root: str | None,
+    mine: Callable[[str], bool] | None = None,
+    pin: str = "mlv remote modify --local {name} {option} {value}",
+) -> None:
+    """Refuse (ConfigError) remote `name` when a config of this machine (`mine`, by its
+    source: the local and global configs) holds a secret for it but another file decides
+    where it goes: the url or endpoint_url in effect is set by no config of this machine.
+    Secrets are stored for a name; a later commit that changed only the committed url
+    would have sent them to the new host (git ties credentials to the URL, not to the
+    remote's name). Storing a secret pins the destinations (configure.pin_destinations);
+    the hint is `pin` filled in."""
+    if mine is None:
+        mine = _this_machines
+    holders = []
+    for source, layer in cfg.layers:
+        found, options = _lookup(layer, ("remote", name))
+        if found and mine(source) and isinstance(options, Mapping):
+            holders += [(source, key) for key in holds_secret(dict(options))]
+    if not holders:
+        return
+    settings = cfg.remotes.get(name) or {}
+    for option in DESTINATION_OPTIONS:
+        value = settings.get(option)
+        if value is None or any(
+            _same_place(_lookup(layer, ("remote", name, option)), value, root)
+            for source, layer in cfg.layers
+            if mine(source)
+        ):
+            continue
+        source, key = holders[0]
+        shown = redact(value) if isinstance(value, str) else repr(value)
+        raise ConfigError(
+            f"remote '{name}': {_shown_source(source, root)} holds a secret for it "
+            f"({key}), but its {option} {shown} comes from "
+            f"{_url_source(cfg, name, root, option)}, which this machine's config does "
+            "not pin: mlv sends the secret only where it was stored for",
+            f"if you trust that {option}, pin it: "
+            f"`{pin.format(name=name, option=option, value=shlex.quote(shown))}`",
+        )
+
+
+def _this_machines(source: str) -> bool:
+    return source != "environment" and not config_mod.is_committed(source)
+
+
+def _same_place(found: tuple[bool, Any], value: Any, root: str | None) -> bool:
+    """Does a layer's (found, value) name the destination value: equal, or for folders
+    the same folder (the global config holds them absolute)."""
+    if not found[0]:
+        return False
+    if found[1] == value:
+        return True
+    if isinstance(found[1], str) and isinstance(value, str):
+        mine, theirs = folder_path(found[1], root), folder_path(value, root)
+        return mine is not None and mine == theirs
+    return False
+
+
+def _shown_source(source: str, root: str | None) -> str:
+    """A config file as a user finds it: relative to the root when inside it."""
+    if root and os.path.isabs(source) and source.startswith(root + os.sep):
+        return os.path.relpath(source, root)
+    return source
+
+
 def check_source_options(cfg: config_mod.Config, name: str) -> None:
     """Refuse (ConfigError) remote `name` of a source repository (`mlv get`, `import`,
     `update`) when any layer of its config, committed or its config.local.yaml alike, sets
@@ -423,15 +502,12 @@ def absent_folder(url: str) -> str | None:
     return path if path is not None and not os.path.lexists(path) else None
 
 
-def _url_source(cfg: config_mod.Config, name: str, root: str) -> str:
-    """The config file that sets remote.NAME.url (the strongest one), as a user finds it."""
+def _url_source(cfg: config_mod.Config, name: str, root: str | None, option: str = "url") -> str:
+    """The config file that sets remote.NAME.url (or another option; the strongest file),
+    as a user finds it."""
     for source, layer in reversed(cfg.layers):
-        found, _ = _lookup(layer, ("remote", name, "url"))
-        if found:
-            where = str(source)
-            if os.path.isabs(where) and where.startswith(root + os.sep):
-                return os.path.relpath(where, root)
-            return where
+        if _lookup(layer, ("remote", name, option))[0]:
+            return _shown_source(str(source), root)
     return "the config"
 
 

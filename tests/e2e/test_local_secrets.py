@@ -10,9 +10,16 @@ Real git, real mlv, real HTTP servers on loopback.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import assert_error, commit_all, git, mlv, write_files
 
 # ---- finding 3: the local config is one git neither tracks nor would add ----------------
@@ -117,3 +124,191 @@ def test_the_ignore_line_is_restored_before_a_secret_is_written(
     # once ignored, no note and no change
     proc = mlv("remote", "modify", "--local", "origin", "token", "t0k", cwd=clone)
     assert proc.stdout == "" and git("status", "--porcelain", cwd=clone).stdout == ""
+
+
+# ---- finding 4: a secret goes only where it was stored for ------------------------------
+
+
+class _Logged(http.server.SimpleHTTPRequestHandler):
+    """A static file server that records each request's path and Authorization header."""
+
+    seen: list[str] = []  # noqa: RUF012 (one list per server subclass)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_head(self) -> object:
+        self.seen.append(f"{self.path} {self.headers.get('Authorization')}")
+        return super().send_head()
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server of folder on loopback: (its url, the requests it saw)."""
+    handler = type("Handler", (_Logged,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+TOKEN = "Bearer MY-TOKEN"
+SECRET_KEY = "remote.web.headers.Authorization"
+
+
+def _published(mlv_repo: Path, tmp_path: Path) -> Path:
+    """mlv_repo with data.txt pushed to a folder remote (what both web servers serve)."""
+    store = tmp_path / "store"
+    write_files(mlv_repo, {"data.txt": "the data"})
+    mlv("add", "data.txt", cwd=mlv_repo)
+    mlv("remote", "add", "store", str(store), cwd=mlv_repo)
+    mlv("push", "-r", "store", cwd=mlv_repo)
+    return store
+
+
+def _commit_url(src: Path, url: str, message: str) -> None:
+    mlv("remote", "add", "-d", "--force", "web", url, cwd=src)
+    commit_all(src, message)
+
+
+def _forget_data(clone: Path) -> None:
+    """So that the next pull asks the remote again."""
+    shutil.rmtree(clone / ".mlv" / "cache")
+    (clone / "data.txt").unlink()
+
+
+def test_a_local_secret_stays_with_the_url_it_was_stored_for(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """The team commits the url, the user stores a header with --local: pull works; a later
+    commit moves the committed url to another host: the header never goes there."""
+    store = _published(mlv_repo, tmp_path)
+    with serving(store) as (team_url, team_seen), serving(store) as (other_url, other_seen):
+        _commit_url(mlv_repo, team_url, "the team's store")
+        clone = _clone(mlv_repo, tmp_path)
+        proc = mlv("config", "--local", SECRET_KEY, TOKEN, cwd=clone)
+        assert f"Pinned remote.web.url ({team_url})" in proc.stdout
+        local = yaml.safe_load((clone / ".mlv" / "config.local.yaml").read_text())
+        assert local["remote"]["web"]["url"] == team_url
+        mlv("pull", cwd=clone)
+        assert (clone / "data.txt").read_text() == "the data"
+        assert team_seen and all(line.endswith(TOKEN) for line in team_seen)
+        _commit_url(mlv_repo, other_url, "move the store")
+        git("pull", "-q", cwd=clone)
+        _forget_data(clone)
+        team_seen.clear()
+        mlv("pull", cwd=clone)  # still from the url the secret was stored for
+        assert (clone / "data.txt").read_text() == "the data"
+        assert team_seen and other_seen == []
+
+
+def test_remote_modify_local_pins_the_url_too(mlv_repo: Path, tmp_path: Path) -> None:
+    mlv("remote", "add", "-d", "s3", "s3://bucket/p", cwd=mlv_repo)
+    mlv("remote", "modify", "s3", "endpoint_url", "http://127.0.0.1:9000", cwd=mlv_repo)
+    proc = mlv("remote", "modify", "--local", "s3", "secret", "hunter2", cwd=mlv_repo)
+    assert "Pinned remote.s3.url (s3://bucket/p)" in proc.stdout
+    assert "Pinned remote.s3.endpoint_url (http://127.0.0.1:9000)" in proc.stdout
+    local = yaml.safe_load((mlv_repo / ".mlv" / "config.local.yaml").read_text())
+    assert local["remote"]["s3"] == {
+        "url": "s3://bucket/p",
+        "endpoint_url": "http://127.0.0.1:9000",
+        "secret": "hunter2",
+    }
+    # a second secret: already pinned, nothing more
+    proc = mlv("remote", "modify", "--local", "s3", "key", "id", cwd=mlv_repo)
+    assert "Pinned" not in proc.stdout
+    # an option that is no secret pins nothing
+    mlv("remote", "add", "-d", "t", "s3://bucket/t", cwd=mlv_repo)
+    mlv("remote", "modify", "--local", "t", "region", "eu-west-1", cwd=mlv_repo)
+    local = yaml.safe_load((mlv_repo / ".mlv" / "config.local.yaml").read_text())
+    assert local["remote"]["t"] == {"region": "eu-west-1"}
+
+
+@pytest.mark.parametrize("command", ["pull", "fetch", "status --remote web"])
+def test_an_unpinned_local_secret_is_not_sent_to_a_committed_url(
+    mlv_repo: Path, tmp_path: Path, command: str
+) -> None:
+    """config.local.yaml written before urls were pinned (or by hand) holds only the
+    secret: the url a commit chose is refused until the user pins it (the hint)."""
+    store = _published(mlv_repo, tmp_path)
+    with serving(store) as (other_url, other_seen):
+        _commit_url(mlv_repo, other_url, "a url someone chose")
+        clone = _clone(mlv_repo, tmp_path)
+        local = f"remote:\n  web:\n    headers:\n      Authorization: {TOKEN}\n"
+        write_files(clone, {".mlv/config.local.yaml": local})
+        line = assert_error(
+            mlv(*command.split(), cwd=clone, check=False),
+            1,
+            "remote 'web': .mlv/config.local.yaml holds a secret for it (headers.Authorization)",
+            f"its url {other_url} comes from .mlv/config.yaml",
+            f"`mlv remote modify --local web url {other_url}`",
+        )
+        assert "MY-TOKEN" not in line
+        assert other_seen == []
+        mlv(*line.split("`")[1].split()[1:], cwd=clone)  # the hint: the user trusts it
+        mlv("pull", cwd=clone)
+        assert (clone / "data.txt").read_text() == "the data"
+        assert other_seen and all(line.endswith(TOKEN) for line in other_seen)
+
+
+def test_a_global_secret_is_not_sent_to_another_repositorys_url(
+    mlv_repo: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    """A secret in the global config is stored for a remote's name, in every repository:
+    it goes only to the url this machine's config gives that name."""
+    store = _published(mlv_repo, tmp_path)
+    with serving(store) as (team_url, team_seen), serving(store) as (other_url, other_seen):
+        _commit_url(mlv_repo, team_url, "the team's store")
+        clone = _clone(mlv_repo, tmp_path)
+        proc = mlv("config", "--global", SECRET_KEY, TOKEN, cwd=clone)
+        assert f"Pinned remote.web.url ({team_url})" in proc.stdout
+        mlv("pull", cwd=clone)
+        assert team_seen and all(line.endswith(TOKEN) for line in team_seen)
+        _commit_url(mlv_repo, other_url, "move the store")  # the committed url wins
+        git("pull", "-q", cwd=clone)
+        _forget_data(clone)
+        line = assert_error(
+            mlv("pull", cwd=clone, check=False),
+            1,
+            f"remote 'web': {isolated_env / '.config' / 'mlv' / 'config.yaml'} holds a secret",
+            f"`mlv remote modify --local web url {other_url}`",
+        )
+        assert other_seen == []
+        mlv(*line.split("`")[1].split()[1:], cwd=clone)
+        mlv("pull", cwd=clone)
+        assert other_seen and all(line.endswith(TOKEN) for line in other_seen)
+
+
+def test_a_global_secret_is_not_sent_to_an_import_sources_url(
+    mlv_repo: Path, tmp_path: Path, isolated_env: Path
+) -> None:
+    """`mlv import` opens the source's remote, whose url the source's author chose: a
+    secret of the user's global config for that remote's name is not sent there."""
+    source = tmp_path / "source"
+    source.mkdir()
+    git("init", "-q", "-b", "main", cwd=source)
+    mlv("init", cwd=source)
+    store = _published(source, tmp_path)
+    shutil.rmtree(source / ".mlv" / "cache")  # only the remote holds the data
+    with serving(store) as (other_url, other_seen):
+        _commit_url(source, other_url, "the source's store")
+        mlv("config", "--global", "remote.web.url", "http://127.0.0.1:9/mine", cwd=mlv_repo)
+        mlv("config", "--global", SECRET_KEY, TOKEN, cwd=mlv_repo)
+        line = assert_error(
+            mlv("import", str(source), "data.txt", cwd=mlv_repo, check=False),
+            1,
+            f"remote 'web': {isolated_env / '.config' / 'mlv' / 'config.yaml'} holds a secret",
+            f"`mlv config --global remote.web.url {other_url}`",
+        )
+        assert other_seen == [] and not (mlv_repo / "data.txt").exists()
+        mlv(*line.split("`")[1].split()[1:], cwd=mlv_repo)  # the user trusts it
+        mlv("import", str(source), "data.txt", cwd=mlv_repo)
+        assert (mlv_repo / "data.txt").read_text() == "the data"
+        assert other_seen and all(line.endswith(TOKEN) for line in other_seen)
