@@ -238,8 +238,7 @@ class Cache:
         kind = self.link_type
         algo = algo or self.algo
         if size <= hashing.SMALL_FILE and kind in ("copy", "reflink", "hardlink"):
-            with open(src, "rb") as fh:
-                data = fh.read()
+            data = localfs.read_whole(src, size)
             hash_id = hashing.hash_bytes(algo, data)
             dst = self.object_path(hash_id)
             helper = self._writer

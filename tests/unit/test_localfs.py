@@ -122,6 +122,25 @@ def test_interrupted_write_leaves_no_temporary(d: Path, monkeypatch: pytest.Monk
     assert list(d.iterdir()) == []
 
 
+@pytest.mark.parametrize("size", [0, 1, 1000, 65_536, 200_000])
+@pytest.mark.parametrize("hint", ["exact", "smaller", "larger", "zero"])
+def test_read_whole_reads_every_byte_whatever_the_size_hint(d: Path, size: int, hint: str) -> None:
+    data = os.urandom(size)
+    f = d / "f.bin"
+    f.write_bytes(data)
+    told = {"exact": size, "smaller": size // 3, "larger": size * 2 + 5, "zero": 0}[hint]
+    assert localfs.read_whole(str(f), told) == data
+
+
+def test_read_whole_of_a_folder_or_a_missing_file_raises_as_open_does(d: Path) -> None:
+    open_fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(IsADirectoryError):  # os.open opens a folder; its read fails
+        localfs.read_whole(str(d), 10)
+    with pytest.raises(FileNotFoundError):
+        localfs.read_whole(str(d / "nope"), 10)
+    assert len(os.listdir("/proc/self/fd")) == open_fds  # no descriptor left behind
+
+
 def test_tmp_names_are_unique_siblings(d: Path) -> None:
     dst = str(d / ("x" * 200))
     names = {localfs.tmp_name(dst) for _ in range(1000)}

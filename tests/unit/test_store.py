@@ -137,6 +137,24 @@ def test_check_link_types() -> None:
 # ---- ingest ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("told", [0, 1, SMALL - 1, SMALL + 1, hashing.SMALL_FILE])
+def test_ingest_of_a_small_file_stores_all_of_it_whatever_size_the_scan_saw(
+    tmp_path: Path, ws: Path, told: int
+) -> None:
+    """The scan's stat gives the size, and the file may grow or shrink before it is read:
+    the object holds every byte there is at the read, named by their hash (the size only
+    tells how much to ask for at once)."""
+    cache = _cache(tmp_path, "copy")
+    data = _data(SMALL) + _data(70_000, b"grown")  # past the 64 KiB of one further read
+    src = ws / "changing.bin"
+    src.write_bytes(data)
+
+    hash_id = cache.ingest(str(src), told)
+
+    assert hash_id == _id(data)
+    assert Path(cache.object_path(hash_id)).read_bytes() == data
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_ingest(tmp_path: Path, ws: Path, kind: str, size: int) -> None:
