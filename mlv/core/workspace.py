@@ -15,8 +15,10 @@ Rules inside tracked directories:
   writes a regular file. Links to directories, dangling links and special files (fifos,
   sockets, devices) are errors that name the path; exclude them with .mlvignore.
 - Except a link that git tracks (a clone's), or a chain of links through one, whose target
-  lies outside the work tree or in .git or .mlv: it is refused before a byte is read, as
-  git never follows a link (docs/security.md). Only links met ask git, once per index.
+  lies outside the work tree or in .git or .mlv, or is a file git does not track (an
+  ignored `.env`) outside the tracked folder being scanned: it is refused before a byte is
+  read, as git never follows a link (docs/security.md). Only links met ask git, once per
+  index (and once per folder for such targets).
 - Empty directories are kept (a tree with no entries).
 """
 
@@ -202,14 +204,66 @@ def refuse_tracked_link_out(
     where = _where(root, real)
     if where is None:
         return
+    hit = _tracked_hit(root, links)
+    if hit is not None:
+        _refuse(rel, hit, where, real, inside_dir)
+
+
+def refuse_tracked_link_away(
+    root: str, found: list[tuple[str, str, list[str]]], inside: str | None, inside_dir: bool
+) -> None:
+    """Raise WorkspaceError for the first of found (rel, real path, links met) that a link
+    git tracks leads to a file git does not track (ignored or untracked: `.env`), outside
+    the real folder inside being scanned (None: a target of its own, inside nothing).
+    Such a file is the user's, not the repository's: a clone's `data/settings -> ../.env`
+    had the user's secret hashed by `mlv commit` and sent by `mlv push`. A target inside
+    the folder is hashed anyway, a file git tracks is the repository's own content: both
+    are followed, as are links the user made. Call refuse_tracked_link_out first: targets
+    out of the work tree or into .git or .mlv are its. One git call for all of found."""
+    prefix = root + "/"
+    away = []
+    tracked: frozenset[str] | None = None
+    for rel, real, links in found:
+        if inside is not None and (real == inside or real.startswith(inside + "/")):
+            continue
+        if tracked is None:
+            tracked = tracked_links(root)
+        hit = _tracked_hit(root, links, tracked)  # None for the user's links: the usual case
+        if hit is None:
+            continue
+        if real != root and (not real.startswith(prefix) or _where(root, real) is not None):
+            continue  # out of the work tree, .git or .mlv: refuse_tracked_link_out's
+        away.append((rel, real, hit))
+    if not away:
+        return
+    wanted = sorted({real[len(prefix) :] for _, real, _ in away if real != root})
+    known: set[str] = set()
+    for start in range(0, len(wanted), 1000):  # far below the limit of a command line
+        known.update(git.tracked_files(root, wanted[start : start + 1000]))
+    for rel, real, hit in away:
+        if real != root and real[len(prefix) :] in known:
+            continue
+        what = "a folder" if os.path.isdir(real) else "a file"
+        where = f"to {what} git does not track"
+        if inside is not None:
+            where = f"out of the tracked folder {where}"
+        _refuse(rel, hit, where, real, inside_dir)
+
+
+def _tracked_hit(root: str, links: list[str], tracked: frozenset[str] | None = None) -> str | None:
+    """The first of links (real paths) that git tracks, relative to root; None if none.
+    tracked: tracked_links(root), when the caller has it."""
     prefix = root + "/"
     chain = [link[len(prefix) :] for link in links if link.startswith(prefix)]
     if not chain:
-        return
-    tracked = tracked_links(root)
-    hit = next((link for link in chain if link in tracked), None)
-    if hit is None:
-        return
+        return None
+    if tracked is None:
+        tracked = tracked_links(root)
+    return next((link for link in chain if link in tracked), None)
+
+
+def _refuse(rel: str, hit: str, where: str, real: str, inside_dir: bool) -> None:
+    """The one line refusing rel, which hit (a link git tracks) leads where (to real)."""
     if hit == rel:
         what = f"{rpath(rel)}: a symbolic link that git tracks leads {where} (to {real})"
     else:
@@ -280,6 +334,9 @@ class Scanner:
         self._pool: ThreadPoolExecutor | None = None  # large files stored two at a time
         self._ahead: dict[str, Future[str]] = {}  # path -> its hash id, being stored
         self._top = 0  # how many "/" the folder being scanned has: depth is counted from it
+        self._inside = ""  # the real path of the folder being scanned: links may lead in it
+        # tracked_links' answer, and the same links as real paths (as resolve names them)
+        self._real_links: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
     # ---- trees -------------------------------------------------------------------------
 
@@ -316,8 +373,10 @@ class Scanner:
         real, links = resolve(self.repo.root, rel)
         if links:
             refuse_tracked_link_out(self.repo.root, rel, real, links, False)
+            refuse_tracked_link_away(self.repo.root, [(rel, real, links)], None, False)
         rel_dir, _, name = rel.rpartition("/")
         if stat_mod.S_ISDIR(st.st_mode):
+            self._inside = real
             if rules is None:
                 rules = ignore_rules_above(self.repo, rel)
             self._top = rel.count("/")
@@ -500,6 +559,9 @@ class Scanner:
         out: list[tuple[str, os.stat_result | None, bool]] = []
         real_dir: str | None = None  # the folder's real path, once a link is met
         git_links: frozenset[str] = frozenset()
+        met: list[tuple[str, str, list[str]]] = []  # links that a tracked link leads on
+        real_links: frozenset[str] = frozenset()
+        inside = self._inside + "/"
         for child in names:
             if child.startswith(TMP_MARK):
                 if self.clean_tmp:
@@ -533,15 +595,28 @@ class Scanner:
                 if real_dir is None:
                     git_links = tracked_links(self.repo.root)
                     real_dir = os.path.realpath(path) if git_links else ""
+                    real_links = self._as_real(git_links)
                 if git_links:  # no link in git: none can lead a clone's reads out
                     real, links = resolve(real_dir, child, self._folders)
                     refuse_tracked_link_out(self.repo.root, prefix + child, real, links, True)
+                    if not real.startswith(inside) and not real_links.isdisjoint(links):
+                        met.append((prefix + child, real, links))
             else:
                 raise WorkspaceError(
                     f"{rpath(prefix + child)}: not a regular file (fifo, socket or device)",
                     "exclude it in .mlvignore",
                 )
+        if met:  # before a byte is read: _dir hashes what _list returns
+            refuse_tracked_link_away(self.repo.root, met, self._inside, True)
         return out
+
+    def _as_real(self, git_links: frozenset[str]) -> frozenset[str]:
+        """git_links (relative to the root) as real paths, built once per answer of git:
+        a folder of 20,000 links of the user's costs a set look-up each."""
+        if self._real_links[0] is not git_links:
+            prefix = self.repo.root + "/"
+            self._real_links = (git_links, frozenset(prefix + link for link in git_links))
+        return self._real_links[1]
 
     @staticmethod
     def _follow(fd: int, child: str, rel: str) -> os.stat_result:
