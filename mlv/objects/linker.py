@@ -69,6 +69,7 @@ class LinkHelper:
         except OSError as e:
             raise HelperGone(str(e)) from None
         self._sizes: collections.deque[int] = collections.deque()
+        self.sent = 0  # batches sent so far
 
     @property
     def in_flight(self) -> int:
@@ -84,6 +85,7 @@ class LinkHelper:
         except (OSError, ValueError) as e:  # a broken pipe: the helper is gone
             raise HelperGone(str(e)) from None
         self._sizes.append(len(jobs))
+        self.sent += 1
 
     def receive(self) -> bytes:
         """The answers to the oldest batch in flight, one byte per job (LINKED or not)."""
@@ -101,7 +103,11 @@ class LinkHelper:
 
     def close(self) -> None:
         """Let the helper finish what it was given and exit; answers not read are dropped
-        (the caller has booked or redone every batch by then)."""
+        (the caller has booked or redone every batch by then). A helper that answered every
+        batch it was given has nothing left to do: it is killed rather than waited for
+        while its Python shuts down (~3 ms at the end of every large hard-link checkout)."""
+        if not self._sizes and self._proc.poll() is None:
+            self._proc.kill()
         helperproc.stop(self._proc)
         self._sizes.clear()
 

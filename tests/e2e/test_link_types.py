@@ -139,6 +139,38 @@ def test_hardlink_checkout_links_the_rest_around_a_missing_and_a_corrupt_object(
     assert doc["deleted"] == ["data/f003.txt", "data/f007.txt"] and not doc["modified"]
 
 
+def test_link_helper_gets_a_small_first_batch_then_full_ones(
+    mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link helper's first batch is smaller (FIRST_BATCH), so that it starts linking
+    while the next full batch is read; every file is linked all the same, in folders of
+    several sizes, and the next status finds them unchanged."""
+    monkeypatch.setattr("mlv.core.checkout.LINK_BATCH", 5)
+    monkeypatch.setattr("mlv.core.checkout.FIRST_BATCH", 2)
+    sizes: list[int] = []
+    real_send = linker.LinkHelper.send
+
+    def send(self: linker.LinkHelper, jobs: list[linker.LinkJob]) -> None:
+        sizes.append(len(jobs))
+        real_send(self, jobs)
+
+    monkeypatch.setattr(linker.LinkHelper, "send", send)
+    mlv("config", "cache.type", "hardlink", cwd=mlv_repo)
+    files = {f"data/d{i % 4}/f{i:02d}": f"file {i}" for i in range(23)}
+    write_files(mlv_repo, files)
+    mlv("add", "data", cwd=mlv_repo)
+    for _ in range(2):  # the second: every object has its trust record, the helper links
+        shutil.rmtree(mlv_repo / "data")
+        sizes.clear()
+        mlv("checkout", cwd=mlv_repo)
+        for rel, content in files.items():
+            obj = object_path(mlv_repo, xxh(content.encode()))
+            assert (mlv_repo / rel).stat().st_ino == obj.stat().st_ino, rel
+    assert sizes[0] == 2 and sum(sizes) == 23 and max(sizes) == 5, sizes
+    doc = target_status(mlv_repo, "data")
+    assert doc["status"] == "clean", doc
+
+
 def test_helper_replaces_changed_files_and_leaves_unsaved_ones(
     mlv_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
