@@ -149,6 +149,41 @@ def start_tracked_files(root: str, paths: Sequence[str]) -> None:
     _start(_tracked_files_args(paths), root)
 
 
+def index_states(root: str, paths: Sequence[str]) -> dict[str, str]:
+    """For each of paths (files relative to root) that git tracks, how its work-tree copy
+    stands with git: "clean" (what the index holds: git would commit it as it is),
+    "unstaged" (edits not staged), "skip-worktree" or "assume-unchanged" (git is told never
+    to look at it: the usual way to keep local credentials in a tracked template). Paths
+    git does not track are left out. Two processes: `git ls-files -v`
+    (its tags: H, S, lower case for assume-unchanged) and a `git diff --name-only`, which
+    compares contents where only the stat data differ (a touched file stays clean) and
+    writes nothing (--no-optional-locks)."""
+    if not paths:
+        return {}
+    specs = [":(literal)" + p for p in paths]
+    proc = _run(["ls-files", "-z", "-v", "--cached", "--", *specs], root)
+    states: dict[str, str] = {}
+    for record in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        tag, _, name = record.partition(" ")
+        if not name:
+            continue
+        if tag.islower():
+            states[name] = "assume-unchanged"
+        elif tag == "S":
+            states[name] = "skip-worktree"
+        else:  # H; an unmerged path's stages, git diff names it below
+            states[name] = "clean"
+    clean = [":(literal)" + p for p, state in states.items() if state == "clean"]
+    if clean:
+        args = ["--no-optional-locks", "diff", "--name-only", "-z", "--relative"]
+        args += ["--no-ext-diff", "--no-textconv", "--ignore-submodules", "--", *clean]
+        proc = _run(args, root)
+        for name in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+            if name in states:
+                states[name] = "unstaged"
+    return states
+
+
 def _tracked_files_args(paths: Sequence[str]) -> list[str]:
     return ["ls-files", "-z", "--cached", "--", *[":(literal)" + p for p in paths]]
 

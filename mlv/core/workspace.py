@@ -15,10 +15,11 @@ Rules inside tracked directories:
   writes a regular file. Links to directories, dangling links and special files (fifos,
   sockets, devices) are errors that name the path; exclude them with .mlvignore.
 - Except a link that git tracks (a clone's), or a chain of links through one, whose target
-  lies outside the work tree or in .git or .mlv, or is a file git does not track (an
-  ignored `.env`) outside the tracked folder being scanned: it is refused before a byte is
-  read, as git never follows a link (docs/security.md). Only links met ask git, once per
-  index (and once per folder for such targets).
+  lies outside the work tree or in .git or .mlv, or is a file outside the tracked folder
+  being scanned whose work-tree copy git would not commit (an ignored `.env`, a
+  skip-worktree config, unstaged edits): it is refused before a byte is read, as git never
+  follows a link (docs/security.md). Only links met ask git, once per index (and twice per
+  folder for such targets).
 - Empty directories are kept (a tree with no entries).
 """
 
@@ -213,13 +214,17 @@ def refuse_tracked_link_away(
     root: str, found: list[tuple[str, str, list[str]]], inside: str | None, inside_dir: bool
 ) -> None:
     """Raise WorkspaceError for the first of found (rel, real path, links met) that a link
-    git tracks leads to a file git does not track (ignored or untracked: `.env`), outside
-    the real folder inside being scanned (None: a target of its own, inside nothing).
-    Such a file is the user's, not the repository's: a clone's `data/settings -> ../.env`
-    had the user's secret hashed by `mlv commit` and sent by `mlv push`. A target inside
-    the folder is hashed anyway, a file git tracks is the repository's own content: both
-    are followed, as are links the user made. Call refuse_tracked_link_out first: targets
-    out of the work tree or into .git or .mlv are its. One git call for all of found."""
+    git tracks leads to a file whose work-tree copy git would not commit, outside the real
+    folder inside being scanned (None: a target of its own, inside nothing): a file git
+    does not track (ignored or untracked: `.env`), one git is told not to look at
+    (skip-worktree, assume-unchanged: local credentials in a tracked template), or one
+    with edits not staged. Such a copy is the user's, not the repository's: a
+    clone's `data/settings -> ../.env` (or `-> ../config/db.yml`, skip-worktree) had the
+    user's secret hashed by `mlv commit` and sent by `mlv push`. A target inside the folder
+    is hashed anyway, a tracked file as the index holds it is the repository's own content:
+    both are followed, as are links the user made. Call refuse_tracked_link_out first:
+    targets out of the work tree or into .git or .mlv are its. Two git calls for all of
+    found (git.index_states)."""
     prefix = root + "/"
     away = []
     tracked: frozenset[str] | None = None
@@ -237,17 +242,26 @@ def refuse_tracked_link_away(
     if not away:
         return
     wanted = sorted({real[len(prefix) :] for _, real, _ in away if real != root})
-    known: set[str] = set()
+    states: dict[str, str] = {}
     for start in range(0, len(wanted), 1000):  # far below the limit of a command line
-        known.update(git.tracked_files(root, wanted[start : start + 1000]))
+        states.update(git.index_states(root, wanted[start : start + 1000]))
     for rel, real, hit in away:
-        if real != root and real[len(prefix) :] in known:
+        state = states.get(real[len(prefix) :]) if real != root else None
+        if state == "clean":
             continue
-        what = "a folder" if os.path.isdir(real) else "a file"
-        where = f"to {what} git does not track"
+        stage = ""
+        if state is None:
+            what = "a folder" if os.path.isdir(real) else "a file"
+            where = f"to {what} git does not track"
+        elif state == "unstaged":
+            where = "to a file with edits that git has not staged"
+            target = shlex.quote(real[len(prefix) :])
+            stage = f"stage the edit if it is the repository's (`git add {target}`), or "
+        else:
+            where = f"to a file git is told not to look at ({state})"
         if inside is not None:
             where = f"out of the tracked folder {where}"
-        _refuse(rel, hit, where, real, inside_dir)
+        _refuse(rel, hit, where, real, inside_dir, stage)
 
 
 def _tracked_hit(root: str, links: list[str], tracked: frozenset[str] | None = None) -> str | None:
@@ -262,8 +276,9 @@ def _tracked_hit(root: str, links: list[str], tracked: frozenset[str] | None = N
     return next((link for link in chain if link in tracked), None)
 
 
-def _refuse(rel: str, hit: str, where: str, real: str, inside_dir: bool) -> None:
-    """The one line refusing rel, which hit (a link git tracks) leads where (to real)."""
+def _refuse(rel: str, hit: str, where: str, real: str, inside_dir: bool, first: str = "") -> None:
+    """The one line refusing rel, which hit (a link git tracks) leads where (to real);
+    first: a hint put before the usual ones."""
     if hit == rel:
         what = f"{rpath(rel)}: a symbolic link that git tracks leads {where} (to {real})"
     else:
@@ -275,7 +290,7 @@ def _refuse(rel: str, hit: str, where: str, real: str, inside_dir: bool) -> None
     exclude = ", or exclude it in .mlvignore" if inside_dir and hit == rel else ""
     raise WorkspaceError(
         f"{what}: mlv does not follow such a link",
-        f"remove it (`git rm -f {name}`){exclude}; a link you made yourself: "
+        f"{first}remove it (`git rm -f {name}`){exclude}; a link you made yourself: "
         f"`git rm --cached {name}`, and mlv follows it",
     )
 

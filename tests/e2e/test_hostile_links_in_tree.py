@@ -147,8 +147,9 @@ def test_the_hints_work(tmp_path: Path, mlv_repo: Path, how: str) -> None:
 
 
 def test_links_that_stay_followed(tmp_path: Path, mlv_repo: Path) -> None:
-    """A committed link to a file git tracks (public anyway), a committed link within the
-    tracked folder, and a link the user made to an ignored file are all followed."""
+    """A committed link to a file git tracks (public anyway) as the index holds it, a
+    committed link within the tracked folder, and a link the user made to an ignored file
+    are all followed."""
     author = mlv_repo
     mlv("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=author)
     (author / ".gitignore").write_text(".env\n")
@@ -172,6 +173,7 @@ def test_links_that_stay_followed(tmp_path: Path, mlv_repo: Path) -> None:
     mlv("pull", cwd=victim)
     assert "clean" in mlv("status", cwd=victim).stdout
     (victim / "README.md").write_text("readme, edited")
+    git("add", "README.md", cwd=victim)  # unstaged edits are refused (the tests below)
     assert "modified" in mlv("status", cwd=victim).stdout
     (victim / ".env").write_bytes(SECRET)
     (victim / "data" / "mine").symlink_to("../.env")  # the user's own: git does not track it
@@ -224,3 +226,84 @@ def test_a_link_of_the_users_through_a_committed_link(tmp_path: Path, mlv_repo: 
     proc = mlv("commit", cwd=victim, check=False)  # data/settings now dangles: its own error
     assert_error(proc, 1, f"{link}: dangling symbolic link")
     _nowhere(victim / ".mlv" / "cache")
+
+
+# ---- a tracked target whose work-tree copy git would not commit ---------------------------
+
+
+def _hidden(tmp_path: Path, author: Path, how: str) -> Path:
+    """The clone of a repository that tracks a template config/db.yml and commits
+    data/settings -> ../config/db.yml; the victim puts the secret in config/db.yml and
+    tells git to ignore the edit (how: "skip-worktree", "assume-unchanged"), or leaves it
+    unstaged ("unstaged"). git would never commit or push the secret."""
+    mlv("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=author)
+    (author / "config").mkdir()
+    (author / "config" / "db.yml").write_text("password: CHANGE-ME\n")
+    (author / "data").mkdir()
+    (author / "data" / "a.txt").write_text("a")
+    (author / "data" / "settings").symlink_to("../config/db.yml")
+    mlv("add", "data", cwd=author)
+    git("add", "-f", "config/db.yml", "data/settings", cwd=author)
+    victim = _publish(author, tmp_path)
+    mlv("pull", cwd=victim)
+    os.utime(victim / "config" / "db.yml", (1e9, 1e9))  # touched, same bytes: still clean
+    assert "clean" in mlv("status", cwd=victim).stdout  # the template, as committed: followed
+    if how != "unstaged":
+        git("update-index", f"--{how}", "config/db.yml", cwd=victim)
+    (victim / "config" / "db.yml").write_bytes(SECRET)
+    return victim
+
+
+@pytest.mark.parametrize("how", ["skip-worktree", "assume-unchanged", "unstaged"])
+def test_a_committed_link_to_a_tracked_file_git_would_not_commit_is_refused(
+    tmp_path: Path, mlv_repo: Path, how: str
+) -> None:
+    """A target git tracks but is told not to look at (skip-worktree, assume-unchanged: the
+    usual place for local credentials), or whose edits are not staged, is refused like an
+    untracked one by pull, status and commit: review 61 finding 4 had the skip-worktree
+    secret hashed by `mlv commit` and sent by `mlv push`."""
+    victim = _hidden(tmp_path, mlv_repo, how)
+    real = str((victim / "config" / "db.yml").resolve())
+    if how == "unstaged":
+        what = "to a file with edits that git has not staged"
+    else:
+        what = f"to a file git is told not to look at ({how})"
+        assert not git("status", "--porcelain", cwd=victim).stdout.strip()  # git: clean
+    leads = "a symbolic link that git tracks leads out of the tracked folder"
+    needle = f"data/settings: {leads} {what} (to {real})"
+    for args in (["pull"], ["pull", "--force"], ["status"], ["commit"]):
+        proc = mlv(*args, cwd=victim, check=False)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        out = proc.stdout + proc.stderr
+        assert needle in out and "`git rm -f data/settings`" in out, (args, out)
+    proc = mlv("push", cwd=victim, check=False)
+    assert "Traceback" not in proc.stderr
+    _nowhere(victim / ".mlv" / "cache", tmp_path / "remote")
+    assert (victim / "config" / "db.yml").read_bytes() == SECRET
+
+
+@pytest.mark.parametrize("how", ["skip-worktree", "unstaged"])
+def test_the_hints_for_a_tracked_target_work(tmp_path: Path, mlv_repo: Path, how: str) -> None:
+    """`git rm -f LINK` lets commit and push go on without the secret; for unstaged edits
+    the first hint, `git add TARGET`, stages them and the link is followed again."""
+    victim = _hidden(tmp_path, mlv_repo, how)
+    line = assert_error(mlv("commit", cwd=victim, check=False), 1, "data/settings: a symbolic")
+    hints = _hints(line)
+    if how == "unstaged":
+        stage = hints.pop(0)
+        assert stage == ["git", "add", "config/db.yml"]
+        git(*stage[1:], cwd=victim)
+        assert "modified" in mlv("status", cwd=victim).stdout
+        mlv("commit", cwd=victim)  # the user staged it: the repository's content now
+        assert object_path(victim, xxh(SECRET)).read_bytes() == SECRET
+        return
+    remove, own = hints
+    assert remove == ["git", "rm", "-f", "data/settings"]
+    assert own == ["git", "rm", "--cached", "data/settings"]
+    git(*remove[1:], cwd=victim)
+    mlv("commit", cwd=victim)
+    mlv("push", cwd=victim)
+    assert "modified" not in mlv("status", cwd=victim).stdout
+    _nowhere(victim / ".mlv" / "cache", tmp_path / "remote")
+    assert (victim / "config" / "db.yml").read_bytes() == SECRET
