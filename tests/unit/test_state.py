@@ -294,6 +294,18 @@ def test_object_trust_matches_only_the_same_file(db: StateDB, tmp_path: Path) ->
     assert not db.object_trusted(H1, os.stat(obj))
 
 
+def test_of_two_queued_trust_records_of_one_object_the_later_wins(db: StateDB) -> None:
+    """flush() writes the queued records in hash order; the object written again (a
+    repaired copy: another inode) keeps its latest record, whatever the inodes' order."""
+    first, second = _stat(ino=9), _stat(ino=2)
+    db.trust_objects([(H2, first), (H1, _stat(ino=5))])
+    db.trust_objects([(H2, second)])
+    db.flush()
+    assert db.object_trusted(H2, second)
+    assert not db.object_trusted(H2, first)
+    assert db.object_trusted(H1, _stat(ino=5))
+
+
 def test_object_trust_persists(db_path: str, tmp_path: Path) -> None:
     obj = tmp_path / "obj"
     obj.write_bytes(b"x")
