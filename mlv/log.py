@@ -30,8 +30,22 @@ def add_secrets(values: Iterable[str]) -> None:
 
 
 def forget_secrets() -> None:
-    """Forget every secret given to add_secrets (the end of one command)."""
+    """Forget every secret given to add_secrets (the end of one command), and the notes
+    said once."""
     _secrets.clear()
+    _said.clear()
+
+
+_said: set[str] = set()
+
+
+def first_time(key: str) -> bool:
+    """True the first time this command asks about key: for a note to say once per command
+    (forget_secrets ends the command)."""
+    if key in _said:
+        return False
+    _said.add(key)
+    return True
 
 
 def redact(text: str) -> str:

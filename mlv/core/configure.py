@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import tempfile
 from typing import Any
@@ -73,6 +74,23 @@ def is_secret_key(key: str) -> bool:
 # whose destination another file decides (remotes.check_secret_destinations).
 DESTINATION_OPTIONS = ("url", "endpoint_url")
 
+# mlv's own options: how many requests, how long to wait, how objects are packed. They
+# neither choose where a request goes nor what it carries, so the committed config (or an
+# import source's) may set them for a remote this machine holds a secret for. Every other
+# option it sets (proxy, client_kwargs.endpoint_url, headers, region, port...) must be
+# decided by this machine's config (remotes.check_secret_options), and storing a secret
+# pins the ones in effect (pin_destinations).
+SAFE_WITH_SECRET = (
+    "jobs", "retries", "timeout", "connect_timeout", "pack_threshold", "pack_size",
+    "chunking", "compression",
+)  # fmt: skip
+
+# The top-level section of a local or global config that records the options mlv pinned
+# there for a remote ({NAME: [option, ...]}, dotted below the remote): dropping the
+# file's last secret for a remote drops them too (drop_pins); setting one by hand makes
+# it the user's (forget_pin).
+PINNED = "pinned"
+
 
 def holds_secret(options: Any, secret: bool = False) -> list[str]:
     """The dotted names of the secrets in one layer's options of a remote: options named
@@ -93,32 +111,191 @@ def holds_secret(options: Any, secret: bool = False) -> list[str]:
     return [""] if isinstance(options, str) and has_credentials(options) else []
 
 
+def option_leaves(options: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every value a remote's options set, mappings walked (a null sets
+    nothing and is left out)."""
+    out: list[tuple[tuple[str, ...], Any]] = []
+    if not isinstance(options, dict):
+        return out
+    for key, value in options.items():
+        here = (*path, str(key))
+        if isinstance(value, dict) and value:
+            out += option_leaves(value, here)
+        elif value is not None:
+            out.append((here, value))
+    return out
+
+
+def _secret_leaf(path: tuple[str, ...], value: Any) -> bool:
+    from mlv.util.urls import has_credentials
+
+    if any(is_secret_option(p) for p in path):
+        return True
+    return isinstance(value, str) and has_credentials(value)
+
+
 def pin_destinations(doc: dict[str, Any], name: str, level: str, path: str) -> list[str]:
     """Called when a secret of remote `name` goes into the local or global config (doc,
-    the file at path, about to be written): copy into doc the url and endpoint_url in
-    effect that doc does not set, so that a later commit that changes them does not send
-    the secret elsewhere. The notes to print."""
+    the file at path, about to be written): copy into doc every option in effect that
+    could change where the secret goes or what is sent with it (all but SAFE_WITH_SECRET
+    and the secrets themselves) and that doc does not set, so that a later commit that
+    changes them does not send the secret elsewhere. They are recorded under PINNED. The
+    notes to print."""
     from mlv.util.urls import redact
 
     if level == "repo":
         return []
     cwd = os.getcwd()
-    options = effective(cwd).remotes.get(name) or {}
+    options = dict(effective(cwd).remotes.get(name) or {})
     mine = config_mod.Config(raw=doc).get(f"remote.{name}")
     shown = rpath(f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}") if level == "local" else path
     notes = []
-    for option in DESTINATION_OPTIONS:
-        value = options.get(option)
-        if not isinstance(value, str) or (isinstance(mine, dict) and option in mine):
+    for leaf, value in option_leaves(options):
+        if leaf[0] in SAFE_WITH_SECRET or _secret_leaf(leaf, value) or _sets(mine, leaf):
             continue
-        if level == "global" and option == "url":
+        if level == "global" and leaf == ("url",) and isinstance(value, str):
             value = _absolute_folder(value, cwd)
-        config_mod.set_value(doc, f"remote.{name}.{option}", value)
+        dotted = ".".join(leaf)
+        config_mod.set_value(doc, f"remote.{name}.{dotted}", value)
+        _record_pin(doc, name, dotted)
+        text = redact(value) if isinstance(value, str) else value
         notes.append(
-            f"Pinned remote.{name}.{option} ({redact(value)}) in {shown}: the secrets this "
+            f"Pinned remote.{name}.{dotted} ({text}) in {shown}: the secrets this "
             f"file keeps for '{name}' go there, even after a commit changes it"
         )
     return notes
+
+
+def _sets(mine: Any, leaf: tuple[str, ...]) -> bool:
+    """Does a file's options of a remote (mine) set leaf, or a value above it?"""
+    node = mine
+    for part in leaf:
+        if not isinstance(node, dict):
+            return True  # a value above the leaf: the file decides it
+        if part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _pins(doc: dict[str, Any]) -> dict[str, Any]:
+    pins = doc.get(PINNED)
+    return pins if isinstance(pins, dict) else {}
+
+
+def _record_pin(doc: dict[str, Any], name: str, dotted: str) -> None:
+    pins = _pins(doc)
+    recorded = pinned_options(doc, name)
+    if dotted not in recorded:
+        pins[name] = [*recorded, dotted]
+    doc[PINNED] = pins
+
+
+def pinned_options(doc: dict[str, Any], name: str) -> list[str]:
+    """The options of remote `name` that mlv pinned in the file doc (dotted)."""
+    recorded = _pins(doc).get(name)
+    return [str(o) for o in recorded] if isinstance(recorded, list) else []
+
+
+def forget_pin(doc: dict[str, Any], name: str, dotted: str | None = None) -> None:
+    """The user set (or removed) remote `name`'s option dotted (None: the whole remote) in
+    doc by hand: it is no longer mlv's pin, and drop_pins leaves it alone."""
+    pins = _pins(doc)
+    recorded = pinned_options(doc, name)
+    kept = (
+        []
+        if dotted is None
+        else [
+            o
+            for o in recorded
+            if o != dotted and not o.startswith(dotted + ".") and not dotted.startswith(o + ".")
+        ]
+    )
+    if kept:
+        pins[name] = kept
+    else:
+        pins.pop(name, None)
+    if pins:
+        doc[PINNED] = pins
+    else:
+        doc.pop(PINNED, None)
+
+
+def drop_pins(doc: dict[str, Any], name: str, level: str, path: str) -> list[str]:
+    """Called after a secret of remote `name` left doc (the local or global config at
+    path): when doc keeps no secret for it any more, the options mlv pinned there when
+    storing one go too (they were there for the secret, and would hide later changes of
+    the committed config). The notes to print."""
+    mine = config_mod.Config(raw=doc).get(f"remote.{name}")
+    recorded = pinned_options(doc, name)
+    if not recorded or (isinstance(mine, dict) and holds_secret(mine)):
+        return []
+    shown = rpath(f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}") if level == "local" else path
+    notes = []
+    for dotted in recorded:
+        if config_mod.unset_value(doc, f"remote.{name}.{dotted}"):
+            notes.append(
+                f"Unpinned remote.{name}.{dotted} in {shown}: it keeps no secret for "
+                f"'{name}' any more"
+            )
+    forget_pin(doc, name)
+    return notes
+
+
+def refuse_hidden_by_pin(name: str, option: str | None, value: str | None) -> None:
+    """Refuse (UsageError) a write to the committed config that this machine would not
+    follow: remote `name`'s `option` (url or endpoint_url; None: the whole remote, as
+    `remote remove` and `remote add --force` replace it) set to value, while
+    .mlv/config.local.yaml keeps a secret for that remote and sets the option to another
+    value (a pin). The local value wins, so the write would change nothing here, and the
+    user who moved the store would go on sending to the old one unawares."""
+    from mlv.util.urls import redact
+
+    root = find_root(os.getcwd())
+    local = config_mod.read_file(os.path.join(root, MLV_DIR, config_mod.LOCAL_CONFIG_FILE))
+    mine = config_mod.Config(raw=local).get(f"remote.{name}")
+    if not isinstance(mine, dict) or not holds_secret(mine):
+        return
+    shown_file = rpath(f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}")
+    if option is None:
+        raise UsageError(
+            f"remote '{name}': {shown_file} keeps a secret for it, and its url: the remote "
+            "would stay as it is on this machine",
+            f"remove it there first: `mlv remote remove --local {name}`",
+        )
+    pinned = mine.get(option)
+    if (
+        option not in DESTINATION_OPTIONS
+        or option not in mine
+        or value is None
+        or _same_value(pinned, value, root)
+    ):
+        return
+    old = redact(pinned) if isinstance(pinned, str) else pinned
+    new = redact(value)
+    raise UsageError(
+        f"remote '{name}': {shown_file} pins its {option} to {old}, with the secrets "
+        f"this machine keeps for it: the committed {option} {new} would not be used here",
+        f"to send them to {new}, pin it first, then run this again: "
+        f"`mlv remote modify --local {name} {option} {shlex.quote(new)}`",
+    )
+
+
+def _same_value(pinned: Any, value: str, root: str) -> bool:
+    """Does a pinned url name what value names (equal, or the same folder)?"""
+    from mlv.util.urls import is_folder
+
+    if pinned == value:
+        return True
+    if not isinstance(pinned, str) or not is_folder(pinned) or not is_folder(value):
+        return False
+    if "://" in pinned or "://" in value:
+        return False
+
+    def place(url: str) -> str:
+        return os.path.normpath(os.path.join(root, os.path.expanduser(url)))
+
+    return place(pinned) == place(value)
 
 
 def _absolute_folder(url: str, cwd: str) -> str:
@@ -265,6 +442,9 @@ def set_(key: str, value: str, level: str) -> list[str]:
                 f"store it in .mlv/config.local.yaml (kept out of git): "
                 f"`mlv config --local {key} VALUE`",
             )
+    parts = key.split(".")
+    if level == "repo" and len(parts) == 3 and parts[:1] == ["remote"]:
+        refuse_hidden_by_pin(parts[1], parts[2], value)  # url, endpoint_url; others: none
     if level == "repo" and is_secret_key(key):
         raise UsageError(
             f"{key}: refusing to write a secret to the committed .mlv/config.yaml",
@@ -287,9 +467,10 @@ def set_(key: str, value: str, level: str) -> list[str]:
     path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     config_mod.set_value(doc, key, parsed)
-    parts = key.split(".")
-    if parts[0] == "remote" and holds_secret({parts[2]: _nested(parts[3:], parsed)}):
-        notes += pin_destinations(doc, parts[1], level, path)
+    if parts[0] == "remote":
+        forget_pin(doc, parts[1], ".".join(parts[2:]))  # the user's value now
+        if holds_secret({parts[2]: _nested(parts[3:], parsed)}):
+            notes += pin_destinations(doc, parts[1], level, path)
     config_mod.build([(path, doc)])  # validate the whole file before writing it
     config_mod.write_file(path, doc)
     return notes
@@ -309,6 +490,10 @@ def unset(key: str, level: str) -> list[str]:
     doc = config_mod.read_file(path)
     if not config_mod.unset_value(doc, key):
         raise UsageError(f"{key} is not set in {path}")
+    parts = key.split(".")
+    if parts[0] == "remote" and level != "repo":
+        forget_pin(doc, parts[1], ".".join(parts[2:]))
+        notes += drop_pins(doc, parts[1], level, path)
     config_mod.write_file(path, doc)
     return notes
 

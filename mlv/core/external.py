@@ -223,7 +223,11 @@ def _opener(
                 "clone the source next to that folder and give its path, or give the "
                 "remote an absolute path or URL",
             )
-        from mlv.core.remotes import check_secret_destinations, check_source_options
+        from mlv.core.remotes import (
+            check_secret_destinations,
+            check_source_options,
+            check_source_secret_options,
+        )
 
         check_source_options(settings, name)  # a source's config is its author's
         gpath = config_mod.global_config_path()  # the only config of this machine there
@@ -234,6 +238,7 @@ def _opener(
             lambda source: source == gpath,
             "mlv config --global remote.{name}.{option} {value}",
         )
+        check_source_secret_options(settings, name, local)
         return open_store(name, options, local, jobs)
 
     return opener

@@ -20,12 +20,17 @@ from mlv import config as config_mod
 from mlv import log
 from mlv.core.configure import (
     DESTINATION_OPTIONS,
+    SAFE_WITH_SECRET,
+    drop_pins,
     effective,
+    forget_pin,
     holds_secret,
     is_secret_option,
     mask,
+    option_leaves,
     path_to_write,
     pin_destinations,
+    refuse_hidden_by_pin,
 )
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, MlvError, RemoteError, UsageError
@@ -88,6 +93,8 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
     _check_name(name)
     _refuse_secret(level, "url", url, name)
     _check_scheme(url)
+    if level == "repo":
+        refuse_hidden_by_pin(name, "url", url)
     path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
     remotes = doc.get("remote") or {}
@@ -99,6 +106,7 @@ def add(name: str, url: str, default: bool, level: str, force: bool = False) -> 
             "--force replaces it",
         )
     config_mod.set_value(doc, f"remote.{name}", {"url": _store_url(url, level)})
+    forget_pin(doc, name)  # a new remote: nothing of it is a pin
     if default:
         config_mod.set_value(doc, "core.remote", name)
     config_mod.build([(path, doc)])
@@ -125,11 +133,16 @@ def modify(name: str, key: str, value: str | None, level: str) -> list[str]:
     known = effective(os.getcwd()).remotes
     if name not in known:
         raise UsageError(f"no remote named '{name}'", "see `mlv remote list`")
+    if level == "repo":
+        refuse_hidden_by_pin(name, key, value)
     path, notes = path_to_write(level)
     doc = config_mod.read_file(path)
+    forget_pin(doc, name, key)  # the user's value now, or the user's removal
     if value is None:
         if not config_mod.unset_value(doc, f"remote.{name}.{key}"):
             raise UsageError(f"remote.{name}.{key} is not set in {path}")
+        if level != "repo":
+            notes += drop_pins(doc, name, level, path)
     else:
         _refuse_secret(level, key, value, name)
         parsed = config_mod.parse_value(f"remote.{name}.{key}", value)
@@ -157,6 +170,9 @@ def remove(name: str, level: str) -> list[str]:
     doc = config_mod.read_file(path)
     if not config_mod.unset_value(doc, f"remote.{name}"):
         raise UsageError(f"no remote named '{name}' in {path}", "see `mlv remote list`")
+    if level == "repo":
+        refuse_hidden_by_pin(name, None, None)
+    forget_pin(doc, name)
     if config_mod.Config(raw=doc).get("core.remote") == name:
         config_mod.unset_value(doc, "core.remote")
     config_mod.write_file(path, doc)
@@ -231,6 +247,15 @@ def open_remote(
     chosen = resolve_name(repo, name)
     check_committed_options(repo.config, chosen)
     check_secret_destinations(repo.config, chosen, repo.root)
+    check_secret_options(
+        repo.config,
+        chosen,
+        repo.root,
+        config_mod.is_committed,
+        lambda i, full: _decided_here(repo.config.layers, i, full),
+        "--local",
+    )
+    note_moved_pins(repo.config, chosen, repo.root)
     problem = folder_problem(repo, chosen, absent_ok)
     if problem is not None:
         raise RemoteError(
@@ -375,6 +400,126 @@ def check_secret_destinations(
             "not pin: mlv sends the secret only where it was stored for",
             f"if you trust that {option}, pin it: "
             f"`{pin.format(name=name, option=option, value=shlex.quote(shown))}`",
+        )
+
+
+def _secret_holders(
+    cfg: config_mod.Config, name: str, mine: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """(file, dotted option) of the secrets for remote `name` in the layers `mine` names."""
+    holders = []
+    for source, layer in cfg.layers:
+        found, options = _lookup(layer, ("remote", name))
+        if found and mine(source) and isinstance(options, Mapping):
+            holders += [(source, key) for key in holds_secret(dict(options))]
+    return holders
+
+
+def check_secret_options(
+    cfg: config_mod.Config,
+    name: str,
+    root: str | None,
+    untrusted: Callable[[str], bool],
+    decided: Callable[[int, tuple[str, ...]], bool],
+    level: str,
+) -> None:
+    """Refuse (ConfigError) remote `name` when this machine's config holds a secret for it
+    and a layer `untrusted` names (the committed config; an import source's) sets an
+    option of it other than mlv's own (SAFE_WITH_SECRET) that `decided` (layer index,
+    option path) does not settle: a committed `proxy` had mlv pull send the Authorization
+    header to the proxy, a committed `client_kwargs.endpoint_url` the signed S3 requests
+    to its host, whatever url was pinned. The hint sets it in the config of `level`."""
+    holders = _secret_holders(cfg, name, lambda s: not untrusted(s) and s != "environment")
+    if not holders:
+        return
+    for i, (source, layer) in enumerate(cfg.layers):
+        if not untrusted(source):
+            continue
+        found, options = _lookup(layer, ("remote", name))
+        if not found or not isinstance(options, Mapping):
+            continue
+        for path, value in option_leaves(dict(options)):
+            full = ("remote", name, *path)
+            if path[0] in SAFE_WITH_SECRET or decided(i, full):
+                continue
+            holder, key = holders[0]
+            raise ConfigError(
+                f"remote '{name}': {_shown_source(source, root)} sets {'.'.join(path)} "
+                f"({_shown_value(value)}), which only this machine's config may set while "
+                f"it holds a secret for '{name}' ({key} in {_shown_source(holder, root)}): "
+                "it could send the secret elsewhere",
+                "if you trust it, set it for this machine: "
+                f"`{_set_hint(name, path, value, level)}`",
+            )
+
+
+def check_source_secret_options(cfg: config_mod.Config, name: str, root: str | None) -> None:
+    """check_secret_options for the remote of an import source (`mlv get`, `import`,
+    `update`): its whole config is its author's; only the user's global config is this
+    machine's, and decides an option by holding the value that wins."""
+    gpath = config_mod.global_config_path()
+    mine = [layer for source, layer in cfg.layers if source == gpath]
+
+    def decided(_i: int, full: tuple[str, ...]) -> bool:
+        winner = _lookup(cfg.raw, full)
+        return any(_lookup(layer, full) == winner for layer in mine)
+
+    check_secret_options(cfg, name, root, lambda s: s != gpath, decided, "--global")
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return redact(value) if isinstance(value, str) else str(value)
+
+
+def _set_hint(name: str, path: tuple[str, ...], value: Any, level: str) -> str:
+    """The command that sets remote `name`'s option path to value in the config of level."""
+    text = shlex.quote(_shown_value(value))
+    if level == "--local" and len(path) == 1 and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", path[0]):
+        return f"mlv remote modify --local {name} {path[0]} {text}"
+    return f"mlv config {level} remote.{name}.{'.'.join(path)} {text}"
+
+
+def note_moved_pins(cfg: config_mod.Config, name: str, root: str | None) -> None:
+    """One note on stderr (once per command) when the committed config moved remote
+    `name`'s url or endpoint_url away from the value this machine's config.local.yaml
+    pins with a secret: mlv keeps using the pin, and the user should know the team
+    moved, and how to follow."""
+    settings = cfg.remotes.get(name) or {}
+    for option in DESTINATION_OPTIONS:
+        winner = settings.get(option)
+        committed = [
+            (source, value)
+            for source, layer in cfg.layers
+            if config_mod.is_committed(source)
+            for found, value in [_lookup(layer, ("remote", name, option))]
+            if found
+        ]
+        if not committed or winner is None:
+            continue
+        source, value = committed[-1]
+        if _same_place((True, winner), value, root):
+            continue
+        holder = next(
+            (s for s, layer in reversed(cfg.layers) if _lookup(layer, ("remote", name, option))[0]),
+            None,
+        )
+        if holder is None or not _this_machines(holder):
+            continue
+        own = _lookup(dict(cfg.layers)[holder], ("remote", name))[1]
+        if not isinstance(own, Mapping) or not holds_secret(dict(own)):
+            continue
+        if not log.first_time(f"moved pin {name} {option} {value}"):
+            continue
+        import sys
+
+        new = _shown_value(value)
+        sys.stderr.write(
+            f"note: remote '{name}': {_shown_source(source, root)} sets its {option} to "
+            f"{new}, but this machine sends its secrets to {_shown_value(winner)}, pinned in "
+            f"{_shown_source(holder, root)}; to follow: "
+            f"`mlv remote modify --local {name} {option} {shlex.quote(new)}`\n"
         )
 
 

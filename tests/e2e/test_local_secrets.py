@@ -17,6 +17,8 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -140,6 +142,10 @@ class _Logged(http.server.SimpleHTTPRequestHandler):
     def send_head(self) -> object:
         self.seen.append(f"{self.path} {self.headers.get('Authorization')}")
         return super().send_head()
+
+    def translate_path(self, path: str) -> str:
+        """A request sent through a proxy names the whole URL: as a proxy, serve its path."""
+        return super().translate_path(urlsplit(path).path if "://" in path else path)
 
 
 @contextlib.contextmanager
@@ -312,3 +318,236 @@ def test_a_global_secret_is_not_sent_to_an_import_sources_url(
         mlv("import", str(source), "data.txt", cwd=mlv_repo)
         assert (mlv_repo / "data.txt").read_text() == "the data"
         assert other_seen and all(line.endswith(TOKEN) for line in other_seen)
+
+
+# ---- review 61: other committed options, and pins that hide later changes ---------------
+
+
+def _hint(line: str) -> list[str]:
+    """The command a message's hint names (between backquotes), without `mlv`."""
+    return line.split("`")[1].split()[1:]
+
+
+def test_a_committed_proxy_does_not_get_a_local_secret(mlv_repo: Path, tmp_path: Path) -> None:
+    """The url is pinned, but a commit adds `proxy`: every request (and its Authorization
+    header) would go to the proxy. While this machine holds a secret for the remote, the
+    committed config may set only mlv's own options (jobs, timeout...)."""
+    store = _published(mlv_repo, tmp_path)
+    with serving(store) as (team_url, team_seen), serving(store) as (proxy, proxy_seen):
+        _commit_url(mlv_repo, team_url, "the team's store")
+        clone = _clone(mlv_repo, tmp_path)
+        mlv("config", "--local", SECRET_KEY, TOKEN, cwd=clone)
+        for option, value in [("jobs", "2"), ("timeout", "30"), ("retries", "1")]:
+            mlv("remote", "modify", "web", option, value, cwd=mlv_repo)
+        commit_all(mlv_repo, "mlv's own options")
+        git("pull", "-q", cwd=clone)
+        mlv("pull", cwd=clone)  # allowed: they change neither where nor what
+        assert team_seen and (clone / "data.txt").read_text() == "the data"
+        mlv("remote", "modify", "web", "proxy", proxy, cwd=mlv_repo)
+        commit_all(mlv_repo, "use a proxy")
+        git("pull", "-q", cwd=clone)
+        _forget_data(clone)
+        team_seen.clear()
+        line = assert_error(
+            mlv("pull", cwd=clone, check=False),
+            1,
+            f"remote 'web': .mlv/config.yaml sets proxy ({proxy})",
+            "(headers.Authorization in .mlv/config.local.yaml)",
+            f"`mlv remote modify --local web proxy {proxy}`",
+        )
+        assert "MY-TOKEN" not in line
+        assert proxy_seen == [] and team_seen == []
+        mlv(*_hint(line), cwd=clone)  # the user trusts the proxy
+        mlv("pull", cwd=clone)
+        assert (clone / "data.txt").read_text() == "the data"
+        assert proxy_seen and all(line.endswith(TOKEN) for line in proxy_seen)
+        assert all(line.startswith(f"{team_url}/") for line in proxy_seen)
+
+
+def test_a_committed_client_kwargs_endpoint_does_not_get_s3_keys(
+    mlv_repo: Path, tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 keys stored with --local are pinned to the url; a commit that
+    adds client_kwargs.endpoint_url (which s3fs hands to botocore) would have the signed
+    requests, access key id and session token, go to its host."""
+    bucket = s3_server.create_bucket()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)  # the team's, as AWS
+    mlv("remote", "add", "-d", "s3", f"s3://{bucket}/store", cwd=mlv_repo)
+    mlv("remote", "modify", "s3", "retries", "0", cwd=mlv_repo)  # allowed: mlv's own
+    commit_all(mlv_repo, "the team's bucket")
+    clone = _clone(mlv_repo, tmp_path)
+    for option, value in [("key", "AKIAUSERKEYID"), ("secret", "testing"), ("token", "SESS")]:
+        mlv("remote", "modify", "--local", "s3", option, value, cwd=clone)
+    write_files(clone, {"data.txt": "the data"})
+    mlv("add", "data.txt", cwd=clone)
+    mlv("push", cwd=clone)  # the usual flow
+    with serving(tmp_path) as (evil, evil_seen):
+        mlv("config", "remote.s3.client_kwargs.endpoint_url", evil, cwd=mlv_repo)
+        commit_all(mlv_repo, "another endpoint")
+        git("pull", "-q", cwd=clone)
+        _forget_data(clone)
+        line = assert_error(
+            mlv("pull", cwd=clone, check=False),
+            1,
+            f"remote 's3': .mlv/config.yaml sets client_kwargs.endpoint_url ({evil})",
+            f"`mlv config --local remote.s3.client_kwargs.endpoint_url {evil}`",
+        )
+        assert evil_seen == []
+        mlv(*_hint(line), cwd=clone)  # the user trusts it: requests go there
+        mlv("pull", cwd=clone, check=False)
+        assert evil_seen and any("AKIAUSERKEYID" in line for line in evil_seen)
+
+
+def test_an_import_sources_proxy_does_not_get_a_global_secret(
+    mlv_repo: Path, tmp_path: Path
+) -> None:
+    """A source repository names the url this machine's global config pins with a secret,
+    and a proxy: the proxy is refused until the global config sets it."""
+    source = tmp_path / "source"
+    source.mkdir()
+    git("init", "-q", "-b", "main", cwd=source)
+    mlv("init", cwd=source)
+    store = _published(source, tmp_path)
+    shutil.rmtree(source / ".mlv" / "cache")  # only the remote holds the data
+    with serving(store) as (team_url, team_seen), serving(store) as (proxy, proxy_seen):
+        _commit_url(source, team_url, "the source's store")
+        mlv("remote", "modify", "web", "proxy", proxy, cwd=source)
+        mlv("remote", "modify", "web", "jobs", "2", cwd=source)  # allowed
+        commit_all(source, "a proxy")
+        mlv("config", "--global", "remote.web.url", team_url, cwd=mlv_repo)
+        mlv("config", "--global", SECRET_KEY, TOKEN, cwd=mlv_repo)
+        line = assert_error(
+            mlv("import", str(source), "data.txt", cwd=mlv_repo, check=False),
+            1,
+            f"remote 'web': {source}: .mlv/config.yaml at ",
+            f"sets proxy ({proxy})",
+            f"`mlv config --global remote.web.proxy {proxy}`",
+        )
+        assert proxy_seen == [] and team_seen == []
+        mlv(*_hint(line), cwd=mlv_repo)
+        mlv("import", str(source), "data.txt", cwd=mlv_repo)
+        assert (mlv_repo / "data.txt").read_text() == "the data"
+        assert proxy_seen and all(line.endswith(TOKEN) for line in proxy_seen)
+
+
+def _pinned_clone(mlv_repo: Path, tmp_path: Path, url: str) -> Path:
+    _commit_url(mlv_repo, url, "the team's store")
+    clone = _clone(mlv_repo, tmp_path)
+    mlv("config", "--local", SECRET_KEY, TOKEN, cwd=clone)
+    return clone
+
+
+MOVES = [
+    ("remote", "modify", "web", "url", "NEW"),
+    ("remote", "add", "-d", "--force", "web", "NEW"),
+    ("config", "remote.web.url", "NEW"),
+]
+
+
+@pytest.mark.parametrize("args", MOVES, ids=" ".join)
+def test_moving_the_committed_url_of_a_pinned_remote_says_how(
+    mlv_repo: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The url pinned with the secret wins over the committed one: a committed write of
+    the url would change nothing on this machine. It is refused, with the --local command
+    that moves the pin; after it the committed write goes through, and pull goes there."""
+    store = _published(mlv_repo, tmp_path)
+    with serving(store) as (old, old_seen), serving(store) as (new, new_seen):
+        clone = _pinned_clone(mlv_repo, tmp_path, old)
+        command = [new if a == "NEW" else a for a in args]
+        before = (clone / ".mlv" / "config.yaml").read_text()
+        line = assert_error(
+            mlv(*command, cwd=clone, check=False),
+            2,
+            f"remote 'web': .mlv/config.local.yaml pins its url to {old}",
+            f"the committed url {new} would not be used here",
+            f"`mlv remote modify --local web url {new}`",
+        )
+        assert (clone / ".mlv" / "config.yaml").read_text() == before
+        mlv(*_hint(line), cwd=clone)
+        mlv(*command, cwd=clone)
+        committed = yaml.safe_load((clone / ".mlv" / "config.yaml").read_text())
+        assert committed["remote"]["web"]["url"] == new
+        mlv("pull", cwd=clone)
+        assert new_seen and old_seen == []
+        assert all(line.endswith(TOKEN) for line in new_seen)
+
+
+def test_removing_a_remote_pinned_here_says_how(mlv_repo: Path, tmp_path: Path) -> None:
+    clone = _pinned_clone(mlv_repo, tmp_path, "http://127.0.0.1:9/store")
+    line = assert_error(
+        mlv("remote", "remove", "web", cwd=clone, check=False),
+        2,
+        "remote 'web': .mlv/config.local.yaml keeps a secret for it, and its url",
+        "`mlv remote remove --local web`",
+    )
+    mlv(*_hint(line), cwd=clone)
+    mlv("remote", "remove", "web", cwd=clone)
+    assert mlv("remote", "list", cwd=clone).stdout.strip() == ""
+    local = yaml.safe_load((clone / ".mlv" / "config.local.yaml").read_text() or "{}")
+    assert "web" not in (local or {}).get("remote", {}) and "pinned" not in (local or {})
+
+
+def test_a_teammates_move_is_noted_and_followed(mlv_repo: Path, tmp_path: Path) -> None:
+    """A commit moves the store (twice): pull keeps using the pinned url, says so once
+    with the command that follows the new one; after it, pull goes to the new url."""
+    store = _published(mlv_repo, tmp_path)
+    with (
+        serving(store) as (first, first_seen),
+        serving(store) as (second, second_seen),
+        serving(store) as (third, third_seen),
+    ):
+        clone = _pinned_clone(mlv_repo, tmp_path, first)
+        mlv("pull", cwd=clone)
+        assert first_seen
+        for old, new, seen in [(first, second, second_seen), (second, third, third_seen)]:
+            _commit_url(mlv_repo, new, "the store moved")
+            git("pull", "-q", cwd=clone)
+            _forget_data(clone)
+            proc = mlv("pull", cwd=clone)
+            notes = [n for n in proc.stderr.splitlines() if n.startswith("note:")]
+            assert len(notes) == 1, proc.stderr
+            assert f".mlv/config.yaml sets its url to {new}" in notes[0]
+            assert f"sends its secrets to {old}, pinned in .mlv/config.local.yaml" in notes[0]
+            assert seen == []
+            mlv(*_hint(notes[0]), cwd=clone)
+            _forget_data(clone)
+            proc = mlv("pull", cwd=clone)
+            assert "note:" not in proc.stderr
+            assert (clone / "data.txt").read_text() == "the data"
+            assert seen and all(line.endswith(TOKEN) for line in seen)
+
+
+@pytest.mark.parametrize(
+    "unset",
+    [
+        ("config", "--local", "--unset", SECRET_KEY),
+        ("remote", "modify", "--local", "--unset", "web", "headers"),
+    ],
+    ids=" ".join,
+)
+def test_dropping_the_last_secret_drops_its_pins(
+    mlv_repo: Path, tmp_path: Path, unset: tuple[str, ...]
+) -> None:
+    """The pin was there for the secret: without it, the committed url is followed again.
+    A url the user set with --local is the user's, and stays."""
+    store = _published(mlv_repo, tmp_path)
+    with serving(store) as (old, old_seen), serving(store) as (new, new_seen):
+        clone = _pinned_clone(mlv_repo, tmp_path, old)
+        mlv("remote", "modify", "web", "timeout", "30", cwd=mlv_repo)  # not pinned: mlv's own
+        _commit_url(mlv_repo, new, "the store moved")
+        git("pull", "-q", cwd=clone)
+        proc = mlv(*unset, cwd=clone)
+        assert "Unpinned remote.web.url in .mlv/config.local.yaml" in proc.stdout
+        local = yaml.safe_load((clone / ".mlv" / "config.local.yaml").read_text() or "{}")
+        assert not local
+        mlv("pull", cwd=clone)
+        assert new_seen and old_seen == []
+        assert all(line.endswith("None") for line in new_seen)  # no secret any more
+        # a url set by hand is not a pin: it stays when the secret goes
+        mlv("config", "--local", SECRET_KEY, TOKEN, cwd=clone)
+        mlv("remote", "modify", "--local", "web", "url", old, cwd=clone)
+        proc = mlv(*unset, cwd=clone)
+        assert "Unpinned" not in proc.stdout
+        local = yaml.safe_load((clone / ".mlv" / "config.local.yaml").read_text())
+        assert local == {"remote": {"web": {"url": old}}}
