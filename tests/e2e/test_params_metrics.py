@@ -350,6 +350,7 @@ def test_metrics_check_missing_metric_and_division_by_zero_fail(mlv_repo: Path) 
             "m.json": json.dumps({"acc": 0.9, "zero": 0}),
         },
     )
+    git("add", "m.json", cwd=mlv_repo)  # a metrics file is printed once git tracks it
     proc = mlv("metrics", "check", "--json", cwd=mlv_repo, check=False)
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
@@ -509,9 +510,16 @@ def test_exp_show_before_the_first_commit(tmp_path: Path) -> None:
     git("init", "-q", "-b", "main", cwd=repo)
     mlv("init", cwd=repo)
     write_files(repo, {"params.yaml": "lr: 0.1\n"})
-    doc = _json("exp", "show", cwd=repo)
+    doc = _json("exp", "show", cwd=repo)  # git does not track it yet: not printed
     assert [r["rev"] for r in doc["rows"]] == ["workspace"]
+    assert doc["rows"][0]["params"] == {}
+    why = doc["rows"][0]["errors"]["params.yaml"]
+    assert why.startswith("params.yaml: git does not track it (untracked)")
+    assert why.endswith("if it is yours to version, run `git add params.yaml`")
+    git("add", "params.yaml", cwd=repo)  # the hint, as it says
+    doc = _json("exp", "show", cwd=repo)
     assert doc["rows"][0]["params"] == {"params.yaml": {"lr": 0.1}}
+    assert doc["rows"][0]["errors"] == {}
 
 
 # ---- NaN and infinity, the stash, ambiguous keys, conflicting flags --------------------
@@ -616,6 +624,7 @@ def test_metrics_check_key_in_two_files_fails_that_check_only(mlv_repo: Path) ->
             "m2.yaml": "acc: 0.8\n",
         },
     )
+    git("add", "m1.json", "m2.yaml", cwd=mlv_repo)  # printed once git tracks them
     proc = mlv("metrics", "check", cwd=mlv_repo, check=False)
     assert proc.returncode == 1 and proc.stderr == "", proc.stderr
     rows = proc.stdout.splitlines()

@@ -239,6 +239,7 @@ def test_a_folder_of_plots_is_a_plot_per_file(mlv_repo: Path) -> None:
             "logs/sub/b.tsv": "step\tb\n0\t3\n",
         },
     )
+    git("add", "logs", cwd=mlv_repo)  # mlv.yaml's plots are drawn from files git tracks
     data = _json_out(mlv_repo, "show")
     assert {p["id"]: p["series"][0]["points"] for p in data["plots"]} == {
         "logs/a.tsv": [[0, 1], [1, 2]],
@@ -310,6 +311,7 @@ def test_names_from_the_data_are_escaped(mlv_repo: Path) -> None:
             "m.json": json.dumps([{"step": 0, HOSTILE: 1}, {"step": 1, HOSTILE: 2}]),
         },
     )
+    git("add", "m.json", cwd=mlv_repo)
     mlv("plots", "show", cwd=mlv_repo)
     text = (mlv_repo / "mlv_plots" / "index.html").read_text()
     assert "<script" not in text and "<img src=x>" not in text
@@ -471,6 +473,7 @@ PNG_BLUE = _png((0, 0, 255))
 @needs_chromium
 def test_chromium_shows_the_copied_images(plotted: Path, tmp_path: Path) -> None:
     write_files(plotted, {"mlv.yaml": _yaml({"plots": ["red.png"]}), "red.png": _png((255, 0, 0))})
+    git("add", "red.png", cwd=plotted)
     page = Path(mlv("plots", "show", cwd=plotted).stdout.strip())
     shot = tmp_path / "shot.png"
     _chromium(tmp_path, "--window-size=600,400", f"--screenshot={shot}", page.as_uri())

@@ -32,6 +32,7 @@ from typing import Any
 from mlv.core.pipeline import revs
 from mlv.core.pipeline.revs import Rev, Values, is_nan, is_number
 from mlv.core.pipeline.spec import PIPELINE_FILE
+from mlv.core.pipeline.vouched import repo_objects
 from mlv.core.repo import Repo
 from mlv.errors import PipelineError
 
@@ -325,7 +326,7 @@ class Report:
 def run(repo: Repo, baseline: str | None = None) -> Report:
     """Evaluate every check of the workspace's mlv.yaml against the workspace's metrics,
     and baseline.X against revision baseline (default HEAD) when a check names one."""
-    (snap,) = revs.read(repo.root, [None])
+    (snap,) = revs.read(repo.root, [None], repo_objects(repo))
     checks = [parse(text) for text in snap.checks]
     report = Report(None, errors=dict(snap.errors))
     if not checks:

@@ -20,6 +20,7 @@ from typing import Any
 
 from mlv.core.pipeline import revs
 from mlv.core.pipeline.revs import Rev, Snapshot, is_nan, is_number
+from mlv.core.pipeline.vouched import repo_objects
 from mlv.core.repo import Repo
 from mlv.errors import UsageError
 
@@ -70,7 +71,7 @@ def show(
 ) -> Table:
     commits = revs.history(repo.root, limit, all_commits) if repo.scm else []
     rev_list = [revs.workspace_rev(), *commits]
-    snaps = revs.read(repo.root, [r.commit for r in rev_list])
+    snaps = revs.read(repo.root, [r.commit for r in rev_list], repo_objects(repo))
     rows = [Row(r, s) for r, s in zip(rev_list, snaps, strict=True)]
     table = Table(_columns(rows), rows)
     if sort_by is not None:

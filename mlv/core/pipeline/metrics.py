@@ -18,6 +18,7 @@ from mlv import git
 from mlv.core.pipeline import revs, spec
 from mlv.core.pipeline.revs import Rev, Snapshot, Values, is_finite, is_nan
 from mlv.core.pipeline.spec import Stage
+from mlv.core.pipeline.vouched import repo_objects
 from mlv.core.repo import Repo
 from mlv.errors import MlvError, UsageError, rpath
 
@@ -65,7 +66,7 @@ def show(repo: Repo, rev_names: Sequence[str] = (), all_commits: bool = False) -
     else:
         rev_list = revs.resolve(repo.root, rev_names)
     rev_list = [revs.workspace_rev(), *rev_list]
-    snaps = revs.read(repo.root, [r.commit for r in rev_list])
+    snaps = revs.read(repo.root, [r.commit for r in rev_list], repo_objects(repo))
     return [Shown(r, s) for r, s in zip(rev_list, snaps, strict=True)]
 
 
@@ -116,7 +117,7 @@ def _diff(
     _need_git(repo, f"{kind} diff", True)
     (rev_a,) = revs.resolve(repo.root, [a or "HEAD"])
     rev_b = revs.resolve(repo.root, [b])[0] if b is not None else revs.workspace_rev()
-    snap_a, snap_b = revs.read(repo.root, [rev_a.commit, rev_b.commit])
+    snap_a, snap_b = revs.read(repo.root, [rev_a.commit, rev_b.commit], repo_objects(repo))
     old: Values = getattr(snap_a, kind)
     new: Values = getattr(snap_b, kind)
     result = DiffResult(rev_a, rev_b)

@@ -41,7 +41,7 @@ from mlv import git, yamlio
 from mlv.core import targets as targets_mod
 from mlv.core import view as view_mod
 from mlv.core import workspace
-from mlv.core.pipeline import revs, spec
+from mlv.core.pipeline import revs, spec, vouched
 from mlv.core.pipeline.revs import Rev
 from mlv.core.repo import Repo
 from mlv.core.view import View
@@ -287,11 +287,25 @@ class _Files:
     """The files of one revision: the workspace on disk, or a commit through a View (git's
     files, and the cached outs its pointers and mlv.lock name)."""
 
-    def __init__(self, repo: Repo, commit: str | None) -> None:
+    def __init__(self, repo: Repo, commit: str | None, chosen: Sequence[str] = ()) -> None:
         self.repo = repo
         self.commit = commit
+        self.chosen = chosen  # files and folders the user named: read whatever git says
         self._view: View | None = None
         self._blobs: dict[str, bytes] = {}  # git's files read ahead (prefetch)
+        self._gate: vouched.Gate | None = None  # the workspace's: which files are printed
+
+    def _chosen(self, path: str) -> bool:
+        """The user named path, or a folder above it, as a target (not mlv.yaml), and no
+        link leads it elsewhere: a committed link in that folder is the gate's."""
+        named = any(path == c or path.startswith(c + "/") for c in self.chosen)
+        top = os.path.realpath(self.repo.root)
+        return named and os.path.realpath(os.path.join(top, path)) == os.path.join(top, path)
+
+    def gate(self) -> vouched.Gate:
+        if self._gate is None:
+            self._gate = vouched.Gate(self.repo.root, vouched.repo_objects(self.repo))
+        return self._gate
 
     def view(self) -> View:
         """The commit's view, built from its id (View.of_repo would resolve it again)."""
@@ -346,6 +360,7 @@ class _Files:
                 rel = os.path.relpath(folder, self.repo.root).replace(os.sep, "/")
                 found += [f"{rel}/{n}" for n in sorted(entries)]
                 _too_many(path, len(found))
+            self.gate().ask(found)  # one git call for the folder's files, not one each
             return found
         view = self.view()
         try:
@@ -411,6 +426,9 @@ class _Files:
                 return _Opened(None)
             if plot:
                 _inside_root(self.repo.root, full, path)
+                problem = None if self._chosen(path) else self.gate().refusal(path)
+                if problem is not None:  # the CI job's key.json, named or linked: a warning
+                    raise MlvError(problem.text())
             else:  # mlv.yaml and its params files: as repro reads them
                 workspace.refuse_link_out(self.repo.root, path)
             try:
@@ -644,7 +662,7 @@ def collect(
     # in all: points to read, image bytes to copy, data bytes to read
     budget = [MAX_POINTS, MAX_IMAGES_BYTES, MAX_READ_BYTES]
     for index, rev in enumerate(rev_list):
-        files = _Files(repo, rev.commit)
+        files = _Files(repo, rev.commit, wanted)
         try:
             defs = _defs_at(files, rev, result)
             if wanted:

@@ -28,7 +28,7 @@ from typing import Any
 
 from mlv import git, yamlio
 from mlv.core.pipeline import params as params_mod
-from mlv.core.pipeline import spec
+from mlv.core.pipeline import spec, vouched
 from mlv.core.workspace import refuse_link_out
 from mlv.errors import MlvError, PipelineError
 from mlv.util import localfs
@@ -80,8 +80,13 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def read(root: str, commits: Sequence[str | None]) -> list[Snapshot]:
-    """One Snapshot per entry of commits (full commit ids, None for the workspace)."""
+def read(
+    root: str, commits: Sequence[str | None], read_object: vouched.ObjectReader | None = None
+) -> list[Snapshot]:
+    """One Snapshot per entry of commits (full commit ids, None for the workspace).
+    The workspace's files are read only when git tracks them or mlv records them as they
+    are (vouched.Gate; read_object reads the cache's folder trees for that), else an error
+    of the snapshot names them: their values are printed, which CI posts."""
     ids = list(dict.fromkeys(c for c in commits if c is not None))
     files: dict[tuple[str, str], bytes] = {}
     first = [(c, name) for c in ids for name in (spec.PIPELINE_FILE, spec.DEFAULT_PARAMS)]
@@ -105,7 +110,7 @@ def read(root: str, commits: Sequence[str | None]) -> list[Snapshot]:
     out: list[Snapshot] = []
     for commit in commits:
         if commit is None:
-            out.append(_workspace(root))
+            out.append(_workspace(root, read_object))
             continue
         at = pipelines[commit]
         if isinstance(at, str):
@@ -148,17 +153,27 @@ def _wanted(pipe: spec.Pipeline) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _workspace(root: str) -> Snapshot:
+def _workspace(root: str, read_object: vouched.ObjectReader | None) -> Snapshot:
     pipe = spec.load(root)
+    gate = vouched.Gate(root, read_object)
+    refused: dict[str, str] = {}
 
     def read_file(rel: str) -> bytes | None:
+        if rel in refused:
+            return None
         try:
             refuse_link_out(root, rel)  # a clone's metrics.json -> ~/.docker/config.json
+            problem = gate.refusal(rel)  # the CI job's ignored gcp-key.json, named or linked
+            if problem is not None:
+                refused[rel] = problem.text()
+                return None
             return localfs.read_small(os.path.join(root, rel))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
-    return _snapshot(None, pipe, read_file)
+    snap = _snapshot(None, pipe, read_file)
+    snap.errors.update(refused)
+    return snap
 
 
 def _snapshot(commit: str | None, pipe: spec.Pipeline, read_file: Reader) -> Snapshot:
