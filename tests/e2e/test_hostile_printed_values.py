@@ -191,3 +191,43 @@ def test_the_everyday_flow(mlv_repo: Path) -> None:
     proc = mlv("params", "diff", "HEAD", "--json", "--all", cwd=mlv_repo)
     assert proc.stderr == ""
     assert json.loads(proc.stdout)["params"]["params.yaml"]["lr"]["new"] == 0.75
+
+
+def test_data_mlv_tracks_is_shown_as_recorded(mlv_repo: Path, tmp_path: Path) -> None:
+    """A params file inside a folder `mlv add` tracks is shown while its bytes are those the
+    pointer records; edited, it is refused with `mlv commit`, which records it again. A
+    pointer the pull request commits for the key file vouches for nothing."""
+    write_files(
+        mlv_repo,
+        {
+            "conf/p.yaml": "lr: 3\n",
+            "mlv.yaml": "stages:\n  s:\n    cmd: 'true'\n    params: [{conf/p.yaml: [lr]}]\n",
+        },
+    )
+    mlv("add", "conf", cwd=mlv_repo)
+    commit_all(mlv_repo, "tracked by mlv")
+
+    def new_lr() -> tuple[object, str]:
+        proc = mlv("params", "diff", "--all", cwd=mlv_repo)
+        row = [line.split() for line in proc.stdout.splitlines() if line.startswith("conf/")]
+        return (row[0][3] if row else None, proc.stderr)
+
+    assert new_lr() == ("3", "")
+    (mlv_repo / "conf" / "p.yaml").write_text("lr: 4\n")
+    value, warning = new_lr()
+    assert value is None and "conf/p.yaml: git does not track it (ignored)" in warning
+    assert warning.rstrip().endswith("run `mlv commit`")
+    mlv("commit", cwd=mlv_repo)  # the hint
+    assert new_lr() == ("4", "")
+
+    ci = _clone_with_key(
+        tmp_path,
+        {
+            "mlv.yaml": BASE.replace("[lr]", "[lr, {gcp-key.json: [private_key]}]"),
+            "gcp-key.json.mlv": "version: 1\npath: gcp-key.json\nkind: file\n"
+            "hash: xxh128:" + "0" * 32 + "\nsize: 10\n",
+        },
+    )
+    proc = mlv("params", "diff", "HEAD~1", "--md", cwd=ci)
+    assert SECRET not in proc.stdout + proc.stderr
+    assert "gcp-key.json: git does not track it (ignored)" in proc.stderr

@@ -79,8 +79,8 @@ class Gate:
         ignored = bool(git.ignored(self.root, [target]))
         if not ignored:
             fix = f"git add {rpath(target)}"
-        elif any(_at_or_in(target, path) for path, _ in self._lock_records()):
-            fix = "mlv commit"  # an edited output of a stage mlv.lock records
+        elif self._records_of(target):
+            fix = "mlv commit"  # an edited output mlv.lock records, or a pointer's data
         else:
             fix = f"git add -f {rpath(target)}"
         how = "ignored" if ignored else "untracked"
@@ -109,10 +109,9 @@ class Gate:
                     self._records.append((rec.path.rstrip("/"), rec.hash))
         return self._records
 
-    def _recorded(self, target: str, real: str) -> bool:
-        """target's bytes are those mlv.lock or a pointer records for it (or for a folder
-        above it, through that folder's tree in the cache)."""
-        records = list(self._lock_records())
+    def _records_of(self, target: str) -> list[tuple[str, str]]:
+        """(path, hash) of what mlv.lock and the pointers record at or above target."""
+        records = [r for r in self._lock_records() if _at_or_in(target, r[0])]
         folder = target
         while folder:
             ptr_file = os.path.join(self.top, pointer.pointer_path_for(folder))
@@ -124,7 +123,12 @@ class Gate:
                 if ptr is not None and ptr.path == os.path.basename(folder):
                     records.append((folder, ptr.hash))
             folder = os.path.dirname(folder)
-        for path, hash_id in records:
+        return records
+
+    def _recorded(self, target: str, real: str) -> bool:
+        """target's bytes are those mlv.lock or a pointer records for it (or for a folder
+        above it, through that folder's tree in the cache)."""
+        for path, hash_id in self._records_of(target):
             if path == target and _file_hash(real, hash_id) == hash_id:
                 return True
             inside = target.startswith(path + "/")
