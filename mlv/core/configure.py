@@ -146,12 +146,19 @@ def pin_destinations(doc: dict[str, Any], name: str, level: str, path: str) -> l
     if level == "repo":
         return []
     cwd = os.getcwd()
+    from mlv.core.remotes import hazard_paths
+
     options = dict(effective(cwd).remotes.get(name) or {})
+    # never copied: an option a committed config may not set (proxy_command, a wrapper
+    # url...) would be this machine's once copied, and its refusal gone
+    hazards = hazard_paths(options)
     mine = config_mod.Config(raw=doc).get(f"remote.{name}")
     shown = rpath(f"{MLV_DIR}/{config_mod.LOCAL_CONFIG_FILE}") if level == "local" else path
     notes = []
     for leaf, value in option_leaves(options):
         if leaf[0] in SAFE_WITH_SECRET or _secret_leaf(leaf, value) or _sets(mine, leaf):
+            continue
+        if any(leaf[: len(h)] == h for h in hazards):
             continue
         if level == "global" and leaf == ("url",) and isinstance(value, str):
             value = _absolute_folder(value, cwd)

@@ -316,6 +316,12 @@ def _hazards(options: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tup
     return found
 
 
+def hazard_paths(options: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The options of a remote (paths) that a committed config may not set: never copied
+    from it by pinning (configure.pin_destinations)."""
+    return _hazards(options)
+
+
 def _wrapper_url(url: str) -> bool:
     return "::" in url or scheme_of(url) in _UNTRUSTED_SCHEMES
 

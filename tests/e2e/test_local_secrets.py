@@ -551,3 +551,34 @@ def test_dropping_the_last_secret_drops_its_pins(
         assert "Unpinned" not in proc.stdout
         local = yaml.safe_load((clone / ".mlv" / "config.local.yaml").read_text())
         assert local == {"remote": {"web": {"url": old}}}
+
+
+@pytest.mark.parametrize(
+    "committed",
+    [
+        {"url": "ssh://127.0.0.1:9/store", "proxy_command": "touch PWNED"},
+        {"url": "simplecache::ssh://127.0.0.1:9/store"},
+    ],
+    ids=["proxy_command", "wrapper url"],
+)
+def test_storing_a_secret_does_not_pin_what_a_commit_may_not_set(
+    mlv_repo: Path, tmp_path: Path, committed: dict[str, str]
+) -> None:
+    """Pinning copies the committed options into this machine's config, which would make
+    them this machine's: an option a committed config may not set (it runs a command,
+    wraps the file system) is never copied, and stays refused."""
+    write_files(mlv_repo, {".mlv/config.yaml": yaml.safe_dump({"remote": {"s": committed}})})
+    commit_all(mlv_repo, "a hostile remote")
+    clone = _clone(mlv_repo, tmp_path)
+    mlv("remote", "modify", "--local", "s", "password", "hunter2", cwd=clone)
+    local = yaml.safe_load((clone / ".mlv" / "config.local.yaml").read_text())
+    assert local["remote"]["s"] == {"password": "hunter2"} | (
+        {"url": committed["url"]} if "proxy_command" in committed else {}
+    )
+    key = "proxy_command" if "proxy_command" in committed else "url"
+    assert_error(
+        mlv("fetch", "-r", "s", cwd=clone, check=False),
+        1,
+        f"remote.s.{key} is refused in a committed config",
+    )
+    assert not (clone / "PWNED").exists()
