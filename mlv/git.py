@@ -108,6 +108,19 @@ def toplevel(start: str) -> str | None:
     return os.path.realpath(proc.stdout.decode("utf-8", "surrogateescape").strip())
 
 
+def work_tree_and_git_dirs(start: str) -> tuple[str | None, list[str]]:
+    """The root of the git work tree containing start and the git folders in effect there
+    (`git rev-parse --git-dir --git-common-dir`: .git, the folder a `.git` file names, a
+    linked worktree's and the common one), real paths; (None, []) outside git. One
+    process."""
+    args = ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"]
+    proc = _run([*args, "--show-toplevel"], start, check=False)
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if proc.returncode != 0 or len(lines) < 3:
+        return None, []
+    return os.path.realpath(lines[2]), sorted({os.path.realpath(p) for p in lines[:2]})
+
+
 def tracked(root: str, paths: Sequence[str]) -> list[str]:
     """Those of paths (relative to root) that git tracks, or that have tracked files inside."""
     if not paths:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlv import config as config_mod
+from mlv import git as git_mod
 from mlv import log
 from mlv.core.configure import (
     DESTINATION_OPTIONS,
@@ -34,6 +35,8 @@ from mlv.core.configure import (
 )
 from mlv.core.repo import Repo
 from mlv.errors import ConfigError, MlvError, RemoteError, UsageError
+from mlv.objects.packs.layout import MARKER_KEY
+from mlv.objects.pointer import SUFFIX
 from mlv.util.urls import has_credentials, is_folder, redact, scheme_of, secrets_in
 
 if TYPE_CHECKING:  # the remote machinery is imported by the commands that open a remote:
@@ -263,7 +266,7 @@ def open_remote(
             f"mount or create it, or give this clone the remote's folder: "
             f"`mlv remote modify --local {chosen} url PATH`",
         )
-    overlap = cache_overlap(repo, chosen)
+    overlap = cache_overlap(repo, chosen) or git_overlap(repo, chosen)
     if overlap is not None:
         raise RemoteError(
             overlap,
@@ -710,6 +713,86 @@ def cache_overlap(repo: Repo, name: str) -> str | None:
     return (
         f"remote '{name}': its folder {path} {relation} ({redact(url)!r} in {source}): "
         "a remote cannot share the cache's folder"
+    )
+
+
+def git_overlap(repo: Repo, name: str) -> str | None:
+    """What is wrong with the folder of remote `name` (links followed) when it is or lies
+    inside a git folder, or is or holds the work tree's root; None otherwise, or for a
+    remote that is no folder. A git folder: one named `.git` (the repository's, a nested
+    one's), the git folders in effect (`git rev-parse --git-dir --git-common-dir`: what a
+    `.git` file names, a linked worktree's), or any folder git would take for one (HEAD,
+    objects/ and refs/: a bare repository). A committed config chooses only where mlv
+    may write a remote, never git's data: a clone's url `.git/refs/heads` had `mlv push`
+    write mlv-remote.json, packs/ and index/ among the branch refs, which git then called
+    broken, and `git gc` failed (review 61 finding 3). Nor where the work tree's files are
+    (_work_tree_relation): at the root, a push writes mlv-remote.json, packs/, index/,
+    locks/ and the loose objects among the repository's files, where `git add -A` would
+    commit the data to git. One or two git processes, for folder remotes only."""
+    url = repo.config.remotes[name].get("url")
+    path = folder_path(url, repo.root) if isinstance(url, str) else None
+    if path is None or not isinstance(url, str):
+        return None
+    folder = os.path.realpath(path)
+    top, git_dirs = git_mod.work_tree_and_git_dirs(repo.root)
+    relation = None
+    for git_dir in git_dirs:
+        if folder == git_dir or folder.startswith(git_dir.rstrip(os.sep) + os.sep):
+            where = "is" if folder == git_dir else "lies inside"
+            relation = f"{where} the git folder {git_dir}"
+            break
+    cur = folder
+    while relation is None:
+        if os.path.basename(cur).lower() == ".git" or _is_git_dir(cur):
+            relation = f"{'is' if cur == folder else 'lies inside'} the git folder {cur}"
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    if relation is None:
+        work_tree = top or os.path.realpath(repo.root)
+        relation = _work_tree_relation(folder, work_tree, os.path.realpath(repo.root), top)
+    if relation is None:
+        return None
+    source = _url_source(repo.config, name, repo.root)
+    return (
+        f"remote '{name}': its folder {path} {relation} ({redact(url)!r} in {source}): "
+        "a remote cannot share git's folders or the work tree's files"
+    )
+
+
+def _work_tree_relation(folder: str, work_tree: str, root: str, top: str | None) -> str | None:
+    """Why folder (a remote's, real) may not hold a remote, seen from the work tree (real;
+    root: the repository's, below it or the same; top: git's work tree, None without
+    git): it is or holds the work tree's root, or lies inside it where data mlv tracks is
+    (`checkout --force` would delete the remote's files, `commit` hash them) or where git
+    does not ignore it (`git add -A` would commit the data to git). None: apart, or an
+    ignored folder of the work tree (`store/` in .gitignore)."""
+    if folder == work_tree:
+        return "is this repository's work tree"
+    if work_tree.startswith(folder.rstrip(os.sep) + os.sep):
+        return f"holds this repository's work tree {work_tree}"
+    if not folder.startswith(work_tree + os.sep):
+        return None
+    cur = folder
+    while cur.startswith(root + os.sep):  # a pointer beside it or beside a folder above
+        if os.path.isfile(cur + SUFFIX):
+            return f"lies inside data that mlv tracks ({cur}{SUFFIX})"
+        cur = os.path.dirname(cur)
+    if top is not None:
+        probe = os.path.relpath(os.path.join(folder, MARKER_KEY), top).replace(os.sep, "/")
+        if not git_mod.ignored(top, [probe]):
+            return f"lies inside this repository's work tree {top}, where git does not ignore it"
+    return None
+
+
+def _is_git_dir(folder: str) -> bool:
+    """Would git take folder for a git folder (as its is_git_directory: HEAD, objects/ and
+    refs/)? Three stat calls at most."""
+    return (
+        os.path.isfile(os.path.join(folder, "HEAD"))
+        and os.path.isdir(os.path.join(folder, "objects"))
+        and os.path.isdir(os.path.join(folder, "refs"))
     )
 
 
