@@ -156,6 +156,7 @@ def _wanted(pipe: spec.Pipeline) -> list[str]:
 def _workspace(root: str, read_object: vouched.ObjectReader | None) -> Snapshot:
     pipe = spec.load(root)
     gate = vouched.Gate(root, read_object)
+    gate.ask(_wanted(pipe) or [spec.DEFAULT_PARAMS])  # one git call for all, not one each
     refused: dict[str, str] = {}
 
     def read_file(rel: str) -> bytes | None:
