@@ -732,6 +732,13 @@ def _defs_at(files: _Files, rev: Rev, result: Result) -> list[Definition]:
             return definitions(spec.Pipeline())
 
         def read(rel: str) -> bytes | None:  # params files of its templating, same revision
+            if files.commit is None:  # the workspace's: only those it vouches for, as
+                # for params and metrics (a pull request's `vars: [gcp-key.json]` would
+                # put the CI job's key into the plot ids the page shows)
+                workspace.refuse_link_out(files.repo.root, rel)
+                problem = files.gate().refusal(rel)
+                if problem is not None:
+                    raise PipelineError(problem.message, problem.hint)
             return files.read(rel, localfs.SMALL_FILE_LIMIT, plot=False)
 
         return definitions(spec.parse(text, spec.PIPELINE_FILE, read))

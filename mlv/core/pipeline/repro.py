@@ -122,10 +122,13 @@ class Options:
     jobs: int = 1  # stages whose commands may run at once
 
 
-def load_graph(repo: Repo, tracked: list[tuple[str, str]] | None = None) -> dag.Graph:
+def load_graph(
+    repo: Repo, tracked: list[tuple[str, str]] | None = None, gated: bool = True
+) -> dag.Graph:
     """The checked graph of the workspace's mlv.yaml (an error when it has no stages);
-    tracked: tracked_paths(repo), when the caller has it."""
-    pipeline = spec.load(repo.root)
+    tracked: tracked_paths(repo), when the caller has it. gated: see spec.load (False
+    only where stages run, or are recorded as run)."""
+    pipeline = spec.load(repo.root, gated)
     if not pipeline.stages:
         raise PipelineError(f"no stages in {_SPEC}", "add one with `mlv stage add NAME -- CMD`")
     return dag.build(pipeline, tracked_paths(repo) if tracked is None else tracked)
@@ -175,7 +178,7 @@ def repro(repo: Repo, names: list[str], options: Options, events: Events) -> Rep
 
 def _repro(repo: Repo, names: list[str], options: Options, events: Events) -> ReproResult:
     tracked = tracked_paths(repo)
-    graph = load_graph(repo, tracked)
+    graph = load_graph(repo, tracked, gated=options.dry)  # --dry only prints
     if options.single and names:
         wanted = set(graph.pipeline.expand_names(names))  # a group: each stage it made
         chosen = [n for n in graph.order if n in wanted]
@@ -216,7 +219,7 @@ def commit_stages(repo: Repo, wanted: list[str] | None) -> list[add.Tracked]:
     as it is now, deps, params and outs, its outs stored in the cache, without running it.
     For an output edited by hand that is to be kept. The caller holds the repository lock.
     Returns the stage outputs whose recorded hash changed (as `mlv commit` shows them)."""
-    graph = load_graph(repo)
+    graph = load_graph(repo, gated=False)  # records the stages as a run would
     lock = lockfile.load(repo.root)
     for name in wanted or []:
         if name not in graph.pipeline.stages:  # mlv.lock names it, mlv.yaml no longer does

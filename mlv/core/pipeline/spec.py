@@ -172,8 +172,15 @@ class Pipeline:
         )
 
 
-def load(root: str) -> Pipeline:
-    """The pipeline of the repository at root; empty when there is no mlv.yaml."""
+def load(root: str, gated: bool = True) -> Pipeline:
+    """The pipeline of the repository at root; empty when there is no mlv.yaml.
+
+    gated (the default): a params file its templating reads (`vars`, params.yaml) must be
+    one the workspace vouches for (vouched.py: git tracks it, or mlv records its bytes), as
+    for the commands that print values: a pull request's `vars: [gcp-key.json]` would put
+    the CI job's key into the stage names and commands that dag, status, `repro --dry`,
+    params/metrics/exp/plots print. Only a `mlv repro` that runs stages (and `mlv commit`,
+    which records them as a run would) passes gated=False: it runs the commands anyway."""
     path = os.path.join(root, PIPELINE_FILE)
     from mlv.core.workspace import refuse_link_out
     from mlv.util import localfs
@@ -183,17 +190,20 @@ def load(root: str) -> Pipeline:
         text = localfs.read_small(path)
     except FileNotFoundError:
         return Pipeline()
-    return parse(text, rpath(PIPELINE_FILE), disk_reader(root))
+    return parse(text, rpath(PIPELINE_FILE), disk_reader(root, gated))
 
 
-def disk_reader(root: str) -> templating.Reader:
+def disk_reader(root: str, gated: bool = False) -> templating.Reader:
     """Reads the params files that templating names, from the workspace at root. A file
     that a symbolic link (itself or a folder above it) leads out of the repository, or into
     .git, is refused: the clone chose the link, and git reads none of its own files through
-    one either. A link that stays inside is followed."""
+    one either. A link that stays inside is followed. gated: a file that vouched.Gate
+    refuses (untracked, unrecorded) is an error naming it and its `git add` hint, its
+    values unread (load)."""
     from mlv.util import localfs
 
     top = os.path.realpath(root)
+    gate: list[Any] = []  # the Gate, made when a file is first read (vouched imports us)
 
     def read(rel: str) -> bytes | None:
         path = os.path.join(root, rel)
@@ -209,6 +219,14 @@ def disk_reader(root: str) -> templating.Reader:
                 f"{rel} is a symbolic link {where}, not followed",
                 "make it a regular file in the repository",
             )
+        if gated:
+            if not gate:
+                from mlv.core.pipeline import vouched
+
+                gate.append(vouched.Gate(root))
+            refusal = gate[0].refusal(rel)
+            if refusal is not None:
+                raise PipelineError(refusal.message, refusal.hint)
         try:
             return localfs.read_small(path)
         except (FileNotFoundError, NotADirectoryError):
