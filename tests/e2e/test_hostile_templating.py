@@ -128,3 +128,28 @@ def test_the_everyday_flow(mlv_repo: Path) -> None:
     assert mlv("repro", "--dry", cwd=mlv_repo).stderr == ""
     status = mlv("status", cwd=mlv_repo)
     assert "Traceback" not in status.stdout + status.stderr
+
+
+def test_vars_in_a_folder_mlv_records(mlv_repo: Path) -> None:
+    """A vars file inside a folder `mlv add` tracks (git does not) is vouched for by the
+    folder's tree in the cache; edited, it is refused with `mlv commit`, which makes the
+    refusal go (the gate reads the cache)."""
+    write_files(mlv_repo, {"conf/sizes.yaml": "sizes: [small]\n", "conf/other.txt": "x"})
+    mlv("add", "conf", cwd=mlv_repo)
+    write_files(
+        mlv_repo,
+        {
+            "mlv.yaml": "vars: [conf/sizes.yaml]\nstages:\n  train:\n"
+            "    foreach: ${sizes}\n    do:\n      cmd: echo ${item}\n",
+        },
+    )
+    commit_all(mlv_repo, "pipeline")
+    assert "train@small" in mlv("dag", cwd=mlv_repo).stdout
+    (mlv_repo / "conf/sizes.yaml").write_text("sizes: [big]\n")
+    proc = mlv("dag", cwd=mlv_repo, check=False)
+    assert proc.returncode == 1 and "conf/sizes.yaml" in proc.stderr, proc.stderr
+    assert "big" not in proc.stdout
+    hint = proc.stderr.split("`")[-2]
+    assert hint in ("mlv commit", "mlv commit conf"), proc.stderr
+    mlv(*hint.split()[1:], cwd=mlv_repo)  # the hint
+    assert "train@big" in mlv("dag", cwd=mlv_repo).stdout
