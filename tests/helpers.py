@@ -307,6 +307,28 @@ def run_unprivileged(
     return run(*unprivileged_prefix(), exe, *rest, cwd=cwd, **kw)
 
 
+_REPORTS_CLICK = (
+    "import sys\n"
+    "from mlv.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    sys.stderr.write(f\"click loaded: {'click' in sys.modules}\\n\")\n"
+)
+
+
+def mlv_reporting_click(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mlv ARGS` in a process of its own (only a fresh interpreter shows which modules a
+    command imports) whose stderr ends with `click loaded: True|False`."""
+    return subprocess.run(
+        [sys.executable, "-c", _REPORTS_CLICK, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
     """The command failed with `code` and printed exactly one line on stderr, starting with
     "error:", no traceback, containing every needle. Returns that line."""

@@ -8,7 +8,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from helpers import (
     commit_images,
     git,
     mlv,
+    mlv_reporting_click,
     object_path,
     read_pointer,
     snapshot,
@@ -310,16 +310,6 @@ def test_unprotect_and_checkout_of_a_path_the_pointer_lacks(mlv_repo: Path) -> N
 
 
 # A checkout as a process, reporting whether click was loaded.
-_REPORTS_CLICK = (
-    "import sys\n"
-    "from mlv.cli import main\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    sys.stderr.write(f\"click loaded: {'click' in sys.modules}\\n\")\n"
-)
-
-
 def test_plain_checkout_starts_without_click(mlv_repo: Path) -> None:
     """Issue 17: a hard-link checkout of 20,000 files is measured against `cp -al`'s ~0.3 s,
     and importing click cost ~10 ms of its start. `mlv checkout` with paths, -f, --relink,
@@ -334,13 +324,7 @@ def test_plain_checkout_starts_without_click(mlv_repo: Path) -> None:
         (["checkout", "--", "data"], True),
     ):
         shutil.rmtree(mlv_repo / "data")
-        proc = subprocess.run(
-            [sys.executable, "-c", _REPORTS_CLICK, *args],
-            cwd=mlv_repo,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = mlv_reporting_click(mlv_repo, *args)
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr.endswith(f"click loaded: {loaded}\n"), (args, proc.stderr)
         restored = V1 if args[-1] != "--wait-for-lock" else {"data/sub/b.txt": "b1"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from helpers import (
     commit_images,
     git,
     mlv,
+    mlv_reporting_click,
     object_path,
     read_pointer,
     snapshot,
@@ -317,7 +317,6 @@ def test_folder_snapshots_agree_whoever_names_the_hash(mlv_repo: Path) -> None:
     config's string and a pointer's differ as objects (interned or not), and marshal wrote
     them differently, so `repro` and `status` each re-read every file the other had just
     recorded."""
-    import sys
 
     from mlv.core.repo import Repo
     from mlv.core.workspace import Scanner
@@ -408,16 +407,6 @@ def test_status_hints_checkout_after_git_checkout_of_an_old_commit(mlv_repo: Pat
 
 
 # A plain status (no path, no --remote) as a process, reporting whether click was loaded.
-_REPORTS_CLICK = (
-    "import sys\n"
-    "from mlv.cli import main\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    sys.stderr.write(f\"click loaded: {'click' in sys.modules}\\n\")\n"
-)
-
-
 def test_plain_status_starts_without_click(mlv_repo: Path) -> None:
     """Issue 17: status's whole time is start-up plus a stat per file, and importing click
     was ~15 ms of its ~0.13 s at 20,000 files. `mlv status` with no more than --json,
@@ -429,13 +418,7 @@ def test_plain_status_starts_without_click(mlv_repo: Path) -> None:
         (["-q", "status", "-v"], False),
         (["status", "data"], True),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-c", _REPORTS_CLICK, *args],
-            cwd=mlv_repo,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = mlv_reporting_click(mlv_repo, *args)
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr.endswith(f"click loaded: {loaded}\n"), (args, proc.stderr)
         assert "clean" in proc.stdout or "-q" in args
