@@ -329,6 +329,17 @@ def mlv_reporting_click(cwd: Path, *args: str) -> subprocess.CompletedProcess[st
     )
 
 
+def push_commit_clone(author: Path, tmp_path: Path) -> Path:
+    """Push author's data, commit everything, and clone it to tmp_path/victim: the
+    repository a victim of a hostile author gets."""
+    mlv("push", cwd=author)
+    git("add", "-A", cwd=author)
+    git("commit", "-q", "-m", "hostile", cwd=author)
+    victim = tmp_path / "victim"
+    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
+    return victim
+
+
 def assert_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
     """The command failed with `code` and printed exactly one line on stderr, starting with
     "error:", no traceback, containing every needle. Returns that line."""

@@ -17,20 +17,10 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, git, mlv, object_path, xxh
+from helpers import assert_error, git, mlv, object_path, push_commit_clone, xxh
 
 # Incompressible bytes: a pack stores them as they are, so a search of the remote finds them.
 SECRET = b"AWS_SECRET_ACCESS_KEY=" + bytes(range(256)) * 2 + os.urandom(1024)
-
-
-def _publish(author: Path, tmp_path: Path) -> Path:
-    """Push the data, commit everything, and clone: the victim's repository."""
-    mlv("push", cwd=author)
-    git("add", "-A", cwd=author)
-    git("commit", "-q", "-m", "hostile", cwd=author)
-    victim = tmp_path / "victim"
-    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
-    return victim
 
 
 def _hostile(tmp_path: Path, author: Path, how: str) -> tuple[Path, str, str]:
@@ -69,7 +59,7 @@ def _hostile(tmp_path: Path, author: Path, how: str) -> tuple[Path, str, str]:
     else:
         (author / link).symlink_to(os.path.relpath(author / target, (author / link).parent))
     git("add", "-f", link, cwd=author)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     assert not (victim / target).exists()
     (victim / target).write_bytes(SECRET)  # the victim's own file, which git never sees
     return victim, link, target
@@ -169,7 +159,7 @@ def test_links_that_stay_followed(tmp_path: Path, mlv_repo: Path) -> None:
     git("rm", "-q", "--cached", "data/alias", cwd=author)
     (author / "data" / "alias").unlink()
     mlv("commit", cwd=author)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     mlv("pull", cwd=victim)
     assert "clean" in mlv("status", cwd=victim).stdout
     (victim / "README.md").write_text("readme, edited")
@@ -197,7 +187,7 @@ def test_a_committed_link_to_the_root_is_refused(tmp_path: Path, mlv_repo: Path)
     (author / "data").symlink_to(".")
     (author / ".mlvignore").write_text("\n".join(["data/data", "data/.mlv", "data/.git*"]))
     git("add", "-f", "data", cwd=author)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     (victim / ".env").write_bytes(SECRET)
     proc = mlv("status", cwd=victim, check=False)
     assert "data: a symbolic link that git tracks leads to a folder git does not track" in (
@@ -244,7 +234,7 @@ def _hidden(tmp_path: Path, author: Path, how: str) -> Path:
     (author / "data" / "settings").symlink_to("../config/db.yml")
     mlv("add", "data", cwd=author)
     git("add", "-f", "config/db.yml", "data/settings", cwd=author)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     mlv("pull", cwd=victim)
     os.utime(victim / "config" / "db.yml", (1e9, 1e9))  # touched, same bytes: still clean
     assert "clean" in mlv("status", cwd=victim).stdout  # the template, as committed: followed

@@ -15,7 +15,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, git, mlv, object_path, snapshot, write_files, xxh
+from helpers import (
+    assert_error,
+    git,
+    mlv,
+    object_path,
+    push_commit_clone,
+    snapshot,
+    write_files,
+    xxh,
+)
 
 OUTSIDE_FILES = {"keep.txt": "precious", "payload": "the outside's own payload"}
 
@@ -34,16 +43,6 @@ def _author(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
     return mlv_repo, outside
 
 
-def _publish(author: Path, tmp_path: Path) -> Path:
-    """Commit everything, push the data, and clone: the victim's repository."""
-    mlv("push", cwd=author)
-    git("add", "-A", cwd=author)
-    git("commit", "-q", "-m", "hostile", cwd=author)
-    victim = tmp_path / "victim"
-    git("clone", "-q", str(author), str(victim), cwd=tmp_path)
-    return victim
-
-
 def _file_through_link(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
     """payload.mlv says `path: link/payload`, and git has link -> OUTSIDE."""
     author, outside = _author(tmp_path, mlv_repo)
@@ -54,7 +53,7 @@ def _file_through_link(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
     ptr = author / "payload.mlv"
     ptr.write_text(ptr.read_text().replace("path: payload", "path: link/payload"))
     (author / "link").symlink_to(outside)
-    return _publish(author, tmp_path), outside
+    return push_commit_clone(author, tmp_path), outside
 
 
 def _dir_at_link(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
@@ -66,7 +65,7 @@ def _dir_at_link(tmp_path: Path, mlv_repo: Path) -> tuple[Path, Path]:
     shutil.rmtree(author / "dd")
     (author / "dd").symlink_to(outside)
     git("add", "-f", "dd", cwd=author)
-    return _publish(author, tmp_path), outside
+    return push_commit_clone(author, tmp_path), outside
 
 
 def _link_inside_tracked_dir(
@@ -84,7 +83,7 @@ def _link_inside_tracked_dir(
     git("add", "-f", "data/sub", cwd=author)
     if ignored:
         (author / ".mlvignore").write_text("sub\n")
-    return _publish(author, tmp_path), outside
+    return push_commit_clone(author, tmp_path), outside
 
 
 def _unchanged(outside: Path) -> None:
@@ -141,7 +140,7 @@ def test_a_committed_gitignore_link_is_never_written(tmp_path: Path, mlv_repo: P
     (author / "sub" / "payload").unlink()
     (author / "sub" / ".gitignore").unlink()
     (author / "sub" / ".gitignore").symlink_to(outside / "keep.txt")
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     proc = mlv("pull", cwd=victim, check=False)
     assert_error(proc, 1, "sub/.gitignore: is a symbolic link", "mlv does not write")
     _unchanged(outside)
@@ -279,7 +278,7 @@ def test_repro_refuses_an_out_below_a_committed_link(tmp_path: Path, mlv_repo: P
     (author / "mlv.yaml").write_text(
         "stages:\n  s:\n    cmd: echo hi > lnk/payload\n    outs:\n      - lnk/payload\n"
     )
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     proc = mlv("repro", cwd=victim, check=False)
     assert_error(proc, 1, "output lnk/payload lies below lnk, a symbolic link")
     _unchanged(outside)
@@ -374,7 +373,7 @@ def test_a_cache_link_the_user_made_still_works(tmp_path: Path, mlv_repo: Path) 
     author, _ = _author(tmp_path, mlv_repo)
     write_files(author, {"payload": "bytes"})
     mlv("add", "payload", cwd=author)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     disk = tmp_path / "disk"
     disk.mkdir()
     (victim / ".mlv" / "cache").symlink_to(disk)
@@ -446,7 +445,7 @@ def _exfiltrating_clone(tmp_path: Path, mlv_repo: Path, how: str) -> tuple[Path,
     else:
         (author / link).symlink_to(secret)
     git("add", "-f", link, cwd=author)
-    return _publish(author, tmp_path), secret, link
+    return push_commit_clone(author, tmp_path), secret, link
 
 
 @pytest.mark.parametrize("how", ["dir", "file", "chain"])
@@ -565,7 +564,7 @@ def test_a_committed_link_into_mlv_or_git_is_not_followed(
     mlv("add", "data", cwd=author)
     (author / "data" / "conf").symlink_to("../" + into)
     git("add", "-f", "data/conf", cwd=author)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     mlv("config", "--local", "core.hash", "xxh128", cwd=victim)  # config.local.yaml exists
     git("init", "-q", "sub", cwd=victim)  # a repository of the user's inside the clone
     where = ".mlv" if into.startswith(".mlv") else ".git"
@@ -623,7 +622,7 @@ def test_a_committed_params_link_out_is_not_read(tmp_path: Path, mlv_repo: Path)
     )
     author, _ = _author(tmp_path, mlv_repo)
     (author / "params.yaml").symlink_to(hosts)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     proc = mlv("repro", cwd=victim, check=False)
     assert proc.returncode == 1
     assert "params.yaml: a symbolic link that git tracks leads out of the work tree" in (
@@ -683,7 +682,7 @@ def test_committed_metrics_and_params_links_out_are_not_shown(
         "    metrics: [metrics.json]\n"
     )
     (author / "metrics.json").symlink_to(docker)
-    victim = _publish(author, tmp_path)
+    victim = push_commit_clone(author, tmp_path)
     for args in (["metrics", "show"], ["metrics", "diff"], ["params", "diff"]):
         proc = mlv(*args, cwd=victim, check=False)
         assert "12345" not in proc.stdout + proc.stderr
