@@ -190,6 +190,17 @@ def _forget_data(clone: Path) -> None:
     (clone / "data.txt").unlink()
 
 
+def _take_commits(clone: Path) -> None:
+    """`git pull` the team's new commits and forget the data (the next pull asks again)."""
+    git("pull", "-q", cwd=clone)
+    _forget_data(clone)
+
+
+def _pull_refused(clone: Path, *needles: str) -> str:
+    """`mlv pull` in clone fails on one line holding needles; that line."""
+    return assert_error(mlv("pull", cwd=clone, check=False), 1, *needles)
+
+
 def test_a_local_secret_stays_with_the_url_it_was_stored_for(
     mlv_repo: Path, tmp_path: Path
 ) -> None:
@@ -207,8 +218,7 @@ def test_a_local_secret_stays_with_the_url_it_was_stored_for(
         assert (clone / "data.txt").read_text() == "the data"
         assert team_seen and all(line.endswith(TOKEN) for line in team_seen)
         _commit_url(mlv_repo, other_url, "move the store")
-        git("pull", "-q", cwd=clone)
-        _forget_data(clone)
+        _take_commits(clone)
         team_seen.clear()
         mlv("pull", cwd=clone)  # still from the url the secret was stored for
         assert (clone / "data.txt").read_text() == "the data"
@@ -258,7 +268,7 @@ def test_an_unpinned_local_secret_is_not_sent_to_a_committed_url(
         )
         assert "MY-TOKEN" not in line
         assert other_seen == []
-        mlv(*line.split("`")[1].split()[1:], cwd=clone)  # the hint: the user trusts it
+        mlv(*_hint(line), cwd=clone)  # the hint: the user trusts it
         mlv("pull", cwd=clone)
         assert (clone / "data.txt").read_text() == "the data"
         assert other_seen and all(line.endswith(TOKEN) for line in other_seen)
@@ -278,16 +288,14 @@ def test_a_global_secret_is_not_sent_to_another_repositorys_url(
         mlv("pull", cwd=clone)
         assert team_seen and all(line.endswith(TOKEN) for line in team_seen)
         _commit_url(mlv_repo, other_url, "move the store")  # the committed url wins
-        git("pull", "-q", cwd=clone)
-        _forget_data(clone)
-        line = assert_error(
-            mlv("pull", cwd=clone, check=False),
-            1,
+        _take_commits(clone)
+        line = _pull_refused(
+            clone,
             f"remote 'web': {isolated_env / '.config' / 'mlv' / 'config.yaml'} holds a secret",
             f"`mlv remote modify --local web url {other_url}`",
         )
         assert other_seen == []
-        mlv(*line.split("`")[1].split()[1:], cwd=clone)
+        mlv(*_hint(line), cwd=clone)
         mlv("pull", cwd=clone)
         assert other_seen and all(line.endswith(TOKEN) for line in other_seen)
 
@@ -345,12 +353,10 @@ def test_a_committed_proxy_does_not_get_a_local_secret(mlv_repo: Path, tmp_path:
         assert team_seen and (clone / "data.txt").read_text() == "the data"
         mlv("remote", "modify", "web", "proxy", proxy, cwd=mlv_repo)
         commit_all(mlv_repo, "use a proxy")
-        git("pull", "-q", cwd=clone)
-        _forget_data(clone)
+        _take_commits(clone)
         team_seen.clear()
-        line = assert_error(
-            mlv("pull", cwd=clone, check=False),
-            1,
+        line = _pull_refused(
+            clone,
             f"remote 'web': .mlv/config.yaml sets proxy ({proxy})",
             "(headers.Authorization in .mlv/config.local.yaml)",
             f"`mlv remote modify --local web proxy {proxy}`",
@@ -384,11 +390,9 @@ def test_a_committed_client_kwargs_endpoint_does_not_get_s3_keys(
     with serving(tmp_path) as (evil, evil_seen):
         mlv("config", "remote.s3.client_kwargs.endpoint_url", evil, cwd=mlv_repo)
         commit_all(mlv_repo, "another endpoint")
-        git("pull", "-q", cwd=clone)
-        _forget_data(clone)
-        line = assert_error(
-            mlv("pull", cwd=clone, check=False),
-            1,
+        _take_commits(clone)
+        line = _pull_refused(
+            clone,
             f"remote 's3': .mlv/config.yaml sets client_kwargs.endpoint_url ({evil})",
             f"`mlv config --local remote.s3.client_kwargs.endpoint_url {evil}`",
         )
@@ -502,8 +506,7 @@ def test_a_teammates_move_is_noted_and_followed(mlv_repo: Path, tmp_path: Path) 
         assert first_seen
         for old, new, seen in [(first, second, second_seen), (second, third, third_seen)]:
             _commit_url(mlv_repo, new, "the store moved")
-            git("pull", "-q", cwd=clone)
-            _forget_data(clone)
+            _take_commits(clone)
             proc = mlv("pull", cwd=clone)
             notes = [n for n in proc.stderr.splitlines() if n.startswith("note:")]
             assert len(notes) == 1, proc.stderr
